@@ -1,0 +1,22 @@
+# rogeriq: `make run` serves on 127.0.0.1:8080 with data in ./data; `make test` runs every test.
+CARGO ?= cargo
+
+.PHONY: run build test bench lint clean
+
+run:
+	$(CARGO) run --release -- serve
+
+build:
+	$(CARGO) build --release
+
+test:
+	$(CARGO) test --all-targets
+
+bench:
+	$(CARGO) bench
+
+lint:
+	$(CARGO) clippy --all-targets -- -D warnings
+
+clean:
+	$(CARGO) clean

@@ -1,0 +1,141 @@
+//! The per-request context: a request id for every response, one log line per request, JSON
+//! errors even for panics, and CORS headers.
+
+use std::panic::AssertUnwindSafe;
+use std::time::Instant;
+
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::Method;
+use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::{HttpMessage, HttpResponse, ResponseError};
+use futures_util::FutureExt;
+
+use crate::error::{ApiError, ErrorCode};
+use crate::ids;
+use crate::store::panic_message;
+
+tokio::task_local! {
+    static REQUEST_ID: String;
+}
+
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// The id of the request being served. Outside a request (never expected) a fresh id is made
+/// rather than failing the error path.
+pub fn current_request_id() -> String {
+    REQUEST_ID.try_with(Clone::clone).unwrap_or_else(|_| ids::request_id())
+}
+
+/// The id of the API key that authenticated the request, for the log line.
+#[derive(Clone)]
+pub struct AuthenticatedKeyId(pub String);
+
+pub async fn request_context(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let request_id = ids::request_id();
+    let started = Instant::now();
+    let method = req.method().clone();
+    let path = req.path().to_string();
+
+    let outcome = REQUEST_ID
+        .scope(request_id.clone(), AssertUnwindSafe(next.call(req)).catch_unwind())
+        .await;
+    let failure = match outcome {
+        Ok(Ok(response)) => {
+            let mut response = response.map_into_boxed_body();
+            add_headers(response.headers_mut(), &request_id);
+            let request = response.request();
+            let key_id = request.extensions().get::<AuthenticatedKeyId>().map(|k| k.0.clone());
+            let route = request.match_pattern().unwrap_or_else(|| "-".into());
+            log_request(&method, &route, response.status().as_u16(), started, &request_id, key_id.as_deref());
+            return Ok(response);
+        }
+        // The request moved into the failed call, so the response is rendered as an error that
+        // the server turns into a response; it carries the request id itself.
+        Ok(Err(err)) => {
+            let status = err.as_response_error().status_code();
+            let code = match status.as_u16() {
+                404 => ErrorCode::ResourceNotFound,
+                400..=499 => ErrorCode::BadRequest,
+                _ => ErrorCode::InternalError,
+            };
+            ApiError::new(code, err.to_string())
+        }
+        Err(panic) => ApiError::internal(format!("handler panicked: {}", panic_message(panic.as_ref()))),
+    };
+    log_request(&method, &path, failure.code().status().as_u16(), started, &request_id, None);
+    Err(FailedRequest { error: failure, request_id }.into())
+}
+
+fn log_request(method: &Method, route: &str, status: u16, started: Instant, request_id: &str, key_id: Option<&str>) {
+    tracing::info!(
+        method = %method,
+        route = %route,
+        status,
+        latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+        request_id = %request_id,
+        key_id = key_id.unwrap_or("-"),
+        "request"
+    );
+}
+
+/// An error rendered outside the request's scope, with its request id attached.
+#[derive(Debug)]
+struct FailedRequest {
+    error: ApiError,
+    request_id: String,
+}
+
+impl std::fmt::Display for FailedRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.error.fmt(f)
+    }
+}
+
+impl ResponseError for FailedRequest {
+    fn status_code(&self) -> actix_web::http::StatusCode {
+        self.error.code().status()
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut response = self.error.render(self.request_id.clone());
+        add_headers(response.headers_mut(), &self.request_id);
+        response
+    }
+}
+
+/// Answers CORS preflights before routing and authentication (API.md §1).
+pub async fn cors_preflight(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let is_preflight = req.method() == Method::OPTIONS
+        && req.headers().contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
+    if !is_preflight {
+        return next.call(req).await.map(ServiceResponse::map_into_boxed_body);
+    }
+    let response = HttpResponse::NoContent()
+        .insert_header((header::ACCESS_CONTROL_ALLOW_METHODS, "GET, POST, PATCH, PUT, DELETE, OPTIONS"))
+        .insert_header((header::ACCESS_CONTROL_ALLOW_HEADERS, "X-API-Key, Authorization, Content-Type, Accept"))
+        .insert_header((header::ACCESS_CONTROL_MAX_AGE, "600"))
+        .finish();
+    Ok(req.into_response(response))
+}
+
+fn add_headers(headers: &mut actix_web::http::header::HeaderMap, request_id: &str) {
+    if let Ok(value) = HeaderValue::from_str(request_id) {
+        headers.insert(HeaderName::from_static(REQUEST_ID_HEADER), value);
+    }
+    headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+    headers.insert(
+        header::ACCESS_CONTROL_EXPOSE_HEADERS,
+        HeaderValue::from_static(
+            "X-Request-Id, X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset, \
+             X-RateLimit-Tier, Retry-After",
+        ),
+    );
+}

@@ -1,0 +1,250 @@
+//! Extractors: who is calling (`Auth`, `Master`), the body (`JsonBody`) and the query
+//! (`QueryParams`). Authentication completes before a handler reads its body, so a request
+//! without a key is a 401 even when its body is malformed.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use actix_web::dev::Payload;
+use actix_web::http::Method;
+use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
+use futures_util::StreamExt;
+use futures_util::future::{LocalBoxFuture, Ready, ready};
+use serde_json::Value;
+
+use crate::api::context::{AuthenticatedKeyId, current_request_id};
+use crate::api::routes::RouteAccess;
+use crate::auth::scope::{self, Required};
+use crate::auth::{self, MasterKey};
+use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::model::api_key::{self, ApiKey};
+use crate::model::audit::Actor;
+use crate::store::Store;
+use crate::timestamp::Timestamp;
+
+/// How often `last_used_at` is written for one key, at most.
+const LAST_USED_RESOLUTION: Duration = Duration::from_secs(60);
+
+/// What every handler shares.
+pub struct AppState {
+    pub store: Store,
+    pub master: MasterKey,
+    pub max_body_bytes: usize,
+    /// When each key's `last_used_at` was last written by this process.
+    key_touches: Mutex<HashMap<String, Instant>>,
+}
+
+impl AppState {
+    pub fn new(store: Store, master: MasterKey, max_body_bytes: usize) -> Self {
+        AppState { store, master, max_body_bytes, key_touches: Mutex::new(HashMap::new()) }
+    }
+
+    /// Writes `last_used_at` in the background, at most once a minute per key.
+    fn note_key_use(&self, key: &ApiKey) {
+        let now = Instant::now();
+        if let Ok(mut touches) = self.key_touches.lock() {
+            if touches.get(&key.id).is_some_and(|t| now.duration_since(*t) < LAST_USED_RESOLUTION) {
+                return;
+            }
+            touches.insert(key.id.clone(), now);
+        }
+        let (store, org_id, key_id) = (self.store.clone(), key.org_id.clone(), key.id.clone());
+        actix_web::rt::spawn(async move {
+            if let Err(err) = store.write(move |tx| api_key::touch(tx, &org_id, &key_id)).await {
+                tracing::warn!(error = %err, "could not record key use");
+            }
+        });
+    }
+}
+
+fn state(req: &HttpRequest) -> ApiResult<web::Data<AppState>> {
+    req.app_data::<web::Data<AppState>>()
+        .cloned()
+        .ok_or_else(|| ApiError::internal("application state missing"))
+}
+
+fn credential(req: &HttpRequest) -> Option<String> {
+    let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
+    auth::presented_credential(header("x-api-key"), header("authorization")).map(str::to_string)
+}
+
+fn unauthorized(message: &'static str) -> ApiError {
+    ApiError::new(ErrorCode::Unauthorized, message)
+}
+
+/// Looks up a presented org key; `None` for malformed, unknown, wrong-secret, revoked or
+/// expired keys alike.
+async fn usable_key(state: &AppState, token: &str) -> ApiResult<Option<ApiKey>> {
+    let Some(presented) = auth::parse_key(token) else { return Ok(None) };
+    let secret_hash = auth::hash_secret(presented.secret);
+    let key_id = presented.key_id;
+    let key = state.store.read(move |rx| api_key::find(rx, &key_id)).await?;
+    Ok(key.filter(|k| auth::hashes_match(&k.secret_hash, &secret_hash) && k.is_usable(Timestamp::now())))
+}
+
+/// An authenticated org API key that holds the route's required scope.
+pub struct Auth {
+    pub key: ApiKey,
+    request_id: String,
+}
+
+impl Auth {
+    pub fn actor(&self) -> Actor {
+        Actor { api_key_id: Some(self.key.id.clone()), request_id: Some(self.request_id.clone()) }
+    }
+
+    /// The key's organisation, if it is the one in the path (else 403 `API_KEY_ORG_MISMATCH`).
+    pub fn org(&self, org_id: &str) -> ApiResult<String> {
+        if org_id == self.key.org_id {
+            Ok(org_id.to_string())
+        } else {
+            Err(ApiError::new(
+                ErrorCode::ApiKeyOrgMismatch,
+                "API key is not authorized for this organization",
+            ))
+        }
+    }
+}
+
+fn required_scope(req: &HttpRequest) -> ApiResult<Required> {
+    // HEAD is a GET for scope purposes (API.md §1).
+    let method = if req.method() == Method::HEAD { Method::GET } else { req.method().clone() };
+    req.app_data::<RouteAccess>()
+        .and_then(|access| access.required(&method))
+        .ok_or_else(|| ApiError::internal(format!("no scope declared for {method} {}", req.path())))
+}
+
+impl FromRequest for Auth {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, ApiResult<Self>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let state = state(&req)?;
+            let required = required_scope(&req)?;
+            let token = credential(&req).ok_or_else(|| unauthorized("Missing API key"))?;
+            let key = usable_key(&state, &token).await?.ok_or_else(|| unauthorized("Invalid API key"))?;
+            req.extensions_mut().insert(AuthenticatedKeyId(key.id.clone()));
+            state.note_key_use(&key);
+            if !scope::any_covers(&key.scopes, required) {
+                return Err(ApiError::new(
+                    ErrorCode::InsufficientScope,
+                    format!("This API key lacks the scope {required}"),
+                ));
+            }
+            Ok(Auth { key, request_id: current_request_id() })
+        })
+    }
+}
+
+/// The master key, for the admin API (API.md §18.1).
+pub struct Master {
+    request_id: String,
+}
+
+impl Master {
+    pub fn actor(&self) -> Actor {
+        Actor::master(Some(self.request_id.clone()))
+    }
+}
+
+impl FromRequest for Master {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, ApiResult<Self>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let state = state(&req)?;
+            if !state.master.is_set() {
+                return Err(ApiError::new(
+                    ErrorCode::Forbidden,
+                    "The admin API is disabled: set master_key in the config file or \
+                     ROGERIQ_MASTER_KEY (at least 16 characters) and restart the server",
+                ));
+            }
+            let token = credential(&req).ok_or_else(|| unauthorized("Missing master key"))?;
+            if state.master.verify(&token) {
+                return Ok(Master { request_id: current_request_id() });
+            }
+            if usable_key(&state, &token).await?.is_some() {
+                return Err(ApiError::new(ErrorCode::Forbidden, "Org API keys cannot use the admin API"));
+            }
+            Err(unauthorized("Invalid master key"))
+        })
+    }
+}
+
+/// A request body, read only when the handler asks for it, after authentication.
+pub struct JsonBody {
+    payload: Payload,
+    limit: usize,
+}
+
+impl JsonBody {
+    /// Reads the body, capped at the configured size, as a JSON value. A missing
+    /// `Content-Type` is taken as JSON (API.md §1).
+    pub async fn value(mut self) -> ApiResult<Value> {
+        let too_large = || ApiError::bad_request(format!("Request body is larger than {} bytes", self.limit));
+        let mut bytes = web::BytesMut::new();
+        while let Some(chunk) = self.payload.next().await {
+            let chunk = chunk.map_err(|e| ApiError::bad_request(format!("Could not read the request body: {e}")))?;
+            if bytes.len() + chunk.len() > self.limit {
+                return Err(too_large());
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Err(ApiError::new(ErrorCode::BadJson, "Request body is empty; expected a JSON object"));
+        }
+        serde_json::from_slice(&bytes)
+            .map_err(|e| ApiError::new(ErrorCode::BadJson, format!("Malformed JSON: {e}")))
+    }
+}
+
+impl FromRequest for JsonBody {
+    type Error = ApiError;
+    type Future = Ready<ApiResult<Self>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        ready(state(req).and_then(|state| {
+            let limit = state.max_body_bytes;
+            let declared = req
+                .headers()
+                .get(actix_web::http::header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<usize>().ok());
+            if declared.is_some_and(|n| n > limit) {
+                return Err(ApiError::bad_request(format!("Request body is larger than {limit} bytes")));
+            }
+            Ok(JsonBody { payload: payload.take(), limit })
+        }))
+    }
+}
+
+/// The query string as name → value. Empty values count as absent: the SDK drops undefined
+/// parameters, and scripts often send `?status=`.
+pub struct QueryParams(HashMap<String, String>);
+
+impl QueryParams {
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0.get(name).map(String::as_str)
+    }
+}
+
+impl FromRequest for QueryParams {
+    type Error = ApiError;
+    type Future = Ready<ApiResult<Self>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(
+            web::Query::<Vec<(String, String)>>::from_query(req.query_string())
+                .map(|pairs| {
+                    QueryParams(pairs.into_inner().into_iter().filter(|(_, v)| !v.is_empty()).collect())
+                })
+                .map_err(|_| ApiError::bad_request("Malformed query string")),
+        )
+    }
+}

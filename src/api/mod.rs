@@ -1,0 +1,55 @@
+//! The HTTP layer. Handlers are thin: extract, authorize, run one store operation, render.
+
+pub mod context;
+pub mod extract;
+pub mod routes;
+
+mod admin;
+mod audit_log;
+mod health;
+mod keys;
+mod projects;
+
+use actix_web::middleware::{NormalizePath, TrailingSlash, from_fn};
+use actix_web::{App, HttpResponse, web};
+use serde::Serialize;
+
+pub use extract::AppState;
+
+pub type State = web::Data<AppState>;
+
+/// The whole application: routes, JSON 404s, request ids, logging and CORS.
+pub fn app(
+    state: State,
+) -> App<
+    impl actix_web::dev::ServiceFactory<
+        actix_web::dev::ServiceRequest,
+        Config = (),
+        Response = actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    App::new()
+        .app_data(state)
+        .configure(routes::configure)
+        .default_service(web::to(routes::not_found))
+        .wrap(from_fn(context::cors_preflight))
+        .wrap(from_fn(context::request_context))
+        .wrap(NormalizePath::new(TrailingSlash::Trim))
+}
+
+#[derive(Serialize)]
+struct Envelope<T> {
+    data: T,
+}
+
+/// 200 `{"data": …}`.
+pub fn ok<T: Serialize>(data: T) -> HttpResponse {
+    HttpResponse::Ok().json(Envelope { data })
+}
+
+/// 201 `{"data": …}`.
+pub fn created<T: Serialize>(data: T) -> HttpResponse {
+    HttpResponse::Created().json(Envelope { data })
+}

@@ -1,0 +1,106 @@
+//! The route table: every endpoint with the access it requires, declared once. The app is built
+//! from this table, the `Auth` extractor reads the required scope from it, and the authorization
+//! tests walk it, so a route added without its scope or its test row fails a test.
+
+use std::collections::HashMap;
+
+use actix_web::http::Method;
+use actix_web::{Route, guard, web};
+
+use crate::api::{admin, audit_log, health, keys, projects};
+use crate::auth::scope::{Required, Resource, Verb};
+use crate::error::{ApiError, ErrorCode};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// No credential (health checks).
+    Public,
+    /// The master key (admin API).
+    Master,
+    /// An org API key holding a scope that covers this requirement.
+    Key(Required),
+}
+
+pub struct RouteSpec {
+    pub method: Method,
+    /// The full path pattern, `{name}` for path parameters.
+    pub path: &'static str,
+    pub access: Access,
+    handler: fn(Route) -> Route,
+}
+
+const fn key(resource: Resource, verb: Verb) -> Access {
+    Access::Key(Required::new(resource, verb))
+}
+
+fn spec(method: Method, path: &'static str, access: Access, handler: fn(Route) -> Route) -> RouteSpec {
+    RouteSpec { method, path, access, handler }
+}
+
+use Resource::*;
+use Verb::*;
+
+pub fn table() -> Vec<RouteSpec> {
+    let (get, post, patch, delete) = (Method::GET, Method::POST, Method::PATCH, Method::DELETE);
+    vec![
+        spec(get.clone(), "/healthz", Access::Public, |r| r.to(health::check)),
+        // Admin API (API.md §18.1).
+        spec(get.clone(), "/api/v1/admin/orgs", Access::Master, |r| r.to(admin::list_orgs)),
+        spec(post.clone(), "/api/v1/admin/orgs", Access::Master, |r| r.to(admin::create_org)),
+        spec(post.clone(), "/api/v1/admin/orgs/{org_id}/keys", Access::Master, |r| r.to(admin::create_key)),
+        // Org API keys and the audit log (API.md §18.2, §18.3).
+        spec(get.clone(), "/api/v1/orgs/{org_id}/keys", key(Keys, Read), |r| r.to(keys::list)),
+        spec(post.clone(), "/api/v1/orgs/{org_id}/keys", key(Keys, Admin), |r| r.to(keys::create)),
+        spec(delete.clone(), "/api/v1/orgs/{org_id}/keys/{key_id}", key(Keys, Admin), |r| r.to(keys::revoke)),
+        spec(get.clone(), "/api/v1/orgs/{org_id}/audit-log", key(Audit, Read), |r| r.to(audit_log::list)),
+        // Projects (API.md §8 rows 1-5).
+        spec(get.clone(), "/api/v1/orgs/{org_id}/projects", key(Projects, Read), |r| r.to(projects::list)),
+        spec(post.clone(), "/api/v1/orgs/{org_id}/projects", key(Projects, Write), |r| r.to(projects::create)),
+        spec(get.clone(), "/api/v1/orgs/{org_id}/projects/{project_id}", key(Projects, Read), |r| r.to(projects::get)),
+        spec(patch.clone(), "/api/v1/orgs/{org_id}/projects/{project_id}", key(Projects, Write), |r| r.to(projects::update)),
+        spec(delete.clone(), "/api/v1/orgs/{org_id}/projects/{project_id}", key(Projects, Admin), |r| r.to(projects::delete)),
+    ]
+}
+
+/// The access rules of one path, by method; stored as the resource's app data.
+#[derive(Clone)]
+pub struct RouteAccess(HashMap<Method, Access>);
+
+impl RouteAccess {
+    pub fn required(&self, method: &Method) -> Option<Required> {
+        match self.0.get(method)? {
+            Access::Key(required) => Some(*required),
+            Access::Public | Access::Master => None,
+        }
+    }
+}
+
+/// Registers every route of the table. Paths are grouped into one resource each, whose unknown
+/// methods answer like unknown routes: 404 `RESOURCE_NOT_FOUND` (API.md §1).
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    let specs = table();
+    let mut paths: Vec<&'static str> = Vec::new();
+    for spec in &specs {
+        if !paths.contains(&spec.path) {
+            paths.push(spec.path);
+        }
+    }
+    for path in paths {
+        let on_path: Vec<&RouteSpec> = specs.iter().filter(|s| s.path == path).collect();
+        let access = RouteAccess(on_path.iter().map(|s| (s.method.clone(), s.access)).collect());
+        let mut resource = web::resource(path).app_data(access).default_service(web::to(not_found));
+        for spec in on_path {
+            let route = if spec.method == Method::GET {
+                web::route().guard(guard::Any(guard::Get()).or(guard::Head()))
+            } else {
+                web::route().method(spec.method.clone())
+            };
+            resource = resource.route((spec.handler)(route));
+        }
+        cfg.service(resource);
+    }
+}
+
+pub async fn not_found() -> Result<actix_web::HttpResponse, ApiError> {
+    Err(ApiError::new(ErrorCode::ResourceNotFound, "Not found"))
+}

@@ -1,0 +1,254 @@
+//! The scope model of API.md §3 and §18: coarse scopes (`read`, `write`, `admin`) and
+//! per-resource scopes (`<resource>:<verb>`), and which granted scope covers which requirement.
+
+use std::fmt;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Verb {
+    Read,
+    Write,
+    Admin,
+}
+
+impl Verb {
+    fn parse(s: &str) -> Option<Verb> {
+        match s {
+            "read" => Some(Verb::Read),
+            "write" => Some(Verb::Write),
+            "admin" => Some(Verb::Admin),
+            _ => None,
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Verb::Read => "read",
+            Verb::Write => "write",
+            Verb::Admin => "admin",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resource {
+    Projects,
+    Conversations,
+    Messages,
+    Contacts,
+    Kb,
+    Agent,
+    Widget,
+    Integrations,
+    Forms,
+    Beacons,
+    Webhooks,
+    Analytics,
+    Audit,
+    Keys,
+}
+
+impl Resource {
+    const ALL: [Resource; 14] = [
+        Resource::Projects,
+        Resource::Conversations,
+        Resource::Messages,
+        Resource::Contacts,
+        Resource::Kb,
+        Resource::Agent,
+        Resource::Widget,
+        Resource::Integrations,
+        Resource::Forms,
+        Resource::Beacons,
+        Resource::Webhooks,
+        Resource::Analytics,
+        Resource::Audit,
+        Resource::Keys,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Resource::Projects => "projects",
+            Resource::Conversations => "conversations",
+            Resource::Messages => "messages",
+            Resource::Contacts => "contacts",
+            Resource::Kb => "kb",
+            Resource::Agent => "agent",
+            Resource::Widget => "widget",
+            Resource::Integrations => "integrations",
+            Resource::Forms => "forms",
+            Resource::Beacons => "beacons",
+            Resource::Webhooks => "webhooks",
+            Resource::Analytics => "analytics",
+            Resource::Audit => "audit",
+            Resource::Keys => "keys",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Resource> {
+        Resource::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+
+    /// Audit entries describe everyone's actions, so the coarse `read`/`write` do not reach them.
+    fn coarse_read_write_applies(self) -> bool {
+        self != Resource::Audit
+    }
+}
+
+/// What a route requires: always one resource-scoped verb (API.md §3.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Required {
+    pub resource: Resource,
+    pub verb: Verb,
+}
+
+impl Required {
+    pub const fn new(resource: Resource, verb: Verb) -> Self {
+        Required { resource, verb }
+    }
+}
+
+impl fmt::Display for Required {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.resource.as_str(), self.verb.as_str())
+    }
+}
+
+/// A scope a key may hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    Coarse(Verb),
+    On(Resource, Verb),
+}
+
+impl Scope {
+    /// Parses a scope string; unknown strings are `None` and cover nothing.
+    pub fn parse(s: &str) -> Option<Scope> {
+        match s.split_once(':') {
+            None => Verb::parse(s).map(Scope::Coarse),
+            Some((resource, verb)) => Some(Scope::On(Resource::parse(resource)?, Verb::parse(verb)?)),
+        }
+    }
+
+    pub fn covers(self, required: Required) -> bool {
+        match self {
+            Scope::Coarse(Verb::Admin) => true,
+            Scope::Coarse(verb) => {
+                required.resource.coarse_read_write_applies()
+                    && required.verb != Verb::Admin
+                    && verb >= required.verb
+            }
+            Scope::On(resource, verb) => {
+                // A conversations scope also reaches the conversation's messages (API.md §3.3).
+                let same = resource == required.resource
+                    || (resource == Resource::Conversations && required.resource == Resource::Messages);
+                same && verb >= required.verb
+            }
+        }
+    }
+
+    /// Whether a holder of `self` may hand out `other`: everything `other` covers, `self` covers.
+    pub fn includes(self, other: Scope) -> bool {
+        match other {
+            Scope::On(resource, verb) => self.covers(Required::new(resource, verb)),
+            Scope::Coarse(verb) => match self {
+                Scope::Coarse(own) => own == Verb::Admin || own >= verb,
+                Scope::On(..) => false,
+            },
+        }
+    }
+}
+
+/// Whether any of the granted scope strings covers `required`.
+pub fn any_covers<S: AsRef<str>>(granted: &[S], required: Required) -> bool {
+    granted.iter().filter_map(|s| Scope::parse(s.as_ref())).any(|s| s.covers(required))
+}
+
+/// Whether the granted scope strings together include `wanted`.
+pub fn any_includes<S: AsRef<str>>(granted: &[S], wanted: Scope) -> bool {
+    granted.iter().filter_map(|s| Scope::parse(s.as_ref())).any(|s| s.includes(wanted))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Resource::*;
+    use super::Verb::*;
+    use super::*;
+
+    fn allows(granted: &str, resource: Resource, verb: Verb) -> bool {
+        any_covers(&[granted], Required::new(resource, verb))
+    }
+
+    /// API.md §3.3's table, row by row.
+    #[test]
+    fn documented_coverage_table() {
+        let cases = [
+            ("read", [true, false, false]),
+            ("write", [true, true, false]),
+            ("admin", [true, true, true]),
+            ("kb:write", [true, true, false]),
+            ("conversations:read", [false, false, false]),
+            ("projects:admin", [false, false, true]),
+        ];
+        for (granted, [list_kb, patch_kb, delete_project]) in cases {
+            assert_eq!(allows(granted, Kb, Read), list_kb, "{granted} GET kb");
+            assert_eq!(allows(granted, Kb, Write), patch_kb, "{granted} PATCH kb");
+            assert_eq!(allows(granted, Projects, Admin), delete_project, "{granted} DELETE project");
+        }
+    }
+
+    #[test]
+    fn resource_scopes_nest() {
+        assert!(allows("kb:admin", Kb, Write));
+        assert!(allows("kb:write", Kb, Read));
+        assert!(!allows("kb:read", Kb, Write));
+        assert!(!allows("kb:admin", Contacts, Read));
+    }
+
+    #[test]
+    fn conversation_scopes_reach_messages() {
+        assert!(allows("conversations:read", Messages, Read));
+        assert!(!allows("conversations:read", Messages, Write));
+        assert!(allows("conversations:write", Messages, Write));
+        assert!(!allows("messages:write", Conversations, Read));
+    }
+
+    #[test]
+    fn audit_needs_admin_or_audit_scope() {
+        assert!(!allows("read", Audit, Read));
+        assert!(!allows("write", Audit, Read));
+        assert!(allows("admin", Audit, Read));
+        assert!(allows("audit:read", Audit, Read));
+        assert!(allows("audit:admin", Audit, Read));
+    }
+
+    #[test]
+    fn keys_follow_the_usual_rules() {
+        assert!(allows("write", Keys, Read));
+        assert!(!allows("write", Keys, Admin));
+        assert!(allows("admin", Keys, Admin));
+        assert!(allows("keys:admin", Keys, Read));
+    }
+
+    #[test]
+    fn unknown_scopes_cover_nothing() {
+        for s in ["", "root", "kb:delete", "tickets:read", "kb:", ":read", "read:kb"] {
+            assert!(Scope::parse(s).is_none(), "{s}");
+            assert!(!allows(s, Kb, Read));
+        }
+    }
+
+    #[test]
+    fn granting_needs_what_is_granted() {
+        let write = ["write"];
+        assert!(any_includes(&write, Scope::parse("kb:write").unwrap()));
+        assert!(any_includes(&write, Scope::parse("read").unwrap()));
+        assert!(any_includes(&write, Scope::parse("write").unwrap()));
+        assert!(!any_includes(&write, Scope::parse("admin").unwrap()));
+        assert!(!any_includes(&write, Scope::parse("kb:admin").unwrap()));
+        assert!(!any_includes(&write, Scope::parse("audit:read").unwrap()));
+        let kb = ["kb:admin"];
+        assert!(any_includes(&kb, Scope::parse("kb:read").unwrap()));
+        assert!(!any_includes(&kb, Scope::parse("read").unwrap()));
+        assert!(any_includes(&["admin"], Scope::parse("audit:admin").unwrap()));
+    }
+}

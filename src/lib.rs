@@ -1,0 +1,16 @@
+//! rogeriq: a self-hosted server for the RogerIQ customer-support API. docs/design.md explains
+//! the storage layout, the transaction rules and the request path.
+
+pub mod api;
+pub mod auth;
+pub mod codec;
+pub mod config;
+pub mod error;
+pub mod ids;
+pub mod model;
+pub mod pagination;
+pub mod resources;
+pub mod server;
+pub mod store;
+pub mod timestamp;
+pub mod validate;

@@ -1,0 +1,272 @@
+//! Org API keys (API.md §2, §18.2). The record holds the hash of the secret, never the secret.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::auth::scope::{self, Scope};
+use crate::auth::{self, SecretHash};
+use crate::codec::Record;
+use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::ids::IdKind;
+use crate::model::audit::{self, Actor, Event};
+use crate::store::{Reader, Tx, keys, tables};
+use crate::timestamp::Timestamp;
+use crate::validate::{Check, Input, one_of, string, trimmed};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Tier {
+    Starter,
+    Pro,
+    Scale,
+    Enterprise,
+}
+
+const TIERS: &[(&str, Tier)] = &[
+    ("starter", Tier::Starter),
+    ("pro", Tier::Pro),
+    ("scale", Tier::Scale),
+    ("enterprise", Tier::Enterprise),
+];
+
+/// Most scopes one key may hold; there are fewer than 50 distinct valid scope strings.
+const MAX_SCOPES: usize = 64;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ApiKey {
+    pub id: String,
+    pub org_id: String,
+    pub name: String,
+    pub prefix: String,
+    pub secret_hash: SecretHash,
+    pub scopes: Vec<String>,
+    pub tier: Tier,
+    pub created_at: Timestamp,
+    pub expires_at: Option<Timestamp>,
+    pub last_used_at: Option<Timestamp>,
+    pub revoked_at: Option<Timestamp>,
+    pub seq: u64,
+}
+
+impl Record for ApiKey {
+    const NAME: &'static str = "api key";
+}
+
+#[derive(Debug, Serialize)]
+pub struct ApiKeyView {
+    pub id: String,
+    pub org_id: String,
+    pub name: String,
+    pub prefix: String,
+    pub scopes: Vec<String>,
+    pub tier: Tier,
+    pub created_at: Timestamp,
+    pub expires_at: Option<Timestamp>,
+    pub last_used_at: Option<Timestamp>,
+    pub revoked_at: Option<Timestamp>,
+}
+
+/// The create response: the view plus the secret, shown this once.
+#[derive(Debug, Serialize)]
+pub struct CreatedKeyView {
+    #[serde(flatten)]
+    pub view: ApiKeyView,
+    pub key: String,
+}
+
+impl ApiKey {
+    pub fn view(&self) -> ApiKeyView {
+        ApiKeyView {
+            id: self.id.clone(),
+            org_id: self.org_id.clone(),
+            name: self.name.clone(),
+            prefix: self.prefix.clone(),
+            scopes: self.scopes.clone(),
+            tier: self.tier,
+            created_at: self.created_at,
+            expires_at: self.expires_at,
+            last_used_at: self.last_used_at,
+            revoked_at: self.revoked_at,
+        }
+    }
+
+    pub fn is_usable(&self, now: Timestamp) -> bool {
+        self.revoked_at.is_none() && self.expires_at.is_none_or(|t| t > now)
+    }
+}
+
+pub struct KeyCreate {
+    pub name: String,
+    pub scopes: Vec<String>,
+    pub tier: Tier,
+    pub expires_at: Option<Timestamp>,
+}
+
+impl KeyCreate {
+    pub fn from_json(body: Value, now: Timestamp) -> ApiResult<Self> {
+        let mut input = Input::new(body)?;
+        let name = input.required("name", trimmed(1, 100));
+        let scopes = input.required("scopes", parse_scopes);
+        let tier = input.optional("tier", one_of(TIERS));
+        let expires_at = input.optional("expires_at", |v| {
+            let t = Timestamp::parse(string(v)?).ok_or("Expected an RFC 3339 date-time")?;
+            if t <= now {
+                return Err("Must be in the future".into());
+            }
+            Ok(t)
+        });
+        // Scope problems are reported per item, under `scopes.N`.
+        let scopes = match scopes {
+            Some(Ok(scopes)) => Some(scopes),
+            Some(Err(issues)) => {
+                for (index, message) in issues {
+                    input.issue(&format!("scopes.{index}"), message);
+                }
+                None
+            }
+            None => None,
+        };
+        input.finish()?;
+        Ok(KeyCreate {
+            name: name.unwrap_or_default(),
+            scopes: scopes.unwrap_or_default(),
+            tier: tier.unwrap_or(Tier::Starter),
+            expires_at,
+        })
+    }
+
+    /// 403 `INSUFFICIENT_SCOPE` unless the creator holds everything it hands out.
+    pub fn check_grantable(&self, creator_scopes: &[String]) -> ApiResult<()> {
+        for wanted in &self.scopes {
+            let includes = Scope::parse(wanted).is_some_and(|w| scope::any_includes(creator_scopes, w));
+            if !includes {
+                return Err(ApiError::new(
+                    ErrorCode::InsufficientScope,
+                    format!("A key cannot grant the scope '{wanted}', which its creator lacks"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A non-empty array of valid scope strings, duplicates dropped; per-item problems separately.
+fn parse_scopes(value: &Value) -> Check<Result<Vec<String>, Vec<(usize, String)>>> {
+    let items = value.as_array().ok_or("Expected array")?;
+    if items.is_empty() {
+        return Err("Must contain at least one scope".into());
+    }
+    if items.len() > MAX_SCOPES {
+        return Err(format!("Must contain at most {MAX_SCOPES} scopes"));
+    }
+    let mut scopes = Vec::new();
+    let mut issues = Vec::new();
+    for (index, item) in items.iter().enumerate() {
+        match item.as_str() {
+            None => issues.push((index, "Expected string".to_string())),
+            Some(s) if Scope::parse(s).is_none() => issues.push((index, format!("Unknown scope '{s}'"))),
+            Some(s) if !scopes.iter().any(|have: &String| have == s) => scopes.push(s.to_string()),
+            Some(_) => {}
+        }
+    }
+    Ok(if issues.is_empty() { Ok(scopes) } else { Err(issues) })
+}
+
+/// Creates a key; returns the record and the secret token.
+pub fn create(
+    tx: &mut Tx<'_>,
+    actor: &Actor,
+    org_id: &str,
+    input: KeyCreate,
+) -> ApiResult<(ApiKey, String)> {
+    let issued = auth::issue_key();
+    let key = ApiKey {
+        id: issued.key_id,
+        org_id: org_id.to_string(),
+        name: input.name,
+        prefix: issued.display_prefix,
+        secret_hash: issued.secret_hash,
+        scopes: input.scopes,
+        tier: input.tier,
+        created_at: tx.now,
+        expires_at: input.expires_at,
+        last_used_at: None,
+        revoked_at: None,
+        seq: tx.next_seq(),
+    };
+    tx.put(tables::API_KEYS, &keys::org_child(org_id, &key.id), &key)?;
+    tx.put_raw(tables::KEY_INDEX, key.id.as_bytes(), org_id.as_bytes())?;
+    audit::record(
+        tx,
+        actor,
+        Event {
+            org_id,
+            project_id: None,
+            action: "api_key.created",
+            target_id: &key.id,
+            before: None,
+            after: Some(audit::snapshot(&key.view())?),
+            cascade: Vec::new(),
+        },
+    )?;
+    Ok((key, issued.token))
+}
+
+/// Finds the record of a presented key by its id: one index look-up, one record look-up.
+pub fn find(reader: &impl Reader, key_id: &str) -> ApiResult<Option<ApiKey>> {
+    let Some(org_id) = reader.get_raw(tables::KEY_INDEX, key_id.as_bytes())? else {
+        return Ok(None);
+    };
+    let org_id = String::from_utf8(org_id).map_err(|_| ApiError::internal("key index holds a non-UTF-8 org id"))?;
+    reader.get(tables::API_KEYS, &keys::org_child(&org_id, key_id))
+}
+
+/// The key named in a path, if it belongs to `org_id`.
+pub fn get_in_org(reader: &impl Reader, org_id: &str, key_id: &str) -> ApiResult<ApiKey> {
+    let not_found = || ApiError::new(ErrorCode::ResourceNotFound, "API key not found");
+    if !IdKind::ApiKey.matches(key_id) {
+        return Err(not_found());
+    }
+    reader.get(tables::API_KEYS, &keys::org_child(org_id, key_id))?.ok_or_else(not_found)
+}
+
+pub fn list(reader: &impl Reader, org_id: &str) -> ApiResult<Vec<ApiKey>> {
+    let mut found: Vec<ApiKey> = reader.scan_prefix(tables::API_KEYS, org_id.as_bytes())?;
+    found.sort_by_key(|k| k.seq);
+    Ok(found)
+}
+
+/// Revokes a key; revoking a revoked key keeps the first revocation time.
+pub fn revoke(tx: &mut Tx<'_>, actor: &Actor, org_id: &str, key_id: &str) -> ApiResult<ApiKey> {
+    let mut key = get_in_org(tx, org_id, key_id)?;
+    if key.revoked_at.is_some() {
+        return Ok(key);
+    }
+    let before = audit::snapshot(&key.view())?;
+    key.revoked_at = Some(tx.now);
+    tx.put(tables::API_KEYS, &keys::org_child(org_id, key_id), &key)?;
+    audit::record(
+        tx,
+        actor,
+        Event {
+            org_id,
+            project_id: None,
+            action: "api_key.revoked",
+            target_id: key_id,
+            before: Some(before),
+            after: Some(audit::snapshot(&key.view())?),
+            cascade: Vec::new(),
+        },
+    )?;
+    Ok(key)
+}
+
+/// Records that a key was used. Not a client mutation, so it is not audited.
+pub fn touch(tx: &mut Tx<'_>, org_id: &str, key_id: &str) -> ApiResult<()> {
+    let key_path = keys::org_child(org_id, key_id);
+    if let Some(mut key) = tx.get::<ApiKey>(tables::API_KEYS, &key_path)? {
+        key.last_used_at = Some(tx.now);
+        tx.put(tables::API_KEYS, &key_path, &key)?;
+    }
+    Ok(())
+}

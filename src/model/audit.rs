@@ -1,0 +1,205 @@
+//! The audit log (API.md §13, §18.3). Every mutation writes one entry in the same write
+//! transaction as the change, so an entry exists exactly when its change does.
+
+use std::ops::{Bound, ControlFlow};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+use crate::codec::Record;
+use crate::error::{ApiError, ApiResult};
+use crate::ids::IdKind;
+use crate::pagination::{Cursor, Page};
+use crate::store::{Reader, Tx, keys, tables};
+use crate::timestamp::Timestamp;
+
+/// Who performs a mutation: an org API key, or the master key (admin API, first start).
+#[derive(Debug, Clone)]
+pub struct Actor {
+    pub api_key_id: Option<String>,
+    pub request_id: Option<String>,
+}
+
+impl Actor {
+    pub fn master(request_id: Option<String>) -> Self {
+        Actor { api_key_id: None, request_id }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AuditEntry {
+    pub id: String,
+    pub org_id: String,
+    pub project_id: Option<String>,
+    pub action: String,
+    pub target_id: String,
+    pub api_key_id: Option<String>,
+    pub request_id: Option<String>,
+    /// JSON text of `{field: {before, after}}`; postcard cannot hold a free-form JSON value.
+    pub changes: String,
+    /// For a project delete: how many records of each kind the cascade removed.
+    pub cascade: Vec<(String, u64)>,
+    pub created_at: Timestamp,
+    pub seq: u64,
+}
+
+impl Record for AuditEntry {
+    const NAME: &'static str = "audit entry";
+}
+
+/// One mutation to record.
+pub struct Event<'a> {
+    pub org_id: &'a str,
+    pub project_id: Option<&'a str>,
+    pub action: &'a str,
+    pub target_id: &'a str,
+    /// The object's view before and after; `None` for a create's before and a delete's after.
+    pub before: Option<Value>,
+    pub after: Option<Value>,
+    pub cascade: Vec<(String, u64)>,
+}
+
+pub fn record(tx: &mut Tx<'_>, actor: &Actor, event: Event<'_>) -> ApiResult<()> {
+    let seq = tx.next_seq();
+    let entry = AuditEntry {
+        id: IdKind::Audit.generate(),
+        org_id: event.org_id.to_string(),
+        project_id: event.project_id.map(str::to_string),
+        action: event.action.to_string(),
+        target_id: event.target_id.to_string(),
+        api_key_id: actor.api_key_id.clone(),
+        request_id: actor.request_id.clone(),
+        changes: Value::Object(diff(event.before.as_ref(), event.after.as_ref())).to_string(),
+        cascade: event.cascade,
+        created_at: tx.now,
+        seq,
+    };
+    tx.put(tables::AUDIT, &keys::audit(event.org_id, seq), &entry)
+}
+
+/// The fields that differ between two views, each as `{before, after}`.
+pub fn diff(before: Option<&Value>, after: Option<&Value>) -> Map<String, Value> {
+    let empty = Map::new();
+    let before = before.and_then(Value::as_object).unwrap_or(&empty);
+    let after = after.and_then(Value::as_object).unwrap_or(&empty);
+    let mut changes = Map::new();
+    for key in before.keys().chain(after.keys().filter(|k| !before.contains_key(*k))) {
+        let old = before.get(key).unwrap_or(&Value::Null);
+        let new = after.get(key).unwrap_or(&Value::Null);
+        if old != new {
+            changes.insert(key.clone(), json!({"before": old, "after": new}));
+        }
+    }
+    changes
+}
+
+#[derive(Debug, Serialize)]
+pub struct AuditEntryView {
+    pub id: String,
+    pub org_id: String,
+    pub project_id: Option<String>,
+    pub action: String,
+    pub target_id: String,
+    pub api_key_id: Option<String>,
+    pub actor: &'static str,
+    pub request_id: Option<String>,
+    pub changes: Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cascade: Option<Map<String, Value>>,
+    pub created_at: Timestamp,
+}
+
+impl AuditEntry {
+    pub fn view(&self) -> AuditEntryView {
+        AuditEntryView {
+            id: self.id.clone(),
+            org_id: self.org_id.clone(),
+            project_id: self.project_id.clone(),
+            action: self.action.clone(),
+            target_id: self.target_id.clone(),
+            api_key_id: self.api_key_id.clone(),
+            actor: if self.api_key_id.is_some() { "api_key" } else { "master" },
+            request_id: self.request_id.clone(),
+            changes: serde_json::from_str(&self.changes).unwrap_or(Value::Null),
+            cascade: (!self.cascade.is_empty())
+                .then(|| self.cascade.iter().map(|(k, n)| (k.clone(), json!(n))).collect()),
+            created_at: self.created_at,
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct AuditFilter {
+    pub project_id: Option<String>,
+    pub action: Option<String>,
+    pub api_key_id: Option<String>,
+    pub since: Option<Timestamp>,
+    pub until: Option<Timestamp>,
+}
+
+impl AuditFilter {
+    fn matches(&self, entry: &AuditEntry) -> bool {
+        self.project_id.as_ref().is_none_or(|p| entry.project_id.as_ref() == Some(p))
+            && self.action.as_ref().is_none_or(|a| &entry.action == a)
+            && self.api_key_id.as_ref().is_none_or(|k| entry.api_key_id.as_ref() == Some(k))
+            && self.since.is_none_or(|t| entry.created_at >= t)
+            && self.until.is_none_or(|t| entry.created_at <= t)
+    }
+}
+
+/// Newest first; the cursor holds the last entry's sequence number.
+pub fn list(
+    reader: &impl Reader,
+    org_id: &str,
+    filter: &AuditFilter,
+    after: Option<&Cursor>,
+    limit: usize,
+) -> ApiResult<Page<AuditEntry>> {
+    let start = Bound::Included(keys::audit(org_id, 0));
+    let end = match after {
+        Some(cursor) => Bound::Excluded(keys::audit(org_id, cursor.sort)),
+        None => Bound::Included(keys::audit(org_id, u64::MAX)),
+    };
+    let mut items = Vec::new();
+    let mut has_more = false;
+    reader.scan(tables::AUDIT, (start, end), true, &mut |_, value| {
+        let entry: AuditEntry = crate::codec::decode(value)?;
+        if !filter.matches(&entry) {
+            return Ok(ControlFlow::Continue(()));
+        }
+        if items.len() == limit {
+            has_more = true;
+            return Ok(ControlFlow::Break(()));
+        }
+        items.push(entry);
+        Ok(ControlFlow::Continue(()))
+    })?;
+    Ok(Page::new(items, has_more, |e| Cursor { sort: e.seq, id: e.id.clone() }))
+}
+
+/// Serialises a view for `Event::before`/`after`.
+pub fn snapshot(view: &impl Serialize) -> ApiResult<Value> {
+    serde_json::to_value(view).map_err(|e| ApiError::internal(format!("audit snapshot: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn diff_lists_only_changed_fields() {
+        let before = json!({"name": "a", "slug": "s", "domain": null});
+        let after = json!({"name": "b", "slug": "s", "domain": "x.io"});
+        let d = diff(Some(&before), Some(&after));
+        assert_eq!(d.len(), 2);
+        assert_eq!(d["name"], json!({"before": "a", "after": "b"}));
+        assert_eq!(d["domain"], json!({"before": null, "after": "x.io"}));
+    }
+
+    #[test]
+    fn create_and_delete_diffs_cover_every_field() {
+        let view = json!({"name": "a", "slug": "s"});
+        assert_eq!(diff(None, Some(&view))["slug"], json!({"before": null, "after": "s"}));
+        assert_eq!(diff(Some(&view), None)["name"], json!({"before": "a", "after": null}));
+    }
+}

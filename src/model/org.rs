@@ -1,0 +1,89 @@
+//! Organisations: created by the admin API or on first start; they own keys, projects and the
+//! audit log.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::codec::Record;
+use crate::error::ApiResult;
+use crate::ids::IdKind;
+use crate::model::audit::{self, Actor, Event};
+use crate::store::{Reader, Tx, tables};
+use crate::timestamp::Timestamp;
+use crate::validate::{Input, trimmed};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Org {
+    pub id: String,
+    pub name: String,
+    pub created_at: Timestamp,
+    pub seq: u64,
+}
+
+impl Record for Org {
+    const NAME: &'static str = "org";
+}
+
+#[derive(Debug, Serialize)]
+pub struct OrgView {
+    pub id: String,
+    pub name: String,
+    pub created_at: Timestamp,
+}
+
+impl Org {
+    pub fn view(&self) -> OrgView {
+        OrgView { id: self.id.clone(), name: self.name.clone(), created_at: self.created_at }
+    }
+}
+
+pub struct OrgCreate {
+    pub name: String,
+}
+
+impl OrgCreate {
+    pub fn from_json(body: Value) -> ApiResult<Self> {
+        let mut input = Input::new(body)?;
+        let name = input.required("name", trimmed(1, 100));
+        input.finish()?;
+        Ok(OrgCreate { name: name.unwrap_or_default() })
+    }
+}
+
+pub fn create(tx: &mut Tx<'_>, actor: &Actor, input: OrgCreate) -> ApiResult<Org> {
+    let org = Org {
+        id: IdKind::Org.generate(),
+        name: input.name,
+        created_at: tx.now,
+        seq: tx.next_seq(),
+    };
+    tx.put(tables::ORGS, org.id.as_bytes(), &org)?;
+    audit::record(
+        tx,
+        actor,
+        Event {
+            org_id: &org.id,
+            project_id: None,
+            action: "org.created",
+            target_id: &org.id,
+            before: None,
+            after: Some(audit::snapshot(&org.view())?),
+            cascade: Vec::new(),
+        },
+    )?;
+    Ok(org)
+}
+
+pub fn get(reader: &impl Reader, org_id: &str) -> ApiResult<Option<Org>> {
+    if !IdKind::Org.matches(org_id) {
+        return Ok(None);
+    }
+    reader.get(tables::ORGS, org_id.as_bytes())
+}
+
+/// Every organisation, oldest first.
+pub fn list(reader: &impl Reader) -> ApiResult<Vec<Org>> {
+    let mut orgs: Vec<Org> = reader.scan_prefix(tables::ORGS, b"")?;
+    orgs.sort_by_key(|o| o.seq);
+    Ok(orgs)
+}

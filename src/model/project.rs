@@ -1,0 +1,398 @@
+//! Projects (API.md §9.1, §11.2): the unit that owns every other resource. A project's children
+//! live under its key prefix, so deleting it is one range delete (see `delete`).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::codec::Record;
+use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::ids::IdKind;
+use crate::model::audit::{self, Actor, Event};
+use crate::resources;
+use crate::store::{Reader, Tx, keys, tables};
+use crate::timestamp::Timestamp;
+use crate::validate::{Check, Input, Patch, one_of, string, trimmed};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AgentMode {
+    Autopilot,
+    Copilot,
+    Assist,
+}
+
+pub const AGENT_MODES: &[(&str, AgentMode)] = &[
+    ("autopilot", AgentMode::Autopilot),
+    ("copilot", AgentMode::Copilot),
+    ("assist", AgentMode::Assist),
+];
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Project {
+    pub id: String,
+    pub org_id: String,
+    pub name: String,
+    pub slug: String,
+    pub domain: Option<String>,
+    pub agent_mode: AgentMode,
+    pub ai_model: Option<String>,
+    pub created_at: Timestamp,
+    pub seq: u64,
+}
+
+impl Record for Project {
+    const NAME: &'static str = "project";
+}
+
+/// The wire form, field for field as API.md §11.2.
+#[derive(Debug, Serialize)]
+pub struct ProjectView {
+    pub id: String,
+    pub org_id: String,
+    pub name: String,
+    pub slug: String,
+    pub domain: Option<String>,
+    pub agent_mode: AgentMode,
+    pub ai_model: Option<String>,
+    pub created_at: Timestamp,
+}
+
+impl Project {
+    pub fn view(&self) -> ProjectView {
+        ProjectView {
+            id: self.id.clone(),
+            org_id: self.org_id.clone(),
+            name: self.name.clone(),
+            slug: self.slug.clone(),
+            domain: self.domain.clone(),
+            agent_mode: self.agent_mode,
+            ai_model: self.ai_model.clone(),
+            created_at: self.created_at,
+        }
+    }
+}
+
+/// Derives a slug: lowercase, every run of characters other than `a-z0-9` becomes one hyphen,
+/// hyphens trimmed, cut to 50. `None` when fewer than 2 characters are left.
+pub fn derive_slug(name: &str) -> Option<String> {
+    let mut slug = String::new();
+    for c in name.to_lowercase().chars() {
+        if c.is_ascii_lowercase() || c.is_ascii_digit() {
+            slug.push(c);
+        } else if !slug.is_empty() && !slug.ends_with('-') {
+            slug.push('-');
+        }
+    }
+    slug.truncate(SLUG_MAX);
+    let slug = slug.trim_end_matches('-').to_string();
+    (slug.len() >= SLUG_MIN).then_some(slug)
+}
+
+const SLUG_MIN: usize = 2;
+const SLUG_MAX: usize = 50;
+
+/// 2-50 characters of `a-z0-9` and single hyphens, starting and ending with a letter or digit.
+pub fn check_slug(slug: &str) -> Check<String> {
+    let alnum = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
+    let ok = (SLUG_MIN..=SLUG_MAX).contains(&slug.len())
+        && slug.chars().all(|c| alnum(c) || c == '-')
+        && slug.starts_with(alnum)
+        && slug.ends_with(alnum)
+        && !slug.contains("--");
+    if ok {
+        Ok(slug.to_string())
+    } else {
+        Err("Must be 2-50 characters of lowercase letters, digits and single hyphens, \
+             starting and ending with a letter or digit"
+            .into())
+    }
+}
+
+/// A lowercase hostname with at least one dot: no scheme, path or port.
+pub fn check_domain(domain: &str) -> Check<String> {
+    let label_ok = |l: &str| {
+        (1..=63).contains(&l.len())
+            && l.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    if domain.len() <= 253 && domain.contains('.') && domain.split('.').all(label_ok) {
+        Ok(domain.to_string())
+    } else {
+        Err("Must be a lowercase hostname such as support.example.com (no scheme, path or port)".into())
+    }
+}
+
+/// An OpenRouter model id: `<vendor>/<model>`, both parts non-empty, no whitespace.
+pub fn check_ai_model(model: &str) -> Check<String> {
+    let ok = model.chars().count() <= crate::validate::SHORT_TEXT_MAX
+        && !model.chars().any(char::is_whitespace)
+        && model.split_once('/').is_some_and(|(vendor, name)| !vendor.is_empty() && !name.is_empty());
+    if ok { Ok(model.to_string()) } else { Err("Must be a model id such as anthropic/claude-sonnet-4".into()) }
+}
+
+fn name(value: &Value) -> Check<String> {
+    trimmed(1, 100)(value)
+}
+
+fn slug(value: &Value) -> Check<String> {
+    check_slug(string(value)?)
+}
+
+fn domain(value: &Value) -> Check<String> {
+    check_domain(string(value)?)
+}
+
+fn ai_model(value: &Value) -> Check<String> {
+    check_ai_model(string(value)?)
+}
+
+pub struct ProjectCreate {
+    pub name: String,
+    pub slug: String,
+    pub domain: Option<String>,
+}
+
+impl ProjectCreate {
+    pub fn from_json(body: Value) -> ApiResult<Self> {
+        let mut input = Input::new(body)?;
+        let name = input.required("name", name);
+        let given_slug = input.optional("slug", slug);
+        let domain = input.optional("domain", domain);
+        let slug = given_slug.or_else(|| {
+            let derived = name.as_deref().and_then(derive_slug);
+            if name.is_some() && derived.is_none() {
+                input.issue("slug", "Cannot derive a slug of at least 2 characters from the name; send a slug");
+            }
+            derived
+        });
+        input.finish()?;
+        Ok(ProjectCreate { name: name.unwrap_or_default(), slug: slug.unwrap_or_default(), domain })
+    }
+}
+
+pub struct ProjectUpdate {
+    pub name: Option<String>,
+    pub domain: Patch<String>,
+    pub agent_mode: Option<AgentMode>,
+    pub ai_model: Patch<String>,
+}
+
+impl ProjectUpdate {
+    pub fn from_json(body: Value) -> ApiResult<Self> {
+        let mut input = Input::new(body)?;
+        let update = ProjectUpdate {
+            name: input.updatable("name", name),
+            domain: input.nullable("domain", domain),
+            agent_mode: input.updatable("agent_mode", one_of(AGENT_MODES)),
+            ai_model: input.nullable("ai_model", ai_model),
+        };
+        input.finish_update()?;
+        Ok(update)
+    }
+
+    fn apply(self, project: &mut Project) {
+        if let Some(name) = self.name {
+            project.name = name;
+        }
+        if let Some(domain) = self.domain.into_change() {
+            project.domain = domain;
+        }
+        if let Some(mode) = self.agent_mode {
+            project.agent_mode = mode;
+        }
+        if let Some(model) = self.ai_model.into_change() {
+            project.ai_model = model;
+        }
+    }
+}
+
+fn project_key(project: &Project) -> Vec<u8> {
+    keys::org_child(&project.org_id, &project.id)
+}
+
+fn slug_key(org_id: &str, slug: &str) -> Vec<u8> {
+    keys::org_child(org_id, slug)
+}
+
+fn not_found() -> ApiError {
+    ApiError::new(ErrorCode::ProjectNotFound, "Project not found")
+}
+
+/// Resolves a project id from a path for a key of `key_org`: unknown → 404
+/// `PROJECT_NOT_FOUND`, another organisation's → 403 `API_KEY_PROJECT_MISMATCH`.
+pub fn resolve(reader: &impl Reader, key_org: &str, project_id: &str) -> ApiResult<Project> {
+    if !IdKind::Project.matches(project_id) {
+        return Err(not_found());
+    }
+    let owner = reader.get_raw(tables::PROJECT_INDEX, project_id.as_bytes())?.ok_or_else(not_found)?;
+    if owner != key_org.as_bytes() {
+        return Err(ApiError::new(
+            ErrorCode::ApiKeyProjectMismatch,
+            "API key is not authorized for this project",
+        ));
+    }
+    reader.get(tables::PROJECTS, &keys::org_child(key_org, project_id))?.ok_or_else(not_found)
+}
+
+/// All projects of an organisation, oldest first.
+pub fn list(reader: &impl Reader, org_id: &str) -> ApiResult<Vec<Project>> {
+    let mut projects: Vec<Project> = reader.scan_prefix(tables::PROJECTS, org_id.as_bytes())?;
+    projects.sort_by_key(|p| p.seq);
+    Ok(projects)
+}
+
+pub fn create(tx: &mut Tx<'_>, actor: &Actor, org_id: &str, input: ProjectCreate) -> ApiResult<Project> {
+    if tx.get_raw(tables::PROJECT_SLUGS, &slug_key(org_id, &input.slug))?.is_some() {
+        return Err(ApiError::new(
+            ErrorCode::SlugConflict,
+            format!("The slug '{}' is already used in this organization", input.slug),
+        ));
+    }
+    let project = Project {
+        id: IdKind::Project.generate(),
+        org_id: org_id.to_string(),
+        name: input.name,
+        slug: input.slug,
+        domain: input.domain,
+        agent_mode: AgentMode::Copilot,
+        ai_model: None,
+        created_at: tx.now,
+        seq: tx.next_seq(),
+    };
+    tx.put(tables::PROJECTS, &project_key(&project), &project)?;
+    tx.put_raw(tables::PROJECT_INDEX, project.id.as_bytes(), org_id.as_bytes())?;
+    tx.put_raw(tables::PROJECT_SLUGS, &slug_key(org_id, &project.slug), project.id.as_bytes())?;
+    audit::record(
+        tx,
+        actor,
+        Event {
+            org_id,
+            project_id: Some(&project.id),
+            action: "project.created",
+            target_id: &project.id,
+            before: None,
+            after: Some(audit::snapshot(&project.view())?),
+            cascade: Vec::new(),
+        },
+    )?;
+    Ok(project)
+}
+
+pub fn update(
+    tx: &mut Tx<'_>,
+    actor: &Actor,
+    org_id: &str,
+    project_id: &str,
+    input: ProjectUpdate,
+) -> ApiResult<Project> {
+    let mut project = resolve(tx, org_id, project_id)?;
+    let before = audit::snapshot(&project.view())?;
+    input.apply(&mut project);
+    tx.put(tables::PROJECTS, &project_key(&project), &project)?;
+    audit::record(
+        tx,
+        actor,
+        Event {
+            org_id,
+            project_id: Some(project_id),
+            action: "project.updated",
+            target_id: project_id,
+            before: Some(before),
+            after: Some(audit::snapshot(&project.view())?),
+            cascade: Vec::new(),
+        },
+    )?;
+    Ok(project)
+}
+
+/// Deletes a project and everything it owns: its own rows, then one range delete over its
+/// prefix of the owned table, counted per kind, and the audit entry, all in `tx`.
+pub fn delete(tx: &mut Tx<'_>, actor: &Actor, org_id: &str, project_id: &str) -> ApiResult<Vec<(String, u64)>> {
+    let project = resolve(tx, org_id, project_id)?;
+    tx.remove(tables::PROJECTS, &project_key(&project))?;
+    tx.remove(tables::PROJECT_INDEX, project.id.as_bytes())?;
+    tx.remove(tables::PROJECT_SLUGS, &slug_key(org_id, &project.slug))?;
+
+    let prefix = keys::project_prefix(org_id, project_id);
+    let mut counts: BTreeMap<&'static str, u64> = BTreeMap::new();
+    tx.remove_range(tables::OWNED, keys::prefix_range(&prefix), |key| {
+        if let Some(kind) = key.get(prefix.len()).and_then(|&tag| resources::record_kind_name(tag)) {
+            *counts.entry(kind).or_default() += 1;
+        }
+    })?;
+    let cascade: Vec<(String, u64)> = counts.into_iter().map(|(k, n)| (k.to_string(), n)).collect();
+
+    audit::record(
+        tx,
+        actor,
+        Event {
+            org_id,
+            project_id: Some(project_id),
+            action: "project.deleted",
+            target_id: project_id,
+            before: Some(audit::snapshot(&project.view())?),
+            after: None,
+            cascade: cascade.clone(),
+        },
+    )?;
+    Ok(cascade)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slug_derivation() {
+        assert_eq!(derive_slug("Acme Support").as_deref(), Some("acme-support"));
+        assert_eq!(derive_slug("  --Hello,   World!! ").as_deref(), Some("hello-world"));
+        assert_eq!(derive_slug("Café 2.0").as_deref(), Some("caf-2-0"));
+        assert_eq!(derive_slug("A"), None);
+        assert_eq!(derive_slug("!!!"), None);
+        let long = derive_slug(&"ab ".repeat(40)).unwrap();
+        assert!(long.len() <= 50 && !long.ends_with('-'), "{long}");
+    }
+
+    #[test]
+    fn slug_rules() {
+        for good in ["ab", "acme-support", "a1", "2fa-help", &"a".repeat(50)] {
+            assert!(check_slug(good).is_ok(), "{good}");
+        }
+        for bad in ["a", "-ab", "ab-", "a--b", "Acme", "a_b", "a b", &"a".repeat(51), ""] {
+            assert!(check_slug(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn domain_rules() {
+        for good in ["support.acme.com", "a.io", "x-1.example.org"] {
+            assert!(check_domain(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "localhost",
+            "https://acme.com",
+            "acme.com/path",
+            "acme.com:8080",
+            "Acme.com",
+            "-a.com",
+            "a..com",
+            ".a.com",
+            &format!("{}.com", "a".repeat(64)),
+        ] {
+            assert!(check_domain(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn ai_model_rules() {
+        for good in ["anthropic/claude-sonnet-4", "openai/gpt-4o", "meta/llama/3"] {
+            assert!(check_ai_model(good).is_ok(), "{good}");
+        }
+        for bad in ["claude", "/x", "x/", "a /b", "a/b c", ""] {
+            assert!(check_ai_model(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,102 @@
+//! Cursor pagination (API.md §6.2). A cursor is base64url of (sort value, id): a position in the
+//! listing's order, so a walk stays stable while new items are inserted.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::Serialize;
+
+use crate::error::{ApiError, ApiResult};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cursor {
+    pub sort: u64,
+    pub id: String,
+}
+
+impl Cursor {
+    pub fn encode(&self) -> String {
+        let mut bytes = self.sort.to_be_bytes().to_vec();
+        bytes.extend_from_slice(self.id.as_bytes());
+        URL_SAFE_NO_PAD.encode(bytes)
+    }
+
+    pub fn decode(text: &str) -> ApiResult<Cursor> {
+        let invalid = || ApiError::bad_request("Invalid cursor");
+        let bytes = URL_SAFE_NO_PAD.decode(text).map_err(|_| invalid())?;
+        let (sort, id) = bytes.split_at_checked(8).ok_or_else(invalid)?;
+        let sort = u64::from_be_bytes(sort.try_into().map_err(|_| invalid())?);
+        let id = String::from_utf8(id.to_vec()).map_err(|_| invalid())?;
+        Ok(Cursor { sort, id })
+    }
+}
+
+/// Reads `limit`: absent → `default`; above `max` → clamped; below 1 or not a number → 400.
+pub fn parse_limit(raw: Option<&str>, default: usize, max: usize) -> ApiResult<usize> {
+    match raw {
+        None => Ok(default),
+        Some(text) => match text.trim().parse::<i64>() {
+            Ok(n) if n >= 1 => Ok((n as u64).min(max as u64) as usize),
+            _ => Err(ApiError::bad_request("limit must be an integer of at least 1")),
+        },
+    }
+}
+
+/// One page of a listing, before rendering.
+#[derive(Debug)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next: Option<Cursor>,
+}
+
+impl<T> Page<T> {
+    /// `has_more` is known by the caller (it looked one item further); the cursor points at the
+    /// last item returned.
+    pub fn new(items: Vec<T>, has_more: bool, position: impl Fn(&T) -> Cursor) -> Self {
+        let next = if has_more { items.last().map(position) } else { None };
+        Page { items, next }
+    }
+
+    pub fn render<V: Serialize>(&self, view: impl Fn(&T) -> V) -> PageBody<V> {
+        PageBody {
+            data: self.items.iter().map(view).collect(),
+            has_more: self.next.is_some(),
+            cursor: self.next.as_ref().map(Cursor::encode),
+        }
+    }
+}
+
+/// `{data, cursor, has_more}`: never `has_more: true` with a null cursor.
+#[derive(Debug, Serialize)]
+pub struct PageBody<V> {
+    pub data: Vec<V>,
+    pub cursor: Option<String>,
+    pub has_more: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursor_round_trip() {
+        let c = Cursor { sort: 42, id: "con_abcdefghijkl".into() };
+        assert_eq!(Cursor::decode(&c.encode()).unwrap(), c);
+    }
+
+    #[test]
+    fn malformed_cursors_are_bad_requests() {
+        for bad in ["", "!!!", "YWJj"] {
+            assert!(Cursor::decode(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn limits() {
+        assert_eq!(parse_limit(None, 50, 100).unwrap(), 50);
+        assert_eq!(parse_limit(Some("7"), 50, 100).unwrap(), 7);
+        assert_eq!(parse_limit(Some("1000"), 50, 100).unwrap(), 100);
+        for bad in ["0", "-1", "x", "1.5", ""] {
+            assert!(parse_limit(Some(bad), 50, 100).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,90 @@
+//! The storage key layout (docs/design.md has the picture). Every id this server generates is
+//! `ID_LEN` bytes, so concatenated ids need no separators and a prefix names exactly one owner:
+//!
+//! - org-owned records:     `org_id ++ child_id`          (API keys, projects, slugs)
+//! - audit entries:         `org_id ++ seq (u64, big-endian)`
+//! - project-owned records: `org_id ++ project_id ++ kind tag (1 byte) ++ rest`
+//!
+//! Ids from request paths are checked with `IdKind::matches` before they reach a key, so a
+//! malformed id can never stand for a prefix of other keys.
+
+use std::ops::Bound;
+
+pub type KeyRange = (Bound<Vec<u8>>, Bound<Vec<u8>>);
+
+pub fn org_child(org_id: &str, child: &str) -> Vec<u8> {
+    let mut key = Vec::with_capacity(org_id.len() + child.len());
+    key.extend_from_slice(org_id.as_bytes());
+    key.extend_from_slice(child.as_bytes());
+    key
+}
+
+pub fn audit(org_id: &str, seq: u64) -> Vec<u8> {
+    let mut key = org_id.as_bytes().to_vec();
+    key.extend_from_slice(&seq.to_be_bytes());
+    key
+}
+
+/// The prefix under which everything a project owns is stored.
+pub fn project_prefix(org_id: &str, project_id: &str) -> Vec<u8> {
+    org_child(org_id, project_id)
+}
+
+/// All keys that start with `prefix`.
+pub fn prefix_range(prefix: &[u8]) -> KeyRange {
+    let end = match successor(prefix) {
+        Some(end) => Bound::Excluded(end),
+        None => Bound::Unbounded,
+    };
+    (Bound::Included(prefix.to_vec()), end)
+}
+
+/// The smallest byte string greater than every string starting with `prefix`, if any.
+fn successor(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < u8::MAX {
+            end.push(last + 1);
+            return Some(end);
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn within(range: &KeyRange, key: &[u8]) -> bool {
+        use std::ops::RangeBounds;
+        let bounds: (Bound<&[u8]>, Bound<&[u8]>) =
+            (range.0.as_ref().map(Vec::as_slice), range.1.as_ref().map(Vec::as_slice));
+        RangeBounds::<[u8]>::contains(&bounds, key)
+    }
+
+    #[test]
+    fn project_prefix_contains_only_its_project() {
+        let org = "org_aaaaaaaaaaaa";
+        let a = project_prefix(org, "prj_aaaaaaaaaaaa");
+        let range = prefix_range(&a);
+        let mut child = a.clone();
+        child.extend_from_slice(b"\x01con_xxxxxxxxxxxx");
+        assert!(within(&range, &child));
+        assert!(!within(&range, &project_prefix(org, "prj_aaaaaaaaaaab")));
+        assert!(!within(&range, &project_prefix("org_aaaaaaaaaaab", "prj_aaaaaaaaaaaa")));
+        assert!(!within(&range, org.as_bytes()));
+    }
+
+    #[test]
+    fn audit_keys_sort_by_sequence() {
+        let org = "org_aaaaaaaaaaaa";
+        assert!(audit(org, 255) < audit(org, 256));
+        assert!(audit(org, u64::MAX) < audit("org_aaaaaaaaaaab", 0));
+    }
+
+    #[test]
+    fn successor_skips_saturated_bytes() {
+        assert_eq!(successor(b"a\xff"), Some(b"b".to_vec()));
+        assert_eq!(successor(b"\xff\xff"), None);
+    }
+}

@@ -1,0 +1,95 @@
+//! Timestamps: stored as Unix seconds, rendered as RFC 3339 in UTC with a `Z` and no fraction
+//! (API.md §1).
+
+use std::fmt;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp(i64);
+
+impl Timestamp {
+    pub fn now() -> Self {
+        Timestamp(OffsetDateTime::now_utc().unix_timestamp())
+    }
+
+    pub fn from_unix(seconds: i64) -> Self {
+        Timestamp(seconds)
+    }
+
+    pub fn unix(self) -> i64 {
+        self.0
+    }
+
+    /// Parses any RFC 3339 date-time (offsets and fractions allowed), truncated to the second.
+    pub fn parse(text: &str) -> Option<Self> {
+        OffsetDateTime::parse(text, &Rfc3339).ok().map(|t| Timestamp(t.unix_timestamp()))
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match OffsetDateTime::from_unix_timestamp(self.0) {
+            Ok(t) => write!(
+                f,
+                "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+                t.year(),
+                u8::from(t.month()),
+                t.day(),
+                t.hour(),
+                t.minute(),
+                t.second()
+            ),
+            Err(_) => write!(f, "{}", self.0),
+        }
+    }
+}
+
+/// Text in JSON, an integer in stored records: the same type serves the wire and the store.
+impl Serialize for Timestamp {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if serializer.is_human_readable() {
+            serializer.collect_str(self)
+        } else {
+            serializer.serialize_i64(self.0)
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Timestamp {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        if deserializer.is_human_readable() {
+            let text = String::deserialize(deserializer)?;
+            Timestamp::parse(&text).ok_or_else(|| serde::de::Error::custom("invalid timestamp"))
+        } else {
+            i64::deserialize(deserializer).map(Timestamp)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_second_precision_utc() {
+        assert_eq!(Timestamp::from_unix(1_779_040_800).to_string(), "2026-05-17T18:00:00Z");
+    }
+
+    #[test]
+    fn parses_offsets_and_fractions() {
+        let t = Timestamp::parse("2026-05-17T20:00:00.750+02:00").unwrap();
+        assert_eq!(t.to_string(), "2026-05-17T18:00:00Z");
+        assert!(Timestamp::parse("2026-05-17").is_none());
+    }
+
+    #[test]
+    fn json_and_postcard_forms() {
+        let t = Timestamp::from_unix(1_779_040_800);
+        assert_eq!(serde_json::to_string(&t).unwrap(), "\"2026-05-17T18:00:00Z\"");
+        let bytes = postcard::to_allocvec(&t).unwrap();
+        assert_eq!(postcard::from_bytes::<Timestamp>(&bytes).unwrap(), t);
+    }
+}

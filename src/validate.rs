@@ -1,0 +1,210 @@
+//! Reading request bodies field by field. Every problem becomes one `Issue`, so a client learns
+//! about all bad fields at once (API.md §5.3). The rules for each field live beside its type;
+//! this module only walks the JSON and collects.
+
+use serde_json::{Map, Value};
+
+use crate::error::{ApiError, ApiResult, ErrorCode, Issue};
+
+/// API.md §1: short strings are capped at 255 characters, long text at 100 000.
+pub const SHORT_TEXT_MAX: usize = 255;
+pub const LONG_TEXT_MAX: usize = 100_000;
+
+/// A field of a PATCH body: left out, sent as `null`, or sent with a value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Patch<T> {
+    Absent,
+    Null,
+    Set(T),
+}
+
+impl<T> Patch<T> {
+    pub fn is_absent(&self) -> bool {
+        matches!(self, Patch::Absent)
+    }
+
+    /// The new value of a nullable field, if the body changes it.
+    pub fn into_change(self) -> Option<Option<T>> {
+        match self {
+            Patch::Absent => None,
+            Patch::Null => Some(None),
+            Patch::Set(v) => Some(Some(v)),
+        }
+    }
+}
+
+/// A JSON object body being read. Unknown keys are ignored (API.md §1).
+pub struct Input {
+    fields: Map<String, Value>,
+    issues: Vec<Issue>,
+    touched: bool,
+}
+
+/// The outcome of checking one value: the parsed value or the issue's message.
+pub type Check<T> = Result<T, String>;
+
+impl Input {
+    pub fn new(value: Value) -> ApiResult<Input> {
+        match value {
+            Value::Object(fields) => Ok(Input { fields, issues: Vec::new(), touched: false }),
+            _ => Err(ApiError::new(ErrorCode::BadJson, "Request body must be a JSON object")),
+        }
+    }
+
+    fn take(&mut self, key: &str) -> Option<Value> {
+        let value = self.fields.remove(key);
+        self.touched |= value.is_some();
+        value
+    }
+
+    fn check<T>(&mut self, key: &str, value: &Value, parse: impl FnOnce(&Value) -> Check<T>) -> Option<T> {
+        parse(value).map_err(|message| self.issues.push(Issue::new(key, message))).ok()
+    }
+
+    /// A field that must be present and not null.
+    pub fn required<T>(&mut self, key: &str, parse: impl FnOnce(&Value) -> Check<T>) -> Option<T> {
+        match self.take(key) {
+            None | Some(Value::Null) => {
+                self.issues.push(Issue::new(key, "Required"));
+                None
+            }
+            Some(value) => self.check(key, &value, parse),
+        }
+    }
+
+    /// A field that may be left out or sent as `null`; both mean "not supplied".
+    pub fn optional<T>(&mut self, key: &str, parse: impl FnOnce(&Value) -> Check<T>) -> Option<T> {
+        match self.take(key) {
+            None | Some(Value::Null) => None,
+            Some(value) => self.check(key, &value, parse),
+        }
+    }
+
+    /// A PATCH field whose `null` clears it.
+    pub fn nullable<T>(&mut self, key: &str, parse: impl FnOnce(&Value) -> Check<T>) -> Patch<T> {
+        match self.take(key) {
+            None => Patch::Absent,
+            Some(Value::Null) => Patch::Null,
+            Some(value) => self.check(key, &value, parse).map_or(Patch::Absent, Patch::Set),
+        }
+    }
+
+    /// A PATCH field that cannot be cleared: `null` is a type error.
+    pub fn updatable<T>(&mut self, key: &str, parse: impl FnOnce(&Value) -> Check<T>) -> Option<T> {
+        match self.take(key) {
+            None => None,
+            Some(value) => self.check(key, &value, parse),
+        }
+    }
+
+    pub fn issue(&mut self, key: &str, message: impl Into<String>) {
+        self.issues.push(Issue::new(key, message));
+    }
+
+    /// Ends a create body: all collected issues become one 400.
+    pub fn finish(self) -> ApiResult<()> {
+        if self.issues.is_empty() { Ok(()) } else { Err(ApiError::invalid(self.issues)) }
+    }
+
+    /// Ends a PATCH body: issues first, then 400 `NO_UPDATES` if no updatable field was sent.
+    pub fn finish_update(self) -> ApiResult<()> {
+        let touched = self.touched;
+        self.finish()?;
+        if touched {
+            Ok(())
+        } else {
+            Err(ApiError::new(ErrorCode::NoUpdates, "The body contains no updatable field"))
+        }
+    }
+}
+
+pub fn string(value: &Value) -> Check<&str> {
+    value.as_str().ok_or_else(|| "Expected string".to_string())
+}
+
+pub fn boolean(value: &Value) -> Check<bool> {
+    value.as_bool().ok_or_else(|| "Expected boolean".to_string())
+}
+
+/// A string of at most `max` characters, kept as sent.
+pub fn text(max: usize) -> impl Fn(&Value) -> Check<String> {
+    move |value| {
+        let s = string(value)?;
+        if s.chars().count() > max {
+            return Err(format!("Must be at most {max} characters"));
+        }
+        Ok(s.to_string())
+    }
+}
+
+/// A trimmed string of `min..=max` characters.
+pub fn trimmed(min: usize, max: usize) -> impl Fn(&Value) -> Check<String> {
+    move |value| {
+        let s = string(value)?.trim();
+        let n = s.chars().count();
+        if n < min {
+            return Err(if min == 1 { "Must not be empty".into() } else { format!("Must be at least {min} characters") });
+        }
+        if n > max {
+            return Err(format!("Must be at most {max} characters"));
+        }
+        Ok(s.to_string())
+    }
+}
+
+/// One of a fixed set of string values.
+pub fn one_of<T: Copy>(allowed: &'static [(&'static str, T)]) -> impl Fn(&Value) -> Check<T> {
+    move |value| {
+        let s = string(value)?;
+        allowed.iter().find(|(name, _)| *name == s).map(|(_, v)| *v).ok_or_else(|| {
+            let names: Vec<&str> = allowed.iter().map(|(n, _)| *n).collect();
+            format!("Expected one of: {}", names.join(", "))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn collects_every_issue() {
+        let mut input = Input::new(json!({"a": 1, "b": ""})).unwrap();
+        input.required("a", text(10));
+        input.required("b", trimmed(1, 10));
+        input.required("c", text(10));
+        let err = input.finish().unwrap_err();
+        let paths: Vec<&str> = err.issues().iter().map(|i| i.path.as_str()).collect();
+        assert_eq!(paths, ["a", "b", "c"]);
+        assert_eq!(err.issues()[0].message, "Expected string");
+        assert_eq!(err.issues()[2].message, "Required");
+    }
+
+    #[test]
+    fn empty_patch_is_no_updates() {
+        let mut input = Input::new(json!({"id": "x"})).unwrap();
+        input.updatable("name", text(10));
+        assert_eq!(input.finish_update().unwrap_err().code(), ErrorCode::NoUpdates);
+    }
+
+    #[test]
+    fn nullable_distinguishes_absent_null_and_value() {
+        let mut input = Input::new(json!({"a": null, "b": "x"})).unwrap();
+        assert_eq!(input.nullable("a", text(5)), Patch::Null);
+        assert_eq!(input.nullable("b", text(5)), Patch::Set("x".to_string()));
+        assert_eq!(input.nullable("c", text(5)), Patch::Absent);
+    }
+
+    #[test]
+    fn non_objects_are_bad_json() {
+        assert_eq!(Input::new(json!([1])).err().unwrap().code(), ErrorCode::BadJson);
+    }
+
+    #[test]
+    fn caps_count_characters() {
+        assert!(text(3)(&json!("héé")).is_ok());
+        assert!(text(3)(&json!("abcd")).is_err());
+    }
+}

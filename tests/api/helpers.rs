@@ -1,0 +1,210 @@
+//! `TestApp`: a real server on a free port over a temporary data directory, with the first-start
+//! organisation and admin key, and a small blocking HTTP client.
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::Path;
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+
+use actix_web::dev::ServerHandle;
+use reqwest::Method;
+use reqwest::blocking::Client;
+use reqwest::header::HeaderMap;
+use rogeriq::config::Settings;
+use rogeriq::server;
+use rogeriq::store::Store;
+use serde_json::{Value, json};
+use tempfile::TempDir;
+
+pub const MASTER_KEY: &str = "test-master-key-0123456789";
+
+pub struct TestApp {
+    pub base: String,
+    /// The organisation made on first start, and its `admin` key.
+    pub org_id: String,
+    pub admin_key: String,
+    /// The same store the server uses, for checks that look beneath the API.
+    pub store: Store,
+    dir: TempDir,
+    handle: ServerHandle,
+    thread: Option<JoinHandle<std::io::Result<()>>>,
+    client: Client,
+}
+
+#[derive(Debug)]
+pub struct Resp {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+impl Resp {
+    pub fn code(&self) -> &str {
+        self.body["code"].as_str().unwrap_or("")
+    }
+
+    pub fn data(&self) -> &Value {
+        &self.body["data"]
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Asserts an error response: status, code, and the contract's body.
+    #[track_caller]
+    pub fn assert_error(&self, status: u16, code: &str) {
+        assert_eq!((self.status, self.code()), (status, code), "body: {}", self.body);
+        assert!(self.body["error"].is_string(), "error message missing: {}", self.body);
+        let request_id = self.body["request_id"].as_str().expect("request_id in body");
+        assert_eq!(Some(request_id), self.header("x-request-id"));
+    }
+
+    /// The `path`s of the issues of a validation error.
+    pub fn issue_paths(&self) -> Vec<String> {
+        self.body["issues"]
+            .as_array()
+            .map(|a| a.iter().map(|i| i["path"].as_str().unwrap_or("").to_string()).collect())
+            .unwrap_or_default()
+    }
+}
+
+impl TestApp {
+    pub fn spawn() -> TestApp {
+        TestApp::spawn_in(tempfile::tempdir().expect("temp dir"))
+    }
+
+    /// Starts on an existing data directory (for restarts).
+    pub fn spawn_in(dir: TempDir) -> TestApp {
+        let settings = Settings {
+            listen: "127.0.0.1:0".into(),
+            data_dir: dir.path().to_path_buf(),
+            master_key: MASTER_KEY.into(),
+            workers: 2,
+            ..Settings::default()
+        };
+        let store = Store::open(&settings.data_file()).expect("open store");
+        let first = server::bootstrap(&store).expect("bootstrap");
+        let listener = TcpListener::bind(&settings.listen).expect("bind");
+        let (sender, receiver) = mpsc::channel::<(SocketAddr, ServerHandle)>();
+        let server_store = store.clone();
+        let thread = std::thread::spawn(move || {
+            actix_web::rt::System::new().block_on(async move {
+                let running = server::start(&settings, server_store, listener, false)?;
+                let _ = sender.send((running.addr, running.handle.clone()));
+                running.server.await
+            })
+        });
+        let (addr, handle) = receiver.recv().expect("server started");
+        let base = format!("http://{addr}");
+        let client = Client::builder().build().expect("client");
+        let (org_id, admin_key) = match first {
+            Some(first) => (first.org_id, first.key),
+            None => (String::new(), String::new()),
+        };
+        TestApp { base, org_id, admin_key, store, dir, handle, thread: Some(thread), client }
+    }
+
+    /// Stops the server gracefully and closes the store; returns the data directory.
+    pub fn stop(mut self) -> TempDir {
+        self.shutdown();
+        let store = self.store.clone();
+        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().expect("temp dir"));
+        drop(self);
+        server::close_store(store);
+        dir
+    }
+
+    fn shutdown(&mut self) {
+        if let Some(thread) = self.thread.take() {
+            actix_web::rt::System::new().block_on(self.handle.stop(true));
+            let _ = thread.join();
+        }
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn request(&self, method: Method, path: &str, key: Option<&str>, body: Option<Value>) -> Resp {
+        let mut req = self.client.request(method, format!("{}{}", self.base, path));
+        if let Some(key) = key {
+            req = req.header("X-API-Key", key);
+        }
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        Self::read(req.send().expect("request sent"))
+    }
+
+    /// Sends a raw body with no Content-Type.
+    pub fn request_raw(&self, method: Method, path: &str, key: Option<&str>, body: &str) -> Resp {
+        let mut req = self.client.request(method, format!("{}{}", self.base, path)).body(body.to_string());
+        if let Some(key) = key {
+            req = req.header("X-API-Key", key);
+        }
+        Self::read(req.send().expect("request sent"))
+    }
+
+    fn read(response: reqwest::blocking::Response) -> Resp {
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response.text().expect("body");
+        let body = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        Resp { status, headers, body }
+    }
+
+    pub fn get(&self, path: &str, key: &str) -> Resp {
+        self.request(Method::GET, path, Some(key), None)
+    }
+
+    pub fn post(&self, path: &str, key: &str, body: Value) -> Resp {
+        self.request(Method::POST, path, Some(key), Some(body))
+    }
+
+    pub fn patch(&self, path: &str, key: &str, body: Value) -> Resp {
+        self.request(Method::PATCH, path, Some(key), Some(body))
+    }
+
+    pub fn delete(&self, path: &str, key: &str) -> Resp {
+        self.request(Method::DELETE, path, Some(key), None)
+    }
+
+    /// A new organisation through the admin API, with a key holding `scopes`.
+    pub fn new_org(&self, name: &str, scopes: &[&str]) -> (String, String) {
+        let org = self.post("/api/v1/admin/orgs", MASTER_KEY, json!({"name": name}));
+        assert_eq!(org.status, 201, "{}", org.body);
+        let org_id = org.data()["id"].as_str().unwrap().to_string();
+        let key = self.key_in(&org_id, scopes);
+        (org_id, key)
+    }
+
+    /// A key of `org_id` holding `scopes`, minted with the master key.
+    pub fn key_in(&self, org_id: &str, scopes: &[&str]) -> String {
+        let r = self.post(
+            &format!("/api/v1/admin/orgs/{org_id}/keys"),
+            MASTER_KEY,
+            json!({"name": "test key", "scopes": scopes}),
+        );
+        assert_eq!(r.status, 201, "{}", r.body);
+        r.data()["key"].as_str().unwrap().to_string()
+    }
+
+    /// A key of the first-start organisation holding `scopes`.
+    pub fn key(&self, scopes: &[&str]) -> String {
+        self.key_in(&self.org_id, scopes)
+    }
+
+    /// Creates a project in the first-start organisation; returns its id.
+    pub fn project(&self, name: &str) -> String {
+        let r = self.post(&format!("/api/v1/orgs/{}/projects", self.org_id), &self.admin_key, json!({"name": name}));
+        assert_eq!(r.status, 201, "{}", r.body);
+        r.data()["id"].as_str().unwrap().to_string()
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}

@@ -1,0 +1,14 @@
+//! Black-box tests: the real server on port 0 with a temporary data directory, spoken to over
+//! HTTP. One test binary, one module per area.
+
+mod helpers;
+
+mod admin;
+mod audit;
+mod authorization;
+mod errors;
+mod keys;
+mod persistence;
+mod process;
+mod projects;
+mod store_model;
