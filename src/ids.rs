@@ -6,7 +6,7 @@ const ALPHABET: &[u8; 36] = b"abcdefghijklmnopqrstuvwxyz0123456789";
 /// Length of the random part of every generated object id.
 pub const ID_SUFFIX_LEN: usize = 12;
 
-/// Every id this server generates for a stored object has this many bytes.
+/// Org and project ids have this many bytes, so that concatenated they form a key prefix.
 pub const ID_LEN: usize = 4 + ID_SUFFIX_LEN;
 
 /// `len` characters drawn uniformly from `[a-z0-9]`.
@@ -38,6 +38,10 @@ pub enum IdKind {
     Project,
     ApiKey,
     Audit,
+    Conversation,
+    Message,
+    Contact,
+    Article,
 }
 
 impl IdKind {
@@ -47,6 +51,10 @@ impl IdKind {
             IdKind::Project => "prj_",
             IdKind::ApiKey => "key_",
             IdKind::Audit => "aud_",
+            IdKind::Conversation => "con_",
+            IdKind::Message => "msg_",
+            IdKind::Contact => "ct_",
+            IdKind::Article => "kba_",
         }
     }
 
@@ -57,9 +65,9 @@ impl IdKind {
     /// Whether `id` has the shape of an id of this kind. Ids from paths that fail this can
     /// never name a stored object, so they are "not found" without a look-up.
     pub fn matches(self, id: &str) -> bool {
-        id.len() == ID_LEN
-            && id.starts_with(self.prefix())
-            && id.as_bytes()[4..].iter().all(|b| ALPHABET.contains(b))
+        id.strip_prefix(self.prefix()).is_some_and(|suffix| {
+            suffix.len() == ID_SUFFIX_LEN && suffix.bytes().all(|b| ALPHABET.contains(&b))
+        })
     }
 }
 
@@ -73,11 +81,12 @@ mod tests {
 
     #[test]
     fn generated_ids_have_prefix_and_alphabet() {
-        for kind in [IdKind::Org, IdKind::Project, IdKind::ApiKey, IdKind::Audit] {
+        for kind in [IdKind::Org, IdKind::Project, IdKind::ApiKey, IdKind::Audit, IdKind::Contact] {
             let id = kind.generate();
             assert!(kind.matches(&id), "{id}");
-            assert_eq!(id.len(), ID_LEN);
+            assert_eq!(id.len(), kind.prefix().len() + ID_SUFFIX_LEN);
         }
+        assert_eq!(IdKind::Org.generate().len(), ID_LEN);
     }
 
     #[test]

@@ -152,6 +152,22 @@ pub fn trimmed(min: usize, max: usize) -> impl Fn(&Value) -> Check<String> {
     }
 }
 
+/// A string of at most `max` characters that is not blank, kept as sent.
+pub fn non_blank(max: usize) -> impl Fn(&Value) -> Check<String> {
+    move |value| {
+        let s = text(max)(value)?;
+        if s.trim().is_empty() {
+            return Err("Must not be empty".into());
+        }
+        Ok(s)
+    }
+}
+
+/// A JSON object, kept as sent.
+pub fn object(value: &Value) -> Check<Map<String, Value>> {
+    value.as_object().cloned().ok_or_else(|| "Expected object".to_string())
+}
+
 /// One of a fixed set of string values.
 pub fn one_of<T: Copy>(allowed: &'static [(&'static str, T)]) -> impl Fn(&Value) -> Check<T> {
     move |value| {

@@ -6,9 +6,14 @@ pub mod routes;
 
 mod admin;
 mod audit_log;
+mod contacts;
+mod conversations;
 mod health;
+mod kb;
 mod keys;
+mod list;
 mod projects;
+mod scoped;
 
 use actix_web::middleware::{NormalizePath, TrailingSlash, from_fn};
 use actix_web::{App, HttpResponse, web};

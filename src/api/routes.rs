@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use actix_web::http::Method;
 use actix_web::{Route, guard, web};
 
-use crate::api::{admin, audit_log, health, keys, projects};
+use crate::api::{admin, audit_log, contacts, conversations, health, kb, keys, projects};
 use crate::auth::scope::{Required, Resource, Verb};
 use crate::error::{ApiError, ErrorCode};
 
@@ -59,6 +59,26 @@ pub fn table() -> Vec<RouteSpec> {
         spec(get.clone(), "/api/v1/orgs/{org_id}/projects/{project_id}", key(Projects, Read), |r| r.to(projects::get)),
         spec(patch.clone(), "/api/v1/orgs/{org_id}/projects/{project_id}", key(Projects, Write), |r| r.to(projects::update)),
         spec(delete.clone(), "/api/v1/orgs/{org_id}/projects/{project_id}", key(Projects, Admin), |r| r.to(projects::delete)),
+        // Conversations and messages (rows 6-11).
+        spec(get.clone(), "/api/v1/projects/{project_id}/conversations", key(Conversations, Read), |r| r.to(conversations::list)),
+        spec(post.clone(), "/api/v1/projects/{project_id}/conversations", key(Conversations, Write), |r| r.to(conversations::create)),
+        spec(get.clone(), "/api/v1/projects/{project_id}/conversations/{conversation_id}", key(Conversations, Read), |r| r.to(conversations::get)),
+        spec(patch.clone(), "/api/v1/projects/{project_id}/conversations/{conversation_id}", key(Conversations, Write), |r| r.to(conversations::update)),
+        spec(get.clone(), "/api/v1/projects/{project_id}/conversations/{conversation_id}/messages", key(Messages, Read), |r| r.to(conversations::list_messages)),
+        spec(post.clone(), "/api/v1/projects/{project_id}/conversations/{conversation_id}/messages", key(Messages, Write), |r| r.to(conversations::post_message)),
+        // Contacts (rows 12-15).
+        spec(get.clone(), "/api/v1/projects/{project_id}/contacts", key(Contacts, Read), |r| r.to(contacts::list)),
+        spec(post.clone(), "/api/v1/projects/{project_id}/contacts", key(Contacts, Write), |r| r.to(contacts::upsert)),
+        spec(get.clone(), "/api/v1/projects/{project_id}/contacts/{contact_id}", key(Contacts, Read), |r| r.to(contacts::get)),
+        spec(patch.clone(), "/api/v1/projects/{project_id}/contacts/{contact_id}", key(Contacts, Write), |r| r.to(contacts::update)),
+        // Knowledge base (rows 16-22); `search` is a fixed segment beside `articles`.
+        spec(get.clone(), "/api/v1/projects/{project_id}/kb/search", key(Kb, Read), |r| r.to(kb::search)),
+        spec(get.clone(), "/api/v1/projects/{project_id}/kb/articles", key(Kb, Read), |r| r.to(kb::list)),
+        spec(post.clone(), "/api/v1/projects/{project_id}/kb/articles", key(Kb, Write), |r| r.to(kb::create)),
+        spec(get.clone(), "/api/v1/projects/{project_id}/kb/articles/{article_id}", key(Kb, Read), |r| r.to(kb::get)),
+        spec(patch.clone(), "/api/v1/projects/{project_id}/kb/articles/{article_id}", key(Kb, Write), |r| r.to(kb::update)),
+        spec(delete.clone(), "/api/v1/projects/{project_id}/kb/articles/{article_id}", key(Kb, Write), |r| r.to(kb::delete)),
+        spec(post.clone(), "/api/v1/projects/{project_id}/kb/articles/{article_id}/publish", key(Kb, Write), |r| r.to(kb::publish)),
     ]
 }
 

@@ -1,0 +1,61 @@
+//! Query parameters shared by the paginated lists (API.md §6.2).
+
+use crate::api::extract::QueryParams;
+use crate::error::{ApiError, ApiResult};
+use crate::pagination::{Cursor, parse_limit};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortField {
+    CreatedAt,
+    UpdatedAt,
+}
+
+pub struct ListParams {
+    pub limit: usize,
+    pub cursor: Option<Cursor>,
+    pub sort: SortField,
+    pub descending: bool,
+}
+
+impl ListParams {
+    /// `limit` and `cursor` only; the order is the list's own.
+    pub fn paged(query: &QueryParams, default: usize, max: usize) -> ApiResult<Self> {
+        Ok(ListParams {
+            limit: parse_limit(query.get("limit"), default, max)?,
+            cursor: query.get("cursor").map(Cursor::decode).transpose()?,
+            sort: SortField::CreatedAt,
+            descending: true,
+        })
+    }
+
+    /// Also `sort` (`created_at` | `updated_at`) and `order` (`asc` | `desc`, default `desc`).
+    pub fn sorted(query: &QueryParams, default: usize, max: usize) -> ApiResult<Self> {
+        let sort = enum_param(query, "sort", &[("created_at", SortField::CreatedAt), ("updated_at", SortField::UpdatedAt)])?;
+        let descending = enum_param(query, "order", &[("asc", false), ("desc", true)])?;
+        Ok(ListParams {
+            sort: sort.unwrap_or(SortField::CreatedAt),
+            descending: descending.unwrap_or(true),
+            ..ListParams::paged(query, default, max)?
+        })
+    }
+}
+
+/// An optional enum-valued parameter; an unknown value is 400 `BAD_REQUEST`.
+pub fn enum_param<T: Copy>(query: &QueryParams, name: &str, allowed: &[(&str, T)]) -> ApiResult<Option<T>> {
+    let Some(raw) = query.get(name) else { return Ok(None) };
+    allowed.iter().find(|(value, _)| *value == raw).map(|(_, v)| Some(*v)).ok_or_else(|| {
+        let names: Vec<&str> = allowed.iter().map(|(n, _)| *n).collect();
+        ApiError::bad_request(format!("{name} must be one of: {}", names.join(", ")))
+    })
+}
+
+/// An optional free-text parameter, capped like every short string.
+pub fn text_param(query: &QueryParams, name: &str) -> ApiResult<Option<String>> {
+    match query.get(name) {
+        Some(raw) if raw.chars().count() > crate::validate::SHORT_TEXT_MAX => Err(ApiError::bad_request(format!(
+            "{name} must be at most {} characters",
+            crate::validate::SHORT_TEXT_MAX
+        ))),
+        other => Ok(other.map(str::to_string)),
+    }
+}

@@ -1,0 +1,54 @@
+//! Running store operations inside the project named by a `/projects/{projectId}/…` path.
+
+use crate::api::State;
+use crate::api::extract::Auth;
+use crate::error::ApiResult;
+use crate::model::audit::Actor;
+use crate::resources::ProjectScope;
+use crate::store::{Rx, Tx};
+
+/// The path's project, as seen by the calling key. Every operation resolves it again inside its
+/// own transaction, so a project deleted meanwhile is "not found", never half-written.
+pub struct InProject {
+    org_id: String,
+    project_id: String,
+    actor: Actor,
+}
+
+impl InProject {
+    pub fn new(auth: &Auth, project_id: String) -> Self {
+        InProject { org_id: auth.key.org_id.clone(), project_id, actor: auth.actor() }
+    }
+
+    /// Resolves the project now, so that a bad project answers before the body is read
+    /// (API.md §2.3).
+    pub async fn checked(state: &State, auth: &Auth, project_id: String) -> ApiResult<Self> {
+        let project = InProject::new(auth, project_id);
+        project.read(state, |_, _| Ok(())).await?;
+        Ok(project)
+    }
+
+    pub async fn read<T: Send + 'static>(
+        &self,
+        state: &State,
+        op: impl FnOnce(&Rx, &ProjectScope) -> ApiResult<T> + Send + 'static,
+    ) -> ApiResult<T> {
+        let (org_id, project_id) = (self.org_id.clone(), self.project_id.clone());
+        state.store.read(move |rx| op(rx, &ProjectScope::resolve(rx, &org_id, &project_id)?)).await
+    }
+
+    pub async fn write<T: Send + 'static>(
+        &self,
+        state: &State,
+        op: impl FnOnce(&mut Tx<'_>, &ProjectScope, &Actor) -> ApiResult<T> + Send + 'static,
+    ) -> ApiResult<T> {
+        let (org_id, project_id, actor) = (self.org_id.clone(), self.project_id.clone(), self.actor.clone());
+        state
+            .store
+            .write(move |tx| {
+                let scope = ProjectScope::resolve(tx, &org_id, &project_id)?;
+                op(tx, &scope, &actor)
+            })
+            .await
+    }
+}

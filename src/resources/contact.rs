@@ -1,0 +1,273 @@
+//! Contacts (API.md §9.4, §11.5): upserted by `external_id`, then by email.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::codec::Record;
+use crate::error::{ApiResult, ErrorCode};
+use crate::ids::IdKind;
+use crate::model::audit::Actor;
+use crate::resources::{self, IndexEntry, Kind, ProjectScope};
+use crate::store::Tx;
+use crate::timestamp::Timestamp;
+use crate::validate::{Check, Input, Patch, SHORT_TEXT_MAX, object, string, text};
+
+pub const BY_CREATED: u8 = 0x44;
+/// `len ++ external_id ++ id`: the upsert's first match.
+pub const BY_EXTERNAL_ID: u8 = 0x45;
+/// `len ++ lowercase email ++ id`: the upsert's second match.
+pub const BY_EMAIL: u8 = 0x46;
+pub const INDEX_TAGS: [u8; 3] = [BY_CREATED, BY_EXTERNAL_ID, BY_EMAIL];
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Contact {
+    pub id: String,
+    pub project_id: String,
+    pub email: Option<String>,
+    pub name: Option<String>,
+    pub phone: Option<String>,
+    pub external_id: Option<String>,
+    pub company: Option<String>,
+    pub job_title: Option<String>,
+    /// JSON text of the metadata object; postcard cannot hold a free-form JSON value.
+    pub metadata: String,
+    pub last_seen_at: Option<Timestamp>,
+    pub created_at: Timestamp,
+    pub seq: u64,
+}
+
+impl Record for Contact {
+    const NAME: &'static str = "contact";
+}
+
+#[derive(Debug, Serialize)]
+pub struct ContactView {
+    pub id: String,
+    pub project_id: String,
+    pub email: Option<String>,
+    pub name: Option<String>,
+    pub phone: Option<String>,
+    pub external_id: Option<String>,
+    pub company: Option<String>,
+    pub job_title: Option<String>,
+    pub metadata: Value,
+    pub last_seen_at: Option<Timestamp>,
+    pub created_at: Timestamp,
+}
+
+impl Kind for Contact {
+    const TAG: u8 = 0x03;
+    const PLURAL: &'static str = "contacts";
+    const SINGULAR: &'static str = "contact";
+    const ID: IdKind = IdKind::Contact;
+    const NOT_FOUND: ErrorCode = ErrorCode::ContactNotFound;
+    type View = ContactView;
+
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn view(&self) -> ContactView {
+        ContactView {
+            id: self.id.clone(),
+            project_id: self.project_id.clone(),
+            email: self.email.clone(),
+            name: self.name.clone(),
+            phone: self.phone.clone(),
+            external_id: self.external_id.clone(),
+            company: self.company.clone(),
+            job_title: self.job_title.clone(),
+            metadata: self.metadata_value(),
+            last_seen_at: self.last_seen_at,
+            created_at: self.created_at,
+        }
+    }
+
+    fn index(&self) -> ApiResult<Vec<IndexEntry>> {
+        let mut entries = vec![IndexEntry::order(BY_CREATED, b"", self.seq, &self.id)];
+        if let Some(external_id) = &self.external_id {
+            entries.push(IndexEntry::lookup(BY_EXTERNAL_ID, external_id, &self.id));
+        }
+        if let Some(email) = &self.email {
+            entries.push(IndexEntry::lookup(BY_EMAIL, &email.to_lowercase(), &self.id));
+        }
+        Ok(entries)
+    }
+}
+
+impl Contact {
+    fn metadata_value(&self) -> Value {
+        serde_json::from_str(&self.metadata).unwrap_or_else(|_| Value::Object(Map::new()))
+    }
+}
+
+/// A syntactically valid address: one `@`, a non-empty local part, a dotted domain, no spaces.
+pub fn check_email(email: &str) -> Check<String> {
+    let valid = email.chars().count() <= SHORT_TEXT_MAX
+        && !email.chars().any(char::is_whitespace)
+        && email.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty()
+                && !domain.contains('@')
+                && domain.split('.').count() >= 2
+                && domain.split('.').all(|label| !label.is_empty())
+        });
+    if valid { Ok(email.to_string()) } else { Err("Invalid email".into()) }
+}
+
+fn email(value: &Value) -> Check<String> {
+    check_email(string(value)?)
+}
+
+/// The writable fields, each left out, cleared (`null`) or set.
+pub struct ContactFields {
+    email: Patch<String>,
+    name: Patch<String>,
+    phone: Patch<String>,
+    external_id: Patch<String>,
+    company: Patch<String>,
+    job_title: Patch<String>,
+    metadata: Option<Map<String, Value>>,
+}
+
+impl ContactFields {
+    fn read(input: &mut Input) -> ContactFields {
+        ContactFields {
+            email: input.nullable("email", email),
+            name: input.nullable("name", text(SHORT_TEXT_MAX)),
+            phone: input.nullable("phone", text(SHORT_TEXT_MAX)),
+            external_id: input.nullable("external_id", text(SHORT_TEXT_MAX)),
+            company: input.nullable("company", text(SHORT_TEXT_MAX)),
+            job_title: input.nullable("job_title", text(SHORT_TEXT_MAX)),
+            metadata: input.updatable("metadata", object),
+        }
+    }
+
+    /// The upsert body: at least one of `email`, `name`, `external_id`.
+    pub fn upsert_from_json(body: Value) -> ApiResult<Self> {
+        let mut input = Input::new(body)?;
+        let fields = ContactFields::read(&mut input);
+        let identified = [&fields.email, &fields.name, &fields.external_id]
+            .iter()
+            .any(|f| matches!(f, Patch::Set(_)));
+        if !identified {
+            input.issue("email", "At least one of email, name or external_id is required");
+        }
+        input.finish()?;
+        Ok(fields)
+    }
+
+    pub fn update_from_json(body: Value) -> ApiResult<Self> {
+        let mut input = Input::new(body)?;
+        let fields = ContactFields::read(&mut input);
+        input.finish_update()?;
+        Ok(fields)
+    }
+
+    /// Only supplied fields change; metadata merges shallowly (top-level keys replaced).
+    fn apply(self, contact: &mut Contact) {
+        let set = |slot: &mut Option<String>, patch: Patch<String>| {
+            if let Some(value) = patch.into_change() {
+                *slot = value;
+            }
+        };
+        set(&mut contact.email, self.email);
+        set(&mut contact.name, self.name);
+        set(&mut contact.phone, self.phone);
+        set(&mut contact.external_id, self.external_id);
+        set(&mut contact.company, self.company);
+        set(&mut contact.job_title, self.job_title);
+        if let Some(incoming) = self.metadata {
+            let mut merged = match contact.metadata_value() {
+                Value::Object(map) => map,
+                _ => Map::new(),
+            };
+            merged.extend(incoming);
+            contact.metadata = Value::Object(merged).to_string();
+        }
+    }
+}
+
+/// Whether an upsert created a contact or updated one.
+pub enum Upserted {
+    Created(Contact),
+    Updated(Contact),
+}
+
+/// The contact matching `external_id`, else `email` (case-insensitive); else a new one.
+pub fn upsert(tx: &mut Tx<'_>, scope: &ProjectScope, actor: &Actor, fields: ContactFields) -> ApiResult<Upserted> {
+    let mut matched = None;
+    if let Patch::Set(external_id) = &fields.external_id {
+        matched = scope.lookup(tx, BY_EXTERNAL_ID, external_id, 1)?.pop();
+    }
+    if matched.is_none() {
+        if let Patch::Set(email) = &fields.email {
+            matched = scope.lookup(tx, BY_EMAIL, &email.to_lowercase(), 1)?.pop();
+        }
+    }
+    if let Some(id) = matched {
+        let before: Contact = resources::get(tx, scope, &id)?;
+        let mut after = before.clone();
+        fields.apply(&mut after);
+        resources::replace(tx, scope, actor, "updated", &before, &after)?;
+        return Ok(Upserted::Updated(after));
+    }
+    let mut contact = Contact {
+        id: IdKind::Contact.generate(),
+        project_id: scope.project_id.clone(),
+        email: None,
+        name: None,
+        phone: None,
+        external_id: None,
+        company: None,
+        job_title: None,
+        metadata: "{}".into(),
+        last_seen_at: None,
+        created_at: tx.now,
+        seq: tx.next_seq(),
+    };
+    fields.apply(&mut contact);
+    resources::insert(tx, scope, actor, &contact)?;
+    Ok(Upserted::Created(contact))
+}
+
+pub fn update(tx: &mut Tx<'_>, scope: &ProjectScope, actor: &Actor, id: &str, fields: ContactFields) -> ApiResult<Contact> {
+    let before: Contact = resources::get(tx, scope, id)?;
+    let mut after = before.clone();
+    fields.apply(&mut after);
+    resources::replace(tx, scope, actor, "updated", &before, &after)?;
+    Ok(after)
+}
+
+/// The filters of `GET …/contacts`; text held in lowercase.
+#[derive(Default)]
+pub struct ContactFilter {
+    /// Substring of name or email.
+    pub q: Option<String>,
+    pub email: Option<String>,
+    pub external_id: Option<String>,
+}
+
+impl ContactFilter {
+    pub fn matches(&self, c: &Contact) -> bool {
+        let lower = |s: &Option<String>| s.as_deref().map(str::to_lowercase);
+        self.q.as_ref().is_none_or(|q| {
+            lower(&c.name).is_some_and(|n| n.contains(q.as_str())) || lower(&c.email).is_some_and(|e| e.contains(q.as_str()))
+        }) && self.email.as_ref().is_none_or(|e| lower(&c.email).as_ref() == Some(e))
+            && self.external_id.as_ref().is_none_or(|x| c.external_id.as_ref() == Some(x))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn email_rules() {
+        for good in ["a@b.co", "first.last+tag@example.com", "x@sub.domain.org"] {
+            assert!(check_email(good).is_ok(), "{good}");
+        }
+        for bad in ["", "a", "a@", "@b.co", "a@b", "a b@c.io", "a@b..co", "a@@b.co", "a@b.co."] {
+            assert!(check_email(bad).is_err(), "{bad}");
+        }
+    }
+}

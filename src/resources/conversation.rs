@@ -1,0 +1,298 @@
+//! Conversations (API.md §9.2, §11.3).
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::codec::Record;
+use crate::error::{ApiResult, ErrorCode};
+use crate::ids::IdKind;
+use crate::model::audit::Actor;
+use crate::resources::contact::Contact;
+use crate::resources::{self, IndexEntry, Kind, ProjectScope};
+use crate::store::Tx;
+use crate::timestamp::Timestamp;
+use crate::validate::{Check, Input, Patch, SHORT_TEXT_MAX, one_of, text, trimmed};
+
+pub const BY_CREATED: u8 = 0x41;
+pub const BY_UPDATED: u8 = 0x42;
+pub const INDEX_TAGS: [u8; 2] = [BY_CREATED, BY_UPDATED];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Open,
+    Snoozed,
+    Resolved,
+    Closed,
+}
+
+pub const STATUSES: &[(&str, Status)] = &[
+    ("open", Status::Open),
+    ("snoozed", Status::Snoozed),
+    ("resolved", Status::Resolved),
+    ("closed", Status::Closed),
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Priority {
+    Low,
+    Normal,
+    High,
+    Urgent,
+}
+
+pub const PRIORITIES: &[(&str, Priority)] = &[
+    ("low", Priority::Low),
+    ("normal", Priority::Normal),
+    ("high", Priority::High),
+    ("urgent", Priority::Urgent),
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Channel {
+    Email,
+    Chat,
+    Slack,
+    Discord,
+    Telegram,
+    Api,
+    Widget,
+}
+
+pub const CHANNELS: &[(&str, Channel)] = &[
+    ("email", Channel::Email),
+    ("chat", Channel::Chat),
+    ("slack", Channel::Slack),
+    ("discord", Channel::Discord),
+    ("telegram", Channel::Telegram),
+    ("api", Channel::Api),
+    ("widget", Channel::Widget),
+];
+
+const MAX_TAGS: usize = 50;
+const TAG_MAX_CHARS: usize = 50;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Conversation {
+    pub id: String,
+    pub project_id: String,
+    pub contact_id: Option<String>,
+    pub subject: Option<String>,
+    pub status: Status,
+    pub priority: Priority,
+    pub channel: Channel,
+    pub assigned_to: Option<String>,
+    pub tags: Vec<String>,
+    pub ai_resolved: bool,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    /// Creation order and last-update order: listing never relies on second-precision times.
+    pub seq: u64,
+    pub updated_seq: u64,
+}
+
+impl Record for Conversation {
+    const NAME: &'static str = "conversation";
+}
+
+#[derive(Debug, Serialize)]
+pub struct ConversationView {
+    pub id: String,
+    pub project_id: String,
+    pub contact_id: Option<String>,
+    pub subject: Option<String>,
+    pub status: Status,
+    pub priority: Priority,
+    pub channel: Channel,
+    pub assigned_to: Option<String>,
+    pub tags: Vec<String>,
+    pub ai_resolved: bool,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+impl Kind for Conversation {
+    const TAG: u8 = 0x01;
+    const PLURAL: &'static str = "conversations";
+    const SINGULAR: &'static str = "conversation";
+    const ID: IdKind = IdKind::Conversation;
+    const NOT_FOUND: ErrorCode = ErrorCode::ConversationNotFound;
+    type View = ConversationView;
+
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn view(&self) -> ConversationView {
+        ConversationView {
+            id: self.id.clone(),
+            project_id: self.project_id.clone(),
+            contact_id: self.contact_id.clone(),
+            subject: self.subject.clone(),
+            status: self.status,
+            priority: self.priority,
+            channel: self.channel,
+            assigned_to: self.assigned_to.clone(),
+            tags: self.tags.clone(),
+            ai_resolved: self.ai_resolved,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        }
+    }
+
+    fn index(&self) -> ApiResult<Vec<IndexEntry>> {
+        Ok(vec![
+            IndexEntry::order(BY_CREATED, b"", self.seq, &self.id),
+            IndexEntry::order(BY_UPDATED, b"", self.updated_seq, &self.id),
+        ])
+    }
+}
+
+/// Tags: each non-empty and at most 50 characters; duplicates removed, order kept.
+fn tags(value: &Value) -> Check<Vec<String>> {
+    let items = value.as_array().ok_or("Expected array")?;
+    if items.len() > MAX_TAGS {
+        return Err(format!("Must contain at most {MAX_TAGS} tags"));
+    }
+    let mut out: Vec<String> = Vec::new();
+    for (index, item) in items.iter().enumerate() {
+        let tag = trimmed(1, TAG_MAX_CHARS)(item).map_err(|m| format!("Item {index}: {m}"))?;
+        if !out.contains(&tag) {
+            out.push(tag);
+        }
+    }
+    Ok(out)
+}
+
+pub struct ConversationCreate {
+    subject: Option<String>,
+    contact_id: Option<String>,
+    channel: Channel,
+    priority: Priority,
+    tags: Vec<String>,
+}
+
+impl ConversationCreate {
+    pub fn from_json(body: Value) -> ApiResult<Self> {
+        let mut input = Input::new(body)?;
+        let create = ConversationCreate {
+            subject: input.optional("subject", text(SHORT_TEXT_MAX)),
+            contact_id: input.optional("contact_id", text(SHORT_TEXT_MAX)),
+            channel: input.optional("channel", one_of(CHANNELS)).unwrap_or(Channel::Api),
+            priority: input.optional("priority", one_of(PRIORITIES)).unwrap_or(Priority::Normal),
+            tags: input.optional("tags", tags).unwrap_or_default(),
+        };
+        input.finish()?;
+        Ok(create)
+    }
+}
+
+pub struct ConversationUpdate {
+    subject: Patch<String>,
+    status: Option<Status>,
+    priority: Option<Priority>,
+    assigned_to: Patch<String>,
+    tags: Option<Vec<String>>,
+}
+
+impl ConversationUpdate {
+    pub fn from_json(body: Value) -> ApiResult<Self> {
+        let mut input = Input::new(body)?;
+        let update = ConversationUpdate {
+            subject: input.nullable("subject", text(SHORT_TEXT_MAX)),
+            status: input.updatable("status", one_of(STATUSES)),
+            priority: input.updatable("priority", one_of(PRIORITIES)),
+            assigned_to: input.nullable("assigned_to", trimmed(1, SHORT_TEXT_MAX)),
+            tags: input.updatable("tags", tags),
+        };
+        input.finish_update()?;
+        Ok(update)
+    }
+}
+
+pub fn create(tx: &mut Tx<'_>, scope: &ProjectScope, actor: &Actor, input: ConversationCreate) -> ApiResult<Conversation> {
+    if let Some(contact_id) = &input.contact_id {
+        resources::get::<Contact>(tx, scope, contact_id)?;
+    }
+    let seq = tx.next_seq();
+    let conversation = Conversation {
+        id: IdKind::Conversation.generate(),
+        project_id: scope.project_id.clone(),
+        contact_id: input.contact_id,
+        subject: input.subject,
+        status: Status::Open,
+        priority: input.priority,
+        channel: input.channel,
+        assigned_to: None,
+        tags: input.tags,
+        ai_resolved: false,
+        created_at: tx.now,
+        updated_at: tx.now,
+        seq,
+        updated_seq: seq,
+    };
+    resources::insert(tx, scope, actor, &conversation)?;
+    Ok(conversation)
+}
+
+pub fn update(
+    tx: &mut Tx<'_>,
+    scope: &ProjectScope,
+    actor: &Actor,
+    id: &str,
+    input: ConversationUpdate,
+) -> ApiResult<Conversation> {
+    let before: Conversation = resources::get(tx, scope, id)?;
+    let mut after = before.clone();
+    if let Some(subject) = input.subject.into_change() {
+        after.subject = subject;
+    }
+    if let Some(status) = input.status {
+        after.status = status;
+    }
+    if let Some(priority) = input.priority {
+        after.priority = priority;
+    }
+    if let Some(assigned_to) = input.assigned_to.into_change() {
+        after.assigned_to = assigned_to;
+    }
+    if let Some(tags) = input.tags {
+        after.tags = tags;
+    }
+    touch(tx, &mut after);
+    resources::replace(tx, scope, actor, "updated", &before, &after)?;
+    Ok(after)
+}
+
+/// Marks a conversation as changed now (an update, or a new message in it).
+pub fn touch(tx: &mut Tx<'_>, conversation: &mut Conversation) {
+    conversation.updated_at = tx.now;
+    conversation.updated_seq = tx.next_seq();
+}
+
+/// The filters of `GET …/conversations`.
+#[derive(Default)]
+pub struct ConversationFilter {
+    pub status: Option<Status>,
+    pub priority: Option<Priority>,
+    pub channel: Option<Channel>,
+    pub assigned_to: Option<String>,
+    pub contact_id: Option<String>,
+    /// Case-insensitive substring of the subject; held in lowercase.
+    pub q: Option<String>,
+}
+
+impl ConversationFilter {
+    pub fn matches(&self, c: &Conversation) -> bool {
+        self.status.is_none_or(|s| c.status == s)
+            && self.priority.is_none_or(|p| c.priority == p)
+            && self.channel.is_none_or(|ch| c.channel == ch)
+            && self.assigned_to.as_ref().is_none_or(|a| c.assigned_to.as_ref() == Some(a))
+            && self.contact_id.as_ref().is_none_or(|id| c.contact_id.as_ref() == Some(id))
+            && self.q.as_ref().is_none_or(|q| {
+                c.subject.as_ref().is_some_and(|s| s.to_lowercase().contains(q.as_str()))
+            })
+    }
+}

@@ -1,0 +1,352 @@
+//! Knowledge-base articles (API.md §9.5, §11.6) and their search index. Published articles
+//! contribute postings (term → article, with term counts) and two counters (documents and total
+//! length) as ordinary index entries, so the index is rewritten with the article, in the same
+//! transaction, and removed with it.
+
+use std::collections::{BTreeMap, HashMap};
+use std::ops::ControlFlow;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::codec::{self, Record};
+use crate::error::{ApiResult, ErrorCode};
+use crate::ids::IdKind;
+use crate::model::audit::Actor;
+use crate::model::project::derive_slug;
+use crate::resources::search::{self, TermStats};
+use crate::resources::{self, IndexEntry, Kind, ProjectScope, lookup_prefix};
+use crate::store::{Reader, Tx, keys, tables};
+use crate::timestamp::Timestamp;
+use crate::validate::{Input, LONG_TEXT_MAX, Patch, SHORT_TEXT_MAX, boolean, non_blank, one_of, text};
+
+pub const BY_CREATED: u8 = 0x47;
+pub const BY_UPDATED: u8 = 0x48;
+/// `len ++ slug ++ id`: slugs are unique within a project.
+pub const BY_SLUG: u8 = 0x49;
+/// `len ++ term ++ id` → Posting, for published articles.
+pub const POSTINGS: u8 = 0x4a;
+/// `docs` and `length` counters over published articles.
+pub const STATS: u8 = 0x4b;
+pub const INDEX_TAGS: [u8; 5] = [BY_CREATED, BY_UPDATED, BY_SLUG, POSTINGS, STATS];
+
+const STAT_DOCS: &[u8] = b"docs";
+const STAT_LENGTH: &[u8] = b"length";
+/// The most hits a search returns (API.md §9.5).
+pub const MAX_HITS: usize = 10;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ArticleStatus {
+    Draft,
+    Published,
+    Archived,
+}
+
+pub const STATUSES: &[(&str, ArticleStatus)] = &[
+    ("draft", ArticleStatus::Draft),
+    ("published", ArticleStatus::Published),
+    ("archived", ArticleStatus::Archived),
+];
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Article {
+    pub id: String,
+    pub project_id: String,
+    pub title: String,
+    pub slug: String,
+    pub content: String,
+    pub category: Option<String>,
+    pub status: ArticleStatus,
+    pub is_public: bool,
+    pub view_count: u64,
+    pub helpful_count: u64,
+    pub not_helpful_count: u64,
+    pub ai_generated: bool,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub seq: u64,
+    pub updated_seq: u64,
+}
+
+impl Record for Article {
+    const NAME: &'static str = "kb article";
+}
+
+#[derive(Debug, Serialize)]
+pub struct ArticleView {
+    pub id: String,
+    pub project_id: String,
+    pub title: String,
+    pub slug: String,
+    pub content: String,
+    pub category: Option<String>,
+    pub status: ArticleStatus,
+    pub is_public: bool,
+    pub view_count: u64,
+    pub helpful_count: u64,
+    pub not_helpful_count: u64,
+    pub ai_generated: bool,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// One term's counts in one published article.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Posting {
+    title_tf: u32,
+    content_tf: u32,
+    doc_len: u32,
+}
+
+impl Record for Posting {
+    const NAME: &'static str = "kb posting";
+}
+
+impl Kind for Article {
+    const TAG: u8 = 0x04;
+    const PLURAL: &'static str = "kb_articles";
+    const SINGULAR: &'static str = "kb_article";
+    const ID: IdKind = IdKind::Article;
+    const NOT_FOUND: ErrorCode = ErrorCode::ResourceNotFound;
+    type View = ArticleView;
+
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn view(&self) -> ArticleView {
+        ArticleView {
+            id: self.id.clone(),
+            project_id: self.project_id.clone(),
+            title: self.title.clone(),
+            slug: self.slug.clone(),
+            content: self.content.clone(),
+            category: self.category.clone(),
+            status: self.status,
+            is_public: self.is_public,
+            view_count: self.view_count,
+            helpful_count: self.helpful_count,
+            not_helpful_count: self.not_helpful_count,
+            ai_generated: self.ai_generated,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        }
+    }
+
+    fn index(&self) -> ApiResult<Vec<IndexEntry>> {
+        let mut entries = vec![
+            IndexEntry::order(BY_CREATED, b"", self.seq, &self.id),
+            IndexEntry::order(BY_UPDATED, b"", self.updated_seq, &self.id),
+            IndexEntry::lookup(BY_SLUG, &self.slug, &self.id),
+        ];
+        if self.status == ArticleStatus::Published {
+            let doc_len = search::doc_len(&self.title, &self.content);
+            let mut counts: BTreeMap<String, (u32, u32)> = BTreeMap::new();
+            for term in search::tokens(&self.title) {
+                counts.entry(term).or_default().0 += 1;
+            }
+            for term in search::tokens(&self.content) {
+                counts.entry(term).or_default().1 += 1;
+            }
+            for (term, (title_tf, content_tf)) in counts {
+                let posting = Posting { title_tf, content_tf, doc_len };
+                let mut key = lookup_prefix(&term);
+                key.extend_from_slice(self.id.as_bytes());
+                entries.push(IndexEntry::Key { tag: POSTINGS, key, value: codec::encode(&posting)? });
+            }
+            entries.push(IndexEntry::Counter { tag: STATS, key: STAT_DOCS.to_vec(), amount: 1 });
+            entries.push(IndexEntry::Counter { tag: STATS, key: STAT_LENGTH.to_vec(), amount: u64::from(doc_len) });
+        }
+        Ok(entries)
+    }
+}
+
+pub struct ArticleFields {
+    title: Option<String>,
+    content: Option<String>,
+    category: Patch<String>,
+    status: Option<ArticleStatus>,
+    is_public: Option<bool>,
+}
+
+impl ArticleFields {
+    fn read(input: &mut Input, create: bool) -> ArticleFields {
+        let (title, content) = if create {
+            (input.required("title", non_blank(SHORT_TEXT_MAX)), input.required("content", non_blank(LONG_TEXT_MAX)))
+        } else {
+            (input.updatable("title", non_blank(SHORT_TEXT_MAX)), input.updatable("content", non_blank(LONG_TEXT_MAX)))
+        };
+        ArticleFields {
+            title,
+            content,
+            category: input.nullable("category", text(SHORT_TEXT_MAX)),
+            status: input.updatable("status", one_of(STATUSES)),
+            is_public: input.updatable("is_public", boolean),
+        }
+    }
+
+    pub fn create_from_json(body: Value) -> ApiResult<Self> {
+        let mut input = Input::new(body)?;
+        let fields = ArticleFields::read(&mut input, true);
+        input.finish()?;
+        Ok(fields)
+    }
+
+    pub fn update_from_json(body: Value) -> ApiResult<Self> {
+        let mut input = Input::new(body)?;
+        let fields = ArticleFields::read(&mut input, false);
+        input.finish_update()?;
+        Ok(fields)
+    }
+
+    fn apply(self, article: &mut Article) {
+        if let Some(title) = self.title {
+            article.title = title;
+        }
+        if let Some(content) = self.content {
+            article.content = content;
+        }
+        if let Some(category) = self.category.into_change() {
+            article.category = category;
+        }
+        if let Some(status) = self.status {
+            article.status = status;
+        }
+        if let Some(is_public) = self.is_public {
+            article.is_public = is_public;
+        }
+    }
+}
+
+/// The title's slug, made unique within the project with `-2`, `-3`, ….
+fn unique_slug(reader: &impl Reader, scope: &ProjectScope, title: &str) -> ApiResult<String> {
+    let base = derive_slug(title).unwrap_or_else(|| "article".into());
+    let mut candidate = base.clone();
+    let mut n = 1;
+    while !scope.lookup(reader, BY_SLUG, &candidate, 1)?.is_empty() {
+        n += 1;
+        let suffix = format!("-{n}");
+        let stem = &base[..base.len().min(50 - suffix.len())];
+        candidate = format!("{}{suffix}", stem.trim_end_matches('-'));
+    }
+    Ok(candidate)
+}
+
+pub fn create(tx: &mut Tx<'_>, scope: &ProjectScope, actor: &Actor, fields: ArticleFields) -> ApiResult<Article> {
+    let title = fields.title.clone().unwrap_or_default();
+    let seq = tx.next_seq();
+    let mut article = Article {
+        id: IdKind::Article.generate(),
+        project_id: scope.project_id.clone(),
+        slug: unique_slug(tx, scope, &title)?,
+        title,
+        content: String::new(),
+        category: None,
+        status: ArticleStatus::Draft,
+        is_public: true,
+        view_count: 0,
+        helpful_count: 0,
+        not_helpful_count: 0,
+        ai_generated: false,
+        created_at: tx.now,
+        updated_at: tx.now,
+        seq,
+        updated_seq: seq,
+    };
+    fields.apply(&mut article);
+    resources::insert(tx, scope, actor, &article)?;
+    Ok(article)
+}
+
+/// Applies an update (the slug stays), or publishes when `fields` is `None`.
+pub fn update(
+    tx: &mut Tx<'_>,
+    scope: &ProjectScope,
+    actor: &Actor,
+    id: &str,
+    fields: Option<ArticleFields>,
+) -> ApiResult<Article> {
+    let before: Article = resources::get(tx, scope, id)?;
+    let mut after = before.clone();
+    let verb = match fields {
+        Some(fields) => {
+            fields.apply(&mut after);
+            "updated"
+        }
+        None if before.status == ArticleStatus::Published => return Ok(before),
+        None => {
+            after.status = ArticleStatus::Published;
+            "published"
+        }
+    };
+    after.updated_at = tx.now;
+    after.updated_seq = tx.next_seq();
+    resources::replace(tx, scope, actor, verb, &before, &after)?;
+    Ok(after)
+}
+
+pub fn delete(tx: &mut Tx<'_>, scope: &ProjectScope, actor: &Actor, id: &str) -> ApiResult<()> {
+    let article: Article = resources::get(tx, scope, id)?;
+    resources::remove(tx, scope, actor, &article)
+}
+
+/// The filters of `GET …/kb/articles`; text held in lowercase.
+#[derive(Default)]
+pub struct ArticleFilter {
+    pub status: Option<ArticleStatus>,
+    pub category: Option<String>,
+    /// Substring of title or content.
+    pub q: Option<String>,
+}
+
+impl ArticleFilter {
+    pub fn matches(&self, a: &Article) -> bool {
+        self.status.is_none_or(|s| a.status == s)
+            && self.category.as_ref().is_none_or(|c| a.category.as_ref() == Some(c))
+            && self.q.as_ref().is_none_or(|q| {
+                a.title.to_lowercase().contains(q.as_str()) || a.content.to_lowercase().contains(q.as_str())
+            })
+    }
+}
+
+/// The best published articles for `query`, with scores in 0-1, best first. Reads only the
+/// postings of the query's terms and the two counters, never every article.
+pub fn search(reader: &impl Reader, scope: &ProjectScope, query: &str) -> ApiResult<Vec<(Article, f64)>> {
+    let terms = search::query_terms(query);
+    let docs = scope.counter(reader, STATS, STAT_DOCS)?;
+    if terms.is_empty() || docs == 0 {
+        return Ok(Vec::new());
+    }
+    let avg_doc_len = scope.counter(reader, STATS, STAT_LENGTH)? as f64 / docs as f64;
+
+    let mut scores: HashMap<String, f64> = HashMap::new();
+    let mut ceiling = 0.0;
+    for term in &terms {
+        let prefix = scope.key(POSTINGS, &lookup_prefix(term));
+        let mut postings: Vec<(String, TermStats)> = Vec::new();
+        reader.scan(tables::OWNED, keys::prefix_range(&prefix), false, &mut |key, value| {
+            let posting: Posting = codec::decode(value)?;
+            let id = String::from_utf8_lossy(&key[prefix.len()..]).into_owned();
+            let stats = TermStats { title_tf: posting.title_tf, content_tf: posting.content_tf, doc_len: posting.doc_len };
+            postings.push((id, stats));
+            Ok(ControlFlow::Continue(()))
+        })?;
+        let idf = search::idf(docs, postings.len() as u64);
+        ceiling += search::term_ceiling(idf);
+        for (id, stats) in postings {
+            *scores.entry(id).or_default() += search::term_score(idf, stats, avg_doc_len);
+        }
+    }
+
+    let mut ranked: Vec<(String, f64)> = scores.into_iter().collect();
+    ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    ranked.truncate(MAX_HITS);
+    let mut hits = Vec::with_capacity(ranked.len());
+    for (id, score) in ranked {
+        if let Some(article) = resources::find::<Article>(reader, scope, &id)? {
+            hits.push((article, (score / ceiling).clamp(0.0, 1.0)));
+        }
+    }
+    Ok(hits)
+}

@@ -1,0 +1,146 @@
+//! Messages of a conversation (API.md §9.3, §11.4): listed oldest first within their
+//! conversation.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::codec::Record;
+use crate::error::{ApiResult, ErrorCode};
+use crate::ids::IdKind;
+use crate::model::audit::Actor;
+use crate::resources::conversation::{self, Conversation};
+use crate::resources::{self, IndexEntry, Kind, ProjectScope};
+use crate::store::Tx;
+use crate::timestamp::Timestamp;
+use crate::validate::{Input, LONG_TEXT_MAX, boolean, non_blank, one_of};
+
+/// `conversation_id ++ seq ++ id`: a conversation's messages in the order they were posted.
+pub const IN_CONVERSATION: u8 = 0x43;
+pub const INDEX_TAGS: [u8; 1] = [IN_CONVERSATION];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SenderType {
+    Customer,
+    Agent,
+    Ai,
+    System,
+}
+
+/// Only team-side senders may post through the API (API.md §9.3).
+const POSTABLE_SENDERS: &[(&str, SenderType)] = &[("agent", SenderType::Agent), ("system", SenderType::System)];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ContentType {
+    Text,
+    Html,
+    Markdown,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Message {
+    pub id: String,
+    pub conversation_id: String,
+    pub sender_type: SenderType,
+    pub sender_id: Option<String>,
+    pub content: String,
+    pub content_type: ContentType,
+    pub is_internal: bool,
+    pub created_at: Timestamp,
+    pub seq: u64,
+}
+
+impl Record for Message {
+    const NAME: &'static str = "message";
+}
+
+#[derive(Debug, Serialize)]
+pub struct MessageView {
+    pub id: String,
+    pub conversation_id: String,
+    pub sender_type: SenderType,
+    pub sender_id: Option<String>,
+    pub content: String,
+    pub content_type: ContentType,
+    pub is_internal: bool,
+    pub created_at: Timestamp,
+}
+
+impl Kind for Message {
+    const TAG: u8 = 0x02;
+    const PLURAL: &'static str = "messages";
+    const SINGULAR: &'static str = "message";
+    const ID: IdKind = IdKind::Message;
+    const NOT_FOUND: ErrorCode = ErrorCode::ResourceNotFound;
+    type View = MessageView;
+
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn view(&self) -> MessageView {
+        MessageView {
+            id: self.id.clone(),
+            conversation_id: self.conversation_id.clone(),
+            sender_type: self.sender_type,
+            sender_id: self.sender_id.clone(),
+            content: self.content.clone(),
+            content_type: self.content_type,
+            is_internal: self.is_internal,
+            created_at: self.created_at,
+        }
+    }
+
+    fn index(&self) -> ApiResult<Vec<IndexEntry>> {
+        Ok(vec![IndexEntry::order(IN_CONVERSATION, self.conversation_id.as_bytes(), self.seq, &self.id)])
+    }
+}
+
+pub struct MessageCreate {
+    content: String,
+    sender_type: SenderType,
+    is_internal: bool,
+}
+
+impl MessageCreate {
+    pub fn from_json(body: Value) -> ApiResult<Self> {
+        let mut input = Input::new(body)?;
+        let content = input.required("content", non_blank(LONG_TEXT_MAX));
+        let sender_type = input.optional("sender_type", one_of(POSTABLE_SENDERS));
+        let is_internal = input.optional("is_internal", boolean);
+        input.finish()?;
+        Ok(MessageCreate {
+            content: content.unwrap_or_default(),
+            sender_type: sender_type.unwrap_or(SenderType::Agent),
+            is_internal: is_internal.unwrap_or(false),
+        })
+    }
+}
+
+/// Posts a message and bumps its conversation's `updated_at`, in one transaction.
+pub fn post(
+    tx: &mut Tx<'_>,
+    scope: &ProjectScope,
+    actor: &Actor,
+    conversation_id: &str,
+    input: MessageCreate,
+) -> ApiResult<Message> {
+    let before: Conversation = resources::get(tx, scope, conversation_id)?;
+    let message = Message {
+        id: IdKind::Message.generate(),
+        conversation_id: before.id.clone(),
+        sender_type: input.sender_type,
+        sender_id: None,
+        content: input.content,
+        content_type: ContentType::Text,
+        is_internal: input.is_internal,
+        created_at: tx.now,
+        seq: tx.next_seq(),
+    };
+    resources::insert(tx, scope, actor, &message)?;
+    let mut after = before.clone();
+    conversation::touch(tx, &mut after);
+    resources::replace(tx, scope, actor, "updated", &before, &after)?;
+    Ok(message)
+}

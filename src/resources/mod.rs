@@ -1,0 +1,332 @@
+//! Project-owned resources, on one generic implementation. Each kind is a small declaration (a
+//! `Kind` impl: tag, id prefix, not-found code, view, index entries); storage, look-up, listing
+//! with cursor pagination, index maintenance, audit entries and the project cascade are here,
+//! once.
+//!
+//! Layout inside the owned table, under the project prefix `org_id ++ project_id`:
+//! - records: `tag ++ id`                  → the record (codec-encoded)
+//! - indexes: `tag ++ …`                   → a small value, derived from one record
+//! - counters: `tag ++ name`               → u64, summed over records (search statistics)
+//!
+//! Index entries and counters are computed from the record by the kind, so they are rewritten
+//! whenever the record is, in the same transaction, and removed with it.
+
+pub mod contact;
+pub mod conversation;
+pub mod kb;
+pub mod message;
+pub mod search;
+
+use std::collections::HashSet;
+use std::ops::{Bound, ControlFlow};
+
+use serde::Serialize;
+
+use crate::codec::Record;
+use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::ids::IdKind;
+use crate::model::audit::{self, Actor, Event};
+use crate::model::project;
+use crate::pagination::{Cursor, Page};
+use crate::store::{Reader, Tx, keys, tables};
+
+/// A project-owned kind of record.
+pub trait Kind: Record + Send + 'static {
+    /// Tag byte of its records in the owned table.
+    const TAG: u8;
+    /// Name in cascade counts, e.g. `conversations`.
+    const PLURAL: &'static str;
+    /// Name in audit actions, e.g. `conversation` (→ `conversation.created`).
+    const SINGULAR: &'static str;
+    const ID: IdKind;
+    const NOT_FOUND: ErrorCode;
+    type View: Serialize;
+
+    fn id(&self) -> &str;
+    fn view(&self) -> Self::View;
+    /// The index entries and counters that this record contributes.
+    fn index(&self) -> ApiResult<Vec<IndexEntry>>;
+}
+
+/// Record tags of every kind, with their cascade names. Tags below `FIRST_INDEX_TAG` are records.
+const RECORD_KINDS: [(u8, &str); 4] = [
+    (conversation::Conversation::TAG, conversation::Conversation::PLURAL),
+    (message::Message::TAG, message::Message::PLURAL),
+    (contact::Contact::TAG, contact::Contact::PLURAL),
+    (kb::Article::TAG, kb::Article::PLURAL),
+];
+
+pub const FIRST_INDEX_TAG: u8 = 0x40;
+
+/// The name of the record kind behind a tag of the owned table, for cascade counts; index
+/// entries have no name and are not counted.
+pub fn record_kind_name(tag: u8) -> Option<&'static str> {
+    RECORD_KINDS.iter().find(|(t, _)| *t == tag).map(|(_, name)| *name)
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum IndexEntry {
+    /// `tag ++ key` → `value`.
+    Key { tag: u8, key: Vec<u8>, value: Vec<u8> },
+    /// `tag ++ key` holds the sum of `amount` over all records.
+    Counter { tag: u8, key: Vec<u8>, amount: u64 },
+}
+
+impl IndexEntry {
+    /// An ordering entry: `tag ++ group ++ sort (u64 BE) ++ id`, listed by `list`.
+    pub fn order(tag: u8, group: &[u8], sort: u64, id: &str) -> IndexEntry {
+        IndexEntry::Key { tag, key: order_key(group, sort, id), value: Vec::new() }
+    }
+
+    /// A look-up entry: `tag ++ len(text) ++ text ++ id`, found with `ProjectScope::lookup`.
+    pub fn lookup(tag: u8, text: &str, id: &str) -> IndexEntry {
+        let mut key = lookup_prefix(text);
+        key.extend_from_slice(id.as_bytes());
+        IndexEntry::Key { tag, key, value: Vec::new() }
+    }
+}
+
+fn order_key(group: &[u8], sort: u64, id: &str) -> Vec<u8> {
+    let mut key = group.to_vec();
+    key.extend_from_slice(&sort.to_be_bytes());
+    key.extend_from_slice(id.as_bytes());
+    key
+}
+
+/// Variable-length text is length-prefixed so that one text is never a prefix of another's key.
+pub fn lookup_prefix(text: &str) -> Vec<u8> {
+    let bytes = text.as_bytes();
+    let len = u16::try_from(bytes.len()).unwrap_or(u16::MAX);
+    let mut key = len.to_be_bytes().to_vec();
+    key.extend_from_slice(&bytes[..usize::from(len)]);
+    key
+}
+
+/// A project resolved for the calling key: the prefix everything it owns is stored under.
+#[derive(Debug, Clone)]
+pub struct ProjectScope {
+    pub org_id: String,
+    pub project_id: String,
+    prefix: Vec<u8>,
+}
+
+impl ProjectScope {
+    /// API.md §2.2: unknown → 404 `PROJECT_NOT_FOUND`, foreign → 403 `API_KEY_PROJECT_MISMATCH`.
+    pub fn resolve(reader: &impl Reader, key_org: &str, project_id: &str) -> ApiResult<ProjectScope> {
+        let found = project::resolve(reader, key_org, project_id)?;
+        Ok(ProjectScope {
+            prefix: keys::project_prefix(&found.org_id, &found.id),
+            org_id: found.org_id,
+            project_id: found.id,
+        })
+    }
+
+    pub fn key(&self, tag: u8, rest: &[u8]) -> Vec<u8> {
+        let mut key = Vec::with_capacity(self.prefix.len() + 1 + rest.len());
+        key.extend_from_slice(&self.prefix);
+        key.push(tag);
+        key.extend_from_slice(rest);
+        key
+    }
+
+    /// The ids under look-up entry `tag ++ len(text) ++ text`, oldest entry first.
+    pub fn lookup(&self, reader: &impl Reader, tag: u8, text: &str, limit: usize) -> ApiResult<Vec<String>> {
+        let prefix = self.key(tag, &lookup_prefix(text));
+        let mut ids = Vec::new();
+        reader.scan(tables::OWNED, keys::prefix_range(&prefix), false, &mut |key, _| {
+            ids.push(String::from_utf8_lossy(&key[prefix.len()..]).into_owned());
+            Ok(if ids.len() >= limit { ControlFlow::Break(()) } else { ControlFlow::Continue(()) })
+        })?;
+        Ok(ids)
+    }
+
+    /// Reads a counter kept by `IndexEntry::Counter`.
+    pub fn counter(&self, reader: &impl Reader, tag: u8, name: &[u8]) -> ApiResult<u64> {
+        Ok(reader.get_raw(tables::OWNED, &self.key(tag, name))?.map_or(0, |v| decode_u64(&v)))
+    }
+}
+
+fn decode_u64(bytes: &[u8]) -> u64 {
+    bytes.try_into().map(u64::from_be_bytes).unwrap_or(0)
+}
+
+pub fn find<K: Kind>(reader: &impl Reader, scope: &ProjectScope, id: &str) -> ApiResult<Option<K>> {
+    if !K::ID.matches(id) {
+        return Ok(None);
+    }
+    reader.get(tables::OWNED, &scope.key(K::TAG, id.as_bytes()))
+}
+
+/// The record, or 404 with the kind's own code: an id of another project is not found either.
+pub fn get<K: Kind>(reader: &impl Reader, scope: &ProjectScope, id: &str) -> ApiResult<K> {
+    find(reader, scope, id)?.ok_or_else(|| not_found::<K>())
+}
+
+pub fn not_found<K: Kind>() -> ApiError {
+    let mut name = K::SINGULAR.replace('_', " ");
+    if let Some(first) = name.get_mut(0..1) {
+        first.make_ascii_uppercase();
+    }
+    ApiError::new(K::NOT_FOUND, format!("{name} not found"))
+}
+
+/// Stores a new record with its index entries and its `<kind>.created` audit entry.
+pub fn insert<K: Kind>(tx: &mut Tx<'_>, scope: &ProjectScope, actor: &Actor, record: &K) -> ApiResult<()> {
+    write_record(tx, scope, None, Some(record))?;
+    audit_change(tx, scope, actor, "created", record.id(), None, Some(record))
+}
+
+/// Replaces a record, rewriting only the index entries that changed, and audits `verb`.
+pub fn replace<K: Kind>(
+    tx: &mut Tx<'_>,
+    scope: &ProjectScope,
+    actor: &Actor,
+    verb: &str,
+    before: &K,
+    after: &K,
+) -> ApiResult<()> {
+    write_record(tx, scope, Some(before), Some(after))?;
+    audit_change(tx, scope, actor, verb, after.id(), Some(before), Some(after))
+}
+
+/// Deletes a record and its index entries, with a `<kind>.deleted` audit entry.
+pub fn remove<K: Kind>(tx: &mut Tx<'_>, scope: &ProjectScope, actor: &Actor, record: &K) -> ApiResult<()> {
+    write_record(tx, scope, Some(record), None)?;
+    audit_change(tx, scope, actor, "deleted", record.id(), Some(record), None)
+}
+
+fn write_record<K: Kind>(tx: &mut Tx<'_>, scope: &ProjectScope, old: Option<&K>, new: Option<&K>) -> ApiResult<()> {
+    let index_of = |record: Option<&K>| -> ApiResult<HashSet<IndexEntry>> {
+        Ok(record.map(K::index).transpose()?.unwrap_or_default().into_iter().collect())
+    };
+    let (old_index, new_index) = (index_of(old)?, index_of(new)?);
+    for entry in old_index.difference(&new_index) {
+        match entry {
+            IndexEntry::Key { tag, key, .. } => {
+                tx.remove(tables::OWNED, &scope.key(*tag, key))?;
+            }
+            IndexEntry::Counter { tag, key, amount } => add_to_counter(tx, scope, *tag, key, *amount, false)?,
+        }
+    }
+    for entry in new_index.difference(&old_index) {
+        match entry {
+            IndexEntry::Key { tag, key, value } => tx.put_raw(tables::OWNED, &scope.key(*tag, key), value)?,
+            IndexEntry::Counter { tag, key, amount } => add_to_counter(tx, scope, *tag, key, *amount, true)?,
+        }
+    }
+    match (old, new) {
+        (_, Some(record)) => tx.put(tables::OWNED, &scope.key(K::TAG, record.id().as_bytes()), record),
+        (Some(record), None) => tx.remove(tables::OWNED, &scope.key(K::TAG, record.id().as_bytes())).map(drop),
+        (None, None) => Ok(()),
+    }
+}
+
+fn add_to_counter(tx: &mut Tx<'_>, scope: &ProjectScope, tag: u8, name: &[u8], amount: u64, add: bool) -> ApiResult<()> {
+    let key = scope.key(tag, name);
+    let current = tx.get_raw(tables::OWNED, &key)?.map_or(0, |v| decode_u64(&v));
+    let next = if add { current.saturating_add(amount) } else { current.saturating_sub(amount) };
+    if next == 0 {
+        tx.remove(tables::OWNED, &key).map(drop)
+    } else {
+        tx.put_raw(tables::OWNED, &key, &next.to_be_bytes())
+    }
+}
+
+fn audit_change<K: Kind>(
+    tx: &mut Tx<'_>,
+    scope: &ProjectScope,
+    actor: &Actor,
+    verb: &str,
+    target_id: &str,
+    before: Option<&K>,
+    after: Option<&K>,
+) -> ApiResult<()> {
+    let action = format!("{}.{verb}", K::SINGULAR);
+    audit::record(
+        tx,
+        actor,
+        Event {
+            org_id: &scope.org_id,
+            project_id: Some(&scope.project_id),
+            action: &action,
+            target_id,
+            before: before.map(|r| audit::snapshot(&r.view())).transpose()?,
+            after: after.map(|r| audit::snapshot(&r.view())).transpose()?,
+            cascade: Vec::new(),
+        },
+    )
+}
+
+/// Which ordering index to walk, within which group (e.g. one conversation's messages).
+pub struct Order<'a> {
+    pub tag: u8,
+    pub group: &'a [u8],
+    pub descending: bool,
+}
+
+/// One page in `order`, after `cursor`, of the records that pass `filter`. Filters apply
+/// before paging, so `limit` counts matching records.
+pub fn list<K: Kind>(
+    reader: &impl Reader,
+    scope: &ProjectScope,
+    order: Order<'_>,
+    cursor: Option<&Cursor>,
+    limit: usize,
+    filter: impl Fn(&K) -> bool,
+) -> ApiResult<Page<K>> {
+    let group = scope.key(order.tag, order.group);
+    let (mut start, mut end) = keys::prefix_range(&group);
+    if let Some(cursor) = cursor {
+        let position = Bound::Excluded(scope.key(order.tag, &order_key(order.group, cursor.sort, &cursor.id)));
+        if order.descending { end = position } else { start = position }
+    }
+    let mut items = Vec::new();
+    let mut positions = Vec::new();
+    let mut has_more = false;
+    reader.scan(tables::OWNED, (start, end), order.descending, &mut |key, _| {
+        let Some(tail) = key.get(group.len()..).filter(|t| t.len() > 8) else {
+            return Err(ApiError::internal("malformed ordering key"));
+        };
+        let (sort, id) = tail.split_at(8);
+        let id = String::from_utf8_lossy(id).into_owned();
+        let record: K = reader
+            .get(tables::OWNED, &scope.key(K::TAG, id.as_bytes()))?
+            .ok_or_else(|| ApiError::internal(format!("ordering entry without record: {id}")))?;
+        if !filter(&record) {
+            return Ok(ControlFlow::Continue(()));
+        }
+        if items.len() == limit {
+            has_more = true;
+            return Ok(ControlFlow::Break(()));
+        }
+        positions.push(Cursor { sort: decode_u64(sort), id });
+        items.push(record);
+        Ok(ControlFlow::Continue(()))
+    })?;
+    let next = if has_more { positions.pop() } else { None };
+    Ok(Page { items, next })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags_are_distinct_and_records_below_indexes() {
+        let mut all: Vec<u8> = RECORD_KINDS.iter().map(|(t, _)| *t).collect();
+        assert!(all.iter().all(|t| *t < FIRST_INDEX_TAG));
+        all.extend(conversation::INDEX_TAGS);
+        all.extend(message::INDEX_TAGS);
+        all.extend(contact::INDEX_TAGS);
+        all.extend(kb::INDEX_TAGS);
+        let distinct: HashSet<u8> = all.iter().copied().collect();
+        assert_eq!(distinct.len(), all.len(), "{all:?}");
+    }
+
+    #[test]
+    fn lookup_keys_do_not_prefix_each_other() {
+        let a = lookup_prefix("ab");
+        let b = lookup_prefix("abc");
+        assert!(!b.starts_with(&a));
+    }
+}
