@@ -139,3 +139,38 @@ fn add_headers(headers: &mut actix_web::http::header::HeaderMap, request_id: &st
         ),
     );
 }
+
+#[cfg(test)]
+mod tests {
+    use actix_web::{App, test, web};
+
+    use super::*;
+
+    #[actix_web::test]
+    async fn a_panicking_handler_answers_a_json_500_with_a_request_id() {
+        let app = test::init_service(
+            App::new().wrap(actix_web::middleware::from_fn(request_context)).route(
+                "/boom",
+                web::get().to(|| async {
+                    if true {
+                        panic!("storage exploded: secret detail");
+                    }
+                    HttpResponse::Ok().finish()
+                }),
+            ),
+        )
+        .await;
+        let err = test::try_call_service(&app, test::TestRequest::get().uri("/boom").to_request())
+            .await
+            .err()
+            .expect("the middleware reports the failure as an error response");
+        let response = err.error_response();
+        assert_eq!(response.status().as_u16(), 500);
+        let request_id = response.headers().get(REQUEST_ID_HEADER).unwrap().to_str().unwrap().to_string();
+        let body = actix_web::body::to_bytes(response.into_body()).await.unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["code"], "INTERNAL_ERROR");
+        assert_eq!(body["request_id"], request_id.as_str());
+        assert!(!body.to_string().contains("secret detail"));
+    }
+}
