@@ -12,3 +12,7 @@ mod persistence;
 mod process;
 mod projects;
 mod store_model;
+
+mod fixtures;
+
+mod conversations;
