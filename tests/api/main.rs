@@ -15,4 +15,5 @@ mod store_model;
 
 mod fixtures;
 
+mod contacts;
 mod conversations;
