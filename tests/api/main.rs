@@ -17,3 +17,4 @@ mod fixtures;
 
 mod contacts;
 mod conversations;
+mod kb;
