@@ -17,4 +17,5 @@ mod fixtures;
 
 mod contacts;
 mod conversations;
+mod isolation;
 mod kb;
