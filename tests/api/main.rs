@@ -19,3 +19,4 @@ mod contacts;
 mod conversations;
 mod isolation;
 mod kb;
+mod pagination;
