@@ -15,6 +15,7 @@ mod store_model;
 
 mod fixtures;
 
+mod cascade;
 mod contacts;
 mod conversations;
 mod isolation;
