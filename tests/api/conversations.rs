@@ -98,12 +98,31 @@ fn create_validates_tags() {
     let p = app.project("Main");
     let ok = new_conversation(&app, &p, json!({"tags": ["t".repeat(50)]}));
     assert_eq!(ok["tags"][0].as_str().unwrap().len(), 50);
-    for tags in [json!("billing"), json!(["ok", ""]), json!(["ok", "   "]), json!(["t".repeat(51)]), json!([1]), json!({"a": "b"})]
-    {
+    let many: Vec<String> = (0..51).map(|i| format!("t{i}")).collect();
+    for (tags, paths) in [
+        (json!("billing"), vec!["tags"]),
+        (json!({"a": "b"}), vec!["tags"]),
+        (json!(many), vec!["tags"]),
+        // A bad item is reported at its index (API.md §5.1).
+        (json!(["ok", ""]), vec!["tags.1"]),
+        (json!(["ok", "   "]), vec!["tags.1"]),
+        (json!(["t".repeat(51)]), vec!["tags.0"]),
+        (json!([1, "ok", null]), vec!["tags.0", "tags.2"]),
+    ] {
         let r = app.post(&convs(&p), &app.admin_key, json!({"tags": tags}));
         r.assert_error(400, "BAD_REQUEST");
-        let paths = r.issue_paths();
-        assert!(paths.len() == 1 && paths[0].starts_with("tags"), "{tags}: {}", r.body);
+        assert_eq!(r.issue_paths(), paths, "{tags}");
+    }
+    // 50 distinct tags are fine; surrounding spaces are trimmed.
+    let fifty: Vec<String> = (0..50).map(|i| format!("t{i}")).collect();
+    assert_eq!(new_conversation(&app, &p, json!({"tags": fifty}))["tags"].as_array().unwrap().len(), 50);
+    assert_eq!(new_conversation(&app, &p, json!({"tags": [" a ", "a"]}))["tags"], json!(["a"]));
+    // The same rules on update.
+    let path = conv(&p, &id_of(&ok));
+    for (tags, paths) in [(json!(null), vec!["tags"]), (json!(["x", ""]), vec!["tags.1"])] {
+        let r = app.patch(&path, &app.admin_key, json!({"tags": tags}));
+        r.assert_error(400, "BAD_REQUEST");
+        assert_eq!(r.issue_paths(), paths, "{tags}");
     }
 }
 
