@@ -154,7 +154,7 @@ fn deleting_a_project_removes_everything_it_owns_and_nothing_else() {
         assert_eq!((r.status, r.code()), (404, "PROJECT_NOT_FOUND"), "{method} {path}: {}", r.body);
     }
     let projects = ok_get(&app, &key, &format!("/api/v1/orgs/{org}/projects"));
-    assert_eq!(ids(&projects), [b.clone()]);
+    assert_eq!(ids(&projects), [b.as_str()]);
     // Nothing of A was written back by those requests.
     assert!(owned_entries(&app, &org, &a).is_empty());
 

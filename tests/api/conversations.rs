@@ -275,31 +275,31 @@ fn list_filters() {
         assert_eq!(body["has_more"], false);
         ids(&body)
     };
-    assert_eq!(list("status=resolved"), [c3.clone()]);
+    assert_eq!(list("status=resolved"), [c3.as_str()]);
     assert_eq!(list("status=closed"), Vec::<String>::new());
     assert_eq!(list("status=open").len(), 3);
-    assert_eq!(list("priority=high"), [c1.clone()]);
-    assert_eq!(list("priority=low"), [c2.clone()]);
-    assert_eq!(list("channel=chat"), [c2.clone()]);
-    assert_eq!(list("channel=email"), [c1.clone()]);
-    assert_eq!(list("assigned_to=user_7"), [c3.clone()]);
+    assert_eq!(list("priority=high"), [c1.as_str()]);
+    assert_eq!(list("priority=low"), [c2.as_str()]);
+    assert_eq!(list("channel=chat"), [c2.as_str()]);
+    assert_eq!(list("channel=email"), [c1.as_str()]);
+    assert_eq!(list("assigned_to=user_7"), [c3.as_str()]);
     assert_eq!(list("assigned_to=user_8"), Vec::<String>::new());
-    assert_eq!(list(&format!("contact_id={ct}")), [c2.clone()]);
+    assert_eq!(list(&format!("contact_id={ct}")), [c2.as_str()]);
     assert_eq!(list("contact_id=ct_aaaaaaaaaaaa"), Vec::<String>::new());
     assert_eq!(list("q=billing"), [c3.clone(), c1.clone()]);
     assert_eq!(list("q=BiLLiNg"), [c3.clone(), c1.clone()]);
-    assert_eq!(list("q=gin%20tro"), [c2.clone()]);
+    assert_eq!(list("q=gin%20tro"), [c2.as_str()]);
     assert_eq!(list("q=nothing-like-this"), Vec::<String>::new());
-    assert_eq!(list("q=billing&status=open"), [c1.clone()]);
-    assert_eq!(list("q=billing&channel=api"), [c3.clone()]);
+    assert_eq!(list("q=billing&status=open"), [c1.as_str()]);
+    assert_eq!(list("q=billing&channel=api"), [c3.as_str()]);
     // Empty values count as absent.
     assert_eq!(list("status=&q=").len(), 4);
     // The filters apply before paging: limit counts matching items.
     let body = ok_get(&app, &app.admin_key, &format!("{}?q=billing&limit=1", convs(&p)));
-    assert_eq!(ids(&body), [c3.clone()]);
+    assert_eq!(ids(&body), [c3.as_str()]);
     assert_eq!(body["has_more"], true);
     let body = ok_get(&app, &app.admin_key, &with_cursor(&format!("{}?q=billing&limit=1", convs(&p)), body["cursor"].as_str().unwrap()));
-    assert_eq!(ids(&body), [c1.clone()]);
+    assert_eq!(ids(&body), [c1.as_str()]);
     assert_eq!(body["has_more"], false);
     assert_eq!(body["cursor"], Value::Null);
 

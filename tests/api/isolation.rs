@@ -103,9 +103,9 @@ fn lists_and_search_of_a_project_never_show_another_projects_objects() {
     let b = app.project("Project B");
     let oa = fill(&app, &app.admin_key, &a, "apple");
     let ob = fill(&app, &app.admin_key, &b, "banana");
-    assert_eq!(all_ids(&app, &app.admin_key, &convs(&b)), [ob.conversation.clone()]);
-    assert_eq!(all_ids(&app, &app.admin_key, &contacts(&b)), [ob.contact.clone()]);
-    assert_eq!(all_ids(&app, &app.admin_key, &articles(&b)), [ob.article.clone()]);
+    assert_eq!(all_ids(&app, &app.admin_key, &convs(&b)), [ob.conversation.as_str()]);
+    assert_eq!(all_ids(&app, &app.admin_key, &contacts(&b)), [ob.contact.as_str()]);
+    assert_eq!(all_ids(&app, &app.admin_key, &articles(&b)), [ob.article.as_str()]);
     assert_eq!(ids(&ok_get(&app, &app.admin_key, &msgs(&b, &ob.conversation))).len(), 1);
     // Filters that name A's objects find nothing in B.
     assert!(ids(&ok_get(&app, &app.admin_key, &format!("{}?contact_id={}", convs(&b), oa.contact))).is_empty());
@@ -123,7 +123,7 @@ fn lists_and_search_of_a_project_never_show_another_projects_objects() {
     assert_ne!(id_of(&twin), oa.contact);
     assert_eq!(twin["project_id"], b.as_str());
     assert_eq!(ok_get(&app, &app.admin_key, &contact(&a, &oa.contact))["data"], before);
-    assert_eq!(all_ids(&app, &app.admin_key, &contacts(&a)), [oa.contact.clone()]);
+    assert_eq!(all_ids(&app, &app.admin_key, &contacts(&a)), [oa.contact.as_str()]);
     // Same slug in both projects.
     let slug_b = new_article(&app, &b, json!({"title": "apple article", "content": "x"}))["slug"].clone();
     assert_eq!(slug_b, "apple-article");
@@ -161,8 +161,8 @@ fn a_project_of_another_org_is_forbidden_and_its_objects_invisible() {
     let r = app.request_raw(Method::POST, &convs(&a), Some(&key2), "{not json");
     r.assert_error(403, "API_KEY_PROJECT_MISMATCH");
     assert_eq!(snapshot(&app, &a, &oa), before);
-    assert_eq!(all_ids(&app, &app.admin_key, &convs(&a)), [oa.conversation.clone()]);
-    assert_eq!(all_ids(&app, &key2, &convs(&c)), [oc.conversation.clone()]);
+    assert_eq!(all_ids(&app, &app.admin_key, &convs(&a)), [oa.conversation.as_str()]);
+    assert_eq!(all_ids(&app, &key2, &convs(&c)), [oc.conversation.as_str()]);
 }
 
 #[test]
