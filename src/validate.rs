@@ -97,6 +97,33 @@ impl Input {
         }
     }
 
+    /// An array field whose items are checked one by one; a bad item is reported at
+    /// `key.<index>` (API.md §5.1). `null` means "not supplied" when `null_is_absent`, else it
+    /// is a type error.
+    pub fn array<T>(&mut self, key: &str, null_is_absent: bool, item: impl Fn(&Value) -> Check<T>) -> Option<Vec<T>> {
+        let value = match self.take(key) {
+            None => return None,
+            Some(Value::Null) if null_is_absent => return None,
+            Some(value) => value,
+        };
+        let Some(items) = value.as_array() else {
+            self.issues.push(Issue::new(key, "Expected array"));
+            return None;
+        };
+        let mut out = Vec::with_capacity(items.len());
+        let mut valid = true;
+        for (index, value) in items.iter().enumerate() {
+            match item(value) {
+                Ok(parsed) => out.push(parsed),
+                Err(message) => {
+                    valid = false;
+                    self.issues.push(Issue::new(format!("{key}.{index}"), message));
+                }
+            }
+        }
+        valid.then_some(out)
+    }
+
     pub fn issue(&mut self, key: &str, message: impl Into<String>) {
         self.issues.push(Issue::new(key, message));
     }
@@ -211,6 +238,19 @@ mod tests {
         assert_eq!(input.nullable("a", text(5)), Patch::Null);
         assert_eq!(input.nullable("b", text(5)), Patch::Set("x".to_string()));
         assert_eq!(input.nullable("c", text(5)), Patch::Absent);
+    }
+
+    #[test]
+    fn array_items_are_reported_at_their_index() {
+        let mut input = Input::new(json!({"a": ["x", "", 3], "b": "x", "c": null})).unwrap();
+        assert_eq!(input.array("a", true, trimmed(1, 5)), None);
+        assert_eq!(input.array("b", true, trimmed(1, 5)), None);
+        assert_eq!(input.array("c", false, trimmed(1, 5)), None);
+        let err = input.finish().unwrap_err();
+        let paths: Vec<&str> = err.issues().iter().map(|i| i.path.as_str()).collect();
+        assert_eq!(paths, ["a.1", "a.2", "b", "c"]);
+        let mut input = Input::new(json!({"a": [" x "]})).unwrap();
+        assert_eq!(input.array("a", true, trimmed(1, 5)), Some(vec!["x".to_string()]));
     }
 
     #[test]

@@ -11,7 +11,7 @@ use crate::resources::contact::Contact;
 use crate::resources::{self, IndexEntry, Kind, ProjectScope};
 use crate::store::Tx;
 use crate::timestamp::Timestamp;
-use crate::validate::{Check, Input, Patch, SHORT_TEXT_MAX, one_of, text, trimmed};
+use crate::validate::{Input, Patch, SHORT_TEXT_MAX, one_of, text, trimmed};
 
 pub const BY_CREATED: u8 = 0x41;
 pub const BY_UPDATED: u8 = 0x42;
@@ -150,20 +150,21 @@ impl Kind for Conversation {
     }
 }
 
-/// Tags: each non-empty and at most 50 characters; duplicates removed, order kept.
-fn tags(value: &Value) -> Check<Vec<String>> {
-    let items = value.as_array().ok_or("Expected array")?;
+/// Tags: each non-empty and at most 50 characters, a bad one reported at `tags.<index>`;
+/// duplicates removed, order kept.
+fn read_tags(input: &mut Input, null_is_absent: bool) -> Option<Vec<String>> {
+    let items = input.array("tags", null_is_absent, trimmed(1, TAG_MAX_CHARS))?;
     if items.len() > MAX_TAGS {
-        return Err(format!("Must contain at most {MAX_TAGS} tags"));
+        input.issue("tags", format!("Must contain at most {MAX_TAGS} tags"));
+        return None;
     }
     let mut out: Vec<String> = Vec::new();
-    for (index, item) in items.iter().enumerate() {
-        let tag = trimmed(1, TAG_MAX_CHARS)(item).map_err(|m| format!("Item {index}: {m}"))?;
+    for tag in items {
         if !out.contains(&tag) {
             out.push(tag);
         }
     }
-    Ok(out)
+    Some(out)
 }
 
 pub struct ConversationCreate {
@@ -182,7 +183,7 @@ impl ConversationCreate {
             contact_id: input.optional("contact_id", text(SHORT_TEXT_MAX)),
             channel: input.optional("channel", one_of(CHANNELS)).unwrap_or(Channel::Api),
             priority: input.optional("priority", one_of(PRIORITIES)).unwrap_or(Priority::Normal),
-            tags: input.optional("tags", tags).unwrap_or_default(),
+            tags: read_tags(&mut input, true).unwrap_or_default(),
         };
         input.finish()?;
         Ok(create)
@@ -205,7 +206,7 @@ impl ConversationUpdate {
             status: input.updatable("status", one_of(STATUSES)),
             priority: input.updatable("priority", one_of(PRIORITIES)),
             assigned_to: input.nullable("assigned_to", trimmed(1, SHORT_TEXT_MAX)),
-            tags: input.updatable("tags", tags),
+            tags: read_tags(&mut input, false),
         };
         input.finish_update()?;
         Ok(update)

@@ -12,3 +12,12 @@ mod persistence;
 mod process;
 mod projects;
 mod store_model;
+
+mod fixtures;
+
+mod cascade;
+mod contacts;
+mod conversations;
+mod isolation;
+mod kb;
+mod pagination;

@@ -1,0 +1,278 @@
+//! Project deletion cascades through everything the project owns (API.md §9.1), beneath the
+//! API too; the audit log records the resource mutations (API.md §13).
+
+use std::ops::{Bound, ControlFlow};
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use redb::TableHandle;
+use rogeriq::store::{Reader, keys, tables};
+
+use crate::fixtures::*;
+use crate::helpers::*;
+
+type Entries = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// Every entry of the owned table under a project's prefix.
+fn owned_entries(app: &TestApp, org: &str, project: &str) -> Entries {
+    app.store
+        .read_blocking(|rx| {
+            let mut out = Vec::new();
+            rx.scan(tables::OWNED, keys::prefix_range(&keys::project_prefix(org, project)), false, &mut |k, v| {
+                out.push((k.to_vec(), v.to_vec()));
+                Ok(ControlFlow::Continue(()))
+            })?;
+            Ok(out)
+        })
+        .expect("scan owned")
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// `(table index, key, in key or value)` of every entry of every table that mentions `needle`;
+/// audit entries may mention it in their value (they outlive the project), not in their key.
+fn mentions(app: &TestApp, needle: &str) -> Vec<(usize, Vec<u8>, &'static str)> {
+    app.store
+        .read_blocking(|rx| {
+            let mut found = Vec::new();
+            for (i, table) in tables::ALL.iter().enumerate() {
+                let audit = table.name() == tables::AUDIT.name();
+                rx.scan(*table, (Bound::Unbounded, Bound::Unbounded), false, &mut |k, v| {
+                    if contains(k, needle.as_bytes()) {
+                        found.push((i, k.to_vec(), "key"));
+                    } else if !audit && contains(v, needle.as_bytes()) {
+                        found.push((i, k.to_vec(), "value"));
+                    }
+                    Ok(ControlFlow::Continue(()))
+                })?;
+            }
+            Ok(found)
+        })
+        .expect("scan all tables")
+}
+
+struct Filled {
+    conversations: Vec<String>,
+    contacts: Vec<String>,
+    articles: Vec<String>,
+}
+
+/// 3 conversations with 2 messages each, 2 contacts (one linked), 2 published articles and 1
+/// draft, with updates, so that every index and counter kind exists.
+fn fill(app: &TestApp, key: &str, p: &str, word: &str) -> Filled {
+    let mut contacts_made = Vec::new();
+    for i in 0..2 {
+        contacts_made.push(id_of(&created(
+            app,
+            key,
+            &contacts(p),
+            json!({"email": format!("{word}{i}@example.com"), "external_id": format!("{word}-{i}"), "metadata": {"i": i}}),
+        )));
+    }
+    let mut conversations = Vec::new();
+    for i in 0..3 {
+        let c = id_of(&created(app, key, &convs(p), json!({"subject": format!("{word} {i}"), "contact_id": contacts_made[0]})));
+        for j in 0..2 {
+            created(app, key, &msgs(p, &c), json!({"content": format!("{word} message {i}.{j}")}));
+        }
+        conversations.push(c);
+    }
+    let r = app.patch(&conv(p, &conversations[0]), key, json!({"status": "resolved"}));
+    assert_eq!(r.status, 200);
+    let mut articles_made = Vec::new();
+    for i in 0..2 {
+        articles_made.push(id_of(&created(
+            app,
+            key,
+            &articles(p),
+            json!({"title": format!("{word} guide {i}"), "content": format!("{word} searchable text"), "status": "published"}),
+        )));
+    }
+    articles_made.push(id_of(&created(app, key, &articles(p), json!({"title": format!("{word} draft"), "content": "draft"}))));
+    Filled { conversations, contacts: contacts_made, articles: articles_made }
+}
+
+#[test]
+fn deleting_a_project_removes_everything_it_owns_and_nothing_else() {
+    let app = TestApp::spawn();
+    let org = app.org_id.clone();
+    let (key_id, key) = key_with_id(&app, &["admin"]);
+    let a = app.project("Project A");
+    let b = app.project("Project B");
+    let fa = fill(&app, &key, &a, "apple");
+    let fb = fill(&app, &key, &b, "banana");
+    assert_eq!(ok_get(&app, &key, &search(&a, "apple"))["data"].as_array().unwrap().len(), 2);
+
+    let before_a = owned_entries(&app, &org, &a);
+    let snapshot_b = owned_entries(&app, &org, &b);
+    // Records, ordering/look-up indexes, postings and counters all exist.
+    assert!(before_a.len() > 20, "{}", before_a.len());
+    assert_eq!(before_a.len(), snapshot_b.len());
+
+    let r = app.delete(&format!("/api/v1/orgs/{org}/projects/{a}"), &key);
+    assert_eq!(r.status, 200, "{}", r.body);
+    let removed = json!({"conversations": 3, "messages": 6, "contacts": 2, "kb_articles": 3});
+    assert_eq!(r.data()["id"], a.as_str());
+    assert_eq!(r.data()["deleted"], true);
+    assert_eq!(r.data()["removed"], removed);
+
+    // Nothing of A remains in any table (audit values aside), and nothing under its prefix.
+    assert_eq!(mentions(&app, &a), Vec::new());
+    assert!(owned_entries(&app, &org, &a).is_empty());
+    for id in fa.conversations.iter().chain(&fa.contacts).chain(&fa.articles) {
+        assert_eq!(mentions(&app, id), Vec::new(), "{id}");
+    }
+    // B is untouched, byte for byte.
+    assert_eq!(owned_entries(&app, &org, &b), snapshot_b);
+
+    // Every route of A now answers 404 PROJECT_NOT_FOUND.
+    let project_path = format!("/api/v1/orgs/{org}/projects/{a}");
+    app.get(&project_path, &key).assert_error(404, "PROJECT_NOT_FOUND");
+    app.patch(&project_path, &key, json!({"name": "x"})).assert_error(404, "PROJECT_NOT_FOUND");
+    app.delete(&project_path, &key).assert_error(404, "PROJECT_NOT_FOUND");
+    let c = &fa.conversations[0];
+    for (method, path, body) in [
+        (Method::GET, convs(&a), None),
+        (Method::POST, convs(&a), Some(json!({}))),
+        (Method::GET, conv(&a, c), None),
+        (Method::PATCH, conv(&a, c), Some(json!({"status": "open"}))),
+        (Method::GET, msgs(&a, c), None),
+        (Method::POST, msgs(&a, c), Some(json!({"content": "x"}))),
+        (Method::GET, contacts(&a), None),
+        (Method::POST, contacts(&a), Some(json!({"name": "x"}))),
+        (Method::GET, contact(&a, &fa.contacts[0]), None),
+        (Method::GET, articles(&a), None),
+        (Method::GET, article(&a, &fa.articles[0]), None),
+        (Method::POST, format!("{}/publish", article(&a, &fa.articles[2])), None),
+        (Method::DELETE, article(&a, &fa.articles[0]), None),
+        (Method::GET, search(&a, "apple"), None),
+    ] {
+        let r = app.request(method.clone(), &path, Some(&key), body);
+        assert_eq!((r.status, r.code()), (404, "PROJECT_NOT_FOUND"), "{method} {path}: {}", r.body);
+    }
+    let projects = ok_get(&app, &key, &format!("/api/v1/orgs/{org}/projects"));
+    assert_eq!(ids(&projects), [b.as_str()]);
+    // Nothing of A was written back by those requests.
+    assert!(owned_entries(&app, &org, &a).is_empty());
+
+    // B still answers as before.
+    assert_eq!(all_ids(&app, &key, &convs(&b)).len(), 3);
+    assert_eq!(all_ids(&app, &key, &contacts(&b)).len(), 2);
+    assert_eq!(all_ids(&app, &key, &articles(&b)).len(), 3);
+    assert_eq!(all_ids(&app, &key, &msgs(&b, &fb.conversations[2])).len(), 2);
+    assert_eq!(ok_get(&app, &key, &search(&b, "banana"))["data"].as_array().unwrap().len(), 2);
+    assert_eq!(owned_entries(&app, &org, &b), snapshot_b);
+
+    // The audit log keeps the delete, with its cascade counts, and A's earlier entries.
+    let log = ok_get(&app, &app.admin_key, &format!("/api/v1/orgs/{org}/audit-log?action=project.deleted"));
+    let entries = log["data"].as_array().unwrap();
+    assert_eq!(entries.len(), 1, "{log}");
+    let entry = &entries[0];
+    assert_eq!(entry["target_id"], a.as_str());
+    assert_eq!(entry["project_id"], a.as_str());
+    assert_eq!(entry["api_key_id"], key_id.as_str());
+    assert_eq!(entry["cascade"], removed);
+    let earlier = ok_get(&app, &app.admin_key, &format!("/api/v1/orgs/{org}/audit-log?project_id={a}&action=conversation.created"));
+    assert_eq!(earlier["data"].as_array().unwrap().len(), 3);
+}
+
+#[test]
+fn a_fresh_project_deletes_with_no_removed_counts_and_other_orgs_are_untouched() {
+    let app = TestApp::spawn();
+    let org = app.org_id.clone();
+    let (org2, key2) = app.new_org("Other", &["admin"]);
+    let r = app.post(&format!("/api/v1/orgs/{org2}/projects"), &key2, json!({"name": "Theirs"}));
+    let theirs = id_of(r.data());
+    fill(&app, &key2, &theirs, "cherry");
+    let snapshot = owned_entries(&app, &org2, &theirs);
+    let empty = app.project("Empty");
+    let r = app.delete(&format!("/api/v1/orgs/{org}/projects/{empty}"), &app.admin_key);
+    assert_eq!(r.status, 200, "{}", r.body);
+    let removed = &r.data()["removed"];
+    assert!(removed.as_object().is_none_or(|m| m.values().all(|v| v == 0)), "{removed}");
+    // Another org's project cannot be deleted from here.
+    app.delete(&format!("/api/v1/orgs/{org}/projects/{theirs}"), &app.admin_key)
+        .assert_error(403, "API_KEY_PROJECT_MISMATCH");
+    assert_eq!(owned_entries(&app, &org2, &theirs), snapshot);
+    assert_eq!(mentions(&app, &empty), Vec::new());
+}
+
+/// The audit entries of `action` made by `key_id`, newest first.
+fn audit(app: &TestApp, action: &str, key_id: &str) -> Vec<Value> {
+    let body = ok_get(
+        app,
+        &app.admin_key,
+        &format!("/api/v1/orgs/{}/audit-log?action={action}&api_key_id={key_id}&limit=100", app.org_id),
+    );
+    body["data"].as_array().unwrap().clone()
+}
+
+#[track_caller]
+fn assert_audited(app: &TestApp, action: &str, key_id: &str, project: &str, target: &str) -> Value {
+    let entries = audit(app, action, key_id);
+    let entry = entries
+        .iter()
+        .find(|e| e["target_id"] == target)
+        .unwrap_or_else(|| panic!("no {action} entry for {target}: {entries:?}"))
+        .clone();
+    assert_eq!(entry["api_key_id"], key_id);
+    assert_eq!(entry["project_id"], project);
+    assert_eq!(entry["org_id"], app.org_id.as_str());
+    assert_eq!(entry["actor"], "api_key");
+    assert!(entry["id"].as_str().unwrap().starts_with("aud_"));
+    assert!(entry["request_id"].as_str().unwrap().starts_with("req_"));
+    entry
+}
+
+#[test]
+fn resource_mutations_are_audited_with_the_acting_key() {
+    let app = TestApp::spawn();
+    let (key_id, key) = key_with_id(&app, &["write"]);
+    let p = app.project("Audited");
+
+    let ct = id_of(&created(&app, &key, &contacts(&p), json!({"email": "a@example.com", "name": "A"})));
+    assert_audited(&app, "contact.created", &key_id, &p, &ct);
+    created(&app, &key, &contacts(&p), json!({"email": "A@example.com", "name": "B"}));
+    let e = assert_audited(&app, "contact.updated", &key_id, &p, &ct);
+    assert_eq!(e["changes"]["name"], json!({"before": "A", "after": "B"}));
+    let r = app.patch(&contact(&p, &ct), &key, json!({"company": "Acme"}));
+    assert_eq!(r.status, 200);
+    assert_eq!(audit(&app, "contact.updated", &key_id).len(), 2);
+
+    let c = id_of(&created(&app, &key, &convs(&p), json!({"subject": "Hi"})));
+    let e = assert_audited(&app, "conversation.created", &key_id, &p, &c);
+    assert_eq!(e["changes"]["subject"]["after"], "Hi");
+    let r = app.patch(&conv(&p, &c), &key, json!({"status": "resolved"}));
+    assert_eq!(r.status, 200);
+    let e = assert_audited(&app, "conversation.updated", &key_id, &p, &c);
+    assert_eq!(e["changes"]["status"], json!({"before": "open", "after": "resolved"}));
+    let m = id_of(&created(&app, &key, &msgs(&p, &c), json!({"content": "Hello"})));
+    assert_audited(&app, "message.created", &key_id, &p, &m);
+
+    let a = id_of(&created(&app, &key, &articles(&p), json!({"title": "Guide", "content": "text"})));
+    assert_audited(&app, "kb_article.created", &key_id, &p, &a);
+    let r = app.patch(&article(&p, &a), &key, json!({"title": "Guide 2"}));
+    assert_eq!(r.status, 200);
+    assert_audited(&app, "kb_article.updated", &key_id, &p, &a);
+    let r = app.request(Method::POST, &format!("{}/publish", article(&p, &a)), Some(&key), None);
+    assert_eq!(r.status, 200);
+    let e = assert_audited(&app, "kb_article.published", &key_id, &p, &a);
+    assert_eq!(e["changes"]["status"], json!({"before": "draft", "after": "published"}));
+    let r = app.delete(&article(&p, &a), &key);
+    assert_eq!(r.status, 200);
+    assert_audited(&app, "kb_article.deleted", &key_id, &p, &a);
+
+    // Failed mutations leave no entry.
+    let count = |action: &str| audit(&app, action, &key_id).len();
+    let before = [count("conversation.created"), count("contact.created"), count("kb_article.created"), count("message.created")];
+    app.post(&convs(&p), &key, json!({"channel": "sms"})).assert_error(400, "BAD_REQUEST");
+    app.post(&convs(&p), &key, json!({"contact_id": "ct_aaaaaaaaaaaa"})).assert_error(404, "CONTACT_NOT_FOUND");
+    app.post(&contacts(&p), &key, json!({"email": "bad"})).assert_error(400, "BAD_REQUEST");
+    app.post(&articles(&p), &key, json!({"title": "x"})).assert_error(400, "BAD_REQUEST");
+    app.post(&msgs(&p, "con_aaaaaaaaaaaa"), &key, json!({"content": "x"})).assert_error(404, "CONVERSATION_NOT_FOUND");
+    let after = [count("conversation.created"), count("contact.created"), count("kb_article.created"), count("message.created")];
+    assert_eq!(before, after);
+}
