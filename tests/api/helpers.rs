@@ -252,7 +252,12 @@ impl TestApp {
 
     /// Creates a project in the first-start organisation; returns its id.
     pub fn project(&self, name: &str) -> String {
-        let r = self.post(&format!("/api/v1/orgs/{}/projects", self.org_id), &self.admin_key, json!({"name": name}));
+        self.project_in(&self.org_id, &self.admin_key, name)
+    }
+
+    /// Creates a project in `org_id` with `key`; returns its id.
+    pub fn project_in(&self, org_id: &str, key: &str, name: &str) -> String {
+        let r = self.post(&format!("/api/v1/orgs/{org_id}/projects"), key, json!({"name": name}));
         assert_eq!(r.status, 201, "{}", r.body);
         r.data()["id"].as_str().unwrap().to_string()
     }
