@@ -1,5 +1,7 @@
 //! The audit log: API.md §13 and §18.3.
 
+use rogeriq::model::audit::{self, Actor, Event};
+
 use crate::helpers::*;
 
 fn log_path(org: &str, query: &str) -> String {
@@ -194,18 +196,40 @@ fn no_secret_appears_in_any_entry() {
     assert!(!text.contains("secret"), "{text}");
 }
 
-/// Fills the first-start org's log up to `total` entries with project updates.
-fn fill(app: &TestApp, total: usize) -> Vec<Resp> {
+/// Fills the first-start org's log up to `total` entries: first entries written straight into
+/// the store in one transaction (far quicker than as many durable requests), then a project and
+/// `requests` updates of it over HTTP, whose responses are returned.
+fn fill(app: &TestApp, total: usize, requests: usize) -> Vec<Resp> {
+    let bootstrap = 2; // the first-start org and key
+    let seeded = total - bootstrap - 1 - requests;
+    let org = app.org_id.clone();
+    app.store
+        .write_blocking(move |tx| {
+            for i in 0..seeded {
+                let actor = Actor { api_key_id: Some("key_seedseedseed".into()), request_id: Some(format!("req_seed{i:012}")) };
+                let event = Event {
+                    org_id: &org,
+                    project_id: None,
+                    action: "seed.written",
+                    target_id: "prj_seedseedseed",
+                    before: None,
+                    after: Some(json!({"n": i})),
+                    cascade: Vec::new(),
+                };
+                audit::record(tx, &actor, event)?;
+            }
+            Ok(())
+        })
+        .expect("seed audit entries");
     let id = app.project("Busy");
     let path = format!("{}/{id}", projects(&app.org_id));
-    let existing = 3; // org, key, project
-    (existing..total).map(|i| app.patch(&path, &app.admin_key, json!({"name": format!("Busy {i}")}))).collect()
+    (0..requests).map(|i| app.patch(&path, &app.admin_key, json!({"name": format!("Busy {i}")}))).collect()
 }
 
 #[test]
 fn paging_newest_first_with_limits_and_cursors() {
     let app = TestApp::spawn();
-    let responses = fill(&app, 105);
+    let responses = fill(&app, 105, 8);
     let key = &app.admin_key;
     let org = &app.org_id;
 
@@ -244,7 +268,7 @@ fn paging_newest_first_with_limits_and_cursors() {
 #[test]
 fn cursor_walk_is_stable_under_new_entries() {
     let app = TestApp::spawn();
-    fill(&app, 12);
+    fill(&app, 12, 4);
     let (org, key) = (&app.org_id, &app.admin_key);
     let page = app.get(&log_path(org, "limit=5"), key);
     let mut seen = ids(page.data().as_array().unwrap());

@@ -11,7 +11,8 @@ use reqwest::blocking::Client;
 use reqwest::header::HeaderMap;
 use rogeriq::config::Settings;
 use rogeriq::server;
-use rogeriq::store::Store;
+use rogeriq::model::api_key;
+use rogeriq::store::{Store, keys, tables};
 use rogeriq::timestamp::Timestamp;
 use tempfile::TempDir;
 
@@ -73,7 +74,7 @@ impl Resp {
 
 impl TestApp {
     pub fn spawn() -> TestApp {
-        TestApp::spawn_in(tempfile::tempdir().expect("temp dir"))
+        TestApp::spawn_in(temp_dir())
     }
 
     /// Starts on an existing data directory (for restarts).
@@ -83,7 +84,7 @@ impl TestApp {
 
     /// Starts on a fresh directory with adjusted settings (e.g. no master key).
     pub fn spawn_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
-        TestApp::spawn_in_with(tempfile::tempdir().expect("temp dir"), configure)
+        TestApp::spawn_in_with(temp_dir(), configure)
     }
 
     fn spawn_in_with(dir: TempDir, configure: impl FnOnce(&mut Settings)) -> TestApp {
@@ -121,7 +122,7 @@ impl TestApp {
     pub fn stop(mut self) -> TempDir {
         self.shutdown();
         let store = self.store.clone();
-        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().expect("temp dir"));
+        let dir = std::mem::replace(&mut self.dir, temp_dir());
         drop(self);
         server::close_store(store);
         dir
@@ -231,11 +232,19 @@ impl TestApp {
         (r.data()["key"].as_str().unwrap().to_string(), at)
     }
 
-    /// A key of `org_id` that has expired: made to expire in about two seconds, then waited for.
-    /// The only sleep of the suite outside process start-up.
+    /// A key of `org_id` holding `scopes` that has expired. It is created through the API with
+    /// an expiry an hour ahead, which is then moved into the past in the store: no waiting.
+    /// (keys.rs has the one test that waits for a real expiry.)
     pub fn expired_key_in(&self, org_id: &str, scopes: &[&str]) -> String {
-        let (key, at) = self.expiring_key_in(org_id, scopes, 2);
-        wait_until_unix(at);
+        let (key, _) = self.expiring_key_in(org_id, scopes, 3600);
+        let id = key_id(&key);
+        self.store
+            .write_blocking(move |tx| {
+                let mut record = api_key::find(tx, &id)?.expect("key record");
+                record.expires_at = Some(Timestamp::from_unix(Timestamp::now().unix() - 60));
+                tx.put(tables::API_KEYS, &keys::org_child(&record.org_id, &record.id), &record)
+            })
+            .expect("backdate expiry");
         key
     }
 
@@ -261,6 +270,19 @@ impl TestApp {
         assert_eq!(r.status, 201, "{}", r.body);
         r.data()["id"].as_str().unwrap().to_string()
     }
+}
+
+/// A temporary data directory. On Linux it lives in /dev/shm when that is a writable tmpfs:
+/// every write the server acknowledges is a durable commit, and on a slow disk those syncs,
+/// not the server's work, would set the suite's pace. Nothing in the tests depends on the disk.
+pub fn temp_dir() -> TempDir {
+    let shm = Path::new("/dev/shm");
+    if shm.is_dir() {
+        if let Ok(dir) = tempfile::Builder::new().prefix("rogeriq-test-").tempdir_in(shm) {
+            return dir;
+        }
+    }
+    tempfile::tempdir().expect("temp dir")
 }
 
 /// The record id (`key_…`) of an API key token `riq_<12 id chars>_<secret>`.

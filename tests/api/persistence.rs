@@ -73,9 +73,12 @@ fn state_survives_a_restart() {
     assert_eq!(expiring.status, 201);
 
     let before = snapshot(&app, &orgs);
+    let data_file = app.data_dir().join("rogeriq.redb");
+    assert!(data_file.is_file());
     let dir = app.stop();
     let app = TestApp::spawn_in(dir);
 
+    assert_eq!(app.data_dir().join("rogeriq.redb"), data_file);
     assert_eq!((app.org_id.as_str(), app.admin_key.as_str()), ("", ""), "no second first start");
     let after = snapshot(&app, &orgs);
     assert_eq!(after, before);

@@ -155,7 +155,7 @@ fn banner_value(stdout: &str, label: &str) -> String {
 
 #[test]
 fn banner_on_first_start_only_and_sigterm_exits_cleanly() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::helpers::temp_dir();
     let mut first = serve(dir.path());
     let addr = first.addr();
     first.stdout_until("will not be shown again");
@@ -189,7 +189,7 @@ fn banner_on_first_start_only_and_sigterm_exits_cleanly() {
 
 #[test]
 fn a_second_server_on_the_same_data_dir_exits() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::helpers::temp_dir();
     let mut holder = serve(dir.path());
     holder.addr();
     let mut intruder = serve(dir.path());
@@ -205,7 +205,7 @@ fn a_second_server_on_the_same_data_dir_exits() {
 
 #[test]
 fn one_log_line_per_request_without_secrets() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::helpers::temp_dir();
     let mut server = serve(dir.path());
     let addr = server.addr();
     server.stdout_until("will not be shown again");
@@ -254,7 +254,7 @@ fn write_config(dir: &Path, text: &str) -> String {
 
 #[test]
 fn environment_overrides_the_config_file() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::helpers::temp_dir();
     let config = write_config(dir.path(), "listen = \"127.0.0.2:0\"\nmaster_key = \"from-the-file-0123456789\"\n");
     let mut server = start(command(dir.path(), &["--config", &config], &[("ROGERIQ_LISTEN", "127.0.0.1:0")]));
     let addr = server.addr();
@@ -268,7 +268,7 @@ fn environment_overrides_the_config_file() {
 
 #[test]
 fn flags_override_the_environment_and_the_file_applies_alone() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::helpers::temp_dir();
     let config = write_config(dir.path(), "listen = \"127.0.0.2:0\"\n");
     let mut flagged = start(command(
         dir.path(),
@@ -288,7 +288,7 @@ fn flags_override_the_environment_and_the_file_applies_alone() {
 
 #[test]
 fn bad_config_values_exit_naming_the_setting() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::helpers::temp_dir();
     let cases: [(&[(&str, &str)], &str); 3] = [
         (&[("ROGERIQ_WORKERS", "lots")], "ROGERIQ_WORKERS"),
         (&[("ROGERIQ_MAX_BODY_BYTES", "1MB")], "ROGERIQ_MAX_BODY_BYTES"),
