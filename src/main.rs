@@ -1,7 +1,9 @@
 use std::io::IsTerminal;
 use std::net::TcpListener;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::process::ExitCode;
+use std::task::Poll;
 
 use clap::{Parser, Subcommand};
 use rogeriq::config::{LogFormat, Settings};
@@ -121,8 +123,14 @@ fn serve(args: ServeArgs) -> ExitCode {
     };
     let result = actix_web::rt::System::new().block_on(async {
         let running = server::start(&settings, store.clone(), listener, true)?;
+        let mut server = running.server;
+        // The server installs its SIGTERM/SIGINT handlers when first polled; until then a signal
+        // kills the process outright. Poll it once before announcing that it listens.
+        if let Poll::Ready(result) = std::future::poll_fn(|cx| Poll::Ready(Pin::new(&mut server).poll(cx))).await {
+            return result;
+        }
         tracing::info!(addr = %running.addr, data_file = %settings.data_file().display(), "listening");
-        running.server.await
+        server.await
     });
     server::close_store(store);
     match result {

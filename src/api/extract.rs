@@ -181,6 +181,8 @@ impl FromRequest for Master {
 pub struct JsonBody {
     payload: Payload,
     limit: usize,
+    /// `Content-Length` already says the body is too large; reported when the body is read.
+    declared_too_large: bool,
 }
 
 impl JsonBody {
@@ -188,6 +190,9 @@ impl JsonBody {
     /// `Content-Type` is taken as JSON (API.md §1).
     pub async fn value(mut self) -> ApiResult<Value> {
         let too_large = || ApiError::bad_request(format!("Request body is larger than {} bytes", self.limit));
+        if self.declared_too_large {
+            return Err(too_large());
+        }
         let mut bytes = web::BytesMut::new();
         while let Some(chunk) = self.payload.next().await {
             let chunk = chunk.map_err(|e| ApiError::bad_request(format!("Could not read the request body: {e}")))?;
@@ -216,10 +221,10 @@ impl FromRequest for JsonBody {
                 .get(actix_web::http::header::CONTENT_LENGTH)
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.parse::<usize>().ok());
-            if declared.is_some_and(|n| n > limit) {
-                return Err(ApiError::bad_request(format!("Request body is larger than {limit} bytes")));
-            }
-            Ok(JsonBody { payload: payload.take(), limit })
+            // Not an error yet: the extractors of a handler are polled together, so failing here
+            // could answer 400 before `Auth` has answered 401/403 (API.md §2.3).
+            let declared_too_large = declared.is_some_and(|n| n > limit);
+            Ok(JsonBody { payload: payload.take(), limit, declared_too_large })
         }))
     }
 }

@@ -1,1 +1,187 @@
+//! Table-driven authorization checks over the server's own route table
+//! (`rogeriq::api::routes::table()`): API.md §2.2, §3, §8, §18.
+//!
+//! `EXPECTED` is this test's copy of the table. It must equal the server's exactly, so a route
+//! added (or a scope changed) without a row here fails; every row is then probed over HTTP.
+
+use std::collections::HashMap;
+
+use rogeriq::api::routes::{Access, table};
+
 use crate::helpers::*;
+
+/// (method, path pattern, required access): `public`, `master`, or the scope a key needs.
+const EXPECTED: &[(&str, &str, &str)] = &[
+    ("GET", "/healthz", "public"),
+    ("GET", "/api/v1/admin/orgs", "master"),
+    ("POST", "/api/v1/admin/orgs", "master"),
+    ("POST", "/api/v1/admin/orgs/{org_id}/keys", "master"),
+    ("GET", "/api/v1/orgs/{org_id}/keys", "keys:read"),
+    ("POST", "/api/v1/orgs/{org_id}/keys", "keys:admin"),
+    ("DELETE", "/api/v1/orgs/{org_id}/keys/{key_id}", "keys:admin"),
+    ("GET", "/api/v1/orgs/{org_id}/audit-log", "audit:read"),
+    ("GET", "/api/v1/orgs/{org_id}/projects", "projects:read"),
+    ("POST", "/api/v1/orgs/{org_id}/projects", "projects:write"),
+    ("GET", "/api/v1/orgs/{org_id}/projects/{project_id}", "projects:read"),
+    ("PATCH", "/api/v1/orgs/{org_id}/projects/{project_id}", "projects:write"),
+    ("DELETE", "/api/v1/orgs/{org_id}/projects/{project_id}", "projects:admin"),
+];
+
+fn access_name(access: &Access) -> String {
+    match access {
+        Access::Public => "public".into(),
+        Access::Master => "master".into(),
+        Access::Key(required) => required.to_string(),
+    }
+}
+
+fn server_table() -> Vec<(String, String, String)> {
+    table().iter().map(|r| (r.method.to_string(), r.path.to_string(), access_name(&r.access))).collect()
+}
+
+#[test]
+fn the_expected_table_is_the_servers_table() {
+    let mut server = server_table();
+    let mut expected: Vec<(String, String, String)> =
+        EXPECTED.iter().map(|(m, p, a)| (m.to_string(), p.to_string(), a.to_string())).collect();
+    server.sort();
+    expected.sort();
+    let missing: Vec<_> = server.iter().filter(|r| !expected.contains(r)).collect();
+    let stale: Vec<_> = expected.iter().filter(|r| !server.contains(r)).collect();
+    assert!(missing.is_empty() && stale.is_empty(), "routes without a test row: {missing:?}; rows without a route: {stale:?}");
+    assert_eq!(server, expected, "duplicate rows");
+}
+
+/// The route table's methods are actix's type; the client's are reqwest's.
+fn method(name: &str) -> Method {
+    Method::from_bytes(name.as_bytes()).unwrap()
+}
+
+/// Fills the path parameters with real ids of the first-start org: a fresh project and a fresh
+/// key for each route, so routes that delete cannot affect each other.
+fn concrete_path(app: &TestApp, pattern: &str) -> String {
+    let mut path = pattern.to_string();
+    if path.contains("{org_id}") {
+        path = path.replace("{org_id}", &app.org_id);
+    }
+    if path.contains("{project_id}") {
+        static MADE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = MADE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        path = path.replace("{project_id}", &app.project(&format!("Authz target {n}")));
+    }
+    if path.contains("{key_id}") {
+        path = path.replace("{key_id}", &key_id(&app.key(&["read"])));
+    }
+    assert!(!path.contains('{'), "no value for a parameter of {pattern}: add one above");
+    path
+}
+
+/// Scopes that must not satisfy `required` (`resource:verb`): an unrelated resource's strongest
+/// scope, every weaker verb on the same resource, and the coarse scopes that do not reach it.
+fn insufficient_scopes(required: &str) -> Vec<String> {
+    let (resource, verb) = required.split_once(':').unwrap();
+    let unrelated = if resource == "beacons" { "forms:admin" } else { "beacons:admin" };
+    let mut scopes = vec![unrelated.to_string()];
+    let weaker: &[&str] = match verb {
+        "read" => &[],
+        "write" => &["read"],
+        "admin" => &["read", "write"],
+        other => panic!("unknown verb {other}"),
+    };
+    for w in weaker {
+        scopes.push(format!("{resource}:{w}"));
+        scopes.push(w.to_string());
+    }
+    if resource == "audit" {
+        // Audit entries describe everyone's actions: the coarse scopes do not reach them.
+        scopes.extend(["read".to_string(), "write".to_string()]);
+    }
+    scopes.sort();
+    scopes.dedup();
+    scopes
+}
+
+#[track_caller]
+fn assert_passes_auth(r: &Resp, what: &str) {
+    assert!(r.status != 401 && r.status != 403, "{what}: {} {}", r.status, r.body);
+    assert!(r.status < 500, "{what}: {} {}", r.status, r.body);
+}
+
+#[test]
+fn every_key_route_checks_key_scope_and_org() {
+    let app = TestApp::spawn();
+    let expired = app.expired_key_in(&app.org_id, &["admin"]);
+    let (_, foreign_admin) = app.new_org("Foreign", &["admin"]);
+    let revoked = app.key(&["admin"]);
+    app.revoke(&app.org_id, &app.admin_key, &revoked);
+    let mut keys: HashMap<String, String> = HashMap::new();
+    let mut key_for = |scope: &str| keys.entry(scope.to_string()).or_insert_with(|| app.key(&[scope])).clone();
+
+    let key_routes: Vec<(Method, String, String)> = table()
+        .iter()
+        .filter_map(|r| match r.access {
+            Access::Key(required) => Some((method(r.method.as_str()), r.path.to_string(), required.to_string())),
+            _ => None,
+        })
+        .collect();
+    assert!(!key_routes.is_empty());
+
+    for (verb, pattern, required) in &key_routes {
+        let path = concrete_path(&app, pattern);
+        let what = |who: &str| format!("{verb} {pattern} with {who}");
+        let call = |key: Option<&str>| app.request(verb.clone(), &path, key, None);
+
+        let r = call(None);
+        assert_eq!((r.status, r.code()), (401, "UNAUTHORIZED"), "{}", what("no key"));
+        r.assert_error(401, "UNAUTHORIZED");
+        if *verb == Method::GET {
+            assert_eq!(app.request(Method::HEAD, &path, None, None).status, 401, "{}", what("HEAD, no key"));
+        }
+        for scope in insufficient_scopes(required) {
+            let r = call(Some(&key_for(&scope)));
+            assert_eq!((r.status, r.code()), (403, "INSUFFICIENT_SCOPE"), "{}", what(&scope));
+            r.assert_error(403, "INSUFFICIENT_SCOPE");
+        }
+        let r = call(Some(&foreign_admin));
+        assert_eq!((r.status, r.code()), (403, "API_KEY_ORG_MISMATCH"), "{}", what("another org's admin key"));
+        r.assert_error(403, "API_KEY_ORG_MISMATCH");
+        let r = call(Some(&revoked));
+        assert_eq!((r.status, r.code()), (401, "UNAUTHORIZED"), "{}", what("a revoked key"));
+        let r = call(Some(&expired));
+        assert_eq!((r.status, r.code()), (401, "UNAUTHORIZED"), "{}", what("an expired key"));
+
+        // Exactly the required scope gets past authentication and authorization (a body-taking
+        // route then fails on its missing body, which is fine here).
+        assert_passes_auth(&call(Some(&key_for(required))), &what(required));
+        assert_passes_auth(&call(Some(&key_for("admin"))), &what("admin"));
+    }
+}
+
+#[test]
+fn master_routes_need_the_master_key() {
+    let app = TestApp::spawn();
+    for spec in table().iter().filter(|r| r.access == Access::Master) {
+        let path = concrete_path(&app, spec.path);
+        let call = |key: Option<&str>| app.request(method(spec.method.as_str()), &path, key, None);
+        call(None).assert_error(401, "UNAUTHORIZED");
+        call(Some(&app.admin_key)).assert_error(403, "FORBIDDEN");
+        call(Some("not-the-master-key-at-all")).assert_error(401, "UNAUTHORIZED");
+        assert_passes_auth(&call(Some(MASTER_KEY)), &format!("{} {} with the master key", spec.method, spec.path));
+    }
+}
+
+#[test]
+fn public_routes_need_nothing() {
+    let app = TestApp::spawn();
+    for spec in table().iter().filter(|r| r.access == Access::Public) {
+        let r = app.request(method(spec.method.as_str()), &concrete_path(&app, spec.path), None, None);
+        assert_eq!(r.status, 200, "{} {}", spec.method, spec.path);
+    }
+}
+
+#[test]
+fn insufficient_scope_lists_are_sensible() {
+    assert_eq!(insufficient_scopes("projects:admin"), ["beacons:admin", "projects:read", "projects:write", "read", "write"]);
+    assert_eq!(insufficient_scopes("audit:read"), ["beacons:admin", "read", "write"]);
+    assert_eq!(insufficient_scopes("kb:read"), ["beacons:admin"]);
+}
