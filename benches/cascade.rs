@@ -30,16 +30,38 @@ fn main() {
     let full = std::env::args().any(|a| a == "--bench");
     let scale = if full { 1 } else { 100 };
     let scenarios = [
-        Scenario { background: 1_000_000, deleted: 100_000 },
-        Scenario { background: 100_000, deleted: 100_000 },
-        Scenario { background: 1_000_000, deleted: 10_000 },
+        Scenario {
+            background: 1_000_000,
+            deleted: 100_000,
+        },
+        Scenario {
+            background: 100_000,
+            deleted: 100_000,
+        },
+        Scenario {
+            background: 1_000_000,
+            deleted: 10_000,
+        },
     ];
-    println!("project cascade delete ({})", if full { "full size" } else { "smoke size, 1/100" });
-    println!("{:>14} {:>14} {:>12} {:>14}", "other records", "deleted", "delete ms", "µs per child");
+    println!(
+        "project cascade delete ({})",
+        if full {
+            "full size"
+        } else {
+            "smoke size, 1/100"
+        }
+    );
+    println!(
+        "{:>14} {:>14} {:>12} {:>14}",
+        "other records", "deleted", "delete ms", "µs per child"
+    );
     for s in &scenarios {
         let (background, deleted) = (s.background / scale, s.deleted / scale);
         match run(background, deleted) {
-            Ok(ms) => println!("{background:>14} {deleted:>14} {ms:>12.1} {:>14.2}", ms * 1000.0 / deleted as f64),
+            Ok(ms) => println!(
+                "{background:>14} {deleted:>14} {ms:>12.1} {:>14.2}",
+                ms * 1000.0 / deleted as f64
+            ),
             Err(err) => {
                 eprintln!("scenario failed: {err}");
                 std::process::exit(1);
@@ -55,17 +77,31 @@ fn main() {
 /// `deleted` children, then times the deletion of that project (one durable commit).
 fn run(background: usize, deleted: usize) -> ApiResult<f64> {
     let dir = tempfile::tempdir().map_err(rogeriq::error::ApiError::internal)?;
-    let store = Store::open(&dir.path().join("bench.redb")).map_err(rogeriq::error::ApiError::internal)?;
+    let store =
+        Store::open(&dir.path().join("bench.redb")).map_err(rogeriq::error::ApiError::internal)?;
     let actor = Actor::master(None);
     let org_id = store.write_blocking({
         let actor = actor.clone();
-        move |tx| Ok(org::create(tx, &actor, OrgCreate { name: "bench".into() })?.id)
+        move |tx| {
+            Ok(org::create(
+                tx,
+                &actor,
+                OrgCreate {
+                    name: "bench".into(),
+                },
+            )?
+            .id)
+        }
     })?;
     let mut target = None;
-    for (i, size) in std::iter::repeat_n(background / 10, 10).chain([deleted]).enumerate() {
+    for (i, size) in std::iter::repeat_n(background / 10, 10)
+        .chain([deleted])
+        .enumerate()
+    {
         let (org, actor) = (org_id.clone(), actor.clone());
         let scope = store.write_blocking(move |tx| {
-            let input = ProjectCreate::from_json(serde_json::json!({"name": format!("project {i}")}))?;
+            let input =
+                ProjectCreate::from_json(serde_json::json!({"name": format!("project {i}")}))?;
             let created = project::create(tx, &actor, &org, input)?;
             ProjectScope::resolve(tx, &org, &created.id)
         })?;
@@ -74,11 +110,14 @@ fn run(background: usize, deleted: usize) -> ApiResult<f64> {
     }
     let target = target.expect("the deleted project was created last");
     let started = Instant::now();
-    let removed = store.write_blocking(move |tx| project::delete(tx, &actor, &org_id, &target.project_id))?;
+    let removed =
+        store.write_blocking(move |tx| project::delete(tx, &actor, &org_id, &target.project_id))?;
     let elapsed = started.elapsed().as_secs_f64() * 1000.0;
     let counted: u64 = removed.iter().map(|(_, n)| n).sum();
     assert_eq!(counted, deleted as u64, "cascade removed {removed:?}");
-    store.close(std::time::Duration::from_secs(5)).map_err(rogeriq::error::ApiError::internal)?;
+    store
+        .close(std::time::Duration::from_secs(5))
+        .map_err(rogeriq::error::ApiError::internal)?;
     Ok(elapsed)
 }
 
@@ -91,7 +130,11 @@ fn load_children(store: &Store, scope: &ProjectScope, count: usize) -> ApiResult
         store.write_blocking(move |tx| {
             for _ in 0..batch {
                 let contact = sample_contact(&scope.project_id, tx.next_seq());
-                tx.put(tables::OWNED, &scope.key(Contact::TAG, contact.id.as_bytes()), &contact)?;
+                tx.put(
+                    tables::OWNED,
+                    &scope.key(Contact::TAG, contact.id.as_bytes()),
+                    &contact,
+                )?;
                 for entry in contact.index()? {
                     if let IndexEntry::Key { tag, key, value } = entry {
                         tx.put_raw(tables::OWNED, &scope.key(tag, &key), &value)?;

@@ -33,7 +33,10 @@ pub trait Record: Serialize + DeserializeOwned {
 
     /// Decodes a record written with an older `version`. The default knows no older layouts.
     fn upgrade(version: u8, _bytes: &[u8]) -> Result<Self, CodecError> {
-        Err(CodecError::UnknownVersion { record: Self::NAME, version })
+        Err(CodecError::UnknownVersion {
+            record: Self::NAME,
+            version,
+        })
     }
 }
 
@@ -85,16 +88,25 @@ mod tests {
             match version {
                 1 => {
                     let old: NoteV1 = postcard::from_bytes(bytes).map_err(CodecError::Postcard)?;
-                    Ok(Note { text: old.text, pinned: false })
+                    Ok(Note {
+                        text: old.text,
+                        pinned: false,
+                    })
                 }
-                _ => Err(CodecError::UnknownVersion { record: Self::NAME, version }),
+                _ => Err(CodecError::UnknownVersion {
+                    record: Self::NAME,
+                    version,
+                }),
             }
         }
     }
 
     #[test]
     fn round_trips_with_version_byte() {
-        let note = Note { text: "hi".into(), pinned: true };
+        let note = Note {
+            text: "hi".into(),
+            pinned: true,
+        };
         let bytes = encode(&note).unwrap();
         assert_eq!(bytes[0], 2);
         assert_eq!(decode::<Note>(&bytes).unwrap(), note);
@@ -103,12 +115,21 @@ mod tests {
     #[test]
     fn older_layout_is_upgraded() {
         let bytes = encode(&NoteV1 { text: "old".into() }).unwrap();
-        assert_eq!(decode::<Note>(&bytes).unwrap(), Note { text: "old".into(), pinned: false });
+        assert_eq!(
+            decode::<Note>(&bytes).unwrap(),
+            Note {
+                text: "old".into(),
+                pinned: false
+            }
+        );
     }
 
     #[test]
     fn unknown_version_and_empty_are_errors() {
-        assert!(matches!(decode::<Note>(&[9, 0]), Err(CodecError::UnknownVersion { version: 9, .. })));
+        assert!(matches!(
+            decode::<Note>(&[9, 0]),
+            Err(CodecError::UnknownVersion { version: 9, .. })
+        ));
         assert!(matches!(decode::<Note>(&[]), Err(CodecError::Empty)));
     }
 }

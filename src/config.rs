@@ -84,15 +84,18 @@ impl Settings {
             set_path(&mut merged, &path, value.clone());
         }
 
-        let settings: Settings =
-            toml::Value::Table(merged).try_into().map_err(|e| format!("settings: {e}"))?;
+        let settings: Settings = toml::Value::Table(merged)
+            .try_into()
+            .map_err(|e| format!("settings: {e}"))?;
         settings.validate()?;
         Ok(settings)
     }
 
     fn validate(&self) -> Result<(), String> {
         if !self.master_key.is_empty() && self.master_key.chars().count() < MIN_MASTER_KEY_CHARS {
-            return Err(format!("master_key must be at least {MIN_MASTER_KEY_CHARS} characters"));
+            return Err(format!(
+                "master_key must be at least {MIN_MASTER_KEY_CHARS} characters"
+            ));
         }
         if self.max_body_bytes == 0 {
             return Err("max_body_bytes must be at least 1".into());
@@ -189,17 +192,26 @@ mod tests {
 
     #[test]
     fn defaults_stand_alone() {
-        assert_eq!(Settings::load(None, no_env, &[]).unwrap(), Settings::default());
+        assert_eq!(
+            Settings::load(None, no_env, &[]).unwrap(),
+            Settings::default()
+        );
     }
 
     #[test]
     fn layers_override_in_order() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("c.toml");
-        std::fs::write(&file, "listen = \"0.0.0.0:1\"\nlog_level = \"debug\"\nmax_body_bytes = 10\n")
-            .unwrap();
-        let env: HashMap<&str, &str> =
-            [("ROGERIQ_LISTEN", "0.0.0.0:2"), ("ROGERIQ_MAX_BODY_BYTES", "20")].into();
+        std::fs::write(
+            &file,
+            "listen = \"0.0.0.0:1\"\nlog_level = \"debug\"\nmax_body_bytes = 10\n",
+        )
+        .unwrap();
+        let env: HashMap<&str, &str> = [
+            ("ROGERIQ_LISTEN", "0.0.0.0:2"),
+            ("ROGERIQ_MAX_BODY_BYTES", "20"),
+        ]
+        .into();
         let flags = [("listen", toml::Value::String("0.0.0.0:3".into()))];
         let s = Settings::load(Some(&file), |k| env.get(k).map(|v| v.to_string()), &flags).unwrap();
         assert_eq!(s.listen, "0.0.0.0:3");
@@ -210,9 +222,17 @@ mod tests {
     #[test]
     fn bad_values_are_reported() {
         let env = |k: &str| (k == "ROGERIQ_MAX_BODY_BYTES").then(|| "lots".to_string());
-        assert!(Settings::load(None, env, &[]).unwrap_err().contains("ROGERIQ_MAX_BODY_BYTES"));
+        assert!(
+            Settings::load(None, env, &[])
+                .unwrap_err()
+                .contains("ROGERIQ_MAX_BODY_BYTES")
+        );
         let short = |k: &str| (k == "ROGERIQ_MASTER_KEY").then(|| "short".to_string());
-        assert!(Settings::load(None, short, &[]).unwrap_err().contains("master_key"));
+        assert!(
+            Settings::load(None, short, &[])
+                .unwrap_err()
+                .contains("master_key")
+        );
     }
 
     #[test]
@@ -228,7 +248,11 @@ mod tests {
         let text = include_str!("../config.toml.example");
         let uncommented: String = text
             .lines()
-            .map(|l| l.strip_prefix("# ").filter(|r| r.contains(" = ")).unwrap_or(l))
+            .map(|l| {
+                l.strip_prefix("# ")
+                    .filter(|r| r.contains(" = "))
+                    .unwrap_or(l)
+            })
             .collect::<Vec<_>>()
             .join("\n");
         let table: toml::Table = uncommented.parse().unwrap();
@@ -236,7 +260,10 @@ mod tests {
         assert_eq!(parsed, Settings::default());
         for key in Settings::key_paths() {
             let var = env_var_name(&key.split('.').map(str::to_owned).collect::<Vec<_>>());
-            assert!(text.contains(&var), "config.toml.example does not name {var}");
+            assert!(
+                text.contains(&var),
+                "config.toml.example does not name {var}"
+            );
         }
     }
 }

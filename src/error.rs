@@ -78,7 +78,10 @@ pub struct Issue {
 
 impl Issue {
     pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
-        Issue { path: path.into(), message: message.into() }
+        Issue {
+            path: path.into(),
+            message: message.into(),
+        }
     }
 }
 
@@ -95,12 +98,20 @@ pub type ApiResult<T> = Result<T, ApiError>;
 
 impl ApiError {
     pub fn new(code: ErrorCode, message: impl Into<Cow<'static, str>>) -> Self {
-        ApiError { code, message: message.into(), issues: Vec::new(), internal: None }
+        ApiError {
+            code,
+            message: message.into(),
+            issues: Vec::new(),
+            internal: None,
+        }
     }
 
     /// A validation failure carrying one issue per bad field.
     pub fn invalid(issues: Vec<Issue>) -> Self {
-        ApiError { issues, ..ApiError::new(ErrorCode::BadRequest, "Invalid body") }
+        ApiError {
+            issues,
+            ..ApiError::new(ErrorCode::BadRequest, "Invalid body")
+        }
     }
 
     pub fn bad_request(message: impl Into<Cow<'static, str>>) -> Self {

@@ -81,7 +81,13 @@ mod tests {
 
     #[test]
     fn generated_ids_have_prefix_and_alphabet() {
-        for kind in [IdKind::Org, IdKind::Project, IdKind::ApiKey, IdKind::Audit, IdKind::Contact] {
+        for kind in [
+            IdKind::Org,
+            IdKind::Project,
+            IdKind::ApiKey,
+            IdKind::Audit,
+            IdKind::Contact,
+        ] {
             let id = kind.generate();
             assert!(kind.matches(&id), "{id}");
             assert_eq!(id.len(), kind.prefix().len() + ID_SUFFIX_LEN);

@@ -53,10 +53,18 @@ impl ServeArgs {
         let text = |v: &Option<String>| v.clone().map(toml::Value::String);
         [
             ("listen", text(&self.listen)),
-            ("data_dir", self.data_dir.as_ref().map(|p| toml::Value::String(p.display().to_string()))),
+            (
+                "data_dir",
+                self.data_dir
+                    .as_ref()
+                    .map(|p| toml::Value::String(p.display().to_string())),
+            ),
             ("log_format", text(&self.log_format)),
             ("log_level", text(&self.log_level)),
-            ("max_body_bytes", self.max_body_bytes.map(toml::Value::Integer)),
+            (
+                "max_body_bytes",
+                self.max_body_bytes.map(toml::Value::Integer),
+            ),
             ("workers", self.workers.map(toml::Value::Integer)),
         ]
         .into_iter()
@@ -85,7 +93,11 @@ fn init_logging(settings: &Settings) {
 }
 
 fn serve(args: ServeArgs) -> ExitCode {
-    let settings = match Settings::load(args.config.as_deref(), |k| std::env::var(k).ok(), &args.flags()) {
+    let settings = match Settings::load(
+        args.config.as_deref(),
+        |k| std::env::var(k).ok(),
+        &args.flags(),
+    ) {
         Ok(settings) => settings,
         Err(err) => {
             eprintln!("rogeriq: {err}");
@@ -95,7 +107,10 @@ fn serve(args: ServeArgs) -> ExitCode {
     init_logging(&settings);
 
     if let Err(err) = std::fs::create_dir_all(&settings.data_dir) {
-        eprintln!("rogeriq: cannot create data_dir {}: {err}", settings.data_dir.display());
+        eprintln!(
+            "rogeriq: cannot create data_dir {}: {err}",
+            settings.data_dir.display()
+        );
         return ExitCode::FAILURE;
     }
     let store = match Store::open(&settings.data_file()) {

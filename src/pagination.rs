@@ -36,7 +36,9 @@ pub fn parse_limit(raw: Option<&str>, default: usize, max: usize) -> ApiResult<u
         None => Ok(default),
         Some(text) => match text.trim().parse::<i64>() {
             Ok(n) if n >= 1 => Ok((n as u64).min(max as u64) as usize),
-            _ => Err(ApiError::bad_request("limit must be an integer of at least 1")),
+            _ => Err(ApiError::bad_request(
+                "limit must be an integer of at least 1",
+            )),
         },
     }
 }
@@ -52,7 +54,11 @@ impl<T> Page<T> {
     /// `has_more` is known by the caller (it looked one item further); the cursor points at the
     /// last item returned.
     pub fn new(items: Vec<T>, has_more: bool, position: impl Fn(&T) -> Cursor) -> Self {
-        let next = if has_more { items.last().map(position) } else { None };
+        let next = if has_more {
+            items.last().map(position)
+        } else {
+            None
+        };
         Page { items, next }
     }
 
@@ -79,7 +85,10 @@ mod tests {
 
     #[test]
     fn cursor_round_trip() {
-        let c = Cursor { sort: 42, id: "con_abcdefghijkl".into() };
+        let c = Cursor {
+            sort: 42,
+            id: "con_abcdefghijkl".into(),
+        };
         assert_eq!(Cursor::decode(&c.encode()).unwrap(), c);
     }
 

@@ -46,7 +46,13 @@ pub fn bootstrap(store: &Store) -> ApiResult<Option<Bootstrap>> {
             return Ok(None);
         }
         let actor = Actor::master(None);
-        let created = org::create(tx, &actor, OrgCreate { name: "Default".into() })?;
+        let created = org::create(
+            tx,
+            &actor,
+            OrgCreate {
+                name: "Default".into(),
+            },
+        )?;
         let input = KeyCreate {
             name: "Bootstrap admin key".into(),
             scopes: vec!["admin".into()],
@@ -54,7 +60,11 @@ pub fn bootstrap(store: &Store) -> ApiResult<Option<Bootstrap>> {
             expires_at: None,
         };
         let (_, key) = api_key::create(tx, &actor, &created.id, input)?;
-        Ok(Some(Bootstrap { org_id: created.id, org_name: created.name, key }))
+        Ok(Some(Bootstrap {
+            org_id: created.id,
+            org_name: created.name,
+            key,
+        }))
     })
 }
 
@@ -66,7 +76,12 @@ pub struct Running {
 
 /// Builds the HTTP server on a bound listener. `handle_signals` is off where the embedding
 /// program (tests) owns the process's signals.
-pub fn start(settings: &Settings, store: Store, listener: TcpListener, handle_signals: bool) -> std::io::Result<Running> {
+pub fn start(
+    settings: &Settings,
+    store: Store,
+    listener: TcpListener,
+    handle_signals: bool,
+) -> std::io::Result<Running> {
     let addr = listener.local_addr()?;
     let state = web::Data::new(AppState::new(
         store,
@@ -83,7 +98,11 @@ pub fn start(settings: &Settings, store: Store, listener: TcpListener, handle_si
         server = server.disable_signals();
     }
     let server = server.run();
-    Ok(Running { addr, handle: server.handle(), server })
+    Ok(Running {
+        addr,
+        handle: server.handle(),
+        server,
+    })
 }
 
 /// Waits for the last handles of the store after the server stopped, then closes it.

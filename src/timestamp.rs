@@ -25,7 +25,9 @@ impl Timestamp {
 
     /// Parses any RFC 3339 date-time (offsets and fractions allowed), truncated to the second.
     pub fn parse(text: &str) -> Option<Self> {
-        OffsetDateTime::parse(text, &Rfc3339).ok().map(|t| Timestamp(t.unix_timestamp()))
+        OffsetDateTime::parse(text, &Rfc3339)
+            .ok()
+            .map(|t| Timestamp(t.unix_timestamp()))
     }
 }
 
@@ -75,7 +77,10 @@ mod tests {
 
     #[test]
     fn renders_second_precision_utc() {
-        assert_eq!(Timestamp::from_unix(1_779_040_800).to_string(), "2026-05-17T18:00:00Z");
+        assert_eq!(
+            Timestamp::from_unix(1_779_040_800).to_string(),
+            "2026-05-17T18:00:00Z"
+        );
     }
 
     #[test]
@@ -88,7 +93,10 @@ mod tests {
     #[test]
     fn json_and_postcard_forms() {
         let t = Timestamp::from_unix(1_779_040_800);
-        assert_eq!(serde_json::to_string(&t).unwrap(), "\"2026-05-17T18:00:00Z\"");
+        assert_eq!(
+            serde_json::to_string(&t).unwrap(),
+            "\"2026-05-17T18:00:00Z\""
+        );
         let bytes = postcard::to_allocvec(&t).unwrap();
         assert_eq!(postcard::from_bytes::<Timestamp>(&bytes).unwrap(), t);
     }

@@ -46,8 +46,15 @@ pub type Check<T> = Result<T, String>;
 impl Input {
     pub fn new(value: Value) -> ApiResult<Input> {
         match value {
-            Value::Object(fields) => Ok(Input { fields, issues: Vec::new(), touched: false }),
-            _ => Err(ApiError::new(ErrorCode::BadJson, "Request body must be a JSON object")),
+            Value::Object(fields) => Ok(Input {
+                fields,
+                issues: Vec::new(),
+                touched: false,
+            }),
+            _ => Err(ApiError::new(
+                ErrorCode::BadJson,
+                "Request body must be a JSON object",
+            )),
         }
     }
 
@@ -57,8 +64,15 @@ impl Input {
         value
     }
 
-    fn check<T>(&mut self, key: &str, value: &Value, parse: impl FnOnce(&Value) -> Check<T>) -> Option<T> {
-        parse(value).map_err(|message| self.issues.push(Issue::new(key, message))).ok()
+    fn check<T>(
+        &mut self,
+        key: &str,
+        value: &Value,
+        parse: impl FnOnce(&Value) -> Check<T>,
+    ) -> Option<T> {
+        parse(value)
+            .map_err(|message| self.issues.push(Issue::new(key, message)))
+            .ok()
     }
 
     /// A field that must be present and not null.
@@ -85,7 +99,9 @@ impl Input {
         match self.take(key) {
             None => Patch::Absent,
             Some(Value::Null) => Patch::Null,
-            Some(value) => self.check(key, &value, parse).map_or(Patch::Absent, Patch::Set),
+            Some(value) => self
+                .check(key, &value, parse)
+                .map_or(Patch::Absent, Patch::Set),
         }
     }
 
@@ -100,7 +116,12 @@ impl Input {
     /// An array field whose items are checked one by one; a bad item is reported at
     /// `key.<index>` (API.md §5.1). `null` means "not supplied" when `null_is_absent`, else it
     /// is a type error.
-    pub fn array<T>(&mut self, key: &str, null_is_absent: bool, item: impl Fn(&Value) -> Check<T>) -> Option<Vec<T>> {
+    pub fn array<T>(
+        &mut self,
+        key: &str,
+        null_is_absent: bool,
+        item: impl Fn(&Value) -> Check<T>,
+    ) -> Option<Vec<T>> {
         let value = match self.take(key) {
             None => return None,
             Some(Value::Null) if null_is_absent => return None,
@@ -117,7 +138,8 @@ impl Input {
                 Ok(parsed) => out.push(parsed),
                 Err(message) => {
                     valid = false;
-                    self.issues.push(Issue::new(format!("{key}.{index}"), message));
+                    self.issues
+                        .push(Issue::new(format!("{key}.{index}"), message));
                 }
             }
         }
@@ -130,7 +152,11 @@ impl Input {
 
     /// Ends a create body: all collected issues become one 400.
     pub fn finish(self) -> ApiResult<()> {
-        if self.issues.is_empty() { Ok(()) } else { Err(ApiError::invalid(self.issues)) }
+        if self.issues.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::invalid(self.issues))
+        }
     }
 
     /// Ends a PATCH body: issues first, then 400 `NO_UPDATES` if no updatable field was sent.
@@ -140,7 +166,10 @@ impl Input {
         if touched {
             Ok(())
         } else {
-            Err(ApiError::new(ErrorCode::NoUpdates, "The body contains no updatable field"))
+            Err(ApiError::new(
+                ErrorCode::NoUpdates,
+                "The body contains no updatable field",
+            ))
         }
     }
 }
@@ -150,7 +179,9 @@ pub fn string(value: &Value) -> Check<&str> {
 }
 
 pub fn boolean(value: &Value) -> Check<bool> {
-    value.as_bool().ok_or_else(|| "Expected boolean".to_string())
+    value
+        .as_bool()
+        .ok_or_else(|| "Expected boolean".to_string())
 }
 
 /// A string of at most `max` characters, kept as sent.
@@ -170,7 +201,11 @@ pub fn trimmed(min: usize, max: usize) -> impl Fn(&Value) -> Check<String> {
         let s = string(value)?.trim();
         let n = s.chars().count();
         if n < min {
-            return Err(if min == 1 { "Must not be empty".into() } else { format!("Must be at least {min} characters") });
+            return Err(if min == 1 {
+                "Must not be empty".into()
+            } else {
+                format!("Must be at least {min} characters")
+            });
         }
         if n > max {
             return Err(format!("Must be at most {max} characters"));
@@ -192,17 +227,24 @@ pub fn non_blank(max: usize) -> impl Fn(&Value) -> Check<String> {
 
 /// A JSON object, kept as sent.
 pub fn object(value: &Value) -> Check<Map<String, Value>> {
-    value.as_object().cloned().ok_or_else(|| "Expected object".to_string())
+    value
+        .as_object()
+        .cloned()
+        .ok_or_else(|| "Expected object".to_string())
 }
 
 /// One of a fixed set of string values.
 pub fn one_of<T: Copy>(allowed: &'static [(&'static str, T)]) -> impl Fn(&Value) -> Check<T> {
     move |value| {
         let s = string(value)?;
-        allowed.iter().find(|(name, _)| *name == s).map(|(_, v)| *v).ok_or_else(|| {
-            let names: Vec<&str> = allowed.iter().map(|(n, _)| *n).collect();
-            format!("Expected one of: {}", names.join(", "))
-        })
+        allowed
+            .iter()
+            .find(|(name, _)| *name == s)
+            .map(|(_, v)| *v)
+            .ok_or_else(|| {
+                let names: Vec<&str> = allowed.iter().map(|(n, _)| *n).collect();
+                format!("Expected one of: {}", names.join(", "))
+            })
     }
 }
 
@@ -229,7 +271,10 @@ mod tests {
     fn empty_patch_is_no_updates() {
         let mut input = Input::new(json!({"id": "x"})).unwrap();
         input.updatable("name", text(10));
-        assert_eq!(input.finish_update().unwrap_err().code(), ErrorCode::NoUpdates);
+        assert_eq!(
+            input.finish_update().unwrap_err().code(),
+            ErrorCode::NoUpdates
+        );
     }
 
     #[test]
@@ -250,12 +295,18 @@ mod tests {
         let paths: Vec<&str> = err.issues().iter().map(|i| i.path.as_str()).collect();
         assert_eq!(paths, ["a.1", "a.2", "b", "c"]);
         let mut input = Input::new(json!({"a": [" x "]})).unwrap();
-        assert_eq!(input.array("a", true, trimmed(1, 5)), Some(vec!["x".to_string()]));
+        assert_eq!(
+            input.array("a", true, trimmed(1, 5)),
+            Some(vec!["x".to_string()])
+        );
     }
 
     #[test]
     fn non_objects_are_bad_json() {
-        assert_eq!(Input::new(json!([1])).err().unwrap().code(), ErrorCode::BadJson);
+        assert_eq!(
+            Input::new(json!([1])).err().unwrap().code(),
+            ErrorCode::BadJson
+        );
     }
 
     #[test]

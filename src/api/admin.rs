@@ -10,14 +10,17 @@ use crate::model::org::{self, Org, OrgCreate};
 use crate::timestamp::Timestamp;
 
 pub async fn list_orgs(_master: Master, state: State) -> ApiResult<HttpResponse> {
-    let orgs = state.store.read(|rx| org::list(rx)).await?;
+    let orgs = state.store.read(org::list).await?;
     Ok(ok(orgs.iter().map(Org::view).collect::<Vec<_>>()))
 }
 
 pub async fn create_org(master: Master, body: JsonBody, state: State) -> ApiResult<HttpResponse> {
     let input = OrgCreate::from_json(body.value().await?)?;
     let actor = master.actor();
-    let org = state.store.write(move |tx| org::create(tx, &actor, input)).await?;
+    let org = state
+        .store
+        .write(move |tx| org::create(tx, &actor, input))
+        .await?;
     Ok(created(org.view()))
 }
 
@@ -34,10 +37,14 @@ pub async fn create_key(
     let (key, secret) = state
         .store
         .write(move |tx| {
-            org::get(tx, &org_id)?
-                .ok_or_else(|| ApiError::new(ErrorCode::ResourceNotFound, "Organization not found"))?;
+            org::get(tx, &org_id)?.ok_or_else(|| {
+                ApiError::new(ErrorCode::ResourceNotFound, "Organization not found")
+            })?;
             api_key::create(tx, &actor, &org_id, input)
         })
         .await?;
-    Ok(created(CreatedKeyView { view: key.view(), key: secret }))
+    Ok(created(CreatedKeyView {
+        view: key.view(),
+        key: secret,
+    }))
 }

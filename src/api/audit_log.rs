@@ -12,14 +12,20 @@ use crate::timestamp::Timestamp;
 const DEFAULT_LIMIT: usize = 50;
 const MAX_LIMIT: usize = 100;
 
-pub async fn list(auth: Auth, org_id: web::Path<String>, query: QueryParams, state: State) -> ApiResult<HttpResponse> {
+pub async fn list(
+    auth: Auth,
+    org_id: web::Path<String>,
+    query: QueryParams,
+    state: State,
+) -> ApiResult<HttpResponse> {
     let org = auth.org(&org_id)?;
     let time = |name: &str| -> ApiResult<Option<Timestamp>> {
         query
             .get(name)
             .map(|raw| {
-                Timestamp::parse(raw)
-                    .ok_or_else(|| ApiError::bad_request(format!("{name} must be an RFC 3339 date-time")))
+                Timestamp::parse(raw).ok_or_else(|| {
+                    ApiError::bad_request(format!("{name} must be an RFC 3339 date-time"))
+                })
             })
             .transpose()
     };

@@ -25,7 +25,9 @@ pub const REQUEST_ID_HEADER: &str = "x-request-id";
 /// The id of the request being served. Outside a request (never expected) a fresh id is made
 /// rather than failing the error path.
 pub fn current_request_id() -> String {
-    REQUEST_ID.try_with(Clone::clone).unwrap_or_else(|_| ids::request_id())
+    REQUEST_ID
+        .try_with(Clone::clone)
+        .unwrap_or_else(|_| ids::request_id())
 }
 
 /// The id of the API key that authenticated the request, for the log line.
@@ -42,16 +44,29 @@ pub async fn request_context(
     let path = req.path().to_string();
 
     let outcome = REQUEST_ID
-        .scope(request_id.clone(), AssertUnwindSafe(next.call(req)).catch_unwind())
+        .scope(
+            request_id.clone(),
+            AssertUnwindSafe(next.call(req)).catch_unwind(),
+        )
         .await;
     let failure = match outcome {
         Ok(Ok(response)) => {
             let mut response = response.map_into_boxed_body();
             add_headers(response.headers_mut(), &request_id);
             let request = response.request();
-            let key_id = request.extensions().get::<AuthenticatedKeyId>().map(|k| k.0.clone());
+            let key_id = request
+                .extensions()
+                .get::<AuthenticatedKeyId>()
+                .map(|k| k.0.clone());
             let route = request.match_pattern().unwrap_or_else(|| "-".into());
-            log_request(&method, &route, response.status().as_u16(), started, &request_id, key_id.as_deref());
+            log_request(
+                &method,
+                &route,
+                response.status().as_u16(),
+                started,
+                &request_id,
+                key_id.as_deref(),
+            );
             return Ok(response);
         }
         // The request moved into the failed call, so the response is rendered as an error that
@@ -65,13 +80,34 @@ pub async fn request_context(
             };
             ApiError::new(code, err.to_string())
         }
-        Err(panic) => ApiError::internal(format!("handler panicked: {}", panic_message(panic.as_ref()))),
+        Err(panic) => ApiError::internal(format!(
+            "handler panicked: {}",
+            panic_message(panic.as_ref())
+        )),
     };
-    log_request(&method, &path, failure.code().status().as_u16(), started, &request_id, None);
-    Err(FailedRequest { error: failure, request_id }.into())
+    log_request(
+        &method,
+        &path,
+        failure.code().status().as_u16(),
+        started,
+        &request_id,
+        None,
+    );
+    Err(FailedRequest {
+        error: failure,
+        request_id,
+    }
+    .into())
 }
 
-fn log_request(method: &Method, route: &str, status: u16, started: Instant, request_id: &str, key_id: Option<&str>) {
+fn log_request(
+    method: &Method,
+    route: &str,
+    status: u16,
+    started: Instant,
+    request_id: &str,
+    key_id: Option<&str>,
+) {
     tracing::info!(
         method = %method,
         route = %route,
@@ -114,13 +150,24 @@ pub async fn cors_preflight(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let is_preflight = req.method() == Method::OPTIONS
-        && req.headers().contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
+        && req
+            .headers()
+            .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
     if !is_preflight {
-        return next.call(req).await.map(ServiceResponse::map_into_boxed_body);
+        return next
+            .call(req)
+            .await
+            .map(ServiceResponse::map_into_boxed_body);
     }
     let response = HttpResponse::NoContent()
-        .insert_header((header::ACCESS_CONTROL_ALLOW_METHODS, "GET, POST, PATCH, PUT, DELETE, OPTIONS"))
-        .insert_header((header::ACCESS_CONTROL_ALLOW_HEADERS, "X-API-Key, Authorization, Content-Type, Accept"))
+        .insert_header((
+            header::ACCESS_CONTROL_ALLOW_METHODS,
+            "GET, POST, PATCH, PUT, DELETE, OPTIONS",
+        ))
+        .insert_header((
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            "X-API-Key, Authorization, Content-Type, Accept",
+        ))
         .insert_header((header::ACCESS_CONTROL_MAX_AGE, "600"))
         .finish();
     Ok(req.into_response(response))
@@ -130,7 +177,10 @@ fn add_headers(headers: &mut actix_web::http::header::HeaderMap, request_id: &st
     if let Ok(value) = HeaderValue::from_str(request_id) {
         headers.insert(HeaderName::from_static(REQUEST_ID_HEADER), value);
     }
-    headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
     headers.insert(
         header::ACCESS_CONTROL_EXPOSE_HEADERS,
         HeaderValue::from_static(
@@ -149,25 +199,34 @@ mod tests {
     #[actix_web::test]
     async fn a_panicking_handler_answers_a_json_500_with_a_request_id() {
         let app = test::init_service(
-            App::new().wrap(actix_web::middleware::from_fn(request_context)).route(
-                "/boom",
-                web::get().to(|| async {
-                    if true {
-                        panic!("storage exploded: secret detail");
-                    }
-                    HttpResponse::Ok().finish()
-                }),
-            ),
+            App::new()
+                .wrap(actix_web::middleware::from_fn(request_context))
+                .route(
+                    "/boom",
+                    web::get().to(|| async {
+                        if true {
+                            panic!("storage exploded: secret detail");
+                        }
+                        HttpResponse::Ok().finish()
+                    }),
+                ),
         )
         .await;
         let err = test::try_call_service(&app, test::TestRequest::get().uri("/boom").to_request())
             .await
-            .err()
-            .expect("the middleware reports the failure as an error response");
+            .expect_err("the middleware reports the failure as an error response");
         let response = err.error_response();
         assert_eq!(response.status().as_u16(), 500);
-        let request_id = response.headers().get(REQUEST_ID_HEADER).unwrap().to_str().unwrap().to_string();
-        let body = actix_web::body::to_bytes(response.into_body()).await.unwrap();
+        let request_id = response
+            .headers()
+            .get(REQUEST_ID_HEADER)
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_string();
+        let body = actix_web::body::to_bytes(response.into_body())
+            .await
+            .unwrap();
         let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(body["code"], "INTERNAL_ERROR");
         assert_eq!(body["request_id"], request_id.as_str());

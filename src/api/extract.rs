@@ -37,21 +37,32 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(store: Store, master: MasterKey, max_body_bytes: usize) -> Self {
-        AppState { store, master, max_body_bytes, key_touches: Mutex::new(HashMap::new()) }
+        AppState {
+            store,
+            master,
+            max_body_bytes,
+            key_touches: Mutex::new(HashMap::new()),
+        }
     }
 
     /// Writes `last_used_at` in the background, at most once a minute per key.
     fn note_key_use(&self, key: &ApiKey) {
         let now = Instant::now();
         if let Ok(mut touches) = self.key_touches.lock() {
-            if touches.get(&key.id).is_some_and(|t| now.duration_since(*t) < LAST_USED_RESOLUTION) {
+            if touches
+                .get(&key.id)
+                .is_some_and(|t| now.duration_since(*t) < LAST_USED_RESOLUTION)
+            {
                 return;
             }
             touches.insert(key.id.clone(), now);
         }
         let (store, org_id, key_id) = (self.store.clone(), key.org_id.clone(), key.id.clone());
         actix_web::rt::spawn(async move {
-            if let Err(err) = store.write(move |tx| api_key::touch(tx, &org_id, &key_id)).await {
+            if let Err(err) = store
+                .write(move |tx| api_key::touch(tx, &org_id, &key_id))
+                .await
+            {
                 tracing::warn!(error = %err, "could not record key use");
             }
         });
@@ -76,11 +87,18 @@ fn unauthorized(message: &'static str) -> ApiError {
 /// Looks up a presented org key; `None` for malformed, unknown, wrong-secret, revoked or
 /// expired keys alike.
 async fn usable_key(state: &AppState, token: &str) -> ApiResult<Option<ApiKey>> {
-    let Some(presented) = auth::parse_key(token) else { return Ok(None) };
+    let Some(presented) = auth::parse_key(token) else {
+        return Ok(None);
+    };
     let secret_hash = auth::hash_secret(presented.secret);
     let key_id = presented.key_id;
-    let key = state.store.read(move |rx| api_key::find(rx, &key_id)).await?;
-    Ok(key.filter(|k| auth::hashes_match(&k.secret_hash, &secret_hash) && k.is_usable(Timestamp::now())))
+    let key = state
+        .store
+        .read(move |rx| api_key::find(rx, &key_id))
+        .await?;
+    Ok(key.filter(|k| {
+        auth::hashes_match(&k.secret_hash, &secret_hash) && k.is_usable(Timestamp::now())
+    }))
 }
 
 /// An authenticated org API key that holds the route's required scope.
@@ -91,7 +109,10 @@ pub struct Auth {
 
 impl Auth {
     pub fn actor(&self) -> Actor {
-        Actor { api_key_id: Some(self.key.id.clone()), request_id: Some(self.request_id.clone()) }
+        Actor {
+            api_key_id: Some(self.key.id.clone()),
+            request_id: Some(self.request_id.clone()),
+        }
     }
 
     /// The key's organisation, if it is the one in the path (else 403 `API_KEY_ORG_MISMATCH`).
@@ -109,7 +130,11 @@ impl Auth {
 
 fn required_scope(req: &HttpRequest) -> ApiResult<Required> {
     // HEAD is a GET for scope purposes (API.md §1).
-    let method = if req.method() == Method::HEAD { Method::GET } else { req.method().clone() };
+    let method = if req.method() == Method::HEAD {
+        Method::GET
+    } else {
+        req.method().clone()
+    };
     req.app_data::<RouteAccess>()
         .and_then(|access| access.required(&method))
         .ok_or_else(|| ApiError::internal(format!("no scope declared for {method} {}", req.path())))
@@ -125,8 +150,11 @@ impl FromRequest for Auth {
             let state = state(&req)?;
             let required = required_scope(&req)?;
             let token = credential(&req).ok_or_else(|| unauthorized("Missing API key"))?;
-            let key = usable_key(&state, &token).await?.ok_or_else(|| unauthorized("Invalid API key"))?;
-            req.extensions_mut().insert(AuthenticatedKeyId(key.id.clone()));
+            let key = usable_key(&state, &token)
+                .await?
+                .ok_or_else(|| unauthorized("Invalid API key"))?;
+            req.extensions_mut()
+                .insert(AuthenticatedKeyId(key.id.clone()));
             state.note_key_use(&key);
             if !scope::any_covers(&key.scopes, required) {
                 return Err(ApiError::new(
@@ -134,7 +162,10 @@ impl FromRequest for Auth {
                     format!("This API key lacks the scope {required}"),
                 ));
             }
-            Ok(Auth { key, request_id: current_request_id() })
+            Ok(Auth {
+                key,
+                request_id: current_request_id(),
+            })
         })
     }
 }
@@ -167,10 +198,15 @@ impl FromRequest for Master {
             }
             let token = credential(&req).ok_or_else(|| unauthorized("Missing master key"))?;
             if state.master.verify(&token) {
-                return Ok(Master { request_id: current_request_id() });
+                return Ok(Master {
+                    request_id: current_request_id(),
+                });
             }
             if usable_key(&state, &token).await?.is_some() {
-                return Err(ApiError::new(ErrorCode::Forbidden, "Org API keys cannot use the admin API"));
+                return Err(ApiError::new(
+                    ErrorCode::Forbidden,
+                    "Org API keys cannot use the admin API",
+                ));
             }
             Err(unauthorized("Invalid master key"))
         })
@@ -189,20 +225,26 @@ impl JsonBody {
     /// Reads the body, capped at the configured size, as a JSON value. A missing
     /// `Content-Type` is taken as JSON (API.md §1).
     pub async fn value(mut self) -> ApiResult<Value> {
-        let too_large = || ApiError::bad_request(format!("Request body is larger than {} bytes", self.limit));
+        let too_large =
+            || ApiError::bad_request(format!("Request body is larger than {} bytes", self.limit));
         if self.declared_too_large {
             return Err(too_large());
         }
         let mut bytes = web::BytesMut::new();
         while let Some(chunk) = self.payload.next().await {
-            let chunk = chunk.map_err(|e| ApiError::bad_request(format!("Could not read the request body: {e}")))?;
+            let chunk = chunk.map_err(|e| {
+                ApiError::bad_request(format!("Could not read the request body: {e}"))
+            })?;
             if bytes.len() + chunk.len() > self.limit {
                 return Err(too_large());
             }
             bytes.extend_from_slice(&chunk);
         }
         if bytes.iter().all(u8::is_ascii_whitespace) {
-            return Err(ApiError::new(ErrorCode::BadJson, "Request body is empty; expected a JSON object"));
+            return Err(ApiError::new(
+                ErrorCode::BadJson,
+                "Request body is empty; expected a JSON object",
+            ));
         }
         serde_json::from_slice(&bytes)
             .map_err(|e| ApiError::new(ErrorCode::BadJson, format!("Malformed JSON: {e}")))
@@ -214,7 +256,7 @@ impl FromRequest for JsonBody {
     type Future = Ready<ApiResult<Self>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        ready(state(req).and_then(|state| {
+        ready(state(req).map(|state| {
             let limit = state.max_body_bytes;
             let declared = req
                 .headers()
@@ -224,7 +266,11 @@ impl FromRequest for JsonBody {
             // Not an error yet: the extractors of a handler are polled together, so failing here
             // could answer 400 before `Auth` has answered 401/403 (API.md §2.3).
             let declared_too_large = declared.is_some_and(|n| n > limit);
-            Ok(JsonBody { payload: payload.take(), limit, declared_too_large })
+            JsonBody {
+                payload: payload.take(),
+                limit,
+                declared_too_large,
+            }
         }))
     }
 }
@@ -247,7 +293,13 @@ impl FromRequest for QueryParams {
         ready(
             web::Query::<Vec<(String, String)>>::from_query(req.query_string())
                 .map(|pairs| {
-                    QueryParams(pairs.into_inner().into_iter().filter(|(_, v)| !v.is_empty()).collect())
+                    QueryParams(
+                        pairs
+                            .into_inner()
+                            .into_iter()
+                            .filter(|(_, v)| !v.is_empty())
+                            .collect(),
+                    )
                 })
                 .map_err(|_| ApiError::bad_request("Malformed query string")),
         )

@@ -5,70 +5,121 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::api::extract::{Auth, JsonBody, QueryParams};
-use crate::api::list::{ListParams, SortField, enum_param, text_param};
+use crate::api::list::{ListParams, enum_param, text_param};
 use crate::api::scoped::InProject;
 use crate::api::{State, created, ok};
 use crate::error::{ApiError, ApiResult};
-use crate::resources::kb::{self, Article, ArticleFields, ArticleFilter, ArticleStatus, BY_CREATED, BY_UPDATED, STATUSES};
+use crate::resources::kb::{
+    self, Article, ArticleFields, ArticleFilter, ArticleStatus, BY_CREATED, BY_UPDATED, STATUSES,
+};
 use crate::resources::{self, Kind, Order};
 
-pub async fn list(auth: Auth, project_id: web::Path<String>, query: QueryParams, state: State) -> ApiResult<HttpResponse> {
-    let params = ListParams::sorted(&query, 50, 100)?;
-    let filter = ArticleFilter {
-        status: enum_param(&query, "status", STATUSES)?,
-        category: text_param(&query, "category")?,
-        q: text_param(&query, "q")?.map(|q| q.to_lowercase()),
-    };
-    let tag = match params.sort {
-        SortField::CreatedAt => BY_CREATED,
-        SortField::UpdatedAt => BY_UPDATED,
-    };
+pub async fn list(
+    auth: Auth,
+    project_id: web::Path<String>,
+    query: QueryParams,
+    state: State,
+) -> ApiResult<HttpResponse> {
+    // Query parameters are checked after the project is resolved (API.md §2.3).
     let page = InProject::new(&auth, project_id.into_inner())
         .read(&state, move |rx, scope| {
-            let order = Order { tag, group: b"", descending: params.descending };
-            resources::list::<Article>(rx, scope, order, params.cursor.as_ref(), params.limit, |a| filter.matches(a))
+            let params = ListParams::sorted(&query, 50, 100)?;
+            let filter = ArticleFilter {
+                status: enum_param(&query, "status", STATUSES)?,
+                category: text_param(&query, "category")?,
+                q: text_param(&query, "q")?.map(|q| q.to_lowercase()),
+            };
+            let order = Order {
+                tag: params.sort.tag(BY_CREATED, BY_UPDATED),
+                group: b"",
+                descending: params.descending,
+            };
+            resources::list::<Article>(
+                rx,
+                scope,
+                order,
+                params.cursor.as_ref(),
+                params.limit,
+                |a| filter.matches(a),
+            )
         })
         .await?;
     Ok(HttpResponse::Ok().json(page.render(Article::view)))
 }
 
-pub async fn create(auth: Auth, project_id: web::Path<String>, body: JsonBody, state: State) -> ApiResult<HttpResponse> {
+pub async fn create(
+    auth: Auth,
+    project_id: web::Path<String>,
+    body: JsonBody,
+    state: State,
+) -> ApiResult<HttpResponse> {
     let project = InProject::checked(&state, &auth, project_id.into_inner()).await?;
     let fields = ArticleFields::create_from_json(body.value().await?)?;
-    let article = project.write(&state, move |tx, scope, actor| kb::create(tx, scope, actor, fields)).await?;
+    let article = project
+        .write(&state, move |tx, scope, actor| {
+            kb::create(tx, scope, actor, fields)
+        })
+        .await?;
     Ok(created(article.view()))
 }
 
-pub async fn get(auth: Auth, path: web::Path<(String, String)>, state: State) -> ApiResult<HttpResponse> {
+pub async fn get(
+    auth: Auth,
+    path: web::Path<(String, String)>,
+    state: State,
+) -> ApiResult<HttpResponse> {
     let (project_id, id) = path.into_inner();
     let found = InProject::new(&auth, project_id)
-        .read(&state, move |rx, scope| resources::get::<Article>(rx, scope, &id))
+        .read(&state, move |rx, scope| {
+            resources::get::<Article>(rx, scope, &id)
+        })
         .await?;
     Ok(ok(found.view()))
 }
 
-pub async fn update(auth: Auth, path: web::Path<(String, String)>, body: JsonBody, state: State) -> ApiResult<HttpResponse> {
+pub async fn update(
+    auth: Auth,
+    path: web::Path<(String, String)>,
+    body: JsonBody,
+    state: State,
+) -> ApiResult<HttpResponse> {
     let (project_id, id) = path.into_inner();
     let project = InProject::checked(&state, &auth, project_id).await?;
     let fields = ArticleFields::update_from_json(body.value().await?)?;
-    let article = project.write(&state, move |tx, scope, actor| kb::update(tx, scope, actor, &id, Some(fields))).await?;
-    Ok(ok(article.view()))
-}
-
-/// Publishes; idempotent. No body is read (the SDK sends none).
-pub async fn publish(auth: Auth, path: web::Path<(String, String)>, state: State) -> ApiResult<HttpResponse> {
-    let (project_id, id) = path.into_inner();
-    let article = InProject::new(&auth, project_id)
-        .write(&state, move |tx, scope, actor| kb::update(tx, scope, actor, &id, None))
+    let article = project
+        .write(&state, move |tx, scope, actor| {
+            kb::update(tx, scope, actor, &id, Some(fields))
+        })
         .await?;
     Ok(ok(article.view()))
 }
 
-pub async fn delete(auth: Auth, path: web::Path<(String, String)>, state: State) -> ApiResult<HttpResponse> {
+/// Publishes; idempotent. No body is read (the SDK sends none).
+pub async fn publish(
+    auth: Auth,
+    path: web::Path<(String, String)>,
+    state: State,
+) -> ApiResult<HttpResponse> {
+    let (project_id, id) = path.into_inner();
+    let article = InProject::new(&auth, project_id)
+        .write(&state, move |tx, scope, actor| {
+            kb::update(tx, scope, actor, &id, None)
+        })
+        .await?;
+    Ok(ok(article.view()))
+}
+
+pub async fn delete(
+    auth: Auth,
+    path: web::Path<(String, String)>,
+    state: State,
+) -> ApiResult<HttpResponse> {
     let (project_id, id) = path.into_inner();
     let deleted_id = id.clone();
     InProject::new(&auth, project_id)
-        .write(&state, move |tx, scope, actor| kb::delete(tx, scope, actor, &id))
+        .write(&state, move |tx, scope, actor| {
+            kb::delete(tx, scope, actor, &id)
+        })
         .await?;
     Ok(ok(json!({"id": deleted_id, "deleted": true})))
 }
@@ -84,12 +135,19 @@ struct SearchHit {
     status: ArticleStatus,
 }
 
-pub async fn search(auth: Auth, project_id: web::Path<String>, query: QueryParams, state: State) -> ApiResult<HttpResponse> {
-    let q = text_param(&query, "q")?
-        .filter(|q| !q.trim().is_empty())
-        .ok_or_else(|| ApiError::bad_request("q is required"))?;
+pub async fn search(
+    auth: Auth,
+    project_id: web::Path<String>,
+    query: QueryParams,
+    state: State,
+) -> ApiResult<HttpResponse> {
     let hits = InProject::new(&auth, project_id.into_inner())
-        .read(&state, move |rx, scope| kb::search(rx, scope, &q))
+        .read(&state, move |rx, scope| {
+            let q = text_param(&query, "q")?
+                .filter(|q| !q.trim().is_empty())
+                .ok_or_else(|| ApiError::bad_request("q is required"))?;
+            kb::search(rx, scope, &q)
+        })
         .await?;
     let hits: Vec<SearchHit> = hits
         .into_iter()

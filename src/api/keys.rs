@@ -15,19 +15,37 @@ pub async fn list(auth: Auth, org_id: web::Path<String>, state: State) -> ApiRes
     Ok(ok(found.iter().map(ApiKey::view).collect::<Vec<_>>()))
 }
 
-pub async fn create(auth: Auth, org_id: web::Path<String>, body: JsonBody, state: State) -> ApiResult<HttpResponse> {
+pub async fn create(
+    auth: Auth,
+    org_id: web::Path<String>,
+    body: JsonBody,
+    state: State,
+) -> ApiResult<HttpResponse> {
     let org = auth.org(&org_id)?;
     let input = KeyCreate::from_json(body.value().await?, Timestamp::now())?;
     input.check_grantable(&auth.key.scopes)?;
     let actor = auth.actor();
-    let (key, secret) = state.store.write(move |tx| api_key::create(tx, &actor, &org, input)).await?;
-    Ok(created(CreatedKeyView { view: key.view(), key: secret }))
+    let (key, secret) = state
+        .store
+        .write(move |tx| api_key::create(tx, &actor, &org, input))
+        .await?;
+    Ok(created(CreatedKeyView {
+        view: key.view(),
+        key: secret,
+    }))
 }
 
-pub async fn revoke(auth: Auth, path: web::Path<(String, String)>, state: State) -> ApiResult<HttpResponse> {
+pub async fn revoke(
+    auth: Auth,
+    path: web::Path<(String, String)>,
+    state: State,
+) -> ApiResult<HttpResponse> {
     let (org_id, key_id) = path.into_inner();
     let org = auth.org(&org_id)?;
     let actor = auth.actor();
-    let key = state.store.write(move |tx| api_key::revoke(tx, &actor, &org, &key_id)).await?;
+    let key = state
+        .store
+        .write(move |tx| api_key::revoke(tx, &actor, &org, &key_id))
+        .await?;
     Ok(ok(json!({"id": key.id, "revoked": true})))
 }

@@ -10,6 +10,16 @@ pub enum SortField {
     UpdatedAt,
 }
 
+impl SortField {
+    /// The ordering index of a kind that keeps one per sort field.
+    pub fn tag(self, by_created: u8, by_updated: u8) -> u8 {
+        match self {
+            SortField::CreatedAt => by_created,
+            SortField::UpdatedAt => by_updated,
+        }
+    }
+}
+
 pub struct ListParams {
     pub limit: usize,
     pub cursor: Option<Cursor>,
@@ -30,7 +40,14 @@ impl ListParams {
 
     /// Also `sort` (`created_at` | `updated_at`) and `order` (`asc` | `desc`, default `desc`).
     pub fn sorted(query: &QueryParams, default: usize, max: usize) -> ApiResult<Self> {
-        let sort = enum_param(query, "sort", &[("created_at", SortField::CreatedAt), ("updated_at", SortField::UpdatedAt)])?;
+        let sort = enum_param(
+            query,
+            "sort",
+            &[
+                ("created_at", SortField::CreatedAt),
+                ("updated_at", SortField::UpdatedAt),
+            ],
+        )?;
         let descending = enum_param(query, "order", &[("asc", false), ("desc", true)])?;
         Ok(ListParams {
             sort: sort.unwrap_or(SortField::CreatedAt),
@@ -41,21 +58,33 @@ impl ListParams {
 }
 
 /// An optional enum-valued parameter; an unknown value is 400 `BAD_REQUEST`.
-pub fn enum_param<T: Copy>(query: &QueryParams, name: &str, allowed: &[(&str, T)]) -> ApiResult<Option<T>> {
-    let Some(raw) = query.get(name) else { return Ok(None) };
-    allowed.iter().find(|(value, _)| *value == raw).map(|(_, v)| Some(*v)).ok_or_else(|| {
-        let names: Vec<&str> = allowed.iter().map(|(n, _)| *n).collect();
-        ApiError::bad_request(format!("{name} must be one of: {}", names.join(", ")))
-    })
+pub fn enum_param<T: Copy>(
+    query: &QueryParams,
+    name: &str,
+    allowed: &[(&str, T)],
+) -> ApiResult<Option<T>> {
+    let Some(raw) = query.get(name) else {
+        return Ok(None);
+    };
+    allowed
+        .iter()
+        .find(|(value, _)| *value == raw)
+        .map(|(_, v)| Some(*v))
+        .ok_or_else(|| {
+            let names: Vec<&str> = allowed.iter().map(|(n, _)| *n).collect();
+            ApiError::bad_request(format!("{name} must be one of: {}", names.join(", ")))
+        })
 }
 
 /// An optional free-text parameter, capped like every short string.
 pub fn text_param(query: &QueryParams, name: &str) -> ApiResult<Option<String>> {
     match query.get(name) {
-        Some(raw) if raw.chars().count() > crate::validate::SHORT_TEXT_MAX => Err(ApiError::bad_request(format!(
-            "{name} must be at most {} characters",
-            crate::validate::SHORT_TEXT_MAX
-        ))),
+        Some(raw) if raw.chars().count() > crate::validate::SHORT_TEXT_MAX => {
+            Err(ApiError::bad_request(format!(
+                "{name} must be at most {} characters",
+                crate::validate::SHORT_TEXT_MAX
+            )))
+        }
         other => Ok(other.map(str::to_string)),
     }
 }

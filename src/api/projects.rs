@@ -14,18 +14,33 @@ pub async fn list(auth: Auth, org_id: web::Path<String>, state: State) -> ApiRes
     Ok(ok(projects.iter().map(Project::view).collect::<Vec<_>>()))
 }
 
-pub async fn create(auth: Auth, org_id: web::Path<String>, body: JsonBody, state: State) -> ApiResult<HttpResponse> {
+pub async fn create(
+    auth: Auth,
+    org_id: web::Path<String>,
+    body: JsonBody,
+    state: State,
+) -> ApiResult<HttpResponse> {
     let org = auth.org(&org_id)?;
     let input = ProjectCreate::from_json(body.value().await?)?;
     let actor = auth.actor();
-    let project = state.store.write(move |tx| project::create(tx, &actor, &org, input)).await?;
+    let project = state
+        .store
+        .write(move |tx| project::create(tx, &actor, &org, input))
+        .await?;
     Ok(created(project.view()))
 }
 
-pub async fn get(auth: Auth, path: web::Path<(String, String)>, state: State) -> ApiResult<HttpResponse> {
+pub async fn get(
+    auth: Auth,
+    path: web::Path<(String, String)>,
+    state: State,
+) -> ApiResult<HttpResponse> {
     let (org_id, project_id) = path.into_inner();
     let org = auth.org(&org_id)?;
-    let project = state.store.read(move |rx| project::resolve(rx, &org, &project_id)).await?;
+    let project = state
+        .store
+        .read(move |rx| project::resolve(rx, &org, &project_id))
+        .await?;
     Ok(ok(project.view()))
 }
 
@@ -39,7 +54,10 @@ pub async fn update(
     let org = auth.org(&org_id)?;
     // The project is resolved before the body is read (API.md §2.3), and again in the write.
     let (check_org, check_id) = (org.clone(), project_id.clone());
-    state.store.read(move |rx| project::resolve(rx, &check_org, &check_id)).await?;
+    state
+        .store
+        .read(move |rx| project::resolve(rx, &check_org, &check_id))
+        .await?;
     let input = ProjectUpdate::from_json(body.value().await?)?;
     let actor = auth.actor();
     let project = state
@@ -49,13 +67,24 @@ pub async fn update(
     Ok(ok(project.view()))
 }
 
-pub async fn delete(auth: Auth, path: web::Path<(String, String)>, state: State) -> ApiResult<HttpResponse> {
+pub async fn delete(
+    auth: Auth,
+    path: web::Path<(String, String)>,
+    state: State,
+) -> ApiResult<HttpResponse> {
     let (org_id, project_id) = path.into_inner();
     let org = auth.org(&org_id)?;
     let actor = auth.actor();
     let id = project_id.clone();
-    let cascade = state.store.write(move |tx| project::delete(tx, &actor, &org, &id)).await?;
-    let removed: serde_json::Map<String, serde_json::Value> =
-        cascade.into_iter().map(|(kind, n)| (kind, json!(n))).collect();
-    Ok(ok(json!({"id": project_id, "deleted": true, "removed": removed})))
+    let cascade = state
+        .store
+        .write(move |tx| project::delete(tx, &actor, &org, &id))
+        .await?;
+    let removed: serde_json::Map<String, serde_json::Value> = cascade
+        .into_iter()
+        .map(|(kind, n)| (kind, json!(n)))
+        .collect();
+    Ok(ok(
+        json!({"id": project_id, "deleted": true, "removed": removed}),
+    ))
 }

@@ -33,8 +33,18 @@ const fn key(resource: Resource, verb: Verb) -> Access {
     Access::Key(Required::new(resource, verb))
 }
 
-fn spec(method: Method, path: &'static str, access: Access, handler: fn(Route) -> Route) -> RouteSpec {
-    RouteSpec { method, path, access, handler }
+fn spec(
+    method: Method,
+    path: &'static str,
+    access: Access,
+    handler: fn(Route) -> Route,
+) -> RouteSpec {
+    RouteSpec {
+        method,
+        path,
+        access,
+        handler,
+    }
 }
 
 use Resource::*;
@@ -43,42 +53,183 @@ use Verb::*;
 pub fn table() -> Vec<RouteSpec> {
     let (get, post, patch, delete) = (Method::GET, Method::POST, Method::PATCH, Method::DELETE);
     vec![
-        spec(get.clone(), "/healthz", Access::Public, |r| r.to(health::check)),
+        spec(get.clone(), "/healthz", Access::Public, |r| {
+            r.to(health::check)
+        }),
         // Admin API (API.md §18.1).
-        spec(get.clone(), "/api/v1/admin/orgs", Access::Master, |r| r.to(admin::list_orgs)),
-        spec(post.clone(), "/api/v1/admin/orgs", Access::Master, |r| r.to(admin::create_org)),
-        spec(post.clone(), "/api/v1/admin/orgs/{org_id}/keys", Access::Master, |r| r.to(admin::create_key)),
+        spec(get.clone(), "/api/v1/admin/orgs", Access::Master, |r| {
+            r.to(admin::list_orgs)
+        }),
+        spec(post.clone(), "/api/v1/admin/orgs", Access::Master, |r| {
+            r.to(admin::create_org)
+        }),
+        spec(
+            post.clone(),
+            "/api/v1/admin/orgs/{org_id}/keys",
+            Access::Master,
+            |r| r.to(admin::create_key),
+        ),
         // Org API keys and the audit log (API.md §18.2, §18.3).
-        spec(get.clone(), "/api/v1/orgs/{org_id}/keys", key(Keys, Read), |r| r.to(keys::list)),
-        spec(post.clone(), "/api/v1/orgs/{org_id}/keys", key(Keys, Admin), |r| r.to(keys::create)),
-        spec(delete.clone(), "/api/v1/orgs/{org_id}/keys/{key_id}", key(Keys, Admin), |r| r.to(keys::revoke)),
-        spec(get.clone(), "/api/v1/orgs/{org_id}/audit-log", key(Audit, Read), |r| r.to(audit_log::list)),
+        spec(
+            get.clone(),
+            "/api/v1/orgs/{org_id}/keys",
+            key(Keys, Read),
+            |r| r.to(keys::list),
+        ),
+        spec(
+            post.clone(),
+            "/api/v1/orgs/{org_id}/keys",
+            key(Keys, Admin),
+            |r| r.to(keys::create),
+        ),
+        spec(
+            delete.clone(),
+            "/api/v1/orgs/{org_id}/keys/{key_id}",
+            key(Keys, Admin),
+            |r| r.to(keys::revoke),
+        ),
+        spec(
+            get.clone(),
+            "/api/v1/orgs/{org_id}/audit-log",
+            key(Audit, Read),
+            |r| r.to(audit_log::list),
+        ),
         // Projects (API.md §8 rows 1-5).
-        spec(get.clone(), "/api/v1/orgs/{org_id}/projects", key(Projects, Read), |r| r.to(projects::list)),
-        spec(post.clone(), "/api/v1/orgs/{org_id}/projects", key(Projects, Write), |r| r.to(projects::create)),
-        spec(get.clone(), "/api/v1/orgs/{org_id}/projects/{project_id}", key(Projects, Read), |r| r.to(projects::get)),
-        spec(patch.clone(), "/api/v1/orgs/{org_id}/projects/{project_id}", key(Projects, Write), |r| r.to(projects::update)),
-        spec(delete.clone(), "/api/v1/orgs/{org_id}/projects/{project_id}", key(Projects, Admin), |r| r.to(projects::delete)),
+        spec(
+            get.clone(),
+            "/api/v1/orgs/{org_id}/projects",
+            key(Projects, Read),
+            |r| r.to(projects::list),
+        ),
+        spec(
+            post.clone(),
+            "/api/v1/orgs/{org_id}/projects",
+            key(Projects, Write),
+            |r| r.to(projects::create),
+        ),
+        spec(
+            get.clone(),
+            "/api/v1/orgs/{org_id}/projects/{project_id}",
+            key(Projects, Read),
+            |r| r.to(projects::get),
+        ),
+        spec(
+            patch.clone(),
+            "/api/v1/orgs/{org_id}/projects/{project_id}",
+            key(Projects, Write),
+            |r| r.to(projects::update),
+        ),
+        spec(
+            delete.clone(),
+            "/api/v1/orgs/{org_id}/projects/{project_id}",
+            key(Projects, Admin),
+            |r| r.to(projects::delete),
+        ),
         // Conversations and messages (rows 6-11).
-        spec(get.clone(), "/api/v1/projects/{project_id}/conversations", key(Conversations, Read), |r| r.to(conversations::list)),
-        spec(post.clone(), "/api/v1/projects/{project_id}/conversations", key(Conversations, Write), |r| r.to(conversations::create)),
-        spec(get.clone(), "/api/v1/projects/{project_id}/conversations/{conversation_id}", key(Conversations, Read), |r| r.to(conversations::get)),
-        spec(patch.clone(), "/api/v1/projects/{project_id}/conversations/{conversation_id}", key(Conversations, Write), |r| r.to(conversations::update)),
-        spec(get.clone(), "/api/v1/projects/{project_id}/conversations/{conversation_id}/messages", key(Messages, Read), |r| r.to(conversations::list_messages)),
-        spec(post.clone(), "/api/v1/projects/{project_id}/conversations/{conversation_id}/messages", key(Messages, Write), |r| r.to(conversations::post_message)),
+        spec(
+            get.clone(),
+            "/api/v1/projects/{project_id}/conversations",
+            key(Conversations, Read),
+            |r| r.to(conversations::list),
+        ),
+        spec(
+            post.clone(),
+            "/api/v1/projects/{project_id}/conversations",
+            key(Conversations, Write),
+            |r| r.to(conversations::create),
+        ),
+        spec(
+            get.clone(),
+            "/api/v1/projects/{project_id}/conversations/{conversation_id}",
+            key(Conversations, Read),
+            |r| r.to(conversations::get),
+        ),
+        spec(
+            patch.clone(),
+            "/api/v1/projects/{project_id}/conversations/{conversation_id}",
+            key(Conversations, Write),
+            |r| r.to(conversations::update),
+        ),
+        spec(
+            get.clone(),
+            "/api/v1/projects/{project_id}/conversations/{conversation_id}/messages",
+            key(Messages, Read),
+            |r| r.to(conversations::list_messages),
+        ),
+        spec(
+            post.clone(),
+            "/api/v1/projects/{project_id}/conversations/{conversation_id}/messages",
+            key(Messages, Write),
+            |r| r.to(conversations::post_message),
+        ),
         // Contacts (rows 12-15).
-        spec(get.clone(), "/api/v1/projects/{project_id}/contacts", key(Contacts, Read), |r| r.to(contacts::list)),
-        spec(post.clone(), "/api/v1/projects/{project_id}/contacts", key(Contacts, Write), |r| r.to(contacts::upsert)),
-        spec(get.clone(), "/api/v1/projects/{project_id}/contacts/{contact_id}", key(Contacts, Read), |r| r.to(contacts::get)),
-        spec(patch.clone(), "/api/v1/projects/{project_id}/contacts/{contact_id}", key(Contacts, Write), |r| r.to(contacts::update)),
+        spec(
+            get.clone(),
+            "/api/v1/projects/{project_id}/contacts",
+            key(Contacts, Read),
+            |r| r.to(contacts::list),
+        ),
+        spec(
+            post.clone(),
+            "/api/v1/projects/{project_id}/contacts",
+            key(Contacts, Write),
+            |r| r.to(contacts::upsert),
+        ),
+        spec(
+            get.clone(),
+            "/api/v1/projects/{project_id}/contacts/{contact_id}",
+            key(Contacts, Read),
+            |r| r.to(contacts::get),
+        ),
+        spec(
+            patch.clone(),
+            "/api/v1/projects/{project_id}/contacts/{contact_id}",
+            key(Contacts, Write),
+            |r| r.to(contacts::update),
+        ),
         // Knowledge base (rows 16-22); `search` is a fixed segment beside `articles`.
-        spec(get.clone(), "/api/v1/projects/{project_id}/kb/search", key(Kb, Read), |r| r.to(kb::search)),
-        spec(get.clone(), "/api/v1/projects/{project_id}/kb/articles", key(Kb, Read), |r| r.to(kb::list)),
-        spec(post.clone(), "/api/v1/projects/{project_id}/kb/articles", key(Kb, Write), |r| r.to(kb::create)),
-        spec(get.clone(), "/api/v1/projects/{project_id}/kb/articles/{article_id}", key(Kb, Read), |r| r.to(kb::get)),
-        spec(patch.clone(), "/api/v1/projects/{project_id}/kb/articles/{article_id}", key(Kb, Write), |r| r.to(kb::update)),
-        spec(delete.clone(), "/api/v1/projects/{project_id}/kb/articles/{article_id}", key(Kb, Write), |r| r.to(kb::delete)),
-        spec(post.clone(), "/api/v1/projects/{project_id}/kb/articles/{article_id}/publish", key(Kb, Write), |r| r.to(kb::publish)),
+        spec(
+            get.clone(),
+            "/api/v1/projects/{project_id}/kb/search",
+            key(Kb, Read),
+            |r| r.to(kb::search),
+        ),
+        spec(
+            get.clone(),
+            "/api/v1/projects/{project_id}/kb/articles",
+            key(Kb, Read),
+            |r| r.to(kb::list),
+        ),
+        spec(
+            post.clone(),
+            "/api/v1/projects/{project_id}/kb/articles",
+            key(Kb, Write),
+            |r| r.to(kb::create),
+        ),
+        spec(
+            get.clone(),
+            "/api/v1/projects/{project_id}/kb/articles/{article_id}",
+            key(Kb, Read),
+            |r| r.to(kb::get),
+        ),
+        spec(
+            patch.clone(),
+            "/api/v1/projects/{project_id}/kb/articles/{article_id}",
+            key(Kb, Write),
+            |r| r.to(kb::update),
+        ),
+        spec(
+            delete.clone(),
+            "/api/v1/projects/{project_id}/kb/articles/{article_id}",
+            key(Kb, Write),
+            |r| r.to(kb::delete),
+        ),
+        spec(
+            post.clone(),
+            "/api/v1/projects/{project_id}/kb/articles/{article_id}/publish",
+            key(Kb, Write),
+            |r| r.to(kb::publish),
+        ),
     ]
 }
 
@@ -107,8 +258,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     }
     for path in paths {
         let on_path: Vec<&RouteSpec> = specs.iter().filter(|s| s.path == path).collect();
-        let access = RouteAccess(on_path.iter().map(|s| (s.method.clone(), s.access)).collect());
-        let mut resource = web::resource(path).app_data(access).default_service(web::to(not_found));
+        let access = RouteAccess(
+            on_path
+                .iter()
+                .map(|s| (s.method.clone(), s.access))
+                .collect(),
+        );
+        let mut resource = web::resource(path)
+            .app_data(access)
+            .default_service(web::to(not_found));
         for spec in on_path {
             let route = if spec.method == Method::GET {
                 web::route().guard(guard::Any(guard::Get()).or(guard::Head()))

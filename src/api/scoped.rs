@@ -17,7 +17,11 @@ pub struct InProject {
 
 impl InProject {
     pub fn new(auth: &Auth, project_id: String) -> Self {
-        InProject { org_id: auth.key.org_id.clone(), project_id, actor: auth.actor() }
+        InProject {
+            org_id: auth.key.org_id.clone(),
+            project_id,
+            actor: auth.actor(),
+        }
     }
 
     /// Resolves the project now, so that a bad project answers before the body is read
@@ -34,7 +38,10 @@ impl InProject {
         op: impl FnOnce(&Rx, &ProjectScope) -> ApiResult<T> + Send + 'static,
     ) -> ApiResult<T> {
         let (org_id, project_id) = (self.org_id.clone(), self.project_id.clone());
-        state.store.read(move |rx| op(rx, &ProjectScope::resolve(rx, &org_id, &project_id)?)).await
+        state
+            .store
+            .read(move |rx| op(rx, &ProjectScope::resolve(rx, &org_id, &project_id)?))
+            .await
     }
 
     pub async fn write<T: Send + 'static>(
@@ -42,7 +49,11 @@ impl InProject {
         state: &State,
         op: impl FnOnce(&mut Tx<'_>, &ProjectScope, &Actor) -> ApiResult<T> + Send + 'static,
     ) -> ApiResult<T> {
-        let (org_id, project_id, actor) = (self.org_id.clone(), self.project_id.clone(), self.actor.clone());
+        let (org_id, project_id, actor) = (
+            self.org_id.clone(),
+            self.project_id.clone(),
+            self.actor.clone(),
+        );
         state
             .store
             .write(move |tx| {

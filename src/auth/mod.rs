@@ -59,7 +59,9 @@ pub fn parse_key(token: &str) -> Option<PresentedKey<'_>> {
     let key_id = format!("{}{suffix}", IdKind::ApiKey.prefix());
     let well_formed = IdKind::ApiKey.matches(&key_id)
         && secret.len() == SECRET_LEN
-        && secret.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+        && secret
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
     well_formed.then_some(PresentedKey { key_id, secret })
 }
 
@@ -72,7 +74,9 @@ pub struct MasterKey {
 impl MasterKey {
     /// An empty setting means no master key: the admin API then refuses every request.
     pub fn from_setting(value: &str) -> Self {
-        MasterKey { hash: (!value.is_empty()).then(|| hash_secret(value)) }
+        MasterKey {
+            hash: (!value.is_empty()).then(|| hash_secret(value)),
+        }
     }
 
     pub fn is_set(&self) -> bool {
@@ -80,7 +84,9 @@ impl MasterKey {
     }
 
     pub fn verify(&self, presented: &str) -> bool {
-        self.hash.as_ref().is_some_and(|hash| hashes_match(hash, &hash_secret(presented)))
+        self.hash
+            .as_ref()
+            .is_some_and(|hash| hashes_match(hash, &hash_secret(presented)))
     }
 }
 
@@ -112,7 +118,10 @@ mod tests {
         assert!(key.token.starts_with(&key.display_prefix));
         let presented = parse_key(&key.token).unwrap();
         assert_eq!(presented.key_id, key.key_id);
-        assert!(hashes_match(&hash_secret(presented.secret), &key.secret_hash));
+        assert!(hashes_match(
+            &hash_secret(presented.secret),
+            &key.secret_hash
+        ));
         assert!(!hashes_match(&hash_secret("other"), &key.secret_hash));
     }
 

@@ -125,7 +125,9 @@ impl Scope {
     pub fn parse(s: &str) -> Option<Scope> {
         match s.split_once(':') {
             None => Verb::parse(s).map(Scope::Coarse),
-            Some((resource, verb)) => Some(Scope::On(Resource::parse(resource)?, Verb::parse(verb)?)),
+            Some((resource, verb)) => {
+                Some(Scope::On(Resource::parse(resource)?, Verb::parse(verb)?))
+            }
         }
     }
 
@@ -140,7 +142,8 @@ impl Scope {
             Scope::On(resource, verb) => {
                 // A conversations scope also reaches the conversation's messages (API.md §3.3).
                 let same = resource == required.resource
-                    || (resource == Resource::Conversations && required.resource == Resource::Messages);
+                    || (resource == Resource::Conversations
+                        && required.resource == Resource::Messages);
                 same && verb >= required.verb
             }
         }
@@ -160,12 +163,18 @@ impl Scope {
 
 /// Whether any of the granted scope strings covers `required`.
 pub fn any_covers<S: AsRef<str>>(granted: &[S], required: Required) -> bool {
-    granted.iter().filter_map(|s| Scope::parse(s.as_ref())).any(|s| s.covers(required))
+    granted
+        .iter()
+        .filter_map(|s| Scope::parse(s.as_ref()))
+        .any(|s| s.covers(required))
 }
 
 /// Whether the granted scope strings together include `wanted`.
 pub fn any_includes<S: AsRef<str>>(granted: &[S], wanted: Scope) -> bool {
-    granted.iter().filter_map(|s| Scope::parse(s.as_ref())).any(|s| s.includes(wanted))
+    granted
+        .iter()
+        .filter_map(|s| Scope::parse(s.as_ref()))
+        .any(|s| s.includes(wanted))
 }
 
 #[cfg(test)]
@@ -192,7 +201,11 @@ mod tests {
         for (granted, [list_kb, patch_kb, delete_project]) in cases {
             assert_eq!(allows(granted, Kb, Read), list_kb, "{granted} GET kb");
             assert_eq!(allows(granted, Kb, Write), patch_kb, "{granted} PATCH kb");
-            assert_eq!(allows(granted, Projects, Admin), delete_project, "{granted} DELETE project");
+            assert_eq!(
+                allows(granted, Projects, Admin),
+                delete_project,
+                "{granted} DELETE project"
+            );
         }
     }
 
@@ -231,7 +244,15 @@ mod tests {
 
     #[test]
     fn unknown_scopes_cover_nothing() {
-        for s in ["", "root", "kb:delete", "tickets:read", "kb:", ":read", "read:kb"] {
+        for s in [
+            "",
+            "root",
+            "kb:delete",
+            "tickets:read",
+            "kb:",
+            ":read",
+            "read:kb",
+        ] {
             assert!(Scope::parse(s).is_none(), "{s}");
             assert!(!allows(s, Kb, Read));
         }
@@ -249,6 +270,9 @@ mod tests {
         let kb = ["kb:admin"];
         assert!(any_includes(&kb, Scope::parse("kb:read").unwrap()));
         assert!(!any_includes(&kb, Scope::parse("read").unwrap()));
-        assert!(any_includes(&["admin"], Scope::parse("audit:admin").unwrap()));
+        assert!(any_includes(
+            &["admin"],
+            Scope::parse("audit:admin").unwrap()
+        ));
     }
 }

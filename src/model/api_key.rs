@@ -138,7 +138,8 @@ impl KeyCreate {
     /// 403 `INSUFFICIENT_SCOPE` unless the creator holds everything it hands out.
     pub fn check_grantable(&self, creator_scopes: &[String]) -> ApiResult<()> {
         for wanted in &self.scopes {
-            let includes = Scope::parse(wanted).is_some_and(|w| scope::any_includes(creator_scopes, w));
+            let includes =
+                Scope::parse(wanted).is_some_and(|w| scope::any_includes(creator_scopes, w));
             if !includes {
                 return Err(ApiError::new(
                     ErrorCode::InsufficientScope,
@@ -151,7 +152,10 @@ impl KeyCreate {
 }
 
 /// A non-empty array of valid scope strings, duplicates dropped; per-item problems separately.
-fn parse_scopes(value: &Value) -> Check<Result<Vec<String>, Vec<(usize, String)>>> {
+/// Valid, distinct scopes, or the problems of single items as (index, message).
+type ScopeItems = Result<Vec<String>, Vec<(usize, String)>>;
+
+fn parse_scopes(value: &Value) -> Check<ScopeItems> {
     let items = value.as_array().ok_or("Expected array")?;
     if items.is_empty() {
         return Err("Must contain at least one scope".into());
@@ -164,12 +168,18 @@ fn parse_scopes(value: &Value) -> Check<Result<Vec<String>, Vec<(usize, String)>
     for (index, item) in items.iter().enumerate() {
         match item.as_str() {
             None => issues.push((index, "Expected string".to_string())),
-            Some(s) if Scope::parse(s).is_none() => issues.push((index, format!("Unknown scope '{s}'"))),
+            Some(s) if Scope::parse(s).is_none() => {
+                issues.push((index, format!("Unknown scope '{s}'")))
+            }
             Some(s) if !scopes.iter().any(|have: &String| have == s) => scopes.push(s.to_string()),
             Some(_) => {}
         }
     }
-    Ok(if issues.is_empty() { Ok(scopes) } else { Err(issues) })
+    Ok(if issues.is_empty() {
+        Ok(scopes)
+    } else {
+        Err(issues)
+    })
 }
 
 /// Creates a key; returns the record and the secret token.
@@ -217,7 +227,8 @@ pub fn find(reader: &impl Reader, key_id: &str) -> ApiResult<Option<ApiKey>> {
     let Some(org_id) = reader.get_raw(tables::KEY_INDEX, key_id.as_bytes())? else {
         return Ok(None);
     };
-    let org_id = String::from_utf8(org_id).map_err(|_| ApiError::internal("key index holds a non-UTF-8 org id"))?;
+    let org_id = String::from_utf8(org_id)
+        .map_err(|_| ApiError::internal("key index holds a non-UTF-8 org id"))?;
     reader.get(tables::API_KEYS, &keys::org_child(&org_id, key_id))
 }
 
@@ -227,7 +238,9 @@ pub fn get_in_org(reader: &impl Reader, org_id: &str, key_id: &str) -> ApiResult
     if !IdKind::ApiKey.matches(key_id) {
         return Err(not_found());
     }
-    reader.get(tables::API_KEYS, &keys::org_child(org_id, key_id))?.ok_or_else(not_found)
+    reader
+        .get(tables::API_KEYS, &keys::org_child(org_id, key_id))?
+        .ok_or_else(not_found)
 }
 
 pub fn list(reader: &impl Reader, org_id: &str) -> ApiResult<Vec<ApiKey>> {

@@ -22,7 +22,10 @@ pub struct Actor {
 
 impl Actor {
     pub fn master(request_id: Option<String>) -> Self {
-        Actor { api_key_id: None, request_id }
+        Actor {
+            api_key_id: None,
+            request_id,
+        }
     }
 }
 
@@ -83,7 +86,10 @@ pub fn diff(before: Option<&Value>, after: Option<&Value>) -> Map<String, Value>
     let before = before.and_then(Value::as_object).unwrap_or(&empty);
     let after = after.and_then(Value::as_object).unwrap_or(&empty);
     let mut changes = Map::new();
-    for key in before.keys().chain(after.keys().filter(|k| !before.contains_key(*k))) {
+    for key in before
+        .keys()
+        .chain(after.keys().filter(|k| !before.contains_key(*k)))
+    {
         let old = before.get(key).unwrap_or(&Value::Null);
         let new = after.get(key).unwrap_or(&Value::Null);
         if old != new {
@@ -118,11 +124,19 @@ impl AuditEntry {
             action: self.action.clone(),
             target_id: self.target_id.clone(),
             api_key_id: self.api_key_id.clone(),
-            actor: if self.api_key_id.is_some() { "api_key" } else { "master" },
+            actor: if self.api_key_id.is_some() {
+                "api_key"
+            } else {
+                "master"
+            },
             request_id: self.request_id.clone(),
             changes: serde_json::from_str(&self.changes).unwrap_or(Value::Null),
-            cascade: (!self.cascade.is_empty())
-                .then(|| self.cascade.iter().map(|(k, n)| (k.clone(), json!(n))).collect()),
+            cascade: (!self.cascade.is_empty()).then(|| {
+                self.cascade
+                    .iter()
+                    .map(|(k, n)| (k.clone(), json!(n)))
+                    .collect()
+            }),
             created_at: self.created_at,
         }
     }
@@ -139,9 +153,14 @@ pub struct AuditFilter {
 
 impl AuditFilter {
     fn matches(&self, entry: &AuditEntry) -> bool {
-        self.project_id.as_ref().is_none_or(|p| entry.project_id.as_ref() == Some(p))
+        self.project_id
+            .as_ref()
+            .is_none_or(|p| entry.project_id.as_ref() == Some(p))
             && self.action.as_ref().is_none_or(|a| &entry.action == a)
-            && self.api_key_id.as_ref().is_none_or(|k| entry.api_key_id.as_ref() == Some(k))
+            && self
+                .api_key_id
+                .as_ref()
+                .is_none_or(|k| entry.api_key_id.as_ref() == Some(k))
             && self.since.is_none_or(|t| entry.created_at >= t)
             && self.until.is_none_or(|t| entry.created_at <= t)
     }
@@ -174,7 +193,10 @@ pub fn list(
         items.push(entry);
         Ok(ControlFlow::Continue(()))
     })?;
-    Ok(Page::new(items, has_more, |e| Cursor { sort: e.seq, id: e.id.clone() }))
+    Ok(Page::new(items, has_more, |e| Cursor {
+        sort: e.seq,
+        id: e.id.clone(),
+    }))
 }
 
 /// Serialises a view for `Event::before`/`after`.
@@ -199,7 +221,13 @@ mod tests {
     #[test]
     fn create_and_delete_diffs_cover_every_field() {
         let view = json!({"name": "a", "slug": "s"});
-        assert_eq!(diff(None, Some(&view))["slug"], json!({"before": null, "after": "s"}));
-        assert_eq!(diff(Some(&view), None)["name"], json!({"before": "a", "after": null}));
+        assert_eq!(
+            diff(None, Some(&view))["slug"],
+            json!({"before": null, "after": "s"})
+        );
+        assert_eq!(
+            diff(Some(&view), None)["name"],
+            json!({"before": "a", "after": null})
+        );
     }
 }

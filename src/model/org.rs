@@ -33,7 +33,11 @@ pub struct OrgView {
 
 impl Org {
     pub fn view(&self) -> OrgView {
-        OrgView { id: self.id.clone(), name: self.name.clone(), created_at: self.created_at }
+        OrgView {
+            id: self.id.clone(),
+            name: self.name.clone(),
+            created_at: self.created_at,
+        }
     }
 }
 
@@ -46,7 +50,9 @@ impl OrgCreate {
         let mut input = Input::new(body)?;
         let name = input.required("name", trimmed(1, 100));
         input.finish()?;
-        Ok(OrgCreate { name: name.unwrap_or_default() })
+        Ok(OrgCreate {
+            name: name.unwrap_or_default(),
+        })
     }
 }
 

@@ -104,9 +104,11 @@ pub fn check_slug(slug: &str) -> Check<String> {
     if ok {
         Ok(slug.to_string())
     } else {
-        Err("Must be 2-50 characters of lowercase letters, digits and single hyphens, \
+        Err(
+            "Must be 2-50 characters of lowercase letters, digits and single hyphens, \
              starting and ending with a letter or digit"
-            .into())
+                .into(),
+        )
     }
 }
 
@@ -114,14 +116,18 @@ pub fn check_slug(slug: &str) -> Check<String> {
 pub fn check_domain(domain: &str) -> Check<String> {
     let label_ok = |l: &str| {
         (1..=63).contains(&l.len())
-            && l.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && l.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
             && !l.starts_with('-')
             && !l.ends_with('-')
     };
     if domain.len() <= 253 && domain.contains('.') && domain.split('.').all(label_ok) {
         Ok(domain.to_string())
     } else {
-        Err("Must be a lowercase hostname such as support.example.com (no scheme, path or port)".into())
+        Err(
+            "Must be a lowercase hostname such as support.example.com (no scheme, path or port)"
+                .into(),
+        )
     }
 }
 
@@ -129,8 +135,14 @@ pub fn check_domain(domain: &str) -> Check<String> {
 pub fn check_ai_model(model: &str) -> Check<String> {
     let ok = model.chars().count() <= crate::validate::SHORT_TEXT_MAX
         && !model.chars().any(char::is_whitespace)
-        && model.split_once('/').is_some_and(|(vendor, name)| !vendor.is_empty() && !name.is_empty());
-    if ok { Ok(model.to_string()) } else { Err("Must be a model id such as anthropic/claude-sonnet-4".into()) }
+        && model
+            .split_once('/')
+            .is_some_and(|(vendor, name)| !vendor.is_empty() && !name.is_empty());
+    if ok {
+        Ok(model.to_string())
+    } else {
+        Err("Must be a model id such as anthropic/claude-sonnet-4".into())
+    }
 }
 
 fn name(value: &Value) -> Check<String> {
@@ -164,12 +176,19 @@ impl ProjectCreate {
         let slug = given_slug.or_else(|| {
             let derived = name.as_deref().and_then(derive_slug);
             if name.is_some() && derived.is_none() {
-                input.issue("slug", "Cannot derive a slug of at least 2 characters from the name; send a slug");
+                input.issue(
+                    "slug",
+                    "Cannot derive a slug of at least 2 characters from the name; send a slug",
+                );
             }
             derived
         });
         input.finish()?;
-        Ok(ProjectCreate { name: name.unwrap_or_default(), slug: slug.unwrap_or_default(), domain })
+        Ok(ProjectCreate {
+            name: name.unwrap_or_default(),
+            slug: slug.unwrap_or_default(),
+            domain,
+        })
     }
 }
 
@@ -227,14 +246,18 @@ pub fn resolve(reader: &impl Reader, key_org: &str, project_id: &str) -> ApiResu
     if !IdKind::Project.matches(project_id) {
         return Err(not_found());
     }
-    let owner = reader.get_raw(tables::PROJECT_INDEX, project_id.as_bytes())?.ok_or_else(not_found)?;
+    let owner = reader
+        .get_raw(tables::PROJECT_INDEX, project_id.as_bytes())?
+        .ok_or_else(not_found)?;
     if owner != key_org.as_bytes() {
         return Err(ApiError::new(
             ErrorCode::ApiKeyProjectMismatch,
             "API key is not authorized for this project",
         ));
     }
-    reader.get(tables::PROJECTS, &keys::org_child(key_org, project_id))?.ok_or_else(not_found)
+    reader
+        .get(tables::PROJECTS, &keys::org_child(key_org, project_id))?
+        .ok_or_else(not_found)
 }
 
 /// All projects of an organisation, oldest first.
@@ -244,11 +267,22 @@ pub fn list(reader: &impl Reader, org_id: &str) -> ApiResult<Vec<Project>> {
     Ok(projects)
 }
 
-pub fn create(tx: &mut Tx<'_>, actor: &Actor, org_id: &str, input: ProjectCreate) -> ApiResult<Project> {
-    if tx.get_raw(tables::PROJECT_SLUGS, &slug_key(org_id, &input.slug))?.is_some() {
+pub fn create(
+    tx: &mut Tx<'_>,
+    actor: &Actor,
+    org_id: &str,
+    input: ProjectCreate,
+) -> ApiResult<Project> {
+    if tx
+        .get_raw(tables::PROJECT_SLUGS, &slug_key(org_id, &input.slug))?
+        .is_some()
+    {
         return Err(ApiError::new(
             ErrorCode::SlugConflict,
-            format!("The slug '{}' is already used in this organization", input.slug),
+            format!(
+                "The slug '{}' is already used in this organization",
+                input.slug
+            ),
         ));
     }
     let project = Project {
@@ -263,8 +297,16 @@ pub fn create(tx: &mut Tx<'_>, actor: &Actor, org_id: &str, input: ProjectCreate
         seq: tx.next_seq(),
     };
     tx.put(tables::PROJECTS, &project_key(&project), &project)?;
-    tx.put_raw(tables::PROJECT_INDEX, project.id.as_bytes(), org_id.as_bytes())?;
-    tx.put_raw(tables::PROJECT_SLUGS, &slug_key(org_id, &project.slug), project.id.as_bytes())?;
+    tx.put_raw(
+        tables::PROJECT_INDEX,
+        project.id.as_bytes(),
+        org_id.as_bytes(),
+    )?;
+    tx.put_raw(
+        tables::PROJECT_SLUGS,
+        &slug_key(org_id, &project.slug),
+        project.id.as_bytes(),
+    )?;
     audit::record(
         tx,
         actor,
@@ -310,7 +352,12 @@ pub fn update(
 
 /// Deletes a project and everything it owns: its own rows, then one range delete over its
 /// prefix of the owned table, counted per kind, and the audit entry, all in `tx`.
-pub fn delete(tx: &mut Tx<'_>, actor: &Actor, org_id: &str, project_id: &str) -> ApiResult<Vec<(String, u64)>> {
+pub fn delete(
+    tx: &mut Tx<'_>,
+    actor: &Actor,
+    org_id: &str,
+    project_id: &str,
+) -> ApiResult<Vec<(String, u64)>> {
     let project = resolve(tx, org_id, project_id)?;
     tx.remove(tables::PROJECTS, &project_key(&project))?;
     tx.remove(tables::PROJECT_INDEX, project.id.as_bytes())?;
@@ -319,11 +366,17 @@ pub fn delete(tx: &mut Tx<'_>, actor: &Actor, org_id: &str, project_id: &str) ->
     let prefix = keys::project_prefix(org_id, project_id);
     let mut counts: BTreeMap<&'static str, u64> = BTreeMap::new();
     tx.remove_range(tables::OWNED, keys::prefix_range(&prefix), |key| {
-        if let Some(kind) = key.get(prefix.len()).and_then(|&tag| resources::record_kind_name(tag)) {
+        if let Some(kind) = key
+            .get(prefix.len())
+            .and_then(|&tag| resources::record_kind_name(tag))
+        {
             *counts.entry(kind).or_default() += 1;
         }
     })?;
-    let cascade: Vec<(String, u64)> = counts.into_iter().map(|(k, n)| (k.to_string(), n)).collect();
+    let cascade: Vec<(String, u64)> = counts
+        .into_iter()
+        .map(|(k, n)| (k.to_string(), n))
+        .collect();
 
     audit::record(
         tx,
@@ -348,7 +401,10 @@ mod tests {
     #[test]
     fn slug_derivation() {
         assert_eq!(derive_slug("Acme Support").as_deref(), Some("acme-support"));
-        assert_eq!(derive_slug("  --Hello,   World!! ").as_deref(), Some("hello-world"));
+        assert_eq!(
+            derive_slug("  --Hello,   World!! ").as_deref(),
+            Some("hello-world")
+        );
         assert_eq!(derive_slug("Café 2.0").as_deref(), Some("caf-2-0"));
         assert_eq!(derive_slug("A"), None);
         assert_eq!(derive_slug("!!!"), None);
@@ -361,7 +417,17 @@ mod tests {
         for good in ["ab", "acme-support", "a1", "2fa-help", &"a".repeat(50)] {
             assert!(check_slug(good).is_ok(), "{good}");
         }
-        for bad in ["a", "-ab", "ab-", "a--b", "Acme", "a_b", "a b", &"a".repeat(51), ""] {
+        for bad in [
+            "a",
+            "-ab",
+            "ab-",
+            "a--b",
+            "Acme",
+            "a_b",
+            "a b",
+            &"a".repeat(51),
+            "",
+        ] {
             assert!(check_slug(bad).is_err(), "{bad}");
         }
     }

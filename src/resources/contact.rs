@@ -89,7 +89,11 @@ impl Kind for Contact {
             entries.push(IndexEntry::lookup(BY_EXTERNAL_ID, external_id, &self.id));
         }
         if let Some(email) = &self.email {
-            entries.push(IndexEntry::lookup(BY_EMAIL, &email.to_lowercase(), &self.id));
+            entries.push(IndexEntry::lookup(
+                BY_EMAIL,
+                &email.to_lowercase(),
+                &self.id,
+            ));
         }
         Ok(entries)
     }
@@ -111,7 +115,11 @@ pub fn check_email(email: &str) -> Check<String> {
                 && domain.split('.').count() >= 2
                 && domain.split('.').all(|label| !label.is_empty())
         });
-    if valid { Ok(email.to_string()) } else { Err("Invalid email".into()) }
+    if valid {
+        Ok(email.to_string())
+    } else {
+        Err("Invalid email".into())
+    }
 }
 
 fn email(value: &Value) -> Check<String> {
@@ -150,7 +158,10 @@ impl ContactFields {
             .iter()
             .any(|f| matches!(f, Patch::Set(_)));
         if !identified {
-            input.issue("email", "At least one of email, name or external_id is required");
+            input.issue(
+                "email",
+                "At least one of email, name or external_id is required",
+            );
         }
         input.finish()?;
         Ok(fields)
@@ -194,15 +205,20 @@ pub enum Upserted {
 }
 
 /// The contact matching `external_id`, else `email` (case-insensitive); else a new one.
-pub fn upsert(tx: &mut Tx<'_>, scope: &ProjectScope, actor: &Actor, fields: ContactFields) -> ApiResult<Upserted> {
+pub fn upsert(
+    tx: &mut Tx<'_>,
+    scope: &ProjectScope,
+    actor: &Actor,
+    fields: ContactFields,
+) -> ApiResult<Upserted> {
     let mut matched = None;
     if let Patch::Set(external_id) = &fields.external_id {
         matched = scope.lookup(tx, BY_EXTERNAL_ID, external_id, 1)?.pop();
     }
-    if matched.is_none() {
-        if let Patch::Set(email) = &fields.email {
-            matched = scope.lookup(tx, BY_EMAIL, &email.to_lowercase(), 1)?.pop();
-        }
+    if matched.is_none()
+        && let Patch::Set(email) = &fields.email
+    {
+        matched = scope.lookup(tx, BY_EMAIL, &email.to_lowercase(), 1)?.pop();
     }
     if let Some(id) = matched {
         let before: Contact = resources::get(tx, scope, &id)?;
@@ -230,7 +246,13 @@ pub fn upsert(tx: &mut Tx<'_>, scope: &ProjectScope, actor: &Actor, fields: Cont
     Ok(Upserted::Created(contact))
 }
 
-pub fn update(tx: &mut Tx<'_>, scope: &ProjectScope, actor: &Actor, id: &str, fields: ContactFields) -> ApiResult<Contact> {
+pub fn update(
+    tx: &mut Tx<'_>,
+    scope: &ProjectScope,
+    actor: &Actor,
+    id: &str,
+    fields: ContactFields,
+) -> ApiResult<Contact> {
     let before: Contact = resources::get(tx, scope, id)?;
     let mut after = before.clone();
     fields.apply(&mut after);
@@ -251,9 +273,16 @@ impl ContactFilter {
     pub fn matches(&self, c: &Contact) -> bool {
         let lower = |s: &Option<String>| s.as_deref().map(str::to_lowercase);
         self.q.as_ref().is_none_or(|q| {
-            lower(&c.name).is_some_and(|n| n.contains(q.as_str())) || lower(&c.email).is_some_and(|e| e.contains(q.as_str()))
-        }) && self.email.as_ref().is_none_or(|e| lower(&c.email).as_ref() == Some(e))
-            && self.external_id.as_ref().is_none_or(|x| c.external_id.as_ref() == Some(x))
+            lower(&c.name).is_some_and(|n| n.contains(q.as_str()))
+                || lower(&c.email).is_some_and(|e| e.contains(q.as_str()))
+        }) && self
+            .email
+            .as_ref()
+            .is_none_or(|e| lower(&c.email).as_ref() == Some(e))
+            && self
+                .external_id
+                .as_ref()
+                .is_none_or(|x| c.external_id.as_ref() == Some(x))
     }
 }
 
@@ -266,7 +295,9 @@ mod tests {
         for good in ["a@b.co", "first.last+tag@example.com", "x@sub.domain.org"] {
             assert!(check_email(good).is_ok(), "{good}");
         }
-        for bad in ["", "a", "a@", "@b.co", "a@b", "a b@c.io", "a@b..co", "a@@b.co", "a@b.co."] {
+        for bad in [
+            "", "a", "a@", "@b.co", "a@b", "a b@c.io", "a@b..co", "a@@b.co", "a@b.co.",
+        ] {
             assert!(check_email(bad).is_err(), "{bad}");
         }
     }

@@ -181,8 +181,12 @@ impl ConversationCreate {
         let create = ConversationCreate {
             subject: input.optional("subject", text(SHORT_TEXT_MAX)),
             contact_id: input.optional("contact_id", text(SHORT_TEXT_MAX)),
-            channel: input.optional("channel", one_of(CHANNELS)).unwrap_or(Channel::Api),
-            priority: input.optional("priority", one_of(PRIORITIES)).unwrap_or(Priority::Normal),
+            channel: input
+                .optional("channel", one_of(CHANNELS))
+                .unwrap_or(Channel::Api),
+            priority: input
+                .optional("priority", one_of(PRIORITIES))
+                .unwrap_or(Priority::Normal),
             tags: read_tags(&mut input, true).unwrap_or_default(),
         };
         input.finish()?;
@@ -213,7 +217,12 @@ impl ConversationUpdate {
     }
 }
 
-pub fn create(tx: &mut Tx<'_>, scope: &ProjectScope, actor: &Actor, input: ConversationCreate) -> ApiResult<Conversation> {
+pub fn create(
+    tx: &mut Tx<'_>,
+    scope: &ProjectScope,
+    actor: &Actor,
+    input: ConversationCreate,
+) -> ApiResult<Conversation> {
     if let Some(contact_id) = &input.contact_id {
         resources::get::<Contact>(tx, scope, contact_id)?;
     }
@@ -290,10 +299,18 @@ impl ConversationFilter {
         self.status.is_none_or(|s| c.status == s)
             && self.priority.is_none_or(|p| c.priority == p)
             && self.channel.is_none_or(|ch| c.channel == ch)
-            && self.assigned_to.as_ref().is_none_or(|a| c.assigned_to.as_ref() == Some(a))
-            && self.contact_id.as_ref().is_none_or(|id| c.contact_id.as_ref() == Some(id))
+            && self
+                .assigned_to
+                .as_ref()
+                .is_none_or(|a| c.assigned_to.as_ref() == Some(a))
+            && self
+                .contact_id
+                .as_ref()
+                .is_none_or(|id| c.contact_id.as_ref() == Some(id))
             && self.q.as_ref().is_none_or(|q| {
-                c.subject.as_ref().is_some_and(|s| s.to_lowercase().contains(q.as_str()))
+                c.subject
+                    .as_ref()
+                    .is_some_and(|s| s.to_lowercase().contains(q.as_str()))
             })
     }
 }

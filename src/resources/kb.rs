@@ -18,7 +18,9 @@ use crate::resources::search::{self, TermStats};
 use crate::resources::{self, IndexEntry, Kind, ProjectScope, lookup_prefix};
 use crate::store::{Reader, Tx, keys, tables};
 use crate::timestamp::Timestamp;
-use crate::validate::{Input, LONG_TEXT_MAX, Patch, SHORT_TEXT_MAX, boolean, non_blank, one_of, text};
+use crate::validate::{
+    Input, LONG_TEXT_MAX, Patch, SHORT_TEXT_MAX, boolean, non_blank, one_of, text,
+};
 
 pub const BY_CREATED: u8 = 0x47;
 pub const BY_UPDATED: u8 = 0x48;
@@ -150,13 +152,29 @@ impl Kind for Article {
                 counts.entry(term).or_default().1 += 1;
             }
             for (term, (title_tf, content_tf)) in counts {
-                let posting = Posting { title_tf, content_tf, doc_len };
+                let posting = Posting {
+                    title_tf,
+                    content_tf,
+                    doc_len,
+                };
                 let mut key = lookup_prefix(&term);
                 key.extend_from_slice(self.id.as_bytes());
-                entries.push(IndexEntry::Key { tag: POSTINGS, key, value: codec::encode(&posting)? });
+                entries.push(IndexEntry::Key {
+                    tag: POSTINGS,
+                    key,
+                    value: codec::encode(&posting)?,
+                });
             }
-            entries.push(IndexEntry::Counter { tag: STATS, key: STAT_DOCS.to_vec(), amount: 1 });
-            entries.push(IndexEntry::Counter { tag: STATS, key: STAT_LENGTH.to_vec(), amount: u64::from(doc_len) });
+            entries.push(IndexEntry::Counter {
+                tag: STATS,
+                key: STAT_DOCS.to_vec(),
+                amount: 1,
+            });
+            entries.push(IndexEntry::Counter {
+                tag: STATS,
+                key: STAT_LENGTH.to_vec(),
+                amount: u64::from(doc_len),
+            });
         }
         Ok(entries)
     }
@@ -173,9 +191,15 @@ pub struct ArticleFields {
 impl ArticleFields {
     fn read(input: &mut Input, create: bool) -> ArticleFields {
         let (title, content) = if create {
-            (input.required("title", non_blank(SHORT_TEXT_MAX)), input.required("content", non_blank(LONG_TEXT_MAX)))
+            (
+                input.required("title", non_blank(SHORT_TEXT_MAX)),
+                input.required("content", non_blank(LONG_TEXT_MAX)),
+            )
         } else {
-            (input.updatable("title", non_blank(SHORT_TEXT_MAX)), input.updatable("content", non_blank(LONG_TEXT_MAX)))
+            (
+                input.updatable("title", non_blank(SHORT_TEXT_MAX)),
+                input.updatable("content", non_blank(LONG_TEXT_MAX)),
+            )
         };
         ArticleFields {
             title,
@@ -233,7 +257,12 @@ fn unique_slug(reader: &impl Reader, scope: &ProjectScope, title: &str) -> ApiRe
     Ok(candidate)
 }
 
-pub fn create(tx: &mut Tx<'_>, scope: &ProjectScope, actor: &Actor, fields: ArticleFields) -> ApiResult<Article> {
+pub fn create(
+    tx: &mut Tx<'_>,
+    scope: &ProjectScope,
+    actor: &Actor,
+    fields: ArticleFields,
+) -> ApiResult<Article> {
     let title = fields.title.clone().unwrap_or_default();
     let seq = tx.next_seq();
     let mut article = Article {
@@ -303,16 +332,24 @@ pub struct ArticleFilter {
 impl ArticleFilter {
     pub fn matches(&self, a: &Article) -> bool {
         self.status.is_none_or(|s| a.status == s)
-            && self.category.as_ref().is_none_or(|c| a.category.as_ref() == Some(c))
+            && self
+                .category
+                .as_ref()
+                .is_none_or(|c| a.category.as_ref() == Some(c))
             && self.q.as_ref().is_none_or(|q| {
-                a.title.to_lowercase().contains(q.as_str()) || a.content.to_lowercase().contains(q.as_str())
+                a.title.to_lowercase().contains(q.as_str())
+                    || a.content.to_lowercase().contains(q.as_str())
             })
     }
 }
 
 /// The best published articles for `query`, with scores in 0-1, best first. Reads only the
 /// postings of the query's terms and the two counters, never every article.
-pub fn search(reader: &impl Reader, scope: &ProjectScope, query: &str) -> ApiResult<Vec<(Article, f64)>> {
+pub fn search(
+    reader: &impl Reader,
+    scope: &ProjectScope,
+    query: &str,
+) -> ApiResult<Vec<(Article, f64)>> {
     let terms = search::query_terms(query);
     let docs = scope.counter(reader, STATS, STAT_DOCS)?;
     if terms.is_empty() || docs == 0 {
@@ -325,13 +362,22 @@ pub fn search(reader: &impl Reader, scope: &ProjectScope, query: &str) -> ApiRes
     for term in &terms {
         let prefix = scope.key(POSTINGS, &lookup_prefix(term));
         let mut postings: Vec<(String, TermStats)> = Vec::new();
-        reader.scan(tables::OWNED, keys::prefix_range(&prefix), false, &mut |key, value| {
-            let posting: Posting = codec::decode(value)?;
-            let id = String::from_utf8_lossy(&key[prefix.len()..]).into_owned();
-            let stats = TermStats { title_tf: posting.title_tf, content_tf: posting.content_tf, doc_len: posting.doc_len };
-            postings.push((id, stats));
-            Ok(ControlFlow::Continue(()))
-        })?;
+        reader.scan(
+            tables::OWNED,
+            keys::prefix_range(&prefix),
+            false,
+            &mut |key, value| {
+                let posting: Posting = codec::decode(value)?;
+                let id = String::from_utf8_lossy(&key[prefix.len()..]).into_owned();
+                let stats = TermStats {
+                    title_tf: posting.title_tf,
+                    content_tf: posting.content_tf,
+                    doc_len: posting.doc_len,
+                };
+                postings.push((id, stats));
+                Ok(ControlFlow::Continue(()))
+            },
+        )?;
         let idf = search::idf(docs, postings.len() as u64);
         ceiling += search::term_ceiling(idf);
         for (id, stats) in postings {

@@ -28,7 +28,8 @@ pub enum SenderType {
 }
 
 /// Only team-side senders may post through the API (API.md §9.3).
-const POSTABLE_SENDERS: &[(&str, SenderType)] = &[("agent", SenderType::Agent), ("system", SenderType::System)];
+const POSTABLE_SENDERS: &[(&str, SenderType)] =
+    &[("agent", SenderType::Agent), ("system", SenderType::System)];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -93,7 +94,12 @@ impl Kind for Message {
     }
 
     fn index(&self) -> ApiResult<Vec<IndexEntry>> {
-        Ok(vec![IndexEntry::order(IN_CONVERSATION, self.conversation_id.as_bytes(), self.seq, &self.id)])
+        Ok(vec![IndexEntry::order(
+            IN_CONVERSATION,
+            self.conversation_id.as_bytes(),
+            self.seq,
+            &self.id,
+        )])
     }
 }
 

@@ -50,7 +50,10 @@ pub trait Kind: Record + Send + 'static {
 
 /// Record tags of every kind, with their cascade names. Tags below `FIRST_INDEX_TAG` are records.
 const RECORD_KINDS: [(u8, &str); 4] = [
-    (conversation::Conversation::TAG, conversation::Conversation::PLURAL),
+    (
+        conversation::Conversation::TAG,
+        conversation::Conversation::PLURAL,
+    ),
     (message::Message::TAG, message::Message::PLURAL),
     (contact::Contact::TAG, contact::Contact::PLURAL),
     (kb::Article::TAG, kb::Article::PLURAL),
@@ -61,13 +64,20 @@ pub const FIRST_INDEX_TAG: u8 = 0x40;
 /// The name of the record kind behind a tag of the owned table, for cascade counts; index
 /// entries have no name and are not counted.
 pub fn record_kind_name(tag: u8) -> Option<&'static str> {
-    RECORD_KINDS.iter().find(|(t, _)| *t == tag).map(|(_, name)| *name)
+    RECORD_KINDS
+        .iter()
+        .find(|(t, _)| *t == tag)
+        .map(|(_, name)| *name)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum IndexEntry {
     /// `tag ++ key` → `value`.
-    Key { tag: u8, key: Vec<u8>, value: Vec<u8> },
+    Key {
+        tag: u8,
+        key: Vec<u8>,
+        value: Vec<u8>,
+    },
     /// `tag ++ key` holds the sum of `amount` over all records.
     Counter { tag: u8, key: Vec<u8>, amount: u64 },
 }
@@ -75,14 +85,22 @@ pub enum IndexEntry {
 impl IndexEntry {
     /// An ordering entry: `tag ++ group ++ sort (u64 BE) ++ id`, listed by `list`.
     pub fn order(tag: u8, group: &[u8], sort: u64, id: &str) -> IndexEntry {
-        IndexEntry::Key { tag, key: order_key(group, sort, id), value: Vec::new() }
+        IndexEntry::Key {
+            tag,
+            key: order_key(group, sort, id),
+            value: Vec::new(),
+        }
     }
 
     /// A look-up entry: `tag ++ len(text) ++ text ++ id`, found with `ProjectScope::lookup`.
     pub fn lookup(tag: u8, text: &str, id: &str) -> IndexEntry {
         let mut key = lookup_prefix(text);
         key.extend_from_slice(id.as_bytes());
-        IndexEntry::Key { tag, key, value: Vec::new() }
+        IndexEntry::Key {
+            tag,
+            key,
+            value: Vec::new(),
+        }
     }
 }
 
@@ -112,7 +130,11 @@ pub struct ProjectScope {
 
 impl ProjectScope {
     /// API.md §2.2: unknown → 404 `PROJECT_NOT_FOUND`, foreign → 403 `API_KEY_PROJECT_MISMATCH`.
-    pub fn resolve(reader: &impl Reader, key_org: &str, project_id: &str) -> ApiResult<ProjectScope> {
+    pub fn resolve(
+        reader: &impl Reader,
+        key_org: &str,
+        project_id: &str,
+    ) -> ApiResult<ProjectScope> {
         let found = project::resolve(reader, key_org, project_id)?;
         Ok(ProjectScope {
             prefix: keys::project_prefix(&found.org_id, &found.id),
@@ -130,19 +152,36 @@ impl ProjectScope {
     }
 
     /// The ids under look-up entry `tag ++ len(text) ++ text`, oldest entry first.
-    pub fn lookup(&self, reader: &impl Reader, tag: u8, text: &str, limit: usize) -> ApiResult<Vec<String>> {
+    pub fn lookup(
+        &self,
+        reader: &impl Reader,
+        tag: u8,
+        text: &str,
+        limit: usize,
+    ) -> ApiResult<Vec<String>> {
         let prefix = self.key(tag, &lookup_prefix(text));
         let mut ids = Vec::new();
-        reader.scan(tables::OWNED, keys::prefix_range(&prefix), false, &mut |key, _| {
-            ids.push(String::from_utf8_lossy(&key[prefix.len()..]).into_owned());
-            Ok(if ids.len() >= limit { ControlFlow::Break(()) } else { ControlFlow::Continue(()) })
-        })?;
+        reader.scan(
+            tables::OWNED,
+            keys::prefix_range(&prefix),
+            false,
+            &mut |key, _| {
+                ids.push(String::from_utf8_lossy(&key[prefix.len()..]).into_owned());
+                Ok(if ids.len() >= limit {
+                    ControlFlow::Break(())
+                } else {
+                    ControlFlow::Continue(())
+                })
+            },
+        )?;
         Ok(ids)
     }
 
     /// Reads a counter kept by `IndexEntry::Counter`.
     pub fn counter(&self, reader: &impl Reader, tag: u8, name: &[u8]) -> ApiResult<u64> {
-        Ok(reader.get_raw(tables::OWNED, &self.key(tag, name))?.map_or(0, |v| decode_u64(&v)))
+        Ok(reader
+            .get_raw(tables::OWNED, &self.key(tag, name))?
+            .map_or(0, |v| decode_u64(&v)))
     }
 }
 
@@ -171,7 +210,12 @@ pub fn not_found<K: Kind>() -> ApiError {
 }
 
 /// Stores a new record with its index entries and its `<kind>.created` audit entry.
-pub fn insert<K: Kind>(tx: &mut Tx<'_>, scope: &ProjectScope, actor: &Actor, record: &K) -> ApiResult<()> {
+pub fn insert<K: Kind>(
+    tx: &mut Tx<'_>,
+    scope: &ProjectScope,
+    actor: &Actor,
+    record: &K,
+) -> ApiResult<()> {
     write_record(tx, scope, None, Some(record))?;
     audit_change(tx, scope, actor, "created", record.id(), None, Some(record))
 }
@@ -186,18 +230,41 @@ pub fn replace<K: Kind>(
     after: &K,
 ) -> ApiResult<()> {
     write_record(tx, scope, Some(before), Some(after))?;
-    audit_change(tx, scope, actor, verb, after.id(), Some(before), Some(after))
+    audit_change(
+        tx,
+        scope,
+        actor,
+        verb,
+        after.id(),
+        Some(before),
+        Some(after),
+    )
 }
 
 /// Deletes a record and its index entries, with a `<kind>.deleted` audit entry.
-pub fn remove<K: Kind>(tx: &mut Tx<'_>, scope: &ProjectScope, actor: &Actor, record: &K) -> ApiResult<()> {
+pub fn remove<K: Kind>(
+    tx: &mut Tx<'_>,
+    scope: &ProjectScope,
+    actor: &Actor,
+    record: &K,
+) -> ApiResult<()> {
     write_record(tx, scope, Some(record), None)?;
     audit_change(tx, scope, actor, "deleted", record.id(), Some(record), None)
 }
 
-fn write_record<K: Kind>(tx: &mut Tx<'_>, scope: &ProjectScope, old: Option<&K>, new: Option<&K>) -> ApiResult<()> {
+fn write_record<K: Kind>(
+    tx: &mut Tx<'_>,
+    scope: &ProjectScope,
+    old: Option<&K>,
+    new: Option<&K>,
+) -> ApiResult<()> {
     let index_of = |record: Option<&K>| -> ApiResult<HashSet<IndexEntry>> {
-        Ok(record.map(K::index).transpose()?.unwrap_or_default().into_iter().collect())
+        Ok(record
+            .map(K::index)
+            .transpose()?
+            .unwrap_or_default()
+            .into_iter()
+            .collect())
     };
     let (old_index, new_index) = (index_of(old)?, index_of(new)?);
     for entry in old_index.difference(&new_index) {
@@ -205,26 +272,51 @@ fn write_record<K: Kind>(tx: &mut Tx<'_>, scope: &ProjectScope, old: Option<&K>,
             IndexEntry::Key { tag, key, .. } => {
                 tx.remove(tables::OWNED, &scope.key(*tag, key))?;
             }
-            IndexEntry::Counter { tag, key, amount } => add_to_counter(tx, scope, *tag, key, *amount, false)?,
+            IndexEntry::Counter { tag, key, amount } => {
+                add_to_counter(tx, scope, *tag, key, *amount, false)?
+            }
         }
     }
     for entry in new_index.difference(&old_index) {
         match entry {
-            IndexEntry::Key { tag, key, value } => tx.put_raw(tables::OWNED, &scope.key(*tag, key), value)?,
-            IndexEntry::Counter { tag, key, amount } => add_to_counter(tx, scope, *tag, key, *amount, true)?,
+            IndexEntry::Key { tag, key, value } => {
+                tx.put_raw(tables::OWNED, &scope.key(*tag, key), value)?
+            }
+            IndexEntry::Counter { tag, key, amount } => {
+                add_to_counter(tx, scope, *tag, key, *amount, true)?
+            }
         }
     }
     match (old, new) {
-        (_, Some(record)) => tx.put(tables::OWNED, &scope.key(K::TAG, record.id().as_bytes()), record),
-        (Some(record), None) => tx.remove(tables::OWNED, &scope.key(K::TAG, record.id().as_bytes())).map(drop),
+        (_, Some(record)) => tx.put(
+            tables::OWNED,
+            &scope.key(K::TAG, record.id().as_bytes()),
+            record,
+        ),
+        (Some(record), None) => tx
+            .remove(tables::OWNED, &scope.key(K::TAG, record.id().as_bytes()))
+            .map(drop),
         (None, None) => Ok(()),
     }
 }
 
-fn add_to_counter(tx: &mut Tx<'_>, scope: &ProjectScope, tag: u8, name: &[u8], amount: u64, add: bool) -> ApiResult<()> {
+fn add_to_counter(
+    tx: &mut Tx<'_>,
+    scope: &ProjectScope,
+    tag: u8,
+    name: &[u8],
+    amount: u64,
+    add: bool,
+) -> ApiResult<()> {
     let key = scope.key(tag, name);
-    let current = tx.get_raw(tables::OWNED, &key)?.map_or(0, |v| decode_u64(&v));
-    let next = if add { current.saturating_add(amount) } else { current.saturating_sub(amount) };
+    let current = tx
+        .get_raw(tables::OWNED, &key)?
+        .map_or(0, |v| decode_u64(&v));
+    let next = if add {
+        current.saturating_add(amount)
+    } else {
+        current.saturating_sub(amount)
+    };
     if next == 0 {
         tx.remove(tables::OWNED, &key).map(drop)
     } else {
@@ -277,32 +369,47 @@ pub fn list<K: Kind>(
     let group = scope.key(order.tag, order.group);
     let (mut start, mut end) = keys::prefix_range(&group);
     if let Some(cursor) = cursor {
-        let position = Bound::Excluded(scope.key(order.tag, &order_key(order.group, cursor.sort, &cursor.id)));
-        if order.descending { end = position } else { start = position }
+        let position =
+            Bound::Excluded(scope.key(order.tag, &order_key(order.group, cursor.sort, &cursor.id)));
+        if order.descending {
+            end = position
+        } else {
+            start = position
+        }
     }
     let mut items = Vec::new();
     let mut positions = Vec::new();
     let mut has_more = false;
-    reader.scan(tables::OWNED, (start, end), order.descending, &mut |key, _| {
-        let Some(tail) = key.get(group.len()..).filter(|t| t.len() > 8) else {
-            return Err(ApiError::internal("malformed ordering key"));
-        };
-        let (sort, id) = tail.split_at(8);
-        let id = String::from_utf8_lossy(id).into_owned();
-        let record: K = reader
-            .get(tables::OWNED, &scope.key(K::TAG, id.as_bytes()))?
-            .ok_or_else(|| ApiError::internal(format!("ordering entry without record: {id}")))?;
-        if !filter(&record) {
-            return Ok(ControlFlow::Continue(()));
-        }
-        if items.len() == limit {
-            has_more = true;
-            return Ok(ControlFlow::Break(()));
-        }
-        positions.push(Cursor { sort: decode_u64(sort), id });
-        items.push(record);
-        Ok(ControlFlow::Continue(()))
-    })?;
+    reader.scan(
+        tables::OWNED,
+        (start, end),
+        order.descending,
+        &mut |key, _| {
+            let Some(tail) = key.get(group.len()..).filter(|t| t.len() > 8) else {
+                return Err(ApiError::internal("malformed ordering key"));
+            };
+            let (sort, id) = tail.split_at(8);
+            let id = String::from_utf8_lossy(id).into_owned();
+            let record: K = reader
+                .get(tables::OWNED, &scope.key(K::TAG, id.as_bytes()))?
+                .ok_or_else(|| {
+                    ApiError::internal(format!("ordering entry without record: {id}"))
+                })?;
+            if !filter(&record) {
+                return Ok(ControlFlow::Continue(()));
+            }
+            if items.len() == limit {
+                has_more = true;
+                return Ok(ControlFlow::Break(()));
+            }
+            positions.push(Cursor {
+                sort: decode_u64(sort),
+                id,
+            });
+            items.push(record);
+            Ok(ControlFlow::Continue(()))
+        },
+    )?;
     let next = if has_more { positions.pop() } else { None };
     Ok(Page { items, next })
 }

@@ -13,9 +13,10 @@ const MAX_TERM_BYTES: usize = 64;
 pub const MAX_QUERY_TERMS: usize = 32;
 
 const STOP_WORDS: &[&str] = &[
-    "an", "and", "are", "as", "at", "be", "but", "by", "do", "does", "for", "from", "how", "if", "in", "is", "it",
-    "its", "me", "my", "no", "not", "of", "on", "or", "so", "than", "that", "the", "then", "there", "these", "this",
-    "to", "was", "we", "what", "when", "where", "which", "who", "why", "will", "with", "you", "your",
+    "an", "and", "are", "as", "at", "be", "but", "by", "do", "does", "for", "from", "how", "if",
+    "in", "is", "it", "its", "me", "my", "no", "not", "of", "on", "or", "so", "than", "that",
+    "the", "then", "there", "these", "this", "to", "was", "we", "what", "when", "where", "which",
+    "who", "why", "will", "with", "you", "your",
 ];
 
 /// Lowercased words of letters and digits, without stop words and one-letter words.
@@ -28,7 +29,11 @@ pub fn tokens(text: &str) -> impl Iterator<Item = String> + '_ {
 
 /// The distinct terms of a query, in a stable order.
 pub fn query_terms(query: &str) -> Vec<String> {
-    tokens(query).collect::<BTreeSet<_>>().into_iter().take(MAX_QUERY_TERMS).collect()
+    tokens(query)
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .take(MAX_QUERY_TERMS)
+        .collect()
 }
 
 /// How often one term occurs in one article, and the article's weighted length.
@@ -67,7 +72,9 @@ pub fn term_ceiling(idf: f64) -> f64 {
 /// Weighted length of an article: title words count `TITLE_WEIGHT` times.
 pub fn doc_len(title: &str, content: &str) -> u32 {
     let count = |text: &str| u32::try_from(tokens(text).count()).unwrap_or(u32::MAX);
-    TITLE_WEIGHT.saturating_mul(count(title)).saturating_add(count(content))
+    TITLE_WEIGHT
+        .saturating_mul(count(title))
+        .saturating_add(count(content))
 }
 
 #[cfg(test)]
@@ -78,21 +85,36 @@ mod tests {
     fn tokenizes_words() {
         let t: Vec<String> = tokens("How do I reset my Password? Reset-link, v2!").collect();
         assert_eq!(t, ["reset", "password", "reset", "link", "v2"]);
-        assert_eq!(query_terms("reset the RESET password"), ["password", "reset"]);
+        assert_eq!(
+            query_terms("reset the RESET password"),
+            ["password", "reset"]
+        );
     }
 
     #[test]
     fn title_hits_outscore_content_hits() {
         let idf = idf(10, 2);
-        let in_title = TermStats { title_tf: 1, content_tf: 0, doc_len: 20 };
-        let in_content = TermStats { title_tf: 0, content_tf: 1, doc_len: 20 };
+        let in_title = TermStats {
+            title_tf: 1,
+            content_tf: 0,
+            doc_len: 20,
+        };
+        let in_content = TermStats {
+            title_tf: 0,
+            content_tf: 1,
+            doc_len: 20,
+        };
         assert!(term_score(idf, in_title, 20.0) > term_score(idf, in_content, 20.0));
     }
 
     #[test]
     fn scores_stay_below_the_ceiling() {
         let idf = idf(3, 1);
-        let heavy = TermStats { title_tf: 50, content_tf: 500, doc_len: 600 };
+        let heavy = TermStats {
+            title_tf: 50,
+            content_tf: 500,
+            doc_len: 600,
+        };
         let score = term_score(idf, heavy, 100.0);
         assert!(score > 0.0 && score < term_ceiling(idf));
     }

@@ -57,8 +57,10 @@ mod tests {
 
     fn within(range: &KeyRange, key: &[u8]) -> bool {
         use std::ops::RangeBounds;
-        let bounds: (Bound<&[u8]>, Bound<&[u8]>) =
-            (range.0.as_ref().map(Vec::as_slice), range.1.as_ref().map(Vec::as_slice));
+        let bounds: (Bound<&[u8]>, Bound<&[u8]>) = (
+            range.0.as_ref().map(Vec::as_slice),
+            range.1.as_ref().map(Vec::as_slice),
+        );
         RangeBounds::<[u8]>::contains(&bounds, key)
     }
 
@@ -71,7 +73,10 @@ mod tests {
         child.extend_from_slice(b"\x01con_xxxxxxxxxxxx");
         assert!(within(&range, &child));
         assert!(!within(&range, &project_prefix(org, "prj_aaaaaaaaaaab")));
-        assert!(!within(&range, &project_prefix("org_aaaaaaaaaaab", "prj_aaaaaaaaaaaa")));
+        assert!(!within(
+            &range,
+            &project_prefix("org_aaaaaaaaaaab", "prj_aaaaaaaaaaaa")
+        ));
         assert!(!within(&range, org.as_bytes()));
     }
 

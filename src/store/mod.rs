@@ -51,8 +51,16 @@ pub mod tables {
     /// `org_id ++ seq` → AuditEntry. Org-owned, so entries outlive their project.
     pub const AUDIT: Table = TableDefinition::new("audit");
 
-    pub const ALL: [Table; 8] =
-        [ORGS, API_KEYS, KEY_INDEX, PROJECTS, PROJECT_INDEX, PROJECT_SLUGS, OWNED, AUDIT];
+    pub const ALL: [Table; 8] = [
+        ORGS,
+        API_KEYS,
+        KEY_INDEX,
+        PROJECTS,
+        PROJECT_INDEX,
+        PROJECT_SLUGS,
+        OWNED,
+        AUDIT,
+    ];
 }
 
 const SEQ_KEY: &str = "seq";
@@ -101,7 +109,10 @@ impl Store {
             .map_err(|e| OpenError::Other(format!("cannot initialise {}: {e}", path.display())))?;
         let db = Arc::new(db);
         let (jobs, receiver) = mpsc::channel::<Job>();
-        let mut writer = Writer { db: Arc::clone(&db), seq };
+        let mut writer = Writer {
+            db: Arc::clone(&db),
+            seq,
+        };
         let handle = std::thread::Builder::new()
             .name("rogeriq-writer".into())
             .spawn(move || {
@@ -126,7 +137,9 @@ impl Store {
         F: FnOnce(&mut Tx<'_>) -> ApiResult<T> + Send + 'static,
         T: Send + 'static,
     {
-        self.submit(op)?.await.map_err(|_| ApiError::internal("writer dropped a job"))?
+        self.submit(op)?
+            .await
+            .map_err(|_| ApiError::internal("writer dropped a job"))?
     }
 
     /// `write` for code that is not async (start-up, tools, benchmarks).
@@ -150,7 +163,11 @@ impl Store {
             // The requester may have gone away; its result is then simply dropped.
             let _ = reply.send(writer.run(op));
         });
-        let jobs = self.inner.jobs.lock().map_err(|_| ApiError::internal("writer lock poisoned"))?;
+        let jobs = self
+            .inner
+            .jobs
+            .lock()
+            .map_err(|_| ApiError::internal("writer lock poisoned"))?;
         jobs.as_ref()
             .ok_or_else(|| ApiError::internal("the store is closed"))?
             .send(job)
@@ -182,7 +199,9 @@ impl Store {
         }
         let writer = self.inner.writer.lock().ok().and_then(|mut w| w.take());
         if let Some(handle) = writer {
-            handle.join().map_err(|_| "the writer thread panicked".to_string())?;
+            handle
+                .join()
+                .map_err(|_| "the writer thread panicked".to_string())?;
         }
         let deadline = Instant::now() + wait_for_handles;
         let mut inner = self.inner;
@@ -218,7 +237,9 @@ fn init_tables(db: &Database) -> Result<u64, redb::Error> {
 }
 
 fn read_in<T>(db: &Database, op: impl FnOnce(&Rx) -> ApiResult<T>) -> ApiResult<T> {
-    let rx = Rx { txn: db.begin_read()? };
+    let rx = Rx {
+        txn: db.begin_read()?,
+    };
     op(&rx)
 }
 
@@ -234,7 +255,11 @@ impl Writer {
         txn.set_durability(Durability::Immediate)?;
         let start_seq = self.seq;
         let outcome = {
-            let mut tx = Tx { txn: &txn, seq: &mut self.seq, now: Timestamp::now() };
+            let mut tx = Tx {
+                txn: &txn,
+                seq: &mut self.seq,
+                now: Timestamp::now(),
+            };
             catch_unwind(AssertUnwindSafe(|| op(&mut tx)))
         };
         match outcome {
@@ -266,6 +291,9 @@ pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
 /// What a scan visitor says after each entry.
 pub type Visit = ControlFlow<()>;
 
+/// Called with each (key, value) of a scan.
+pub type Visitor<'a> = dyn FnMut(&[u8], &[u8]) -> ApiResult<Visit> + 'a;
+
 /// Read access, the same inside a write transaction (`Tx`) and a read transaction (`Rx`), so
 /// look-ups are written once.
 pub trait Reader {
@@ -277,7 +305,7 @@ pub trait Reader {
         table: Table,
         range: KeyRange,
         reverse: bool,
-        visit: &mut dyn FnMut(&[u8], &[u8]) -> ApiResult<Visit>,
+        visit: &mut Visitor<'_>,
     ) -> ApiResult<()>;
 
     fn get<T: Record>(&self, table: Table, key: &[u8]) -> ApiResult<Option<T>>
@@ -315,12 +343,16 @@ fn scan_from(
     table: &impl ReadableTable<&'static [u8], &'static [u8]>,
     range: KeyRange,
     reverse: bool,
-    visit: &mut dyn FnMut(&[u8], &[u8]) -> ApiResult<Visit>,
+    visit: &mut Visitor<'_>,
 ) -> ApiResult<()> {
     let bounds = (as_slice_bound(&range.0), as_slice_bound(&range.1));
     let mut entries = table.range::<&[u8]>(bounds)?;
     loop {
-        let next = if reverse { entries.next_back() } else { entries.next() };
+        let next = if reverse {
+            entries.next_back()
+        } else {
+            entries.next()
+        };
         let Some(entry) = next else { return Ok(()) };
         let (key, value) = entry?;
         if visit(key.value(), value.value())?.is_break() {
@@ -348,7 +380,7 @@ impl Reader for Rx {
         table: Table,
         range: KeyRange,
         reverse: bool,
-        visit: &mut dyn FnMut(&[u8], &[u8]) -> ApiResult<Visit>,
+        visit: &mut Visitor<'_>,
     ) -> ApiResult<()> {
         scan_from(&self.txn.open_table(table)?, range, reverse, visit)
     }
@@ -411,7 +443,7 @@ impl Reader for Tx<'_> {
         table: Table,
         range: KeyRange,
         reverse: bool,
-        visit: &mut dyn FnMut(&[u8], &[u8]) -> ApiResult<Visit>,
+        visit: &mut Visitor<'_>,
     ) -> ApiResult<()> {
         scan_from(&self.txn.open_table(table)?, range, reverse, visit)
     }

@@ -18,13 +18,110 @@ const EXPECTED: &[(&str, &str, &str)] = &[
     ("POST", "/api/v1/admin/orgs/{org_id}/keys", "master"),
     ("GET", "/api/v1/orgs/{org_id}/keys", "keys:read"),
     ("POST", "/api/v1/orgs/{org_id}/keys", "keys:admin"),
-    ("DELETE", "/api/v1/orgs/{org_id}/keys/{key_id}", "keys:admin"),
+    (
+        "DELETE",
+        "/api/v1/orgs/{org_id}/keys/{key_id}",
+        "keys:admin",
+    ),
     ("GET", "/api/v1/orgs/{org_id}/audit-log", "audit:read"),
     ("GET", "/api/v1/orgs/{org_id}/projects", "projects:read"),
     ("POST", "/api/v1/orgs/{org_id}/projects", "projects:write"),
-    ("GET", "/api/v1/orgs/{org_id}/projects/{project_id}", "projects:read"),
-    ("PATCH", "/api/v1/orgs/{org_id}/projects/{project_id}", "projects:write"),
-    ("DELETE", "/api/v1/orgs/{org_id}/projects/{project_id}", "projects:admin"),
+    (
+        "GET",
+        "/api/v1/orgs/{org_id}/projects/{project_id}",
+        "projects:read",
+    ),
+    (
+        "PATCH",
+        "/api/v1/orgs/{org_id}/projects/{project_id}",
+        "projects:write",
+    ),
+    (
+        "DELETE",
+        "/api/v1/orgs/{org_id}/projects/{project_id}",
+        "projects:admin",
+    ),
+    (
+        "GET",
+        "/api/v1/projects/{project_id}/conversations",
+        "conversations:read",
+    ),
+    (
+        "POST",
+        "/api/v1/projects/{project_id}/conversations",
+        "conversations:write",
+    ),
+    (
+        "GET",
+        "/api/v1/projects/{project_id}/conversations/{conversation_id}",
+        "conversations:read",
+    ),
+    (
+        "PATCH",
+        "/api/v1/projects/{project_id}/conversations/{conversation_id}",
+        "conversations:write",
+    ),
+    (
+        "GET",
+        "/api/v1/projects/{project_id}/conversations/{conversation_id}/messages",
+        "messages:read",
+    ),
+    (
+        "POST",
+        "/api/v1/projects/{project_id}/conversations/{conversation_id}/messages",
+        "messages:write",
+    ),
+    (
+        "GET",
+        "/api/v1/projects/{project_id}/contacts",
+        "contacts:read",
+    ),
+    (
+        "POST",
+        "/api/v1/projects/{project_id}/contacts",
+        "contacts:write",
+    ),
+    (
+        "GET",
+        "/api/v1/projects/{project_id}/contacts/{contact_id}",
+        "contacts:read",
+    ),
+    (
+        "PATCH",
+        "/api/v1/projects/{project_id}/contacts/{contact_id}",
+        "contacts:write",
+    ),
+    ("GET", "/api/v1/projects/{project_id}/kb/search", "kb:read"),
+    (
+        "GET",
+        "/api/v1/projects/{project_id}/kb/articles",
+        "kb:read",
+    ),
+    (
+        "POST",
+        "/api/v1/projects/{project_id}/kb/articles",
+        "kb:write",
+    ),
+    (
+        "GET",
+        "/api/v1/projects/{project_id}/kb/articles/{article_id}",
+        "kb:read",
+    ),
+    (
+        "PATCH",
+        "/api/v1/projects/{project_id}/kb/articles/{article_id}",
+        "kb:write",
+    ),
+    (
+        "DELETE",
+        "/api/v1/projects/{project_id}/kb/articles/{article_id}",
+        "kb:write",
+    ),
+    (
+        "POST",
+        "/api/v1/projects/{project_id}/kb/articles/{article_id}/publish",
+        "kb:write",
+    ),
 ];
 
 fn access_name(access: &Access) -> String {
@@ -36,19 +133,33 @@ fn access_name(access: &Access) -> String {
 }
 
 fn server_table() -> Vec<(String, String, String)> {
-    table().iter().map(|r| (r.method.to_string(), r.path.to_string(), access_name(&r.access))).collect()
+    table()
+        .iter()
+        .map(|r| {
+            (
+                r.method.to_string(),
+                r.path.to_string(),
+                access_name(&r.access),
+            )
+        })
+        .collect()
 }
 
 #[test]
 fn the_expected_table_is_the_servers_table() {
     let mut server = server_table();
-    let mut expected: Vec<(String, String, String)> =
-        EXPECTED.iter().map(|(m, p, a)| (m.to_string(), p.to_string(), a.to_string())).collect();
+    let mut expected: Vec<(String, String, String)> = EXPECTED
+        .iter()
+        .map(|(m, p, a)| (m.to_string(), p.to_string(), a.to_string()))
+        .collect();
     server.sort();
     expected.sort();
     let missing: Vec<_> = server.iter().filter(|r| !expected.contains(r)).collect();
     let stale: Vec<_> = expected.iter().filter(|r| !server.contains(r)).collect();
-    assert!(missing.is_empty() && stale.is_empty(), "routes without a test row: {missing:?}; rows without a route: {stale:?}");
+    assert!(
+        missing.is_empty() && stale.is_empty(),
+        "routes without a test row: {missing:?}; rows without a route: {stale:?}"
+    );
     assert_eq!(server, expected, "duplicate rows");
 }
 
@@ -67,12 +178,35 @@ fn concrete_path(app: &TestApp, pattern: &str) -> String {
     if path.contains("{project_id}") {
         static MADE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let n = MADE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        path = path.replace("{project_id}", &app.project(&format!("Authz target {n}")));
+        let project_id = app.project(&format!("Authz target {n}"));
+        path = path.replace("{project_id}", &project_id);
+        // Children of that project, for the project-scoped routes.
+        let mut child = |param: &str, collection: &str, body: Value| {
+            if path.contains(param) {
+                let r = app.post(
+                    &format!("/api/v1/projects/{project_id}/{collection}"),
+                    &app.admin_key,
+                    body,
+                );
+                assert_eq!(r.status, 201, "{}", r.body);
+                path = path.replace(param, r.data()["id"].as_str().unwrap());
+            }
+        };
+        child("{conversation_id}", "conversations", json!({}));
+        child("{contact_id}", "contacts", json!({"name": "Authz"}));
+        child(
+            "{article_id}",
+            "kb/articles",
+            json!({"title": "Authz", "content": "Text"}),
+        );
     }
     if path.contains("{key_id}") {
         path = path.replace("{key_id}", &key_id(&app.key(&["read"])));
     }
-    assert!(!path.contains('{'), "no value for a parameter of {pattern}: add one above");
+    assert!(
+        !path.contains('{'),
+        "no value for a parameter of {pattern}: add one above"
+    );
     path
 }
 
@@ -80,7 +214,11 @@ fn concrete_path(app: &TestApp, pattern: &str) -> String {
 /// scope, every weaker verb on the same resource, and the coarse scopes that do not reach it.
 fn insufficient_scopes(required: &str) -> Vec<String> {
     let (resource, verb) = required.split_once(':').unwrap();
-    let unrelated = if resource == "beacons" { "forms:admin" } else { "beacons:admin" };
+    let unrelated = if resource == "beacons" {
+        "forms:admin"
+    } else {
+        "beacons:admin"
+    };
     let mut scopes = vec![unrelated.to_string()];
     let weaker: &[&str] = match verb {
         "read" => &[],
@@ -103,7 +241,12 @@ fn insufficient_scopes(required: &str) -> Vec<String> {
 
 #[track_caller]
 fn assert_passes_auth(r: &Resp, what: &str) {
-    assert!(r.status != 401 && r.status != 403, "{what}: {} {}", r.status, r.body);
+    assert!(
+        r.status != 401 && r.status != 403,
+        "{what}: {} {}",
+        r.status,
+        r.body
+    );
     assert!(r.status < 500, "{what}: {} {}", r.status, r.body);
 }
 
@@ -115,12 +258,20 @@ fn every_key_route_checks_key_scope_and_org() {
     let revoked = app.key(&["admin"]);
     app.revoke(&app.org_id, &app.admin_key, &revoked);
     let mut keys: HashMap<String, String> = HashMap::new();
-    let mut key_for = |scope: &str| keys.entry(scope.to_string()).or_insert_with(|| app.key(&[scope])).clone();
+    let mut key_for = |scope: &str| {
+        keys.entry(scope.to_string())
+            .or_insert_with(|| app.key(&[scope]))
+            .clone()
+    };
 
     let key_routes: Vec<(Method, String, String)> = table()
         .iter()
         .filter_map(|r| match r.access {
-            Access::Key(required) => Some((method(r.method.as_str()), r.path.to_string(), required.to_string())),
+            Access::Key(required) => Some((
+                method(r.method.as_str()),
+                r.path.to_string(),
+                required.to_string(),
+            )),
             _ => None,
         })
         .collect();
@@ -132,23 +283,59 @@ fn every_key_route_checks_key_scope_and_org() {
         let call = |key: Option<&str>| app.request(verb.clone(), &path, key, None);
 
         let r = call(None);
-        assert_eq!((r.status, r.code()), (401, "UNAUTHORIZED"), "{}", what("no key"));
+        assert_eq!(
+            (r.status, r.code()),
+            (401, "UNAUTHORIZED"),
+            "{}",
+            what("no key")
+        );
         r.assert_error(401, "UNAUTHORIZED");
         if *verb == Method::GET {
-            assert_eq!(app.request(Method::HEAD, &path, None, None).status, 401, "{}", what("HEAD, no key"));
+            assert_eq!(
+                app.request(Method::HEAD, &path, None, None).status,
+                401,
+                "{}",
+                what("HEAD, no key")
+            );
         }
         for scope in insufficient_scopes(required) {
             let r = call(Some(&key_for(&scope)));
-            assert_eq!((r.status, r.code()), (403, "INSUFFICIENT_SCOPE"), "{}", what(&scope));
+            assert_eq!(
+                (r.status, r.code()),
+                (403, "INSUFFICIENT_SCOPE"),
+                "{}",
+                what(&scope)
+            );
             r.assert_error(403, "INSUFFICIENT_SCOPE");
         }
+        // Another organisation's key: a foreign org in the path, or a foreign project.
+        let mismatch = if pattern.starts_with("/api/v1/projects/") {
+            "API_KEY_PROJECT_MISMATCH"
+        } else {
+            "API_KEY_ORG_MISMATCH"
+        };
         let r = call(Some(&foreign_admin));
-        assert_eq!((r.status, r.code()), (403, "API_KEY_ORG_MISMATCH"), "{}", what("another org's admin key"));
-        r.assert_error(403, "API_KEY_ORG_MISMATCH");
+        assert_eq!(
+            (r.status, r.code()),
+            (403, mismatch),
+            "{}",
+            what("another org's admin key")
+        );
+        r.assert_error(403, mismatch);
         let r = call(Some(&revoked));
-        assert_eq!((r.status, r.code()), (401, "UNAUTHORIZED"), "{}", what("a revoked key"));
+        assert_eq!(
+            (r.status, r.code()),
+            (401, "UNAUTHORIZED"),
+            "{}",
+            what("a revoked key")
+        );
         let r = call(Some(&expired));
-        assert_eq!((r.status, r.code()), (401, "UNAUTHORIZED"), "{}", what("an expired key"));
+        assert_eq!(
+            (r.status, r.code()),
+            (401, "UNAUTHORIZED"),
+            "{}",
+            what("an expired key")
+        );
 
         // Exactly the required scope gets past authentication and authorization (a body-taking
         // route then fails on its missing body, which is fine here).
@@ -166,7 +353,10 @@ fn master_routes_need_the_master_key() {
         call(None).assert_error(401, "UNAUTHORIZED");
         call(Some(&app.admin_key)).assert_error(403, "FORBIDDEN");
         call(Some("not-the-master-key-at-all")).assert_error(401, "UNAUTHORIZED");
-        assert_passes_auth(&call(Some(MASTER_KEY)), &format!("{} {} with the master key", spec.method, spec.path));
+        assert_passes_auth(
+            &call(Some(MASTER_KEY)),
+            &format!("{} {} with the master key", spec.method, spec.path),
+        );
     }
 }
 
@@ -174,14 +364,31 @@ fn master_routes_need_the_master_key() {
 fn public_routes_need_nothing() {
     let app = TestApp::spawn();
     for spec in table().iter().filter(|r| r.access == Access::Public) {
-        let r = app.request(method(spec.method.as_str()), &concrete_path(&app, spec.path), None, None);
+        let r = app.request(
+            method(spec.method.as_str()),
+            &concrete_path(&app, spec.path),
+            None,
+            None,
+        );
         assert_eq!(r.status, 200, "{} {}", spec.method, spec.path);
     }
 }
 
 #[test]
 fn insufficient_scope_lists_are_sensible() {
-    assert_eq!(insufficient_scopes("projects:admin"), ["beacons:admin", "projects:read", "projects:write", "read", "write"]);
-    assert_eq!(insufficient_scopes("audit:read"), ["beacons:admin", "read", "write"]);
+    assert_eq!(
+        insufficient_scopes("projects:admin"),
+        [
+            "beacons:admin",
+            "projects:read",
+            "projects:write",
+            "read",
+            "write"
+        ]
+    );
+    assert_eq!(
+        insufficient_scopes("audit:read"),
+        ["beacons:admin", "read", "write"]
+    );
     assert_eq!(insufficient_scopes("kb:read"), ["beacons:admin"]);
 }

@@ -19,10 +19,15 @@ fn owned_entries(app: &TestApp, org: &str, project: &str) -> Entries {
     app.store
         .read_blocking(|rx| {
             let mut out = Vec::new();
-            rx.scan(tables::OWNED, keys::prefix_range(&keys::project_prefix(org, project)), false, &mut |k, v| {
-                out.push((k.to_vec(), v.to_vec()));
-                Ok(ControlFlow::Continue(()))
-            })?;
+            rx.scan(
+                tables::OWNED,
+                keys::prefix_range(&keys::project_prefix(org, project)),
+                false,
+                &mut |k, v| {
+                    out.push((k.to_vec(), v.to_vec()));
+                    Ok(ControlFlow::Continue(()))
+                },
+            )?;
             Ok(out)
         })
         .expect("scan owned")
@@ -40,14 +45,19 @@ fn mentions(app: &TestApp, needle: &str) -> Vec<(usize, Vec<u8>, &'static str)> 
             let mut found = Vec::new();
             for (i, table) in tables::ALL.iter().enumerate() {
                 let audit = table.name() == tables::AUDIT.name();
-                rx.scan(*table, (Bound::Unbounded, Bound::Unbounded), false, &mut |k, v| {
-                    if contains(k, needle.as_bytes()) {
-                        found.push((i, k.to_vec(), "key"));
-                    } else if !audit && contains(v, needle.as_bytes()) {
-                        found.push((i, k.to_vec(), "value"));
-                    }
-                    Ok(ControlFlow::Continue(()))
-                })?;
+                rx.scan(
+                    *table,
+                    (Bound::Unbounded, Bound::Unbounded),
+                    false,
+                    &mut |k, v| {
+                        if contains(k, needle.as_bytes()) {
+                            found.push((i, k.to_vec(), "key"));
+                        } else if !audit && contains(v, needle.as_bytes()) {
+                            found.push((i, k.to_vec(), "value"));
+                        }
+                        Ok(ControlFlow::Continue(()))
+                    },
+                )?;
             }
             Ok(found)
         })
@@ -74,13 +84,27 @@ fn fill(app: &TestApp, key: &str, p: &str, word: &str) -> Filled {
     }
     let mut conversations = Vec::new();
     for i in 0..3 {
-        let c = id_of(&created(app, key, &convs(p), json!({"subject": format!("{word} {i}"), "contact_id": contacts_made[0]})));
+        let c = id_of(&created(
+            app,
+            key,
+            &convs(p),
+            json!({"subject": format!("{word} {i}"), "contact_id": contacts_made[0]}),
+        ));
         for j in 0..2 {
-            created(app, key, &msgs(p, &c), json!({"content": format!("{word} message {i}.{j}")}));
+            created(
+                app,
+                key,
+                &msgs(p, &c),
+                json!({"content": format!("{word} message {i}.{j}")}),
+            );
         }
         conversations.push(c);
     }
-    let r = app.patch(&conv(p, &conversations[0]), key, json!({"status": "resolved"}));
+    let r = app.patch(
+        &conv(p, &conversations[0]),
+        key,
+        json!({"status": "resolved"}),
+    );
     assert_eq!(r.status, 200);
     let mut articles_made = Vec::new();
     for i in 0..2 {
@@ -91,8 +115,17 @@ fn fill(app: &TestApp, key: &str, p: &str, word: &str) -> Filled {
             json!({"title": format!("{word} guide {i}"), "content": format!("{word} searchable text"), "status": "published"}),
         )));
     }
-    articles_made.push(id_of(&created(app, key, &articles(p), json!({"title": format!("{word} draft"), "content": "draft"}))));
-    Filled { conversations, contacts: contacts_made, articles: articles_made }
+    articles_made.push(id_of(&created(
+        app,
+        key,
+        &articles(p),
+        json!({"title": format!("{word} draft"), "content": "draft"}),
+    )));
+    Filled {
+        conversations,
+        contacts: contacts_made,
+        articles: articles_made,
+    }
 }
 
 #[test]
@@ -104,7 +137,13 @@ fn deleting_a_project_removes_everything_it_owns_and_nothing_else() {
     let b = app.project("Project B");
     let fa = fill(&app, &key, &a, "apple");
     let fb = fill(&app, &key, &b, "banana");
-    assert_eq!(ok_get(&app, &key, &search(&a, "apple"))["data"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        ok_get(&app, &key, &search(&a, "apple"))["data"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
 
     let before_a = owned_entries(&app, &org, &a);
     let snapshot_b = owned_entries(&app, &org, &b);
@@ -122,7 +161,12 @@ fn deleting_a_project_removes_everything_it_owns_and_nothing_else() {
     // Nothing of A remains in any table (audit values aside), and nothing under its prefix.
     assert_eq!(mentions(&app, &a), Vec::new());
     assert!(owned_entries(&app, &org, &a).is_empty());
-    for id in fa.conversations.iter().chain(&fa.contacts).chain(&fa.articles) {
+    for id in fa
+        .conversations
+        .iter()
+        .chain(&fa.contacts)
+        .chain(&fa.articles)
+    {
         assert_eq!(mentions(&app, id), Vec::new(), "{id}");
     }
     // B is untouched, byte for byte.
@@ -130,9 +174,12 @@ fn deleting_a_project_removes_everything_it_owns_and_nothing_else() {
 
     // Every route of A now answers 404 PROJECT_NOT_FOUND.
     let project_path = format!("/api/v1/orgs/{org}/projects/{a}");
-    app.get(&project_path, &key).assert_error(404, "PROJECT_NOT_FOUND");
-    app.patch(&project_path, &key, json!({"name": "x"})).assert_error(404, "PROJECT_NOT_FOUND");
-    app.delete(&project_path, &key).assert_error(404, "PROJECT_NOT_FOUND");
+    app.get(&project_path, &key)
+        .assert_error(404, "PROJECT_NOT_FOUND");
+    app.patch(&project_path, &key, json!({"name": "x"}))
+        .assert_error(404, "PROJECT_NOT_FOUND");
+    app.delete(&project_path, &key)
+        .assert_error(404, "PROJECT_NOT_FOUND");
     let c = &fa.conversations[0];
     for (method, path, body) in [
         (Method::GET, convs(&a), None),
@@ -146,12 +193,21 @@ fn deleting_a_project_removes_everything_it_owns_and_nothing_else() {
         (Method::GET, contact(&a, &fa.contacts[0]), None),
         (Method::GET, articles(&a), None),
         (Method::GET, article(&a, &fa.articles[0]), None),
-        (Method::POST, format!("{}/publish", article(&a, &fa.articles[2])), None),
+        (
+            Method::POST,
+            format!("{}/publish", article(&a, &fa.articles[2])),
+            None,
+        ),
         (Method::DELETE, article(&a, &fa.articles[0]), None),
         (Method::GET, search(&a, "apple"), None),
     ] {
         let r = app.request(method.clone(), &path, Some(&key), body);
-        assert_eq!((r.status, r.code()), (404, "PROJECT_NOT_FOUND"), "{method} {path}: {}", r.body);
+        assert_eq!(
+            (r.status, r.code()),
+            (404, "PROJECT_NOT_FOUND"),
+            "{method} {path}: {}",
+            r.body
+        );
     }
     let projects = ok_get(&app, &key, &format!("/api/v1/orgs/{org}/projects"));
     assert_eq!(ids(&projects), [b.as_str()]);
@@ -162,12 +218,25 @@ fn deleting_a_project_removes_everything_it_owns_and_nothing_else() {
     assert_eq!(all_ids(&app, &key, &convs(&b)).len(), 3);
     assert_eq!(all_ids(&app, &key, &contacts(&b)).len(), 2);
     assert_eq!(all_ids(&app, &key, &articles(&b)).len(), 3);
-    assert_eq!(all_ids(&app, &key, &msgs(&b, &fb.conversations[2])).len(), 2);
-    assert_eq!(ok_get(&app, &key, &search(&b, "banana"))["data"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        all_ids(&app, &key, &msgs(&b, &fb.conversations[2])).len(),
+        2
+    );
+    assert_eq!(
+        ok_get(&app, &key, &search(&b, "banana"))["data"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
     assert_eq!(owned_entries(&app, &org, &b), snapshot_b);
 
     // The audit log keeps the delete, with its cascade counts, and A's earlier entries.
-    let log = ok_get(&app, &app.admin_key, &format!("/api/v1/orgs/{org}/audit-log?action=project.deleted"));
+    let log = ok_get(
+        &app,
+        &app.admin_key,
+        &format!("/api/v1/orgs/{org}/audit-log?action=project.deleted"),
+    );
     let entries = log["data"].as_array().unwrap();
     assert_eq!(entries.len(), 1, "{log}");
     let entry = &entries[0];
@@ -175,7 +244,11 @@ fn deleting_a_project_removes_everything_it_owns_and_nothing_else() {
     assert_eq!(entry["project_id"], a.as_str());
     assert_eq!(entry["api_key_id"], key_id.as_str());
     assert_eq!(entry["cascade"], removed);
-    let earlier = ok_get(&app, &app.admin_key, &format!("/api/v1/orgs/{org}/audit-log?project_id={a}&action=conversation.created"));
+    let earlier = ok_get(
+        &app,
+        &app.admin_key,
+        &format!("/api/v1/orgs/{org}/audit-log?project_id={a}&action=conversation.created"),
+    );
     assert_eq!(earlier["data"].as_array().unwrap().len(), 3);
 }
 
@@ -184,18 +257,33 @@ fn a_fresh_project_deletes_with_no_removed_counts_and_other_orgs_are_untouched()
     let app = TestApp::spawn();
     let org = app.org_id.clone();
     let (org2, key2) = app.new_org("Other", &["admin"]);
-    let r = app.post(&format!("/api/v1/orgs/{org2}/projects"), &key2, json!({"name": "Theirs"}));
+    let r = app.post(
+        &format!("/api/v1/orgs/{org2}/projects"),
+        &key2,
+        json!({"name": "Theirs"}),
+    );
     let theirs = id_of(r.data());
     fill(&app, &key2, &theirs, "cherry");
     let snapshot = owned_entries(&app, &org2, &theirs);
     let empty = app.project("Empty");
-    let r = app.delete(&format!("/api/v1/orgs/{org}/projects/{empty}"), &app.admin_key);
+    let r = app.delete(
+        &format!("/api/v1/orgs/{org}/projects/{empty}"),
+        &app.admin_key,
+    );
     assert_eq!(r.status, 200, "{}", r.body);
     let removed = &r.data()["removed"];
-    assert!(removed.as_object().is_none_or(|m| m.values().all(|v| v == 0)), "{removed}");
+    assert!(
+        removed
+            .as_object()
+            .is_none_or(|m| m.values().all(|v| v == 0)),
+        "{removed}"
+    );
     // Another org's project cannot be deleted from here.
-    app.delete(&format!("/api/v1/orgs/{org}/projects/{theirs}"), &app.admin_key)
-        .assert_error(403, "API_KEY_PROJECT_MISMATCH");
+    app.delete(
+        &format!("/api/v1/orgs/{org}/projects/{theirs}"),
+        &app.admin_key,
+    )
+    .assert_error(403, "API_KEY_PROJECT_MISMATCH");
     assert_eq!(owned_entries(&app, &org2, &theirs), snapshot);
     assert_eq!(mentions(&app, &empty), Vec::new());
 }
@@ -205,7 +293,10 @@ fn audit(app: &TestApp, action: &str, key_id: &str) -> Vec<Value> {
     let body = ok_get(
         app,
         &app.admin_key,
-        &format!("/api/v1/orgs/{}/audit-log?action={action}&api_key_id={key_id}&limit=100", app.org_id),
+        &format!(
+            "/api/v1/orgs/{}/audit-log?action={action}&api_key_id={key_id}&limit=100",
+            app.org_id
+        ),
     );
     body["data"].as_array().unwrap().clone()
 }
@@ -233,9 +324,19 @@ fn resource_mutations_are_audited_with_the_acting_key() {
     let (key_id, key) = key_with_id(&app, &["write"]);
     let p = app.project("Audited");
 
-    let ct = id_of(&created(&app, &key, &contacts(&p), json!({"email": "a@example.com", "name": "A"})));
+    let ct = id_of(&created(
+        &app,
+        &key,
+        &contacts(&p),
+        json!({"email": "a@example.com", "name": "A"}),
+    ));
     assert_audited(&app, "contact.created", &key_id, &p, &ct);
-    created(&app, &key, &contacts(&p), json!({"email": "A@example.com", "name": "B"}));
+    created(
+        &app,
+        &key,
+        &contacts(&p),
+        json!({"email": "A@example.com", "name": "B"}),
+    );
     let e = assert_audited(&app, "contact.updated", &key_id, &p, &ct);
     assert_eq!(e["changes"]["name"], json!({"before": "A", "after": "B"}));
     let r = app.patch(&contact(&p, &ct), &key, json!({"company": "Acme"}));
@@ -248,31 +349,67 @@ fn resource_mutations_are_audited_with_the_acting_key() {
     let r = app.patch(&conv(&p, &c), &key, json!({"status": "resolved"}));
     assert_eq!(r.status, 200);
     let e = assert_audited(&app, "conversation.updated", &key_id, &p, &c);
-    assert_eq!(e["changes"]["status"], json!({"before": "open", "after": "resolved"}));
-    let m = id_of(&created(&app, &key, &msgs(&p, &c), json!({"content": "Hello"})));
+    assert_eq!(
+        e["changes"]["status"],
+        json!({"before": "open", "after": "resolved"})
+    );
+    let m = id_of(&created(
+        &app,
+        &key,
+        &msgs(&p, &c),
+        json!({"content": "Hello"}),
+    ));
     assert_audited(&app, "message.created", &key_id, &p, &m);
 
-    let a = id_of(&created(&app, &key, &articles(&p), json!({"title": "Guide", "content": "text"})));
+    let a = id_of(&created(
+        &app,
+        &key,
+        &articles(&p),
+        json!({"title": "Guide", "content": "text"}),
+    ));
     assert_audited(&app, "kb_article.created", &key_id, &p, &a);
     let r = app.patch(&article(&p, &a), &key, json!({"title": "Guide 2"}));
     assert_eq!(r.status, 200);
     assert_audited(&app, "kb_article.updated", &key_id, &p, &a);
-    let r = app.request(Method::POST, &format!("{}/publish", article(&p, &a)), Some(&key), None);
+    let r = app.request(
+        Method::POST,
+        &format!("{}/publish", article(&p, &a)),
+        Some(&key),
+        None,
+    );
     assert_eq!(r.status, 200);
     let e = assert_audited(&app, "kb_article.published", &key_id, &p, &a);
-    assert_eq!(e["changes"]["status"], json!({"before": "draft", "after": "published"}));
+    assert_eq!(
+        e["changes"]["status"],
+        json!({"before": "draft", "after": "published"})
+    );
     let r = app.delete(&article(&p, &a), &key);
     assert_eq!(r.status, 200);
     assert_audited(&app, "kb_article.deleted", &key_id, &p, &a);
 
     // Failed mutations leave no entry.
     let count = |action: &str| audit(&app, action, &key_id).len();
-    let before = [count("conversation.created"), count("contact.created"), count("kb_article.created"), count("message.created")];
-    app.post(&convs(&p), &key, json!({"channel": "sms"})).assert_error(400, "BAD_REQUEST");
-    app.post(&convs(&p), &key, json!({"contact_id": "ct_aaaaaaaaaaaa"})).assert_error(404, "CONTACT_NOT_FOUND");
-    app.post(&contacts(&p), &key, json!({"email": "bad"})).assert_error(400, "BAD_REQUEST");
-    app.post(&articles(&p), &key, json!({"title": "x"})).assert_error(400, "BAD_REQUEST");
-    app.post(&msgs(&p, "con_aaaaaaaaaaaa"), &key, json!({"content": "x"})).assert_error(404, "CONVERSATION_NOT_FOUND");
-    let after = [count("conversation.created"), count("contact.created"), count("kb_article.created"), count("message.created")];
+    let before = [
+        count("conversation.created"),
+        count("contact.created"),
+        count("kb_article.created"),
+        count("message.created"),
+    ];
+    app.post(&convs(&p), &key, json!({"channel": "sms"}))
+        .assert_error(400, "BAD_REQUEST");
+    app.post(&convs(&p), &key, json!({"contact_id": "ct_aaaaaaaaaaaa"}))
+        .assert_error(404, "CONTACT_NOT_FOUND");
+    app.post(&contacts(&p), &key, json!({"email": "bad"}))
+        .assert_error(400, "BAD_REQUEST");
+    app.post(&articles(&p), &key, json!({"title": "x"}))
+        .assert_error(400, "BAD_REQUEST");
+    app.post(&msgs(&p, "con_aaaaaaaaaaaa"), &key, json!({"content": "x"}))
+        .assert_error(404, "CONVERSATION_NOT_FOUND");
+    let after = [
+        count("conversation.created"),
+        count("contact.created"),
+        count("kb_article.created"),
+        count("message.created"),
+    ];
     assert_eq!(before, after);
 }

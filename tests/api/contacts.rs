@@ -34,7 +34,14 @@ fn upsert_creates_with_defaults() {
     assert!(id.starts_with("ct_") && id.len() == 15, "{id}");
     assert_eq!(d["project_id"], p.as_str());
     assert_eq!(d["email"], "ann@example.com");
-    for field in ["name", "phone", "external_id", "company", "job_title", "last_seen_at"] {
+    for field in [
+        "name",
+        "phone",
+        "external_id",
+        "company",
+        "job_title",
+        "last_seen_at",
+    ] {
         assert_eq!(d[field], Value::Null, "{field}");
     }
     assert_eq!(d["metadata"], json!({}));
@@ -50,16 +57,38 @@ fn upsert_creates_with_defaults() {
         "metadata": {"plan": "pro", "seats": 3, "beta": true, "tags": ["a"], "nested": {"x": 1}},
     });
     let d = new_contact(&app, &p, full.clone());
-    for field in ["email", "name", "phone", "external_id", "company", "job_title", "metadata"] {
+    for field in [
+        "email",
+        "name",
+        "phone",
+        "external_id",
+        "company",
+        "job_title",
+        "metadata",
+    ] {
         assert_eq!(d[field], full[field], "{field}");
     }
     assert_eq!(d["last_seen_at"], Value::Null);
-    assert_eq!(ok_get(&app, &app.admin_key, &contact(&p, &id_of(&d)))["data"], d);
+    assert_eq!(
+        ok_get(&app, &app.admin_key, &contact(&p, &id_of(&d)))["data"],
+        d
+    );
     // Only a name, or only an external id, is enough.
-    assert_eq!(new_contact(&app, &p, json!({"name": "Only Name"}))["email"], Value::Null);
-    assert_eq!(new_contact(&app, &p, json!({"external_id": "ext-only"}))["name"], Value::Null);
+    assert_eq!(
+        new_contact(&app, &p, json!({"name": "Only Name"}))["email"],
+        Value::Null
+    );
+    assert_eq!(
+        new_contact(&app, &p, json!({"external_id": "ext-only"}))["name"],
+        Value::Null
+    );
     // Without Content-Type.
-    let raw = app.request_raw(Method::POST, &contacts(&p), Some(&app.admin_key), r#"{"name":"Raw"}"#);
+    let raw = app.request_raw(
+        Method::POST,
+        &contacts(&p),
+        Some(&app.admin_key),
+        r#"{"name":"Raw"}"#,
+    );
     assert_eq!(raw.status, 201, "{}", raw.body);
     assert_eq!(count(&app, &p), 5);
 }
@@ -73,7 +102,11 @@ fn upsert_by_external_id_updates_that_contact() {
         &p,
         json!({"external_id": "u-1", "name": "Ann", "email": "ann@example.com", "company": "Acme"}),
     );
-    let r = app.post(&contacts(&p), &app.admin_key, json!({"external_id": "u-1", "name": "Ann Lee", "job_title": "CEO"}));
+    let r = app.post(
+        &contacts(&p),
+        &app.admin_key,
+        json!({"external_id": "u-1", "name": "Ann Lee", "job_title": "CEO"}),
+    );
     assert_eq!(r.status, 201, "{}", r.body);
     let d = r.data();
     assert_eq!(id_of(d), id_of(&first));
@@ -99,7 +132,10 @@ fn upsert_by_email_is_case_insensitive() {
     assert_eq!(id_of(&d), id_of(&first));
     assert_eq!(d["phone"], "+1");
     assert_eq!(d["name"], "Ann");
-    assert_eq!(d["email"].as_str().unwrap().to_lowercase(), "ann@example.com");
+    assert_eq!(
+        d["email"].as_str().unwrap().to_lowercase(),
+        "ann@example.com"
+    );
     assert_eq!(count(&app, &p), 1);
     // A name alone never matches: two contacts named alike are two contacts.
     let a = new_contact(&app, &p, json!({"name": "Sam"}));
@@ -112,9 +148,17 @@ fn upsert_by_email_is_case_insensitive() {
 fn external_id_match_wins_over_email_match() {
     let app = TestApp::spawn();
     let p = app.project("Main");
-    let by_ext = new_contact(&app, &p, json!({"external_id": "u-1", "email": "one@example.com"}));
+    let by_ext = new_contact(
+        &app,
+        &p,
+        json!({"external_id": "u-1", "email": "one@example.com"}),
+    );
     let by_email = new_contact(&app, &p, json!({"email": "two@example.com", "name": "Two"}));
-    let d = new_contact(&app, &p, json!({"external_id": "u-1", "email": "two@example.com", "name": "Winner"}));
+    let d = new_contact(
+        &app,
+        &p,
+        json!({"external_id": "u-1", "email": "two@example.com", "name": "Winner"}),
+    );
     assert_eq!(id_of(&d), id_of(&by_ext));
     assert_eq!(d["name"], "Winner");
     assert_eq!(d["email"], "two@example.com");
@@ -122,15 +166,31 @@ fn external_id_match_wins_over_email_match() {
     assert_eq!(untouched, by_email);
     // An external id nobody has falls back to the email match. (Both contacts now hold
     // two@example.com, so use a third address, held by one contact only.)
-    let third = new_contact(&app, &p, json!({"email": "three@example.com", "name": "Three"}));
-    let d = new_contact(&app, &p, json!({"external_id": "u-2", "email": "THREE@example.com"}));
+    let third = new_contact(
+        &app,
+        &p,
+        json!({"email": "three@example.com", "name": "Three"}),
+    );
+    let d = new_contact(
+        &app,
+        &p,
+        json!({"external_id": "u-2", "email": "THREE@example.com"}),
+    );
     assert_eq!(id_of(&d), id_of(&third));
     assert_eq!(d["external_id"], "u-2");
     assert_eq!(d["name"], "Three");
     assert_eq!(count(&app, &p), 3);
     // Neither matches: a new contact.
-    let d = new_contact(&app, &p, json!({"external_id": "u-4", "email": "four@example.com"}));
-    assert!(![&by_ext, &by_email, &third].iter().any(|c| id_of(c) == id_of(&d)));
+    let d = new_contact(
+        &app,
+        &p,
+        json!({"external_id": "u-4", "email": "four@example.com"}),
+    );
+    assert!(
+        ![&by_ext, &by_email, &third]
+            .iter()
+            .any(|c| id_of(c) == id_of(&d))
+    );
     assert_eq!(count(&app, &p), 4);
 }
 
@@ -143,17 +203,38 @@ fn metadata_merges_shallowly_on_upsert_and_patch() {
         &p,
         json!({"email": "m@example.com", "metadata": {"plan": "pro", "seats": 3, "nested": {"a": 1, "b": 2}}}),
     );
-    let d = new_contact(&app, &p, json!({"email": "m@example.com", "metadata": {"seats": 5, "nested": {"c": 3}}}));
+    let d = new_contact(
+        &app,
+        &p,
+        json!({"email": "m@example.com", "metadata": {"seats": 5, "nested": {"c": 3}}}),
+    );
     assert_eq!(id_of(&d), id_of(&c));
-    assert_eq!(d["metadata"], json!({"plan": "pro", "seats": 5, "nested": {"c": 3}}));
+    assert_eq!(
+        d["metadata"],
+        json!({"plan": "pro", "seats": 5, "nested": {"c": 3}})
+    );
     // An upsert without metadata keeps it.
     let d = new_contact(&app, &p, json!({"email": "m@example.com", "name": "M"}));
-    assert_eq!(d["metadata"], json!({"plan": "pro", "seats": 5, "nested": {"c": 3}}));
+    assert_eq!(
+        d["metadata"],
+        json!({"plan": "pro", "seats": 5, "nested": {"c": 3}})
+    );
     let path = contact(&p, &id_of(&c));
-    let d = ok_patch(&app, &app.admin_key, &path, json!({"metadata": {"region": "eu", "plan": "team"}}));
-    assert_eq!(d["metadata"], json!({"plan": "team", "seats": 5, "nested": {"c": 3}, "region": "eu"}));
+    let d = ok_patch(
+        &app,
+        &app.admin_key,
+        &path,
+        json!({"metadata": {"region": "eu", "plan": "team"}}),
+    );
+    assert_eq!(
+        d["metadata"],
+        json!({"plan": "team", "seats": 5, "nested": {"c": 3}, "region": "eu"})
+    );
     let d = ok_patch(&app, &app.admin_key, &path, json!({"metadata": {}}));
-    assert_eq!(d["metadata"], json!({"plan": "team", "seats": 5, "nested": {"c": 3}, "region": "eu"}));
+    assert_eq!(
+        d["metadata"],
+        json!({"plan": "team", "seats": 5, "nested": {"c": 3}, "region": "eu"})
+    );
     let d = ok_patch(&app, &app.admin_key, &path, json!({"name": "Renamed"}));
     assert_eq!(d["metadata"]["region"], "eu");
     assert_eq!(ok_get(&app, &app.admin_key, &path)["data"], d);
@@ -163,21 +244,44 @@ fn metadata_merges_shallowly_on_upsert_and_patch() {
 fn upsert_validation() {
     let app = TestApp::spawn();
     let p = app.project("Main");
-    for body in [json!({}), json!({"phone": "+1", "company": "Acme"}), json!({"email": null, "name": null}), json!({"metadata": {}})] {
+    for body in [
+        json!({}),
+        json!({"phone": "+1", "company": "Acme"}),
+        json!({"email": null, "name": null}),
+        json!({"metadata": {}}),
+    ] {
         let r = app.post(&contacts(&p), &app.admin_key, body.clone());
         r.assert_error(400, "BAD_REQUEST");
         assert!(!r.issue_paths().is_empty(), "{body}: {}", r.body);
     }
-    for bad in ["not-an-email", "a@b", "@example.com", "a b@example.com", "ann@", "a@@example.com"] {
-        let r = app.post(&contacts(&p), &app.admin_key, json!({"email": bad, "name": "X"}));
+    for bad in [
+        "not-an-email",
+        "a@b",
+        "@example.com",
+        "a b@example.com",
+        "ann@",
+        "a@@example.com",
+    ] {
+        let r = app.post(
+            &contacts(&p),
+            &app.admin_key,
+            json!({"email": bad, "name": "X"}),
+        );
         r.assert_error(400, "BAD_REQUEST");
-        assert_eq!(r.body["issues"], json!([{"path": "email", "message": "Invalid email"}]), "{bad}");
+        assert_eq!(
+            r.body["issues"],
+            json!([{"path": "email", "message": "Invalid email"}]),
+            "{bad}"
+        );
     }
     for (body, field) in [
         (json!({"name": "X", "metadata": "plan=pro"}), "metadata"),
         (json!({"name": "X", "metadata": [1, 2]}), "metadata"),
         (json!({"name": "X", "metadata": 5}), "metadata"),
-        (json!({"email": "n@example.com", "name": "n".repeat(256)}), "name"),
+        (
+            json!({"email": "n@example.com", "name": "n".repeat(256)}),
+            "name",
+        ),
         (json!({"external_id": "e", "name": 5}), "name"),
         (json!({"email": 5, "name": "X"}), "email"),
         (json!({"name": "X", "phone": true}), "phone"),
@@ -186,7 +290,8 @@ fn upsert_validation() {
         r.assert_error(400, "BAD_REQUEST");
         assert_eq!(r.issue_paths(), [field], "{body}");
     }
-    app.post(&contacts(&p), &app.admin_key, json!("x")).assert_error(400, "BAD_JSON");
+    app.post(&contacts(&p), &app.admin_key, json!("x"))
+        .assert_error(400, "BAD_JSON");
     assert_eq!(count(&app, &p), 0);
 }
 
@@ -196,8 +301,10 @@ fn get_unknown_contact_is_404() {
     let p = app.project("Main");
     let conversation = id_of(&new_conversation(&app, &p, json!({})));
     for unknown in ["ct_aaaaaaaaaaaa", "ct_", "nope", conversation.as_str()] {
-        app.get(&contact(&p, unknown), &app.admin_key).assert_error(404, "CONTACT_NOT_FOUND");
-        app.patch(&contact(&p, unknown), &app.admin_key, json!({"name": "x"})).assert_error(404, "CONTACT_NOT_FOUND");
+        app.get(&contact(&p, unknown), &app.admin_key)
+            .assert_error(404, "CONTACT_NOT_FOUND");
+        app.patch(&contact(&p, unknown), &app.admin_key, json!({"name": "x"}))
+            .assert_error(404, "CONTACT_NOT_FOUND");
     }
 }
 
@@ -211,14 +318,24 @@ fn patch_updates_clears_and_validates() {
         json!({"email": "old@example.com", "name": "Old", "company": "Acme", "external_id": "x-1", "phone": "+1"}),
     );
     let path = contact(&p, &id_of(&c));
-    let d = ok_patch(&app, &app.admin_key, &path, json!({"name": "New", "company": null, "job_title": "VP"}));
+    let d = ok_patch(
+        &app,
+        &app.admin_key,
+        &path,
+        json!({"name": "New", "company": null, "job_title": "VP"}),
+    );
     assert_eq!(d["name"], "New");
     assert_eq!(d["company"], Value::Null);
     assert_eq!(d["job_title"], "VP");
     assert_eq!(d["phone"], "+1");
     assert_eq!(d["created_at"], c["created_at"]);
     // Every string field can be cleared, even all identifying ones.
-    let d = ok_patch(&app, &app.admin_key, &path, json!({"email": null, "phone": null, "external_id": null}));
+    let d = ok_patch(
+        &app,
+        &app.admin_key,
+        &path,
+        json!({"email": null, "phone": null, "external_id": null}),
+    );
     for field in ["email", "phone", "external_id", "company"] {
         assert_eq!(d[field], Value::Null, "{field}");
     }
@@ -229,42 +346,88 @@ fn patch_updates_clears_and_validates() {
     let fresh2 = new_contact(&app, &p, json!({"external_id": "x-1"}));
     assert_ne!(id_of(&fresh2), id_of(&c));
     // A new external id / email does.
-    ok_patch(&app, &app.admin_key, &path, json!({"external_id": "x-9", "email": "new@example.com"}));
-    assert_eq!(id_of(&new_contact(&app, &p, json!({"external_id": "x-9"}))), id_of(&c));
+    ok_patch(
+        &app,
+        &app.admin_key,
+        &path,
+        json!({"external_id": "x-9", "email": "new@example.com"}),
+    );
+    assert_eq!(
+        id_of(&new_contact(&app, &p, json!({"external_id": "x-9"}))),
+        id_of(&c)
+    );
     // Changing an email to one another contact holds is allowed.
-    let d = ok_patch(&app, &app.admin_key, &path, json!({"email": "OLD@example.com"}));
+    let d = ok_patch(
+        &app,
+        &app.admin_key,
+        &path,
+        json!({"email": "OLD@example.com"}),
+    );
     assert_eq!(d["email"], "OLD@example.com");
 
-    app.patch(&path, &app.admin_key, json!({})).assert_error(400, "NO_UPDATES");
-    app.patch(&path, &app.admin_key, json!({"id": "ct_aaaaaaaaaaaa", "created_at": "2020-01-01T00:00:00Z"}))
+    app.patch(&path, &app.admin_key, json!({}))
         .assert_error(400, "NO_UPDATES");
+    app.patch(
+        &path,
+        &app.admin_key,
+        json!({"id": "ct_aaaaaaaaaaaa", "created_at": "2020-01-01T00:00:00Z"}),
+    )
+    .assert_error(400, "NO_UPDATES");
     let r = app.patch(&path, &app.admin_key, json!({"email": "bad"}));
     r.assert_error(400, "BAD_REQUEST");
-    assert_eq!(r.body["issues"], json!([{"path": "email", "message": "Invalid email"}]));
+    assert_eq!(
+        r.body["issues"],
+        json!([{"path": "email", "message": "Invalid email"}])
+    );
     let r = app.patch(&path, &app.admin_key, json!({"metadata": "x"}));
     r.assert_error(400, "BAD_REQUEST");
     assert_eq!(r.issue_paths(), ["metadata"]);
     let r = app.patch(&path, &app.admin_key, json!({"metadata": null}));
     r.assert_error(400, "BAD_REQUEST");
     assert_eq!(r.issue_paths(), ["metadata"]);
-    let raw = app.request_raw(Method::PATCH, &path, Some(&app.admin_key), r#"{"name":"Raw"}"#);
-    assert_eq!((raw.status, raw.data()["name"].as_str()), (200, Some("Raw")), "{}", raw.body);
+    let raw = app.request_raw(
+        Method::PATCH,
+        &path,
+        Some(&app.admin_key),
+        r#"{"name":"Raw"}"#,
+    );
+    assert_eq!(
+        (raw.status, raw.data()["name"].as_str()),
+        (200, Some("Raw")),
+        "{}",
+        raw.body
+    );
 }
 
 #[test]
 fn list_newest_first_with_filters_and_pagination() {
     let app = TestApp::spawn();
     let p = app.project("Main");
-    let ann = id_of(&new_contact(&app, &p, json!({"name": "Ann Lee", "email": "ann@acme.io", "external_id": "e-1"})));
-    let bob = id_of(&new_contact(&app, &p, json!({"name": "Bob", "email": "Robert@Example.com"})));
-    let cat = id_of(&new_contact(&app, &p, json!({"name": "Catherine LEE", "external_id": "E-1"})));
+    let ann = id_of(&new_contact(
+        &app,
+        &p,
+        json!({"name": "Ann Lee", "email": "ann@acme.io", "external_id": "e-1"}),
+    ));
+    let bob = id_of(&new_contact(
+        &app,
+        &p,
+        json!({"name": "Bob", "email": "Robert@Example.com"}),
+    ));
+    let cat = id_of(&new_contact(
+        &app,
+        &p,
+        json!({"name": "Catherine LEE", "external_id": "E-1"}),
+    ));
     let dan = id_of(&new_contact(&app, &p, json!({"email": "dan@acme.io"})));
     let list = |query: &str| -> Vec<String> {
         let body = ok_get(&app, &app.admin_key, &format!("{}?{query}", contacts(&p)));
         assert_page_shape(&body);
         ids(&body)
     };
-    assert_eq!(list(""), [dan.clone(), cat.clone(), bob.clone(), ann.clone()]);
+    assert_eq!(
+        list(""),
+        [dan.clone(), cat.clone(), bob.clone(), ann.clone()]
+    );
     assert_eq!(list("q=lee"), [cat.clone(), ann.clone()]);
     assert_eq!(list("q=ACME"), [dan.clone(), ann.clone()]);
     assert_eq!(list("q=robert%40"), [bob.as_str()]);
@@ -278,15 +441,43 @@ fn list_newest_first_with_filters_and_pagination() {
     assert_eq!(list("external_id=e"), Vec::<String>::new());
     assert_eq!(list("q=lee&external_id=E-1"), [cat.as_str()]);
     // An upsert that updates does not move the contact.
-    new_contact(&app, &p, json!({"external_id": "e-1", "name": "Ann Lee-Smith"}));
-    assert_eq!(list(""), [dan.clone(), cat.clone(), bob.clone(), ann.clone()]);
+    new_contact(
+        &app,
+        &p,
+        json!({"external_id": "e-1", "name": "Ann Lee-Smith"}),
+    );
+    assert_eq!(
+        list(""),
+        [dan.clone(), cat.clone(), bob.clone(), ann.clone()]
+    );
 
-    assert_eq!(walk(&app, &app.admin_key, &format!("{}?limit=3", contacts(&p)), |_| {}), [dan.clone(), cat.clone(), bob.clone(), ann.clone()]);
-    assert_eq!(walk(&app, &app.admin_key, &format!("{}?limit=1&q=lee", contacts(&p)), |_| {}), [cat, ann]);
-    let body = ok_get(&app, &app.admin_key, &format!("{}?limit=1000", contacts(&p)));
+    assert_eq!(
+        walk(
+            &app,
+            &app.admin_key,
+            &format!("{}?limit=3", contacts(&p)),
+            |_| {}
+        ),
+        [dan.clone(), cat.clone(), bob.clone(), ann.clone()]
+    );
+    assert_eq!(
+        walk(
+            &app,
+            &app.admin_key,
+            &format!("{}?limit=1&q=lee", contacts(&p)),
+            |_| {}
+        ),
+        [cat, ann]
+    );
+    let body = ok_get(
+        &app,
+        &app.admin_key,
+        &format!("{}?limit=1000", contacts(&p)),
+    );
     assert_eq!(ids(&body).len(), 4);
     for bad in ["limit=0", "limit=many", "cursor=%21"] {
-        app.get(&format!("{}?{bad}", contacts(&p)), &app.admin_key).assert_error(400, "BAD_REQUEST");
+        app.get(&format!("{}?{bad}", contacts(&p)), &app.admin_key)
+            .assert_error(400, "BAD_REQUEST");
     }
 }
 

@@ -9,15 +9,27 @@ fn body_routes(app: &TestApp) -> Vec<(Method, String, &'static str)> {
     let org = &app.org_id;
     vec![
         (Method::POST, format!("/api/v1/orgs/{org}/projects"), "key"),
-        (Method::PATCH, format!("/api/v1/orgs/{org}/projects/{project}"), "key"),
+        (
+            Method::PATCH,
+            format!("/api/v1/orgs/{org}/projects/{project}"),
+            "key",
+        ),
         (Method::POST, format!("/api/v1/orgs/{org}/keys"), "key"),
         (Method::POST, "/api/v1/admin/orgs".to_string(), "master"),
-        (Method::POST, format!("/api/v1/admin/orgs/{org}/keys"), "master"),
+        (
+            Method::POST,
+            format!("/api/v1/admin/orgs/{org}/keys"),
+            "master",
+        ),
     ]
 }
 
 fn credential<'a>(app: &'a TestApp, kind: &str) -> &'a str {
-    if kind == "master" { MASTER_KEY } else { &app.admin_key }
+    if kind == "master" {
+        MASTER_KEY
+    } else {
+        &app.admin_key
+    }
 }
 
 #[test]
@@ -25,10 +37,24 @@ fn malformed_or_non_object_json_is_bad_json_everywhere() {
     let app = TestApp::spawn();
     for (method, path, kind) in body_routes(&app) {
         let key = credential(&app, kind);
-        for body in ["{", "{\"name\": }", "nope", "[1]", "\"x\"", "42", "null", "true", "{\"a\":1} trailing"] {
+        for body in [
+            "{",
+            "{\"name\": }",
+            "nope",
+            "[1]",
+            "\"x\"",
+            "42",
+            "null",
+            "true",
+            "{\"a\":1} trailing",
+        ] {
             let r = app.request_raw(method.clone(), &path, Some(key), body);
             r.assert_error(400, "BAD_JSON");
-            assert!(r.body.get("issues").is_none(), "{method} {path} {body}: {}", r.body);
+            assert!(
+                r.body.get("issues").is_none(),
+                "{method} {path} {body}: {}",
+                r.body
+            );
         }
     }
 }
@@ -38,26 +64,45 @@ fn empty_body_is_bad_json_everywhere() {
     let app = TestApp::spawn();
     for (method, path, kind) in body_routes(&app) {
         let key = credential(&app, kind);
-        app.request_raw(method.clone(), &path, Some(key), "").assert_error(400, "BAD_JSON");
-        app.request_raw(method.clone(), &path, Some(key), "  \n ").assert_error(400, "BAD_JSON");
-        app.request(method.clone(), &path, Some(key), None).assert_error(400, "BAD_JSON");
+        app.request_raw(method.clone(), &path, Some(key), "")
+            .assert_error(400, "BAD_JSON");
+        app.request_raw(method.clone(), &path, Some(key), "  \n ")
+            .assert_error(400, "BAD_JSON");
+        app.request(method.clone(), &path, Some(key), None)
+            .assert_error(400, "BAD_JSON");
     }
 }
 
 #[test]
 fn body_without_content_type_is_parsed_as_json() {
     let app = TestApp::spawn();
-    let r = app.request_raw(Method::POST, &format!("/api/v1/orgs/{}/projects", app.org_id), Some(&app.admin_key), r#"{"name":"Raw"}"#);
+    let r = app.request_raw(
+        Method::POST,
+        &format!("/api/v1/orgs/{}/projects", app.org_id),
+        Some(&app.admin_key),
+        r#"{"name":"Raw"}"#,
+    );
     assert_eq!(r.status, 201, "{}", r.body);
     assert_eq!(r.data()["slug"], "raw");
-    assert!(r.header("content-type").is_some_and(|t| t.starts_with("application/json")));
-    let r = app.request_raw(Method::POST, "/api/v1/admin/orgs", Some(MASTER_KEY), r#"{"name":"Raw org"}"#);
+    assert!(
+        r.header("content-type")
+            .is_some_and(|t| t.starts_with("application/json"))
+    );
+    let r = app.request_raw(
+        Method::POST,
+        "/api/v1/admin/orgs",
+        Some(MASTER_KEY),
+        r#"{"name":"Raw org"}"#,
+    );
     assert_eq!(r.status, 201, "{}", r.body);
     // A non-JSON content type does not stop the body being read as JSON either.
     let r = app.send(
         Method::POST,
         &format!("/api/v1/orgs/{}/projects", app.org_id),
-        &[("X-API-Key", &app.admin_key), ("Content-Type", "text/plain")],
+        &[
+            ("X-API-Key", &app.admin_key),
+            ("Content-Type", "text/plain"),
+        ],
         Some(r#"{"name":"Plain"}"#),
     );
     assert_eq!(r.status, 201, "{}", r.body);
@@ -70,11 +115,19 @@ fn oversized_body_is_bad_request_json() {
     for (method, path, kind) in body_routes(&app) {
         let r = app.request_raw(method.clone(), &path, Some(credential(&app, kind)), &big);
         r.assert_error(400, "BAD_REQUEST");
-        assert!(r.header("content-type").is_some_and(|t| t.starts_with("application/json")));
+        assert!(
+            r.header("content-type")
+                .is_some_and(|t| t.starts_with("application/json"))
+        );
     }
     // Just under the limit is read (and then validated).
     let under = format!(r#"{{"name":"{}"}}"#, "x".repeat(1024 * 1024 - 20));
-    let r = app.request_raw(Method::POST, &format!("/api/v1/orgs/{}/projects", app.org_id), Some(&app.admin_key), &under);
+    let r = app.request_raw(
+        Method::POST,
+        &format!("/api/v1/orgs/{}/projects", app.org_id),
+        Some(&app.admin_key),
+        &under,
+    );
     r.assert_error(400, "BAD_REQUEST");
     assert_eq!(r.issue_paths(), ["name"]);
 }
@@ -83,10 +136,16 @@ fn oversized_body_is_bad_request_json() {
 fn oversized_body_respects_the_configured_limit() {
     let app = TestApp::spawn_with(|s| s.max_body_bytes = 64);
     let path = format!("/api/v1/orgs/{}/projects", app.org_id);
-    let fits = app.request_raw(Method::POST, &path, Some(&app.admin_key), r#"{"name":"Small"}"#);
+    let fits = app.request_raw(
+        Method::POST,
+        &path,
+        Some(&app.admin_key),
+        r#"{"name":"Small"}"#,
+    );
     assert_eq!(fits.status, 201, "{}", fits.body);
     let body = format!(r#"{{"name":"{}"}}"#, "x".repeat(60));
-    app.request_raw(Method::POST, &path, Some(&app.admin_key), &body).assert_error(400, "BAD_REQUEST");
+    app.request_raw(Method::POST, &path, Some(&app.admin_key), &body)
+        .assert_error(400, "BAD_REQUEST");
 }
 
 #[test]
@@ -96,22 +155,28 @@ fn authentication_comes_before_the_body() {
     let big = format!(r#"{{"name":"{}"}}"#, "x".repeat(1024 * 1024));
     let unknown_key = "riq_aaaaaaaaaaaa_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
     for body in ["{", "", "[1]", big.as_str()] {
-        app.request_raw(Method::POST, &path, None, body).assert_error(401, "UNAUTHORIZED");
-        app.request_raw(Method::POST, &path, Some(unknown_key), body).assert_error(401, "UNAUTHORIZED");
-        app.request_raw(Method::POST, "/api/v1/admin/orgs", None, body).assert_error(401, "UNAUTHORIZED");
+        app.request_raw(Method::POST, &path, None, body)
+            .assert_error(401, "UNAUTHORIZED");
+        app.request_raw(Method::POST, &path, Some(unknown_key), body)
+            .assert_error(401, "UNAUTHORIZED");
+        app.request_raw(Method::POST, "/api/v1/admin/orgs", None, body)
+            .assert_error(401, "UNAUTHORIZED");
     }
     // A declared oversized body once raced the key look-up (extractors are polled together):
     // repeat the case that lost the race, with keys that need a store read to be rejected.
     let revoked = app.key(&["admin"]);
     app.revoke(&app.org_id, &app.admin_key, &revoked);
     for _ in 0..5 {
-        app.request_raw(Method::POST, &path, Some(unknown_key), &big).assert_error(401, "UNAUTHORIZED");
-        app.request_raw(Method::POST, &path, Some(&revoked), &big).assert_error(401, "UNAUTHORIZED");
+        app.request_raw(Method::POST, &path, Some(unknown_key), &big)
+            .assert_error(401, "UNAUTHORIZED");
+        app.request_raw(Method::POST, &path, Some(&revoked), &big)
+            .assert_error(401, "UNAUTHORIZED");
     }
     // The scope check comes before the body too.
     let read = app.key(&["projects:read"]);
     for body in ["{", big.as_str()] {
-        app.request_raw(Method::POST, &path, Some(&read), body).assert_error(403, "INSUFFICIENT_SCOPE");
+        app.request_raw(Method::POST, &path, Some(&read), body)
+            .assert_error(403, "INSUFFICIENT_SCOPE");
     }
 }
 
@@ -126,14 +191,26 @@ fn unknown_routes_and_wrong_methods_are_json_404s() {
         (Method::GET, "/api/v1".to_string()),
         (Method::GET, "/api/v1/nope".to_string()),
         (Method::GET, "/v1/orgs/x/projects".to_string()),
-        (Method::GET, format!("/api/v1/orgs/{org}/projects/{project}/nope")),
+        (
+            Method::GET,
+            format!("/api/v1/orgs/{org}/projects/{project}/nope"),
+        ),
         (Method::POST, "/api/v1/whatever".to_string()),
         (Method::PUT, format!("/api/v1/orgs/{org}/projects")),
-        (Method::PUT, format!("/api/v1/orgs/{org}/projects/{project}")),
+        (
+            Method::PUT,
+            format!("/api/v1/orgs/{org}/projects/{project}"),
+        ),
         (Method::DELETE, format!("/api/v1/orgs/{org}/projects")),
-        (Method::POST, format!("/api/v1/orgs/{org}/projects/{project}")),
+        (
+            Method::POST,
+            format!("/api/v1/orgs/{org}/projects/{project}"),
+        ),
         (Method::PATCH, format!("/api/v1/orgs/{org}/keys")),
-        (Method::GET, format!("/api/v1/orgs/{org}/keys/key_aaaaaaaaaaaa")),
+        (
+            Method::GET,
+            format!("/api/v1/orgs/{org}/keys/key_aaaaaaaaaaaa"),
+        ),
         (Method::DELETE, "/api/v1/admin/orgs".to_string()),
         (Method::POST, "/healthz".to_string()),
     ];
@@ -142,7 +219,8 @@ fn unknown_routes_and_wrong_methods_are_json_404s() {
             let r = app.request(method.clone(), &path, credential, None);
             r.assert_error(404, "RESOURCE_NOT_FOUND");
             assert!(
-                r.header("content-type").is_some_and(|t| t.starts_with("application/json")),
+                r.header("content-type")
+                    .is_some_and(|t| t.starts_with("application/json")),
                 "{method} {path}"
             );
         }
@@ -160,10 +238,19 @@ fn trailing_slashes_are_ignored() {
     assert_eq!((r.status, r.data().as_array().unwrap().len()), (200, 1));
     let one = format!("/api/v1/orgs/{}/projects/{id}/", app.org_id);
     assert_eq!(app.get(&one, &app.admin_key).data(), created.data());
-    assert_eq!(app.patch(&one, &app.admin_key, json!({"name": "Slashed"})).status, 200);
-    assert_eq!(app.request(Method::GET, "/healthz/", None, None).status, 200);
-    app.request(Method::GET, &list, None, None).assert_error(401, "UNAUTHORIZED");
-    app.get("/api/v1/nope/", &app.admin_key).assert_error(404, "RESOURCE_NOT_FOUND");
+    assert_eq!(
+        app.patch(&one, &app.admin_key, json!({"name": "Slashed"}))
+            .status,
+        200
+    );
+    assert_eq!(
+        app.request(Method::GET, "/healthz/", None, None).status,
+        200
+    );
+    app.request(Method::GET, &list, None, None)
+        .assert_error(401, "UNAUTHORIZED");
+    app.get("/api/v1/nope/", &app.admin_key)
+        .assert_error(404, "RESOURCE_NOT_FOUND");
     assert_eq!(app.delete(&one, &app.admin_key).status, 200);
 }
 
@@ -179,13 +266,31 @@ fn every_response_carries_a_fresh_request_id() {
         app.get("/api/v1/nope", &app.admin_key),
         app.request_raw(Method::POST, &list, Some(&app.admin_key), "{"),
         app.get("/api/v1/admin/orgs", MASTER_KEY),
-        app.send(Method::GET, &list, &[("X-API-Key", &app.admin_key), ("X-Request-Id", "req_client")], None),
-        app.send(Method::OPTIONS, &list, &[("Origin", "http://x"), ("Access-Control-Request-Method", "GET")], None),
+        app.send(
+            Method::GET,
+            &list,
+            &[
+                ("X-API-Key", &app.admin_key),
+                ("X-Request-Id", "req_client"),
+            ],
+            None,
+        ),
+        app.send(
+            Method::OPTIONS,
+            &list,
+            &[
+                ("Origin", "http://x"),
+                ("Access-Control-Request-Method", "GET"),
+            ],
+            None,
+        ),
         app.request(Method::HEAD, &list, Some(&app.admin_key), None),
     ];
     let mut seen = std::collections::HashSet::new();
     for r in &responses {
-        let id = r.header("x-request-id").unwrap_or_else(|| panic!("no X-Request-Id: {r:?}"));
+        let id = r
+            .header("x-request-id")
+            .unwrap_or_else(|| panic!("no X-Request-Id: {r:?}"));
         assert!(is_request_id(id), "{id}");
         assert!(seen.insert(id.to_string()), "request id reused: {id}");
         if r.status >= 400 {
@@ -197,13 +302,31 @@ fn every_response_carries_a_fresh_request_id() {
 #[test]
 fn error_bodies_have_the_contract_shape() {
     let app = TestApp::spawn();
-    let r = app.request(Method::GET, &format!("/api/v1/orgs/{}/projects", app.org_id), None, None);
+    let r = app.request(
+        Method::GET,
+        &format!("/api/v1/orgs/{}/projects", app.org_id),
+        None,
+        None,
+    );
     r.assert_error(401, "UNAUTHORIZED");
-    let keys: Vec<&str> = r.body.as_object().unwrap().keys().map(String::as_str).collect();
+    let keys: Vec<&str> = r
+        .body
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
     assert_eq!(keys, ["error", "code", "request_id"]);
-    let v = app.post(&format!("/api/v1/orgs/{}/projects", app.org_id), &app.admin_key, json!({}));
+    let v = app.post(
+        &format!("/api/v1/orgs/{}/projects", app.org_id),
+        &app.admin_key,
+        json!({}),
+    );
     v.assert_error(400, "BAD_REQUEST");
-    assert_eq!(v.body["issues"], json!([{"path": "name", "message": "Required"}]));
+    assert_eq!(
+        v.body["issues"],
+        json!([{"path": "name", "message": "Required"}])
+    );
     assert!(v.body.get("retry_after").is_none());
 }
 
@@ -220,13 +343,32 @@ fn head_works_on_get_routes_and_needs_the_read_scope() {
         assert_eq!(ok.status, 200, "{path}");
         assert_eq!(ok.body, Value::Null, "HEAD has no body");
         assert!(ok.header("x-request-id").is_some_and(is_request_id));
-        assert_eq!(app.request(Method::HEAD, path, Some(&other), None).status, 403);
+        assert_eq!(
+            app.request(Method::HEAD, path, Some(&other), None).status,
+            403
+        );
         assert_eq!(app.request(Method::HEAD, path, None, None).status, 401);
     }
-    assert_eq!(app.request(Method::HEAD, "/healthz", None, None).status, 200);
-    assert_eq!(app.request(Method::HEAD, "/api/v1/admin/orgs", Some(MASTER_KEY), None).status, 200);
+    assert_eq!(
+        app.request(Method::HEAD, "/healthz", None, None).status,
+        200
+    );
+    assert_eq!(
+        app.request(Method::HEAD, "/api/v1/admin/orgs", Some(MASTER_KEY), None)
+            .status,
+        200
+    );
     // HEAD does not reach the routes of other methods.
-    assert_eq!(app.request(Method::HEAD, &format!("/api/v1/orgs/{}/nope", app.org_id), Some(&reader), None).status, 404);
+    assert_eq!(
+        app.request(
+            Method::HEAD,
+            &format!("/api/v1/orgs/{}/nope", app.org_id),
+            Some(&reader),
+            None
+        )
+        .status,
+        404
+    );
 }
 
 #[test]
@@ -252,11 +394,17 @@ fn cors_preflight_needs_no_key() {
         );
         assert!((200..300).contains(&r.status), "{path}: {}", r.status);
         assert_eq!(r.header("access-control-allow-origin"), Some("*"));
-        let methods = r.header("access-control-allow-methods").unwrap_or_default().to_string();
+        let methods = r
+            .header("access-control-allow-methods")
+            .unwrap_or_default()
+            .to_string();
         for m in ["GET", "POST", "PATCH", "PUT", "DELETE", "OPTIONS"] {
             assert!(methods.contains(m), "{methods}");
         }
-        let headers = r.header("access-control-allow-headers").unwrap_or_default().to_ascii_lowercase();
+        let headers = r
+            .header("access-control-allow-headers")
+            .unwrap_or_default()
+            .to_ascii_lowercase();
         for h in ["x-api-key", "authorization", "content-type", "accept"] {
             assert!(headers.contains(h), "{headers}");
         }
@@ -264,12 +412,23 @@ fn cors_preflight_needs_no_key() {
     // Ordinary responses expose the headers a browser must read.
     let r = app.get(&paths[0], &app.admin_key);
     assert_eq!(r.header("access-control-allow-origin"), Some("*"));
-    let exposed = r.header("access-control-expose-headers").unwrap_or_default().to_ascii_lowercase();
-    for h in ["x-request-id", "x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset", "x-ratelimit-tier", "retry-after"] {
+    let exposed = r
+        .header("access-control-expose-headers")
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    for h in [
+        "x-request-id",
+        "x-ratelimit-limit",
+        "x-ratelimit-remaining",
+        "x-ratelimit-reset",
+        "x-ratelimit-tier",
+        "retry-after",
+    ] {
         assert!(exposed.contains(h), "{exposed}");
     }
     // An OPTIONS without the preflight header is no preflight: it is an unknown method.
-    app.send(Method::OPTIONS, &paths[0], &[], None).assert_error(404, "RESOURCE_NOT_FOUND");
+    app.send(Method::OPTIONS, &paths[0], &[], None)
+        .assert_error(404, "RESOURCE_NOT_FOUND");
 }
 
 #[test]

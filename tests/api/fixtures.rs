@@ -56,7 +56,10 @@ pub fn encode(value: &str) -> String {
 }
 
 pub fn id_of(v: &Value) -> String {
-    v["id"].as_str().unwrap_or_else(|| panic!("no id in {v}")).to_string()
+    v["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no id in {v}"))
+        .to_string()
 }
 
 /// POSTs `body` to `path` and asserts 201; returns `data`.
@@ -86,7 +89,12 @@ pub fn new_conversation(app: &TestApp, project: &str, body: Value) -> Value {
 }
 
 pub fn new_message(app: &TestApp, project: &str, conversation: &str, content: &str) -> Value {
-    created(app, &app.admin_key, &msgs(project, conversation), json!({"content": content}))
+    created(
+        app,
+        &app.admin_key,
+        &msgs(project, conversation),
+        json!({"content": content}),
+    )
 }
 
 pub fn new_contact(app: &TestApp, project: &str, body: Value) -> Value {
@@ -105,12 +113,20 @@ pub fn key_with_id(app: &TestApp, scopes: &[&str]) -> (String, String) {
         json!({"name": "fixture key", "scopes": scopes}),
     );
     assert_eq!(r.status, 201, "{}", r.body);
-    (id_of(r.data()), r.data()["key"].as_str().unwrap().to_string())
+    (
+        id_of(r.data()),
+        r.data()["key"].as_str().unwrap().to_string(),
+    )
 }
 
 /// The ids of a list response's `data`.
 pub fn ids(body: &Value) -> Vec<String> {
-    body["data"].as_array().unwrap_or_else(|| panic!("no data array: {body}")).iter().map(id_of).collect()
+    body["data"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no data array: {body}"))
+        .iter()
+        .map(id_of)
+        .collect()
 }
 
 /// Appends `cursor=` to a path that may already have a query.
@@ -124,7 +140,10 @@ pub fn with_cursor(path: &str, cursor: &str) -> String {
 pub fn assert_page_shape(body: &Value) {
     assert!(body["data"].is_array(), "{body}");
     match body["has_more"].as_bool() {
-        Some(true) => assert!(body["cursor"].as_str().is_some_and(|c| !c.is_empty()), "has_more without cursor: {body}"),
+        Some(true) => assert!(
+            body["cursor"].as_str().is_some_and(|c| !c.is_empty()),
+            "has_more without cursor: {body}"
+        ),
         Some(false) => assert!(body["cursor"].is_null(), "last page with a cursor: {body}"),
         None => panic!("has_more missing: {body}"),
     }
@@ -157,5 +176,9 @@ pub fn all_ids(app: &TestApp, key: &str, path: &str) -> Vec<String> {
 
 /// The key names of a JSON object, in the order sent.
 pub fn field_names(v: &Value) -> Vec<String> {
-    v.as_object().unwrap_or_else(|| panic!("not an object: {v}")).keys().cloned().collect()
+    v.as_object()
+        .unwrap_or_else(|| panic!("not an object: {v}"))
+        .keys()
+        .cloned()
+        .collect()
 }

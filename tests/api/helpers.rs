@@ -10,8 +10,8 @@ use actix_web::dev::ServerHandle;
 use reqwest::blocking::Client;
 use reqwest::header::HeaderMap;
 use rogeriq::config::Settings;
-use rogeriq::server;
 use rogeriq::model::api_key;
+use rogeriq::server;
 use rogeriq::store::{Store, keys, tables};
 use rogeriq::timestamp::Timestamp;
 use tempfile::TempDir;
@@ -57,9 +57,20 @@ impl Resp {
     /// Asserts an error response: status, code, and the contract's body.
     #[track_caller]
     pub fn assert_error(&self, status: u16, code: &str) {
-        assert_eq!((self.status, self.code()), (status, code), "body: {}", self.body);
-        assert!(self.body["error"].is_string(), "error message missing: {}", self.body);
-        let request_id = self.body["request_id"].as_str().expect("request_id in body");
+        assert_eq!(
+            (self.status, self.code()),
+            (status, code),
+            "body: {}",
+            self.body
+        );
+        assert!(
+            self.body["error"].is_string(),
+            "error message missing: {}",
+            self.body
+        );
+        let request_id = self.body["request_id"]
+            .as_str()
+            .expect("request_id in body");
         assert_eq!(Some(request_id), self.header("x-request-id"));
     }
 
@@ -67,7 +78,11 @@ impl Resp {
     pub fn issue_paths(&self) -> Vec<String> {
         self.body["issues"]
             .as_array()
-            .map(|a| a.iter().map(|i| i["path"].as_str().unwrap_or("").to_string()).collect())
+            .map(|a| {
+                a.iter()
+                    .map(|i| i["path"].as_str().unwrap_or("").to_string())
+                    .collect()
+            })
             .unwrap_or_default()
     }
 }
@@ -115,7 +130,16 @@ impl TestApp {
             Some(first) => (first.org_id, first.key),
             None => (String::new(), String::new()),
         };
-        TestApp { base, org_id, admin_key, store, dir, handle, thread: Some(thread), client }
+        TestApp {
+            base,
+            org_id,
+            admin_key,
+            store,
+            dir,
+            handle,
+            thread: Some(thread),
+            client,
+        }
     }
 
     /// Stops the server gracefully and closes the store; returns the data directory.
@@ -139,8 +163,16 @@ impl TestApp {
         self.dir.path()
     }
 
-    pub fn request(&self, method: Method, path: &str, key: Option<&str>, body: Option<Value>) -> Resp {
-        let mut req = self.client.request(method, format!("{}{}", self.base, path));
+    pub fn request(
+        &self,
+        method: Method,
+        path: &str,
+        key: Option<&str>,
+        body: Option<Value>,
+    ) -> Resp {
+        let mut req = self
+            .client
+            .request(method, format!("{}{}", self.base, path));
         if let Some(key) = key {
             req = req.header("X-API-Key", key);
         }
@@ -152,7 +184,10 @@ impl TestApp {
 
     /// Sends a raw body with no Content-Type.
     pub fn request_raw(&self, method: Method, path: &str, key: Option<&str>, body: &str) -> Resp {
-        let mut req = self.client.request(method, format!("{}{}", self.base, path)).body(body.to_string());
+        let mut req = self
+            .client
+            .request(method, format!("{}{}", self.base, path))
+            .body(body.to_string());
         if let Some(key) = key {
             req = req.header("X-API-Key", key);
         }
@@ -160,8 +195,16 @@ impl TestApp {
     }
 
     /// Sends a request with exactly the given headers and an optional raw body.
-    pub fn send(&self, method: Method, path: &str, headers: &[(&str, &str)], body: Option<&str>) -> Resp {
-        let mut req = self.client.request(method, format!("{}{}", self.base, path));
+    pub fn send(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&str>,
+    ) -> Resp {
+        let mut req = self
+            .client
+            .request(method, format!("{}{}", self.base, path));
         for (name, value) in headers {
             req = req.header(*name, *value);
         }
@@ -175,8 +218,16 @@ impl TestApp {
         let status = response.status().as_u16();
         let headers = response.headers().clone();
         let text = response.text().expect("body");
-        let body = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
-        Resp { status, headers, body }
+        let body = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        Resp {
+            status,
+            headers,
+            body,
+        }
     }
 
     pub fn get(&self, path: &str, key: &str) -> Resp {
@@ -217,7 +268,11 @@ impl TestApp {
 
     /// Mints a key of `org_id` with the master key from a full create body.
     pub fn mint(&self, org_id: &str, body: Value) -> Resp {
-        self.post(&format!("/api/v1/admin/orgs/{org_id}/keys"), MASTER_KEY, body)
+        self.post(
+            &format!("/api/v1/admin/orgs/{org_id}/keys"),
+            MASTER_KEY,
+            body,
+        )
     }
 
     /// A key of `org_id` holding `scopes` that expires `seconds` from now (whole seconds), and
@@ -242,7 +297,11 @@ impl TestApp {
             .write_blocking(move |tx| {
                 let mut record = api_key::find(tx, &id)?.expect("key record");
                 record.expires_at = Some(Timestamp::from_unix(Timestamp::now().unix() - 60));
-                tx.put(tables::API_KEYS, &keys::org_child(&record.org_id, &record.id), &record)
+                tx.put(
+                    tables::API_KEYS,
+                    &keys::org_child(&record.org_id, &record.id),
+                    &record,
+                )
             })
             .expect("backdate expiry");
         key
@@ -250,7 +309,10 @@ impl TestApp {
 
     /// Revokes a key through the API with the first-start admin key.
     pub fn revoke(&self, org_id: &str, key_admin: &str, token: &str) {
-        let r = self.delete(&format!("/api/v1/orgs/{org_id}/keys/{}", key_id(token)), key_admin);
+        let r = self.delete(
+            &format!("/api/v1/orgs/{org_id}/keys/{}", key_id(token)),
+            key_admin,
+        );
         assert_eq!(r.status, 200, "{}", r.body);
     }
 
@@ -266,7 +328,11 @@ impl TestApp {
 
     /// Creates a project in `org_id` with `key`; returns its id.
     pub fn project_in(&self, org_id: &str, key: &str, name: &str) -> String {
-        let r = self.post(&format!("/api/v1/orgs/{org_id}/projects"), key, json!({"name": name}));
+        let r = self.post(
+            &format!("/api/v1/orgs/{org_id}/projects"),
+            key,
+            json!({"name": name}),
+        );
         assert_eq!(r.status, 201, "{}", r.body);
         r.data()["id"].as_str().unwrap().to_string()
     }
@@ -277,10 +343,12 @@ impl TestApp {
 /// not the server's work, would set the suite's pace. Nothing in the tests depends on the disk.
 pub fn temp_dir() -> TempDir {
     let shm = Path::new("/dev/shm");
-    if shm.is_dir() {
-        if let Ok(dir) = tempfile::Builder::new().prefix("rogeriq-test-").tempdir_in(shm) {
-            return dir;
-        }
+    if shm.is_dir()
+        && let Ok(dir) = tempfile::Builder::new()
+            .prefix("rogeriq-test-")
+            .tempdir_in(shm)
+    {
+        return dir;
     }
     tempfile::tempdir().expect("temp dir")
 }
@@ -293,7 +361,9 @@ pub fn key_id(token: &str) -> String {
 /// Sleeps until the wall clock has passed the Unix second `at` (server timestamps are whole
 /// seconds, so a key expiring at `at` is rejected from then on).
 pub fn wait_until_unix(at: i64) {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
     let target = std::time::Duration::from_secs(at as u64) + std::time::Duration::from_millis(50);
     if let Some(left) = target.checked_sub(now) {
         std::thread::sleep(left);
@@ -307,8 +377,12 @@ pub fn rfc3339_in(seconds: i64) -> String {
 
 /// Whether `id` is `req_` plus 16 lowercase letters or digits.
 pub fn is_request_id(id: &str) -> bool {
-    id.strip_prefix("req_")
-        .is_some_and(|rest| rest.len() == 16 && rest.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()))
+    id.strip_prefix("req_").is_some_and(|rest| {
+        rest.len() == 16
+            && rest
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+    })
 }
 
 impl Drop for TestApp {

@@ -12,7 +12,12 @@ fn create(app: &TestApp, creator: &str, body: Value) -> Resp {
 
 /// A request that succeeds for any key of the first-start org holding `projects:read`.
 fn probe(app: &TestApp, headers: &[(&str, &str)]) -> Resp {
-    app.send(Method::GET, &format!("/api/v1/orgs/{}/projects", app.org_id), headers, None)
+    app.send(
+        Method::GET,
+        &format!("/api/v1/orgs/{}/projects", app.org_id),
+        headers,
+        None,
+    )
 }
 
 #[track_caller]
@@ -28,13 +33,34 @@ fn assert_issue_paths(r: &Resp, paths: &[&str]) {
 #[test]
 fn create_returns_the_secret_once_with_its_fields() {
     let app = TestApp::spawn();
-    let r = create(&app, &app.admin_key, json!({"name": "  CI deploy  ", "scopes": ["kb:write", "conversations:read"]}));
+    let r = create(
+        &app,
+        &app.admin_key,
+        json!({"name": "  CI deploy  ", "scopes": ["kb:write", "conversations:read"]}),
+    );
     assert_eq!(r.status, 201, "{}", r.body);
     let data = r.data();
-    let fields: Vec<&str> = data.as_object().unwrap().keys().map(String::as_str).collect();
+    let fields: Vec<&str> = data
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
     assert_eq!(
         fields,
-        ["id", "org_id", "name", "prefix", "scopes", "tier", "created_at", "expires_at", "last_used_at", "revoked_at", "key"]
+        [
+            "id",
+            "org_id",
+            "name",
+            "prefix",
+            "scopes",
+            "tier",
+            "created_at",
+            "expires_at",
+            "last_used_at",
+            "revoked_at",
+            "key"
+        ]
     );
     let token = data["key"].as_str().unwrap();
     assert!(token.starts_with("riq_"), "{token}");
@@ -57,18 +83,29 @@ fn create_returns_the_secret_once_with_its_fields() {
 #[test]
 fn list_never_shows_a_secret() {
     let app = TestApp::spawn();
-    let made = create(&app, &app.admin_key, json!({"name": "Listed", "scopes": ["read"], "tier": "pro"}));
+    let made = create(
+        &app,
+        &app.admin_key,
+        json!({"name": "Listed", "scopes": ["read"], "tier": "pro"}),
+    );
     let token = made.data()["key"].as_str().unwrap().to_string();
     let secret = token.rsplit('_').next().unwrap().to_string();
     let r = app.get(&keys_path(&app.org_id), &app.admin_key);
     assert_eq!(r.status, 200);
     let keys = r.data().as_array().unwrap();
     assert_eq!(keys.len(), 2, "bootstrap key and the new one: {}", r.body);
-    assert_eq!(keys[0]["id"], key_id(&app.admin_key).as_str(), "creation order");
+    assert_eq!(
+        keys[0]["id"],
+        key_id(&app.admin_key).as_str(),
+        "creation order"
+    );
     assert_eq!(keys[0]["scopes"], json!(["admin"]));
     let listed = &keys[1];
     assert_eq!(listed["id"], made.data()["id"]);
-    assert_eq!((listed["tier"].as_str(), listed["prefix"].as_str()), (Some("pro"), Some(&token[..12])));
+    assert_eq!(
+        (listed["tier"].as_str(), listed["prefix"].as_str()),
+        (Some("pro"), Some(&token[..12]))
+    );
     assert!(keys.iter().all(|k| k.get("key").is_none()));
     let text = r.body.to_string();
     for s in [token.as_str(), secret.as_str(), app.admin_key.as_str()] {
@@ -88,11 +125,27 @@ fn list_never_shows_a_secret() {
 fn tiers() {
     let app = TestApp::spawn();
     for tier in ["starter", "pro", "scale", "enterprise"] {
-        let r = create(&app, &app.admin_key, json!({"name": tier, "scopes": ["read"], "tier": tier}));
-        assert_eq!((r.status, r.data()["tier"].as_str()), (201, Some(tier)), "{}", r.body);
+        let r = create(
+            &app,
+            &app.admin_key,
+            json!({"name": tier, "scopes": ["read"], "tier": tier}),
+        );
+        assert_eq!(
+            (r.status, r.data()["tier"].as_str()),
+            (201, Some(tier)),
+            "{}",
+            r.body
+        );
     }
     for bad in [json!("gold"), json!("Pro"), json!(""), json!(1)] {
-        assert_issue_paths(&create(&app, &app.admin_key, json!({"name": "t", "scopes": ["read"], "tier": bad})), &["tier"]);
+        assert_issue_paths(
+            &create(
+                &app,
+                &app.admin_key,
+                json!({"name": "t", "scopes": ["read"], "tier": bad}),
+            ),
+            &["tier"],
+        );
     }
 }
 
@@ -100,12 +153,29 @@ fn tiers() {
 fn expires_at_must_be_rfc3339_in_the_future() {
     let app = TestApp::spawn();
     let future = rfc3339_in(3600);
-    let r = create(&app, &app.admin_key, json!({"name": "e", "scopes": ["read"], "expires_at": future}));
-    assert_eq!((r.status, r.data()["expires_at"].as_str()), (201, Some(future.as_str())), "{}", r.body);
+    let r = create(
+        &app,
+        &app.admin_key,
+        json!({"name": "e", "scopes": ["read"], "expires_at": future}),
+    );
+    assert_eq!(
+        (r.status, r.data()["expires_at"].as_str()),
+        (201, Some(future.as_str())),
+        "{}",
+        r.body
+    );
     // A key that has not expired yet works.
-    assert_eq!(app.get(&keys_path(&app.org_id), r.data()["key"].as_str().unwrap()).status, 200);
+    assert_eq!(
+        app.get(&keys_path(&app.org_id), r.data()["key"].as_str().unwrap())
+            .status,
+        200
+    );
     // Offsets are accepted and normalised to UTC.
-    let r = create(&app, &app.admin_key, json!({"name": "e", "scopes": ["read"], "expires_at": "2999-01-01T02:00:00+02:00"}));
+    let r = create(
+        &app,
+        &app.admin_key,
+        json!({"name": "e", "scopes": ["read"], "expires_at": "2999-01-01T02:00:00+02:00"}),
+    );
     assert_eq!(r.data()["expires_at"], "2999-01-01T00:00:00Z");
     for bad in [
         json!("2000-01-01T00:00:00Z"),
@@ -114,7 +184,11 @@ fn expires_at_must_be_rfc3339_in_the_future() {
         json!("tomorrow"),
         json!(4102444800u64),
     ] {
-        let r = create(&app, &app.admin_key, json!({"name": "e", "scopes": ["read"], "expires_at": bad}));
+        let r = create(
+            &app,
+            &app.admin_key,
+            json!({"name": "e", "scopes": ["read"], "expires_at": bad}),
+        );
         assert_issue_paths(&r, &["expires_at"]);
     }
 }
@@ -124,39 +198,90 @@ fn name_and_scopes_are_validated() {
     let app = TestApp::spawn();
     let r = create(&app, &app.admin_key, json!({}));
     assert_issue_paths(&r, &["name", "scopes"]);
-    assert!(r.body["issues"].as_array().unwrap().iter().all(|i| i["message"] == "Required"));
+    assert!(
+        r.body["issues"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|i| i["message"] == "Required")
+    );
     for bad_name in [json!(""), json!("  "), json!("x".repeat(101)), json!(1)] {
-        assert_issue_paths(&create(&app, &app.admin_key, json!({"name": bad_name, "scopes": ["read"]})), &["name"]);
+        assert_issue_paths(
+            &create(
+                &app,
+                &app.admin_key,
+                json!({"name": bad_name, "scopes": ["read"]}),
+            ),
+            &["name"],
+        );
     }
     for bad_scopes in [json!([]), json!("read"), json!(null), json!({"0": "read"})] {
-        assert_issue_paths(&create(&app, &app.admin_key, json!({"name": "k", "scopes": bad_scopes})), &["scopes"]);
+        assert_issue_paths(
+            &create(
+                &app,
+                &app.admin_key,
+                json!({"name": "k", "scopes": bad_scopes}),
+            ),
+            &["scopes"],
+        );
     }
-    let r = create(&app, &app.admin_key, json!({"name": "k", "scopes": ["read", "root", "kb:read", 7, "kb:delete"]}));
+    let r = create(
+        &app,
+        &app.admin_key,
+        json!({"name": "k", "scopes": ["read", "root", "kb:read", 7, "kb:delete"]}),
+    );
     assert_issue_paths(&r, &["scopes.1", "scopes.3", "scopes.4"]);
     // Everything at once.
-    let r = create(&app, &app.admin_key, json!({"name": "", "scopes": ["nope"], "tier": "x", "expires_at": "x"}));
+    let r = create(
+        &app,
+        &app.admin_key,
+        json!({"name": "", "scopes": ["nope"], "tier": "x", "expires_at": "x"}),
+    );
     assert_issue_paths(&r, &["name", "scopes.0", "tier", "expires_at"]);
     // Nothing was created by the failures.
-    assert_eq!(app.get(&keys_path(&app.org_id), &app.admin_key).data().as_array().unwrap().len(), 1);
+    assert_eq!(
+        app.get(&keys_path(&app.org_id), &app.admin_key)
+            .data()
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
 #[test]
 fn a_key_cannot_grant_what_its_creator_lacks() {
     let app = TestApp::spawn();
     let creator = app.key(&["write", "keys:admin"]);
-    for wanted in [json!(["admin"]), json!(["audit:read"]), json!(["projects:admin"]), json!(["read", "kb:admin"])] {
-        create(&app, &creator, json!({"name": "k", "scopes": wanted})).assert_error(403, "INSUFFICIENT_SCOPE");
+    for wanted in [
+        json!(["admin"]),
+        json!(["audit:read"]),
+        json!(["projects:admin"]),
+        json!(["read", "kb:admin"]),
+    ] {
+        create(&app, &creator, json!({"name": "k", "scopes": wanted}))
+            .assert_error(403, "INSUFFICIENT_SCOPE");
     }
-    for granted in [json!(["kb:write"]), json!(["write"]), json!(["read", "projects:write"]), json!(["keys:admin"])] {
+    for granted in [
+        json!(["kb:write"]),
+        json!(["write"]),
+        json!(["read", "projects:write"]),
+        json!(["keys:admin"]),
+    ] {
         let r = create(&app, &creator, json!({"name": "k", "scopes": granted}));
         assert_eq!(r.status, 201, "{granted}: {}", r.body);
     }
     let narrow = app.key(&["keys:admin", "kb:admin"]);
-    create(&app, &narrow, json!({"name": "k", "scopes": ["read"]})).assert_error(403, "INSUFFICIENT_SCOPE");
-    assert_eq!(create(&app, &narrow, json!({"name": "k", "scopes": ["kb:read"]})).status, 201);
+    create(&app, &narrow, json!({"name": "k", "scopes": ["read"]}))
+        .assert_error(403, "INSUFFICIENT_SCOPE");
+    assert_eq!(
+        create(&app, &narrow, json!({"name": "k", "scopes": ["kb:read"]})).status,
+        201
+    );
     // Only a key that may administer keys creates them at all.
     let lister = app.key(&["keys:read"]);
-    create(&app, &lister, json!({"name": "k", "scopes": ["keys:read"]})).assert_error(403, "INSUFFICIENT_SCOPE");
+    create(&app, &lister, json!({"name": "k", "scopes": ["keys:read"]}))
+        .assert_error(403, "INSUFFICIENT_SCOPE");
     assert_eq!(app.get(&keys_path(&app.org_id), &lister).status, 200);
 }
 
@@ -167,18 +292,43 @@ fn revoke_takes_effect_on_the_next_request() {
     assert_eq!(probe(&app, &[("X-API-Key", &victim)]).status, 200);
     let id = key_id(&victim);
     let r = app.delete(&format!("{}/{id}", keys_path(&app.org_id)), &app.admin_key);
-    assert_eq!((r.status, r.data().clone()), (200, json!({"id": id, "revoked": true})), "{}", r.body);
+    assert_eq!(
+        (r.status, r.data().clone()),
+        (200, json!({"id": id, "revoked": true})),
+        "{}",
+        r.body
+    );
     probe(&app, &[("X-API-Key", &victim)]).assert_error(401, "UNAUTHORIZED");
-    probe(&app, &[("Authorization", &format!("Bearer {victim}"))]).assert_error(401, "UNAUTHORIZED");
+    probe(&app, &[("Authorization", &format!("Bearer {victim}"))])
+        .assert_error(401, "UNAUTHORIZED");
 
     let list = app.get(&keys_path(&app.org_id), &app.admin_key);
-    let entry = list.data().as_array().unwrap().iter().find(|k| k["id"] == id.as_str()).unwrap().clone();
-    assert!(entry["revoked_at"].as_str().is_some_and(|t| t.ends_with('Z')), "{entry}");
+    let entry = list
+        .data()
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["id"] == id.as_str())
+        .unwrap()
+        .clone();
+    assert!(
+        entry["revoked_at"]
+            .as_str()
+            .is_some_and(|t| t.ends_with('Z')),
+        "{entry}"
+    );
     // Revoking again is harmless and keeps the first revocation.
     let again = app.delete(&format!("{}/{id}", keys_path(&app.org_id)), &app.admin_key);
     assert_eq!(again.status, 200);
     let list = app.get(&keys_path(&app.org_id), &app.admin_key);
-    let after = list.data().as_array().unwrap().iter().find(|k| k["id"] == id.as_str()).unwrap().clone();
+    let after = list
+        .data()
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["id"] == id.as_str())
+        .unwrap()
+        .clone();
     assert_eq!(after["revoked_at"], entry["revoked_at"]);
 }
 
@@ -186,9 +336,13 @@ fn revoke_takes_effect_on_the_next_request() {
 fn a_key_may_revoke_itself() {
     let app = TestApp::spawn();
     let own = app.key(&["keys:admin"]);
-    let r = app.delete(&format!("{}/{}", keys_path(&app.org_id), key_id(&own)), &own);
+    let r = app.delete(
+        &format!("{}/{}", keys_path(&app.org_id), key_id(&own)),
+        &own,
+    );
     assert_eq!(r.status, 200, "{}", r.body);
-    app.get(&keys_path(&app.org_id), &own).assert_error(401, "UNAUTHORIZED");
+    app.get(&keys_path(&app.org_id), &own)
+        .assert_error(401, "UNAUTHORIZED");
 }
 
 #[test]
@@ -197,14 +351,19 @@ fn revoking_unknown_or_foreign_keys_is_not_found() {
     let (other_org, other_key) = app.new_org("Other", &["admin"]);
     let base = keys_path(&app.org_id);
     for id in ["key_aaaaaaaaaaaa", "key_short", "nope", "prj_aaaaaaaaaaaa"] {
-        app.delete(&format!("{base}/{id}"), &app.admin_key).assert_error(404, "RESOURCE_NOT_FOUND");
+        app.delete(&format!("{base}/{id}"), &app.admin_key)
+            .assert_error(404, "RESOURCE_NOT_FOUND");
     }
-    app.delete(&format!("{base}/{}", key_id(&other_key)), &app.admin_key).assert_error(404, "RESOURCE_NOT_FOUND");
+    app.delete(&format!("{base}/{}", key_id(&other_key)), &app.admin_key)
+        .assert_error(404, "RESOURCE_NOT_FOUND");
     // The other org's key is untouched.
     assert_eq!(app.get(&keys_path(&other_org), &other_key).status, 200);
     // And the other org's path is an org mismatch, whatever the key id.
-    app.delete(&format!("{}/{}", keys_path(&other_org), key_id(&other_key)), &app.admin_key)
-        .assert_error(403, "API_KEY_ORG_MISMATCH");
+    app.delete(
+        &format!("{}/{}", keys_path(&other_org), key_id(&other_key)),
+        &app.admin_key,
+    )
+    .assert_error(403, "API_KEY_ORG_MISMATCH");
 }
 
 #[test]
@@ -214,22 +373,56 @@ fn both_headers_are_accepted_and_x_api_key_wins() {
     let bad = "riq_aaaaaaaaaaaa_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
     assert_eq!(probe(&app, &[("X-API-Key", &key)]).status, 200);
     for scheme in ["Bearer", "bearer", "BEARER", "bEaReR"] {
-        assert_eq!(probe(&app, &[("Authorization", &format!("{scheme} {key}"))]).status, 200, "{scheme}");
+        assert_eq!(
+            probe(&app, &[("Authorization", &format!("{scheme} {key}"))]).status,
+            200,
+            "{scheme}"
+        );
     }
-    assert_eq!(probe(&app, &[("Authorization", &format!("Bearer    {key}"))]).status, 200);
-    for wrong in [format!("Basic {key}"), format!("Bearer{key}"), key.clone(), "Bearer".to_string(), "Bearer ".to_string()] {
+    assert_eq!(
+        probe(&app, &[("Authorization", &format!("Bearer    {key}"))]).status,
+        200
+    );
+    for wrong in [
+        format!("Basic {key}"),
+        format!("Bearer{key}"),
+        key.clone(),
+        "Bearer".to_string(),
+        "Bearer ".to_string(),
+    ] {
         probe(&app, &[("Authorization", &wrong)]).assert_error(401, "UNAUTHORIZED");
     }
     // Both present: X-API-Key decides.
-    assert_eq!(probe(&app, &[("X-API-Key", &key), ("Authorization", &format!("Bearer {bad}"))]).status, 200);
-    probe(&app, &[("X-API-Key", bad), ("Authorization", &format!("Bearer {key}"))]).assert_error(401, "UNAUTHORIZED");
+    assert_eq!(
+        probe(
+            &app,
+            &[
+                ("X-API-Key", &key),
+                ("Authorization", &format!("Bearer {bad}"))
+            ]
+        )
+        .status,
+        200
+    );
+    probe(
+        &app,
+        &[
+            ("X-API-Key", bad),
+            ("Authorization", &format!("Bearer {key}")),
+        ],
+    )
+    .assert_error(401, "UNAUTHORIZED");
 }
 
 #[test]
 fn unusable_keys_are_unauthorized() {
     let app = TestApp::spawn();
     let good = app.key(&["projects:read"]);
-    let wrong_secret = format!("{}{}", &good[..good.len() - 1], if good.ends_with('a') { 'b' } else { 'a' });
+    let wrong_secret = format!(
+        "{}{}",
+        &good[..good.len() - 1],
+        if good.ends_with('a') { 'b' } else { 'a' }
+    );
     let unknown = "riq_aaaaaaaaaaaa_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa".to_string();
     for bad in [
         "".to_string(),
@@ -244,7 +437,8 @@ fn unusable_keys_are_unauthorized() {
         MASTER_KEY.to_string(),
     ] {
         probe(&app, &[("X-API-Key", &bad)]).assert_error(401, "UNAUTHORIZED");
-        probe(&app, &[("Authorization", &format!("Bearer {bad}"))]).assert_error(401, "UNAUTHORIZED");
+        probe(&app, &[("Authorization", &format!("Bearer {bad}"))])
+            .assert_error(401, "UNAUTHORIZED");
     }
     probe(&app, &[]).assert_error(401, "UNAUTHORIZED");
     assert_eq!(probe(&app, &[("X-API-Key", &good)]).status, 200);
@@ -255,14 +449,25 @@ fn expired_keys_are_unauthorized() {
     let app = TestApp::spawn();
     let listed = |token: &str| {
         let list = app.get(&keys_path(&app.org_id), &app.admin_key);
-        list.data().as_array().unwrap().iter().find(|k| k["id"] == key_id(token).as_str()).unwrap().clone()
+        list.data()
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|k| k["id"] == key_id(token).as_str())
+            .unwrap()
+            .clone()
     };
     let (expiring, at) = app.expiring_key_in(&app.org_id, &["admin"], 2);
-    assert_eq!(listed(&expiring)["expires_at"], rogeriq::timestamp::Timestamp::from_unix(at).to_string());
+    assert_eq!(
+        listed(&expiring)["expires_at"],
+        rogeriq::timestamp::Timestamp::from_unix(at).to_string()
+    );
     wait_until_unix(at);
     probe(&app, &[("X-API-Key", &expiring)]).assert_error(401, "UNAUTHORIZED");
-    probe(&app, &[("Authorization", &format!("Bearer {expiring}"))]).assert_error(401, "UNAUTHORIZED");
-    app.get(&keys_path(&app.org_id), &expiring).assert_error(401, "UNAUTHORIZED");
+    probe(&app, &[("Authorization", &format!("Bearer {expiring}"))])
+        .assert_error(401, "UNAUTHORIZED");
+    app.get(&keys_path(&app.org_id), &expiring)
+        .assert_error(401, "UNAUTHORIZED");
     // Still listed, not revoked.
     assert_eq!(listed(&expiring)["revoked_at"], Value::Null);
 }
@@ -273,7 +478,13 @@ fn last_used_at_is_recorded() {
     let key = app.key(&["keys:read"]);
     let last_used = || {
         let list = app.get(&keys_path(&app.org_id), &app.admin_key);
-        list.data().as_array().unwrap().iter().find(|k| k["id"] == key_id(&key).as_str()).unwrap()["last_used_at"].clone()
+        list.data()
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|k| k["id"] == key_id(&key).as_str())
+            .unwrap()["last_used_at"]
+            .clone()
     };
     assert_eq!(last_used(), Value::Null);
     assert_eq!(app.get(&keys_path(&app.org_id), &key).status, 200);
@@ -286,13 +497,27 @@ fn last_used_at_is_recorded() {
         }
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
-    assert!(seen.as_str().is_some_and(|t| t.ends_with('Z')), "last_used_at never set");
+    assert!(
+        seen.as_str().is_some_and(|t| t.ends_with('Z')),
+        "last_used_at never set"
+    );
     // A wrong secret is no use of the key it names.
     let unused = app.key(&["kb:read"]);
-    let wrong = format!("{}{}", &unused[..unused.len() - 1], if unused.ends_with('a') { 'b' } else { 'a' });
+    let wrong = format!(
+        "{}{}",
+        &unused[..unused.len() - 1],
+        if unused.ends_with('a') { 'b' } else { 'a' }
+    );
     probe(&app, &[("X-API-Key", &wrong)]).assert_error(401, "UNAUTHORIZED");
     let list = app.get(&keys_path(&app.org_id), &app.admin_key);
-    let entry = list.data().as_array().unwrap().iter().find(|k| k["id"] == key_id(&unused).as_str()).unwrap().clone();
+    let entry = list
+        .data()
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["id"] == key_id(&unused).as_str())
+        .unwrap()
+        .clone();
     assert_eq!(entry["last_used_at"], Value::Null);
 }
 
@@ -300,10 +525,22 @@ fn last_used_at_is_recorded() {
 fn keys_of_one_org_cannot_touch_another() {
     let app = TestApp::spawn();
     let (other_org, other_key) = app.new_org("Other", &["admin"]);
-    app.get(&keys_path(&other_org), &app.admin_key).assert_error(403, "API_KEY_ORG_MISMATCH");
-    app.post(&keys_path(&other_org), &app.admin_key, json!({"name": "x", "scopes": ["read"]}))
+    app.get(&keys_path(&other_org), &app.admin_key)
         .assert_error(403, "API_KEY_ORG_MISMATCH");
+    app.post(
+        &keys_path(&other_org),
+        &app.admin_key,
+        json!({"name": "x", "scopes": ["read"]}),
+    )
+    .assert_error(403, "API_KEY_ORG_MISMATCH");
     let theirs = app.get(&keys_path(&other_org), &other_key);
     assert_eq!(theirs.data().as_array().unwrap().len(), 1);
-    assert!(theirs.data().as_array().unwrap().iter().all(|k| k["org_id"] == other_org.as_str()));
+    assert!(
+        theirs
+            .data()
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|k| k["org_id"] == other_org.as_str())
+    );
 }

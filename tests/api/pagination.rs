@@ -12,7 +12,15 @@ const ORIGINAL: usize = 250;
 
 /// `ORIGINAL` conversations, oldest first.
 fn seed(app: &TestApp, p: &str) -> Vec<String> {
-    (0..ORIGINAL).map(|i| id_of(&new_conversation(app, p, json!({"subject": format!("original {i}")})))).collect()
+    (0..ORIGINAL)
+        .map(|i| {
+            id_of(&new_conversation(
+                app,
+                p,
+                json!({"subject": format!("original {i}")}),
+            ))
+        })
+        .collect()
 }
 
 fn assert_each_once(seen: &[String]) {
@@ -27,15 +35,27 @@ fn descending_walk_is_stable_under_inserts() {
     let original = seed(&app, &p);
     let mut inserted = Vec::new();
     let mut pages = 0;
-    let seen = walk(&app, &app.admin_key, &format!("{}?limit=7", convs(&p)), |_| {
-        pages += 1;
-        for _ in 0..3 {
-            inserted.push(id_of(&new_conversation(&app, &p, json!({"subject": "inserted during the walk"}))));
-        }
-    });
+    let seen = walk(
+        &app,
+        &app.admin_key,
+        &format!("{}?limit=7", convs(&p)),
+        |_| {
+            pages += 1;
+            for _ in 0..3 {
+                inserted.push(id_of(&new_conversation(
+                    &app,
+                    &p,
+                    json!({"subject": "inserted during the walk"}),
+                )));
+            }
+        },
+    );
     assert_each_once(&seen);
     let newest_first: Vec<String> = original.iter().rev().cloned().collect();
-    assert_eq!(seen, newest_first, "the desc walk returns exactly the original items, newest first");
+    assert_eq!(
+        seen, newest_first,
+        "the desc walk returns exactly the original items, newest first"
+    );
     assert_eq!(pages, ORIGINAL.div_ceil(7));
     let inserted: HashSet<&String> = inserted.iter().collect();
     assert!(seen.iter().all(|id| !inserted.contains(id)));
@@ -52,14 +72,23 @@ fn ascending_walk_is_stable_under_inserts() {
     let p = app.project("Main");
     let original = seed(&app, &p);
     let mut inserted = Vec::new();
-    let seen = walk(&app, &app.admin_key, &format!("{}?limit=7&order=asc", convs(&p)), |page| {
-        // Stop inserting eventually so that the walk ends.
-        if page < 40 {
-            for _ in 0..2 {
-                inserted.push(id_of(&new_conversation(&app, &p, json!({"subject": "inserted during the walk"}))));
+    let seen = walk(
+        &app,
+        &app.admin_key,
+        &format!("{}?limit=7&order=asc", convs(&p)),
+        |page| {
+            // Stop inserting eventually so that the walk ends.
+            if page < 40 {
+                for _ in 0..2 {
+                    inserted.push(id_of(&new_conversation(
+                        &app,
+                        &p,
+                        json!({"subject": "inserted during the walk"}),
+                    )));
+                }
             }
-        }
-    });
+        },
+    );
     assert_each_once(&seen);
     // Every original item exactly once, in creation order, before anything inserted later.
     assert_eq!(seen[..ORIGINAL], original[..]);
@@ -72,16 +101,29 @@ fn has_more_and_cursor_go_together() {
     let app = TestApp::spawn();
     let p = app.project("Main");
     for i in 0..10 {
-        let c = id_of(&new_conversation(&app, &p, json!({"subject": format!("c{i}")})));
+        let c = id_of(&new_conversation(
+            &app,
+            &p,
+            json!({"subject": format!("c{i}")}),
+        ));
         new_contact(&app, &p, json!({"name": format!("n{i}")}));
-        new_article(&app, &p, json!({"title": format!("Article {i}"), "content": "x"}));
+        new_article(
+            &app,
+            &p,
+            json!({"title": format!("Article {i}"), "content": "x"}),
+        );
         if i == 0 {
             for j in 0..10 {
                 new_message(&app, &p, &c, &format!("m{j}"));
             }
         }
     }
-    let first = ids(&ok_get(&app, &app.admin_key, &format!("{}?order=asc&limit=1", convs(&p))))[0].clone();
+    let first = ids(&ok_get(
+        &app,
+        &app.admin_key,
+        &format!("{}?order=asc&limit=1", convs(&p)),
+    ))[0]
+        .clone();
     let lists = [convs(&p), contacts(&p), articles(&p), msgs(&p, &first)];
     for list in &lists {
         for limit in [1, 3, 5, 9, 10, 11, 100] {
@@ -98,7 +140,10 @@ fn has_more_and_cursor_go_together() {
                     break;
                 }
                 assert_eq!(page.len(), limit, "a non-last page is full");
-                next = with_cursor(&format!("{list}?limit={limit}"), body["cursor"].as_str().unwrap());
+                next = with_cursor(
+                    &format!("{list}?limit={limit}"),
+                    body["cursor"].as_str().unwrap(),
+                );
             }
             assert_eq!(seen.len(), 10, "{list} limit {limit}");
             assert_each_once(&seen);

@@ -32,8 +32,16 @@ fn snapshot(app: &TestApp, orgs: &[(String, String)]) -> Snapshot {
         audit: Vec::new(),
     };
     for (org, key) in orgs {
-        snap.projects.push(ok(app.get(&format!("/api/v1/orgs/{org}/projects"), key)).data().clone());
-        snap.keys.push(without_last_used(ok(app.get(&format!("/api/v1/orgs/{org}/keys"), key)).data().clone()));
+        snap.projects.push(
+            ok(app.get(&format!("/api/v1/orgs/{org}/projects"), key))
+                .data()
+                .clone(),
+        );
+        snap.keys.push(without_last_used(
+            ok(app.get(&format!("/api/v1/orgs/{org}/keys"), key))
+                .data()
+                .clone(),
+        ));
         let audit = ok(app.get(&format!("/api/v1/orgs/{org}/audit-log?limit=100"), key));
         assert_eq!(audit.body["has_more"], false);
         snap.audit.push(audit.data().clone());
@@ -60,8 +68,15 @@ fn state_survives_a_restart() {
         json!({"agent_mode": "autopilot", "ai_model": "openai/gpt-4o"}),
     );
     let gone = app.project("Gone");
-    app.delete(&format!("/api/v1/orgs/{}/projects/{gone}", first.0), &first.1);
-    app.post(&format!("/api/v1/orgs/{other_org}/projects"), &other_key, json!({"name": "Theirs"}));
+    app.delete(
+        &format!("/api/v1/orgs/{}/projects/{gone}", first.0),
+        &first.1,
+    );
+    app.post(
+        &format!("/api/v1/orgs/{other_org}/projects"),
+        &other_key,
+        json!({"name": "Theirs"}),
+    );
     let reader = app.key(&["projects:read"]);
     let revoked = app.key(&["admin"]);
     app.revoke(&first.0, &first.1, &revoked);
@@ -79,7 +94,11 @@ fn state_survives_a_restart() {
     let app = TestApp::spawn_in(dir);
 
     assert_eq!(app.data_dir().join("rogeriq.redb"), data_file);
-    assert_eq!((app.org_id.as_str(), app.admin_key.as_str()), ("", ""), "no second first start");
+    assert_eq!(
+        (app.org_id.as_str(), app.admin_key.as_str()),
+        ("", ""),
+        "no second first start"
+    );
     let after = snapshot(&app, &orgs);
     assert_eq!(after, before);
     assert_eq!(after.orgs.as_array().unwrap().len(), 2);
@@ -87,17 +106,40 @@ fn state_survives_a_restart() {
     // Keys keep working, or not, as before.
     let projects = format!("/api/v1/orgs/{}/projects", first.0);
     assert_eq!(app.get(&projects, &reader).status, 200);
-    app.get(&projects, &revoked).assert_error(401, "UNAUTHORIZED");
-    app.get(&format!("/api/v1/orgs/{}/projects/{gone}", first.0), &first.1).assert_error(404, "PROJECT_NOT_FOUND");
-    app.post(&projects, &first.1, json!({"name": "Again", "slug": "kept"})).assert_error(409, "SLUG_CONFLICT");
+    app.get(&projects, &revoked)
+        .assert_error(401, "UNAUTHORIZED");
+    app.get(
+        &format!("/api/v1/orgs/{}/projects/{gone}", first.0),
+        &first.1,
+    )
+    .assert_error(404, "PROJECT_NOT_FOUND");
+    app.post(
+        &projects,
+        &first.1,
+        json!({"name": "Again", "slug": "kept"}),
+    )
+    .assert_error(409, "SLUG_CONFLICT");
 
     // The creation order continues after the restart.
     let newer = app.project_in(&first.0, &first.1, "Newer");
     let list = app.get(&projects, &first.1);
-    let ids: Vec<&str> = list.data().as_array().unwrap().iter().map(|p| p["id"].as_str().unwrap()).collect();
+    let ids: Vec<&str> = list
+        .data()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_str().unwrap())
+        .collect();
     assert_eq!(ids, [a_id.as_str(), newer.as_str()]);
-    let audit = app.get(&format!("/api/v1/orgs/{}/audit-log?limit=1", first.0), &first.1);
-    assert_eq!(audit.data()[0]["target_id"], newer.as_str(), "newest entry first after a restart");
+    let audit = app.get(
+        &format!("/api/v1/orgs/{}/audit-log?limit=1", first.0),
+        &first.1,
+    );
+    assert_eq!(
+        audit.data()[0]["target_id"],
+        newer.as_str(),
+        "newest entry first after a restart"
+    );
 }
 
 #[test]
@@ -108,9 +150,19 @@ fn restarting_twice_creates_no_org() {
     for _ in 0..2 {
         assert!(app.org_id.is_empty() && app.admin_key.is_empty());
         let orgs = app.get("/api/v1/admin/orgs", MASTER_KEY);
-        let ids: Vec<&str> = orgs.data().as_array().unwrap().iter().map(|o| o["id"].as_str().unwrap()).collect();
+        let ids: Vec<&str> = orgs
+            .data()
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| o["id"].as_str().unwrap())
+            .collect();
         assert_eq!(ids, [org.as_str()]);
-        assert_eq!(app.get(&format!("/api/v1/orgs/{org}/projects"), &key).status, 200);
+        assert_eq!(
+            app.get(&format!("/api/v1/orgs/{org}/projects"), &key)
+                .status,
+            200
+        );
         app = TestApp::spawn_in(app.stop());
     }
 }

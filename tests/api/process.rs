@@ -44,7 +44,11 @@ fn lines_of(stream: impl std::io::Read + Send + 'static) -> Receiver<String> {
 /// given here (plus the master key).
 fn command(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_rogeriq"));
-    cmd.arg("serve").arg("--data-dir").arg(dir).args(["--log-format", "json"]).args(args);
+    cmd.arg("serve")
+        .arg("--data-dir")
+        .arg(dir)
+        .args(["--log-format", "json"])
+        .args(args);
     for (name, _) in std::env::vars_os() {
         if name.to_string_lossy().starts_with("ROGERIQ_") {
             cmd.env_remove(name);
@@ -52,7 +56,9 @@ fn command(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Command {
     }
     cmd.env("ROGERIQ_MASTER_KEY", MASTER_KEY);
     cmd.envs(env.iter().copied());
-    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     cmd
 }
 
@@ -60,7 +66,13 @@ fn start(mut cmd: Command) -> Proc {
     let mut child = cmd.spawn().expect("spawn rogeriq");
     let stdout = lines_of(child.stdout.take().unwrap());
     let stderr = lines_of(child.stderr.take().unwrap());
-    Proc { child, stdout, stderr, out_lines: Vec::new(), err_lines: Vec::new() }
+    Proc {
+        child,
+        stdout,
+        stderr,
+        out_lines: Vec::new(),
+        err_lines: Vec::new(),
+    }
 }
 
 /// Starts a server listening on a free loopback port.
@@ -69,7 +81,9 @@ fn serve(dir: &Path) -> Proc {
 }
 
 fn json_line(line: &str) -> Option<Value> {
-    serde_json::from_str::<Value>(line).ok().filter(Value::is_object)
+    serde_json::from_str::<Value>(line)
+        .ok()
+        .filter(Value::is_object)
 }
 
 impl Proc {
@@ -79,7 +93,10 @@ impl Proc {
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             let line = self.stderr.recv_timeout(left).unwrap_or_else(|_| {
-                panic!("no log line {message:?}; stderr so far: {:#?}", self.err_lines)
+                panic!(
+                    "no log line {message:?}; stderr so far: {:#?}",
+                    self.err_lines
+                )
             });
             self.err_lines.push(line.clone());
             if let Some(v) = json_line(&line).filter(|v| v["message"] == message) {
@@ -90,21 +107,29 @@ impl Proc {
 
     /// Waits for the `listening` line; returns the bound address.
     fn addr(&mut self) -> String {
-        self.log("listening")["addr"].as_str().expect("addr field").to_string()
+        self.log("listening")["addr"]
+            .as_str()
+            .expect("addr field")
+            .to_string()
     }
 
     /// Stdout up to the line containing `needle`.
     fn stdout_until(&mut self, needle: &str) {
         while !self.out_lines.iter().any(|l| l.contains(needle)) {
-            let line = self.stdout.recv_timeout(PATIENCE).unwrap_or_else(|_| {
-                panic!("stdout never said {needle:?}: {:#?}", self.out_lines)
-            });
+            let line = self
+                .stdout
+                .recv_timeout(PATIENCE)
+                .unwrap_or_else(|_| panic!("stdout never said {needle:?}: {:#?}", self.out_lines));
             self.out_lines.push(line);
         }
     }
 
     fn terminate(&mut self) -> ExitStatus {
-        let status = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status().expect("kill");
+        let status = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("kill");
         assert!(status.success());
         self.wait()
     }
@@ -116,7 +141,11 @@ impl Proc {
             if let Some(status) = self.child.try_wait().expect("try_wait") {
                 break status;
             }
-            assert!(Instant::now() < deadline, "rogeriq did not exit; stderr: {:#?}", self.err_lines);
+            assert!(
+                Instant::now() < deadline,
+                "rogeriq did not exit; stderr: {:#?}",
+                self.err_lines
+            );
             std::thread::sleep(Duration::from_millis(20));
         };
         self.out_lines.extend(self.stdout.iter());
@@ -135,21 +164,32 @@ impl Proc {
 
 /// One request over a fresh connection (no idle keep-alive left to delay shutdown).
 fn http(method: Method, url: &str, headers: &[(&str, &str)]) -> (u16, String, Value) {
-    let client = reqwest::blocking::Client::builder().pool_max_idle_per_host(0).build().unwrap();
+    let client = reqwest::blocking::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
     let mut req = client.request(method, url);
     for (name, value) in headers {
         req = req.header(*name, *value);
     }
     let r = req.send().expect("request");
     let status = r.status().as_u16();
-    let request_id = r.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    let request_id = r
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
     let body = r.json::<Value>().unwrap_or(Value::Null);
     (status, request_id, body)
 }
 
 /// The value after `label` on the banner line that has it.
 fn banner_value(stdout: &str, label: &str) -> String {
-    let line = stdout.lines().find(|l| l.contains(label)).unwrap_or_else(|| panic!("no {label:?} in {stdout}"));
+    let line = stdout
+        .lines()
+        .find(|l| l.contains(label))
+        .unwrap_or_else(|| panic!("no {label:?} in {stdout}"));
     line.split_once(label).unwrap().1.trim().to_string()
 }
 
@@ -162,29 +202,60 @@ fn banner_on_first_start_only_and_sigterm_exits_cleanly() {
     let out = first.stdout_text();
     let org_id = banner_value(&out, "org id:");
     let key = banner_value(&out, "API key:");
-    assert!(org_id.starts_with("org_") && key.starts_with("riq_"), "{out}");
+    assert!(
+        org_id.starts_with("org_") && key.starts_with("riq_"),
+        "{out}"
+    );
 
     // The printed key is the org's admin key.
-    let (status, _, body) = http(Method::GET, &format!("http://{addr}/api/v1/orgs/{org_id}/projects"), &[("X-API-Key", &key)]);
+    let (status, _, body) = http(
+        Method::GET,
+        &format!("http://{addr}/api/v1/orgs/{org_id}/projects"),
+        &[("X-API-Key", &key)],
+    );
     assert_eq!((status, body), (200, json!({"data": []})));
     let (status, _, body) = http(Method::GET, &format!("http://{addr}/healthz"), &[]);
     assert_eq!((status, body), (200, json!({"status": "ok"})));
 
     let status = first.terminate();
     assert_eq!(status.code(), Some(0), "stderr: {}", first.stderr_text());
-    assert!(first.err_lines.iter().filter_map(|l| json_line(l)).any(|v| v["message"] == "stopped"), "{}", first.stderr_text());
-    assert!(!first.stderr_text().contains(&key), "the key is printed to stdout only");
+    assert!(
+        first
+            .err_lines
+            .iter()
+            .filter_map(|l| json_line(l))
+            .any(|v| v["message"] == "stopped"),
+        "{}",
+        first.stderr_text()
+    );
+    assert!(
+        !first.stderr_text().contains(&key),
+        "the key is printed to stdout only"
+    );
 
     // Second start: no banner, same org and key.
     let mut second = serve(dir.path());
     let addr = second.addr();
-    let (status, _, _) = http(Method::GET, &format!("http://{addr}/api/v1/orgs/{org_id}/projects"), &[("X-API-Key", &key)]);
+    let (status, _, _) = http(
+        Method::GET,
+        &format!("http://{addr}/api/v1/orgs/{org_id}/projects"),
+        &[("X-API-Key", &key)],
+    );
     assert_eq!(status, 200);
-    let (_, _, orgs) = http(Method::GET, &format!("http://{addr}/api/v1/admin/orgs"), &[("X-API-Key", MASTER_KEY)]);
+    let (_, _, orgs) = http(
+        Method::GET,
+        &format!("http://{addr}/api/v1/admin/orgs"),
+        &[("X-API-Key", MASTER_KEY)],
+    );
     assert_eq!(orgs["data"].as_array().unwrap().len(), 1);
     assert_eq!(second.terminate().code(), Some(0));
     let out = second.stdout_text();
-    assert!(!out.contains("API key:") && !out.contains("will not be shown again") && !out.contains(&key), "{out}");
+    assert!(
+        !out.contains("API key:")
+            && !out.contains("will not be shown again")
+            && !out.contains(&key),
+        "{out}"
+    );
 }
 
 #[test]
@@ -197,8 +268,14 @@ fn a_second_server_on_the_same_data_dir_exits() {
     assert!(!status.success(), "the second server must not run");
     let err = intruder.stderr_text();
     let data_file = dir.path().join("rogeriq.redb");
-    assert!(err.contains(&data_file.display().to_string()), "names the data file: {err}");
-    assert!(err.contains("another") && err.contains("holds it"), "says another server holds it: {err}");
+    assert!(
+        err.contains(&data_file.display().to_string()),
+        "names the data file: {err}"
+    );
+    assert!(
+        err.contains("another") && err.contains("holds it"),
+        "says another server holds it: {err}"
+    );
     // The holder is unharmed.
     assert_eq!(holder.terminate().code(), Some(0));
 }
@@ -210,21 +287,42 @@ fn one_log_line_per_request_without_secrets() {
     let addr = server.addr();
     server.stdout_until("will not be shown again");
     let out = server.stdout_text();
-    let (org_id, key) = (banner_value(&out, "org id:"), banner_value(&out, "API key:"));
+    let (org_id, key) = (
+        banner_value(&out, "org id:"),
+        banner_value(&out, "API key:"),
+    );
     let url = format!("http://{addr}/api/v1/orgs/{org_id}/projects");
     let bearer = format!("Bearer {key}");
     let (ok_status, ok_id, _) = http(Method::GET, &url, &[("Authorization", &bearer)]);
-    let wrong = format!("{}{}", &key[..key.len() - 1], if key.ends_with('x') { 'y' } else { 'x' });
+    let wrong = format!(
+        "{}{}",
+        &key[..key.len() - 1],
+        if key.ends_with('x') { 'y' } else { 'x' }
+    );
     let (bad_status, bad_id, _) = http(Method::GET, &url, &[("X-API-Key", &wrong)]);
-    let (admin_status, admin_id, _) = http(Method::GET, &format!("http://{addr}/api/v1/admin/orgs"), &[("X-API-Key", MASTER_KEY)]);
+    let (admin_status, admin_id, _) = http(
+        Method::GET,
+        &format!("http://{addr}/api/v1/admin/orgs"),
+        &[("X-API-Key", MASTER_KEY)],
+    );
     let (missing_status, missing_id, _) = http(Method::GET, &format!("http://{addr}/nope"), &[]);
-    assert_eq!([ok_status, bad_status, admin_status, missing_status], [200, 401, 200, 404]);
+    assert_eq!(
+        [ok_status, bad_status, admin_status, missing_status],
+        [200, 401, 200, 404]
+    );
     assert_eq!(server.terminate().code(), Some(0));
 
-    let requests: Vec<Value> =
-        server.err_lines.iter().filter_map(|l| json_line(l)).filter(|v| v["message"] == "request").collect();
+    let requests: Vec<Value> = server
+        .err_lines
+        .iter()
+        .filter_map(|l| json_line(l))
+        .filter(|v| v["message"] == "request")
+        .collect();
     let line_for = |request_id: &str| {
-        let found: Vec<&Value> = requests.iter().filter(|v| v["request_id"] == request_id).collect();
+        let found: Vec<&Value> = requests
+            .iter()
+            .filter(|v| v["request_id"] == request_id)
+            .collect();
         assert_eq!(found.len(), 1, "one line for {request_id}: {requests:#?}");
         found[0].clone()
     };
@@ -241,7 +339,13 @@ fn one_log_line_per_request_without_secrets() {
     let err = server.stderr_text();
     let secret = key.rsplit('_').next().unwrap();
     let wrong_secret = wrong.rsplit('_').next().unwrap();
-    for s in [key.as_str(), secret, wrong.as_str(), wrong_secret, MASTER_KEY] {
+    for s in [
+        key.as_str(),
+        secret,
+        wrong.as_str(),
+        wrong_secret,
+        MASTER_KEY,
+    ] {
         assert!(!err.contains(s), "the log holds a secret: {err}");
     }
 }
@@ -255,14 +359,35 @@ fn write_config(dir: &Path, text: &str) -> String {
 #[test]
 fn environment_overrides_the_config_file() {
     let dir = crate::helpers::temp_dir();
-    let config = write_config(dir.path(), "listen = \"127.0.0.2:0\"\nmaster_key = \"from-the-file-0123456789\"\n");
-    let mut server = start(command(dir.path(), &["--config", &config], &[("ROGERIQ_LISTEN", "127.0.0.1:0")]));
+    let config = write_config(
+        dir.path(),
+        "listen = \"127.0.0.2:0\"\nmaster_key = \"from-the-file-0123456789\"\n",
+    );
+    let mut server = start(command(
+        dir.path(),
+        &["--config", &config],
+        &[("ROGERIQ_LISTEN", "127.0.0.1:0")],
+    ));
     let addr = server.addr();
-    assert!(addr.starts_with("127.0.0.1:"), "env listen wins over the file: {addr}");
+    assert!(
+        addr.starts_with("127.0.0.1:"),
+        "env listen wins over the file: {addr}"
+    );
     // The environment's master key wins over the file's too.
     let admin = format!("http://{addr}/api/v1/admin/orgs");
-    assert_eq!(http(Method::GET, &admin, &[("X-API-Key", MASTER_KEY)]).0, 200);
-    assert_eq!(http(Method::GET, &admin, &[("X-API-Key", "from-the-file-0123456789")]).0, 401);
+    assert_eq!(
+        http(Method::GET, &admin, &[("X-API-Key", MASTER_KEY)]).0,
+        200
+    );
+    assert_eq!(
+        http(
+            Method::GET,
+            &admin,
+            &[("X-API-Key", "from-the-file-0123456789")]
+        )
+        .0,
+        401
+    );
     assert_eq!(server.terminate().code(), Some(0));
 }
 
@@ -291,18 +416,28 @@ fn bad_config_values_exit_naming_the_setting() {
     let dir = crate::helpers::temp_dir();
     let cases: [(&[(&str, &str)], &str); 3] = [
         (&[("ROGERIQ_WORKERS", "lots")], "ROGERIQ_WORKERS"),
-        (&[("ROGERIQ_MAX_BODY_BYTES", "1MB")], "ROGERIQ_MAX_BODY_BYTES"),
+        (
+            &[("ROGERIQ_MAX_BODY_BYTES", "1MB")],
+            "ROGERIQ_MAX_BODY_BYTES",
+        ),
         (&[("ROGERIQ_MASTER_KEY", "short")], "master_key"),
     ];
     for (env, named) in cases {
         let mut proc = start(command(dir.path(), &["--listen", "127.0.0.1:0"], env));
         let status = proc.wait();
         assert!(!status.success(), "{env:?}");
-        assert!(proc.stderr_text().contains(named), "{env:?}: {}", proc.stderr_text());
+        assert!(
+            proc.stderr_text().contains(named),
+            "{env:?}: {}",
+            proc.stderr_text()
+        );
     }
     let config = write_config(dir.path(), "lisen = \"127.0.0.1:0\"\n");
     let mut proc = start(command(dir.path(), &["--config", &config], &[]));
     assert!(!proc.wait().success());
     let err = proc.stderr_text();
-    assert!(err.contains("lisen") || err.contains("config.toml"), "{err}");
+    assert!(
+        err.contains("lisen") || err.contains("config.toml"),
+        "{err}"
+    );
 }

@@ -29,7 +29,10 @@ fn assert_issues(r: &Resp, paths: &[&str]) {
     want.sort();
     assert_eq!(got, want, "body: {}", r.body);
     for issue in r.body["issues"].as_array().unwrap() {
-        assert!(issue["message"].as_str().is_some_and(|m| !m.is_empty()), "{issue}");
+        assert!(
+            issue["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "{issue}"
+        );
     }
 }
 
@@ -53,8 +56,25 @@ fn create_matches_the_seed_example() {
     );
     assert_eq!(r.status, 201, "{}", r.body);
     let data = r.data();
-    let keys: Vec<&str> = data.as_object().unwrap().keys().map(String::as_str).collect();
-    assert_eq!(keys, ["id", "org_id", "name", "slug", "domain", "agent_mode", "ai_model", "created_at"]);
+    let keys: Vec<&str> = data
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "id",
+            "org_id",
+            "name",
+            "slug",
+            "domain",
+            "agent_mode",
+            "ai_model",
+            "created_at"
+        ]
+    );
     assert!(data["id"].as_str().unwrap().starts_with("prj_"));
     assert_eq!(data["id"].as_str().unwrap().len(), 16);
     assert_eq!(data["org_id"], app.org_id.as_str());
@@ -67,7 +87,10 @@ fn create_matches_the_seed_example() {
 #[test]
 fn create_with_explicit_slug_trims_the_name_and_defaults_the_rest() {
     let app = TestApp::spawn();
-    let r = create(&app, json!({"name": "  Help Desk  ", "slug": "help-2", "unknown": 1}));
+    let r = create(
+        &app,
+        json!({"name": "  Help Desk  ", "slug": "help-2", "unknown": 1}),
+    );
     assert_eq!(r.status, 201, "{}", r.body);
     assert_eq!(r.data()["name"], "Help Desk");
     assert_eq!(r.data()["slug"], "help-2");
@@ -85,7 +108,10 @@ fn create_with_null_optionals_is_like_leaving_them_out() {
     let app = TestApp::spawn();
     let r = create(&app, json!({"name": "Nulls", "slug": null, "domain": null}));
     assert_eq!(r.status, 201, "{}", r.body);
-    assert_eq!((r.data()["slug"].as_str(), r.data()["domain"].is_null()), (Some("nulls"), true));
+    assert_eq!(
+        (r.data()["slug"].as_str(), r.data()["domain"].is_null()),
+        (Some("nulls"), true)
+    );
 }
 
 #[test]
@@ -94,13 +120,30 @@ fn list_is_in_creation_order_and_only_the_own_org() {
     let empty = app.get(&projects(&app.org_id), &app.admin_key);
     assert_eq!((empty.status, empty.data().clone()), (200, json!([])));
     // Names chosen so that neither name nor slug order matches creation order.
-    let ids: Vec<String> = ["Zulu", "Alpha", "Mike"].iter().map(|n| app.project(n)).collect();
+    let ids: Vec<String> = ["Zulu", "Alpha", "Mike"]
+        .iter()
+        .map(|n| app.project(n))
+        .collect();
     let (other_org, other_key) = app.new_org("Other", &["admin"]);
-    assert_eq!(app.post(&projects(&other_org), &other_key, json!({"name": "Foreign"})).status, 201);
+    assert_eq!(
+        app.post(
+            &projects(&other_org),
+            &other_key,
+            json!({"name": "Foreign"})
+        )
+        .status,
+        201
+    );
 
     let r = app.get(&projects(&app.org_id), &app.admin_key);
     assert_eq!(r.status, 200);
-    let got: Vec<&str> = r.data().as_array().unwrap().iter().map(|p| p["id"].as_str().unwrap()).collect();
+    let got: Vec<&str> = r
+        .data()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_str().unwrap())
+        .collect();
     assert_eq!(got, ids);
     assert!(r.body.get("cursor").is_none(), "plain list: {}", r.body);
     let other = app.get(&projects(&other_org), &other_key);
@@ -120,11 +163,21 @@ fn get_returns_the_project() {
 #[test]
 fn unknown_and_malformed_project_ids_are_project_not_found() {
     let app = TestApp::spawn();
-    for id in ["prj_aaaaaaaaaaaa", "prj_short", "PRJ_AAAAAAAAAAAA", "xyz", "org_aaaaaaaaaaaa", "prj_aaaaaaaaaaa%21"] {
+    for id in [
+        "prj_aaaaaaaaaaaa",
+        "prj_short",
+        "PRJ_AAAAAAAAAAAA",
+        "xyz",
+        "org_aaaaaaaaaaaa",
+        "prj_aaaaaaaaaaa%21",
+    ] {
         let path = project_path(&app.org_id, id);
-        app.get(&path, &app.admin_key).assert_error(404, "PROJECT_NOT_FOUND");
-        app.patch(&path, &app.admin_key, json!({"name": "x"})).assert_error(404, "PROJECT_NOT_FOUND");
-        app.delete(&path, &app.admin_key).assert_error(404, "PROJECT_NOT_FOUND");
+        app.get(&path, &app.admin_key)
+            .assert_error(404, "PROJECT_NOT_FOUND");
+        app.patch(&path, &app.admin_key, json!({"name": "x"}))
+            .assert_error(404, "PROJECT_NOT_FOUND");
+        app.delete(&path, &app.admin_key)
+            .assert_error(404, "PROJECT_NOT_FOUND");
     }
 }
 
@@ -145,13 +198,18 @@ fn foreign_org_in_the_path_is_org_mismatch_on_every_row() {
     let key = &app.admin_key;
     let list = projects(&other_org);
     let one = project_path(&other_org, foreign_id);
-    app.get(&list, key).assert_error(403, "API_KEY_ORG_MISMATCH");
-    app.post(&list, key, json!({"name": "Mine"})).assert_error(403, "API_KEY_ORG_MISMATCH");
+    app.get(&list, key)
+        .assert_error(403, "API_KEY_ORG_MISMATCH");
+    app.post(&list, key, json!({"name": "Mine"}))
+        .assert_error(403, "API_KEY_ORG_MISMATCH");
     app.get(&one, key).assert_error(403, "API_KEY_ORG_MISMATCH");
-    app.patch(&one, key, json!({"name": "Mine"})).assert_error(403, "API_KEY_ORG_MISMATCH");
-    app.delete(&one, key).assert_error(403, "API_KEY_ORG_MISMATCH");
+    app.patch(&one, key, json!({"name": "Mine"}))
+        .assert_error(403, "API_KEY_ORG_MISMATCH");
+    app.delete(&one, key)
+        .assert_error(403, "API_KEY_ORG_MISMATCH");
     // An org id that does not exist at all is a mismatch too, not a 404.
-    app.get(&projects("org_aaaaaaaaaaaa"), key).assert_error(403, "API_KEY_ORG_MISMATCH");
+    app.get(&projects("org_aaaaaaaaaaaa"), key)
+        .assert_error(403, "API_KEY_ORG_MISMATCH");
     // Nothing changed on the other side.
     let theirs = app.get(&one, &other_key);
     assert_eq!(theirs.data(), foreign.data());
@@ -165,9 +223,12 @@ fn other_orgs_project_under_own_org_is_project_mismatch() {
     let foreign_id = foreign.data()["id"].as_str().unwrap();
     let path = project_path(&app.org_id, foreign_id);
     let key = &app.admin_key;
-    app.get(&path, key).assert_error(403, "API_KEY_PROJECT_MISMATCH");
-    app.patch(&path, key, json!({"name": "Mine"})).assert_error(403, "API_KEY_PROJECT_MISMATCH");
-    app.delete(&path, key).assert_error(403, "API_KEY_PROJECT_MISMATCH");
+    app.get(&path, key)
+        .assert_error(403, "API_KEY_PROJECT_MISMATCH");
+    app.patch(&path, key, json!({"name": "Mine"}))
+        .assert_error(403, "API_KEY_PROJECT_MISMATCH");
+    app.delete(&path, key)
+        .assert_error(403, "API_KEY_PROJECT_MISMATCH");
     let theirs = app.get(&project_path(&other_org, foreign_id), &other_key);
     assert_eq!(theirs.data(), foreign.data());
 }
@@ -184,11 +245,22 @@ fn update_changes_each_field_and_keeps_the_rest() {
     assert_eq!(r.data()["slug"], "before", "renaming keeps the slug");
     assert_eq!(r.data()["domain"], "before.io");
 
-    let r = patch(&app, &id, json!({"domain": "after.example.com", "agent_mode": "autopilot"}));
+    let r = patch(
+        &app,
+        &id,
+        json!({"domain": "after.example.com", "agent_mode": "autopilot"}),
+    );
     assert_eq!(r.status, 200, "{}", r.body);
-    assert_eq!((r.data()["domain"].as_str(), r.data()["agent_mode"].as_str()), (Some("after.example.com"), Some("autopilot")));
+    assert_eq!(
+        (r.data()["domain"].as_str(), r.data()["agent_mode"].as_str()),
+        (Some("after.example.com"), Some("autopilot"))
+    );
 
-    let r = patch(&app, &id, json!({"ai_model": "anthropic/claude-sonnet-4", "agent_mode": "assist"}));
+    let r = patch(
+        &app,
+        &id,
+        json!({"ai_model": "anthropic/claude-sonnet-4", "agent_mode": "assist"}),
+    );
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.data()["ai_model"], "anthropic/claude-sonnet-4");
     assert_eq!(r.data()["agent_mode"], "assist");
@@ -197,19 +269,35 @@ fn update_changes_each_field_and_keeps_the_rest() {
     for field in ["id", "org_id", "slug", "created_at"] {
         assert_eq!(r.data()[field], created.data()[field], "{field}");
     }
-    assert_eq!(app.get(&project_path(&app.org_id, &id), &app.admin_key).data(), r.data());
+    assert_eq!(
+        app.get(&project_path(&app.org_id, &id), &app.admin_key)
+            .data(),
+        r.data()
+    );
 }
 
 #[test]
 fn update_null_clears_domain_and_ai_model() {
     let app = TestApp::spawn();
-    let id = create(&app, json!({"name": "Clear", "domain": "clear.io"})).data()["id"].as_str().unwrap().to_string();
-    assert_eq!(patch(&app, &id, json!({"ai_model": "openai/gpt-4o"})).status, 200);
+    let id = create(&app, json!({"name": "Clear", "domain": "clear.io"})).data()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        patch(&app, &id, json!({"ai_model": "openai/gpt-4o"})).status,
+        200
+    );
     let r = patch(&app, &id, json!({"domain": null, "ai_model": null}));
     assert_eq!(r.status, 200, "{}", r.body);
-    assert_eq!((r.data()["domain"].clone(), r.data()["ai_model"].clone()), (json!(null), json!(null)));
+    assert_eq!(
+        (r.data()["domain"].clone(), r.data()["ai_model"].clone()),
+        (json!(null), json!(null))
+    );
     // `name` and `agent_mode` cannot be cleared.
-    assert_issues(&patch(&app, &id, json!({"name": null, "agent_mode": null})), &["name", "agent_mode"]);
+    assert_issues(
+        &patch(&app, &id, json!({"name": null, "agent_mode": null})),
+        &["name", "agent_mode"],
+    );
 }
 
 #[test]
@@ -246,9 +334,17 @@ fn update_without_updatable_fields_is_no_updates() {
 fn update_validation_reports_one_issue_per_field() {
     let app = TestApp::spawn();
     let id = app.project("Validate");
-    let r = patch(&app, &id, json!({"name": "", "domain": "https://x.io", "agent_mode": "manual", "ai_model": "claude"}));
+    let r = patch(
+        &app,
+        &id,
+        json!({"name": "", "domain": "https://x.io", "agent_mode": "manual", "ai_model": "claude"}),
+    );
     assert_issues(&r, &["name", "domain", "agent_mode", "ai_model"]);
-    assert!(issue_message(&r, "agent_mode").contains("autopilot"), "{}", r.body);
+    assert!(
+        issue_message(&r, "agent_mode").contains("autopilot"),
+        "{}",
+        r.body
+    );
     // The failed update changed nothing.
     let now = app.get(&project_path(&app.org_id, &id), &app.admin_key);
     assert_eq!(now.data()["name"], "Validate");
@@ -259,13 +355,28 @@ fn update_rejects_bad_agent_modes_and_ai_models() {
     let app = TestApp::spawn();
     let id = app.project("Modes");
     for mode in [json!("Copilot"), json!("manual"), json!(""), json!(1)] {
-        assert_issues(&patch(&app, &id, json!({"agent_mode": mode})), &["agent_mode"]);
+        assert_issues(
+            &patch(&app, &id, json!({"agent_mode": mode})),
+            &["agent_mode"],
+        );
     }
-    for model in [json!("claude"), json!("anthropic/claude sonnet"), json!(" anthropic/x"), json!("/x"), json!("x/"), json!("/"), json!(""), json!(7)] {
+    for model in [
+        json!("claude"),
+        json!("anthropic/claude sonnet"),
+        json!(" anthropic/x"),
+        json!("/x"),
+        json!("x/"),
+        json!("/"),
+        json!(""),
+        json!(7),
+    ] {
         assert_issues(&patch(&app, &id, json!({"ai_model": model})), &["ai_model"]);
     }
     for mode in ["autopilot", "copilot", "assist"] {
-        assert_eq!(patch(&app, &id, json!({"agent_mode": mode})).data()["agent_mode"], mode);
+        assert_eq!(
+            patch(&app, &id, json!({"agent_mode": mode})).data()["agent_mode"],
+            mode
+        );
     }
 }
 
@@ -282,11 +393,20 @@ fn delete_removes_the_project_everywhere_and_frees_its_slug() {
     assert_eq!(r.data()["id"], id.as_str());
     assert_eq!(r.data()["deleted"], true);
 
-    app.get(&path, &app.admin_key).assert_error(404, "PROJECT_NOT_FOUND");
-    app.patch(&path, &app.admin_key, json!({"name": "x"})).assert_error(404, "PROJECT_NOT_FOUND");
-    app.delete(&path, &app.admin_key).assert_error(404, "PROJECT_NOT_FOUND");
+    app.get(&path, &app.admin_key)
+        .assert_error(404, "PROJECT_NOT_FOUND");
+    app.patch(&path, &app.admin_key, json!({"name": "x"}))
+        .assert_error(404, "PROJECT_NOT_FOUND");
+    app.delete(&path, &app.admin_key)
+        .assert_error(404, "PROJECT_NOT_FOUND");
     let list = app.get(&projects(&app.org_id), &app.admin_key);
-    let ids: Vec<&str> = list.data().as_array().unwrap().iter().map(|p| p["id"].as_str().unwrap()).collect();
+    let ids: Vec<&str> = list
+        .data()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_str().unwrap())
+        .collect();
     assert_eq!(ids, [keep.as_str()]);
 
     let again = create(&app, json!({"name": "Doomed again", "slug": "doomed"}));
@@ -301,12 +421,24 @@ fn slug_conflicts_within_an_org_only() {
     // Derived slug taken.
     create(&app, json!({"name": "ACME support!"})).assert_error(409, "SLUG_CONFLICT");
     // Explicit slug taken.
-    create(&app, json!({"name": "Whatever", "slug": "acme-support"})).assert_error(409, "SLUG_CONFLICT");
+    create(&app, json!({"name": "Whatever", "slug": "acme-support"}))
+        .assert_error(409, "SLUG_CONFLICT");
     // Explicit slug equal to nothing taken is fine, even with a name deriving a taken slug.
-    assert_eq!(create(&app, json!({"name": "Acme Support", "slug": "acme-2"})).status, 201);
+    assert_eq!(
+        create(&app, json!({"name": "Acme Support", "slug": "acme-2"})).status,
+        201
+    );
     // Another organisation may use the same slug.
     let (other_org, other_key) = app.new_org("Other", &["admin"]);
-    assert_eq!(app.post(&projects(&other_org), &other_key, json!({"name": "Acme Support"})).status, 201);
+    assert_eq!(
+        app.post(
+            &projects(&other_org),
+            &other_key,
+            json!({"name": "Acme Support"})
+        )
+        .status,
+        201
+    );
     let list = app.get(&projects(&app.org_id), &app.admin_key);
     assert_eq!(list.data().as_array().unwrap().len(), 2);
 }
@@ -317,9 +449,20 @@ fn name_validation() {
     let r = create(&app, json!({}));
     assert_issues(&r, &["name"]);
     assert_eq!(issue_message(&r, "name"), "Required");
-    assert_eq!(issue_message(&create(&app, json!({"name": null})), "name"), "Required");
-    for bad in [json!(""), json!("   "), json!("x".repeat(101)), json!(" ".repeat(3) + &"é".repeat(101))] {
-        assert_issues(&create(&app, json!({"name": bad, "slug": "ok-slug"})), &["name"]);
+    assert_eq!(
+        issue_message(&create(&app, json!({"name": null})), "name"),
+        "Required"
+    );
+    for bad in [
+        json!(""),
+        json!("   "),
+        json!("x".repeat(101)),
+        json!(" ".repeat(3) + &"é".repeat(101)),
+    ] {
+        assert_issues(
+            &create(&app, json!({"name": bad, "slug": "ok-slug"})),
+            &["name"],
+        );
     }
     for bad in [json!(5), json!(true), json!(["a"]), json!({"a": 1})] {
         let r = create(&app, json!({"name": bad, "slug": "ok-slug"}));
@@ -348,11 +491,19 @@ fn slug_validation() {
         json!(""),
         json!(12),
     ] {
-        assert_issues(&create(&app, json!({"name": "Fine", "slug": bad})), &["slug"]);
+        assert_issues(
+            &create(&app, json!({"name": "Fine", "slug": bad})),
+            &["slug"],
+        );
     }
     for good in ["ab", "2fa", "a1-b2-c3", &"a".repeat(50)] {
         let r = create(&app, json!({"name": "Fine", "slug": good}));
-        assert_eq!((r.status, r.data()["slug"].as_str()), (201, Some(good)), "{}", r.body);
+        assert_eq!(
+            (r.status, r.data()["slug"].as_str()),
+            (201, Some(good)),
+            "{}",
+            r.body
+        );
     }
 }
 
@@ -373,10 +524,18 @@ fn derived_slugs_follow_the_rule() {
         ("  --Hello,   World!! ", "hello-world"),
         ("Café 2.0", "caf-2-0"),
         ("x1", "x1"),
-        (&"ab ".repeat(30), &"ab-".repeat(17)[..50].trim_end_matches('-').to_string()),
+        (
+            &"ab ".repeat(30),
+            "ab-".repeat(17)[..50].trim_end_matches('-'),
+        ),
     ] {
         let r = create(&app, json!({"name": name}));
-        assert_eq!((r.status, r.data()["slug"].as_str()), (201, Some(slug)), "{name:?}: {}", r.body);
+        assert_eq!(
+            (r.status, r.data()["slug"].as_str()),
+            (201, Some(slug)),
+            "{name:?}: {}",
+            r.body
+        );
     }
 }
 
@@ -396,21 +555,48 @@ fn domain_validation() {
         json!(""),
         json!(3),
     ] {
-        assert_issues(&create(&app, json!({"name": "Domains", "slug": "domains", "domain": bad})), &["domain"]);
+        assert_issues(
+            &create(
+                &app,
+                json!({"name": "Domains", "slug": "domains", "domain": bad}),
+            ),
+            &["domain"],
+        );
     }
-    for (i, good) in ["acme.com", "x-1.support.acme.io", &format!("{}.com", "a".repeat(63))].into_iter().enumerate() {
-        let r = create(&app, json!({"name": "Domains", "slug": format!("domains-{i}"), "domain": good}));
-        assert_eq!((r.status, r.data()["domain"].as_str()), (201, Some(good)), "{}", r.body);
+    for (i, good) in [
+        "acme.com",
+        "x-1.support.acme.io",
+        &format!("{}.com", "a".repeat(63)),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let r = create(
+            &app,
+            json!({"name": "Domains", "slug": format!("domains-{i}"), "domain": good}),
+        );
+        assert_eq!(
+            (r.status, r.data()["domain"].as_str()),
+            (201, Some(good)),
+            "{}",
+            r.body
+        );
     }
 }
 
 #[test]
 fn create_reports_every_bad_field_at_once() {
     let app = TestApp::spawn();
-    let r = create(&app, json!({"name": 1, "slug": "Bad Slug", "domain": "http://x"}));
+    let r = create(
+        &app,
+        json!({"name": 1, "slug": "Bad Slug", "domain": "http://x"}),
+    );
     assert_issues(&r, &["name", "slug", "domain"]);
     // Nothing was created.
-    assert_eq!(app.get(&projects(&app.org_id), &app.admin_key).data(), &json!([]));
+    assert_eq!(
+        app.get(&projects(&app.org_id), &app.admin_key).data(),
+        &json!([])
+    );
 }
 
 #[test]
@@ -420,8 +606,10 @@ fn bodies_of_the_wrong_shape_are_bad_json() {
     let list = projects(&app.org_id);
     let one = project_path(&app.org_id, &id);
     for body in ["[1]", "\"x\"", "null", "{\"name\": ", "nope"] {
-        app.request_raw(Method::POST, &list, Some(&app.admin_key), body).assert_error(400, "BAD_JSON");
-        app.request_raw(Method::PATCH, &one, Some(&app.admin_key), body).assert_error(400, "BAD_JSON");
+        app.request_raw(Method::POST, &list, Some(&app.admin_key), body)
+            .assert_error(400, "BAD_JSON");
+        app.request_raw(Method::PATCH, &one, Some(&app.admin_key), body)
+            .assert_error(400, "BAD_JSON");
     }
 }
 
@@ -437,14 +625,21 @@ fn scopes_gate_each_row() {
 
     assert_eq!(app.get(&list, &read).status, 200);
     assert_eq!(app.get(&one, &read).status, 200);
-    app.post(&list, &read, json!({"name": "No"})).assert_error(403, "INSUFFICIENT_SCOPE");
-    app.patch(&one, &read, json!({"name": "No"})).assert_error(403, "INSUFFICIENT_SCOPE");
+    app.post(&list, &read, json!({"name": "No"}))
+        .assert_error(403, "INSUFFICIENT_SCOPE");
+    app.patch(&one, &read, json!({"name": "No"}))
+        .assert_error(403, "INSUFFICIENT_SCOPE");
 
     assert_eq!(app.post(&list, &write, json!({"name": "Yes"})).status, 201);
-    assert_eq!(app.patch(&one, &write, json!({"name": "Yes too"})).status, 200);
+    assert_eq!(
+        app.patch(&one, &write, json!({"name": "Yes too"})).status,
+        200
+    );
     // Deleting needs projects:admin, which neither write scope covers.
-    app.delete(&one, &write).assert_error(403, "INSUFFICIENT_SCOPE");
-    app.delete(&one, &coarse_write).assert_error(403, "INSUFFICIENT_SCOPE");
+    app.delete(&one, &write)
+        .assert_error(403, "INSUFFICIENT_SCOPE");
+    app.delete(&one, &coarse_write)
+        .assert_error(403, "INSUFFICIENT_SCOPE");
     let admin = app.key(&["projects:admin"]);
     assert_eq!(app.delete(&one, &admin).status, 200);
 }

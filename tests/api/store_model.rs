@@ -56,22 +56,32 @@ struct Model {
 
 impl Model {
     fn slug_taken(&self, org: &str, slug: &str) -> bool {
-        self.projects.values().any(|p| p.org == org && p.slug == slug)
+        self.projects
+            .values()
+            .any(|p| p.org == org && p.slug == slug)
     }
 }
 
 fn actor() -> Actor {
-    Actor { api_key_id: Some("key_modeltest0001".into()), request_id: None }
+    Actor {
+        api_key_id: Some("key_modeltest0001".into()),
+        request_id: None,
+    }
 }
 
 fn scan(store: &Store, table: Table) -> Entries {
     store
         .read_blocking(|rx| {
             let mut out = Entries::new();
-            rx.scan(table, (Bound::Unbounded, Bound::Unbounded), false, &mut |k, v| {
-                out.insert(k.to_vec(), v.to_vec());
-                Ok(ControlFlow::Continue(()))
-            })?;
+            rx.scan(
+                table,
+                (Bound::Unbounded, Bound::Unbounded),
+                false,
+                &mut |k, v| {
+                    out.insert(k.to_vec(), v.to_vec());
+                    Ok(ControlFlow::Continue(()))
+                },
+            )?;
             Ok(out)
         })
         .expect("scan")
@@ -79,30 +89,55 @@ fn scan(store: &Store, table: Table) -> Entries {
 
 /// The store agrees with the model: the owned table exactly, and the three project tables.
 fn check(store: &Store, model: &Model, step: usize) {
-    assert!(scan(store, tables::OWNED) == model.owned, "step {step}: owned table differs from the model");
+    assert!(
+        scan(store, tables::OWNED) == model.owned,
+        "step {step}: owned table differs from the model"
+    );
 
-    let index: BTreeMap<Vec<u8>, Vec<u8>> =
-        model.projects.iter().map(|(id, p)| (id.as_bytes().to_vec(), p.org.as_bytes().to_vec())).collect();
-    assert_eq!(scan(store, tables::PROJECT_INDEX), index, "step {step}: project index");
+    let index: BTreeMap<Vec<u8>, Vec<u8>> = model
+        .projects
+        .iter()
+        .map(|(id, p)| (id.as_bytes().to_vec(), p.org.as_bytes().to_vec()))
+        .collect();
+    assert_eq!(
+        scan(store, tables::PROJECT_INDEX),
+        index,
+        "step {step}: project index"
+    );
 
     let slugs: BTreeMap<Vec<u8>, Vec<u8>> = model
         .projects
         .iter()
         .map(|(id, p)| (keys::org_child(&p.org, &p.slug), id.as_bytes().to_vec()))
         .collect();
-    assert_eq!(scan(store, tables::PROJECT_SLUGS), slugs, "step {step}: slug table");
+    assert_eq!(
+        scan(store, tables::PROJECT_SLUGS),
+        slugs,
+        "step {step}: slug table"
+    );
 
     let records: BTreeSet<Vec<u8>> = scan(store, tables::PROJECTS).into_keys().collect();
-    let expected: BTreeSet<Vec<u8>> = model.projects.iter().map(|(id, p)| keys::org_child(&p.org, id)).collect();
+    let expected: BTreeSet<Vec<u8>> = model
+        .projects
+        .iter()
+        .map(|(id, p)| keys::org_child(&p.org, id))
+        .collect();
     assert_eq!(records, expected, "step {step}: project records");
 
     let orgs: BTreeSet<&String> = model.projects.values().map(|p| &p.org).collect();
     for org_id in orgs {
         let org_id = org_id.clone();
-        let stored = store.read_blocking(move |rx| project::list(rx, &org_id)).unwrap();
+        let stored = store
+            .read_blocking(move |rx| project::list(rx, &org_id))
+            .unwrap();
         for p in stored {
             let m = &model.projects[&p.id];
-            let got = ModelProject { org: p.org_id, name: p.name, slug: p.slug, domain: p.domain };
+            let got = ModelProject {
+                org: p.org_id,
+                name: p.name,
+                slug: p.slug,
+                domain: p.domain,
+            };
             assert_eq!(&got, m, "step {step}: project {}", p.id);
         }
     }
@@ -112,11 +147,26 @@ fn check(store: &Store, model: &Model, step: usize) {
 fn neighbour(id: &str) -> String {
     let mut bytes = id.as_bytes().to_vec();
     let last = bytes.last_mut().unwrap();
-    *last = if *last == b'z' { b'y' } else if *last == b'9' { b'8' } else { *last + 1 };
+    *last = if *last == b'z' {
+        b'y'
+    } else if *last == b'9' {
+        b'8'
+    } else {
+        *last + 1
+    };
     String::from_utf8(bytes).unwrap()
 }
 
-const NAMES: &[&str] = &["Alpha", "alpha!", "Beta", "Help Desk", "help-desk", "Gamma 2", "Delta", "Omega"];
+const NAMES: &[&str] = &[
+    "Alpha",
+    "alpha!",
+    "Beta",
+    "Help Desk",
+    "help-desk",
+    "Gamma 2",
+    "Delta",
+    "Omega",
+];
 const SLUGS: &[&str] = &["alpha", "beta", "custom-1", "zz"];
 const DOMAINS: &[Option<&str>] = &[None, Some("a.io"), Some("support.b.com")];
 /// Kind tags at both ends of the byte range, and in between.
@@ -130,14 +180,21 @@ fn run(seed: u64, steps: usize) {
 
     let orgs: Vec<String> = (0..3)
         .map(|i| {
-            let input = OrgCreate { name: format!("Org {i}") };
-            store.write_blocking(move |tx| org::create(tx, &Actor::master(None), input)).unwrap().id
+            let input = OrgCreate {
+                name: format!("Org {i}"),
+            };
+            store
+                .write_blocking(move |tx| org::create(tx, &Actor::master(None), input))
+                .unwrap()
+                .id
         })
         .collect();
     // Prefixes that belong to no project: one per org, and neighbours of real project ids.
     let mut deletes_with_records = 0;
-    let mut decoys: Vec<(String, String)> =
-        orgs.iter().map(|o| (o.clone(), "prj_zzzzzzzzzzzz".to_string())).collect();
+    let mut decoys: Vec<(String, String)> = orgs
+        .iter()
+        .map(|o| (o.clone(), "prj_zzzzzzzzzzzz".to_string()))
+        .collect();
 
     for step in 0..steps {
         let ids: Vec<String> = model.projects.keys().cloned().collect();
@@ -153,14 +210,26 @@ fn run(seed: u64, steps: usize) {
             };
             let domain = rng.pick(DOMAINS).map(str::to_string);
             let taken = model.slug_taken(&org, &slug);
-            let input = ProjectCreate { name: name.clone(), slug: slug.clone(), domain: domain.clone() };
+            let input = ProjectCreate {
+                name: name.clone(),
+                slug: slug.clone(),
+                domain: domain.clone(),
+            };
             let (o, a) = (org.clone(), actor());
             let result = store.write_blocking(move |tx| project::create(tx, &a, &o, input));
             match result {
                 Ok(p) => {
                     assert!(!taken, "step {step}: slug {slug} reused in {org}");
                     decoys.push((org.clone(), neighbour(&p.id)));
-                    model.projects.insert(p.id, ModelProject { org, name, slug, domain });
+                    model.projects.insert(
+                        p.id,
+                        ModelProject {
+                            org,
+                            name,
+                            slug,
+                            domain,
+                        },
+                    );
                 }
                 Err(err) => {
                     assert!(taken, "step {step}: create failed: {err}");
@@ -177,9 +246,16 @@ fn run(seed: u64, steps: usize) {
                 1 => Patch::Null,
                 _ => Patch::Set(rng.pick(&DOMAINS[1..]).unwrap().to_string()),
             };
-            let input = ProjectUpdate { name: name.clone(), domain: domain.clone(), agent_mode: None, ai_model: Patch::Absent };
+            let input = ProjectUpdate {
+                name: name.clone(),
+                domain: domain.clone(),
+                agent_mode: None,
+                ai_model: Patch::Absent,
+            };
             let (o, i, a) = (org.clone(), id.clone(), actor());
-            store.write_blocking(move |tx| project::update(tx, &a, &o, &i, input)).unwrap();
+            store
+                .write_blocking(move |tx| project::update(tx, &a, &o, &i, input))
+                .unwrap();
             let m = model.projects.get_mut(&id).unwrap();
             if let Some(name) = name {
                 m.name = name;
@@ -195,16 +271,29 @@ fn run(seed: u64, steps: usize) {
             let before = scan(&store, tables::OWNED);
             deletes_with_records += usize::from(before.keys().any(|k| k.starts_with(&prefix)));
             let (o, i, a) = (org.clone(), id.clone(), actor());
-            store.write_blocking(move |tx| project::delete(tx, &a, &o, &i)).unwrap();
+            store
+                .write_blocking(move |tx| project::delete(tx, &a, &o, &i))
+                .unwrap();
             let after = scan(&store, tables::OWNED);
-            assert!(after.keys().all(|k| !k.starts_with(&prefix)), "step {step}: records left under the deleted prefix");
-            let outside: Entries = before.into_iter().filter(|(k, _)| !k.starts_with(&prefix)).collect();
-            assert!(after == outside, "step {step}: a delete touched records outside its project");
+            assert!(
+                after.keys().all(|k| !k.starts_with(&prefix)),
+                "step {step}: records left under the deleted prefix"
+            );
+            let outside: Entries = before
+                .into_iter()
+                .filter(|(k, _)| !k.starts_with(&prefix))
+                .collect();
+            assert!(
+                after == outside,
+                "step {step}: a delete touched records outside its project"
+            );
             model.projects.remove(&id);
             model.owned.retain(|k, _| !k.starts_with(&prefix));
             // The project is gone for every look-up.
             let (o, i) = (org.clone(), id.clone());
-            let err = store.read_blocking(move |rx| project::resolve(rx, &o, &i)).unwrap_err();
+            let err = store
+                .read_blocking(move |rx| project::resolve(rx, &o, &i))
+                .unwrap_err();
             assert_eq!(err.code(), ErrorCode::ProjectNotFound);
         } else if roll < 55 {
             // Deleting a project that does not exist (or another org's) changes nothing.
@@ -212,10 +301,14 @@ fn run(seed: u64, steps: usize) {
             let owner = model.projects[&id].org.clone();
             let stranger = orgs.iter().find(|o| **o != owner).unwrap().clone();
             let a = actor();
-            let err = store.write_blocking(move |tx| project::delete(tx, &a, &stranger, &id)).unwrap_err();
+            let err = store
+                .write_blocking(move |tx| project::delete(tx, &a, &stranger, &id))
+                .unwrap_err();
             assert_eq!(err.code(), ErrorCode::ApiKeyProjectMismatch);
             let (o, a) = (owner.clone(), actor());
-            let err = store.write_blocking(move |tx| project::delete(tx, &a, &o, "prj_doesnotexist")).unwrap_err();
+            let err = store
+                .write_blocking(move |tx| project::delete(tx, &a, &o, "prj_doesnotexist"))
+                .unwrap_err();
             assert_eq!(err.code(), ErrorCode::ProjectNotFound);
         } else {
             // A raw owned record under a live project, or under a decoy prefix.
@@ -228,23 +321,39 @@ fn run(seed: u64, steps: usize) {
             let mut key = keys::project_prefix(&org, &prj);
             key.push(*rng.pick(TAGS));
             key.extend(rng.bytes(6));
-            let value = if rng.below(5) == 0 { b"v".to_vec() } else { rng.bytes(12) };
+            let value = if rng.below(5) == 0 {
+                b"v".to_vec()
+            } else {
+                rng.bytes(12)
+            };
             let (k, v) = (key.clone(), value.clone());
-            store.write_blocking(move |tx| tx.put_raw(tables::OWNED, &k, &v)).unwrap();
+            store
+                .write_blocking(move |tx| tx.put_raw(tables::OWNED, &k, &v))
+                .unwrap();
             model.owned.insert(key, value);
         }
         check(&store, &model, step);
     }
 
-    assert!(deletes_with_records >= 3, "seed {seed}: too few deletes had records to remove");
+    assert!(
+        deletes_with_records >= 3,
+        "seed {seed}: too few deletes had records to remove"
+    );
 
     // Finally delete everything that is left; only decoy records remain.
     for (id, p) in std::mem::take(&mut model.projects) {
         let a = actor();
-        store.write_blocking(move |tx| project::delete(tx, &a, &p.org, &id)).unwrap();
+        store
+            .write_blocking(move |tx| project::delete(tx, &a, &p.org, &id))
+            .unwrap();
     }
-    let decoy_prefixes: Vec<Vec<u8>> = decoys.iter().map(|(o, p)| keys::project_prefix(o, p)).collect();
-    model.owned.retain(|k, _| decoy_prefixes.iter().any(|d| k.starts_with(d)));
+    let decoy_prefixes: Vec<Vec<u8>> = decoys
+        .iter()
+        .map(|(o, p)| keys::project_prefix(o, p))
+        .collect();
+    model
+        .owned
+        .retain(|k, _| decoy_prefixes.iter().any(|d| k.starts_with(d)));
     check(&store, &model, steps);
     rogeriq::server::close_store(store);
 }
@@ -252,7 +361,10 @@ fn run(seed: u64, steps: usize) {
 #[test]
 fn project_deletes_remove_exactly_their_prefix() {
     // Each seed has its own store; they run side by side (the steps wait on disk syncs).
-    let runs: Vec<_> = [0x9E37_79B9_7F4A_7C15, 42, 7].into_iter().map(|seed| std::thread::spawn(move || run(seed, 100))).collect();
+    let runs: Vec<_> = [0x9E37_79B9_7F4A_7C15, 42, 7]
+        .into_iter()
+        .map(|seed| std::thread::spawn(move || run(seed, 100)))
+        .collect();
     for r in runs {
         if let Err(panic) = r.join() {
             std::panic::resume_unwind(panic);
