@@ -11,6 +11,7 @@ use crate::resources::contact::{
     self, BY_CREATED, Contact, ContactFields, ContactFilter, Upserted,
 };
 use crate::resources::{self, Kind, Order};
+use crate::validate::SHORT_TEXT_MAX;
 
 pub async fn list(
     auth: Auth,
@@ -23,9 +24,9 @@ pub async fn list(
         .read(&state, move |rx, scope| {
             let params = ListParams::paged(&query, 50, 100)?;
             let filter = ContactFilter {
-                q: text_param(&query, "q")?.map(|q| q.to_lowercase()),
-                email: text_param(&query, "email")?.map(|e| e.to_lowercase()),
-                external_id: text_param(&query, "external_id")?,
+                q: text_param(&query, "q", SHORT_TEXT_MAX)?.map(|q| q.to_lowercase()),
+                email: text_param(&query, "email", SHORT_TEXT_MAX)?.map(|e| e.to_lowercase()),
+                external_id: text_param(&query, "external_id", SHORT_TEXT_MAX)?,
             };
             let order = Order {
                 tag: BY_CREATED,

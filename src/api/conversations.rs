@@ -13,6 +13,7 @@ use crate::resources::conversation::{
 };
 use crate::resources::message::{self, IN_CONVERSATION, Message, MessageCreate};
 use crate::resources::{self, Kind, Order};
+use crate::validate::SHORT_TEXT_MAX;
 
 pub async fn list(
     auth: Auth,
@@ -28,9 +29,9 @@ pub async fn list(
                 status: enum_param(&query, "status", STATUSES)?,
                 priority: enum_param(&query, "priority", PRIORITIES)?,
                 channel: enum_param(&query, "channel", CHANNELS)?,
-                assigned_to: text_param(&query, "assigned_to")?,
-                contact_id: text_param(&query, "contact_id")?,
-                q: text_param(&query, "q")?.map(|q| q.to_lowercase()),
+                assigned_to: text_param(&query, "assigned_to", SHORT_TEXT_MAX)?,
+                contact_id: text_param(&query, "contact_id", SHORT_TEXT_MAX)?,
+                q: text_param(&query, "q", SHORT_TEXT_MAX)?.map(|q| q.to_lowercase()),
             };
             let order = Order {
                 tag: params.sort.tag(BY_CREATED, BY_UPDATED),

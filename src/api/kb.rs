@@ -12,7 +12,8 @@ use crate::error::{ApiError, ApiResult};
 use crate::resources::kb::{
     self, Article, ArticleFields, ArticleFilter, ArticleStatus, BY_CREATED, BY_UPDATED, STATUSES,
 };
-use crate::resources::{self, Kind, Order};
+use crate::resources::{self, Kind, Order, search};
+use crate::validate::SHORT_TEXT_MAX;
 
 pub async fn list(
     auth: Auth,
@@ -26,8 +27,8 @@ pub async fn list(
             let params = ListParams::sorted(&query, 50, 100)?;
             let filter = ArticleFilter {
                 status: enum_param(&query, "status", STATUSES)?,
-                category: text_param(&query, "category")?,
-                q: text_param(&query, "q")?.map(|q| q.to_lowercase()),
+                category: text_param(&query, "category", SHORT_TEXT_MAX)?,
+                q: text_param(&query, "q", SHORT_TEXT_MAX)?.map(|q| q.to_lowercase()),
             };
             let order = Order {
                 tag: params.sort.tag(BY_CREATED, BY_UPDATED),
@@ -143,7 +144,7 @@ pub async fn search(
 ) -> ApiResult<HttpResponse> {
     let hits = InProject::new(&auth, project_id.into_inner())
         .read(&state, move |rx, scope| {
-            let q = text_param(&query, "q")?
+            let q = text_param(&query, "q", search::MAX_QUERY_CHARS)?
                 .filter(|q| !q.trim().is_empty())
                 .ok_or_else(|| ApiError::bad_request("q is required"))?;
             kb::search(rx, scope, &q)

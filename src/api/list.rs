@@ -76,15 +76,12 @@ pub fn enum_param<T: Copy>(
         })
 }
 
-/// An optional free-text parameter, capped like every short string.
-pub fn text_param(query: &QueryParams, name: &str) -> ApiResult<Option<String>> {
+/// An optional free-text parameter of at most `max` characters.
+pub fn text_param(query: &QueryParams, name: &str, max: usize) -> ApiResult<Option<String>> {
     match query.get(name) {
-        Some(raw) if raw.chars().count() > crate::validate::SHORT_TEXT_MAX => {
-            Err(ApiError::bad_request(format!(
-                "{name} must be at most {} characters",
-                crate::validate::SHORT_TEXT_MAX
-            )))
-        }
+        Some(raw) if raw.chars().count() > max => Err(ApiError::bad_request(format!(
+            "{name} must be at most {max} characters"
+        ))),
         other => Ok(other.map(str::to_string)),
     }
 }

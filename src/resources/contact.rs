@@ -13,9 +13,9 @@ use crate::timestamp::Timestamp;
 use crate::validate::{Check, Input, Patch, SHORT_TEXT_MAX, object, string, text};
 
 pub const BY_CREATED: u8 = 0x44;
-/// `len ++ external_id ++ id`: the upsert's first match.
+/// `len ++ external_id ++ seq ++ id`: the upsert's first match (the oldest contact).
 pub const BY_EXTERNAL_ID: u8 = 0x45;
-/// `len ++ lowercase email ++ id`: the upsert's second match.
+/// `len ++ lowercase email ++ seq ++ id`: the upsert's second match (the oldest contact).
 pub const BY_EMAIL: u8 = 0x46;
 pub const INDEX_TAGS: [u8; 3] = [BY_CREATED, BY_EXTERNAL_ID, BY_EMAIL];
 
@@ -86,12 +86,18 @@ impl Kind for Contact {
     fn index(&self) -> ApiResult<Vec<IndexEntry>> {
         let mut entries = vec![IndexEntry::order(BY_CREATED, b"", self.seq, &self.id)];
         if let Some(external_id) = &self.external_id {
-            entries.push(IndexEntry::lookup(BY_EXTERNAL_ID, external_id, &self.id));
+            entries.push(IndexEntry::lookup(
+                BY_EXTERNAL_ID,
+                external_id,
+                self.seq,
+                &self.id,
+            ));
         }
         if let Some(email) = &self.email {
             entries.push(IndexEntry::lookup(
                 BY_EMAIL,
                 &email.to_lowercase(),
+                self.seq,
                 &self.id,
             ));
         }
@@ -213,12 +219,12 @@ pub fn upsert(
 ) -> ApiResult<Upserted> {
     let mut matched = None;
     if let Patch::Set(external_id) = &fields.external_id {
-        matched = scope.lookup(tx, BY_EXTERNAL_ID, external_id, 1)?.pop();
+        matched = scope.first(tx, BY_EXTERNAL_ID, external_id)?;
     }
     if matched.is_none()
         && let Patch::Set(email) = &fields.email
     {
-        matched = scope.lookup(tx, BY_EMAIL, &email.to_lowercase(), 1)?.pop();
+        matched = scope.first(tx, BY_EMAIL, &email.to_lowercase())?;
     }
     if let Some(id) = matched {
         let before: Contact = resources::get(tx, scope, &id)?;

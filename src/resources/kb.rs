@@ -24,7 +24,7 @@ use crate::validate::{
 
 pub const BY_CREATED: u8 = 0x47;
 pub const BY_UPDATED: u8 = 0x48;
-/// `len ++ slug ++ id`: slugs are unique within a project.
+/// `len ++ slug ++ seq ++ id`: slugs are unique within a project.
 pub const BY_SLUG: u8 = 0x49;
 /// `len ++ term ++ id` → Posting, for published articles.
 pub const POSTINGS: u8 = 0x4a;
@@ -140,7 +140,7 @@ impl Kind for Article {
         let mut entries = vec![
             IndexEntry::order(BY_CREATED, b"", self.seq, &self.id),
             IndexEntry::order(BY_UPDATED, b"", self.updated_seq, &self.id),
-            IndexEntry::lookup(BY_SLUG, &self.slug, &self.id),
+            IndexEntry::lookup(BY_SLUG, &self.slug, self.seq, &self.id),
         ];
         if self.status == ArticleStatus::Published {
             let doc_len = search::doc_len(&self.title, &self.content);
@@ -248,7 +248,7 @@ fn unique_slug(reader: &impl Reader, scope: &ProjectScope, title: &str) -> ApiRe
     let base = derive_slug(title).unwrap_or_else(|| "article".into());
     let mut candidate = base.clone();
     let mut n = 1;
-    while !scope.lookup(reader, BY_SLUG, &candidate, 1)?.is_empty() {
+    while scope.first(reader, BY_SLUG, &candidate)?.is_some() {
         n += 1;
         let suffix = format!("-{n}");
         let stem = &base[..base.len().min(50 - suffix.len())];

@@ -5,7 +5,7 @@
 //!
 //! Layout inside the owned table, under the project prefix `org_id ++ project_id`:
 //! - records: `tag ++ id`                  → the record (codec-encoded)
-//! - indexes: `tag ++ …`                   → a small value, derived from one record
+//! - indexes: `tag ++ … ++ seq ++ id`       → a small value, derived from one record
 //! - counters: `tag ++ name`               → u64, summed over records (search statistics)
 //!
 //! Index entries and counters are computed from the record by the kind, so they are rewritten
@@ -92,15 +92,10 @@ impl IndexEntry {
         }
     }
 
-    /// A look-up entry: `tag ++ len(text) ++ text ++ id`, found with `ProjectScope::lookup`.
-    pub fn lookup(tag: u8, text: &str, id: &str) -> IndexEntry {
-        let mut key = lookup_prefix(text);
-        key.extend_from_slice(id.as_bytes());
-        IndexEntry::Key {
-            tag,
-            key,
-            value: Vec::new(),
-        }
+    /// A look-up entry: `tag ++ len(text) ++ text ++ seq ++ id`, found oldest first with
+    /// `ProjectScope::first`.
+    pub fn lookup(tag: u8, text: &str, seq: u64, id: &str) -> IndexEntry {
+        IndexEntry::order(tag, &lookup_prefix(text), seq, id)
     }
 }
 
@@ -151,30 +146,23 @@ impl ProjectScope {
         key
     }
 
-    /// The ids under look-up entry `tag ++ len(text) ++ text`, oldest entry first.
-    pub fn lookup(
-        &self,
-        reader: &impl Reader,
-        tag: u8,
-        text: &str,
-        limit: usize,
-    ) -> ApiResult<Vec<String>> {
+    /// The id of the oldest record with look-up entry `tag ++ len(text) ++ text`.
+    pub fn first(&self, reader: &impl Reader, tag: u8, text: &str) -> ApiResult<Option<String>> {
         let prefix = self.key(tag, &lookup_prefix(text));
-        let mut ids = Vec::new();
+        let mut found = None;
         reader.scan(
             tables::OWNED,
             keys::prefix_range(&prefix),
             false,
             &mut |key, _| {
-                ids.push(String::from_utf8_lossy(&key[prefix.len()..]).into_owned());
-                Ok(if ids.len() >= limit {
-                    ControlFlow::Break(())
-                } else {
-                    ControlFlow::Continue(())
-                })
+                // After the prefix: the record's seq (8 bytes), then its id.
+                found = key
+                    .get(prefix.len() + 8..)
+                    .map(|id| String::from_utf8_lossy(id).into_owned());
+                Ok(ControlFlow::Break(()))
             },
         )?;
-        Ok(ids)
+        Ok(found)
     }
 
     /// Reads a counter kept by `IndexEntry::Counter`.

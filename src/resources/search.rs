@@ -9,7 +9,9 @@ const K1: f64 = 1.2;
 const B: f64 = 0.75;
 const MIN_TERM_CHARS: usize = 2;
 const MAX_TERM_BYTES: usize = 64;
-/// Query terms beyond this many are ignored; a query is a handful of words.
+/// A search query may be a whole question, so it gets more room than other short strings.
+pub const MAX_QUERY_CHARS: usize = 1000;
+/// Query terms beyond this many are ignored.
 pub const MAX_QUERY_TERMS: usize = 32;
 
 const STOP_WORDS: &[&str] = &[
