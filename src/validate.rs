@@ -19,10 +19,6 @@ pub enum Patch<T> {
 }
 
 impl<T> Patch<T> {
-    pub fn is_absent(&self) -> bool {
-        matches!(self, Patch::Absent)
-    }
-
     /// The new value of a nullable field, if the body changes it.
     pub fn into_change(self) -> Option<Option<T>> {
         match self {
@@ -31,6 +27,15 @@ impl<T> Patch<T> {
             Patch::Set(v) => Some(Some(v)),
         }
     }
+}
+
+/// Whether a field must be sent: `Optional` takes `null` as "not supplied", `Updatable` (a
+/// PATCH field that cannot be cleared) takes it as a type error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Presence {
+    Required,
+    Optional,
+    Updatable,
 }
 
 /// A JSON object body being read. Unknown keys are ignored (API.md §1).
@@ -113,33 +118,40 @@ impl Input {
         }
     }
 
-    /// An array field whose items are checked one by one; a bad item is reported at
-    /// `key.<index>` (API.md §5.1). `null` means "not supplied" when `null_is_absent`, else it
-    /// is a type error.
-    pub fn array<T>(
+    /// An array field of at most `max_items` items, each checked by `item`; a bad item is
+    /// reported at `key.<index>` (API.md §5.1). Duplicates are dropped, order kept.
+    pub fn array<T: PartialEq>(
         &mut self,
         key: &str,
-        null_is_absent: bool,
+        presence: Presence,
+        max_items: usize,
         item: impl Fn(&Value) -> Check<T>,
     ) -> Option<Vec<T>> {
-        let value = match self.take(key) {
-            None => return None,
-            Some(Value::Null) if null_is_absent => return None,
-            Some(value) => value,
+        let value = match (self.take(key), presence) {
+            (None | Some(Value::Null), Presence::Required) => {
+                self.issue(key, "Required");
+                return None;
+            }
+            (None, _) | (Some(Value::Null), Presence::Optional) => return None,
+            (Some(value), _) => value,
         };
         let Some(items) = value.as_array() else {
-            self.issues.push(Issue::new(key, "Expected array"));
+            self.issue(key, "Expected array");
             return None;
         };
+        if items.len() > max_items {
+            self.issue(key, format!("Must contain at most {max_items} items"));
+            return None;
+        }
         let mut out = Vec::with_capacity(items.len());
         let mut valid = true;
         for (index, value) in items.iter().enumerate() {
             match item(value) {
-                Ok(parsed) => out.push(parsed),
+                Ok(parsed) if !out.contains(&parsed) => out.push(parsed),
+                Ok(_) => {}
                 Err(message) => {
                     valid = false;
-                    self.issues
-                        .push(Issue::new(format!("{key}.{index}"), message));
+                    self.issue(&format!("{key}.{index}"), message);
                 }
             }
         }
@@ -287,18 +299,28 @@ mod tests {
 
     #[test]
     fn array_items_are_reported_at_their_index() {
-        let mut input = Input::new(json!({"a": ["x", "", 3], "b": "x", "c": null})).unwrap();
-        assert_eq!(input.array("a", true, trimmed(1, 5)), None);
-        assert_eq!(input.array("b", true, trimmed(1, 5)), None);
-        assert_eq!(input.array("c", false, trimmed(1, 5)), None);
+        let body = json!({"a": ["x", "", 3], "b": "x", "c": null, "d": [1, 2, 3]});
+        let mut input = Input::new(body).unwrap();
+        assert_eq!(input.array("a", Presence::Optional, 9, trimmed(1, 5)), None);
+        assert_eq!(input.array("b", Presence::Optional, 9, trimmed(1, 5)), None);
+        assert_eq!(
+            input.array("c", Presence::Updatable, 9, trimmed(1, 5)),
+            None
+        );
+        assert_eq!(input.array("d", Presence::Optional, 2, trimmed(1, 5)), None);
+        assert_eq!(input.array("e", Presence::Required, 9, trimmed(1, 5)), None);
         let err = input.finish().unwrap_err();
         let paths: Vec<&str> = err.issues().iter().map(|i| i.path.as_str()).collect();
-        assert_eq!(paths, ["a.1", "a.2", "b", "c"]);
-        let mut input = Input::new(json!({"a": [" x "]})).unwrap();
-        assert_eq!(
-            input.array("a", true, trimmed(1, 5)),
-            Some(vec!["x".to_string()])
-        );
+        assert_eq!(paths, ["a.1", "a.2", "b", "c", "d", "e"]);
+    }
+
+    #[test]
+    fn array_items_are_trimmed_and_deduplicated() {
+        let mut input = Input::new(json!({"a": [" x ", "y", "x"], "n": null})).unwrap();
+        let items = input.array("a", Presence::Optional, 9, trimmed(1, 5));
+        assert_eq!(items, Some(vec!["x".to_string(), "y".to_string()]));
+        assert_eq!(input.array("n", Presence::Optional, 9, trimmed(1, 5)), None);
+        assert!(input.finish().is_ok());
     }
 
     #[test]

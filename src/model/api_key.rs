@@ -11,7 +11,7 @@ use crate::ids::IdKind;
 use crate::model::audit::{self, Actor, Event};
 use crate::store::{Reader, Tx, keys, tables};
 use crate::timestamp::Timestamp;
-use crate::validate::{Check, Input, one_of, string, trimmed};
+use crate::validate::{Input, Presence, one_of, string, trimmed};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -106,7 +106,15 @@ impl KeyCreate {
     pub fn from_json(body: Value, now: Timestamp) -> ApiResult<Self> {
         let mut input = Input::new(body)?;
         let name = input.required("name", trimmed(1, 100));
-        let scopes = input.required("scopes", parse_scopes);
+        let scopes = input.array("scopes", Presence::Required, MAX_SCOPES, |v| {
+            let s = string(v)?;
+            Scope::parse(s)
+                .map(|_| s.to_string())
+                .ok_or_else(|| format!("Unknown scope '{s}'"))
+        });
+        if scopes.as_ref().is_some_and(Vec::is_empty) {
+            input.issue("scopes", "Must contain at least one scope");
+        }
         let tier = input.optional("tier", one_of(TIERS));
         let expires_at = input.optional("expires_at", |v| {
             let t = Timestamp::parse(string(v)?).ok_or("Expected an RFC 3339 date-time")?;
@@ -115,17 +123,6 @@ impl KeyCreate {
             }
             Ok(t)
         });
-        // Scope problems are reported per item, under `scopes.N`.
-        let scopes = match scopes {
-            Some(Ok(scopes)) => Some(scopes),
-            Some(Err(issues)) => {
-                for (index, message) in issues {
-                    input.issue(&format!("scopes.{index}"), message);
-                }
-                None
-            }
-            None => None,
-        };
         input.finish()?;
         Ok(KeyCreate {
             name: name.unwrap_or_default(),
@@ -149,37 +146,6 @@ impl KeyCreate {
         }
         Ok(())
     }
-}
-
-/// A non-empty array of valid scope strings, duplicates dropped; per-item problems separately.
-/// Valid, distinct scopes, or the problems of single items as (index, message).
-type ScopeItems = Result<Vec<String>, Vec<(usize, String)>>;
-
-fn parse_scopes(value: &Value) -> Check<ScopeItems> {
-    let items = value.as_array().ok_or("Expected array")?;
-    if items.is_empty() {
-        return Err("Must contain at least one scope".into());
-    }
-    if items.len() > MAX_SCOPES {
-        return Err(format!("Must contain at most {MAX_SCOPES} scopes"));
-    }
-    let mut scopes = Vec::new();
-    let mut issues = Vec::new();
-    for (index, item) in items.iter().enumerate() {
-        match item.as_str() {
-            None => issues.push((index, "Expected string".to_string())),
-            Some(s) if Scope::parse(s).is_none() => {
-                issues.push((index, format!("Unknown scope '{s}'")))
-            }
-            Some(s) if !scopes.iter().any(|have: &String| have == s) => scopes.push(s.to_string()),
-            Some(_) => {}
-        }
-    }
-    Ok(if issues.is_empty() {
-        Ok(scopes)
-    } else {
-        Err(issues)
-    })
 }
 
 /// Creates a key; returns the record and the secret token.

@@ -11,7 +11,7 @@ use crate::resources::contact::Contact;
 use crate::resources::{self, IndexEntry, Kind, ProjectScope};
 use crate::store::Tx;
 use crate::timestamp::Timestamp;
-use crate::validate::{Input, Patch, SHORT_TEXT_MAX, one_of, text, trimmed};
+use crate::validate::{Input, Patch, Presence, SHORT_TEXT_MAX, one_of, text, trimmed};
 
 pub const BY_CREATED: u8 = 0x41;
 pub const BY_UPDATED: u8 = 0x42;
@@ -150,21 +150,9 @@ impl Kind for Conversation {
     }
 }
 
-/// Tags: each non-empty and at most 50 characters, a bad one reported at `tags.<index>`;
-/// duplicates removed, order kept.
-fn read_tags(input: &mut Input, null_is_absent: bool) -> Option<Vec<String>> {
-    let items = input.array("tags", null_is_absent, trimmed(1, TAG_MAX_CHARS))?;
-    if items.len() > MAX_TAGS {
-        input.issue("tags", format!("Must contain at most {MAX_TAGS} tags"));
-        return None;
-    }
-    let mut out: Vec<String> = Vec::new();
-    for tag in items {
-        if !out.contains(&tag) {
-            out.push(tag);
-        }
-    }
-    Some(out)
+/// Tags: at most 50, each non-empty and at most 50 characters; duplicates dropped.
+fn read_tags(input: &mut Input, presence: Presence) -> Option<Vec<String>> {
+    input.array("tags", presence, MAX_TAGS, trimmed(1, TAG_MAX_CHARS))
 }
 
 pub struct ConversationCreate {
@@ -187,7 +175,7 @@ impl ConversationCreate {
             priority: input
                 .optional("priority", one_of(PRIORITIES))
                 .unwrap_or(Priority::Normal),
-            tags: read_tags(&mut input, true).unwrap_or_default(),
+            tags: read_tags(&mut input, Presence::Optional).unwrap_or_default(),
         };
         input.finish()?;
         Ok(create)
@@ -210,7 +198,7 @@ impl ConversationUpdate {
             status: input.updatable("status", one_of(STATUSES)),
             priority: input.updatable("priority", one_of(PRIORITIES)),
             assigned_to: input.nullable("assigned_to", trimmed(1, SHORT_TEXT_MAX)),
-            tags: read_tags(&mut input, false),
+            tags: read_tags(&mut input, Presence::Updatable),
         };
         input.finish_update()?;
         Ok(update)
