@@ -296,8 +296,10 @@ pub type Visitor<'a> = dyn FnMut(&[u8], &[u8]) -> ApiResult<Visit> + 'a;
 
 /// Read access, the same inside a write transaction (`Tx`) and a read transaction (`Rx`), so
 /// look-ups are written once.
-pub trait Reader {
-    fn get_raw(&self, table: Table, key: &[u8]) -> ApiResult<Option<Vec<u8>>>;
+pub trait Reader: open::OpenTable {
+    fn get_raw(&self, table: Table, key: &[u8]) -> ApiResult<Option<Vec<u8>>> {
+        Ok(self.open(table)?.get(key)?.map(|v| v.value().to_vec()))
+    }
 
     /// Visits the entries of `range` in key order (or reversed) until `visit` breaks.
     fn scan(
@@ -306,7 +308,23 @@ pub trait Reader {
         range: KeyRange,
         reverse: bool,
         visit: &mut Visitor<'_>,
-    ) -> ApiResult<()>;
+    ) -> ApiResult<()> {
+        let table = self.open(table)?;
+        let bounds = (as_slice_bound(&range.0), as_slice_bound(&range.1));
+        let mut entries = table.range::<&[u8]>(bounds)?;
+        loop {
+            let next = if reverse {
+                entries.next_back()
+            } else {
+                entries.next()
+            };
+            let Some(entry) = next else { return Ok(()) };
+            let (key, value) = entry?;
+            if visit(key.value(), value.value())?.is_break() {
+                return Ok(());
+            }
+        }
+    }
 
     fn get<T: Record>(&self, table: Table, key: &[u8]) -> ApiResult<Option<T>>
     where
@@ -332,37 +350,41 @@ pub trait Reader {
     }
 }
 
-fn get_from(
-    table: &impl ReadableTable<&'static [u8], &'static [u8]>,
-    key: &[u8],
-) -> ApiResult<Option<Vec<u8>>> {
-    Ok(table.get(key)?.map(|v| v.value().to_vec()))
-}
-
-fn scan_from(
-    table: &impl ReadableTable<&'static [u8], &'static [u8]>,
-    range: KeyRange,
-    reverse: bool,
-    visit: &mut Visitor<'_>,
-) -> ApiResult<()> {
-    let bounds = (as_slice_bound(&range.0), as_slice_bound(&range.1));
-    let mut entries = table.range::<&[u8]>(bounds)?;
-    loop {
-        let next = if reverse {
-            entries.next_back()
-        } else {
-            entries.next()
-        };
-        let Some(entry) = next else { return Ok(()) };
-        let (key, value) = entry?;
-        if visit(key.value(), value.value())?.is_break() {
-            return Ok(());
-        }
-    }
-}
-
 fn as_slice_bound(bound: &Bound<Vec<u8>>) -> Bound<&[u8]> {
     bound.as_ref().map(Vec::as_slice)
+}
+
+mod open {
+    use super::*;
+
+    /// How each transaction opens a table for reading. Sealed in this module: `Reader` is
+    /// implemented once on top of it.
+    pub trait OpenTable {
+        type Opened<'a>: ReadableTable<&'static [u8], &'static [u8]>
+        where
+            Self: 'a;
+
+        fn open(&self, table: Table) -> ApiResult<Self::Opened<'_>>;
+    }
+
+    impl OpenTable for Rx {
+        type Opened<'a> = redb::ReadOnlyTable<&'static [u8], &'static [u8]>;
+
+        fn open(&self, table: Table) -> ApiResult<Self::Opened<'_>> {
+            Ok(self.txn.open_table(table)?)
+        }
+    }
+
+    impl OpenTable for Tx<'_> {
+        type Opened<'a>
+            = redb::Table<'a, &'static [u8], &'static [u8]>
+        where
+            Self: 'a;
+
+        fn open(&self, table: Table) -> ApiResult<Self::Opened<'_>> {
+            Ok(self.txn.open_table(table)?)
+        }
+    }
 }
 
 /// A read transaction.
@@ -370,21 +392,7 @@ pub struct Rx {
     txn: ReadTransaction,
 }
 
-impl Reader for Rx {
-    fn get_raw(&self, table: Table, key: &[u8]) -> ApiResult<Option<Vec<u8>>> {
-        get_from(&self.txn.open_table(table)?, key)
-    }
-
-    fn scan(
-        &self,
-        table: Table,
-        range: KeyRange,
-        reverse: bool,
-        visit: &mut Visitor<'_>,
-    ) -> ApiResult<()> {
-        scan_from(&self.txn.open_table(table)?, range, reverse, visit)
-    }
-}
+impl Reader for Rx {}
 
 /// A write transaction, as seen by one write operation.
 pub struct Tx<'t> {
@@ -433,18 +441,4 @@ impl Tx<'_> {
     }
 }
 
-impl Reader for Tx<'_> {
-    fn get_raw(&self, table: Table, key: &[u8]) -> ApiResult<Option<Vec<u8>>> {
-        get_from(&self.txn.open_table(table)?, key)
-    }
-
-    fn scan(
-        &self,
-        table: Table,
-        range: KeyRange,
-        reverse: bool,
-        visit: &mut Visitor<'_>,
-    ) -> ApiResult<()> {
-        scan_from(&self.txn.open_table(table)?, range, reverse, visit)
-    }
-}
+impl Reader for Tx<'_> {}
