@@ -6,12 +6,12 @@ pub mod routes;
 
 mod admin;
 mod audit_log;
-mod contacts;
 mod conversations;
 mod health;
 mod kb;
 mod keys;
 mod list;
+mod owned;
 mod projects;
 mod scoped;
 

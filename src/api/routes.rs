@@ -7,9 +7,12 @@ use std::collections::HashMap;
 use actix_web::http::Method;
 use actix_web::{Route, guard, web};
 
-use crate::api::{admin, audit_log, contacts, conversations, health, kb, keys, projects};
+use crate::api::{admin, audit_log, conversations, health, kb, keys, owned, projects};
 use crate::auth::scope::{Required, Resource, Verb};
 use crate::error::{ApiError, ErrorCode};
+use crate::resources::contact::Contact;
+use crate::resources::conversation::Conversation;
+use crate::resources::kb::Article;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
@@ -130,25 +133,25 @@ pub fn table() -> Vec<RouteSpec> {
             get.clone(),
             "/api/v1/projects/{project_id}/conversations",
             key(Conversations, Read),
-            |r| r.to(conversations::list),
+            |r| r.to(owned::list::<Conversation>),
         ),
         spec(
             post.clone(),
             "/api/v1/projects/{project_id}/conversations",
             key(Conversations, Write),
-            |r| r.to(conversations::create),
+            |r| r.to(owned::create::<Conversation>),
         ),
         spec(
             get.clone(),
             "/api/v1/projects/{project_id}/conversations/{conversation_id}",
             key(Conversations, Read),
-            |r| r.to(conversations::get),
+            |r| r.to(owned::get::<Conversation>),
         ),
         spec(
             patch.clone(),
             "/api/v1/projects/{project_id}/conversations/{conversation_id}",
             key(Conversations, Write),
-            |r| r.to(conversations::update),
+            |r| r.to(owned::update::<Conversation>),
         ),
         spec(
             get.clone(),
@@ -167,25 +170,25 @@ pub fn table() -> Vec<RouteSpec> {
             get.clone(),
             "/api/v1/projects/{project_id}/contacts",
             key(Contacts, Read),
-            |r| r.to(contacts::list),
+            |r| r.to(owned::list::<Contact>),
         ),
         spec(
             post.clone(),
             "/api/v1/projects/{project_id}/contacts",
             key(Contacts, Write),
-            |r| r.to(contacts::upsert),
+            |r| r.to(owned::create::<Contact>),
         ),
         spec(
             get.clone(),
             "/api/v1/projects/{project_id}/contacts/{contact_id}",
             key(Contacts, Read),
-            |r| r.to(contacts::get),
+            |r| r.to(owned::get::<Contact>),
         ),
         spec(
             patch.clone(),
             "/api/v1/projects/{project_id}/contacts/{contact_id}",
             key(Contacts, Write),
-            |r| r.to(contacts::update),
+            |r| r.to(owned::update::<Contact>),
         ),
         // Knowledge base (rows 16-22); `search` is a fixed segment beside `articles`.
         spec(
@@ -198,25 +201,25 @@ pub fn table() -> Vec<RouteSpec> {
             get.clone(),
             "/api/v1/projects/{project_id}/kb/articles",
             key(Kb, Read),
-            |r| r.to(kb::list),
+            |r| r.to(owned::list::<Article>),
         ),
         spec(
             post.clone(),
             "/api/v1/projects/{project_id}/kb/articles",
             key(Kb, Write),
-            |r| r.to(kb::create),
+            |r| r.to(owned::create::<Article>),
         ),
         spec(
             get.clone(),
             "/api/v1/projects/{project_id}/kb/articles/{article_id}",
             key(Kb, Read),
-            |r| r.to(kb::get),
+            |r| r.to(owned::get::<Article>),
         ),
         spec(
             patch.clone(),
             "/api/v1/projects/{project_id}/kb/articles/{article_id}",
             key(Kb, Write),
-            |r| r.to(kb::update),
+            |r| r.to(owned::update::<Article>),
         ),
         spec(
             delete.clone(),

@@ -7,7 +7,7 @@ use crate::codec::Record;
 use crate::error::{ApiResult, ErrorCode};
 use crate::ids::IdKind;
 use crate::model::audit::Actor;
-use crate::resources::{self, IndexEntry, Kind, ProjectScope};
+use crate::resources::{self, Filter, IndexEntry, Kind, ProjectScope};
 use crate::store::Tx;
 use crate::timestamp::Timestamp;
 use crate::validate::{Check, Input, Patch, SHORT_TEXT_MAX, object, string, text};
@@ -275,8 +275,8 @@ pub struct ContactFilter {
     pub external_id: Option<String>,
 }
 
-impl ContactFilter {
-    pub fn matches(&self, c: &Contact) -> bool {
+impl Filter<Contact> for ContactFilter {
+    fn matches(&self, c: &Contact) -> bool {
         let lower = |s: &Option<String>| s.as_deref().map(str::to_lowercase);
         self.q.as_ref().is_none_or(|q| {
             lower(&c.name).is_some_and(|n| n.contains(q.as_str()))

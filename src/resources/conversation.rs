@@ -8,7 +8,7 @@ use crate::error::{ApiResult, ErrorCode};
 use crate::ids::IdKind;
 use crate::model::audit::Actor;
 use crate::resources::contact::Contact;
-use crate::resources::{self, IndexEntry, Kind, ProjectScope};
+use crate::resources::{self, Filter, IndexEntry, Kind, ProjectScope};
 use crate::store::Tx;
 use crate::timestamp::Timestamp;
 use crate::validate::{Input, Patch, Presence, SHORT_TEXT_MAX, one_of, text, trimmed};
@@ -282,8 +282,8 @@ pub struct ConversationFilter {
     pub q: Option<String>,
 }
 
-impl ConversationFilter {
-    pub fn matches(&self, c: &Conversation) -> bool {
+impl Filter<Conversation> for ConversationFilter {
+    fn matches(&self, c: &Conversation) -> bool {
         self.status.is_none_or(|s| c.status == s)
             && self.priority.is_none_or(|p| c.priority == p)
             && self.channel.is_none_or(|ch| c.channel == ch)

@@ -15,7 +15,7 @@ use crate::ids::IdKind;
 use crate::model::audit::Actor;
 use crate::model::project::derive_slug;
 use crate::resources::search::{self, TermStats};
-use crate::resources::{self, IndexEntry, Kind, ProjectScope, lookup_prefix};
+use crate::resources::{self, Filter, IndexEntry, Kind, ProjectScope, lookup_prefix};
 use crate::store::{Reader, Tx, keys, tables};
 use crate::timestamp::Timestamp;
 use crate::validate::{
@@ -329,8 +329,8 @@ pub struct ArticleFilter {
     pub q: Option<String>,
 }
 
-impl ArticleFilter {
-    pub fn matches(&self, a: &Article) -> bool {
+impl Filter<Article> for ArticleFilter {
+    fn matches(&self, a: &Article) -> bool {
         self.status.is_none_or(|s| a.status == s)
             && self
                 .category

@@ -337,6 +337,11 @@ fn audit_change<K: Kind>(
     )
 }
 
+/// A list filter of one kind, applied before paging.
+pub trait Filter<K>: Send + 'static {
+    fn matches(&self, record: &K) -> bool;
+}
+
 /// Which ordering index to walk, within which group (e.g. one conversation's messages).
 pub struct Order<'a> {
     pub tag: u8,
