@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use std::task::Poll;
 
 use clap::{Parser, Subcommand};
+use rogeriq::auth::MasterKey;
 use rogeriq::config::{LogFormat, Settings};
 use rogeriq::server;
 use rogeriq::store::{OpenError, Store};
@@ -93,7 +94,7 @@ fn init_logging(settings: &Settings) {
 }
 
 fn serve(args: ServeArgs) -> ExitCode {
-    let settings = match Settings::load(
+    let mut settings = match Settings::load(
         args.config.as_deref(),
         |k| std::env::var(k).ok(),
         &args.flags(),
@@ -136,8 +137,10 @@ fn serve(args: ServeArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // From here on only the master key's hash is kept (API.md §18.1).
+    let master = MasterKey::from_setting(&std::mem::take(&mut settings.master_key));
     let result = actix_web::rt::System::new().block_on(async {
-        let running = server::start(&settings, store.clone(), listener, true)?;
+        let running = server::start(&settings, master, store.clone(), listener, true)?;
         let mut server = running.server;
         // The server installs its SIGTERM/SIGINT handlers when first polled; until then a signal
         // kills the process outright. Poll it once before announcing that it listens.

@@ -78,6 +78,7 @@ pub struct Running {
 /// program (tests) owns the process's signals.
 pub fn start(
     settings: &Settings,
+    master: MasterKey,
     store: Store,
     listener: TcpListener,
     handle_signals: bool,
@@ -85,7 +86,7 @@ pub fn start(
     let addr = listener.local_addr()?;
     let state = web::Data::new(AppState::new(
         store,
-        MasterKey::from_setting(&settings.master_key),
+        master,
         usize::try_from(settings.max_body_bytes).unwrap_or(usize::MAX),
     ));
     let mut server = HttpServer::new(move || api::app(state.clone()))

@@ -9,6 +9,7 @@ use std::thread::JoinHandle;
 use actix_web::dev::ServerHandle;
 use reqwest::blocking::Client;
 use reqwest::header::HeaderMap;
+use rogeriq::auth::MasterKey;
 use rogeriq::config::Settings;
 use rogeriq::model::api_key;
 use rogeriq::server;
@@ -118,7 +119,13 @@ impl TestApp {
         let server_store = store.clone();
         let thread = std::thread::spawn(move || {
             actix_web::rt::System::new().block_on(async move {
-                let running = server::start(&settings, server_store, listener, false)?;
+                let running = server::start(
+                    &settings,
+                    MasterKey::from_setting(&settings.master_key),
+                    server_store,
+                    listener,
+                    false,
+                )?;
                 let _ = sender.send((running.addr, running.handle.clone()));
                 running.server.await
             })
