@@ -441,3 +441,81 @@ fn bad_config_values_exit_naming_the_setting() {
         "{err}"
     );
 }
+
+/// Nothing acknowledged is lost: a writer creates projects as fast as it can, the server is
+/// killed with SIGKILL mid-stream, and after a restart (with redb's repair) every project that
+/// got its 201 is there.
+#[test]
+fn acknowledged_writes_survive_a_kill() {
+    let dir = crate::helpers::temp_dir();
+    let mut server = serve(dir.path());
+    let addr = server.addr();
+    server.stdout_until("will not be shown again");
+    let out = server.stdout_text();
+    let (org_id, key) = (
+        banner_value(&out, "org id:"),
+        banner_value(&out, "API key:"),
+    );
+
+    let acknowledged = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let writer = {
+        let (acknowledged, url, key) = (
+            acknowledged.clone(),
+            format!("http://{addr}/api/v1/orgs/{org_id}/projects"),
+            key.clone(),
+        );
+        std::thread::spawn(move || {
+            let client = reqwest::blocking::Client::new();
+            for i in 0..5_000 {
+                let sent = client
+                    .post(&url)
+                    .header("X-API-Key", &key)
+                    .json(&json!({"name": format!("Crash test {i}")}))
+                    .send();
+                let Ok(response) = sent else { return };
+                if response.status().as_u16() != 201 {
+                    return;
+                }
+                let Ok(body) = response.json::<Value>() else {
+                    return;
+                };
+                let id = body["data"]["id"].as_str().unwrap_or_default().to_string();
+                acknowledged.lock().unwrap().push(id);
+            }
+        })
+    };
+    let deadline = Instant::now() + PATIENCE;
+    while acknowledged.lock().unwrap().len() < 50 {
+        assert!(Instant::now() < deadline, "the writer made no progress");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    server.child.kill().expect("SIGKILL");
+    server.wait();
+    writer.join().expect("writer thread");
+    let acknowledged = acknowledged.lock().unwrap().clone();
+
+    let mut restarted = serve(dir.path());
+    let addr = restarted.addr();
+    let (status, _, body) = http(
+        Method::GET,
+        &format!("http://{addr}/api/v1/orgs/{org_id}/projects"),
+        &[("X-API-Key", &key)],
+    );
+    assert_eq!(status, 200, "{body}");
+    let stored: Vec<&str> = body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_str().unwrap())
+        .collect();
+    let lost: Vec<&String> = acknowledged
+        .iter()
+        .filter(|id| !stored.contains(&id.as_str()))
+        .collect();
+    assert!(
+        lost.is_empty(),
+        "acknowledged but lost after the crash: {lost:?}"
+    );
+    assert!(stored.len() >= acknowledged.len());
+    assert_eq!(restarted.terminate().code(), Some(0));
+}
