@@ -245,6 +245,25 @@ pub fn object(value: &Value) -> Check<Map<String, Value>> {
         .ok_or_else(|| "Expected object".to_string())
 }
 
+/// Declares an enum of the wire format: each variant with its JSON name, and `VALUES`, the
+/// (name, variant) table that `one_of` and the list filters check input against. Names are
+/// written once, so serde's names and the table cannot drift apart. Stored records encode the
+/// variant's position, so new variants go at the end.
+macro_rules! wire_enum {
+    ($(#[$meta:meta])* $vis:vis enum $name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+        $vis enum $name {
+            $(#[serde(rename = $text)] $variant),+
+        }
+
+        impl $name {
+            pub const VALUES: &'static [(&'static str, $name)] = &[$(($text, $name::$variant)),+];
+        }
+    };
+}
+pub(crate) use wire_enum;
+
 /// One of a fixed set of string values.
 pub fn one_of<T: Copy>(allowed: &'static [(&'static str, T)]) -> impl Fn(&Value) -> Check<T> {
     move |value| {

@@ -13,8 +13,8 @@ use crate::error::ApiResult;
 use crate::model::audit::Actor;
 use crate::resources::contact::{self, Contact, ContactFields, ContactFilter, Upserted};
 use crate::resources::conversation::{
-    self, CHANNELS, Conversation, ConversationCreate, ConversationFilter, ConversationUpdate,
-    PRIORITIES, STATUSES,
+    self, Channel, Conversation, ConversationCreate, ConversationFilter, ConversationUpdate,
+    Priority, Status,
 };
 use crate::resources::kb::{self, Article, ArticleFields, ArticleFilter};
 use crate::resources::{self, Filter, Kind, Order, ProjectScope};
@@ -153,9 +153,9 @@ impl Routed for Conversation {
 
     fn parse_filter(query: &QueryParams) -> ApiResult<ConversationFilter> {
         Ok(ConversationFilter {
-            status: enum_param(query, "status", STATUSES)?,
-            priority: enum_param(query, "priority", PRIORITIES)?,
-            channel: enum_param(query, "channel", CHANNELS)?,
+            status: enum_param(query, "status", Status::VALUES)?,
+            priority: enum_param(query, "priority", Priority::VALUES)?,
+            channel: enum_param(query, "channel", Channel::VALUES)?,
             assigned_to: text_param(query, "assigned_to", SHORT_TEXT_MAX)?,
             contact_id: text_param(query, "contact_id", SHORT_TEXT_MAX)?,
             q: lowercase_param(query, "q")?,
@@ -248,7 +248,7 @@ impl Routed for Article {
 
     fn parse_filter(query: &QueryParams) -> ApiResult<ArticleFilter> {
         Ok(ArticleFilter {
-            status: enum_param(query, "status", kb::STATUSES)?,
+            status: enum_param(query, "status", kb::ArticleStatus::VALUES)?,
             category: text_param(query, "category", SHORT_TEXT_MAX)?,
             q: lowercase_param(query, "q")?,
         })

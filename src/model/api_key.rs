@@ -11,23 +11,17 @@ use crate::ids::IdKind;
 use crate::model::audit::{self, Actor, Event};
 use crate::store::{Reader, Tx, keys, tables};
 use crate::timestamp::Timestamp;
+use crate::validate::wire_enum;
 use crate::validate::{Input, Presence, one_of, string, trimmed};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Tier {
-    Starter,
-    Pro,
-    Scale,
-    Enterprise,
+wire_enum! {
+    pub enum Tier {
+        Starter = "starter",
+        Pro = "pro",
+        Scale = "scale",
+        Enterprise = "enterprise",
+    }
 }
-
-const TIERS: &[(&str, Tier)] = &[
-    ("starter", Tier::Starter),
-    ("pro", Tier::Pro),
-    ("scale", Tier::Scale),
-    ("enterprise", Tier::Enterprise),
-];
 
 /// Most scopes one key may hold; there are fewer than 50 distinct valid scope strings.
 const MAX_SCOPES: usize = 64;
@@ -115,7 +109,7 @@ impl KeyCreate {
         if scopes.as_ref().is_some_and(Vec::is_empty) {
             input.issue("scopes", "Must contain at least one scope");
         }
-        let tier = input.optional("tier", one_of(TIERS));
+        let tier = input.optional("tier", one_of(Tier::VALUES));
         let expires_at = input.optional("expires_at", |v| {
             let t = Timestamp::parse(string(v)?).ok_or("Expected an RFC 3339 date-time")?;
             if t <= now {

@@ -13,21 +13,16 @@ use crate::model::audit::{self, Actor, Event};
 use crate::resources;
 use crate::store::{Reader, Tx, keys, tables};
 use crate::timestamp::Timestamp;
+use crate::validate::wire_enum;
 use crate::validate::{Check, Input, Patch, one_of, string, trimmed};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum AgentMode {
-    Autopilot,
-    Copilot,
-    Assist,
+wire_enum! {
+    pub enum AgentMode {
+        Autopilot = "autopilot",
+        Copilot = "copilot",
+        Assist = "assist",
+    }
 }
-
-pub const AGENT_MODES: &[(&str, AgentMode)] = &[
-    ("autopilot", AgentMode::Autopilot),
-    ("copilot", AgentMode::Copilot),
-    ("assist", AgentMode::Assist),
-];
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Project {
@@ -205,7 +200,7 @@ impl ProjectUpdate {
         let update = ProjectUpdate {
             name: input.updatable("name", name),
             domain: input.nullable("domain", domain),
-            agent_mode: input.updatable("agent_mode", one_of(AGENT_MODES)),
+            agent_mode: input.updatable("agent_mode", one_of(AgentMode::VALUES)),
             ai_model: input.nullable("ai_model", ai_model),
         };
         input.finish_update()?;

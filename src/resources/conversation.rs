@@ -11,65 +11,42 @@ use crate::resources::contact::Contact;
 use crate::resources::{self, Filter, IndexEntry, Kind, ProjectScope};
 use crate::store::Tx;
 use crate::timestamp::Timestamp;
+use crate::validate::wire_enum;
 use crate::validate::{Input, Patch, Presence, SHORT_TEXT_MAX, one_of, text, trimmed};
 
 pub const BY_CREATED: u8 = 0x41;
 pub const BY_UPDATED: u8 = 0x42;
 pub const INDEX_TAGS: [u8; 2] = [BY_CREATED, BY_UPDATED];
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Status {
-    Open,
-    Snoozed,
-    Resolved,
-    Closed,
+wire_enum! {
+    pub enum Status {
+        Open = "open",
+        Snoozed = "snoozed",
+        Resolved = "resolved",
+        Closed = "closed",
+    }
 }
 
-pub const STATUSES: &[(&str, Status)] = &[
-    ("open", Status::Open),
-    ("snoozed", Status::Snoozed),
-    ("resolved", Status::Resolved),
-    ("closed", Status::Closed),
-];
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Priority {
-    Low,
-    Normal,
-    High,
-    Urgent,
+wire_enum! {
+    pub enum Priority {
+        Low = "low",
+        Normal = "normal",
+        High = "high",
+        Urgent = "urgent",
+    }
 }
 
-pub const PRIORITIES: &[(&str, Priority)] = &[
-    ("low", Priority::Low),
-    ("normal", Priority::Normal),
-    ("high", Priority::High),
-    ("urgent", Priority::Urgent),
-];
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Channel {
-    Email,
-    Chat,
-    Slack,
-    Discord,
-    Telegram,
-    Api,
-    Widget,
+wire_enum! {
+    pub enum Channel {
+        Email = "email",
+        Chat = "chat",
+        Slack = "slack",
+        Discord = "discord",
+        Telegram = "telegram",
+        Api = "api",
+        Widget = "widget",
+    }
 }
-
-pub const CHANNELS: &[(&str, Channel)] = &[
-    ("email", Channel::Email),
-    ("chat", Channel::Chat),
-    ("slack", Channel::Slack),
-    ("discord", Channel::Discord),
-    ("telegram", Channel::Telegram),
-    ("api", Channel::Api),
-    ("widget", Channel::Widget),
-];
 
 const MAX_TAGS: usize = 50;
 const TAG_MAX_CHARS: usize = 50;
@@ -170,10 +147,10 @@ impl ConversationCreate {
             subject: input.optional("subject", text(SHORT_TEXT_MAX)),
             contact_id: input.optional("contact_id", text(SHORT_TEXT_MAX)),
             channel: input
-                .optional("channel", one_of(CHANNELS))
+                .optional("channel", one_of(Channel::VALUES))
                 .unwrap_or(Channel::Api),
             priority: input
-                .optional("priority", one_of(PRIORITIES))
+                .optional("priority", one_of(Priority::VALUES))
                 .unwrap_or(Priority::Normal),
             tags: read_tags(&mut input, Presence::Optional).unwrap_or_default(),
         };
@@ -195,8 +172,8 @@ impl ConversationUpdate {
         let mut input = Input::new(body)?;
         let update = ConversationUpdate {
             subject: input.nullable("subject", text(SHORT_TEXT_MAX)),
-            status: input.updatable("status", one_of(STATUSES)),
-            priority: input.updatable("priority", one_of(PRIORITIES)),
+            status: input.updatable("status", one_of(Status::VALUES)),
+            priority: input.updatable("priority", one_of(Priority::VALUES)),
             assigned_to: input.nullable("assigned_to", trimmed(1, SHORT_TEXT_MAX)),
             tags: read_tags(&mut input, Presence::Updatable),
         };

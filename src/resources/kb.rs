@@ -18,6 +18,7 @@ use crate::resources::search::{self, TermStats};
 use crate::resources::{self, Filter, IndexEntry, Kind, ProjectScope, lookup_prefix};
 use crate::store::{Reader, Tx, keys, tables};
 use crate::timestamp::Timestamp;
+use crate::validate::wire_enum;
 use crate::validate::{
     Input, LONG_TEXT_MAX, Patch, SHORT_TEXT_MAX, boolean, non_blank, one_of, text,
 };
@@ -37,19 +38,13 @@ const STAT_LENGTH: &[u8] = b"length";
 /// The most hits a search returns (API.md §9.5).
 pub const MAX_HITS: usize = 10;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ArticleStatus {
-    Draft,
-    Published,
-    Archived,
+wire_enum! {
+    pub enum ArticleStatus {
+        Draft = "draft",
+        Published = "published",
+        Archived = "archived",
+    }
 }
-
-pub const STATUSES: &[(&str, ArticleStatus)] = &[
-    ("draft", ArticleStatus::Draft),
-    ("published", ArticleStatus::Published),
-    ("archived", ArticleStatus::Archived),
-];
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Article {
@@ -205,7 +200,7 @@ impl ArticleFields {
             title,
             content,
             category: input.nullable("category", text(SHORT_TEXT_MAX)),
-            status: input.updatable("status", one_of(STATUSES)),
+            status: input.updatable("status", one_of(ArticleStatus::VALUES)),
             is_public: input.updatable("is_public", boolean),
         }
     }
