@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 use rogeriq::auth::MasterKey;
 use rogeriq::config::{LogFormat, Settings};
 use rogeriq::server;
-use rogeriq::store::{OpenError, Store};
+use rogeriq::store::Store;
 
 #[derive(Parser)]
 #[command(name = "rogeriq", version, about = "Self-hosted RogerIQ API server")]
@@ -116,7 +116,8 @@ fn serve(args: ServeArgs) -> ExitCode {
     }
     let store = match Store::open(&settings.data_file()) {
         Ok(store) => store,
-        Err(err @ OpenError::AlreadyOpen(_)) | Err(err @ OpenError::Other(_)) => {
+        // A held lock names the file and the other server (OpenError's Display).
+        Err(err) => {
             eprintln!("rogeriq: {err}");
             return ExitCode::FAILURE;
         }
