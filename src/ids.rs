@@ -27,7 +27,8 @@ pub fn random_alphanumeric(len: usize) -> String {
 }
 
 pub fn fill_random(buf: &mut [u8]) {
-    // Without OS randomness no key or id can be issued safely; there is no fallback.
+    // getrandom fails only when the OS has no usable random source, which no request can
+    // cause; without it no key or id can be issued safely, so there is no fallback.
     getrandom::fill(buf).expect("the operating system's random number generator failed");
 }
 
