@@ -62,10 +62,7 @@ fn entry_of(entries: &[Value], r: &Resp) -> Value {
 }
 
 fn ids(entries: &[Value]) -> Vec<String> {
-    entries
-        .iter()
-        .map(|e| e["id"].as_str().unwrap().to_string())
-        .collect()
+    entries.iter().map(crate::fixtures::id_of).collect()
 }
 
 fn change_keys(entry: &Value) -> Vec<String> {

@@ -1,5 +1,6 @@
 //! Everything written survives a clean restart on the same data directory (API.md §18.4).
 
+use crate::fixtures::ids;
 use crate::helpers::*;
 
 /// What the API shows of the stored state, as seen with the master key and an org admin key.
@@ -123,13 +124,7 @@ fn state_survives_a_restart() {
     // The creation order continues after the restart.
     let newer = app.project_in(&first.0, &first.1, "Newer");
     let list = app.get(&projects, &first.1);
-    let ids: Vec<&str> = list
-        .data()
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["id"].as_str().unwrap())
-        .collect();
+    let ids = ids(&list.body);
     assert_eq!(ids, [a_id.as_str(), newer.as_str()]);
     let audit = app.get(
         &format!("/api/v1/orgs/{}/audit-log?limit=1", first.0),
@@ -150,13 +145,7 @@ fn restarting_twice_creates_no_org() {
     for _ in 0..2 {
         assert!(app.org_id.is_empty() && app.admin_key.is_empty());
         let orgs = app.get("/api/v1/admin/orgs", MASTER_KEY);
-        let ids: Vec<&str> = orgs
-            .data()
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|o| o["id"].as_str().unwrap())
-            .collect();
+        let ids = ids(&orgs.body);
         assert_eq!(ids, [org.as_str()]);
         assert_eq!(
             app.get(&format!("/api/v1/orgs/{org}/projects"), &key)

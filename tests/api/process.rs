@@ -502,15 +502,10 @@ fn acknowledged_writes_survive_a_kill() {
         &[("X-API-Key", &key)],
     );
     assert_eq!(status, 200, "{body}");
-    let stored: Vec<&str> = body["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["id"].as_str().unwrap())
-        .collect();
+    let stored = crate::fixtures::ids(&body);
     let lost: Vec<&String> = acknowledged
         .iter()
-        .filter(|id| !stored.contains(&id.as_str()))
+        .filter(|id| !stored.contains(id))
         .collect();
     assert!(
         lost.is_empty(),

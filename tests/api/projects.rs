@@ -137,13 +137,7 @@ fn list_is_in_creation_order_and_only_the_own_org() {
 
     let r = app.get(&projects(&app.org_id), &app.admin_key);
     assert_eq!(r.status, 200);
-    let got: Vec<&str> = r
-        .data()
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["id"].as_str().unwrap())
-        .collect();
+    let got = crate::fixtures::ids(&r.body);
     assert_eq!(got, ids);
     assert!(r.body.get("cursor").is_none(), "plain list: {}", r.body);
     let other = app.get(&projects(&other_org), &other_key);
@@ -400,13 +394,7 @@ fn delete_removes_the_project_everywhere_and_frees_its_slug() {
     app.delete(&path, &app.admin_key)
         .assert_error(404, "PROJECT_NOT_FOUND");
     let list = app.get(&projects(&app.org_id), &app.admin_key);
-    let ids: Vec<&str> = list
-        .data()
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["id"].as_str().unwrap())
-        .collect();
+    let ids = crate::fixtures::ids(&list.body);
     assert_eq!(ids, [keep.as_str()]);
 
     let again = create(&app, json!({"name": "Doomed again", "slug": "doomed"}));
