@@ -9,12 +9,11 @@
 use std::time::Instant;
 
 use rogeriq::error::ApiResult;
-use rogeriq::ids::IdKind;
 use rogeriq::model::audit::Actor;
 use rogeriq::model::org::{self, OrgCreate};
 use rogeriq::model::project::{self, ProjectCreate};
 use rogeriq::resources::contact::Contact;
-use rogeriq::resources::{IndexEntry, Kind, ProjectScope};
+use rogeriq::resources::{self, IndexEntry, Kind, ProjectScope};
 use rogeriq::store::{Store, tables};
 use rogeriq::timestamp::Timestamp;
 
@@ -149,7 +148,7 @@ fn load_children(store: &Store, scope: &ProjectScope, count: usize) -> ApiResult
 }
 
 fn sample_contact(project_id: &str, seq: u64) -> Contact {
-    let id = IdKind::Contact.generate();
+    let id = resources::new_id::<Contact>();
     Contact {
         email: Some(format!("{id}@example.com")),
         name: Some(format!("Customer {seq}")),

@@ -32,17 +32,27 @@ pub fn fill_random(buf: &mut [u8]) {
     getrandom::fill(buf).expect("the operating system's random number generator failed");
 }
 
-/// The kinds of object that carry an id, each with its prefix.
+/// A new id: `prefix` plus `ID_SUFFIX_LEN` random characters.
+pub fn generate(prefix: &str) -> String {
+    format!("{prefix}{}", random_alphanumeric(ID_SUFFIX_LEN))
+}
+
+/// Whether `id` has the shape of an id with `prefix`. Ids from paths that fail this can never
+/// name a stored object, so they are "not found" without a look-up.
+pub fn has_shape(prefix: &str, id: &str) -> bool {
+    id.strip_prefix(prefix).is_some_and(|suffix| {
+        suffix.len() == ID_SUFFIX_LEN && suffix.bytes().all(|b| ALPHABET.contains(&b))
+    })
+}
+
+/// The org-level kinds of object that carry an id, each with its prefix. Project-owned kinds
+/// declare theirs with their `Kind` impl.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IdKind {
     Org,
     Project,
     ApiKey,
     Audit,
-    Conversation,
-    Message,
-    Contact,
-    Article,
 }
 
 impl IdKind {
@@ -52,23 +62,15 @@ impl IdKind {
             IdKind::Project => "prj_",
             IdKind::ApiKey => "key_",
             IdKind::Audit => "aud_",
-            IdKind::Conversation => "con_",
-            IdKind::Message => "msg_",
-            IdKind::Contact => "ct_",
-            IdKind::Article => "kba_",
         }
     }
 
     pub fn generate(self) -> String {
-        format!("{}{}", self.prefix(), random_alphanumeric(ID_SUFFIX_LEN))
+        generate(self.prefix())
     }
 
-    /// Whether `id` has the shape of an id of this kind. Ids from paths that fail this can
-    /// never name a stored object, so they are "not found" without a look-up.
     pub fn matches(self, id: &str) -> bool {
-        id.strip_prefix(self.prefix()).is_some_and(|suffix| {
-            suffix.len() == ID_SUFFIX_LEN && suffix.bytes().all(|b| ALPHABET.contains(&b))
-        })
+        has_shape(self.prefix(), id)
     }
 }
 
@@ -82,13 +84,7 @@ mod tests {
 
     #[test]
     fn generated_ids_have_prefix_and_alphabet() {
-        for kind in [
-            IdKind::Org,
-            IdKind::Project,
-            IdKind::ApiKey,
-            IdKind::Audit,
-            IdKind::Contact,
-        ] {
+        for kind in [IdKind::Org, IdKind::Project, IdKind::ApiKey, IdKind::Audit] {
             let id = kind.generate();
             assert!(kind.matches(&id), "{id}");
             assert_eq!(id.len(), kind.prefix().len() + ID_SUFFIX_LEN);

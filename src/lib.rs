@@ -9,6 +9,7 @@ pub mod error;
 pub mod ids;
 pub mod model;
 pub mod pagination;
+pub mod query;
 pub mod resources;
 pub mod server;
 pub mod store;

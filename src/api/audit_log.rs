@@ -3,10 +3,11 @@
 use actix_web::{HttpResponse, web};
 
 use crate::api::State;
-use crate::api::extract::{Auth, QueryParams};
+use crate::api::extract::Auth;
 use crate::error::{ApiError, ApiResult};
 use crate::model::audit::{self, AuditEntry, AuditFilter};
 use crate::pagination::{Cursor, parse_limit};
+use crate::query::QueryParams;
 use crate::timestamp::Timestamp;
 
 const DEFAULT_LIMIT: usize = 50;

@@ -5,10 +5,10 @@ use actix_web::{HttpResponse, web};
 
 use crate::api::State;
 use crate::api::created;
-use crate::api::extract::{Auth, JsonBody, QueryParams};
-use crate::api::list::ListParams;
+use crate::api::extract::{Auth, JsonBody};
 use crate::api::scoped::InProject;
 use crate::error::ApiResult;
+use crate::query::{ListParams, QueryParams};
 use crate::resources::conversation::Conversation;
 use crate::resources::message::{self, IN_CONVERSATION, Message, MessageCreate};
 use crate::resources::{self, Kind, Order};

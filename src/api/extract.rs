@@ -1,5 +1,5 @@
 //! Extractors: who is calling (`Auth`, `Master`), the body (`JsonBody`) and the query
-//! (`QueryParams`). Authentication completes before a handler reads its body, so a request
+//! (`QueryParams`, declared in `crate::query`). Authentication completes before a handler reads its body, so a request
 //! without a key is a 401 even when its body is malformed.
 
 use std::collections::HashMap;
@@ -20,6 +20,7 @@ use crate::auth::{self, MasterKey};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::model::api_key::{self, ApiKey};
 use crate::model::audit::Actor;
+use crate::query::QueryParams;
 use crate::store::Store;
 use crate::timestamp::Timestamp;
 
@@ -275,16 +276,6 @@ impl FromRequest for JsonBody {
     }
 }
 
-/// The query string as name → value. Empty values count as absent: the SDK drops undefined
-/// parameters, and scripts often send `?status=`.
-pub struct QueryParams(HashMap<String, String>);
-
-impl QueryParams {
-    pub fn get(&self, name: &str) -> Option<&str> {
-        self.0.get(name).map(String::as_str)
-    }
-}
-
 impl FromRequest for QueryParams {
     type Error = ApiError;
     type Future = Ready<ApiResult<Self>>;
@@ -292,15 +283,7 @@ impl FromRequest for QueryParams {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         ready(
             web::Query::<Vec<(String, String)>>::from_query(req.query_string())
-                .map(|pairs| {
-                    QueryParams(
-                        pairs
-                            .into_inner()
-                            .into_iter()
-                            .filter(|(_, v)| !v.is_empty())
-                            .collect(),
-                    )
-                })
+                .map(|pairs| QueryParams::from_pairs(pairs.into_inner()))
                 .map_err(|_| ApiError::bad_request("Malformed query string")),
         )
     }

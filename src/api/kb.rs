@@ -1,15 +1,14 @@
-//! Knowledge base: publish, delete and search (API.md §8 rows 20-22). Articles are listed,
-//! created, read and updated by the generic routes of `owned`.
+//! Knowledge base: publish and search (API.md §8 rows 21-22). Articles are listed, created,
+//! read, updated and deleted by the generic routes of `owned`.
 
 use actix_web::{HttpResponse, web};
 use serde::Serialize;
-use serde_json::json;
 
-use crate::api::extract::{Auth, QueryParams};
-use crate::api::list::text_param;
+use crate::api::extract::Auth;
 use crate::api::scoped::InProject;
 use crate::api::{State, ok};
 use crate::error::{ApiError, ApiResult};
+use crate::query::{QueryParams, text_param};
 use crate::resources::kb::{self, ArticleStatus};
 use crate::resources::{Kind, search};
 
@@ -22,25 +21,10 @@ pub async fn publish(
     let (project_id, id) = path.into_inner();
     let article = InProject::new(&auth, project_id)
         .write(&state, move |tx, scope, actor| {
-            kb::update(tx, scope, actor, &id, None)
+            kb::publish(tx, scope, actor, &id)
         })
         .await?;
     Ok(ok(article.view()))
-}
-
-pub async fn delete(
-    auth: Auth,
-    path: web::Path<(String, String)>,
-    state: State,
-) -> ApiResult<HttpResponse> {
-    let (project_id, id) = path.into_inner();
-    let deleted_id = id.clone();
-    InProject::new(&auth, project_id)
-        .write(&state, move |tx, scope, actor| {
-            kb::delete(tx, scope, actor, &id)
-        })
-        .await?;
-    Ok(ok(json!({"id": deleted_id, "deleted": true})))
 }
 
 #[derive(Serialize)]

@@ -10,7 +10,6 @@ mod conversations;
 mod health;
 mod kb;
 mod keys;
-mod list;
 mod owned;
 mod projects;
 mod scoped;

@@ -1,58 +1,16 @@
-//! The routes every client-managed, project-owned kind shares: list, create, get and update,
-//! written once. A kind joins them by implementing `Routed`, which names its inputs, its list
-//! filter and its ordering indexes; its storage is the generic `resources` machinery.
+//! The routes every client-managed, project-owned kind shares: list, create, get, update and
+//! delete, written once and generic over the kind's `Routed` declaration (in its own file under
+//! `resources`). A kind joins them by adding its rows to the route table.
 
 use actix_web::{HttpResponse, web};
-use serde_json::Value;
+use serde_json::json;
 
-use crate::api::extract::{Auth, JsonBody, QueryParams};
-use crate::api::list::{ListParams, enum_param, text_param};
+use crate::api::extract::{Auth, JsonBody};
 use crate::api::scoped::InProject;
 use crate::api::{State, created, ok};
 use crate::error::ApiResult;
-use crate::model::audit::Actor;
-use crate::resources::contact::{self, Contact, ContactFields, ContactFilter, Upserted};
-use crate::resources::conversation::{
-    self, Channel, Conversation, ConversationCreate, ConversationFilter, ConversationUpdate,
-    Priority, Status,
-};
-use crate::resources::kb::{self, Article, ArticleFields, ArticleFilter};
-use crate::resources::{self, Filter, Kind, Order, ProjectScope};
-use crate::store::Tx;
-use crate::validate::SHORT_TEXT_MAX;
-
-/// A kind served by the generic routes.
-pub trait Routed: Kind {
-    type Create: Send + 'static;
-    type Update: Send + 'static;
-    type Filter: Filter<Self>;
-
-    /// Page size when the client sends no `limit` (API.md §6.2); the maximum is 100.
-    const DEFAULT_LIMIT: usize = 50;
-    /// The ordering index by creation.
-    const BY_CREATED: u8;
-    /// The ordering index by last update, for kinds that accept `sort`/`order`.
-    const BY_UPDATED: Option<u8>;
-
-    fn parse_filter(query: &QueryParams) -> ApiResult<Self::Filter>;
-    fn parse_create(body: Value) -> ApiResult<Self::Create>;
-    fn parse_update(body: Value) -> ApiResult<Self::Update>;
-    fn create(
-        tx: &mut Tx<'_>,
-        scope: &ProjectScope,
-        actor: &Actor,
-        input: Self::Create,
-    ) -> ApiResult<Self>;
-    fn update(
-        tx: &mut Tx<'_>,
-        scope: &ProjectScope,
-        actor: &Actor,
-        id: &str,
-        input: Self::Update,
-    ) -> ApiResult<Self>;
-}
-
-const MAX_LIMIT: usize = 100;
+use crate::query::QueryParams;
+use crate::resources::{self, Kind, Routed, routed};
 
 pub async fn list<K: Routed>(
     auth: Auth,
@@ -60,34 +18,9 @@ pub async fn list<K: Routed>(
     query: QueryParams,
     state: State,
 ) -> ApiResult<HttpResponse> {
-    // Query parameters are checked after the project is resolved (API.md §2.3).
     let page = InProject::new(&auth, project_id.into_inner())
         .read(&state, move |rx, scope| {
-            let (params, tag) = match K::BY_UPDATED {
-                Some(by_updated) => {
-                    let params = ListParams::sorted(&query, K::DEFAULT_LIMIT, MAX_LIMIT)?;
-                    let tag = params.sort.tag(K::BY_CREATED, by_updated);
-                    (params, tag)
-                }
-                None => (
-                    ListParams::paged(&query, K::DEFAULT_LIMIT, MAX_LIMIT)?,
-                    K::BY_CREATED,
-                ),
-            };
-            let filter = K::parse_filter(&query)?;
-            let order = Order {
-                tag,
-                group: b"",
-                descending: params.descending,
-            };
-            resources::list::<K>(
-                rx,
-                scope,
-                order,
-                params.cursor.as_ref(),
-                params.limit,
-                |record| filter.matches(record),
-            )
+            routed::list_page::<K>(rx, scope, &query)
         })
         .await?;
     Ok(HttpResponse::Ok().json(page.render(K::view)))
@@ -138,146 +71,18 @@ pub async fn update<K: Routed>(
     Ok(ok(record.view()))
 }
 
-/// A free-text filter, compared in lowercase.
-fn lowercase_param(query: &QueryParams, name: &str) -> ApiResult<Option<String>> {
-    Ok(text_param(query, name, SHORT_TEXT_MAX)?.map(|q| q.to_lowercase()))
-}
-
-impl Routed for Conversation {
-    type Create = ConversationCreate;
-    type Update = ConversationUpdate;
-    type Filter = ConversationFilter;
-
-    const BY_CREATED: u8 = conversation::BY_CREATED;
-    const BY_UPDATED: Option<u8> = Some(conversation::BY_UPDATED);
-
-    fn parse_filter(query: &QueryParams) -> ApiResult<ConversationFilter> {
-        Ok(ConversationFilter {
-            status: enum_param(query, "status", Status::VALUES)?,
-            priority: enum_param(query, "priority", Priority::VALUES)?,
-            channel: enum_param(query, "channel", Channel::VALUES)?,
-            assigned_to: text_param(query, "assigned_to", SHORT_TEXT_MAX)?,
-            contact_id: text_param(query, "contact_id", SHORT_TEXT_MAX)?,
-            q: lowercase_param(query, "q")?,
+/// `{id, deleted: true}` (API.md §8, DELETE rows).
+pub async fn delete<K: Routed>(
+    auth: Auth,
+    path: web::Path<(String, String)>,
+    state: State,
+) -> ApiResult<HttpResponse> {
+    let (project_id, id) = path.into_inner();
+    let deleted_id = id.clone();
+    InProject::new(&auth, project_id)
+        .write(&state, move |tx, scope, actor| {
+            K::delete(tx, scope, actor, &id)
         })
-    }
-
-    fn parse_create(body: Value) -> ApiResult<ConversationCreate> {
-        ConversationCreate::from_json(body)
-    }
-
-    fn parse_update(body: Value) -> ApiResult<ConversationUpdate> {
-        ConversationUpdate::from_json(body)
-    }
-
-    fn create(
-        tx: &mut Tx<'_>,
-        scope: &ProjectScope,
-        actor: &Actor,
-        input: ConversationCreate,
-    ) -> ApiResult<Self> {
-        conversation::create(tx, scope, actor, input)
-    }
-
-    fn update(
-        tx: &mut Tx<'_>,
-        scope: &ProjectScope,
-        actor: &Actor,
-        id: &str,
-        input: ConversationUpdate,
-    ) -> ApiResult<Self> {
-        conversation::update(tx, scope, actor, id, input)
-    }
-}
-
-/// Contacts list newest first with no sort parameters; creating one is an upsert (201 both
-/// ways, API.md §9.4).
-impl Routed for Contact {
-    type Create = ContactFields;
-    type Update = ContactFields;
-    type Filter = ContactFilter;
-
-    const BY_CREATED: u8 = contact::BY_CREATED;
-    const BY_UPDATED: Option<u8> = None;
-
-    fn parse_filter(query: &QueryParams) -> ApiResult<ContactFilter> {
-        Ok(ContactFilter {
-            q: lowercase_param(query, "q")?,
-            email: lowercase_param(query, "email")?,
-            external_id: text_param(query, "external_id", SHORT_TEXT_MAX)?,
-        })
-    }
-
-    fn parse_create(body: Value) -> ApiResult<ContactFields> {
-        ContactFields::upsert_from_json(body)
-    }
-
-    fn parse_update(body: Value) -> ApiResult<ContactFields> {
-        ContactFields::update_from_json(body)
-    }
-
-    fn create(
-        tx: &mut Tx<'_>,
-        scope: &ProjectScope,
-        actor: &Actor,
-        input: ContactFields,
-    ) -> ApiResult<Self> {
-        let (Upserted::Created(saved) | Upserted::Updated(saved)) =
-            contact::upsert(tx, scope, actor, input)?;
-        Ok(saved)
-    }
-
-    fn update(
-        tx: &mut Tx<'_>,
-        scope: &ProjectScope,
-        actor: &Actor,
-        id: &str,
-        input: ContactFields,
-    ) -> ApiResult<Self> {
-        contact::update(tx, scope, actor, id, input)
-    }
-}
-
-impl Routed for Article {
-    type Create = ArticleFields;
-    type Update = ArticleFields;
-    type Filter = ArticleFilter;
-
-    const BY_CREATED: u8 = kb::BY_CREATED;
-    const BY_UPDATED: Option<u8> = Some(kb::BY_UPDATED);
-
-    fn parse_filter(query: &QueryParams) -> ApiResult<ArticleFilter> {
-        Ok(ArticleFilter {
-            status: enum_param(query, "status", kb::ArticleStatus::VALUES)?,
-            category: text_param(query, "category", SHORT_TEXT_MAX)?,
-            q: lowercase_param(query, "q")?,
-        })
-    }
-
-    fn parse_create(body: Value) -> ApiResult<ArticleFields> {
-        ArticleFields::create_from_json(body)
-    }
-
-    fn parse_update(body: Value) -> ApiResult<ArticleFields> {
-        ArticleFields::update_from_json(body)
-    }
-
-    fn create(
-        tx: &mut Tx<'_>,
-        scope: &ProjectScope,
-        actor: &Actor,
-        input: ArticleFields,
-    ) -> ApiResult<Self> {
-        kb::create(tx, scope, actor, input)
-    }
-
-    fn update(
-        tx: &mut Tx<'_>,
-        scope: &ProjectScope,
-        actor: &Actor,
-        id: &str,
-        input: ArticleFields,
-    ) -> ApiResult<Self> {
-        kb::update(tx, scope, actor, id, Some(input))
-    }
+        .await?;
+    Ok(ok(json!({"id": deleted_id, "deleted": true})))
 }

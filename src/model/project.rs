@@ -363,7 +363,8 @@ pub fn delete(
     tx.remove_range(tables::OWNED, keys::prefix_range(&prefix), |key| {
         if let Some(kind) = key
             .get(prefix.len())
-            .and_then(|&tag| resources::record_kind_name(tag))
+            .and_then(|&tag| resources::kind_of_tag(tag))
+            .map(|kind| kind.plural)
         {
             *counts.entry(kind).or_default() += 1;
         }

@@ -5,9 +5,9 @@ use serde_json::{Map, Value};
 
 use crate::codec::Record;
 use crate::error::{ApiResult, ErrorCode};
-use crate::ids::IdKind;
 use crate::model::audit::Actor;
-use crate::resources::{self, Filter, IndexEntry, Kind, ProjectScope};
+use crate::query::{QueryParams, lowercase_param, text_param};
+use crate::resources::{self, Filter, IndexEntry, Kind, ProjectScope, Routed};
 use crate::store::Tx;
 use crate::timestamp::Timestamp;
 use crate::validate::{Check, Input, Patch, SHORT_TEXT_MAX, object, string, text};
@@ -17,7 +17,6 @@ pub const BY_CREATED: u8 = 0x44;
 pub const BY_EXTERNAL_ID: u8 = 0x45;
 /// `len ++ lowercase email ++ seq ++ id`: the upsert's second match (the oldest contact).
 pub const BY_EMAIL: u8 = 0x46;
-pub const INDEX_TAGS: [u8; 3] = [BY_CREATED, BY_EXTERNAL_ID, BY_EMAIL];
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Contact {
@@ -57,9 +56,10 @@ pub struct ContactView {
 
 impl Kind for Contact {
     const TAG: u8 = 0x03;
+    const INDEX_TAGS: &'static [u8] = &[BY_CREATED, BY_EXTERNAL_ID, BY_EMAIL];
     const PLURAL: &'static str = "contacts";
     const SINGULAR: &'static str = "contact";
-    const ID: IdKind = IdKind::Contact;
+    const ID_PREFIX: &'static str = "ct_";
     const NOT_FOUND: ErrorCode = ErrorCode::ContactNotFound;
     type View = ContactView;
 
@@ -234,7 +234,7 @@ pub fn upsert(
         return Ok(Upserted::Updated(after));
     }
     let mut contact = Contact {
-        id: IdKind::Contact.generate(),
+        id: resources::new_id::<Contact>(),
         project_id: scope.project_id.clone(),
         email: None,
         name: None,
@@ -252,18 +252,56 @@ pub fn upsert(
     Ok(Upserted::Created(contact))
 }
 
-pub fn update(
-    tx: &mut Tx<'_>,
-    scope: &ProjectScope,
-    actor: &Actor,
-    id: &str,
-    fields: ContactFields,
-) -> ApiResult<Contact> {
-    let before: Contact = resources::get(tx, scope, id)?;
-    let mut after = before.clone();
-    fields.apply(&mut after);
-    resources::replace(tx, scope, actor, "updated", &before, &after)?;
-    Ok(after)
+/// Contacts list newest first with no sort parameters; creating one is an upsert (201 both
+/// ways, API.md §9.4).
+impl Routed for Contact {
+    type Create = ContactFields;
+    type Update = ContactFields;
+    type Filter = ContactFilter;
+
+    const BY_CREATED: u8 = BY_CREATED;
+    const BY_UPDATED: Option<u8> = None;
+
+    fn parse_filter(query: &QueryParams) -> ApiResult<ContactFilter> {
+        Ok(ContactFilter {
+            q: lowercase_param(query, "q")?,
+            email: lowercase_param(query, "email")?,
+            external_id: text_param(query, "external_id", SHORT_TEXT_MAX)?,
+        })
+    }
+
+    fn parse_create(body: Value) -> ApiResult<ContactFields> {
+        ContactFields::upsert_from_json(body)
+    }
+
+    fn parse_update(body: Value) -> ApiResult<ContactFields> {
+        ContactFields::update_from_json(body)
+    }
+
+    fn create(
+        tx: &mut Tx<'_>,
+        scope: &ProjectScope,
+        actor: &Actor,
+        input: ContactFields,
+    ) -> ApiResult<Contact> {
+        let (Upserted::Created(saved) | Upserted::Updated(saved)) =
+            upsert(tx, scope, actor, input)?;
+        Ok(saved)
+    }
+
+    fn update(
+        tx: &mut Tx<'_>,
+        scope: &ProjectScope,
+        actor: &Actor,
+        id: &str,
+        fields: ContactFields,
+    ) -> ApiResult<Contact> {
+        let before: Contact = resources::get(tx, scope, id)?;
+        let mut after = before.clone();
+        fields.apply(&mut after);
+        resources::replace(tx, scope, actor, "updated", &before, &after)?;
+        Ok(after)
+    }
 }
 
 /// The filters of `GET …/contacts`; text held in lowercase.

@@ -5,10 +5,10 @@ use serde_json::Value;
 
 use crate::codec::Record;
 use crate::error::{ApiResult, ErrorCode};
-use crate::ids::IdKind;
 use crate::model::audit::Actor;
+use crate::query::{QueryParams, enum_param, lowercase_param, text_param};
 use crate::resources::contact::Contact;
-use crate::resources::{self, Filter, IndexEntry, Kind, ProjectScope};
+use crate::resources::{self, Filter, IndexEntry, Kind, ProjectScope, Routed};
 use crate::store::Tx;
 use crate::timestamp::Timestamp;
 use crate::validate::wire_enum;
@@ -16,7 +16,6 @@ use crate::validate::{Input, Patch, Presence, SHORT_TEXT_MAX, one_of, text, trim
 
 pub const BY_CREATED: u8 = 0x41;
 pub const BY_UPDATED: u8 = 0x42;
-pub const INDEX_TAGS: [u8; 2] = [BY_CREATED, BY_UPDATED];
 
 wire_enum! {
     pub enum Status {
@@ -92,9 +91,10 @@ pub struct ConversationView {
 
 impl Kind for Conversation {
     const TAG: u8 = 0x01;
+    const INDEX_TAGS: &'static [u8] = &[BY_CREATED, BY_UPDATED];
     const PLURAL: &'static str = "conversations";
     const SINGULAR: &'static str = "conversation";
-    const ID: IdKind = IdKind::Conversation;
+    const ID_PREFIX: &'static str = "con_";
     const NOT_FOUND: ErrorCode = ErrorCode::ConversationNotFound;
     type View = ConversationView;
 
@@ -182,63 +182,92 @@ impl ConversationUpdate {
     }
 }
 
-pub fn create(
-    tx: &mut Tx<'_>,
-    scope: &ProjectScope,
-    actor: &Actor,
-    input: ConversationCreate,
-) -> ApiResult<Conversation> {
-    if let Some(contact_id) = &input.contact_id {
-        resources::get::<Contact>(tx, scope, contact_id)?;
-    }
-    let seq = tx.next_seq();
-    let conversation = Conversation {
-        id: IdKind::Conversation.generate(),
-        project_id: scope.project_id.clone(),
-        contact_id: input.contact_id,
-        subject: input.subject,
-        status: Status::Open,
-        priority: input.priority,
-        channel: input.channel,
-        assigned_to: None,
-        tags: input.tags,
-        ai_resolved: false,
-        created_at: tx.now,
-        updated_at: tx.now,
-        seq,
-        updated_seq: seq,
-    };
-    resources::insert(tx, scope, actor, &conversation)?;
-    Ok(conversation)
-}
+impl Routed for Conversation {
+    type Create = ConversationCreate;
+    type Update = ConversationUpdate;
+    type Filter = ConversationFilter;
 
-pub fn update(
-    tx: &mut Tx<'_>,
-    scope: &ProjectScope,
-    actor: &Actor,
-    id: &str,
-    input: ConversationUpdate,
-) -> ApiResult<Conversation> {
-    let before: Conversation = resources::get(tx, scope, id)?;
-    let mut after = before.clone();
-    if let Some(subject) = input.subject.into_change() {
-        after.subject = subject;
+    const BY_CREATED: u8 = BY_CREATED;
+    const BY_UPDATED: Option<u8> = Some(BY_UPDATED);
+
+    fn parse_filter(query: &QueryParams) -> ApiResult<ConversationFilter> {
+        Ok(ConversationFilter {
+            status: enum_param(query, "status", Status::VALUES)?,
+            priority: enum_param(query, "priority", Priority::VALUES)?,
+            channel: enum_param(query, "channel", Channel::VALUES)?,
+            assigned_to: text_param(query, "assigned_to", SHORT_TEXT_MAX)?,
+            contact_id: text_param(query, "contact_id", SHORT_TEXT_MAX)?,
+            q: lowercase_param(query, "q")?,
+        })
     }
-    if let Some(status) = input.status {
-        after.status = status;
+
+    fn parse_create(body: Value) -> ApiResult<ConversationCreate> {
+        ConversationCreate::from_json(body)
     }
-    if let Some(priority) = input.priority {
-        after.priority = priority;
+
+    fn parse_update(body: Value) -> ApiResult<ConversationUpdate> {
+        ConversationUpdate::from_json(body)
     }
-    if let Some(assigned_to) = input.assigned_to.into_change() {
-        after.assigned_to = assigned_to;
+
+    /// A `contact_id` must name a contact of the same project.
+    fn create(
+        tx: &mut Tx<'_>,
+        scope: &ProjectScope,
+        actor: &Actor,
+        input: ConversationCreate,
+    ) -> ApiResult<Conversation> {
+        if let Some(contact_id) = &input.contact_id {
+            resources::get::<Contact>(tx, scope, contact_id)?;
+        }
+        let seq = tx.next_seq();
+        let conversation = Conversation {
+            id: resources::new_id::<Conversation>(),
+            project_id: scope.project_id.clone(),
+            contact_id: input.contact_id,
+            subject: input.subject,
+            status: Status::Open,
+            priority: input.priority,
+            channel: input.channel,
+            assigned_to: None,
+            tags: input.tags,
+            ai_resolved: false,
+            created_at: tx.now,
+            updated_at: tx.now,
+            seq,
+            updated_seq: seq,
+        };
+        resources::insert(tx, scope, actor, &conversation)?;
+        Ok(conversation)
     }
-    if let Some(tags) = input.tags {
-        after.tags = tags;
+
+    fn update(
+        tx: &mut Tx<'_>,
+        scope: &ProjectScope,
+        actor: &Actor,
+        id: &str,
+        input: ConversationUpdate,
+    ) -> ApiResult<Conversation> {
+        let before: Conversation = resources::get(tx, scope, id)?;
+        let mut after = before.clone();
+        if let Some(subject) = input.subject.into_change() {
+            after.subject = subject;
+        }
+        if let Some(status) = input.status {
+            after.status = status;
+        }
+        if let Some(priority) = input.priority {
+            after.priority = priority;
+        }
+        if let Some(assigned_to) = input.assigned_to.into_change() {
+            after.assigned_to = assigned_to;
+        }
+        if let Some(tags) = input.tags {
+            after.tags = tags;
+        }
+        touch(tx, &mut after);
+        resources::replace(tx, scope, actor, "updated", &before, &after)?;
+        Ok(after)
     }
-    touch(tx, &mut after);
-    resources::replace(tx, scope, actor, "updated", &before, &after)?;
-    Ok(after)
 }
 
 /// Marks a conversation as changed now (an update, or a new message in it).

@@ -11,11 +11,11 @@ use serde_json::Value;
 
 use crate::codec::{self, Record};
 use crate::error::{ApiResult, ErrorCode};
-use crate::ids::IdKind;
 use crate::model::audit::Actor;
 use crate::model::project::derive_slug;
+use crate::query::{QueryParams, enum_param, lowercase_param, text_param};
 use crate::resources::search::{self, TermStats};
-use crate::resources::{self, Filter, IndexEntry, Kind, ProjectScope, lookup_prefix};
+use crate::resources::{self, Filter, IndexEntry, Kind, ProjectScope, Routed, lookup_prefix};
 use crate::store::{Reader, Tx, keys, tables};
 use crate::timestamp::Timestamp;
 use crate::validate::wire_enum;
@@ -31,7 +31,6 @@ pub const BY_SLUG: u8 = 0x49;
 pub const POSTINGS: u8 = 0x4a;
 /// `docs` and `length` counters over published articles.
 pub const STATS: u8 = 0x4b;
-pub const INDEX_TAGS: [u8; 5] = [BY_CREATED, BY_UPDATED, BY_SLUG, POSTINGS, STATS];
 
 const STAT_DOCS: &[u8] = b"docs";
 const STAT_LENGTH: &[u8] = b"length";
@@ -102,9 +101,10 @@ impl Record for Posting {
 
 impl Kind for Article {
     const TAG: u8 = 0x04;
+    const INDEX_TAGS: &'static [u8] = &[BY_CREATED, BY_UPDATED, BY_SLUG, POSTINGS, STATS];
     const PLURAL: &'static str = "kb_articles";
     const SINGULAR: &'static str = "kb_article";
-    const ID: IdKind = IdKind::Article;
+    const ID_PREFIX: &'static str = "kba_";
     const NOT_FOUND: ErrorCode = ErrorCode::ResourceNotFound;
     type View = ArticleView;
 
@@ -252,67 +252,105 @@ fn unique_slug(reader: &impl Reader, scope: &ProjectScope, title: &str) -> ApiRe
     Ok(candidate)
 }
 
-pub fn create(
-    tx: &mut Tx<'_>,
-    scope: &ProjectScope,
-    actor: &Actor,
-    fields: ArticleFields,
-) -> ApiResult<Article> {
-    let title = fields.title.clone().unwrap_or_default();
-    let seq = tx.next_seq();
-    let mut article = Article {
-        id: IdKind::Article.generate(),
-        project_id: scope.project_id.clone(),
-        slug: unique_slug(tx, scope, &title)?,
-        title,
-        content: String::new(),
-        category: None,
-        status: ArticleStatus::Draft,
-        is_public: true,
-        view_count: 0,
-        helpful_count: 0,
-        not_helpful_count: 0,
-        ai_generated: false,
-        created_at: tx.now,
-        updated_at: tx.now,
-        seq,
-        updated_seq: seq,
-    };
-    fields.apply(&mut article);
-    resources::insert(tx, scope, actor, &article)?;
-    Ok(article)
+impl Routed for Article {
+    type Create = ArticleFields;
+    type Update = ArticleFields;
+    type Filter = ArticleFilter;
+
+    const BY_CREATED: u8 = BY_CREATED;
+    const BY_UPDATED: Option<u8> = Some(BY_UPDATED);
+
+    fn parse_filter(query: &QueryParams) -> ApiResult<ArticleFilter> {
+        Ok(ArticleFilter {
+            status: enum_param(query, "status", ArticleStatus::VALUES)?,
+            category: text_param(query, "category", SHORT_TEXT_MAX)?,
+            q: lowercase_param(query, "q")?,
+        })
+    }
+
+    fn parse_create(body: Value) -> ApiResult<ArticleFields> {
+        ArticleFields::create_from_json(body)
+    }
+
+    fn parse_update(body: Value) -> ApiResult<ArticleFields> {
+        ArticleFields::update_from_json(body)
+    }
+
+    fn create(
+        tx: &mut Tx<'_>,
+        scope: &ProjectScope,
+        actor: &Actor,
+        fields: ArticleFields,
+    ) -> ApiResult<Article> {
+        let title = fields.title.clone().unwrap_or_default();
+        let seq = tx.next_seq();
+        let mut article = Article {
+            id: resources::new_id::<Article>(),
+            project_id: scope.project_id.clone(),
+            slug: unique_slug(tx, scope, &title)?,
+            title,
+            content: String::new(),
+            category: None,
+            status: ArticleStatus::Draft,
+            is_public: true,
+            view_count: 0,
+            helpful_count: 0,
+            not_helpful_count: 0,
+            ai_generated: false,
+            created_at: tx.now,
+            updated_at: tx.now,
+            seq,
+            updated_seq: seq,
+        };
+        fields.apply(&mut article);
+        resources::insert(tx, scope, actor, &article)?;
+        Ok(article)
+    }
+
+    /// Applies an update; the slug stays.
+    fn update(
+        tx: &mut Tx<'_>,
+        scope: &ProjectScope,
+        actor: &Actor,
+        id: &str,
+        fields: ArticleFields,
+    ) -> ApiResult<Article> {
+        let before: Article = resources::get(tx, scope, id)?;
+        let mut after = before.clone();
+        fields.apply(&mut after);
+        save_change(tx, scope, actor, "updated", &before, after)
+    }
 }
 
-/// Applies an update (the slug stays), or publishes when `fields` is `None`.
-pub fn update(
+/// Publishes; publishing a published article changes nothing.
+pub fn publish(
     tx: &mut Tx<'_>,
     scope: &ProjectScope,
     actor: &Actor,
     id: &str,
-    fields: Option<ArticleFields>,
 ) -> ApiResult<Article> {
     let before: Article = resources::get(tx, scope, id)?;
+    if before.status == ArticleStatus::Published {
+        return Ok(before);
+    }
     let mut after = before.clone();
-    let verb = match fields {
-        Some(fields) => {
-            fields.apply(&mut after);
-            "updated"
-        }
-        None if before.status == ArticleStatus::Published => return Ok(before),
-        None => {
-            after.status = ArticleStatus::Published;
-            "published"
-        }
-    };
-    after.updated_at = tx.now;
-    after.updated_seq = tx.next_seq();
-    resources::replace(tx, scope, actor, verb, &before, &after)?;
-    Ok(after)
+    after.status = ArticleStatus::Published;
+    save_change(tx, scope, actor, "published", &before, after)
 }
 
-pub fn delete(tx: &mut Tx<'_>, scope: &ProjectScope, actor: &Actor, id: &str) -> ApiResult<()> {
-    let article: Article = resources::get(tx, scope, id)?;
-    resources::remove(tx, scope, actor, &article)
+/// Stores a changed article as updated now, audited as `kb_article.<verb>`.
+fn save_change(
+    tx: &mut Tx<'_>,
+    scope: &ProjectScope,
+    actor: &Actor,
+    verb: &str,
+    before: &Article,
+    mut after: Article,
+) -> ApiResult<Article> {
+    after.updated_at = tx.now;
+    after.updated_seq = tx.next_seq();
+    resources::replace(tx, scope, actor, verb, before, &after)?;
+    Ok(after)
 }
 
 /// The filters of `GET …/kb/articles`; text held in lowercase.

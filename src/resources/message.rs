@@ -6,7 +6,6 @@ use serde_json::Value;
 
 use crate::codec::Record;
 use crate::error::{ApiResult, ErrorCode};
-use crate::ids::IdKind;
 use crate::model::audit::Actor;
 use crate::resources::conversation::{self, Conversation};
 use crate::resources::{self, IndexEntry, Kind, ProjectScope};
@@ -16,7 +15,6 @@ use crate::validate::{Input, LONG_TEXT_MAX, boolean, non_blank, one_of};
 
 /// `conversation_id ++ seq ++ id`: a conversation's messages in the order they were posted.
 pub const IN_CONVERSATION: u8 = 0x43;
-pub const INDEX_TAGS: [u8; 1] = [IN_CONVERSATION];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -70,9 +68,10 @@ pub struct MessageView {
 
 impl Kind for Message {
     const TAG: u8 = 0x02;
+    const INDEX_TAGS: &'static [u8] = &[IN_CONVERSATION];
     const PLURAL: &'static str = "messages";
     const SINGULAR: &'static str = "message";
-    const ID: IdKind = IdKind::Message;
+    const ID_PREFIX: &'static str = "msg_";
     const NOT_FOUND: ErrorCode = ErrorCode::ResourceNotFound;
     type View = MessageView;
 
@@ -134,7 +133,7 @@ pub fn post(
 ) -> ApiResult<Message> {
     let before: Conversation = resources::get(tx, scope, conversation_id)?;
     let message = Message {
-        id: IdKind::Message.generate(),
+        id: resources::new_id::<Message>(),
         conversation_id: before.id.clone(),
         sender_type: input.sender_type,
         sender_id: None,

@@ -15,6 +15,7 @@ pub mod contact;
 pub mod conversation;
 pub mod kb;
 pub mod message;
+pub mod routed;
 pub mod search;
 
 use std::collections::HashSet;
@@ -22,23 +23,29 @@ use std::ops::{Bound, ControlFlow};
 
 use serde::Serialize;
 
-use crate::codec::Record;
+use crate::codec::{self, Record};
 use crate::error::{ApiError, ApiResult, ErrorCode};
-use crate::ids::IdKind;
+use crate::ids;
 use crate::model::audit::{self, Actor, Event};
 use crate::model::project;
 use crate::pagination::{Cursor, Page};
 use crate::store::{Reader, Tx, keys, tables};
 
+pub use routed::{Filter, Routed};
+
 /// A project-owned kind of record.
 pub trait Kind: Record + Send + 'static {
-    /// Tag byte of its records in the owned table.
+    /// Tag byte of its records in the owned table, below `FIRST_INDEX_TAG`.
     const TAG: u8;
+    /// Tag bytes of its index entries and counters, from `FIRST_INDEX_TAG` up.
+    const INDEX_TAGS: &'static [u8];
     /// Name in cascade counts, e.g. `conversations`.
     const PLURAL: &'static str;
-    /// Name in audit actions, e.g. `conversation` (→ `conversation.created`).
+    /// Name in audit actions (`conversation.created`) and path parameters
+    /// (`{conversation_id}`).
     const SINGULAR: &'static str;
-    const ID: IdKind;
+    /// Prefix of its ids (API.md §12), e.g. `con_`.
+    const ID_PREFIX: &'static str;
     const NOT_FOUND: ErrorCode;
     type View: Serialize;
 
@@ -48,26 +55,63 @@ pub trait Kind: Record + Send + 'static {
     fn index(&self) -> ApiResult<Vec<IndexEntry>>;
 }
 
-/// Record tags of every kind, with their cascade names. Tags below `FIRST_INDEX_TAG` are records.
-const RECORD_KINDS: [(u8, &str); 4] = [
-    (
-        conversation::Conversation::TAG,
-        conversation::Conversation::PLURAL,
-    ),
-    (message::Message::TAG, message::Message::PLURAL),
-    (contact::Contact::TAG, contact::Contact::PLURAL),
-    (kb::Article::TAG, kb::Article::PLURAL),
+/// What the store knows of a kind without its type: one entry per kind in `KINDS`.
+#[derive(Debug)]
+pub struct KindInfo {
+    pub tag: u8,
+    pub index_tags: &'static [u8],
+    pub plural: &'static str,
+    pub singular: &'static str,
+    pub id_prefix: &'static str,
+    pub not_found: ErrorCode,
+    /// Decodes a stored record of this kind and derives its index entries (consistency checks).
+    pub index_of: fn(&[u8]) -> ApiResult<Vec<IndexEntry>>,
+    /// Decodes a stored record of this kind into its wire view (exports, model checks).
+    pub view_of: fn(&[u8]) -> ApiResult<serde_json::Value>,
+}
+
+impl KindInfo {
+    pub const fn of<K: Kind>() -> KindInfo {
+        KindInfo {
+            tag: K::TAG,
+            index_tags: K::INDEX_TAGS,
+            plural: K::PLURAL,
+            singular: K::SINGULAR,
+            id_prefix: K::ID_PREFIX,
+            not_found: K::NOT_FOUND,
+            index_of: decode_and_index::<K>,
+            view_of: decode_and_view::<K>,
+        }
+    }
+}
+
+fn decode_and_index<K: Kind>(bytes: &[u8]) -> ApiResult<Vec<IndexEntry>> {
+    codec::decode::<K>(bytes)?.index()
+}
+
+fn decode_and_view<K: Kind>(bytes: &[u8]) -> ApiResult<serde_json::Value> {
+    audit::snapshot(&codec::decode::<K>(bytes)?.view())
+}
+
+/// The registry of project-owned kinds: cascade counts, the tag checks and the authorization
+/// test walk it. A new kind adds its module above and its line here.
+pub const KINDS: &[KindInfo] = &[
+    KindInfo::of::<conversation::Conversation>(),
+    KindInfo::of::<message::Message>(),
+    KindInfo::of::<contact::Contact>(),
+    KindInfo::of::<kb::Article>(),
 ];
 
 pub const FIRST_INDEX_TAG: u8 = 0x40;
 
-/// The name of the record kind behind a tag of the owned table, for cascade counts; index
-/// entries have no name and are not counted.
-pub fn record_kind_name(tag: u8) -> Option<&'static str> {
-    RECORD_KINDS
-        .iter()
-        .find(|(t, _)| *t == tag)
-        .map(|(_, name)| *name)
+/// The kind whose records carry `tag`; `None` for index entries.
+pub fn kind_of_tag(tag: u8) -> Option<&'static KindInfo> {
+    KINDS.iter().find(|k| k.tag == tag)
+}
+
+/// A fresh id of kind `K`.
+pub fn new_id<K: Kind>() -> String {
+    ids::generate(K::ID_PREFIX)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -178,7 +222,7 @@ fn decode_u64(bytes: &[u8]) -> u64 {
 }
 
 pub fn find<K: Kind>(reader: &impl Reader, scope: &ProjectScope, id: &str) -> ApiResult<Option<K>> {
-    if !K::ID.matches(id) {
+    if !ids::has_shape(K::ID_PREFIX, id) {
         return Ok(None);
     }
     reader.get(tables::OWNED, &scope.key(K::TAG, id.as_bytes()))
@@ -337,11 +381,6 @@ fn audit_change<K: Kind>(
     )
 }
 
-/// A list filter of one kind, applied before paging.
-pub trait Filter<K>: Send + 'static {
-    fn matches(&self, record: &K) -> bool;
-}
-
 /// Which ordering index to walk, within which group (e.g. one conversation's messages).
 pub struct Order<'a> {
     pub tag: u8,
@@ -412,15 +451,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn tags_are_distinct_and_records_below_indexes() {
-        let mut all: Vec<u8> = RECORD_KINDS.iter().map(|(t, _)| *t).collect();
-        assert!(all.iter().all(|t| *t < FIRST_INDEX_TAG));
-        all.extend(conversation::INDEX_TAGS);
-        all.extend(message::INDEX_TAGS);
-        all.extend(contact::INDEX_TAGS);
-        all.extend(kb::INDEX_TAGS);
-        let distinct: HashSet<u8> = all.iter().copied().collect();
-        assert_eq!(distinct.len(), all.len(), "{all:?}");
+    fn registry_tags_and_names_are_distinct() {
+        let mut tags: Vec<u8> = Vec::new();
+        for kind in KINDS {
+            assert!(kind.tag < FIRST_INDEX_TAG, "{kind:?}");
+            assert!(
+                kind.index_tags.iter().all(|t| *t >= FIRST_INDEX_TAG),
+                "{kind:?}"
+            );
+            tags.push(kind.tag);
+            tags.extend(kind.index_tags);
+        }
+        let distinct: HashSet<u8> = tags.iter().copied().collect();
+        assert_eq!(distinct.len(), tags.len(), "a tag is used twice: {tags:?}");
+        for name in [
+            |k: &KindInfo| k.plural,
+            |k: &KindInfo| k.singular,
+            |k: &KindInfo| k.id_prefix,
+        ] {
+            let names: HashSet<&str> = KINDS.iter().map(name).collect();
+            assert_eq!(names.len(), KINDS.len());
+        }
     }
 
     #[test]

@@ -1,8 +1,25 @@
-//! Query parameters shared by the paginated lists (API.md §6.2).
+//! Query parameters: the query string as read, and the readers shared by the lists (API.md
+//! §6.2). Framework-free, so a kind declares its filters beside its record.
 
-use crate::api::extract::QueryParams;
+use std::collections::HashMap;
+
 use crate::error::{ApiError, ApiResult};
 use crate::pagination::{Cursor, parse_limit};
+use crate::validate::SHORT_TEXT_MAX;
+
+/// The query string as name → value. Empty values count as absent: the SDK drops undefined
+/// parameters, and scripts often send `?status=`.
+pub struct QueryParams(HashMap<String, String>);
+
+impl QueryParams {
+    pub fn from_pairs(pairs: impl IntoIterator<Item = (String, String)>) -> Self {
+        QueryParams(pairs.into_iter().filter(|(_, v)| !v.is_empty()).collect())
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0.get(name).map(String::as_str)
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SortField {
@@ -84,4 +101,9 @@ pub fn text_param(query: &QueryParams, name: &str, max: usize) -> ApiResult<Opti
         ))),
         other => Ok(other.map(str::to_string)),
     }
+}
+
+/// A free-text filter of at most 255 characters, compared in lowercase.
+pub fn lowercase_param(query: &QueryParams, name: &str) -> ApiResult<Option<String>> {
+    Ok(text_param(query, name, SHORT_TEXT_MAX)?.map(|q| q.to_lowercase()))
 }
