@@ -1,6 +1,6 @@
-//! The embedded store: one redb file. Reads run on actix's blocking pool; every write goes
-//! through one writer thread, which runs each write operation in its own `Durability::Immediate`
-//! transaction, so that a request is acknowledged only once its commit is durable and so that
+//! The embedded store: one redb file. Reads run on the async runtime's blocking pool; every
+//! write goes through one writer thread, which runs each write operation in its own
+//! `Durability::Immediate` transaction, so that a request is acknowledged only once its commit is durable and so that
 //! commits can later be batched in one place.
 
 pub mod keys;
@@ -175,16 +175,24 @@ impl Store {
         Ok(receiver)
     }
 
-    /// Runs `op` in a read transaction on the blocking pool, never on an async worker.
+    /// Runs `op` in a read transaction on the current runtime's blocking pool, never on an
+    /// async worker. Each HTTP worker runs its own runtime and so its own pool (by default 512
+    /// threads shared out among the workers); the web framework's `web::block` is this call.
     pub async fn read<T, F>(&self, op: F) -> ApiResult<T>
     where
         F: FnOnce(&Rx) -> ApiResult<T> + Send + 'static,
         T: Send + 'static,
     {
         let db = Arc::clone(&self.inner.db);
-        actix_web::web::block(move || read_in(&db, op))
+        tokio::task::spawn_blocking(move || read_in(&db, op))
             .await
-            .map_err(|e| ApiError::internal(format!("read task failed: {e}")))?
+            .map_err(|err| match err.try_into_panic() {
+                Ok(panic) => ApiError::internal(format!(
+                    "read operation panicked: {}",
+                    panic_message(panic.as_ref())
+                )),
+                Err(err) => ApiError::internal_from("read task", err),
+            })?
     }
 
     pub fn read_blocking<T>(&self, op: impl FnOnce(&Rx) -> ApiResult<T>) -> ApiResult<T> {
