@@ -55,7 +55,7 @@ pub fn decode<T: Record>(bytes: &[u8]) -> Result<T, CodecError> {
 
 impl From<CodecError> for crate::error::ApiError {
     fn from(err: CodecError) -> Self {
-        crate::error::ApiError::internal(format!("codec: {err}"))
+        crate::error::ApiError::internal_from("codec", err)
     }
 }
 
@@ -131,5 +131,18 @@ mod tests {
             Err(CodecError::UnknownVersion { version: 9, .. })
         ));
         assert!(matches!(decode::<Note>(&[]), Err(CodecError::Empty)));
+    }
+
+    #[test]
+    fn a_codec_error_stays_the_api_errors_source() {
+        use std::error::Error;
+
+        let err = crate::error::ApiError::from(CodecError::Empty);
+        assert_eq!(
+            err.to_string(),
+            "INTERNAL_ERROR: Internal server error: codec: empty record"
+        );
+        let source = err.source().and_then(|s| s.downcast_ref::<CodecError>());
+        assert!(matches!(source, Some(CodecError::Empty)));
     }
 }

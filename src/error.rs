@@ -1,16 +1,15 @@
-//! The one error type of the HTTP API. Every failure, from any layer, becomes an `ApiError`,
-//! which renders the contract's error body (API.md §5).
+//! The one error type of the service. Every failure, from any layer, becomes an `ApiError`: a
+//! stable code, a message for the client, validation issues, and for unexpected failures the
+//! underlying cause, kept for the log only. This module knows nothing of HTTP; `api::error` maps
+//! codes to statuses and renders the contract's error body (API.md §5).
 
 use std::borrow::Cow;
+use std::error::Error;
 use std::fmt;
 
-use actix_web::http::StatusCode;
-use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
-use crate::api::context;
-
-/// The stable error codes of API.md §5.2, each with its HTTP status.
+/// The stable error codes of API.md §5.2.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorCode {
     BadJson,
@@ -30,25 +29,6 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub fn status(self) -> StatusCode {
-        match self {
-            ErrorCode::BadJson | ErrorCode::BadRequest | ErrorCode::NoUpdates => {
-                StatusCode::BAD_REQUEST
-            }
-            ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
-            ErrorCode::Forbidden
-            | ErrorCode::InsufficientScope
-            | ErrorCode::ApiKeyOrgMismatch
-            | ErrorCode::ApiKeyProjectMismatch => StatusCode::FORBIDDEN,
-            ErrorCode::ProjectNotFound
-            | ErrorCode::ConversationNotFound
-            | ErrorCode::ContactNotFound
-            | ErrorCode::ResourceNotFound => StatusCode::NOT_FOUND,
-            ErrorCode::SlugConflict => StatusCode::CONFLICT,
-            ErrorCode::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
-        }
-    }
-
     pub fn as_str(self) -> &'static str {
         match self {
             ErrorCode::BadJson => "BAD_JSON",
@@ -85,13 +65,23 @@ impl Issue {
     }
 }
 
+/// An underlying error, boxed so that any layer's error type fits.
+pub type Cause = Box<dyn Error + Send + Sync + 'static>;
+
 #[derive(Debug)]
 pub struct ApiError {
     code: ErrorCode,
     message: Cow<'static, str>,
     issues: Vec<Issue>,
     /// What went wrong inside, for the log only; never rendered to the client.
-    internal: Option<String>,
+    internal: Option<Internal>,
+}
+
+#[derive(Debug)]
+struct Internal {
+    /// The layer that failed ("storage", "codec"), when the cause's own text does not say.
+    layer: Option<&'static str>,
+    cause: Cause,
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
@@ -118,10 +108,21 @@ impl ApiError {
         ApiError::new(ErrorCode::BadRequest, message)
     }
 
-    /// An unexpected failure: the client sees a generic message, the log sees `detail`.
+    /// An unexpected failure described by `detail`: the client sees a generic message, the log
+    /// sees `detail`.
     pub fn internal(detail: impl fmt::Display) -> Self {
+        ApiError::with_internal(None, detail.to_string().into())
+    }
+
+    /// An unexpected failure of `layer` caused by `cause`, which stays reachable through
+    /// `Error::source` for the log; the client sees a generic message.
+    pub fn internal_from(layer: &'static str, cause: impl Into<Cause>) -> Self {
+        ApiError::with_internal(Some(layer), cause.into())
+    }
+
+    fn with_internal(layer: Option<&'static str>, cause: Cause) -> Self {
         ApiError {
-            internal: Some(detail.to_string()),
+            internal: Some(Internal { layer, cause }),
             ..ApiError::new(ErrorCode::InternalError, "Internal server error")
         }
     }
@@ -130,54 +131,41 @@ impl ApiError {
         self.code
     }
 
+    /// The message for the client; never contains an internal cause.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
     pub fn issues(&self) -> &[Issue] {
         &self.issues
     }
 }
 
+/// `CODE: message`, then for an internal failure its layer and cause: this is the text for logs
+/// and for the operator, never for the client.
 impl fmt::Display for ApiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.code.as_str(), self.message)
-    }
-}
-
-#[derive(Serialize)]
-struct ErrorBody<'a> {
-    error: &'a str,
-    code: &'static str,
-    request_id: String,
-    #[serde(skip_serializing_if = "<[Issue]>::is_empty")]
-    issues: &'a [Issue],
-}
-
-impl ResponseError for ApiError {
-    fn status_code(&self) -> StatusCode {
-        self.code.status()
-    }
-
-    fn error_response(&self) -> HttpResponse {
-        self.render(context::current_request_id())
-    }
-}
-
-impl ApiError {
-    /// The contract's error response for request `request_id`; internal detail goes to the log.
-    pub fn render(&self, request_id: String) -> HttpResponse {
-        if let Some(detail) = &self.internal {
-            tracing::error!(request_id = %request_id, detail = %detail, "internal error");
+        write!(f, "{}: {}", self.code.as_str(), self.message)?;
+        if let Some(internal) = &self.internal {
+            if let Some(layer) = internal.layer {
+                write!(f, ": {layer}")?;
+            }
+            write!(f, ": {}", internal.cause)?;
         }
-        HttpResponse::build(self.status_code()).json(ErrorBody {
-            error: &self.message,
-            code: self.code.as_str(),
-            request_id,
-            issues: &self.issues,
-        })
+        Ok(())
+    }
+}
+
+impl Error for ApiError {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        let internal = self.internal.as_ref()?;
+        Some(internal.cause.as_ref())
     }
 }
 
 impl From<redb::Error> for ApiError {
     fn from(err: redb::Error) -> Self {
-        ApiError::internal(format!("storage: {err}"))
+        ApiError::internal_from("storage", err)
     }
 }
 
@@ -198,3 +186,44 @@ storage_error_into_api_error!(
     redb::CommitError,
     redb::SetDurabilityError
 );
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_storage_error_keeps_its_cause_for_the_log() {
+        let err = ApiError::from(redb::StorageError::Corrupted("page 7 checksum".into()));
+        assert_eq!(err.code(), ErrorCode::InternalError);
+        assert_eq!(err.message(), "Internal server error");
+        let shown = err.to_string();
+        assert!(
+            shown.starts_with("INTERNAL_ERROR: Internal server error: storage: "),
+            "{shown}"
+        );
+        assert!(shown.contains("page 7 checksum"), "{shown}");
+        let source = err.source().expect("a storage error has a source");
+        assert!(source.downcast_ref::<redb::Error>().is_some());
+        assert!(source.to_string().contains("page 7 checksum"));
+    }
+
+    #[test]
+    fn a_described_internal_error_shows_its_detail() {
+        let err = ApiError::internal("writer dropped a job");
+        assert_eq!(
+            err.to_string(),
+            "INTERNAL_ERROR: Internal server error: writer dropped a job"
+        );
+        assert_eq!(
+            err.source().map(ToString::to_string).as_deref(),
+            Some("writer dropped a job")
+        );
+    }
+
+    #[test]
+    fn client_errors_have_no_cause() {
+        let err = ApiError::bad_request("limit must be a number");
+        assert_eq!(err.to_string(), "BAD_REQUEST: limit must be a number");
+        assert!(err.source().is_none());
+    }
+}

@@ -12,7 +12,8 @@ use actix_web::middleware::Next;
 use actix_web::{HttpMessage, HttpResponse, ResponseError};
 use futures_util::FutureExt;
 
-use crate::error::{ApiError, ErrorCode};
+use crate::api::error;
+use crate::error::ApiError;
 use crate::ids;
 use crate::store::panic_message;
 
@@ -71,15 +72,7 @@ pub async fn request_context(
         }
         // The request moved into the failed call, so the response is rendered as an error that
         // the server turns into a response; it carries the request id itself.
-        Ok(Err(err)) => {
-            let status = err.as_response_error().status_code();
-            let code = match status.as_u16() {
-                404 => ErrorCode::ResourceNotFound,
-                400..=499 => ErrorCode::BadRequest,
-                _ => ErrorCode::InternalError,
-            };
-            ApiError::new(code, err.to_string())
-        }
+        Ok(Err(err)) => error::from_framework(&err),
         Err(panic) => ApiError::internal(format!(
             "handler panicked: {}",
             panic_message(panic.as_ref())
@@ -88,7 +81,7 @@ pub async fn request_context(
     log_request(
         &method,
         &path,
-        failure.code().status().as_u16(),
+        error::status(failure.code()).as_u16(),
         started,
         &request_id,
         None,
@@ -134,11 +127,11 @@ impl std::fmt::Display for FailedRequest {
 
 impl ResponseError for FailedRequest {
     fn status_code(&self) -> actix_web::http::StatusCode {
-        self.error.code().status()
+        error::status(self.error.code())
     }
 
     fn error_response(&self) -> HttpResponse {
-        let mut response = self.error.render(self.request_id.clone());
+        let mut response = error::render(&self.error, self.request_id.clone());
         add_headers(response.headers_mut(), &self.request_id);
         response
     }
@@ -192,9 +185,69 @@ fn add_headers(headers: &mut actix_web::http::header::HeaderMap, request_id: &st
 
 #[cfg(test)]
 mod tests {
+    use std::io;
+    use std::sync::{Arc, Mutex};
+
+    use actix_web::dev::{Service, ServiceResponse};
     use actix_web::{App, test, web};
 
     use super::*;
+
+    /// The text a test's log subscriber writes.
+    #[derive(Clone, Default)]
+    struct CapturedLog(Arc<Mutex<Vec<u8>>>);
+
+    impl io::Write for CapturedLog {
+        fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl CapturedLog {
+        /// Captures this thread's log while the returned guard lives.
+        fn start() -> (CapturedLog, tracing::subscriber::DefaultGuard) {
+            let log = CapturedLog::default();
+            let writer = log.clone();
+            let subscriber = tracing_subscriber::fmt()
+                .with_writer(move || writer.clone())
+                .with_ansi(false)
+                .finish();
+            (log, tracing::subscriber::set_default(subscriber))
+        }
+
+        fn text(&self) -> String {
+            String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+        }
+    }
+
+    /// Sends `request` through `request_context`, which reports failures as errors, and renders the
+    /// error the way the server would: status, request id header and JSON body.
+    async fn failed_call<S, R>(app: &S, request: R) -> (u16, String, serde_json::Value)
+    where
+        S: Service<R, Response = ServiceResponse<BoxBody>, Error = actix_web::Error>,
+    {
+        let err = test::try_call_service(app, request)
+            .await
+            .expect_err("the middleware reports the failure as an error response");
+        let response = err.error_response();
+        let request_id = response
+            .headers()
+            .get(REQUEST_ID_HEADER)
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_string();
+        let status = response.status().as_u16();
+        let body = actix_web::body::to_bytes(response.into_body())
+            .await
+            .unwrap();
+        (status, request_id, serde_json::from_slice(&body).unwrap())
+    }
 
     #[actix_web::test]
     async fn a_panicking_handler_answers_a_json_500_with_a_request_id() {
@@ -212,24 +265,68 @@ mod tests {
                 ),
         )
         .await;
-        let err = test::try_call_service(&app, test::TestRequest::get().uri("/boom").to_request())
-            .await
-            .expect_err("the middleware reports the failure as an error response");
-        let response = err.error_response();
-        assert_eq!(response.status().as_u16(), 500);
-        let request_id = response
-            .headers()
-            .get(REQUEST_ID_HEADER)
-            .unwrap()
-            .to_str()
-            .unwrap()
-            .to_string();
-        let body = actix_web::body::to_bytes(response.into_body())
-            .await
-            .unwrap();
-        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        let (status, request_id, body) =
+            failed_call(&app, test::TestRequest::get().uri("/boom").to_request()).await;
+        assert_eq!(status, 500);
         assert_eq!(body["code"], "INTERNAL_ERROR");
         assert_eq!(body["request_id"], request_id.as_str());
         assert!(!body.to_string().contains("secret detail"));
+    }
+
+    /// A middleware inside `request_context` that fails every request with actix's own error.
+    async fn failing(
+        req: ServiceRequest,
+        _next: Next<impl MessageBody + 'static>,
+    ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+        Err(match req.path() {
+            "/server" => actix_web::error::ErrorServiceUnavailable("actix internals: secret"),
+            _ => actix_web::error::ErrorPayloadTooLarge("payload over the limit"),
+        })
+    }
+
+    #[actix_web::test]
+    async fn a_framework_server_error_is_internal_and_only_logged() {
+        let (log, _guard) = CapturedLog::start();
+        let app = test::init_service(
+            App::new()
+                .wrap(actix_web::middleware::from_fn(failing))
+                .wrap(actix_web::middleware::from_fn(request_context))
+                .route("/server", web::get().to(HttpResponse::Ok)),
+        )
+        .await;
+        let (status, request_id, body) =
+            failed_call(&app, test::TestRequest::get().uri("/server").to_request()).await;
+        assert_eq!(status, 500);
+        assert_eq!(
+            body,
+            serde_json::json!({
+                "error": "Internal server error",
+                "code": "INTERNAL_ERROR",
+                "request_id": request_id,
+            })
+        );
+        let logged = log.text();
+        let line = logged
+            .lines()
+            .find(|l| l.contains("actix internals: secret"))
+            .unwrap_or_else(|| panic!("actix's text is logged: {logged}"));
+        assert!(line.contains(&request_id), "{line}");
+    }
+
+    #[actix_web::test]
+    async fn a_framework_client_error_keeps_its_text() {
+        let app = test::init_service(
+            App::new()
+                .wrap(actix_web::middleware::from_fn(failing))
+                .wrap(actix_web::middleware::from_fn(request_context))
+                .route("/client", web::get().to(HttpResponse::Ok)),
+        )
+        .await;
+        let (status, request_id, body) =
+            failed_call(&app, test::TestRequest::get().uri("/client").to_request()).await;
+        assert_eq!(status, 400);
+        assert_eq!(body["code"], "BAD_REQUEST");
+        assert_eq!(body["error"], "payload over the limit");
+        assert_eq!(body["request_id"], request_id.as_str());
     }
 }

@@ -1,10 +1,11 @@
-//! The embedded store: one redb file. Reads run on actix's blocking pool; every write goes
-//! through one writer thread, which runs each write operation in its own `Durability::Immediate`
-//! transaction, so that a request is acknowledged only once its commit is durable and so that
+//! The embedded store: one redb file. Reads run on the async runtime's blocking pool; every
+//! write goes through one writer thread, which runs each write operation in its own
+//! `Durability::Immediate` transaction, so that a request is acknowledged only once its commit is durable and so that
 //! commits can later be batched in one place.
 
 pub mod keys;
 
+use std::cell::{OnceCell, Ref, RefCell, RefMut};
 use std::ops::{Bound, ControlFlow};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
@@ -14,8 +15,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use redb::{
-    Database, DatabaseError, Durability, ReadTransaction, ReadableDatabase, ReadableTable,
-    TableDefinition, WriteTransaction,
+    Database, DatabaseError, Durability, ReadOnlyTable, ReadTransaction, ReadableDatabase,
+    ReadableTable, TableDefinition, TableHandle, WriteTransaction,
 };
 use tokio::sync::oneshot;
 
@@ -175,16 +176,24 @@ impl Store {
         Ok(receiver)
     }
 
-    /// Runs `op` in a read transaction on the blocking pool, never on an async worker.
+    /// Runs `op` in a read transaction on the current runtime's blocking pool, never on an
+    /// async worker. Each HTTP worker runs its own runtime and so its own pool (by default 512
+    /// threads shared out among the workers); the web framework's `web::block` is this call.
     pub async fn read<T, F>(&self, op: F) -> ApiResult<T>
     where
         F: FnOnce(&Rx) -> ApiResult<T> + Send + 'static,
         T: Send + 'static,
     {
         let db = Arc::clone(&self.inner.db);
-        actix_web::web::block(move || read_in(&db, op))
+        tokio::task::spawn_blocking(move || read_in(&db, op))
             .await
-            .map_err(|e| ApiError::internal(format!("read task failed: {e}")))?
+            .map_err(|err| match err.try_into_panic() {
+                Ok(panic) => ApiError::internal(format!(
+                    "read operation panicked: {}",
+                    panic_message(panic.as_ref())
+                )),
+                Err(err) => ApiError::internal_from("read task", err),
+            })?
     }
 
     pub fn read_blocking<T>(&self, op: impl FnOnce(&Rx) -> ApiResult<T>) -> ApiResult<T> {
@@ -238,6 +247,7 @@ fn init_tables(db: &Database) -> Result<u64, redb::Error> {
 
 fn read_in<T>(db: &Database, op: impl FnOnce(&Rx) -> ApiResult<T>) -> ApiResult<T> {
     let rx = Rx {
+        tables: OpenTables::new(),
         txn: db.begin_read()?,
     };
     op(&rx)
@@ -257,6 +267,7 @@ impl Writer {
         let outcome = {
             let mut tx = Tx {
                 txn: &txn,
+                tables: OpenTables::new(),
                 seq: &mut self.seq,
                 now: Timestamp::now(),
             };
@@ -354,13 +365,45 @@ fn as_slice_bound(bound: &Bound<Vec<u8>>) -> Bound<&[u8]> {
     bound.as_ref().map(Vec::as_slice)
 }
 
+/// Each table of `tables::ALL`, opened at its first use in a transaction and kept until the
+/// transaction ends: redb refuses to open a table that is already open in a write transaction,
+/// and in a read transaction reuse saves a look-up per call.
+struct OpenTables<T>([OnceCell<T>; tables::ALL.len()]);
+
+impl<T> OpenTables<T> {
+    fn new() -> Self {
+        OpenTables(std::array::from_fn(|_| OnceCell::new()))
+    }
+
+    fn get_or_open(
+        &self,
+        table: Table,
+        open: impl FnOnce(Table) -> Result<T, redb::TableError>,
+    ) -> ApiResult<&T> {
+        let index = tables::ALL
+            .iter()
+            .position(|t| t.name() == table.name())
+            .ok_or_else(|| {
+                ApiError::internal(format!("table {} is not in tables::ALL", table.name()))
+            })?;
+        let slot = &self.0[index];
+        if let Some(opened) = slot.get() {
+            return Ok(opened);
+        }
+        let opened = open(table)?;
+        Ok(slot.get_or_init(|| opened))
+    }
+}
+
 mod open {
+    use std::ops::Deref;
+
     use super::*;
 
     /// How each transaction opens a table for reading. Sealed in this module: `Reader` is
     /// implemented once on top of it.
     pub trait OpenTable {
-        type Opened<'a>: ReadableTable<&'static [u8], &'static [u8]>
+        type Opened<'a>: Deref<Target: ReadableTable<&'static [u8], &'static [u8]>>
         where
             Self: 'a;
 
@@ -368,41 +411,53 @@ mod open {
     }
 
     impl OpenTable for Rx {
-        type Opened<'a> = redb::ReadOnlyTable<&'static [u8], &'static [u8]>;
+        type Opened<'a> = &'a ReadOnlyTable<&'static [u8], &'static [u8]>;
 
         fn open(&self, table: Table) -> ApiResult<Self::Opened<'_>> {
-            Ok(self.txn.open_table(table)?)
+            self.tables.get_or_open(table, |t| self.txn.open_table(t))
         }
     }
 
-    impl OpenTable for Tx<'_> {
+    impl<'t> OpenTable for Tx<'t> {
         type Opened<'a>
-            = redb::Table<'a, &'static [u8], &'static [u8]>
+            = Ref<'a, WriteTable<'t>>
         where
             Self: 'a;
 
+        /// A shared borrow: any number of reads and scans of one table may overlap.
         fn open(&self, table: Table) -> ApiResult<Self::Opened<'_>> {
-            Ok(self.txn.open_table(table)?)
+            self.table(table)?.try_borrow().map_err(|_| {
+                ApiError::internal(format!(
+                    "table {} read while it is being written",
+                    table.name()
+                ))
+            })
         }
     }
 }
 
 /// A read transaction.
 pub struct Rx {
+    tables: OpenTables<ReadOnlyTable<&'static [u8], &'static [u8]>>,
     txn: ReadTransaction,
 }
 
 impl Reader for Rx {}
 
+type WriteTable<'t> = redb::Table<'t, &'static [u8], &'static [u8]>;
+
 /// A write transaction, as seen by one write operation.
 pub struct Tx<'t> {
     txn: &'t WriteTransaction,
+    /// Reads borrow a table shared, writes exclusively; all are closed when `Tx` drops, before
+    /// the commit.
+    tables: OpenTables<RefCell<WriteTable<'t>>>,
     seq: &'t mut u64,
     /// The time of this transaction; every timestamp it writes uses it.
     pub now: Timestamp,
 }
 
-impl Tx<'_> {
+impl<'t> Tx<'t> {
     /// The next value of the store-wide creation counter.
     pub fn next_seq(&mut self) -> u64 {
         *self.seq += 1;
@@ -414,13 +469,14 @@ impl Tx<'_> {
     }
 
     pub fn put_raw(&self, table: Table, key: &[u8], value: &[u8]) -> ApiResult<()> {
-        self.txn.open_table(table)?.insert(key, value)?;
+        self.writable(table)?.insert(key, value)?;
         Ok(())
     }
 
     /// Removes one key; says whether it was there.
     pub fn remove(&self, table: Table, key: &[u8]) -> ApiResult<bool> {
-        Ok(self.txn.open_table(table)?.remove(key)?.is_some())
+        let removed = self.writable(table)?.remove(key)?.is_some();
+        Ok(removed)
     }
 
     /// Removes every key in `range` in one pass over that range only, calling `removed` with
@@ -431,14 +487,207 @@ impl Tx<'_> {
         range: KeyRange,
         mut removed: impl FnMut(&[u8]),
     ) -> ApiResult<()> {
-        let mut table = self.txn.open_table(table)?;
         let bounds = (as_slice_bound(&range.0), as_slice_bound(&range.1));
-        table.retain_in::<&[u8], _>(bounds, |key, _| {
-            removed(key);
-            false
-        })?;
+        self.writable(table)?
+            .retain_in::<&[u8], _>(bounds, |key, _| {
+                removed(key);
+                false
+            })?;
         Ok(())
+    }
+
+    fn table(&self, table: Table) -> ApiResult<&RefCell<WriteTable<'t>>> {
+        self.tables
+            .get_or_open(table, |t| self.txn.open_table(t).map(RefCell::new))
+    }
+
+    /// An exclusive borrow. A write while the same table is being read (e.g. from a scan's
+    /// visitor) is refused with an internal error rather than a panic.
+    fn writable(&self, table: Table) -> ApiResult<RefMut<'_, WriteTable<'t>>> {
+        self.table(table)?.try_borrow_mut().map_err(|_| {
+            ApiError::internal(format!(
+                "table {} written while it is being read",
+                table.name()
+            ))
+        })
     }
 }
 
 impl Reader for Tx<'_> {}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::error::ErrorCode;
+    use crate::model::audit::Actor;
+    use crate::model::org::{self, OrgCreate};
+    use crate::model::project::{self, ProjectCreate};
+    use crate::resources::conversation::{self, BY_CREATED, Conversation, ConversationCreate};
+    use crate::resources::{self, Order, ProjectScope};
+
+    fn store_with_project() -> (tempfile::TempDir, Store, String, String) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("tx.redb")).unwrap();
+        let (org_id, project_id) = store
+            .write_blocking(|tx| {
+                let actor = Actor::master(None);
+                let org = org::create(
+                    tx,
+                    &actor,
+                    OrgCreate {
+                        name: "Acme".into(),
+                    },
+                )?;
+                let input = ProjectCreate {
+                    name: "Support".into(),
+                    slug: "support".into(),
+                    domain: None,
+                };
+                let project = project::create(tx, &actor, &org.id, input)?;
+                Ok((org.id, project.id))
+            })
+            .unwrap();
+        (dir, store, org_id, project_id)
+    }
+
+    fn list_conversations(reader: &impl Reader, scope: &ProjectScope) -> ApiResult<Vec<String>> {
+        let order = Order {
+            tag: BY_CREATED,
+            group: b"",
+            descending: false,
+        };
+        let page = resources::list::<Conversation>(reader, scope, order, None, 10, |_| true)?;
+        Ok(page.items.into_iter().map(|c| c.id).collect())
+    }
+
+    #[test]
+    fn one_write_transaction_lists_scans_gets_and_writes() {
+        let (_dir, store, org_id, project_id) = store_with_project();
+        let (org_id_again, project_id_again) = (org_id.clone(), project_id.clone());
+        store
+            .write_blocking(move |tx| {
+                let actor = Actor::master(None);
+                let scope = ProjectScope::resolve(tx, &org_id, &project_id)?;
+                let mut created = Vec::new();
+                for _ in 0..3 {
+                    let input = ConversationCreate::from_json(json!({}))?;
+                    created.push(conversation::create(tx, &scope, &actor, input)?.id);
+                }
+                // The list scans the ordering index and gets each record inside the scan.
+                assert_eq!(list_conversations(tx, &scope)?, created);
+
+                let prefix = keys::project_prefix(&org_id, &project_id);
+                let mut seen = 0;
+                tx.scan(
+                    tables::OWNED,
+                    keys::prefix_range(&prefix),
+                    false,
+                    &mut |key, value| {
+                        assert_eq!(tx.get_raw(tables::OWNED, key)?.as_deref(), Some(value));
+                        seen += 1;
+                        Ok(ControlFlow::Continue(()))
+                    },
+                )?;
+                assert!(seen > created.len(), "records and their index entries");
+
+                let first = resources::get::<Conversation>(tx, &scope, &created[0])?;
+                assert_eq!(first.id, created[0]);
+                let probe = scope.key(PROBE_TAG, b"probe");
+                tx.put_raw(tables::OWNED, &probe, b"written")?;
+                assert_eq!(
+                    tx.get_raw(tables::OWNED, &probe)?.as_deref(),
+                    Some(&b"written"[..])
+                );
+                assert!(tx.remove(tables::OWNED, &probe)?);
+
+                let input = ConversationCreate::from_json(json!({"subject": "later"}))?;
+                created.push(conversation::create(tx, &scope, &actor, input)?.id);
+                assert_eq!(list_conversations(tx, &scope)?, created);
+                Ok(())
+            })
+            .unwrap();
+
+        let listed = store
+            .read_blocking(|rx| {
+                let scope = ProjectScope::resolve(rx, &org_id_again, &project_id_again)?;
+                list_conversations(rx, &scope)
+            })
+            .unwrap();
+        assert_eq!(listed.len(), 4, "the transaction committed");
+    }
+
+    /// A tag no record kind or index uses: the probe stays invisible to listings.
+    const PROBE_TAG: u8 = 0xff;
+
+    #[test]
+    fn a_write_during_a_scan_of_its_table_is_an_error_not_a_panic() {
+        let (_dir, store, org_id, project_id) = store_with_project();
+        store
+            .write_blocking(move |tx| {
+                let scope = ProjectScope::resolve(tx, &org_id, &project_id)?;
+                tx.put_raw(tables::OWNED, &scope.key(PROBE_TAG, b"a"), b"1")?;
+                let err = tx
+                    .scan(
+                        tables::OWNED,
+                        keys::prefix_range(&scope.key(PROBE_TAG, b"")),
+                        false,
+                        &mut |key, _| {
+                            tx.put_raw(tables::OWNED, key, b"2")?;
+                            Ok(ControlFlow::Continue(()))
+                        },
+                    )
+                    .unwrap_err();
+                assert_eq!(err.code(), ErrorCode::InternalError);
+                assert!(err.to_string().contains("owned"), "{err}");
+                // Other tables stay writable during the scan, and the table itself after it.
+                tx.scan(
+                    tables::OWNED,
+                    keys::prefix_range(b""),
+                    false,
+                    &mut |_, _| {
+                        tx.put_raw(tables::AUDIT, b"probe", b"x")?;
+                        tx.remove(tables::AUDIT, b"probe")?;
+                        Ok(ControlFlow::Break(()))
+                    },
+                )?;
+                let probe = scope.key(PROBE_TAG, b"a");
+                assert_eq!(
+                    tx.get_raw(tables::OWNED, &probe)?.as_deref(),
+                    Some(&b"1"[..])
+                );
+                assert!(tx.remove(tables::OWNED, &probe)?);
+                Ok(())
+            })
+            .unwrap();
+    }
+
+    #[test]
+    fn a_project_delete_after_a_list_in_one_transaction_removes_everything() {
+        let (_dir, store, org_id, project_id) = store_with_project();
+        let (o, p) = (org_id.clone(), project_id.clone());
+        let cascade = store
+            .write_blocking(move |tx| {
+                let actor = Actor::master(None);
+                let scope = ProjectScope::resolve(tx, &o, &p)?;
+                for _ in 0..2 {
+                    let input = ConversationCreate::from_json(json!({}))?;
+                    conversation::create(tx, &scope, &actor, input)?;
+                }
+                assert_eq!(list_conversations(tx, &scope)?.len(), 2);
+                project::delete(tx, &actor, &o, &p)
+            })
+            .unwrap();
+        assert_eq!(cascade, vec![("conversations".to_string(), 2)]);
+        let left = store
+            .read_blocking(|rx| {
+                rx.scan_prefix::<Conversation>(
+                    tables::OWNED,
+                    &keys::project_prefix(&org_id, &project_id),
+                )
+            })
+            .unwrap();
+        assert!(left.is_empty());
+    }
+}

@@ -1,0 +1,134 @@
+//! `ApiError` over HTTP: the status of each error code and the contract's error body
+//! (API.md §5). Internal causes are logged here with the request id and never rendered.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+
+use crate::api::context;
+use crate::error::{ApiError, ErrorCode, Issue};
+
+/// The HTTP status of each code of API.md §5.2.
+pub fn status(code: ErrorCode) -> StatusCode {
+    match code {
+        ErrorCode::BadJson | ErrorCode::BadRequest | ErrorCode::NoUpdates => {
+            StatusCode::BAD_REQUEST
+        }
+        ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
+        ErrorCode::Forbidden
+        | ErrorCode::InsufficientScope
+        | ErrorCode::ApiKeyOrgMismatch
+        | ErrorCode::ApiKeyProjectMismatch => StatusCode::FORBIDDEN,
+        ErrorCode::ProjectNotFound
+        | ErrorCode::ConversationNotFound
+        | ErrorCode::ContactNotFound
+        | ErrorCode::ResourceNotFound => StatusCode::NOT_FOUND,
+        ErrorCode::SlugConflict => StatusCode::CONFLICT,
+        ErrorCode::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: &'a str,
+    code: &'static str,
+    request_id: String,
+    #[serde(skip_serializing_if = "<[Issue]>::is_empty")]
+    issues: &'a [Issue],
+}
+
+/// The contract's error response for request `request_id`. An internal failure is logged with
+/// the request id and its cause; the body carries only the generic message.
+pub fn render(error: &ApiError, request_id: String) -> HttpResponse {
+    if error.code() == ErrorCode::InternalError {
+        tracing::error!(request_id = %request_id, error = %error, "internal error");
+    }
+    HttpResponse::build(status(error.code())).json(ErrorBody {
+        error: error.message(),
+        code: error.code().as_str(),
+        request_id,
+        issues: error.issues(),
+    })
+}
+
+/// An error that actix itself raised (routing, payload, middleware) rather than a handler.
+/// A client error keeps actix's text, which describes the request; any other status (a server
+/// error) is internal: its text goes to the log only.
+pub fn from_framework(err: &actix_web::Error) -> ApiError {
+    let status = err.as_response_error().status_code();
+    if !status.is_client_error() {
+        return ApiError::internal_from("actix", format!("{status}: {err}"));
+    }
+    let code = match status {
+        StatusCode::NOT_FOUND => ErrorCode::ResourceNotFound,
+        _ => ErrorCode::BadRequest,
+    };
+    ApiError::new(code, err.to_string())
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        status(self.code())
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        render(self, context::current_request_id())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn body_of(response: HttpResponse) -> serde_json::Value {
+        let bytes = actix_web::body::to_bytes(response.into_body())
+            .await
+            .expect("an in-memory body");
+        serde_json::from_slice(&bytes).expect("a JSON body")
+    }
+
+    #[actix_web::test]
+    async fn an_internal_error_renders_without_its_cause() {
+        let err = ApiError::from(redb::StorageError::Corrupted("secret page 7".into()));
+        let response = render(&err, "req_test".into());
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let body = body_of(response).await;
+        assert_eq!(
+            body,
+            serde_json::json!({
+                "error": "Internal server error",
+                "code": "INTERNAL_ERROR",
+                "request_id": "req_test",
+            })
+        );
+    }
+
+    #[actix_web::test]
+    async fn a_validation_error_renders_its_issues() {
+        let err = ApiError::invalid(vec![Issue::new("email", "Required")]);
+        let response = render(&err, "req_test".into());
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        let body = body_of(response).await;
+        assert_eq!(body["code"], "BAD_REQUEST");
+        assert_eq!(
+            body["issues"],
+            serde_json::json!([{"path": "email", "message": "Required"}])
+        );
+    }
+
+    #[test]
+    fn framework_errors_map_by_status() {
+        let server = from_framework(&actix_web::error::ErrorServiceUnavailable("pool gone"));
+        assert_eq!(server.code(), ErrorCode::InternalError);
+        assert_eq!(server.message(), "Internal server error");
+        assert!(server.to_string().contains("pool gone"));
+
+        let missing = from_framework(&actix_web::error::ErrorNotFound("no route"));
+        assert_eq!(missing.code(), ErrorCode::ResourceNotFound);
+        assert_eq!(missing.message(), "no route");
+
+        let bad = from_framework(&actix_web::error::ErrorPayloadTooLarge("too big"));
+        assert_eq!(bad.code(), ErrorCode::BadRequest);
+        assert_eq!(bad.message(), "too big");
+    }
+}
