@@ -524,8 +524,8 @@ mod tests {
     use crate::model::audit::Actor;
     use crate::model::org::{self, OrgCreate};
     use crate::model::project::{self, ProjectCreate};
-    use crate::resources::conversation::{self, BY_CREATED, Conversation, ConversationCreate};
-    use crate::resources::{self, Order, ProjectScope};
+    use crate::resources::conversation::{BY_CREATED, Conversation, ConversationCreate};
+    use crate::resources::{self, Order, ProjectScope, Routed};
 
     fn store_with_project() -> (tempfile::TempDir, Store, String, String) {
         let dir = tempfile::tempdir().unwrap();
@@ -573,7 +573,7 @@ mod tests {
                 let mut created = Vec::new();
                 for _ in 0..3 {
                     let input = ConversationCreate::from_json(json!({}))?;
-                    created.push(conversation::create(tx, &scope, &actor, input)?.id);
+                    created.push(Conversation::create(tx, &scope, &actor, input)?.id);
                 }
                 // The list scans the ordering index and gets each record inside the scan.
                 assert_eq!(list_conversations(tx, &scope)?, created);
@@ -603,7 +603,7 @@ mod tests {
                 assert!(tx.remove(tables::OWNED, &probe)?);
 
                 let input = ConversationCreate::from_json(json!({"subject": "later"}))?;
-                created.push(conversation::create(tx, &scope, &actor, input)?.id);
+                created.push(Conversation::create(tx, &scope, &actor, input)?.id);
                 assert_eq!(list_conversations(tx, &scope)?, created);
                 Ok(())
             })
@@ -673,7 +673,7 @@ mod tests {
                 let scope = ProjectScope::resolve(tx, &o, &p)?;
                 for _ in 0..2 {
                     let input = ConversationCreate::from_json(json!({}))?;
-                    conversation::create(tx, &scope, &actor, input)?;
+                    Conversation::create(tx, &scope, &actor, input)?;
                 }
                 assert_eq!(list_conversations(tx, &scope)?.len(), 2);
                 project::delete(tx, &actor, &o, &p)
