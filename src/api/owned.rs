@@ -16,7 +16,7 @@ use crate::resources::conversation::{
     self, Channel, Conversation, ConversationCreate, ConversationFilter, ConversationUpdate,
     Priority, Status,
 };
-use crate::resources::kb::{self, Article, ArticleFields, ArticleFilter};
+use crate::resources::kb::{self, Article, ArticleCreate, ArticleFields, ArticleFilter};
 use crate::resources::{self, Filter, Kind, Order, ProjectScope};
 use crate::store::Tx;
 use crate::validate::SHORT_TEXT_MAX;
@@ -239,7 +239,7 @@ impl Routed for Contact {
 }
 
 impl Routed for Article {
-    type Create = ArticleFields;
+    type Create = ArticleCreate;
     type Update = ArticleFields;
     type Filter = ArticleFilter;
 
@@ -254,8 +254,8 @@ impl Routed for Article {
         })
     }
 
-    fn parse_create(body: Value) -> ApiResult<ArticleFields> {
-        ArticleFields::create_from_json(body)
+    fn parse_create(body: Value) -> ApiResult<ArticleCreate> {
+        ArticleCreate::from_json(body)
     }
 
     fn parse_update(body: Value) -> ApiResult<ArticleFields> {
@@ -266,7 +266,7 @@ impl Routed for Article {
         tx: &mut Tx<'_>,
         scope: &ProjectScope,
         actor: &Actor,
-        input: ArticleFields,
+        input: ArticleCreate,
     ) -> ApiResult<Self> {
         kb::create(tx, scope, actor, input)
     }

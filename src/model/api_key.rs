@@ -117,12 +117,13 @@ impl KeyCreate {
             }
             Ok(t)
         });
-        input.finish()?;
-        Ok(KeyCreate {
-            name: name.unwrap_or_default(),
-            scopes: scopes.unwrap_or_default(),
-            tier: tier.unwrap_or(Tier::Starter),
-            expires_at,
+        input.finish_with(|| {
+            Some(KeyCreate {
+                name: name?,
+                scopes: scopes?,
+                tier: tier.unwrap_or(Tier::Starter),
+                expires_at,
+            })
         })
     }
 

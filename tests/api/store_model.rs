@@ -9,7 +9,7 @@ use std::ops::{Bound, ControlFlow};
 use rogeriq::error::ErrorCode;
 use rogeriq::model::audit::Actor;
 use rogeriq::model::org::{self, OrgCreate};
-use rogeriq::model::project::{self, ProjectCreate, ProjectUpdate};
+use rogeriq::model::project::{self, Domain, ProjectCreate, ProjectUpdate, Slug};
 use rogeriq::store::{Reader, Store, Table, keys, tables};
 use rogeriq::validate::Patch;
 
@@ -44,8 +44,8 @@ impl Rng {
 struct ModelProject {
     org: String,
     name: String,
-    slug: String,
-    domain: Option<String>,
+    slug: Slug,
+    domain: Option<Domain>,
 }
 
 #[derive(Default)]
@@ -55,11 +55,15 @@ struct Model {
 }
 
 impl Model {
-    fn slug_taken(&self, org: &str, slug: &str) -> bool {
+    fn slug_taken(&self, org: &str, slug: &Slug) -> bool {
         self.projects
             .values()
-            .any(|p| p.org == org && p.slug == slug)
+            .any(|p| p.org == org && p.slug == *slug)
     }
+}
+
+fn domain(text: &str) -> Domain {
+    Domain::try_from(text.to_string()).unwrap()
 }
 
 fn actor() -> Actor {
@@ -108,7 +112,12 @@ fn check(store: &Store, model: &Model, step: usize) {
     let slugs: BTreeMap<Vec<u8>, Vec<u8>> = model
         .projects
         .iter()
-        .map(|(id, p)| (keys::org_child(&p.org, &p.slug), id.as_bytes().to_vec()))
+        .map(|(id, p)| {
+            (
+                keys::org_child(&p.org, p.slug.as_str()),
+                id.as_bytes().to_vec(),
+            )
+        })
         .collect();
     assert_eq!(
         scan(store, tables::PROJECT_SLUGS),
@@ -204,11 +213,11 @@ fn run(seed: u64, steps: usize) {
             let org = rng.pick(&orgs).clone();
             let name = rng.pick(NAMES).to_string();
             let slug = if rng.below(3) == 0 {
-                rng.pick(SLUGS).to_string()
+                Slug::try_from(rng.pick(SLUGS).to_string()).unwrap()
             } else {
                 project::derive_slug(&name).unwrap()
             };
-            let domain = rng.pick(DOMAINS).map(str::to_string);
+            let domain = rng.pick(DOMAINS).map(domain);
             let taken = model.slug_taken(&org, &slug);
             let input = ProjectCreate {
                 name: name.clone(),
@@ -244,7 +253,7 @@ fn run(seed: u64, steps: usize) {
             let domain = match rng.below(3) {
                 0 => Patch::Absent,
                 1 => Patch::Null,
-                _ => Patch::Set(rng.pick(&DOMAINS[1..]).unwrap().to_string()),
+                _ => Patch::Set(domain(rng.pick(&DOMAINS[1..]).unwrap())),
             };
             let input = ProjectUpdate {
                 name: name.clone(),
