@@ -12,7 +12,7 @@ use rogeriq::error::ApiResult;
 use rogeriq::model::audit::Actor;
 use rogeriq::model::org::{self, OrgCreate};
 use rogeriq::model::project::{self, ProjectCreate};
-use rogeriq::resources::contact::Contact;
+use rogeriq::resources::contact::{Contact, Email};
 use rogeriq::resources::{self, IndexEntry, Kind, ProjectScope};
 use rogeriq::store::{Store, tables};
 use rogeriq::timestamp::Timestamp;
@@ -150,7 +150,7 @@ fn load_children(store: &Store, scope: &ProjectScope, count: usize) -> ApiResult
 fn sample_contact(project_id: &str, seq: u64) -> Contact {
     let id = resources::new_id::<Contact>();
     Contact {
-        email: Some(format!("{id}@example.com")),
+        email: Email::try_from(format!("{id}@example.com")).ok(),
         name: Some(format!("Customer {seq}")),
         phone: Some("+15551234567".into()),
         external_id: Some(format!("user-{seq}")),

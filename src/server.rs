@@ -9,6 +9,7 @@ use actix_web::{HttpServer, web};
 
 use crate::api::{self, AppState};
 use crate::auth::MasterKey;
+use crate::auth::scope::{Scope, Verb};
 use crate::config::Settings;
 use crate::error::ApiResult;
 use crate::model::api_key::{self, KeyCreate, Tier};
@@ -55,7 +56,7 @@ pub fn bootstrap(store: &Store) -> ApiResult<Option<Bootstrap>> {
         )?;
         let input = KeyCreate {
             name: "Bootstrap admin key".into(),
-            scopes: vec!["admin".into()],
+            scopes: vec![Scope::Coarse(Verb::Admin)],
             tier: Tier::Starter,
             expires_at: None,
         };

@@ -27,6 +27,10 @@ impl<T> Patch<T> {
             Patch::Set(v) => Some(Some(v)),
         }
     }
+
+    pub fn is_set(&self) -> bool {
+        matches!(self, Patch::Set(_))
+    }
 }
 
 /// Whether a field must be sent: `Optional` takes `null` as "not supplied", `Updatable` (a
@@ -162,28 +166,39 @@ impl Input {
         self.issues.push(Issue::new(key, message));
     }
 
-    /// Ends a create body: all collected issues become one 400.
-    pub fn finish(self) -> ApiResult<()> {
+    /// Ends a create body: all collected issues become one 400; with none, `build` makes the
+    /// value. Required fields are still `Option`s here, so `build` takes them with `?`: one
+    /// missing without an issue would be a bug in the reader, answered as an internal error.
+    pub fn finish_with<T>(self, build: impl FnOnce() -> Option<T>) -> ApiResult<T> {
+        self.check_issues()?;
+        built(build())
+    }
+
+    /// Ends a PATCH body like `finish_with`, and answers 400 `NO_UPDATES` if no updatable field
+    /// was sent.
+    pub fn finish_update_with<T>(self, build: impl FnOnce() -> Option<T>) -> ApiResult<T> {
+        let touched = self.touched;
+        self.check_issues()?;
+        if !touched {
+            return Err(ApiError::new(
+                ErrorCode::NoUpdates,
+                "The body contains no updatable field",
+            ));
+        }
+        built(build())
+    }
+
+    fn check_issues(self) -> ApiResult<()> {
         if self.issues.is_empty() {
             Ok(())
         } else {
             Err(ApiError::invalid(self.issues))
         }
     }
+}
 
-    /// Ends a PATCH body: issues first, then 400 `NO_UPDATES` if no updatable field was sent.
-    pub fn finish_update(self) -> ApiResult<()> {
-        let touched = self.touched;
-        self.finish()?;
-        if touched {
-            Ok(())
-        } else {
-            Err(ApiError::new(
-                ErrorCode::NoUpdates,
-                "The body contains no updatable field",
-            ))
-        }
-    }
+fn built<T>(value: Option<T>) -> ApiResult<T> {
+    value.ok_or_else(|| ApiError::internal("a body without issues lacks a required field"))
 }
 
 pub fn string(value: &Value) -> Check<&str> {
@@ -237,6 +252,11 @@ pub fn non_blank(max: usize) -> impl Fn(&Value) -> Check<String> {
     }
 }
 
+/// A string that must satisfy the rules of the newtype `T`; the issue is `T`'s message.
+pub fn parsed<T: TryFrom<String, Error = String>>(value: &Value) -> Check<T> {
+    T::try_from(string(value)?.to_string())
+}
+
 /// A JSON object, kept as sent.
 pub fn object(value: &Value) -> Check<Map<String, Value>> {
     value
@@ -279,6 +299,32 @@ pub fn one_of<T: Copy>(allowed: &'static [(&'static str, T)]) -> impl Fn(&Value)
     }
 }
 
+/// Checks a string newtype: `valid` encodes in JSON and postcard exactly as the plain string
+/// does and decodes back, and `invalid` is refused by both decoders, as by `TryFrom`.
+#[cfg(test)]
+pub(crate) fn assert_string_newtype<T>(valid: &str, invalid: &str)
+where
+    T: TryFrom<String, Error = String>
+        + serde::Serialize
+        + serde::de::DeserializeOwned
+        + PartialEq
+        + std::fmt::Debug,
+{
+    let value = T::try_from(valid.to_string()).expect("a valid value");
+    let plain = postcard::to_allocvec(valid).unwrap();
+    assert_eq!(postcard::to_allocvec(&value).unwrap(), plain);
+    assert_eq!(postcard::from_bytes::<T>(&plain).unwrap(), value);
+    assert_eq!(serde_json::to_value(&value).unwrap(), Value::from(valid));
+    assert_eq!(
+        serde_json::from_value::<T>(Value::from(valid)).unwrap(),
+        value
+    );
+
+    assert!(T::try_from(invalid.to_string()).is_err());
+    assert!(postcard::from_bytes::<T>(&postcard::to_allocvec(invalid).unwrap()).is_err());
+    assert!(serde_json::from_value::<T>(Value::from(invalid)).is_err());
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -291,7 +337,7 @@ mod tests {
         input.required("a", text(10));
         input.required("b", trimmed(1, 10));
         input.required("c", text(10));
-        let err = input.finish().unwrap_err();
+        let err = input.finish_with(|| Some(())).unwrap_err();
         let paths: Vec<&str> = err.issues().iter().map(|i| i.path.as_str()).collect();
         assert_eq!(paths, ["a", "b", "c"]);
         assert_eq!(err.issues()[0].message, "Expected string");
@@ -303,8 +349,59 @@ mod tests {
         let mut input = Input::new(json!({"id": "x"})).unwrap();
         input.updatable("name", text(10));
         assert_eq!(
-            input.finish_update().unwrap_err().code(),
+            input.finish_update_with(|| Some(())).unwrap_err().code(),
             ErrorCode::NoUpdates
+        );
+    }
+
+    #[test]
+    fn the_value_is_built_only_without_issues() {
+        let mut input = Input::new(json!({"a": "x"})).unwrap();
+        let a = input.required("a", text(10));
+        let b = input.required("b", text(10));
+        let err = input
+            .finish_with(|| -> Option<(String, String)> { panic!("built despite {a:?} {b:?}") })
+            .unwrap_err();
+        assert_eq!(err.code(), ErrorCode::BadRequest);
+        assert_eq!(err.issues().len(), 1);
+
+        let mut input = Input::new(json!({"a": "x"})).unwrap();
+        let a = input.required("a", text(10));
+        assert_eq!(input.finish_with(|| a).unwrap(), "x");
+    }
+
+    #[test]
+    fn a_missing_value_without_issues_is_internal() {
+        let input = Input::new(json!({})).unwrap();
+        let err = input.finish_with(|| None::<String>).unwrap_err();
+        assert_eq!(err.code(), ErrorCode::InternalError);
+        let mut input = Input::new(json!({"a": "x"})).unwrap();
+        input.updatable("a", text(10));
+        let err = input.finish_update_with(|| None::<String>).unwrap_err();
+        assert_eq!(err.code(), ErrorCode::InternalError);
+    }
+
+    #[test]
+    fn parsed_strings_follow_the_newtype() {
+        struct Short(String);
+        impl TryFrom<String> for Short {
+            type Error = String;
+            fn try_from(s: String) -> Check<Short> {
+                if s.len() <= 2 {
+                    Ok(Short(s))
+                } else {
+                    Err("Too long".into())
+                }
+            }
+        }
+        assert_eq!(parsed::<Short>(&json!("ab")).map(|s| s.0), Ok("ab".into()));
+        assert_eq!(
+            parsed::<Short>(&json!("abc")).err(),
+            Some("Too long".into())
+        );
+        assert_eq!(
+            parsed::<Short>(&json!(1)).err(),
+            Some("Expected string".into())
         );
     }
 
@@ -328,7 +425,7 @@ mod tests {
         );
         assert_eq!(input.array("d", Presence::Optional, 2, trimmed(1, 5)), None);
         assert_eq!(input.array("e", Presence::Required, 9, trimmed(1, 5)), None);
-        let err = input.finish().unwrap_err();
+        let err = input.finish_with(|| Some(())).unwrap_err();
         let paths: Vec<&str> = err.issues().iter().map(|i| i.path.as_str()).collect();
         assert_eq!(paths, ["a.1", "a.2", "b", "c", "d", "e"]);
     }
@@ -339,7 +436,7 @@ mod tests {
         let items = input.array("a", Presence::Optional, 9, trimmed(1, 5));
         assert_eq!(items, Some(vec!["x".to_string(), "y".to_string()]));
         assert_eq!(input.array("n", Presence::Optional, 9, trimmed(1, 5)), None);
-        assert!(input.finish().is_ok());
+        assert!(input.finish_with(|| Some(())).is_ok());
     }
 
     #[test]

@@ -59,7 +59,7 @@ pub async fn search(
             title: a.title,
             score,
             content: a.content,
-            slug: a.slug,
+            slug: a.slug.into(),
             category: a.category,
             status: a.status,
         })

@@ -3,6 +3,8 @@
 
 use std::fmt;
 
+use serde::{Deserialize, Serialize};
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Verb {
     Read,
@@ -113,8 +115,10 @@ impl fmt::Display for Required {
     }
 }
 
-/// A scope a key may hold.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A scope a key may hold, parsed once when a key is created or loaded. Stored and sent as its
+/// string (`kb:write`), so stored records read the same as when scopes were kept as text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub enum Scope {
     Coarse(Verb),
     On(Resource, Verb),
@@ -161,20 +165,38 @@ impl Scope {
     }
 }
 
-/// Whether any of the granted scope strings covers `required`.
-pub fn any_covers<S: AsRef<str>>(granted: &[S], required: Required) -> bool {
-    granted
-        .iter()
-        .filter_map(|s| Scope::parse(s.as_ref()))
-        .any(|s| s.covers(required))
+impl TryFrom<String> for Scope {
+    type Error = String;
+
+    fn try_from(s: String) -> Result<Scope, String> {
+        Scope::parse(&s).ok_or_else(|| format!("Unknown scope '{s}'"))
+    }
 }
 
-/// Whether the granted scope strings together include `wanted`.
-pub fn any_includes<S: AsRef<str>>(granted: &[S], wanted: Scope) -> bool {
-    granted
-        .iter()
-        .filter_map(|s| Scope::parse(s.as_ref()))
-        .any(|s| s.includes(wanted))
+/// The scope's string, exactly as it is parsed.
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Scope::Coarse(verb) => f.write_str(verb.as_str()),
+            Scope::On(resource, verb) => write!(f, "{}:{}", resource.as_str(), verb.as_str()),
+        }
+    }
+}
+
+impl From<Scope> for String {
+    fn from(scope: Scope) -> String {
+        scope.to_string()
+    }
+}
+
+/// Whether any of the granted scopes covers `required`.
+pub fn any_covers(granted: &[Scope], required: Required) -> bool {
+    granted.iter().any(|s| s.covers(required))
+}
+
+/// Whether the granted scopes together include `wanted`.
+pub fn any_includes(granted: &[Scope], wanted: Scope) -> bool {
+    granted.iter().any(|s| s.includes(wanted))
 }
 
 #[cfg(test)]
@@ -182,9 +204,14 @@ mod tests {
     use super::Resource::*;
     use super::Verb::*;
     use super::*;
+    use crate::validate::assert_string_newtype;
+
+    fn scopes(granted: &[&str]) -> Vec<Scope> {
+        granted.iter().map(|s| Scope::parse(s).unwrap()).collect()
+    }
 
     fn allows(granted: &str, resource: Resource, verb: Verb) -> bool {
-        any_covers(&[granted], Required::new(resource, verb))
+        any_covers(&scopes(&[granted]), Required::new(resource, verb))
     }
 
     /// API.md §3.3's table, row by row.
@@ -254,24 +281,49 @@ mod tests {
             "read:kb",
         ] {
             assert!(Scope::parse(s).is_none(), "{s}");
-            assert!(!allows(s, Kb, Read));
+            assert_eq!(
+                Scope::try_from(s.to_string()),
+                Err(format!("Unknown scope '{s}'"))
+            );
         }
     }
 
     #[test]
+    fn every_scope_displays_as_the_string_it_parses_from() {
+        let verbs = [Read, Write, Admin];
+        let mut all: Vec<String> = verbs.iter().map(|v| v.as_str().to_string()).collect();
+        for resource in Resource::ALL {
+            for verb in verbs {
+                all.push(format!("{}:{}", resource.as_str(), verb.as_str()));
+            }
+        }
+        for s in all {
+            let scope = Scope::try_from(s.clone()).unwrap();
+            assert_eq!(scope.to_string(), s);
+            assert_eq!(String::from(scope), s);
+        }
+    }
+
+    #[test]
+    fn scopes_encode_as_their_strings() {
+        assert_string_newtype::<Scope>("kb:write", "kb:delete");
+        assert_string_newtype::<Scope>("admin", "root");
+    }
+
+    #[test]
     fn granting_needs_what_is_granted() {
-        let write = ["write"];
+        let write = scopes(&["write"]);
         assert!(any_includes(&write, Scope::parse("kb:write").unwrap()));
         assert!(any_includes(&write, Scope::parse("read").unwrap()));
         assert!(any_includes(&write, Scope::parse("write").unwrap()));
         assert!(!any_includes(&write, Scope::parse("admin").unwrap()));
         assert!(!any_includes(&write, Scope::parse("kb:admin").unwrap()));
         assert!(!any_includes(&write, Scope::parse("audit:read").unwrap()));
-        let kb = ["kb:admin"];
+        let kb = scopes(&["kb:admin"]);
         assert!(any_includes(&kb, Scope::parse("kb:read").unwrap()));
         assert!(!any_includes(&kb, Scope::parse("read").unwrap()));
         assert!(any_includes(
-            &["admin"],
+            &scopes(&["admin"]),
             Scope::parse("audit:admin").unwrap()
         ));
     }

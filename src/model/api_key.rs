@@ -12,7 +12,7 @@ use crate::model::audit::{self, Actor, Event};
 use crate::store::{Reader, Tx, keys, tables};
 use crate::timestamp::Timestamp;
 use crate::validate::wire_enum;
-use crate::validate::{Input, Presence, one_of, string, trimmed};
+use crate::validate::{Input, Presence, one_of, parsed, string, trimmed};
 
 wire_enum! {
     pub enum Tier {
@@ -33,7 +33,7 @@ pub struct ApiKey {
     pub name: String,
     pub prefix: String,
     pub secret_hash: SecretHash,
-    pub scopes: Vec<String>,
+    pub scopes: Vec<Scope>,
     pub tier: Tier,
     pub created_at: Timestamp,
     pub expires_at: Option<Timestamp>,
@@ -52,7 +52,7 @@ pub struct ApiKeyView {
     pub org_id: String,
     pub name: String,
     pub prefix: String,
-    pub scopes: Vec<String>,
+    pub scopes: Vec<Scope>,
     pub tier: Tier,
     pub created_at: Timestamp,
     pub expires_at: Option<Timestamp>,
@@ -91,7 +91,7 @@ impl ApiKey {
 
 pub struct KeyCreate {
     pub name: String,
-    pub scopes: Vec<String>,
+    pub scopes: Vec<Scope>,
     pub tier: Tier,
     pub expires_at: Option<Timestamp>,
 }
@@ -100,12 +100,7 @@ impl KeyCreate {
     pub fn from_json(body: Value, now: Timestamp) -> ApiResult<Self> {
         let mut input = Input::new(body)?;
         let name = input.required("name", trimmed(1, 100));
-        let scopes = input.array("scopes", Presence::Required, MAX_SCOPES, |v| {
-            let s = string(v)?;
-            Scope::parse(s)
-                .map(|_| s.to_string())
-                .ok_or_else(|| format!("Unknown scope '{s}'"))
-        });
+        let scopes = input.array("scopes", Presence::Required, MAX_SCOPES, parsed::<Scope>);
         if scopes.as_ref().is_some_and(Vec::is_empty) {
             input.issue("scopes", "Must contain at least one scope");
         }
@@ -117,21 +112,20 @@ impl KeyCreate {
             }
             Ok(t)
         });
-        input.finish()?;
-        Ok(KeyCreate {
-            name: name.unwrap_or_default(),
-            scopes: scopes.unwrap_or_default(),
-            tier: tier.unwrap_or(Tier::Starter),
-            expires_at,
+        input.finish_with(|| {
+            Some(KeyCreate {
+                name: name?,
+                scopes: scopes?,
+                tier: tier.unwrap_or(Tier::Starter),
+                expires_at,
+            })
         })
     }
 
     /// 403 `INSUFFICIENT_SCOPE` unless the creator holds everything it hands out.
-    pub fn check_grantable(&self, creator_scopes: &[String]) -> ApiResult<()> {
-        for wanted in &self.scopes {
-            let includes =
-                Scope::parse(wanted).is_some_and(|w| scope::any_includes(creator_scopes, w));
-            if !includes {
+    pub fn check_grantable(&self, creator_scopes: &[Scope]) -> ApiResult<()> {
+        for &wanted in &self.scopes {
+            if !scope::any_includes(creator_scopes, wanted) {
                 return Err(ApiError::new(
                     ErrorCode::InsufficientScope,
                     format!("A key cannot grant the scope '{wanted}', which its creator lacks"),
@@ -242,4 +236,87 @@ pub fn touch(tx: &mut Tx<'_>, org_id: &str, key_id: &str) -> ApiResult<()> {
         tx.put(tables::API_KEYS, &key_path, &key)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    /// The layout before scopes were parsed on load: the same strings, as text.
+    #[derive(Serialize)]
+    struct StringScopesKey {
+        id: String,
+        org_id: String,
+        name: String,
+        prefix: String,
+        secret_hash: SecretHash,
+        scopes: Vec<String>,
+        tier: Tier,
+        created_at: Timestamp,
+        expires_at: Option<Timestamp>,
+        last_used_at: Option<Timestamp>,
+        revoked_at: Option<Timestamp>,
+        seq: u64,
+    }
+
+    fn stored_key() -> StringScopesKey {
+        StringScopesKey {
+            id: "key_abcdefghijkl".into(),
+            org_id: "org_abcdefghijkl".into(),
+            name: "CI".into(),
+            prefix: "riq_abcdefgh".into(),
+            secret_hash: [7; 32],
+            scopes: vec!["kb:write".into(), "read".into(), "audit:admin".into()],
+            tier: Tier::Pro,
+            created_at: Timestamp::from_unix(1_700_000_000),
+            expires_at: None,
+            last_used_at: Some(Timestamp::from_unix(1_700_000_100)),
+            revoked_at: None,
+            seq: 9,
+        }
+    }
+
+    #[test]
+    fn key_records_keep_their_encoding() {
+        let bytes = postcard::to_allocvec(&stored_key()).unwrap();
+        let key: ApiKey = postcard::from_bytes(&bytes).unwrap();
+        assert_eq!(
+            key.scopes,
+            [
+                Scope::On(scope::Resource::Kb, scope::Verb::Write),
+                Scope::Coarse(scope::Verb::Read),
+                Scope::On(scope::Resource::Audit, scope::Verb::Admin),
+            ]
+        );
+        assert_eq!(postcard::to_allocvec(&key).unwrap(), bytes);
+    }
+
+    #[test]
+    fn the_view_lists_scopes_as_strings() {
+        let bytes = postcard::to_allocvec(&stored_key()).unwrap();
+        let key: ApiKey = postcard::from_bytes(&bytes).unwrap();
+        let view = serde_json::to_value(key.view()).unwrap();
+        assert_eq!(view["scopes"], json!(["kb:write", "read", "audit:admin"]));
+    }
+
+    #[test]
+    fn scopes_are_parsed_when_the_body_is_read() {
+        let body = json!({"name": "k", "scopes": ["kb:read", "kb:read", "admin"]});
+        let input = KeyCreate::from_json(body, Timestamp::from_unix(0)).unwrap();
+        assert_eq!(
+            input.scopes,
+            [
+                Scope::On(scope::Resource::Kb, scope::Verb::Read),
+                Scope::Coarse(scope::Verb::Admin),
+            ]
+        );
+        let body = json!({"name": "k", "scopes": ["read", "kb:delete"]});
+        let err = KeyCreate::from_json(body, Timestamp::from_unix(0))
+            .err()
+            .unwrap();
+        assert_eq!(err.issues()[0].path, "scopes.1");
+        assert_eq!(err.issues()[0].message, "Unknown scope 'kb:delete'");
+    }
 }

@@ -49,10 +49,7 @@ impl OrgCreate {
     pub fn from_json(body: Value) -> ApiResult<Self> {
         let mut input = Input::new(body)?;
         let name = input.required("name", trimmed(1, 100));
-        input.finish()?;
-        Ok(OrgCreate {
-            name: name.unwrap_or_default(),
-        })
+        input.finish_with(|| Some(OrgCreate { name: name? }))
     }
 }
 

@@ -2,6 +2,7 @@
 //! live under its key prefix, so deleting it is one range delete (see `delete`).
 
 use std::collections::BTreeMap;
+use std::fmt;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -14,7 +15,7 @@ use crate::resources;
 use crate::store::{Reader, Tx, keys, tables};
 use crate::timestamp::Timestamp;
 use crate::validate::wire_enum;
-use crate::validate::{Check, Input, Patch, one_of, string, trimmed};
+use crate::validate::{Check, Input, Patch, one_of, parsed, string, trimmed};
 
 wire_enum! {
     pub enum AgentMode {
@@ -29,8 +30,8 @@ pub struct Project {
     pub id: String,
     pub org_id: String,
     pub name: String,
-    pub slug: String,
-    pub domain: Option<String>,
+    pub slug: Slug,
+    pub domain: Option<Domain>,
     pub agent_mode: AgentMode,
     pub ai_model: Option<String>,
     pub created_at: Timestamp,
@@ -47,8 +48,8 @@ pub struct ProjectView {
     pub id: String,
     pub org_id: String,
     pub name: String,
-    pub slug: String,
-    pub domain: Option<String>,
+    pub slug: Slug,
+    pub domain: Option<Domain>,
     pub agent_mode: AgentMode,
     pub ai_model: Option<String>,
     pub created_at: Timestamp,
@@ -69,9 +70,70 @@ impl Project {
     }
 }
 
+/// A project slug, also used for KB article slugs: 2-50 characters of `a-z0-9` and single
+/// hyphens, starting and ending with a letter or digit. Stored and sent as its string.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Slug(String);
+
+const SLUG_MIN: usize = 2;
+const SLUG_MAX: usize = 50;
+
+impl TryFrom<String> for Slug {
+    type Error = String;
+
+    fn try_from(slug: String) -> Check<Slug> {
+        let alnum = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
+        let ok = (SLUG_MIN..=SLUG_MAX).contains(&slug.len())
+            && slug.chars().all(|c| alnum(c) || c == '-')
+            && slug.starts_with(alnum)
+            && slug.ends_with(alnum)
+            && !slug.contains("--");
+        if ok {
+            Ok(Slug(slug))
+        } else {
+            Err(
+                "Must be 2-50 characters of lowercase letters, digits and single hyphens, \
+                 starting and ending with a letter or digit"
+                    .into(),
+            )
+        }
+    }
+}
+
+impl From<Slug> for String {
+    fn from(slug: Slug) -> String {
+        slug.0
+    }
+}
+
+impl fmt::Display for Slug {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Slug {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The slug with `-<n>` appended, its stem cut so that the whole stays within 50
+    /// characters: `acme` → `acme-2`.
+    pub fn numbered(&self, n: u64) -> Slug {
+        let suffix = format!("-{n}");
+        // The slug is ASCII, so any byte index is a character boundary.
+        let stem = &self.0[..self.0.len().min(SLUG_MAX - suffix.len())];
+        // The suffix has at most 21 characters, so the stem is a non-empty prefix of a slug: it
+        // starts with a letter or digit and ends with one once trailing hyphens go. With a
+        // hyphen and digits after it and at most 50 characters in all, the rules hold.
+        Slug(format!("{}{suffix}", stem.trim_end_matches('-')))
+    }
+}
+
 /// Derives a slug: lowercase, every run of characters other than `a-z0-9` becomes one hyphen,
 /// hyphens trimmed, cut to 50. `None` when fewer than 2 characters are left.
-pub fn derive_slug(name: &str) -> Option<String> {
+pub fn derive_slug(name: &str) -> Option<Slug> {
     let mut slug = String::new();
     for c in name.to_lowercase().chars() {
         if c.is_ascii_lowercase() || c.is_ascii_digit() {
@@ -82,47 +144,40 @@ pub fn derive_slug(name: &str) -> Option<String> {
     }
     slug.truncate(SLUG_MAX);
     let slug = slug.trim_end_matches('-').to_string();
-    (slug.len() >= SLUG_MIN).then_some(slug)
+    Slug::try_from(slug).ok()
 }
 
-const SLUG_MIN: usize = 2;
-const SLUG_MAX: usize = 50;
+/// A lowercase hostname with at least one dot: no scheme, path or port. Stored and sent as its
+/// string.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Domain(String);
 
-/// 2-50 characters of `a-z0-9` and single hyphens, starting and ending with a letter or digit.
-pub fn check_slug(slug: &str) -> Check<String> {
-    let alnum = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
-    let ok = (SLUG_MIN..=SLUG_MAX).contains(&slug.len())
-        && slug.chars().all(|c| alnum(c) || c == '-')
-        && slug.starts_with(alnum)
-        && slug.ends_with(alnum)
-        && !slug.contains("--");
-    if ok {
-        Ok(slug.to_string())
-    } else {
-        Err(
-            "Must be 2-50 characters of lowercase letters, digits and single hyphens, \
-             starting and ending with a letter or digit"
-                .into(),
-        )
+impl TryFrom<String> for Domain {
+    type Error = String;
+
+    fn try_from(domain: String) -> Check<Domain> {
+        let label_ok = |l: &str| {
+            (1..=63).contains(&l.len())
+                && l.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+        };
+        if domain.len() <= 253 && domain.contains('.') && domain.split('.').all(label_ok) {
+            Ok(Domain(domain))
+        } else {
+            Err(
+                "Must be a lowercase hostname such as support.example.com (no scheme, path or port)"
+                    .into(),
+            )
+        }
     }
 }
 
-/// A lowercase hostname with at least one dot: no scheme, path or port.
-pub fn check_domain(domain: &str) -> Check<String> {
-    let label_ok = |l: &str| {
-        (1..=63).contains(&l.len())
-            && l.bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-            && !l.starts_with('-')
-            && !l.ends_with('-')
-    };
-    if domain.len() <= 253 && domain.contains('.') && domain.split('.').all(label_ok) {
-        Ok(domain.to_string())
-    } else {
-        Err(
-            "Must be a lowercase hostname such as support.example.com (no scheme, path or port)"
-                .into(),
-        )
+impl From<Domain> for String {
+    fn from(domain: Domain) -> String {
+        domain.0
     }
 }
 
@@ -144,30 +199,22 @@ fn name(value: &Value) -> Check<String> {
     trimmed(1, 100)(value)
 }
 
-fn slug(value: &Value) -> Check<String> {
-    check_slug(string(value)?)
-}
-
-fn domain(value: &Value) -> Check<String> {
-    check_domain(string(value)?)
-}
-
 fn ai_model(value: &Value) -> Check<String> {
     check_ai_model(string(value)?)
 }
 
 pub struct ProjectCreate {
     pub name: String,
-    pub slug: String,
-    pub domain: Option<String>,
+    pub slug: Slug,
+    pub domain: Option<Domain>,
 }
 
 impl ProjectCreate {
     pub fn from_json(body: Value) -> ApiResult<Self> {
         let mut input = Input::new(body)?;
         let name = input.required("name", name);
-        let given_slug = input.optional("slug", slug);
-        let domain = input.optional("domain", domain);
+        let given_slug = input.optional("slug", parsed::<Slug>);
+        let domain = input.optional("domain", parsed::<Domain>);
         let slug = given_slug.or_else(|| {
             let derived = name.as_deref().and_then(derive_slug);
             if name.is_some() && derived.is_none() {
@@ -178,18 +225,19 @@ impl ProjectCreate {
             }
             derived
         });
-        input.finish()?;
-        Ok(ProjectCreate {
-            name: name.unwrap_or_default(),
-            slug: slug.unwrap_or_default(),
-            domain,
+        input.finish_with(|| {
+            Some(ProjectCreate {
+                name: name?,
+                slug: slug?,
+                domain,
+            })
         })
     }
 }
 
 pub struct ProjectUpdate {
     pub name: Option<String>,
-    pub domain: Patch<String>,
+    pub domain: Patch<Domain>,
     pub agent_mode: Option<AgentMode>,
     pub ai_model: Patch<String>,
 }
@@ -199,12 +247,11 @@ impl ProjectUpdate {
         let mut input = Input::new(body)?;
         let update = ProjectUpdate {
             name: input.updatable("name", name),
-            domain: input.nullable("domain", domain),
+            domain: input.nullable("domain", parsed::<Domain>),
             agent_mode: input.updatable("agent_mode", one_of(AgentMode::VALUES)),
             ai_model: input.nullable("ai_model", ai_model),
         };
-        input.finish_update()?;
-        Ok(update)
+        input.finish_update_with(|| Some(update))
     }
 
     fn apply(self, project: &mut Project) {
@@ -227,8 +274,8 @@ fn project_key(project: &Project) -> Vec<u8> {
     keys::org_child(&project.org_id, &project.id)
 }
 
-fn slug_key(org_id: &str, slug: &str) -> Vec<u8> {
-    keys::org_child(org_id, slug)
+fn slug_key(org_id: &str, slug: &Slug) -> Vec<u8> {
+    keys::org_child(org_id, slug.as_str())
 }
 
 fn not_found() -> ApiError {
@@ -393,25 +440,31 @@ pub fn delete(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::validate::assert_string_newtype;
+
+    fn slug(s: &str) -> Slug {
+        Slug::try_from(s.to_string()).unwrap()
+    }
 
     #[test]
     fn slug_derivation() {
-        assert_eq!(derive_slug("Acme Support").as_deref(), Some("acme-support"));
+        let derived = |name: &str| derive_slug(name).map(String::from);
+        assert_eq!(derived("Acme Support").as_deref(), Some("acme-support"));
         assert_eq!(
-            derive_slug("  --Hello,   World!! ").as_deref(),
+            derived("  --Hello,   World!! ").as_deref(),
             Some("hello-world")
         );
-        assert_eq!(derive_slug("Café 2.0").as_deref(), Some("caf-2-0"));
-        assert_eq!(derive_slug("A"), None);
-        assert_eq!(derive_slug("!!!"), None);
-        let long = derive_slug(&"ab ".repeat(40)).unwrap();
+        assert_eq!(derived("Café 2.0").as_deref(), Some("caf-2-0"));
+        assert_eq!(derived("A"), None);
+        assert_eq!(derived("!!!"), None);
+        let long = derived(&"ab ".repeat(40)).unwrap();
         assert!(long.len() <= 50 && !long.ends_with('-'), "{long}");
     }
 
     #[test]
     fn slug_rules() {
         for good in ["ab", "acme-support", "a1", "2fa-help", &"a".repeat(50)] {
-            assert!(check_slug(good).is_ok(), "{good}");
+            assert!(Slug::try_from(good.to_string()).is_ok(), "{good}");
         }
         for bad in [
             "a",
@@ -424,14 +477,32 @@ mod tests {
             &"a".repeat(51),
             "",
         ] {
-            assert!(check_slug(bad).is_err(), "{bad}");
+            assert!(Slug::try_from(bad.to_string()).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn numbered_slugs_follow_the_rules() {
+        assert_eq!(slug("acme").numbered(2).as_str(), "acme-2");
+        // The cut lands just after a hyphen, which goes.
+        let hyphen_at_cut = format!("{}-b", "a".repeat(47));
+        assert_eq!(
+            slug(&hyphen_at_cut).numbered(2).as_str(),
+            format!("{}-2", "a".repeat(47))
+        );
+        for base in ["ab", "acme-support", &"a".repeat(50), &hyphen_at_cut] {
+            for n in [2, 10, 12345, u64::MAX] {
+                let numbered = slug(base).numbered(n);
+                assert_eq!(Slug::try_from(numbered.to_string()), Ok(numbered.clone()));
+                assert!(numbered.as_str().ends_with(&format!("-{n}")), "{numbered}");
+            }
         }
     }
 
     #[test]
     fn domain_rules() {
         for good in ["support.acme.com", "a.io", "x-1.example.org"] {
-            assert!(check_domain(good).is_ok(), "{good}");
+            assert!(Domain::try_from(good.to_string()).is_ok(), "{good}");
         }
         for bad in [
             "localhost",
@@ -444,8 +515,51 @@ mod tests {
             ".a.com",
             &format!("{}.com", "a".repeat(64)),
         ] {
-            assert!(check_domain(bad).is_err(), "{bad}");
+            assert!(Domain::try_from(bad.to_string()).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn slugs_and_domains_encode_as_their_strings() {
+        assert_string_newtype::<Slug>("acme-support", "Acme");
+        assert_string_newtype::<Domain>("support.acme.com", "localhost");
+    }
+
+    /// Records written before slug and domain had their own types still decode, and new ones
+    /// are byte for byte what that layout wrote.
+    #[test]
+    fn project_records_keep_their_encoding() {
+        #[derive(Serialize)]
+        struct StringProject {
+            id: String,
+            org_id: String,
+            name: String,
+            slug: String,
+            domain: Option<String>,
+            agent_mode: AgentMode,
+            ai_model: Option<String>,
+            created_at: Timestamp,
+            seq: u64,
+        }
+        let old = StringProject {
+            id: "prj_abcdefghijkl".into(),
+            org_id: "org_abcdefghijkl".into(),
+            name: "Acme".into(),
+            slug: "acme".into(),
+            domain: Some("support.acme.com".into()),
+            agent_mode: AgentMode::Assist,
+            ai_model: Some("openai/gpt-4o".into()),
+            created_at: Timestamp::from_unix(1_700_000_000),
+            seq: 7,
+        };
+        let bytes = postcard::to_allocvec(&old).unwrap();
+        let project: Project = postcard::from_bytes(&bytes).unwrap();
+        assert_eq!(project.slug.as_str(), "acme");
+        assert_eq!(
+            project.domain.clone().map(String::from).as_deref(),
+            Some("support.acme.com")
+        );
+        assert_eq!(postcard::to_allocvec(&project).unwrap(), bytes);
     }
 
     #[test]

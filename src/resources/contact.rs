@@ -10,7 +10,7 @@ use crate::query::{QueryParams, lowercase_param, text_param};
 use crate::resources::{self, Filter, IndexEntry, Kind, ProjectScope, Routed};
 use crate::store::Tx;
 use crate::timestamp::Timestamp;
-use crate::validate::{Check, Input, Patch, SHORT_TEXT_MAX, object, string, text};
+use crate::validate::{Check, Input, Patch, SHORT_TEXT_MAX, object, parsed, text};
 
 pub const BY_CREATED: u8 = 0x44;
 /// `len ++ external_id ++ seq ++ id`: the upsert's first match (the oldest contact).
@@ -22,7 +22,7 @@ pub const BY_EMAIL: u8 = 0x46;
 pub struct Contact {
     pub id: String,
     pub project_id: String,
-    pub email: Option<String>,
+    pub email: Option<Email>,
     pub name: Option<String>,
     pub phone: Option<String>,
     pub external_id: Option<String>,
@@ -43,7 +43,7 @@ impl Record for Contact {
 pub struct ContactView {
     pub id: String,
     pub project_id: String,
-    pub email: Option<String>,
+    pub email: Option<Email>,
     pub name: Option<String>,
     pub phone: Option<String>,
     pub external_id: Option<String>,
@@ -96,7 +96,7 @@ impl Kind for Contact {
         if let Some(email) = &self.email {
             entries.push(IndexEntry::lookup(
                 BY_EMAIL,
-                &email.to_lowercase(),
+                &email.lowercase(),
                 self.seq,
                 &self.id,
             ));
@@ -111,30 +111,48 @@ impl Contact {
     }
 }
 
-/// A syntactically valid address: one `@`, a non-empty local part, a dotted domain, no spaces.
-pub fn check_email(email: &str) -> Check<String> {
-    let valid = email.chars().count() <= SHORT_TEXT_MAX
-        && !email.chars().any(char::is_whitespace)
-        && email.split_once('@').is_some_and(|(local, domain)| {
-            !local.is_empty()
-                && !domain.contains('@')
-                && domain.split('.').count() >= 2
-                && domain.split('.').all(|label| !label.is_empty())
-        });
-    if valid {
-        Ok(email.to_string())
-    } else {
-        Err("Invalid email".into())
+/// A syntactically valid address: one `@`, a non-empty local part, a dotted domain, no spaces,
+/// at most 255 characters. Kept as sent; stored and sent as its string.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Email(String);
+
+impl TryFrom<String> for Email {
+    type Error = String;
+
+    fn try_from(email: String) -> Check<Email> {
+        let valid = email.chars().count() <= SHORT_TEXT_MAX
+            && !email.chars().any(char::is_whitespace)
+            && email.split_once('@').is_some_and(|(local, domain)| {
+                !local.is_empty()
+                    && !domain.contains('@')
+                    && domain.split('.').count() >= 2
+                    && domain.split('.').all(|label| !label.is_empty())
+            });
+        if valid {
+            Ok(Email(email))
+        } else {
+            Err("Invalid email".into())
+        }
     }
 }
 
-fn email(value: &Value) -> Check<String> {
-    check_email(string(value)?)
+impl From<Email> for String {
+    fn from(email: Email) -> String {
+        email.0
+    }
+}
+
+impl Email {
+    /// The form that look-ups and filters compare: addresses match case-insensitively.
+    pub fn lowercase(&self) -> String {
+        self.0.to_lowercase()
+    }
 }
 
 /// The writable fields, each left out, cleared (`null`) or set.
 pub struct ContactFields {
-    email: Patch<String>,
+    email: Patch<Email>,
     name: Patch<String>,
     phone: Patch<String>,
     external_id: Patch<String>,
@@ -146,7 +164,7 @@ pub struct ContactFields {
 impl ContactFields {
     fn read(input: &mut Input) -> ContactFields {
         ContactFields {
-            email: input.nullable("email", email),
+            email: input.nullable("email", parsed::<Email>),
             name: input.nullable("name", text(SHORT_TEXT_MAX)),
             phone: input.nullable("phone", text(SHORT_TEXT_MAX)),
             external_id: input.nullable("external_id", text(SHORT_TEXT_MAX)),
@@ -160,33 +178,30 @@ impl ContactFields {
     pub fn upsert_from_json(body: Value) -> ApiResult<Self> {
         let mut input = Input::new(body)?;
         let fields = ContactFields::read(&mut input);
-        let identified = [&fields.email, &fields.name, &fields.external_id]
-            .iter()
-            .any(|f| matches!(f, Patch::Set(_)));
+        let identified =
+            fields.email.is_set() || fields.name.is_set() || fields.external_id.is_set();
         if !identified {
             input.issue(
                 "email",
                 "At least one of email, name or external_id is required",
             );
         }
-        input.finish()?;
-        Ok(fields)
+        input.finish_with(|| Some(fields))
     }
 
     pub fn update_from_json(body: Value) -> ApiResult<Self> {
         let mut input = Input::new(body)?;
         let fields = ContactFields::read(&mut input);
-        input.finish_update()?;
-        Ok(fields)
+        input.finish_update_with(|| Some(fields))
     }
 
     /// Only supplied fields change; metadata merges shallowly (top-level keys replaced).
     fn apply(self, contact: &mut Contact) {
-        let set = |slot: &mut Option<String>, patch: Patch<String>| {
+        fn set<T>(slot: &mut Option<T>, patch: Patch<T>) {
             if let Some(value) = patch.into_change() {
                 *slot = value;
             }
-        };
+        }
         set(&mut contact.email, self.email);
         set(&mut contact.name, self.name);
         set(&mut contact.phone, self.phone);
@@ -224,7 +239,7 @@ pub fn upsert(
     if matched.is_none()
         && let Patch::Set(email) = &fields.email
     {
-        matched = scope.first(tx, BY_EMAIL, &email.to_lowercase())?;
+        matched = scope.first(tx, BY_EMAIL, &email.lowercase())?;
     }
     if let Some(id) = matched {
         let before: Contact = resources::get(tx, scope, &id)?;
@@ -315,14 +330,16 @@ pub struct ContactFilter {
 
 impl Filter<Contact> for ContactFilter {
     fn matches(&self, c: &Contact) -> bool {
-        let lower = |s: &Option<String>| s.as_deref().map(str::to_lowercase);
+        let email = c.email.as_ref().map(Email::lowercase);
         self.q.as_ref().is_none_or(|q| {
-            lower(&c.name).is_some_and(|n| n.contains(q.as_str()))
-                || lower(&c.email).is_some_and(|e| e.contains(q.as_str()))
+            c.name
+                .as_ref()
+                .is_some_and(|n| n.to_lowercase().contains(q.as_str()))
+                || email.as_ref().is_some_and(|e| e.contains(q.as_str()))
         }) && self
             .email
             .as_ref()
-            .is_none_or(|e| lower(&c.email).as_ref() == Some(e))
+            .is_none_or(|e| email.as_ref() == Some(e))
             && self
                 .external_id
                 .as_ref()
@@ -333,16 +350,74 @@ impl Filter<Contact> for ContactFilter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::validate::assert_string_newtype;
 
     #[test]
     fn email_rules() {
         for good in ["a@b.co", "first.last+tag@example.com", "x@sub.domain.org"] {
-            assert!(check_email(good).is_ok(), "{good}");
+            assert!(Email::try_from(good.to_string()).is_ok(), "{good}");
         }
+        let too_long = format!("{}@b.co", "a".repeat(251));
         for bad in [
-            "", "a", "a@", "@b.co", "a@b", "a b@c.io", "a@b..co", "a@@b.co", "a@b.co.",
+            "", "a", "a@", "@b.co", "a@b", "a b@c.io", "a@b..co", "a@@b.co", "a@b.co.", &too_long,
         ] {
-            assert!(check_email(bad).is_err(), "{bad}");
+            assert!(Email::try_from(bad.to_string()).is_err(), "{bad}");
         }
+        let exact = format!("{}@b.co", "a".repeat(250));
+        assert!(Email::try_from(exact).is_ok());
+    }
+
+    #[test]
+    fn emails_are_kept_as_sent_and_compared_in_lowercase() {
+        let email = Email::try_from("Ann@Example.COM".to_string()).unwrap();
+        assert_eq!(email.lowercase(), "ann@example.com");
+        assert_eq!(String::from(email), "Ann@Example.COM");
+    }
+
+    #[test]
+    fn emails_encode_as_their_strings() {
+        assert_string_newtype::<Email>("Ann@Example.com", "ann@example");
+    }
+
+    /// Contacts written before email had its own type still decode, and new ones are byte for
+    /// byte what that layout wrote.
+    #[test]
+    fn contact_records_keep_their_encoding() {
+        #[derive(Serialize)]
+        struct StringContact {
+            id: String,
+            project_id: String,
+            email: Option<String>,
+            name: Option<String>,
+            phone: Option<String>,
+            external_id: Option<String>,
+            company: Option<String>,
+            job_title: Option<String>,
+            metadata: String,
+            last_seen_at: Option<Timestamp>,
+            created_at: Timestamp,
+            seq: u64,
+        }
+        let old = StringContact {
+            id: "con_abcdefghijkl".into(),
+            project_id: "prj_abcdefghijkl".into(),
+            email: Some("ann@example.com".into()),
+            name: Some("Ann".into()),
+            phone: None,
+            external_id: Some("u-1".into()),
+            company: None,
+            job_title: None,
+            metadata: "{}".into(),
+            last_seen_at: None,
+            created_at: Timestamp::from_unix(1_700_000_000),
+            seq: 3,
+        };
+        let bytes = postcard::to_allocvec(&old).unwrap();
+        let contact: Contact = postcard::from_bytes(&bytes).unwrap();
+        assert_eq!(
+            contact.email.clone().map(String::from).as_deref(),
+            Some("ann@example.com")
+        );
+        assert_eq!(postcard::to_allocvec(&contact).unwrap(), bytes);
     }
 }

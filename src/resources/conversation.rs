@@ -154,8 +154,7 @@ impl ConversationCreate {
                 .unwrap_or(Priority::Normal),
             tags: read_tags(&mut input, Presence::Optional).unwrap_or_default(),
         };
-        input.finish()?;
-        Ok(create)
+        input.finish_with(|| Some(create))
     }
 }
 
@@ -177,8 +176,7 @@ impl ConversationUpdate {
             assigned_to: input.nullable("assigned_to", trimmed(1, SHORT_TEXT_MAX)),
             tags: read_tags(&mut input, Presence::Updatable),
         };
-        input.finish_update()?;
-        Ok(update)
+        input.finish_update_with(|| Some(update))
     }
 }
 

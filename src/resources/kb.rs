@@ -10,9 +10,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::codec::{self, Record};
-use crate::error::{ApiResult, ErrorCode};
+use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::model::audit::Actor;
-use crate::model::project::derive_slug;
+use crate::model::project::{Slug, derive_slug};
 use crate::query::{QueryParams, enum_param, lowercase_param, text_param};
 use crate::resources::search::{self, TermStats};
 use crate::resources::{self, Filter, IndexEntry, Kind, ProjectScope, Routed, lookup_prefix};
@@ -50,7 +50,7 @@ pub struct Article {
     pub id: String,
     pub project_id: String,
     pub title: String,
-    pub slug: String,
+    pub slug: Slug,
     pub content: String,
     pub category: Option<String>,
     pub status: ArticleStatus,
@@ -74,7 +74,7 @@ pub struct ArticleView {
     pub id: String,
     pub project_id: String,
     pub title: String,
-    pub slug: String,
+    pub slug: Slug,
     pub content: String,
     pub category: Option<String>,
     pub status: ArticleStatus,
@@ -135,7 +135,7 @@ impl Kind for Article {
         let mut entries = vec![
             IndexEntry::order(BY_CREATED, b"", self.seq, &self.id),
             IndexEntry::order(BY_UPDATED, b"", self.updated_seq, &self.id),
-            IndexEntry::lookup(BY_SLUG, &self.slug, self.seq, &self.id),
+            IndexEntry::lookup(BY_SLUG, self.slug.as_str(), self.seq, &self.id),
         ];
         if self.status == ArticleStatus::Published {
             let doc_len = search::doc_len(&self.title, &self.content);
@@ -175,6 +175,37 @@ impl Kind for Article {
     }
 }
 
+/// A create body: title and content required, the rest defaulted by `create`.
+pub struct ArticleCreate {
+    title: String,
+    content: String,
+    category: Option<String>,
+    status: Option<ArticleStatus>,
+    is_public: Option<bool>,
+}
+
+impl ArticleCreate {
+    pub fn from_json(body: Value) -> ApiResult<Self> {
+        let mut input = Input::new(body)?;
+        let title = input.required("title", non_blank(SHORT_TEXT_MAX));
+        let content = input.required("content", non_blank(LONG_TEXT_MAX));
+        let category = input.optional("category", text(SHORT_TEXT_MAX));
+        // These two cannot be null, as in an update: `null` is a type error.
+        let status = input.updatable("status", one_of(ArticleStatus::VALUES));
+        let is_public = input.updatable("is_public", boolean);
+        input.finish_with(|| {
+            Some(ArticleCreate {
+                title: title?,
+                content: content?,
+                category,
+                status,
+                is_public,
+            })
+        })
+    }
+}
+
+/// An update body: each field left out or changed; `category` may be cleared.
 pub struct ArticleFields {
     title: Option<String>,
     content: Option<String>,
@@ -184,39 +215,16 @@ pub struct ArticleFields {
 }
 
 impl ArticleFields {
-    fn read(input: &mut Input, create: bool) -> ArticleFields {
-        let (title, content) = if create {
-            (
-                input.required("title", non_blank(SHORT_TEXT_MAX)),
-                input.required("content", non_blank(LONG_TEXT_MAX)),
-            )
-        } else {
-            (
-                input.updatable("title", non_blank(SHORT_TEXT_MAX)),
-                input.updatable("content", non_blank(LONG_TEXT_MAX)),
-            )
-        };
-        ArticleFields {
-            title,
-            content,
+    pub fn update_from_json(body: Value) -> ApiResult<Self> {
+        let mut input = Input::new(body)?;
+        let fields = ArticleFields {
+            title: input.updatable("title", non_blank(SHORT_TEXT_MAX)),
+            content: input.updatable("content", non_blank(LONG_TEXT_MAX)),
             category: input.nullable("category", text(SHORT_TEXT_MAX)),
             status: input.updatable("status", one_of(ArticleStatus::VALUES)),
             is_public: input.updatable("is_public", boolean),
-        }
-    }
-
-    pub fn create_from_json(body: Value) -> ApiResult<Self> {
-        let mut input = Input::new(body)?;
-        let fields = ArticleFields::read(&mut input, true);
-        input.finish()?;
-        Ok(fields)
-    }
-
-    pub fn update_from_json(body: Value) -> ApiResult<Self> {
-        let mut input = Input::new(body)?;
-        let fields = ArticleFields::read(&mut input, false);
-        input.finish_update()?;
-        Ok(fields)
+        };
+        input.finish_update_with(|| Some(fields))
     }
 
     fn apply(self, article: &mut Article) {
@@ -239,21 +247,23 @@ impl ArticleFields {
 }
 
 /// The title's slug, made unique within the project with `-2`, `-3`, ….
-fn unique_slug(reader: &impl Reader, scope: &ProjectScope, title: &str) -> ApiResult<String> {
-    let base = derive_slug(title).unwrap_or_else(|| "article".into());
+fn unique_slug(reader: &impl Reader, scope: &ProjectScope, title: &str) -> ApiResult<Slug> {
+    let base = match derive_slug(title) {
+        Some(slug) => slug,
+        // Too few letters or digits in the title.
+        None => Slug::try_from("article".to_string()).map_err(ApiError::internal)?,
+    };
     let mut candidate = base.clone();
     let mut n = 1;
-    while scope.first(reader, BY_SLUG, &candidate)?.is_some() {
+    while scope.first(reader, BY_SLUG, candidate.as_str())?.is_some() {
         n += 1;
-        let suffix = format!("-{n}");
-        let stem = &base[..base.len().min(50 - suffix.len())];
-        candidate = format!("{}{suffix}", stem.trim_end_matches('-'));
+        candidate = base.numbered(n);
     }
     Ok(candidate)
 }
 
 impl Routed for Article {
-    type Create = ArticleFields;
+    type Create = ArticleCreate;
     type Update = ArticleFields;
     type Filter = ArticleFilter;
 
@@ -268,8 +278,8 @@ impl Routed for Article {
         })
     }
 
-    fn parse_create(body: Value) -> ApiResult<ArticleFields> {
-        ArticleFields::create_from_json(body)
+    fn parse_create(body: Value) -> ApiResult<ArticleCreate> {
+        ArticleCreate::from_json(body)
     }
 
     fn parse_update(body: Value) -> ApiResult<ArticleFields> {
@@ -280,19 +290,18 @@ impl Routed for Article {
         tx: &mut Tx<'_>,
         scope: &ProjectScope,
         actor: &Actor,
-        fields: ArticleFields,
+        input: ArticleCreate,
     ) -> ApiResult<Article> {
-        let title = fields.title.clone().unwrap_or_default();
         let seq = tx.next_seq();
-        let mut article = Article {
+        let article = Article {
             id: resources::new_id::<Article>(),
             project_id: scope.project_id.clone(),
-            slug: unique_slug(tx, scope, &title)?,
-            title,
-            content: String::new(),
-            category: None,
-            status: ArticleStatus::Draft,
-            is_public: true,
+            slug: unique_slug(tx, scope, &input.title)?,
+            title: input.title,
+            content: input.content,
+            category: input.category,
+            status: input.status.unwrap_or(ArticleStatus::Draft),
+            is_public: input.is_public.unwrap_or(true),
             view_count: 0,
             helpful_count: 0,
             not_helpful_count: 0,
@@ -302,7 +311,6 @@ impl Routed for Article {
             seq,
             updated_seq: seq,
         };
-        fields.apply(&mut article);
         resources::insert(tx, scope, actor, &article)?;
         Ok(article)
     }

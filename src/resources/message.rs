@@ -114,11 +114,12 @@ impl MessageCreate {
         let content = input.required("content", non_blank(LONG_TEXT_MAX));
         let sender_type = input.optional("sender_type", one_of(POSTABLE_SENDERS));
         let is_internal = input.optional("is_internal", boolean);
-        input.finish()?;
-        Ok(MessageCreate {
-            content: content.unwrap_or_default(),
-            sender_type: sender_type.unwrap_or(SenderType::Agent),
-            is_internal: is_internal.unwrap_or(false),
+        input.finish_with(|| {
+            Some(MessageCreate {
+                content: content?,
+                sender_type: sender_type.unwrap_or(SenderType::Agent),
+                is_internal: is_internal.unwrap_or(false),
+            })
         })
     }
 }

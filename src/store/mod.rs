@@ -523,7 +523,7 @@ mod tests {
     use crate::error::ErrorCode;
     use crate::model::audit::Actor;
     use crate::model::org::{self, OrgCreate};
-    use crate::model::project::{self, ProjectCreate};
+    use crate::model::project::{self, ProjectCreate, Slug};
     use crate::resources::conversation::{BY_CREATED, Conversation, ConversationCreate};
     use crate::resources::{self, Order, ProjectScope, Routed};
 
@@ -542,7 +542,7 @@ mod tests {
                 )?;
                 let input = ProjectCreate {
                     name: "Support".into(),
-                    slug: "support".into(),
+                    slug: Slug::try_from("support".to_string()).unwrap(),
                     domain: None,
                 };
                 let project = project::create(tx, &actor, &org.id, input)?;

@@ -14,7 +14,7 @@ use rogeriq::error::{ApiResult, ErrorCode};
 use rogeriq::ids::ID_LEN;
 use rogeriq::model::audit::Actor;
 use rogeriq::model::org::{self, OrgCreate};
-use rogeriq::model::project::{self, ProjectCreate, ProjectUpdate};
+use rogeriq::model::project::{self, Domain, ProjectCreate, ProjectUpdate, Slug};
 use rogeriq::resources::contact::Contact;
 use rogeriq::resources::conversation::Conversation;
 use rogeriq::resources::kb::{self, Article};
@@ -50,8 +50,8 @@ impl Rng {
 struct ModelProject {
     org: String,
     name: String,
-    slug: String,
-    domain: Option<String>,
+    slug: Slug,
+    domain: Option<Domain>,
     /// `(record tag, id)` → the record's wire view without its timestamps.
     records: BTreeMap<(u8, String), Value>,
 }
@@ -62,10 +62,10 @@ struct Model {
 }
 
 impl Model {
-    fn slug_taken(&self, org: &str, slug: &str) -> bool {
+    fn slug_taken(&self, org: &str, slug: &Slug) -> bool {
         self.projects
             .values()
-            .any(|p| p.org == org && p.slug == slug)
+            .any(|p| p.org == org && p.slug == *slug)
     }
 
     /// Ids of the records of kind `K` in `project`.
@@ -91,6 +91,10 @@ fn comparable(mut view: Value) -> Value {
         fields.retain(|name, _| !name.ends_with("_at"));
     }
     view
+}
+
+fn domain(text: &str) -> Domain {
+    Domain::try_from(text.to_string()).unwrap()
 }
 
 fn actor() -> Actor {
@@ -180,7 +184,12 @@ fn check(store: &Store, model: &Model, step: usize) {
     let slugs: Entries = model
         .projects
         .iter()
-        .map(|(id, p)| (keys::org_child(&p.org, &p.slug), id.as_bytes().to_vec()))
+        .map(|(id, p)| {
+            (
+                keys::org_child(&p.org, p.slug.as_str()),
+                id.as_bytes().to_vec(),
+            )
+        })
         .collect();
     assert_eq!(
         scan(store, tables::PROJECT_SLUGS),
@@ -199,7 +208,7 @@ fn check(store: &Store, model: &Model, step: usize) {
         let p = store
             .read_blocking(move |rx| project::resolve(rx, &org, &project_id))
             .unwrap();
-        let got = (p.name, p.slug.to_string(), p.domain.map(|d| d.to_string()));
+        let got = (p.name, p.slug, p.domain);
         let want = (m.name.clone(), m.slug.clone(), m.domain.clone());
         assert_eq!(got, want, "step {step}: project {id}");
     }
@@ -419,11 +428,11 @@ fn run(seed: u64, steps: usize) {
             let org = rng.pick(&orgs).clone();
             let name = rng.pick(NAMES).to_string();
             let slug = if rng.below(3) == 0 {
-                rng.pick(SLUGS).to_string()
+                Slug::try_from(rng.pick(SLUGS).to_string()).unwrap()
             } else {
                 project::derive_slug(&name).unwrap()
             };
-            let domain = rng.pick(DOMAINS).map(str::to_string);
+            let domain = rng.pick(DOMAINS).map(domain);
             let taken = model.slug_taken(&org, &slug);
             let input = ProjectCreate {
                 name: name.clone(),
@@ -459,7 +468,7 @@ fn run(seed: u64, steps: usize) {
             let domain = match rng.below(3) {
                 0 => Patch::Absent,
                 1 => Patch::Null,
-                _ => Patch::Set(rng.pick(&DOMAINS[1..]).unwrap().to_string()),
+                _ => Patch::Set(domain(rng.pick(&DOMAINS[1..]).unwrap())),
             };
             let input = ProjectUpdate {
                 name: name.clone(),
