@@ -6,15 +6,11 @@
 //! `cargo bench --bench requests` (or `make bench`) runs the full counts; without `--bench` (as
 //! `cargo test --all-targets` does) it runs 1/20 of them as a smoke test.
 
-use std::net::TcpListener;
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use reqwest::blocking::Client;
-use rogeriq::auth::MasterKey;
 use rogeriq::config::Settings;
-use rogeriq::server;
-use rogeriq::store::Store;
+use rogeriq::server::{self, Options};
 use serde_json::{Value, json};
 
 struct Target {
@@ -32,28 +28,16 @@ fn main() {
         data_dir: dir.path().to_path_buf(),
         ..Settings::default()
     };
-    let store = Store::open(&settings.data_file()).expect("open store");
-    let first = server::bootstrap(&store)
-        .expect("bootstrap")
-        .expect("a fresh store");
-    let listener = TcpListener::bind(&settings.listen).expect("bind");
-    let (sender, receiver) = mpsc::channel();
-    let server_store = store.clone();
-    let server_settings = settings.clone();
-    let thread = std::thread::spawn(move || {
-        actix_web::rt::System::new().block_on(async move {
-            let running = server::start(
-                &server_settings,
-                MasterKey::from_setting(""),
-                server_store,
-                listener,
-                false,
-            )?;
-            let _ = sender.send((running.addr, running.handle.clone()));
-            running.server.await
-        })
-    });
-    let (addr, handle) = receiver.recv().expect("server started");
+    let launched = server::launch(
+        settings,
+        Options {
+            handle_signals: false,
+        },
+    )
+    .expect("server started");
+    let first = launched.bootstrap.expect("a fresh store");
+    let (addr, handle, server) = (launched.addr, launched.handle, launched.server);
+    let thread = std::thread::spawn(move || actix_web::rt::System::new().block_on(server));
     let base = format!("http://{addr}/api/v1");
     let project = Client::new()
         .post(format!("{base}/orgs/{}/projects", first.org_id))
@@ -102,7 +86,7 @@ fn main() {
 
     actix_web::rt::System::new().block_on(handle.stop(true));
     let _ = thread.join();
-    server::close_store(store);
+    server::close_store(launched.store);
     if let Some(peak) = peak_rss_kib() {
         println!("peak resident memory: {} MiB", peak / 1024);
     }

@@ -1,9 +1,14 @@
-//! Settings, merged in one place: built-in defaults < TOML file < `ROGERIQ_*` environment
-//! variables < command-line flags. Every key's environment variable is `ROGERIQ_` plus its path
-//! in upper snake case (`[a] b_c` is `ROGERIQ_A_B_C`); config.toml.example documents each key.
+//! Settings, declared once in [`Settings`] and merged by figment: built-in defaults < TOML file <
+//! `ROGERIQ_*` environment variables < command-line flags ([`Flags`]). A key's environment
+//! variable is `ROGERIQ_` plus its path joined by `_` in upper case (`[a] b_c` is
+//! `ROGERIQ_A_B_C`), and its flag, where it has one, is that path in kebab case (`--a-b-c`).
+//! Tests hold config.toml.example and README.md's settings table to the struct.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
+use figment::providers::{Format, Serialized, Toml};
+use figment::value::{Dict, Map, Value};
+use figment::{Figment, Metadata, Profile, Provider, Source};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -15,6 +20,7 @@ pub struct Settings {
     pub data_dir: PathBuf,
     /// Secret for the admin API (at least 16 characters); empty disables the admin API.
     pub master_key: String,
+    /// `pretty` (human-readable) or `json` (one object per line).
     pub log_format: LogFormat,
     /// A tracing filter such as `info` or `rogeriq=debug`.
     pub log_level: String,
@@ -24,7 +30,7 @@ pub struct Settings {
     pub workers: u64,
 }
 
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     Pretty,
@@ -45,48 +51,113 @@ impl Default for Settings {
     }
 }
 
+/// The flags of `rogeriq serve`: where the TOML file is, and the top settings layer. Each flag
+/// is named after the key it sets; one left out serializes to nothing and overrides nothing.
+/// The master key has no flag, to keep it out of process lists.
+#[derive(Debug, Default, clap::Args, Serialize)]
+pub struct Flags {
+    /// TOML settings file (see config.toml.example).
+    #[arg(long, env = "ROGERIQ_CONFIG")]
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
+    /// Address to bind, host:port (port 0 picks a free port).
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<String>,
+    /// Folder for the data file.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+    /// Log format.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_format: Option<LogFormat>,
+    /// Log filter, e.g. info or rogeriq=debug.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_level: Option<String>,
+    /// Largest request body accepted, in bytes.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_body_bytes: Option<u64>,
+    /// HTTP worker threads; 0 means one per core.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub workers: Option<u64>,
+}
+
 pub const ENV_PREFIX: &str = "ROGERIQ_";
 const MIN_MASTER_KEY_CHARS: usize = 16;
 
-impl Settings {
-    /// Merges the layers. `env` looks up one environment variable; `flags` are `(key path,
-    /// value)` pairs from the command line that were given.
-    pub fn load(
-        file: Option<&Path>,
-        env: impl Fn(&str) -> Option<String>,
-        flags: &[(&str, toml::Value)],
-    ) -> Result<Settings, String> {
-        let defaults = toml::Table::try_from(Settings::default())
-            .map_err(|e| format!("default settings: {e}"))?;
-        let mut merged = defaults.clone();
+/// One settings key, read off the defaults: its path (`["rate_limit", "window_secs"]`) and
+/// whether it holds text.
+#[derive(Debug, Clone)]
+pub struct Key {
+    pub path: Vec<String>,
+    text: bool,
+}
 
-        if let Some(path) = file {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| format!("cannot read config file {}: {e}", path.display()))?;
-            let table: toml::Table = text
-                .parse()
-                .map_err(|e| format!("config file {}: {e}", path.display()))?;
-            merge(&mut merged, table);
+impl Key {
+    /// The path as TOML writes it: `rate_limit.window_secs`.
+    pub fn dotted(&self) -> String {
+        self.path.join(".")
+    }
+
+    /// The name of the key among environment variables and flags: `rate_limit_window_secs`.
+    fn snake(&self) -> String {
+        self.path.join("_")
+    }
+
+    pub fn env_var(&self) -> String {
+        format!("{ENV_PREFIX}{}", self.snake().to_uppercase())
+    }
+
+    /// The flag that sets this key, if [`Flags`] has it: `--rate-limit-window-secs`.
+    pub fn flag(&self) -> String {
+        format!("--{}", self.snake().replace('_', "-"))
+    }
+
+    /// An environment variable's text as a value of this key. A text key takes it as it is;
+    /// figment's `Env` provider would guess a type from the text instead, trimming it, dropping
+    /// quotes and turning digits into numbers, which would mangle a secret. Other keys are
+    /// parsed (`20`, `true`), so text where a number belongs fails as a type error.
+    fn env_value(&self, raw: String) -> Value {
+        if self.text {
+            Value::from(raw)
+        } else {
+            raw.parse().unwrap_or_else(|never| match never {})
         }
+    }
+}
 
-        for (path, default) in leaves(&defaults) {
-            let var = env_var_name(&path);
+impl Settings {
+    /// Merges the layers. `env` looks up one environment variable; only the settings' own
+    /// variables are looked up, by their exact names.
+    pub fn load(flags: &Flags, env: impl Fn(&str) -> Option<String>) -> Result<Settings, String> {
+        let keys = Settings::keys();
+        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+        if let Some(path) = &flags.config {
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        for key in &keys {
+            let var = key.env_var();
             if let Some(raw) = env(&var) {
-                let value = parse_like(default, &raw).ok_or_else(|| {
-                    format!("{var}={raw:?} is not a valid {}", default.type_str())
-                })?;
-                set_path(&mut merged, &path, value);
+                figment = figment.merge(Layer::new(var, key, key.env_value(raw)));
             }
         }
-
-        for (path, value) in flags {
-            let path: Vec<String> = path.split('.').map(str::to_owned).collect();
-            set_path(&mut merged, &path, value.clone());
+        let given = match Value::serialize(flags) {
+            Ok(Value::Dict(_, given)) => given,
+            _ => Dict::new(),
+        };
+        for (name, value) in given {
+            let key = keys
+                .iter()
+                .find(|key| key.snake() == name)
+                .ok_or_else(|| format!("the flag for {name} sets no setting"))?;
+            figment = figment.merge(Layer::new(key.flag(), key, value));
         }
 
-        let settings: Settings = toml::Value::Table(merged)
-            .try_into()
-            .map_err(|e| format!("settings: {e}"))?;
+        let settings: Settings = figment.extract().map_err(describe)?;
         settings.validate()?;
         Ok(settings)
     }
@@ -107,82 +178,84 @@ impl Settings {
         self.data_dir.join("rogeriq.redb")
     }
 
-    /// Every key path of the settings, for documentation checks.
-    pub fn key_paths() -> Vec<String> {
-        toml::Table::try_from(Settings::default())
-            .map(|t| leaves(&t).into_iter().map(|(p, _)| p.join(".")).collect())
-            .unwrap_or_default()
-    }
-}
-
-pub fn env_var_name(path: &[String]) -> String {
-    format!("{ENV_PREFIX}{}", path.join("_").to_uppercase())
-}
-
-fn merge(into: &mut toml::Table, from: toml::Table) {
-    for (key, value) in from {
-        match (into.get_mut(&key), value) {
-            (Some(toml::Value::Table(existing)), toml::Value::Table(incoming)) => {
-                merge(existing, incoming)
-            }
-            (_, value) => {
-                into.insert(key, value);
-            }
-        }
-    }
-}
-
-fn leaves(table: &toml::Table) -> Vec<(Vec<String>, &toml::Value)> {
-    let mut out = Vec::new();
-    for (key, value) in table {
-        match value {
-            toml::Value::Table(inner) => {
-                for (mut path, leaf) in leaves(inner) {
-                    path.insert(0, key.clone());
-                    out.push((path, leaf));
+    /// Every key of the settings, in the order of their paths.
+    pub fn keys() -> Vec<Key> {
+        fn walk(table: &Dict, parent: &[String], out: &mut Vec<Key>) {
+            for (name, value) in table {
+                let path = [parent, std::slice::from_ref(name)].concat();
+                match value {
+                    Value::Dict(_, inner) => walk(inner, &path, out),
+                    leaf => out.push(Key {
+                        path,
+                        text: matches!(leaf, Value::String(..)),
+                    }),
                 }
             }
-            leaf => out.push((vec![key.clone()], leaf)),
         }
-    }
-    out
-}
-
-fn set_path(table: &mut toml::Table, path: &[String], value: toml::Value) {
-    match path {
-        [] => {}
-        [last] => {
-            table.insert(last.clone(), value);
+        let mut keys = Vec::new();
+        // The defaults are plain values, which always serialize; were it otherwise, `load`
+        // would report it when it merges them.
+        if let Ok(Value::Dict(_, defaults)) = Value::serialize(Settings::default()) {
+            walk(&defaults, &[], &mut keys);
         }
-        [first, rest @ ..] => {
-            let entry = table
-                .entry(first.clone())
-                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
-            if let toml::Value::Table(inner) = entry {
-                set_path(inner, rest, value);
-            }
-        }
+        keys
     }
 }
 
-/// Reads an environment string as the same TOML type as the key's default.
-fn parse_like(default: &toml::Value, raw: &str) -> Option<toml::Value> {
-    match default {
-        toml::Value::String(_) => Some(toml::Value::String(raw.to_owned())),
-        toml::Value::Integer(_) => raw.trim().parse().ok().map(toml::Value::Integer),
-        toml::Value::Boolean(_) => match raw.trim().to_ascii_lowercase().as_str() {
-            "true" | "1" | "yes" => Some(toml::Value::Boolean(true)),
-            "false" | "0" | "no" => Some(toml::Value::Boolean(false)),
-            _ => None,
-        },
-        toml::Value::Float(_) => raw.trim().parse().ok().map(toml::Value::Float),
-        _ => None,
+/// One value at one key, as a figment layer named after where it came from (`ROGERIQ_WORKERS`,
+/// `--workers`), so that an error in the value names its source.
+struct Layer {
+    source: String,
+    key: String,
+    value: Value,
+}
+
+impl Layer {
+    fn new(source: String, key: &Key, value: Value) -> Layer {
+        Layer {
+            source,
+            key: key.dotted(),
+            value,
+        }
     }
+}
+
+impl Provider for Layer {
+    fn metadata(&self) -> Metadata {
+        Metadata::named(self.source.clone())
+    }
+
+    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
+        Serialized::default(&self.key, &self.value).data()
+    }
+}
+
+/// A figment error, one line per problem: where the value came from (a variable, a flag, the
+/// file and the key in it) and what is wrong with it.
+fn describe(err: figment::Error) -> String {
+    let line = |e: figment::Error| {
+        let place = match e.metadata {
+            Some(Metadata {
+                source: Some(Source::File(file)),
+                ..
+            }) if e.path.is_empty() => format!("config file {}", file.display()),
+            Some(Metadata {
+                source: Some(Source::File(file)),
+                ..
+            }) => format!("config file {}, key {}", file.display(), e.path.join(".")),
+            Some(md) => md.name.into_owned(),
+            None => "settings".into(),
+        };
+        format!("{place}: {}", e.kind.to_string().trim_end())
+    };
+    err.into_iter().map(line).collect::<Vec<_>>().join("\n")
 }
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
+    use std::collections::{BTreeSet, HashMap};
+
+    use clap::{Args, Command};
 
     use super::*;
 
@@ -190,57 +263,109 @@ mod tests {
         None
     }
 
+    /// A config file in a fresh temporary directory.
+    fn config_file(text: &str) -> (tempfile::TempDir, Flags) {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(&file, text).unwrap();
+        let flags = Flags {
+            config: Some(file),
+            ..Flags::default()
+        };
+        (dir, flags)
+    }
+
     #[test]
     fn defaults_stand_alone() {
         assert_eq!(
-            Settings::load(None, no_env, &[]).unwrap(),
+            Settings::load(&Flags::default(), no_env).unwrap(),
             Settings::default()
         );
     }
 
     #[test]
     fn layers_override_in_order() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("c.toml");
-        std::fs::write(
-            &file,
-            "listen = \"0.0.0.0:1\"\nlog_level = \"debug\"\nmax_body_bytes = 10\n",
-        )
-        .unwrap();
+        let (_dir, mut flags) = config_file(
+            "listen = \"0.0.0.0:1\"\nlog_level = \"debug\"\nmax_body_bytes = 10\nworkers = 3\n",
+        );
+        flags.listen = Some("0.0.0.0:3".into());
         let env: HashMap<&str, &str> = [
             ("ROGERIQ_LISTEN", "0.0.0.0:2"),
             ("ROGERIQ_MAX_BODY_BYTES", "20"),
+            ("ROGERIQ_LOG_FORMAT", "json"),
         ]
         .into();
-        let flags = [("listen", toml::Value::String("0.0.0.0:3".into()))];
-        let s = Settings::load(Some(&file), |k| env.get(k).map(|v| v.to_string()), &flags).unwrap();
+        let s = Settings::load(&flags, |k| env.get(k).map(|v| v.to_string())).unwrap();
         assert_eq!(s.listen, "0.0.0.0:3");
         assert_eq!(s.max_body_bytes, 20);
+        assert_eq!(s.log_format, LogFormat::Json);
         assert_eq!(s.log_level, "debug");
+        assert_eq!(s.workers, 3);
+    }
+
+    #[test]
+    fn text_from_the_environment_is_kept_as_it_is() {
+        let secret = "\"0123456789012345678\" ";
+        let env = |k: &str| (k == "ROGERIQ_MASTER_KEY").then(|| secret.to_string());
+        let s = Settings::load(&Flags::default(), env).unwrap();
+        assert_eq!(s.master_key, secret);
     }
 
     #[test]
     fn bad_values_are_reported() {
         let env = |k: &str| (k == "ROGERIQ_MAX_BODY_BYTES").then(|| "lots".to_string());
-        assert!(
-            Settings::load(None, env, &[])
-                .unwrap_err()
-                .contains("ROGERIQ_MAX_BODY_BYTES")
-        );
+        let err = Settings::load(&Flags::default(), env).unwrap_err();
+        assert!(err.contains("ROGERIQ_MAX_BODY_BYTES"), "{err}");
         let short = |k: &str| (k == "ROGERIQ_MASTER_KEY").then(|| "short".to_string());
-        assert!(
-            Settings::load(None, short, &[])
-                .unwrap_err()
-                .contains("master_key")
-        );
+        let err = Settings::load(&Flags::default(), short).unwrap_err();
+        assert!(err.contains("master_key"), "{err}");
+        let (_dir, flags) = config_file("workers = \"many\"\n");
+        let err = Settings::load(&flags, no_env).unwrap_err();
+        assert!(err.contains("workers") && err.contains("c.toml"), "{err}");
     }
 
     #[test]
     fn unknown_file_keys_are_rejected() {
+        let (_dir, flags) = config_file("lisen = \"x\"\n");
+        let err = Settings::load(&flags, no_env).unwrap_err();
+        assert!(err.contains("lisen"), "{err}");
+    }
+
+    #[test]
+    fn a_missing_config_file_is_an_error() {
         let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("c.toml");
-        std::fs::write(&file, "lisen = \"x\"\n").unwrap();
-        assert!(Settings::load(Some(&file), no_env, &[]).is_err());
+        let flags = Flags {
+            config: Some(dir.path().join("absent.toml")),
+            ..Flags::default()
+        };
+        let err = Settings::load(&flags, no_env).unwrap_err();
+        assert!(err.contains("absent.toml"), "{err}");
+    }
+
+    /// The long names of the flags that set a key (all but `--config`).
+    fn setting_flags() -> Vec<String> {
+        Flags::augment_args(Command::new("serve"))
+            .get_arguments()
+            .filter_map(|arg| arg.get_long())
+            .filter(|long| *long != "config")
+            .map(|long| format!("--{long}"))
+            .collect()
+    }
+
+    #[test]
+    fn every_flag_sets_a_key() {
+        let keys: Vec<String> = Settings::keys().iter().map(Key::flag).collect();
+        let flags = setting_flags();
+        assert!(!flags.is_empty());
+        for flag in flags {
+            assert!(keys.contains(&flag), "{flag} names no settings key");
+        }
+        let env_vars: BTreeSet<String> = Settings::keys().iter().map(Key::env_var).collect();
+        assert_eq!(
+            env_vars.len(),
+            Settings::keys().len(),
+            "two keys share one environment variable"
+        );
     }
 
     #[test]
@@ -255,15 +380,65 @@ mod tests {
             })
             .collect::<Vec<_>>()
             .join("\n");
-        let table: toml::Table = uncommented.parse().unwrap();
-        let parsed: Settings = toml::Value::Table(table).try_into().unwrap();
+        let parsed: Settings = Figment::from(Toml::string(&uncommented)).extract().unwrap();
         assert_eq!(parsed, Settings::default());
-        for key in Settings::key_paths() {
-            let var = env_var_name(&key.split('.').map(str::to_owned).collect::<Vec<_>>());
+        let flags = setting_flags();
+        for key in Settings::keys() {
+            let var = key.env_var();
             assert!(
                 text.contains(&var),
                 "config.toml.example does not name {var}"
             );
+            let flag = key.flag();
+            assert_eq!(
+                text.contains(&format!("flag: {flag}\n")),
+                flags.contains(&flag),
+                "config.toml.example and the flags disagree on {flag}"
+            );
+        }
+    }
+
+    /// The rows of README.md's settings table: key, env and flag cells, backticks removed.
+    fn readme_rows() -> Vec<[String; 3]> {
+        let readme = include_str!("../README.md");
+        let section = readme
+            .split("\n## Configuration\n")
+            .nth(1)
+            .expect("README.md has a Configuration section");
+        let section = section.split("\n## ").next().unwrap_or(section);
+        section
+            .lines()
+            .skip_while(|l| !l.starts_with("| key | default | env | flag |"))
+            .skip(2)
+            .take_while(|l| l.starts_with('|'))
+            .map(|row| {
+                let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+                let plain = |cell: &str| cell.trim_matches('`').to_string();
+                [plain(cells[1]), plain(cells[3]), plain(cells[4])]
+            })
+            .collect()
+    }
+
+    #[test]
+    fn readme_table_lists_every_key_with_its_env_and_flag() {
+        let rows = readme_rows();
+        let listed: BTreeSet<&str> = rows.iter().map(|[key, ..]| key.as_str()).collect();
+        let keys = Settings::keys();
+        let declared: BTreeSet<String> = keys.iter().map(Key::dotted).collect();
+        assert_eq!(
+            listed,
+            declared.iter().map(String::as_str).collect(),
+            "README.md's settings table"
+        );
+        let flags = setting_flags();
+        for [name, env, flag] in &rows {
+            let key = keys.iter().find(|k| k.dotted() == *name).unwrap();
+            assert_eq!(*env, key.env_var(), "README.md's env for {name}");
+            if flags.contains(&key.flag()) {
+                assert_eq!(*flag, key.flag(), "README.md's flag for {name}");
+            } else {
+                assert!(!flag.starts_with("--"), "README.md: {name} has no flag");
+            }
         }
     }
 }

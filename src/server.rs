@@ -1,7 +1,9 @@
-//! Start-up and shutdown: open the store, first-start bootstrap, bind, serve until a signal or a
-//! stop request, then close the store cleanly.
+//! Start-up and shutdown: the one way to build the app from settings (open the store, bind,
+//! first-start bootstrap), serve until a signal or a stop request, then close the store cleanly.
 
+use std::fmt;
 use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use actix_web::dev::{Server, ServerHandle};
@@ -11,11 +13,11 @@ use crate::api::{self, AppState};
 use crate::auth::MasterKey;
 use crate::auth::scope::{Scope, Verb};
 use crate::config::Settings;
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 use crate::model::api_key::{self, KeyCreate, Tier};
 use crate::model::audit::Actor;
 use crate::model::org::{self, OrgCreate};
-use crate::store::Store;
+use crate::store::{OpenError, Store};
 
 /// How long in-flight requests may take to finish after a shutdown signal.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
@@ -41,7 +43,7 @@ impl Bootstrap {
 }
 
 /// On a store with no organisation, creates "Default" and a key with scope `admin`.
-pub fn bootstrap(store: &Store) -> ApiResult<Option<Bootstrap>> {
+fn bootstrap(store: &Store) -> ApiResult<Option<Bootstrap>> {
     store.write_blocking(|tx| {
         if !org::list(tx)?.is_empty() {
             return Ok(None);
@@ -69,41 +71,88 @@ pub fn bootstrap(store: &Store) -> ApiResult<Option<Bootstrap>> {
     })
 }
 
-pub struct Running {
-    pub addr: SocketAddr,
-    pub handle: ServerHandle,
-    pub server: Server,
+/// How the embedding program wants the server run.
+pub struct Options {
+    /// Stop on SIGTERM and Ctrl-C; off where the embedding program (tests) owns the signals.
+    pub handle_signals: bool,
 }
 
-/// Builds the HTTP server on a bound listener. `handle_signals` is off where the embedding
-/// program (tests) owns the process's signals.
-pub fn start(
-    settings: &Settings,
-    master: MasterKey,
-    store: Store,
-    listener: TcpListener,
-    handle_signals: bool,
-) -> std::io::Result<Running> {
-    let addr = listener.local_addr()?;
+/// A server built from settings: its store open, its listener bound. The server runs while
+/// `server` is polled, until it is stopped through `handle` or by a signal; then the caller
+/// closes `store` with [`close_store`].
+pub struct Launched {
+    pub server: Server,
+    pub addr: SocketAddr,
+    pub handle: ServerHandle,
+    /// The store the server uses, for whoever must look beneath the API or close it.
+    pub store: Store,
+    /// What a first start created, to be shown once.
+    pub bootstrap: Option<Bootstrap>,
+}
+
+#[derive(Debug)]
+pub enum StartError {
+    DataDir(PathBuf, std::io::Error),
+    /// A held lock names the data file and the other server (OpenError's Display).
+    Store(OpenError),
+    Listen(String, std::io::Error),
+    Serve(std::io::Error),
+    Bootstrap(ApiError),
+}
+
+impl fmt::Display for StartError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StartError::DataDir(dir, err) => {
+                write!(f, "cannot create data_dir {}: {err}", dir.display())
+            }
+            StartError::Store(err) => err.fmt(f),
+            StartError::Listen(addr, err) => write!(f, "cannot listen on {addr}: {err}"),
+            StartError::Serve(err) => write!(f, "cannot serve: {err}"),
+            StartError::Bootstrap(err) => write!(f, "first-start setup failed: {err}"),
+        }
+    }
+}
+
+impl std::error::Error for StartError {}
+
+/// Builds the app from settings: creates the data folder, opens the store, binds the listener,
+/// builds the HTTP server and, on a store with no organisation, makes the first one. The server
+/// does not run until polled. Call it outside any async runtime: it waits for the store.
+pub fn launch(mut settings: Settings, options: Options) -> Result<Launched, StartError> {
+    // From here on only the master key's hash is kept (API.md §18.1).
+    let master = MasterKey::from_setting(&std::mem::take(&mut settings.master_key));
+    std::fs::create_dir_all(&settings.data_dir)
+        .map_err(|err| StartError::DataDir(settings.data_dir.clone(), err))?;
+    let store = Store::open(&settings.data_file()).map_err(StartError::Store)?;
+    let listener = TcpListener::bind(&settings.listen)
+        .map_err(|err| StartError::Listen(settings.listen.clone(), err))?;
+    let addr = listener.local_addr().map_err(StartError::Serve)?;
     let state = web::Data::new(AppState::new(
-        store,
+        store.clone(),
         master,
         usize::try_from(settings.max_body_bytes).unwrap_or(usize::MAX),
     ));
-    let mut server = HttpServer::new(move || api::app(state.clone()))
+    let mut http = HttpServer::new(move || api::app(state.clone()))
         .shutdown_timeout(SHUTDOWN_GRACE.as_secs())
-        .listen(listener)?;
+        .listen(listener)
+        .map_err(StartError::Serve)?;
     if settings.workers > 0 {
-        server = server.workers(usize::try_from(settings.workers).unwrap_or(1));
+        http = http.workers(usize::try_from(settings.workers).unwrap_or(1));
     }
-    if !handle_signals {
-        server = server.disable_signals();
+    if !options.handle_signals {
+        http = http.disable_signals();
     }
-    let server = server.run();
-    Ok(Running {
-        addr,
+    let server = http.run();
+    // Last, so that nothing after it can fail: a first start whose banner was never shown
+    // would leave an organisation whose key nobody has.
+    let bootstrap = bootstrap(&store).map_err(StartError::Bootstrap)?;
+    Ok(Launched {
         handle: server.handle(),
         server,
+        addr,
+        store,
+        bootstrap,
     })
 }
 

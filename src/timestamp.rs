@@ -33,18 +33,11 @@ impl Timestamp {
 
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match OffsetDateTime::from_unix_timestamp(self.0) {
-            Ok(t) => write!(
-                f,
-                "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-                t.year(),
-                u8::from(t.month()),
-                t.day(),
-                t.hour(),
-                t.minute(),
-                t.second()
-            ),
-            Err(_) => write!(f, "{}", self.0),
+        // A whole second in UTC renders with no fraction and a `Z`. Outside the years 0-9999
+        // RFC 3339 has no form; such a value shows as its Unix seconds.
+        match OffsetDateTime::from_unix_timestamp(self.0).map(|t| t.format(&Rfc3339)) {
+            Ok(Ok(text)) => f.write_str(&text),
+            _ => write!(f, "{}", self.0),
         }
     }
 }

@@ -1,18 +1,15 @@
 //! `TestApp`: a real server on a free port over a temporary data directory, with the first-start
 //! organisation and admin key, and a small blocking HTTP client.
 
-use std::net::{SocketAddr, TcpListener};
 use std::path::Path;
-use std::sync::mpsc;
 use std::thread::JoinHandle;
 
 use actix_web::dev::ServerHandle;
 use reqwest::blocking::Client;
 use reqwest::header::HeaderMap;
-use rogeriq::auth::MasterKey;
 use rogeriq::config::Settings;
 use rogeriq::model::api_key;
-use rogeriq::server;
+use rogeriq::server::{self, Options};
 use rogeriq::store::{Store, keys, tables};
 use rogeriq::timestamp::Timestamp;
 use tempfile::TempDir;
@@ -112,40 +109,28 @@ impl TestApp {
             ..Settings::default()
         };
         configure(&mut settings);
-        let store = Store::open(&settings.data_file()).expect("open store");
-        let first = server::bootstrap(&store).expect("bootstrap");
-        let listener = TcpListener::bind(&settings.listen).expect("bind");
-        let (sender, receiver) = mpsc::channel::<(SocketAddr, ServerHandle)>();
-        let server_store = store.clone();
-        let thread = std::thread::spawn(move || {
-            actix_web::rt::System::new().block_on(async move {
-                let running = server::start(
-                    &settings,
-                    MasterKey::from_setting(&settings.master_key),
-                    server_store,
-                    listener,
-                    false,
-                )?;
-                let _ = sender.send((running.addr, running.handle.clone()));
-                running.server.await
-            })
-        });
-        let (addr, handle) = receiver.recv().expect("server started");
-        let base = format!("http://{addr}");
-        let client = Client::builder().build().expect("client");
-        let (org_id, admin_key) = match first {
+        let launched = server::launch(
+            settings,
+            Options {
+                handle_signals: false,
+            },
+        )
+        .expect("server started");
+        let server = launched.server;
+        let thread = std::thread::spawn(move || actix_web::rt::System::new().block_on(server));
+        let (org_id, admin_key) = match launched.bootstrap {
             Some(first) => (first.org_id, first.key),
             None => (String::new(), String::new()),
         };
         TestApp {
-            base,
+            base: format!("http://{}", launched.addr),
             org_id,
             admin_key,
-            store,
+            store: launched.store,
             dir,
-            handle,
+            handle: launched.handle,
             thread: Some(thread),
-            client,
+            client: Client::builder().build().expect("client"),
         }
     }
 
