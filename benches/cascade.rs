@@ -9,11 +9,11 @@
 use std::time::Instant;
 
 use rogeriq::error::ApiResult;
-use rogeriq::model::audit::Actor;
-use rogeriq::model::org::{self, OrgCreate};
-use rogeriq::model::project::{self, ProjectCreate};
-use rogeriq::resources::contact::{Contact, Email};
-use rogeriq::resources::{self, IndexEntry, Kind, ProjectScope};
+use rogeriq::org_owned::audit::Actor;
+use rogeriq::org_owned::org::{self, OrgCreate};
+use rogeriq::org_owned::project::{self, ProjectCreate};
+use rogeriq::project_owned::contact::{Contact, Email};
+use rogeriq::project_owned::{self, IndexEntry, Kind, ProjectScope};
 use rogeriq::store::{Store, tables};
 use rogeriq::timestamp::Timestamp;
 
@@ -109,8 +109,9 @@ fn run(background: usize, deleted: usize) -> ApiResult<f64> {
     }
     let target = target.expect("the deleted project was created last");
     let started = Instant::now();
-    let removed =
-        store.write_blocking(move |tx| project::delete(tx, &actor, &org_id, &target.project_id))?;
+    let removed = store.write_blocking(move |tx| {
+        project_owned::delete_project(tx, &actor, &org_id, &target.project_id)
+    })?;
     let elapsed = started.elapsed().as_secs_f64() * 1000.0;
     let counted: u64 = removed.iter().map(|(_, n)| n).sum();
     assert_eq!(counted, deleted as u64, "cascade removed {removed:?}");
@@ -148,7 +149,7 @@ fn load_children(store: &Store, scope: &ProjectScope, count: usize) -> ApiResult
 }
 
 fn sample_contact(project_id: &str, seq: u64) -> Contact {
-    let id = resources::new_id::<Contact>();
+    let id = project_owned::new_id::<Contact>();
     Contact {
         email: Email::try_from(format!("{id}@example.com")).ok(),
         name: Some(format!("Customer {seq}")),

@@ -14,9 +14,9 @@ use crate::auth::MasterKey;
 use crate::auth::scope::{Scope, Verb};
 use crate::config::Settings;
 use crate::error::{ApiError, ApiResult};
-use crate::model::api_key::{self, KeyCreate, Tier};
-use crate::model::audit::Actor;
-use crate::model::org::{self, OrgCreate};
+use crate::org_owned::api_key::{self, KeyCreate, Tier};
+use crate::org_owned::audit::Actor;
+use crate::org_owned::org::{self, OrgCreate};
 use crate::store::{OpenError, Store};
 
 /// How long in-flight requests may take to finish after a shutdown signal.

@@ -5,8 +5,8 @@ use actix_web::{HttpResponse, web};
 use crate::api::extract::{JsonBody, Master};
 use crate::api::{State, created, ok};
 use crate::error::{ApiError, ApiResult, ErrorCode};
-use crate::model::api_key::{self, CreatedKeyView, KeyCreate};
-use crate::model::org::{self, Org, OrgCreate};
+use crate::org_owned::api_key::{self, CreatedKeyView, KeyCreate};
+use crate::org_owned::org::{self, Org, OrgCreate};
 use crate::timestamp::Timestamp;
 
 pub async fn list_orgs(_master: Master, state: State) -> ApiResult<HttpResponse> {

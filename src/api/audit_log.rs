@@ -5,7 +5,7 @@ use actix_web::{HttpResponse, web};
 use crate::api::State;
 use crate::api::extract::Auth;
 use crate::error::{ApiError, ApiResult};
-use crate::model::audit::{self, AuditEntry, AuditFilter};
+use crate::org_owned::audit::{self, AuditEntry, AuditFilter};
 use crate::pagination::{Cursor, parse_limit};
 use crate::query::QueryParams;
 use crate::timestamp::Timestamp;

@@ -13,23 +13,10 @@ use actix_web::{HttpMessage, HttpResponse, ResponseError};
 use futures_util::FutureExt;
 
 use crate::api::error;
+use crate::api::request_id::{self, REQUEST_ID_HEADER};
 use crate::error::ApiError;
 use crate::ids;
 use crate::store::panic_message;
-
-tokio::task_local! {
-    static REQUEST_ID: String;
-}
-
-pub const REQUEST_ID_HEADER: &str = "x-request-id";
-
-/// The id of the request being served. Outside a request (never expected) a fresh id is made
-/// rather than failing the error path.
-pub fn current_request_id() -> String {
-    REQUEST_ID
-        .try_with(Clone::clone)
-        .unwrap_or_else(|_| ids::request_id())
-}
 
 /// The id of the API key that authenticated the request, for the log line.
 #[derive(Clone)]
@@ -44,12 +31,11 @@ pub async fn request_context(
     let method = req.method().clone();
     let path = req.path().to_string();
 
-    let outcome = REQUEST_ID
-        .scope(
-            request_id.clone(),
-            AssertUnwindSafe(next.call(req)).catch_unwind(),
-        )
-        .await;
+    let outcome = request_id::scope(
+        request_id.clone(),
+        AssertUnwindSafe(next.call(req)).catch_unwind(),
+    )
+    .await;
     let failure = match outcome {
         Ok(Ok(response)) => {
             let mut response = response.map_into_boxed_body();

@@ -8,10 +8,10 @@ use crate::api::created;
 use crate::api::extract::{Auth, JsonBody};
 use crate::api::scoped::InProject;
 use crate::error::ApiResult;
+use crate::project_owned::conversation::Conversation;
+use crate::project_owned::message::{self, IN_CONVERSATION, Message, MessageCreate};
+use crate::project_owned::{self, Kind, Order};
 use crate::query::{ListParams, QueryParams};
-use crate::resources::conversation::Conversation;
-use crate::resources::message::{self, IN_CONVERSATION, Message, MessageCreate};
-use crate::resources::{self, Kind, Order};
 
 /// Messages oldest first; `limit` defaults to 100.
 pub async fn list_messages(
@@ -24,13 +24,13 @@ pub async fn list_messages(
     let page = InProject::new(&auth, project_id)
         .read(&state, move |rx, scope| {
             let params = ListParams::paged(&query, 100, 100)?;
-            let parent: Conversation = resources::get(rx, scope, &conversation_id)?;
+            let parent: Conversation = project_owned::get(rx, scope, &conversation_id)?;
             let order = Order {
                 tag: IN_CONVERSATION,
                 group: parent.id.as_bytes(),
                 descending: false,
             };
-            resources::list::<Message>(
+            project_owned::list::<Message>(
                 rx,
                 scope,
                 order,

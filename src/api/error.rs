@@ -5,7 +5,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
-use crate::api::context;
+use crate::api::request_id;
 use crate::error::{ApiError, ErrorCode, Issue};
 
 /// The HTTP status of each code of API.md §5.2.
@@ -72,7 +72,7 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        render(self, context::current_request_id())
+        render(self, request_id::current())
     }
 }
 

@@ -13,13 +13,14 @@ use futures_util::StreamExt;
 use futures_util::future::{LocalBoxFuture, Ready, ready};
 use serde_json::Value;
 
-use crate::api::context::{AuthenticatedKeyId, current_request_id};
-use crate::api::routes::RouteAccess;
+use crate::api::access::RouteAccess;
+use crate::api::context::AuthenticatedKeyId;
+use crate::api::request_id;
 use crate::auth::scope::{self, Required};
 use crate::auth::{self, MasterKey};
 use crate::error::{ApiError, ApiResult, ErrorCode};
-use crate::model::api_key::{self, ApiKey};
-use crate::model::audit::Actor;
+use crate::org_owned::api_key::{self, ApiKey};
+use crate::org_owned::audit::Actor;
 use crate::query::QueryParams;
 use crate::store::Store;
 use crate::timestamp::Timestamp;
@@ -165,7 +166,7 @@ impl FromRequest for Auth {
             }
             Ok(Auth {
                 key,
-                request_id: current_request_id(),
+                request_id: request_id::current(),
             })
         })
     }
@@ -200,7 +201,7 @@ impl FromRequest for Master {
             let token = credential(&req).ok_or_else(|| unauthorized("Missing master key"))?;
             if state.master.verify(&token) {
                 return Ok(Master {
-                    request_id: current_request_id(),
+                    request_id: request_id::current(),
                 });
             }
             if usable_key(&state, &token).await?.is_some() {

@@ -8,9 +8,9 @@ use crate::api::extract::Auth;
 use crate::api::scoped::InProject;
 use crate::api::{State, ok};
 use crate::error::{ApiError, ApiResult};
+use crate::project_owned::kb::{self, ArticleStatus};
+use crate::project_owned::{Kind, search};
 use crate::query::{QueryParams, text_param};
-use crate::resources::kb::{self, ArticleStatus};
-use crate::resources::{Kind, search};
 
 /// Publishes; idempotent. No body is read (the SDK sends none).
 pub async fn publish(

@@ -1,16 +1,18 @@
 //! The HTTP layer. Handlers are thin: extract, authorize, run one store operation, render.
 
+pub mod access;
 pub mod context;
 pub mod error;
 pub mod extract;
+pub mod request_id;
 pub mod routes;
 
 mod admin;
+mod api_keys;
 mod audit_log;
 mod conversations;
 mod health;
 mod kb;
-mod keys;
 mod owned;
 mod projects;
 mod scoped;

@@ -1,6 +1,6 @@
 //! The routes every client-managed, project-owned kind shares: list, create, get, update and
 //! delete, written once and generic over the kind's `Routed` declaration (in its own file under
-//! `resources`). A kind joins them by adding its rows to the route table.
+//! `project_owned`). A kind joins them by adding its rows to the route table.
 
 use actix_web::{HttpResponse, web};
 use serde_json::json;
@@ -9,8 +9,8 @@ use crate::api::extract::{Auth, JsonBody};
 use crate::api::scoped::InProject;
 use crate::api::{State, created, ok};
 use crate::error::ApiResult;
+use crate::project_owned::{self, Kind, Routed, routed};
 use crate::query::QueryParams;
-use crate::resources::{self, Kind, Routed, routed};
 
 pub async fn list<K: Routed>(
     auth: Auth,
@@ -49,7 +49,9 @@ pub async fn get<K: Kind>(
 ) -> ApiResult<HttpResponse> {
     let (project_id, id) = path.into_inner();
     let record = InProject::new(&auth, project_id)
-        .read(&state, move |rx, scope| resources::get::<K>(rx, scope, &id))
+        .read(&state, move |rx, scope| {
+            project_owned::get::<K>(rx, scope, &id)
+        })
         .await?;
     Ok(ok(record.view()))
 }

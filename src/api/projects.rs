@@ -6,7 +6,8 @@ use serde_json::json;
 use crate::api::extract::{Auth, JsonBody};
 use crate::api::{State, created, ok};
 use crate::error::ApiResult;
-use crate::model::project::{self, Project, ProjectCreate, ProjectUpdate};
+use crate::org_owned::project::{self, Project, ProjectCreate, ProjectUpdate};
+use crate::project_owned;
 
 pub async fn list(auth: Auth, org_id: web::Path<String>, state: State) -> ApiResult<HttpResponse> {
     let org = auth.org(&org_id)?;
@@ -78,7 +79,7 @@ pub async fn delete(
     let id = project_id.clone();
     let cascade = state
         .store
-        .write(move |tx| project::delete(tx, &actor, &org, &id))
+        .write(move |tx| project_owned::delete_project(tx, &actor, &org, &id))
         .await?;
     let removed: serde_json::Map<String, serde_json::Value> = cascade
         .into_iter()

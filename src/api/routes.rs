@@ -2,27 +2,16 @@
 //! from this table, the `Auth` extractor reads the required scope from it, and the authorization
 //! tests walk it, so a route added without its scope or its test row fails a test.
 
-use std::collections::HashMap;
-
 use actix_web::http::Method;
 use actix_web::{Route, guard, web};
 
-use crate::api::{admin, audit_log, conversations, health, kb, keys, owned, projects};
+pub use crate::api::access::{Access, RouteAccess};
+use crate::api::{admin, api_keys, audit_log, conversations, health, kb, owned, projects};
 use crate::auth::scope::{Required, Resource, Verb};
 use crate::error::{ApiError, ErrorCode};
-use crate::resources::contact::Contact;
-use crate::resources::conversation::Conversation;
-use crate::resources::kb::Article;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Access {
-    /// No credential (health checks).
-    Public,
-    /// The master key (admin API).
-    Master,
-    /// An org API key holding a scope that covers this requirement.
-    Key(Required),
-}
+use crate::project_owned::contact::Contact;
+use crate::project_owned::conversation::Conversation;
+use crate::project_owned::kb::Article;
 
 pub struct RouteSpec {
     pub method: Method,
@@ -77,19 +66,19 @@ pub fn table() -> Vec<RouteSpec> {
             get.clone(),
             "/api/v1/orgs/{org_id}/keys",
             key(Keys, Read),
-            |r| r.to(keys::list),
+            |r| r.to(api_keys::list),
         ),
         spec(
             post.clone(),
             "/api/v1/orgs/{org_id}/keys",
             key(Keys, Admin),
-            |r| r.to(keys::create),
+            |r| r.to(api_keys::create),
         ),
         spec(
             delete.clone(),
             "/api/v1/orgs/{org_id}/keys/{key_id}",
             key(Keys, Admin),
-            |r| r.to(keys::revoke),
+            |r| r.to(api_keys::revoke),
         ),
         spec(
             get.clone(),
@@ -236,19 +225,6 @@ pub fn table() -> Vec<RouteSpec> {
     ]
 }
 
-/// The access rules of one path, by method; stored as the resource's app data.
-#[derive(Clone)]
-pub struct RouteAccess(HashMap<Method, Access>);
-
-impl RouteAccess {
-    pub fn required(&self, method: &Method) -> Option<Required> {
-        match self.0.get(method)? {
-            Access::Key(required) => Some(*required),
-            Access::Public | Access::Master => None,
-        }
-    }
-}
-
 /// Registers every route of the table. Paths are grouped into one resource each, whose unknown
 /// methods answer like unknown routes: 404 `RESOURCE_NOT_FOUND` (API.md §1).
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -261,7 +237,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     }
     for path in paths {
         let on_path: Vec<&RouteSpec> = specs.iter().filter(|s| s.path == path).collect();
-        let access = RouteAccess(
+        let access = RouteAccess::new(
             on_path
                 .iter()
                 .map(|s| (s.method.clone(), s.access))

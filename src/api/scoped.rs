@@ -3,8 +3,8 @@
 use crate::api::State;
 use crate::api::extract::Auth;
 use crate::error::ApiResult;
-use crate::model::audit::Actor;
-use crate::resources::ProjectScope;
+use crate::org_owned::audit::Actor;
+use crate::project_owned::ProjectScope;
 use crate::store::{Rx, Tx};
 
 /// The path's project, as seen by the calling key. Every operation resolves it again inside its

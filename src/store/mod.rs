@@ -3,7 +3,7 @@
 //! `Durability::Immediate` transaction, so that a request is acknowledged only once its commit is durable and so that
 //! commits can later be batched in one place.
 
-pub mod keys;
+pub mod layout;
 
 use std::cell::{OnceCell, Ref, RefCell, RefMut};
 use std::ops::{Bound, ControlFlow};
@@ -24,11 +24,11 @@ use crate::codec::{self, Record};
 use crate::error::{ApiError, ApiResult};
 use crate::timestamp::Timestamp;
 
-pub use keys::KeyRange;
+pub use layout::KeyRange;
 
 pub type Table = TableDefinition<'static, &'static [u8], &'static [u8]>;
 
-/// The tables. Key layouts are in `keys`.
+/// The tables. Key layouts are in `layout`.
 pub mod tables {
     use super::Table;
     use redb::TableDefinition;
@@ -353,10 +353,15 @@ pub trait Reader: open::OpenTable {
         Self: Sized,
     {
         let mut out = Vec::new();
-        self.scan(table, keys::prefix_range(prefix), false, &mut |_, value| {
-            out.push(codec::decode(value)?);
-            Ok(ControlFlow::Continue(()))
-        })?;
+        self.scan(
+            table,
+            layout::prefix_range(prefix),
+            false,
+            &mut |_, value| {
+                out.push(codec::decode(value)?);
+                Ok(ControlFlow::Continue(()))
+            },
+        )?;
         Ok(out)
     }
 }
@@ -521,11 +526,11 @@ mod tests {
 
     use super::*;
     use crate::error::ErrorCode;
-    use crate::model::audit::Actor;
-    use crate::model::org::{self, OrgCreate};
-    use crate::model::project::{self, ProjectCreate, Slug};
-    use crate::resources::conversation::{BY_CREATED, Conversation, ConversationCreate};
-    use crate::resources::{self, Order, ProjectScope, Routed};
+    use crate::org_owned::audit::Actor;
+    use crate::org_owned::org::{self, OrgCreate};
+    use crate::org_owned::project::{self, ProjectCreate, Slug};
+    use crate::project_owned::conversation::{BY_CREATED, Conversation, ConversationCreate};
+    use crate::project_owned::{self, Order, ProjectScope, Routed};
 
     fn store_with_project() -> (tempfile::TempDir, Store, String, String) {
         let dir = tempfile::tempdir().unwrap();
@@ -558,7 +563,7 @@ mod tests {
             group: b"",
             descending: false,
         };
-        let page = resources::list::<Conversation>(reader, scope, order, None, 10, |_| true)?;
+        let page = project_owned::list::<Conversation>(reader, scope, order, None, 10, |_| true)?;
         Ok(page.items.into_iter().map(|c| c.id).collect())
     }
 
@@ -578,11 +583,11 @@ mod tests {
                 // The list scans the ordering index and gets each record inside the scan.
                 assert_eq!(list_conversations(tx, &scope)?, created);
 
-                let prefix = keys::project_prefix(&org_id, &project_id);
+                let prefix = layout::project_prefix(&org_id, &project_id);
                 let mut seen = 0;
                 tx.scan(
                     tables::OWNED,
-                    keys::prefix_range(&prefix),
+                    layout::prefix_range(&prefix),
                     false,
                     &mut |key, value| {
                         assert_eq!(tx.get_raw(tables::OWNED, key)?.as_deref(), Some(value));
@@ -592,7 +597,7 @@ mod tests {
                 )?;
                 assert!(seen > created.len(), "records and their index entries");
 
-                let first = resources::get::<Conversation>(tx, &scope, &created[0])?;
+                let first = project_owned::get::<Conversation>(tx, &scope, &created[0])?;
                 assert_eq!(first.id, created[0]);
                 let probe = scope.key(PROBE_TAG, b"probe");
                 tx.put_raw(tables::OWNED, &probe, b"written")?;
@@ -631,7 +636,7 @@ mod tests {
                 let err = tx
                     .scan(
                         tables::OWNED,
-                        keys::prefix_range(&scope.key(PROBE_TAG, b"")),
+                        layout::prefix_range(&scope.key(PROBE_TAG, b"")),
                         false,
                         &mut |key, _| {
                             tx.put_raw(tables::OWNED, key, b"2")?;
@@ -644,7 +649,7 @@ mod tests {
                 // Other tables stay writable during the scan, and the table itself after it.
                 tx.scan(
                     tables::OWNED,
-                    keys::prefix_range(b""),
+                    layout::prefix_range(b""),
                     false,
                     &mut |_, _| {
                         tx.put_raw(tables::AUDIT, b"probe", b"x")?;
@@ -676,7 +681,7 @@ mod tests {
                     Conversation::create(tx, &scope, &actor, input)?;
                 }
                 assert_eq!(list_conversations(tx, &scope)?.len(), 2);
-                project::delete(tx, &actor, &o, &p)
+                project_owned::delete_project(tx, &actor, &o, &p)
             })
             .unwrap();
         assert_eq!(cascade, vec![("conversations".to_string(), 2)]);
@@ -684,7 +689,7 @@ mod tests {
             .read_blocking(|rx| {
                 rx.scan_prefix::<Conversation>(
                     tables::OWNED,
-                    &keys::project_prefix(&org_id, &project_id),
+                    &layout::project_prefix(&org_id, &project_id),
                 )
             })
             .unwrap();

@@ -1,6 +1,6 @@
 //! The audit log: API.md §13 and §18.3.
 
-use rogeriq::model::audit::{self, Actor, Event};
+use rogeriq::org_owned::audit::{self, Actor, Event};
 
 use crate::helpers::*;
 

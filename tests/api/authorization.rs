@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 
 use rogeriq::api::routes::{Access, table};
-use rogeriq::{ids, resources};
+use rogeriq::{ids, project_owned};
 
 use crate::helpers::*;
 
@@ -185,7 +185,7 @@ fn concrete_path(app: &TestApp, pattern: &str) -> String {
     // A project-owned object's parameter is `{<singular>_id}` of a kind in the registry. A
     // well-formed id that names nothing is enough: authorization comes before the look-up, and
     // the kind's not-found answer passes `assert_passes_auth`.
-    for kind in resources::KINDS {
+    for kind in project_owned::KINDS {
         let param = format!("{{{}_id}}", kind.singular);
         path = path.replace(&param, &ids::generate(kind.id_prefix));
     }

@@ -7,7 +7,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use redb::TableHandle;
-use rogeriq::store::{Reader, keys, tables};
+use rogeriq::store::{Reader, layout, tables};
 
 use crate::fixtures::*;
 use crate::helpers::*;
@@ -21,7 +21,7 @@ fn owned_entries(app: &TestApp, org: &str, project: &str) -> Entries {
             let mut out = Vec::new();
             rx.scan(
                 tables::OWNED,
-                keys::prefix_range(&keys::project_prefix(org, project)),
+                layout::prefix_range(&layout::project_prefix(org, project)),
                 false,
                 &mut |k, v| {
                     out.push((k.to_vec(), v.to_vec()));

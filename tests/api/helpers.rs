@@ -8,9 +8,9 @@ use actix_web::dev::ServerHandle;
 use reqwest::blocking::Client;
 use reqwest::header::HeaderMap;
 use rogeriq::config::Settings;
-use rogeriq::model::api_key;
+use rogeriq::org_owned::api_key;
 use rogeriq::server::{self, Options};
-use rogeriq::store::{Store, keys, tables};
+use rogeriq::store::{Store, layout, tables};
 use rogeriq::timestamp::Timestamp;
 use tempfile::TempDir;
 
@@ -291,7 +291,7 @@ impl TestApp {
                 record.expires_at = Some(Timestamp::from_unix(Timestamp::now().unix() - 60));
                 tx.put(
                     tables::API_KEYS,
-                    &keys::org_child(&record.org_id, &record.id),
+                    &layout::org_child(&record.org_id, &record.id),
                     &record,
                 )
             })

@@ -12,15 +12,15 @@ use std::ops::{Bound, ControlFlow};
 
 use rogeriq::error::{ApiResult, ErrorCode};
 use rogeriq::ids::ID_LEN;
-use rogeriq::model::audit::Actor;
-use rogeriq::model::org::{self, OrgCreate};
-use rogeriq::model::project::{self, Domain, ProjectCreate, ProjectUpdate, Slug};
-use rogeriq::resources::contact::Contact;
-use rogeriq::resources::conversation::Conversation;
-use rogeriq::resources::kb::{self, Article};
-use rogeriq::resources::message::{self, MessageCreate};
-use rogeriq::resources::{self, FIRST_INDEX_TAG, IndexEntry, Kind, ProjectScope, Routed};
-use rogeriq::store::{Reader, Store, Table, Tx, keys, tables};
+use rogeriq::org_owned::audit::Actor;
+use rogeriq::org_owned::org::{self, OrgCreate};
+use rogeriq::org_owned::project::{self, Domain, ProjectCreate, ProjectUpdate, Slug};
+use rogeriq::project_owned::contact::Contact;
+use rogeriq::project_owned::conversation::Conversation;
+use rogeriq::project_owned::kb::{self, Article};
+use rogeriq::project_owned::message::{self, MessageCreate};
+use rogeriq::project_owned::{self, FIRST_INDEX_TAG, IndexEntry, Kind, ProjectScope, Routed};
+use rogeriq::store::{Reader, Store, Table, Tx, layout, tables};
 use rogeriq::validate::Patch;
 use serde_json::{Value, json};
 
@@ -141,7 +141,7 @@ fn implied_index(prefix: &[u8], records: &Entries) -> Entries {
     let mut implied = Entries::new();
     let mut counters: BTreeMap<Vec<u8>, u64> = BTreeMap::new();
     for (key, value) in records {
-        let kind = resources::kind_of_tag(key[prefix.len()]).expect("a registered record tag");
+        let kind = project_owned::kind_of_tag(key[prefix.len()]).expect("a registered record tag");
         for entry in (kind.index_of)(value).expect("record decodes") {
             let mut full = prefix.to_vec();
             match entry {
@@ -186,7 +186,7 @@ fn check(store: &Store, model: &Model, step: usize) {
         .iter()
         .map(|(id, p)| {
             (
-                keys::org_child(&p.org, p.slug.as_str()),
+                layout::org_child(&p.org, p.slug.as_str()),
                 id.as_bytes().to_vec(),
             )
         })
@@ -200,7 +200,7 @@ fn check(store: &Store, model: &Model, step: usize) {
     let expected: BTreeSet<Vec<u8>> = model
         .projects
         .iter()
-        .map(|(id, p)| keys::org_child(&p.org, id))
+        .map(|(id, p)| layout::org_child(&p.org, id))
         .collect();
     assert_eq!(records, expected, "step {step}: project records");
     for (id, m) in &model.projects {
@@ -227,7 +227,7 @@ fn check(store: &Store, model: &Model, step: usize) {
     let live: BTreeSet<Vec<u8>> = model
         .projects
         .iter()
-        .map(|(id, p)| keys::project_prefix(&p.org, id))
+        .map(|(id, p)| layout::project_prefix(&p.org, id))
         .collect();
     let stored: BTreeSet<Vec<u8>> = by_project.keys().cloned().collect();
     assert!(
@@ -236,12 +236,12 @@ fn check(store: &Store, model: &Model, step: usize) {
     );
 
     for (id, m) in &model.projects {
-        let prefix = keys::project_prefix(&m.org, id);
+        let prefix = layout::project_prefix(&m.org, id);
         let (records, index) = by_project.remove(&prefix).unwrap_or_default();
         let mut views = BTreeMap::new();
         for (key, value) in &records {
             let tag = key[prefix.len()];
-            let kind = resources::kind_of_tag(tag).expect("a registered record tag");
+            let kind = project_owned::kind_of_tag(tag).expect("a registered record tag");
             let record_id = String::from_utf8(key[prefix.len() + 1..].to_vec()).unwrap();
             views.insert((tag, record_id), comparable((kind.view_of)(value).unwrap()));
         }
@@ -393,7 +393,7 @@ fn kind_step(store: &Store, model: &mut Model, rng: &mut Rng, project: &str, ste
         _ => {
             // A look-up of a missing record answers the kind's own not-found code.
             let err = in_project(store, &org, project, |tx, scope, _| {
-                resources::get::<Contact>(tx, scope, "ct_doesnotexist")
+                project_owned::get::<Contact>(tx, scope, "ct_doesnotexist")
             })
             .unwrap_err();
             assert_eq!(err.code(), ErrorCode::ContactNotFound, "step {step}");
@@ -491,12 +491,12 @@ fn run(seed: u64, steps: usize) {
             // Delete: exactly the project's prefix goes, everything else stays byte for byte.
             let id = rng.pick(&ids).clone();
             let org = model.projects[&id].org.clone();
-            let prefix = keys::project_prefix(&org, &id);
+            let prefix = layout::project_prefix(&org, &id);
             let before = scan(&store, tables::OWNED);
             deletes_with_records += usize::from(before.keys().any(|k| k.starts_with(&prefix)));
             let (o, i, a) = (org.clone(), id.clone(), actor());
             let cascade = store
-                .write_blocking(move |tx| project::delete(tx, &a, &o, &i))
+                .write_blocking(move |tx| project_owned::delete_project(tx, &a, &o, &i))
                 .unwrap();
             let after = scan(&store, tables::OWNED);
             let outside: Entries = before
@@ -510,7 +510,7 @@ fn run(seed: u64, steps: usize) {
             // The cascade counts name each kind by its registry name.
             let mut counted: BTreeMap<String, u64> = BTreeMap::new();
             for (tag, _) in model.projects[&id].records.keys() {
-                let kind = resources::kind_of_tag(*tag).unwrap();
+                let kind = project_owned::kind_of_tag(*tag).unwrap();
                 *counted.entry(kind.plural.to_string()).or_default() += 1;
             }
             assert_eq!(
@@ -531,12 +531,14 @@ fn run(seed: u64, steps: usize) {
             let stranger = orgs.iter().find(|o| **o != owner).unwrap().clone();
             let a = actor();
             let err = store
-                .write_blocking(move |tx| project::delete(tx, &a, &stranger, &id))
+                .write_blocking(move |tx| project_owned::delete_project(tx, &a, &stranger, &id))
                 .unwrap_err();
             assert_eq!(err.code(), ErrorCode::ApiKeyProjectMismatch);
             let (o, a) = (owner.clone(), actor());
             let err = store
-                .write_blocking(move |tx| project::delete(tx, &a, &o, "prj_doesnotexist"))
+                .write_blocking(move |tx| {
+                    project_owned::delete_project(tx, &a, &o, "prj_doesnotexist")
+                })
                 .unwrap_err();
             assert_eq!(err.code(), ErrorCode::ProjectNotFound);
         } else {
@@ -555,7 +557,7 @@ fn run(seed: u64, steps: usize) {
     for (id, p) in std::mem::take(&mut model.projects) {
         let a = actor();
         store
-            .write_blocking(move |tx| project::delete(tx, &a, &p.org, &id))
+            .write_blocking(move |tx| project_owned::delete_project(tx, &a, &p.org, &id))
             .unwrap();
     }
     assert!(scan(&store, tables::OWNED).is_empty());

@@ -5,10 +5,10 @@ use serde_json::Value;
 
 use crate::codec::Record;
 use crate::error::{ApiResult, ErrorCode};
-use crate::model::audit::Actor;
+use crate::org_owned::audit::Actor;
+use crate::project_owned::contact::Contact;
+use crate::project_owned::{self, Filter, IndexEntry, Kind, ProjectScope, Routed};
 use crate::query::{QueryParams, enum_param, lowercase_param, text_param};
-use crate::resources::contact::Contact;
-use crate::resources::{self, Filter, IndexEntry, Kind, ProjectScope, Routed};
 use crate::store::Tx;
 use crate::timestamp::Timestamp;
 use crate::validate::wire_enum;
@@ -215,11 +215,11 @@ impl Routed for Conversation {
         input: ConversationCreate,
     ) -> ApiResult<Conversation> {
         if let Some(contact_id) = &input.contact_id {
-            resources::get::<Contact>(tx, scope, contact_id)?;
+            project_owned::get::<Contact>(tx, scope, contact_id)?;
         }
         let seq = tx.next_seq();
         let conversation = Conversation {
-            id: resources::new_id::<Conversation>(),
+            id: project_owned::new_id::<Conversation>(),
             project_id: scope.project_id.clone(),
             contact_id: input.contact_id,
             subject: input.subject,
@@ -234,7 +234,7 @@ impl Routed for Conversation {
             seq,
             updated_seq: seq,
         };
-        resources::insert(tx, scope, actor, &conversation)?;
+        project_owned::insert(tx, scope, actor, &conversation)?;
         Ok(conversation)
     }
 
@@ -245,7 +245,7 @@ impl Routed for Conversation {
         id: &str,
         input: ConversationUpdate,
     ) -> ApiResult<Conversation> {
-        let before: Conversation = resources::get(tx, scope, id)?;
+        let before: Conversation = project_owned::get(tx, scope, id)?;
         let mut after = before.clone();
         if let Some(subject) = input.subject.into_change() {
             after.subject = subject;
@@ -263,7 +263,7 @@ impl Routed for Conversation {
             after.tags = tags;
         }
         touch(tx, &mut after);
-        resources::replace(tx, scope, actor, "updated", &before, &after)?;
+        project_owned::replace(tx, scope, actor, "updated", &before, &after)?;
         Ok(after)
     }
 }

@@ -1,7 +1,6 @@
 //! Projects (API.md §9.1, §11.2): the unit that owns every other resource. A project's children
 //! live under its key prefix, so deleting it is one range delete (see `delete`).
 
-use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
@@ -10,9 +9,8 @@ use serde_json::Value;
 use crate::codec::Record;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::ids::IdKind;
-use crate::model::audit::{self, Actor, Event};
-use crate::resources;
-use crate::store::{Reader, Tx, keys, tables};
+use crate::org_owned::audit::{self, Actor, Event};
+use crate::store::{Reader, Tx, layout, tables};
 use crate::timestamp::Timestamp;
 use crate::validate::wire_enum;
 use crate::validate::{Check, Input, Patch, one_of, parsed, string, trimmed};
@@ -271,11 +269,11 @@ impl ProjectUpdate {
 }
 
 fn project_key(project: &Project) -> Vec<u8> {
-    keys::org_child(&project.org_id, &project.id)
+    layout::org_child(&project.org_id, &project.id)
 }
 
 fn slug_key(org_id: &str, slug: &Slug) -> Vec<u8> {
-    keys::org_child(org_id, slug.as_str())
+    layout::org_child(org_id, slug.as_str())
 }
 
 fn not_found() -> ApiError {
@@ -298,7 +296,7 @@ pub fn resolve(reader: &impl Reader, key_org: &str, project_id: &str) -> ApiResu
         ));
     }
     reader
-        .get(tables::PROJECTS, &keys::org_child(key_org, project_id))?
+        .get(tables::PROJECTS, &layout::org_child(key_org, project_id))?
         .ok_or_else(not_found)
 }
 
@@ -392,49 +390,34 @@ pub fn update(
     Ok(project)
 }
 
-/// Deletes a project and everything it owns: its own rows, then one range delete over its
-/// prefix of the owned table, counted per kind, and the audit entry, all in `tx`.
+/// Removes a project's own rows (record, id index, slug) and writes its `project.deleted`
+/// entry with the counts of what its cascade removed. The caller removes what it owned
+/// (`project_owned::delete_project`), in the same transaction.
 pub fn delete(
     tx: &mut Tx<'_>,
     actor: &Actor,
-    org_id: &str,
-    project_id: &str,
-) -> ApiResult<Vec<(String, u64)>> {
-    let project = resolve(tx, org_id, project_id)?;
-    tx.remove(tables::PROJECTS, &project_key(&project))?;
+    project: &Project,
+    cascade: Vec<(String, u64)>,
+) -> ApiResult<()> {
+    tx.remove(tables::PROJECTS, &project_key(project))?;
     tx.remove(tables::PROJECT_INDEX, project.id.as_bytes())?;
-    tx.remove(tables::PROJECT_SLUGS, &slug_key(org_id, &project.slug))?;
-
-    let prefix = keys::project_prefix(org_id, project_id);
-    let mut counts: BTreeMap<&'static str, u64> = BTreeMap::new();
-    tx.remove_range(tables::OWNED, keys::prefix_range(&prefix), |key| {
-        if let Some(kind) = key
-            .get(prefix.len())
-            .and_then(|&tag| resources::kind_of_tag(tag))
-            .map(|kind| kind.plural)
-        {
-            *counts.entry(kind).or_default() += 1;
-        }
-    })?;
-    let cascade: Vec<(String, u64)> = counts
-        .into_iter()
-        .map(|(k, n)| (k.to_string(), n))
-        .collect();
-
+    tx.remove(
+        tables::PROJECT_SLUGS,
+        &slug_key(&project.org_id, &project.slug),
+    )?;
     audit::record(
         tx,
         actor,
         Event {
-            org_id,
-            project_id: Some(project_id),
+            org_id: &project.org_id,
+            project_id: Some(&project.id),
             action: "project.deleted",
-            target_id: project_id,
+            target_id: &project.id,
             before: Some(audit::snapshot(&project.view())?),
             after: None,
-            cascade: cascade.clone(),
+            cascade,
         },
-    )?;
-    Ok(cascade)
+    )
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use crate::codec::Record;
 use crate::error::{ApiError, ApiResult};
 use crate::ids::IdKind;
 use crate::pagination::{Cursor, Page};
-use crate::store::{Reader, Tx, keys, tables};
+use crate::store::{Reader, Tx, layout, tables};
 use crate::timestamp::Timestamp;
 
 /// Who performs a mutation: an org API key, or the master key (admin API, first start).
@@ -77,7 +77,7 @@ pub fn record(tx: &mut Tx<'_>, actor: &Actor, event: Event<'_>) -> ApiResult<()>
         created_at: tx.now,
         seq,
     };
-    tx.put(tables::AUDIT, &keys::audit(event.org_id, seq), &entry)
+    tx.put(tables::AUDIT, &layout::audit(event.org_id, seq), &entry)
 }
 
 /// The fields that differ between two views, each as `{before, after}`.
@@ -174,10 +174,10 @@ pub fn list(
     after: Option<&Cursor>,
     limit: usize,
 ) -> ApiResult<Page<AuditEntry>> {
-    let start = Bound::Included(keys::audit(org_id, 0));
+    let start = Bound::Included(layout::audit(org_id, 0));
     let end = match after {
-        Some(cursor) => Bound::Excluded(keys::audit(org_id, cursor.sort)),
-        None => Bound::Included(keys::audit(org_id, u64::MAX)),
+        Some(cursor) => Bound::Excluded(layout::audit(org_id, cursor.sort)),
+        None => Bound::Included(layout::audit(org_id, u64::MAX)),
     };
     let mut items = Vec::new();
     let mut has_more = false;

@@ -11,12 +11,12 @@ use serde_json::Value;
 
 use crate::codec::{self, Record};
 use crate::error::{ApiError, ApiResult, ErrorCode};
-use crate::model::audit::Actor;
-use crate::model::project::{Slug, derive_slug};
+use crate::org_owned::audit::Actor;
+use crate::org_owned::project::{Slug, derive_slug};
+use crate::project_owned::search::{self, TermStats};
+use crate::project_owned::{self, Filter, IndexEntry, Kind, ProjectScope, Routed, lookup_prefix};
 use crate::query::{QueryParams, enum_param, lowercase_param, text_param};
-use crate::resources::search::{self, TermStats};
-use crate::resources::{self, Filter, IndexEntry, Kind, ProjectScope, Routed, lookup_prefix};
-use crate::store::{Reader, Tx, keys, tables};
+use crate::store::{Reader, Tx, layout, tables};
 use crate::timestamp::Timestamp;
 use crate::validate::wire_enum;
 use crate::validate::{
@@ -294,7 +294,7 @@ impl Routed for Article {
     ) -> ApiResult<Article> {
         let seq = tx.next_seq();
         let article = Article {
-            id: resources::new_id::<Article>(),
+            id: project_owned::new_id::<Article>(),
             project_id: scope.project_id.clone(),
             slug: unique_slug(tx, scope, &input.title)?,
             title: input.title,
@@ -311,7 +311,7 @@ impl Routed for Article {
             seq,
             updated_seq: seq,
         };
-        resources::insert(tx, scope, actor, &article)?;
+        project_owned::insert(tx, scope, actor, &article)?;
         Ok(article)
     }
 
@@ -323,7 +323,7 @@ impl Routed for Article {
         id: &str,
         fields: ArticleFields,
     ) -> ApiResult<Article> {
-        let before: Article = resources::get(tx, scope, id)?;
+        let before: Article = project_owned::get(tx, scope, id)?;
         let mut after = before.clone();
         fields.apply(&mut after);
         save_change(tx, scope, actor, "updated", &before, after)
@@ -337,7 +337,7 @@ pub fn publish(
     actor: &Actor,
     id: &str,
 ) -> ApiResult<Article> {
-    let before: Article = resources::get(tx, scope, id)?;
+    let before: Article = project_owned::get(tx, scope, id)?;
     if before.status == ArticleStatus::Published {
         return Ok(before);
     }
@@ -357,7 +357,7 @@ fn save_change(
 ) -> ApiResult<Article> {
     after.updated_at = tx.now;
     after.updated_seq = tx.next_seq();
-    resources::replace(tx, scope, actor, verb, before, &after)?;
+    project_owned::replace(tx, scope, actor, verb, before, &after)?;
     Ok(after)
 }
 
@@ -405,7 +405,7 @@ pub fn search(
         let mut postings: Vec<(String, TermStats)> = Vec::new();
         reader.scan(
             tables::OWNED,
-            keys::prefix_range(&prefix),
+            layout::prefix_range(&prefix),
             false,
             &mut |key, value| {
                 let posting: Posting = codec::decode(value)?;
@@ -431,7 +431,7 @@ pub fn search(
     ranked.truncate(MAX_HITS);
     let mut hits = Vec::with_capacity(ranked.len());
     for (id, score) in ranked {
-        if let Some(article) = resources::find::<Article>(reader, scope, &id)? {
+        if let Some(article) = project_owned::find::<Article>(reader, scope, &id)? {
             hits.push((article, (score / ceiling).clamp(0.0, 1.0)));
         }
     }

@@ -5,9 +5,9 @@ use serde_json::{Map, Value};
 
 use crate::codec::Record;
 use crate::error::{ApiResult, ErrorCode};
-use crate::model::audit::Actor;
+use crate::org_owned::audit::Actor;
+use crate::project_owned::{self, Filter, IndexEntry, Kind, ProjectScope, Routed};
 use crate::query::{QueryParams, lowercase_param, text_param};
-use crate::resources::{self, Filter, IndexEntry, Kind, ProjectScope, Routed};
 use crate::store::Tx;
 use crate::timestamp::Timestamp;
 use crate::validate::{Check, Input, Patch, SHORT_TEXT_MAX, object, parsed, text};
@@ -242,14 +242,14 @@ pub fn upsert(
         matched = scope.first(tx, BY_EMAIL, &email.lowercase())?;
     }
     if let Some(id) = matched {
-        let before: Contact = resources::get(tx, scope, &id)?;
+        let before: Contact = project_owned::get(tx, scope, &id)?;
         let mut after = before.clone();
         fields.apply(&mut after);
-        resources::replace(tx, scope, actor, "updated", &before, &after)?;
+        project_owned::replace(tx, scope, actor, "updated", &before, &after)?;
         return Ok(Upserted::Updated(after));
     }
     let mut contact = Contact {
-        id: resources::new_id::<Contact>(),
+        id: project_owned::new_id::<Contact>(),
         project_id: scope.project_id.clone(),
         email: None,
         name: None,
@@ -263,7 +263,7 @@ pub fn upsert(
         seq: tx.next_seq(),
     };
     fields.apply(&mut contact);
-    resources::insert(tx, scope, actor, &contact)?;
+    project_owned::insert(tx, scope, actor, &contact)?;
     Ok(Upserted::Created(contact))
 }
 
@@ -311,10 +311,10 @@ impl Routed for Contact {
         id: &str,
         fields: ContactFields,
     ) -> ApiResult<Contact> {
-        let before: Contact = resources::get(tx, scope, id)?;
+        let before: Contact = project_owned::get(tx, scope, id)?;
         let mut after = before.clone();
         fields.apply(&mut after);
-        resources::replace(tx, scope, actor, "updated", &before, &after)?;
+        project_owned::replace(tx, scope, actor, "updated", &before, &after)?;
         Ok(after)
     }
 }

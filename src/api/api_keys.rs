@@ -6,7 +6,7 @@ use serde_json::json;
 use crate::api::extract::{Auth, JsonBody};
 use crate::api::{State, created, ok};
 use crate::error::ApiResult;
-use crate::model::api_key::{self, ApiKey, CreatedKeyView, KeyCreate};
+use crate::org_owned::api_key::{self, ApiKey, CreatedKeyView, KeyCreate};
 use crate::timestamp::Timestamp;
 
 pub async fn list(auth: Auth, org_id: web::Path<String>, state: State) -> ApiResult<HttpResponse> {

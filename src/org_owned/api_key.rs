@@ -8,8 +8,8 @@ use crate::auth::{self, SecretHash};
 use crate::codec::Record;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::ids::IdKind;
-use crate::model::audit::{self, Actor, Event};
-use crate::store::{Reader, Tx, keys, tables};
+use crate::org_owned::audit::{self, Actor, Event};
+use crate::store::{Reader, Tx, layout, tables};
 use crate::timestamp::Timestamp;
 use crate::validate::wire_enum;
 use crate::validate::{Input, Presence, one_of, parsed, string, trimmed};
@@ -158,7 +158,7 @@ pub fn create(
         revoked_at: None,
         seq: tx.next_seq(),
     };
-    tx.put(tables::API_KEYS, &keys::org_child(org_id, &key.id), &key)?;
+    tx.put(tables::API_KEYS, &layout::org_child(org_id, &key.id), &key)?;
     tx.put_raw(tables::KEY_INDEX, key.id.as_bytes(), org_id.as_bytes())?;
     audit::record(
         tx,
@@ -183,7 +183,7 @@ pub fn find(reader: &impl Reader, key_id: &str) -> ApiResult<Option<ApiKey>> {
     };
     let org_id = String::from_utf8(org_id)
         .map_err(|_| ApiError::internal("key index holds a non-UTF-8 org id"))?;
-    reader.get(tables::API_KEYS, &keys::org_child(&org_id, key_id))
+    reader.get(tables::API_KEYS, &layout::org_child(&org_id, key_id))
 }
 
 /// The key named in a path, if it belongs to `org_id`.
@@ -193,7 +193,7 @@ pub fn get_in_org(reader: &impl Reader, org_id: &str, key_id: &str) -> ApiResult
         return Err(not_found());
     }
     reader
-        .get(tables::API_KEYS, &keys::org_child(org_id, key_id))?
+        .get(tables::API_KEYS, &layout::org_child(org_id, key_id))?
         .ok_or_else(not_found)
 }
 
@@ -211,7 +211,7 @@ pub fn revoke(tx: &mut Tx<'_>, actor: &Actor, org_id: &str, key_id: &str) -> Api
     }
     let before = audit::snapshot(&key.view())?;
     key.revoked_at = Some(tx.now);
-    tx.put(tables::API_KEYS, &keys::org_child(org_id, key_id), &key)?;
+    tx.put(tables::API_KEYS, &layout::org_child(org_id, key_id), &key)?;
     audit::record(
         tx,
         actor,
@@ -230,7 +230,7 @@ pub fn revoke(tx: &mut Tx<'_>, actor: &Actor, org_id: &str, key_id: &str) -> Api
 
 /// Records that a key was used. Not a client mutation, so it is not audited.
 pub fn touch(tx: &mut Tx<'_>, org_id: &str, key_id: &str) -> ApiResult<()> {
-    let key_path = keys::org_child(org_id, key_id);
+    let key_path = layout::org_child(org_id, key_id);
     if let Some(mut key) = tx.get::<ApiKey>(tables::API_KEYS, &key_path)? {
         key.last_used_at = Some(tx.now);
         tx.put(tables::API_KEYS, &key_path, &key)?;

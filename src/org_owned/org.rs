@@ -7,7 +7,7 @@ use serde_json::Value;
 use crate::codec::Record;
 use crate::error::ApiResult;
 use crate::ids::IdKind;
-use crate::model::audit::{self, Actor, Event};
+use crate::org_owned::audit::{self, Actor, Event};
 use crate::store::{Reader, Tx, tables};
 use crate::timestamp::Timestamp;
 use crate::validate::{Input, trimmed};

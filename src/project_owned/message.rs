@@ -6,9 +6,9 @@ use serde_json::Value;
 
 use crate::codec::Record;
 use crate::error::{ApiResult, ErrorCode};
-use crate::model::audit::Actor;
-use crate::resources::conversation::{self, Conversation};
-use crate::resources::{self, IndexEntry, Kind, ProjectScope};
+use crate::org_owned::audit::Actor;
+use crate::project_owned::conversation::{self, Conversation};
+use crate::project_owned::{self, IndexEntry, Kind, ProjectScope};
 use crate::store::Tx;
 use crate::timestamp::Timestamp;
 use crate::validate::{Input, LONG_TEXT_MAX, boolean, non_blank, one_of};
@@ -132,9 +132,9 @@ pub fn post(
     conversation_id: &str,
     input: MessageCreate,
 ) -> ApiResult<Message> {
-    let before: Conversation = resources::get(tx, scope, conversation_id)?;
+    let before: Conversation = project_owned::get(tx, scope, conversation_id)?;
     let message = Message {
-        id: resources::new_id::<Message>(),
+        id: project_owned::new_id::<Message>(),
         conversation_id: before.id.clone(),
         sender_type: input.sender_type,
         sender_id: None,
@@ -144,9 +144,9 @@ pub fn post(
         created_at: tx.now,
         seq: tx.next_seq(),
     };
-    resources::insert(tx, scope, actor, &message)?;
+    project_owned::insert(tx, scope, actor, &message)?;
     let mut after = before.clone();
     conversation::touch(tx, &mut after);
-    resources::replace(tx, scope, actor, "updated", &before, &after)?;
+    project_owned::replace(tx, scope, actor, "updated", &before, &after)?;
     Ok(message)
 }

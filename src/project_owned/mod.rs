@@ -18,7 +18,7 @@ pub mod message;
 pub mod routed;
 pub mod search;
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::ops::{Bound, ControlFlow};
 
 use serde::Serialize;
@@ -26,10 +26,10 @@ use serde::Serialize;
 use crate::codec::{self, Record};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::ids;
-use crate::model::audit::{self, Actor, Event};
-use crate::model::project;
+use crate::org_owned::audit::{self, Actor, Event};
+use crate::org_owned::project;
 use crate::pagination::{Cursor, Page};
-use crate::store::{Reader, Tx, keys, tables};
+use crate::store::{Reader, Tx, layout, tables};
 
 pub use routed::{Filter, Routed};
 
@@ -159,6 +159,31 @@ pub fn lookup_prefix(text: &str) -> Vec<u8> {
     key
 }
 
+/// Deletes a project and everything it owns, in `tx`: one range delete over the project's
+/// prefix of the owned table, counting records per kind, then the project's own rows and its
+/// audit entry with those counts. Its cost follows the project's size, not the store's.
+pub fn delete_project(
+    tx: &mut Tx<'_>,
+    actor: &Actor,
+    org_id: &str,
+    project_id: &str,
+) -> ApiResult<Vec<(String, u64)>> {
+    let project = project::resolve(tx, org_id, project_id)?;
+    let prefix = layout::project_prefix(&project.org_id, &project.id);
+    let mut counts: BTreeMap<&'static str, u64> = BTreeMap::new();
+    tx.remove_range(tables::OWNED, layout::prefix_range(&prefix), |key| {
+        if let Some(kind) = key.get(prefix.len()).and_then(|&tag| kind_of_tag(tag)) {
+            *counts.entry(kind.plural).or_default() += 1;
+        }
+    })?;
+    let cascade: Vec<(String, u64)> = counts
+        .into_iter()
+        .map(|(kind, n)| (kind.to_string(), n))
+        .collect();
+    project::delete(tx, actor, &project, cascade.clone())?;
+    Ok(cascade)
+}
+
 /// A project resolved for the calling key: the prefix everything it owns is stored under.
 #[derive(Debug, Clone)]
 pub struct ProjectScope {
@@ -176,7 +201,7 @@ impl ProjectScope {
     ) -> ApiResult<ProjectScope> {
         let found = project::resolve(reader, key_org, project_id)?;
         Ok(ProjectScope {
-            prefix: keys::project_prefix(&found.org_id, &found.id),
+            prefix: layout::project_prefix(&found.org_id, &found.id),
             org_id: found.org_id,
             project_id: found.id,
         })
@@ -196,7 +221,7 @@ impl ProjectScope {
         let mut found = None;
         reader.scan(
             tables::OWNED,
-            keys::prefix_range(&prefix),
+            layout::prefix_range(&prefix),
             false,
             &mut |key, _| {
                 // After the prefix: the record's seq (8 bytes), then its id.
@@ -399,7 +424,7 @@ pub fn list<K: Kind>(
     filter: impl Fn(&K) -> bool,
 ) -> ApiResult<Page<K>> {
     let group = scope.key(order.tag, order.group);
-    let (mut start, mut end) = keys::prefix_range(&group);
+    let (mut start, mut end) = layout::prefix_range(&group);
     if let Some(cursor) = cursor {
         let position =
             Bound::Excluded(scope.key(order.tag, &order_key(order.group, cursor.sort, &cursor.id)));

@@ -5,10 +5,10 @@
 use serde_json::Value;
 
 use crate::error::ApiResult;
-use crate::model::audit::Actor;
+use crate::org_owned::audit::Actor;
 use crate::pagination::Page;
+use crate::project_owned::{self, Kind, Order, ProjectScope};
 use crate::query::{ListParams, QueryParams};
-use crate::resources::{self, Kind, Order, ProjectScope};
 use crate::store::{Reader, Tx};
 
 /// The most items one page holds (API.md §6.2).
@@ -53,8 +53,8 @@ pub trait Routed: Kind {
 
     /// Deletes one record with its index entries and a `<kind>.deleted` audit entry.
     fn delete(tx: &mut Tx<'_>, scope: &ProjectScope, actor: &Actor, id: &str) -> ApiResult<()> {
-        let record: Self = resources::get(tx, scope, id)?;
-        resources::remove(tx, scope, actor, &record)
+        let record: Self = project_owned::get(tx, scope, id)?;
+        project_owned::remove(tx, scope, actor, &record)
     }
 }
 
@@ -83,7 +83,7 @@ pub fn list_page<K: Routed>(
         group: b"",
         descending: params.descending,
     };
-    resources::list::<K>(
+    project_owned::list::<K>(
         reader,
         scope,
         order,

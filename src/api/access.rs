@@ -1,0 +1,35 @@
+//! What a route requires of its caller. The route table declares it; the router stores it with
+//! each path, and the `Auth` extractor reads it from there.
+
+use std::collections::HashMap;
+
+use actix_web::http::Method;
+
+use crate::auth::scope::Required;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// No credential (health checks).
+    Public,
+    /// The master key (admin API).
+    Master,
+    /// An org API key holding a scope that covers this requirement.
+    Key(Required),
+}
+
+/// The access rules of one path, by method; stored as the resource's app data.
+#[derive(Clone)]
+pub struct RouteAccess(HashMap<Method, Access>);
+
+impl RouteAccess {
+    pub fn new(by_method: HashMap<Method, Access>) -> Self {
+        RouteAccess(by_method)
+    }
+
+    pub fn required(&self, method: &Method) -> Option<Required> {
+        match self.0.get(method)? {
+            Access::Key(required) => Some(*required),
+            Access::Public | Access::Master => None,
+        }
+    }
+}
