@@ -28,6 +28,39 @@ pub struct Settings {
     pub max_body_bytes: u64,
     /// HTTP worker threads; 0 means one per CPU core.
     pub workers: u64,
+    pub agent: AgentSettings,
+    pub webhooks: WebhookSettings,
+    pub integrations: IntegrationSettings,
+}
+
+/// `[agent]`: the model provider behind `agent/respond` (API.md §9.7).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AgentSettings {
+    /// Base URL of an OpenAI-compatible API (`…/v1`); empty uses the offline responder.
+    pub provider_url: String,
+    /// The provider's API key, sent as a Bearer token.
+    pub provider_key: String,
+    /// Model id used when a project has no `ai_model`.
+    pub default_model: String,
+    /// Longest wait for the provider, in seconds.
+    pub timeout_secs: u64,
+}
+
+/// `[webhooks]`: webhook management (API.md §9.11).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookSettings {
+    /// Whether webhook URLs may use plain `http` (local receivers); otherwise `https` only.
+    pub allow_http: bool,
+}
+
+/// `[integrations]` (API.md §9.8).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct IntegrationSettings {
+    /// Base of the dashboard that install URLs point at.
+    pub dashboard_url: String,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, clap::ValueEnum)]
@@ -47,6 +80,16 @@ impl Default for Settings {
             log_level: "info".into(),
             max_body_bytes: 1024 * 1024,
             workers: 0,
+            agent: AgentSettings {
+                provider_url: String::new(),
+                provider_key: String::new(),
+                default_model: "anthropic/claude-sonnet-4".into(),
+                timeout_secs: 30,
+            },
+            webhooks: WebhookSettings { allow_http: false },
+            integrations: IntegrationSettings {
+                dashboard_url: "https://rogeriq.com".into(),
+            },
         }
     }
 }

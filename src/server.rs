@@ -128,11 +128,7 @@ pub fn launch(mut settings: Settings, options: Options) -> Result<Launched, Star
     let listener = TcpListener::bind(&settings.listen)
         .map_err(|err| StartError::Listen(settings.listen.clone(), err))?;
     let addr = listener.local_addr().map_err(StartError::Serve)?;
-    let state = web::Data::new(AppState::new(
-        store.clone(),
-        master,
-        usize::try_from(settings.max_body_bytes).unwrap_or(usize::MAX),
-    ));
+    let state = web::Data::new(AppState::new(store.clone(), master, &settings));
     let mut http = HttpServer::new(move || api::app(state.clone()))
         .shutdown_timeout(SHUTDOWN_GRACE.as_secs())
         .listen(listener)

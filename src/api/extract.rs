@@ -18,6 +18,7 @@ use crate::api::context::AuthenticatedKeyId;
 use crate::api::request_id;
 use crate::auth::scope::{self, Required};
 use crate::auth::{self, MasterKey};
+use crate::config::{AgentSettings, IntegrationSettings, Settings, WebhookSettings};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::org_owned::api_key::{self, ApiKey};
 use crate::org_owned::audit::Actor;
@@ -33,16 +34,24 @@ pub struct AppState {
     pub store: Store,
     pub master: MasterKey,
     pub max_body_bytes: usize,
+    pub agent: AgentSettings,
+    pub webhooks: WebhookSettings,
+    pub integrations: IntegrationSettings,
     /// When each key's `last_used_at` was last written by this process.
     key_touches: Mutex<HashMap<String, Instant>>,
 }
 
 impl AppState {
-    pub fn new(store: Store, master: MasterKey, max_body_bytes: usize) -> Self {
+    /// The state of one server: its store, the master key's hash, and the settings that
+    /// handlers read. The master key itself is not kept (API.md §18.1).
+    pub fn new(store: Store, master: MasterKey, settings: &Settings) -> Self {
         AppState {
             store,
             master,
-            max_body_bytes,
+            max_body_bytes: usize::try_from(settings.max_body_bytes).unwrap_or(usize::MAX),
+            agent: settings.agent.clone(),
+            webhooks: settings.webhooks.clone(),
+            integrations: settings.integrations.clone(),
             key_touches: Mutex::new(HashMap::new()),
         }
     }

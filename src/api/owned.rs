@@ -9,21 +9,35 @@ use crate::api::extract::{Auth, JsonBody};
 use crate::api::scoped::InProject;
 use crate::api::{State, created, ok};
 use crate::error::ApiResult;
-use crate::project_owned::{self, Kind, Routed, routed};
+use crate::project_owned::{self, Archivable, Kind, Listing, Routed, routed};
 use crate::query::QueryParams;
 
+/// A paged list (`{data, cursor, has_more}`) or a plain one (`{data}`), as the kind declares.
 pub async fn list<K: Routed>(
     auth: Auth,
     project_id: web::Path<String>,
     query: QueryParams,
     state: State,
 ) -> ApiResult<HttpResponse> {
-    let page = InProject::new(&auth, project_id.into_inner())
-        .read(&state, move |rx, scope| {
-            routed::list_page::<K>(rx, scope, &query)
-        })
-        .await?;
-    Ok(HttpResponse::Ok().json(page.render(K::view)))
+    let project = InProject::new(&auth, project_id.into_inner());
+    match K::LISTING {
+        Listing::Paged { .. } => {
+            let page = project
+                .read(&state, move |rx, scope| {
+                    routed::list_page::<K>(rx, scope, &query)
+                })
+                .await?;
+            Ok(HttpResponse::Ok().json(page.render(K::view)))
+        }
+        Listing::Plain { .. } => {
+            let all = project
+                .read(&state, move |rx, scope| {
+                    routed::list_all::<K>(rx, scope, &query)
+                })
+                .await?;
+            Ok(ok(all.iter().map(K::view).collect::<Vec<_>>()))
+        }
+    }
 }
 
 pub async fn create<K: Routed>(
@@ -36,7 +50,7 @@ pub async fn create<K: Routed>(
     let input = K::parse_create(body.value().await?)?;
     let record = project
         .write(&state, move |tx, scope, actor| {
-            K::create(tx, scope, actor, input)
+            routed::create::<K>(tx, scope, actor, input)
         })
         .await?;
     Ok(created(record.view()))
@@ -87,4 +101,37 @@ pub async fn delete<K: Routed>(
         })
         .await?;
     Ok(ok(json!({"id": deleted_id, "deleted": true})))
+}
+
+/// `{id, archived: true}`; no body is read (the SDK sends none).
+pub async fn archive<K: Archivable + Clone>(
+    auth: Auth,
+    path: web::Path<(String, String)>,
+    state: State,
+) -> ApiResult<HttpResponse> {
+    set_archived::<K>(auth, path, state, true).await
+}
+
+/// `{id, archived: false}`; no body is read.
+pub async fn unarchive<K: Archivable + Clone>(
+    auth: Auth,
+    path: web::Path<(String, String)>,
+    state: State,
+) -> ApiResult<HttpResponse> {
+    set_archived::<K>(auth, path, state, false).await
+}
+
+async fn set_archived<K: Archivable + Clone>(
+    auth: Auth,
+    path: web::Path<(String, String)>,
+    state: State,
+    archived: bool,
+) -> ApiResult<HttpResponse> {
+    let (project_id, id) = path.into_inner();
+    let record = InProject::new(&auth, project_id)
+        .write(&state, move |tx, scope, actor| {
+            routed::set_archived::<K>(tx, scope, actor, &id, archived)
+        })
+        .await?;
+    Ok(ok(json!({"id": record.id(), "archived": archived})))
 }

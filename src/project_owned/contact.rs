@@ -6,7 +6,7 @@ use serde_json::{Map, Value};
 use crate::codec::Record;
 use crate::error::{ApiResult, ErrorCode};
 use crate::org_owned::audit::Actor;
-use crate::project_owned::{self, Filter, IndexEntry, Kind, ProjectScope, Routed};
+use crate::project_owned::{self, Filter, IndexEntry, Kind, Listing, ProjectScope, Routed};
 use crate::query::{QueryParams, lowercase_param, text_param};
 use crate::store::Tx;
 use crate::timestamp::Timestamp;
@@ -275,7 +275,10 @@ impl Routed for Contact {
     type Filter = ContactFilter;
 
     const BY_CREATED: u8 = BY_CREATED;
-    const BY_UPDATED: Option<u8> = None;
+    const LISTING: Listing = Listing::Paged {
+        default_limit: 50,
+        by_updated: None,
+    };
 
     fn parse_filter(query: &QueryParams) -> ApiResult<ContactFilter> {
         Ok(ContactFilter {

@@ -7,7 +7,7 @@ use crate::codec::Record;
 use crate::error::{ApiResult, ErrorCode};
 use crate::org_owned::audit::Actor;
 use crate::project_owned::contact::Contact;
-use crate::project_owned::{self, Filter, IndexEntry, Kind, ProjectScope, Routed};
+use crate::project_owned::{self, Filter, IndexEntry, Kind, Listing, ProjectScope, Routed};
 use crate::query::{QueryParams, enum_param, lowercase_param, text_param};
 use crate::store::Tx;
 use crate::timestamp::Timestamp;
@@ -186,7 +186,10 @@ impl Routed for Conversation {
     type Filter = ConversationFilter;
 
     const BY_CREATED: u8 = BY_CREATED;
-    const BY_UPDATED: Option<u8> = Some(BY_UPDATED);
+    const LISTING: Listing = Listing::Paged {
+        default_limit: 50,
+        by_updated: Some(BY_UPDATED),
+    };
 
     fn parse_filter(query: &QueryParams) -> ApiResult<ConversationFilter> {
         Ok(ConversationFilter {

@@ -14,7 +14,9 @@ use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::org_owned::audit::Actor;
 use crate::org_owned::project::{Slug, derive_slug};
 use crate::project_owned::search::{self, TermStats};
-use crate::project_owned::{self, Filter, IndexEntry, Kind, ProjectScope, Routed, lookup_prefix};
+use crate::project_owned::{
+    self, Filter, IndexEntry, Kind, Listing, ProjectScope, Routed, lookup_prefix,
+};
 use crate::query::{QueryParams, enum_param, lowercase_param, text_param};
 use crate::store::{Reader, Tx, layout, tables};
 use crate::timestamp::Timestamp;
@@ -268,7 +270,10 @@ impl Routed for Article {
     type Filter = ArticleFilter;
 
     const BY_CREATED: u8 = BY_CREATED;
-    const BY_UPDATED: Option<u8> = Some(BY_UPDATED);
+    const LISTING: Listing = Listing::Paged {
+        default_limit: 50,
+        by_updated: Some(BY_UPDATED),
+    };
 
     fn parse_filter(query: &QueryParams) -> ApiResult<ArticleFilter> {
         Ok(ArticleFilter {

@@ -31,7 +31,7 @@ use crate::org_owned::project;
 use crate::pagination::{Cursor, Page};
 use crate::store::{Reader, Tx, layout, tables};
 
-pub use routed::{Filter, Routed};
+pub use routed::{Archivable, Filter, Listing, Routed};
 
 /// A project-owned kind of record.
 pub trait Kind: Record + Send + 'static {

@@ -4,12 +4,13 @@
 
 use serde_json::Value;
 
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 use crate::org_owned::audit::Actor;
 use crate::pagination::Page;
 use crate::project_owned::{self, Kind, Order, ProjectScope};
 use crate::query::{ListParams, QueryParams};
 use crate::store::{Reader, Tx};
+use crate::timestamp::Timestamp;
 
 /// The most items one page holds (API.md §6.2).
 const MAX_LIMIT: usize = 100;
@@ -19,18 +20,28 @@ pub trait Filter<K>: Send + 'static {
     fn matches(&self, record: &K) -> bool;
 }
 
+/// How a kind's list route answers (API.md §6.1).
+pub enum Listing {
+    /// `{data, cursor, has_more}`, newest first by default, `limit` defaulting to
+    /// `default_limit`; `sort`/`order` where the kind keeps an update-order index.
+    Paged {
+        default_limit: usize,
+        by_updated: Option<u8>,
+    },
+    /// `{data: [...]}`: every record, oldest first. A plain list cannot be paged, so a project
+    /// holds at most `max_per_project` of the kind.
+    Plain { max_per_project: usize },
+}
+
 /// A kind served by the generic routes.
 pub trait Routed: Kind {
     type Create: Send + 'static;
     type Update: Send + 'static;
     type Filter: Filter<Self>;
 
-    /// Page size when the client sends no `limit` (API.md §6.2).
-    const DEFAULT_LIMIT: usize = 50;
     /// The ordering index by creation.
     const BY_CREATED: u8;
-    /// The ordering index by last update, for kinds that accept `sort`/`order`.
-    const BY_UPDATED: Option<u8>;
+    const LISTING: Listing;
 
     fn parse_filter(query: &QueryParams) -> ApiResult<Self::Filter>;
     fn parse_create(body: Value) -> ApiResult<Self::Create>;
@@ -58,24 +69,36 @@ pub trait Routed: Kind {
     }
 }
 
-/// One page of `K` for a list request: paging, `sort`/`order` where the kind keeps an update
-/// index, and the kind's filters. Query parameters are read here, after the project resolved
-/// (API.md §2.3).
+/// One page of `K` for a paged list request: paging, `sort`/`order` where the kind keeps an
+/// update index, and the kind's filters. Query parameters are read here, after the project
+/// resolved (API.md §2.3).
 pub fn list_page<K: Routed>(
     reader: &impl Reader,
     scope: &ProjectScope,
     query: &QueryParams,
 ) -> ApiResult<Page<K>> {
-    let (params, tag) = match K::BY_UPDATED {
-        Some(by_updated) => {
-            let params = ListParams::sorted(query, K::DEFAULT_LIMIT, MAX_LIMIT)?;
+    let (params, tag) = match K::LISTING {
+        Listing::Paged {
+            default_limit,
+            by_updated: Some(by_updated),
+        } => {
+            let params = ListParams::sorted(query, default_limit, MAX_LIMIT)?;
             let tag = params.sort.tag(K::BY_CREATED, by_updated);
             (params, tag)
         }
-        None => (
-            ListParams::paged(query, K::DEFAULT_LIMIT, MAX_LIMIT)?,
+        Listing::Paged {
+            default_limit,
+            by_updated: None,
+        } => (
+            ListParams::paged(query, default_limit, MAX_LIMIT)?,
             K::BY_CREATED,
         ),
+        Listing::Plain { .. } => {
+            return Err(ApiError::internal(format!(
+                "{} lists are not paged",
+                K::PLURAL
+            )));
+        }
     };
     let filter = K::parse_filter(query)?;
     let order = Order {
@@ -91,4 +114,72 @@ pub fn list_page<K: Routed>(
         params.limit,
         |record| filter.matches(record),
     )
+}
+
+/// Every record of a plain-listed kind that passes its filters, oldest first.
+pub fn list_all<K: Routed>(
+    reader: &impl Reader,
+    scope: &ProjectScope,
+    query: &QueryParams,
+) -> ApiResult<Vec<K>> {
+    let filter = K::parse_filter(query)?;
+    let order = Order {
+        tag: K::BY_CREATED,
+        group: b"",
+        descending: false,
+    };
+    let page = project_owned::list::<K>(reader, scope, order, None, usize::MAX, |record| {
+        filter.matches(record)
+    })?;
+    Ok(page.items)
+}
+
+/// Creates a record through the kind's `create`, first refusing one beyond the kind's cap.
+pub fn create<K: Routed>(
+    tx: &mut Tx<'_>,
+    scope: &ProjectScope,
+    actor: &Actor,
+    input: K::Create,
+) -> ApiResult<K> {
+    if let Listing::Plain { max_per_project } = K::LISTING {
+        let order = Order {
+            tag: K::BY_CREATED,
+            group: b"",
+            descending: false,
+        };
+        let existing = project_owned::list::<K>(tx, scope, order, None, max_per_project, |_| true)?;
+        if existing.next.is_some() || existing.items.len() >= max_per_project {
+            return Err(ApiError::bad_request(format!(
+                "A project holds at most {max_per_project} {}",
+                K::PLURAL
+            )));
+        }
+    }
+    K::create(tx, scope, actor, input)
+}
+
+/// A kind whose records are archived and unarchived rather than deleted (forms, beacons).
+pub trait Archivable: Routed {
+    fn archived_at(&mut self) -> &mut Option<Timestamp>;
+}
+
+/// Archives (`archived`) or unarchives a record, audited as `<kind>.archived|unarchived`.
+/// Idempotent: archiving an archived record keeps its first `archived_at`.
+pub fn set_archived<K: Archivable + Clone>(
+    tx: &mut Tx<'_>,
+    scope: &ProjectScope,
+    actor: &Actor,
+    id: &str,
+    archived: bool,
+) -> ApiResult<K> {
+    let before: K = project_owned::get(tx, scope, id)?;
+    let mut after = before.clone();
+    let slot = after.archived_at();
+    if slot.is_some() == archived {
+        return Ok(before);
+    }
+    *slot = archived.then_some(tx.now);
+    let verb = if archived { "archived" } else { "unarchived" };
+    project_owned::replace(tx, scope, actor, verb, &before, &after)?;
+    Ok(after)
 }
