@@ -235,7 +235,17 @@ pub struct JsonBody {
 impl JsonBody {
     /// Reads the body, capped at the configured size, as a JSON value. A missing
     /// `Content-Type` is taken as JSON (API.md §1).
-    pub async fn value(mut self) -> ApiResult<Value> {
+    pub async fn value(self) -> ApiResult<Value> {
+        self.optional_value().await?.ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::BadJson,
+                "Request body is empty; expected a JSON object",
+            )
+        })
+    }
+
+    /// Like `value`, for routes whose body may be left out: an empty body is `None`.
+    pub async fn optional_value(mut self) -> ApiResult<Option<Value>> {
         let too_large =
             || ApiError::bad_request(format!("Request body is larger than {} bytes", self.limit));
         if self.declared_too_large {
@@ -252,12 +262,10 @@ impl JsonBody {
             bytes.extend_from_slice(&chunk);
         }
         if bytes.iter().all(u8::is_ascii_whitespace) {
-            return Err(ApiError::new(
-                ErrorCode::BadJson,
-                "Request body is empty; expected a JSON object",
-            ));
+            return Ok(None);
         }
         serde_json::from_slice(&bytes)
+            .map(Some)
             .map_err(|e| ApiError::new(ErrorCode::BadJson, format!("Malformed JSON: {e}")))
     }
 }

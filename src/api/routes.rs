@@ -13,6 +13,8 @@ use crate::project_owned::contact::Contact;
 use crate::project_owned::conversation::Conversation;
 use crate::project_owned::kb::Article;
 
+use crate::api::integrations;
+
 pub struct RouteSpec {
     pub method: Method,
     /// The full path pattern, `{name}` for path parameters.
@@ -221,6 +223,51 @@ pub fn table() -> Vec<RouteSpec> {
             "/api/v1/projects/{project_id}/kb/articles/{kb_article_id}/publish",
             key(Kb, Write),
             |r| r.to(kb::publish),
+        ),
+        // Integrations (rows 31-36); `catalog` is a fixed segment, registered before
+        // `{provider}`, and no provider is named so.
+        spec(
+            get.clone(),
+            "/api/v1/projects/{project_id}/integrations",
+            key(Integrations, Read),
+            |r| r.to(integrations::list),
+        ),
+        spec(
+            get.clone(),
+            "/api/v1/projects/{project_id}/integrations/catalog",
+            key(Integrations, Read),
+            |r| r.to(integrations::catalog),
+        ),
+        spec(
+            get.clone(),
+            "/api/v1/projects/{project_id}/integrations/catalog/{provider}",
+            key(Integrations, Read),
+            |r| r.to(integrations::catalog_item),
+        ),
+        spec(
+            post.clone(),
+            "/api/v1/projects/{project_id}/integrations/{provider}/install-url",
+            key(Integrations, Write),
+            |r| r.to(integrations::install_url),
+        ),
+        spec(
+            patch.clone(),
+            "/api/v1/projects/{project_id}/integrations/{provider}/lifecycle",
+            key(Integrations, Write),
+            |r| r.to(integrations::update_lifecycle),
+        ),
+        spec(
+            delete.clone(),
+            "/api/v1/projects/{project_id}/integrations/{provider}",
+            key(Integrations, Write),
+            |r| r.to(integrations::disconnect),
+        ),
+        // Admin: installs stand in for the OAuth flow, which needs a browser.
+        spec(
+            post.clone(),
+            "/api/v1/admin/projects/{project_id}/integrations/{provider}",
+            Access::Master,
+            |r| r.to(integrations::install),
         ),
     ]
 }

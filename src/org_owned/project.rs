@@ -283,13 +283,7 @@ fn not_found() -> ApiError {
 /// Resolves a project id from a path for a key of `key_org`: unknown → 404
 /// `PROJECT_NOT_FOUND`, another organisation's → 403 `API_KEY_PROJECT_MISMATCH`.
 pub fn resolve(reader: &impl Reader, key_org: &str, project_id: &str) -> ApiResult<Project> {
-    if !IdKind::Project.matches(project_id) {
-        return Err(not_found());
-    }
-    let owner = reader
-        .get_raw(tables::PROJECT_INDEX, project_id.as_bytes())?
-        .ok_or_else(not_found)?;
-    if owner != key_org.as_bytes() {
+    if owner(reader, project_id)? != key_org {
         return Err(ApiError::new(
             ErrorCode::ApiKeyProjectMismatch,
             "API key is not authorized for this project",
@@ -298,6 +292,18 @@ pub fn resolve(reader: &impl Reader, key_org: &str, project_id: &str) -> ApiResu
     reader
         .get(tables::PROJECTS, &layout::org_child(key_org, project_id))?
         .ok_or_else(not_found)
+}
+
+/// The organisation that owns a project, for callers bound to no organisation (the master
+/// key): unknown → 404 `PROJECT_NOT_FOUND`.
+pub fn owner(reader: &impl Reader, project_id: &str) -> ApiResult<String> {
+    if !IdKind::Project.matches(project_id) {
+        return Err(not_found());
+    }
+    let owner = reader
+        .get_raw(tables::PROJECT_INDEX, project_id.as_bytes())?
+        .ok_or_else(not_found)?;
+    String::from_utf8(owner).map_err(|e| ApiError::internal_from("storage", e))
 }
 
 /// All projects of an organisation, oldest first.

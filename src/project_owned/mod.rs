@@ -18,6 +18,8 @@ pub mod message;
 pub mod routed;
 pub mod search;
 
+pub mod integration;
+
 use std::collections::{BTreeMap, HashSet};
 use std::ops::{Bound, ControlFlow};
 
@@ -100,6 +102,7 @@ pub const KINDS: &[KindInfo] = &[
     KindInfo::of::<message::Message>(),
     KindInfo::of::<contact::Contact>(),
     KindInfo::of::<kb::Article>(),
+    KindInfo::of::<integration::Integration>(),
 ];
 
 pub const FIRST_INDEX_TAG: u8 = 0x40;
@@ -264,6 +267,31 @@ pub fn not_found<K: Kind>() -> ApiError {
         first.make_ascii_uppercase();
     }
     ApiError::new(K::NOT_FOUND, format!("{name} not found"))
+}
+
+/// The record of kind `K` whose look-up entry under `tag` holds `text`, for a text that is
+/// unique within a project (an integration's provider): one short range read, then the record.
+pub fn find_by<K: Kind>(
+    reader: &impl Reader,
+    scope: &ProjectScope,
+    tag: u8,
+    text: &str,
+) -> ApiResult<Option<K>> {
+    let Some(id) = scope.first(reader, tag, text)? else {
+        return Ok(None);
+    };
+    find(reader, scope, &id)?
+        .map(Some)
+        .ok_or_else(|| ApiError::internal(format!("look-up entry without record: {id}")))
+}
+
+impl ProjectScope {
+    /// A project for the master key, which reaches every organisation: unknown → 404
+    /// `PROJECT_NOT_FOUND`.
+    pub fn resolve_any(reader: &impl Reader, project_id: &str) -> ApiResult<ProjectScope> {
+        let org_id = project::owner(reader, project_id)?;
+        ProjectScope::resolve(reader, &org_id, project_id)
+    }
 }
 
 /// Stores a new record with its index entries and its `<kind>.created` audit entry.

@@ -123,6 +123,41 @@ const EXPECTED: &[(&str, &str, &str)] = &[
         "/api/v1/projects/{project_id}/kb/articles/{kb_article_id}/publish",
         "kb:write",
     ),
+    (
+        "GET",
+        "/api/v1/projects/{project_id}/integrations",
+        "integrations:read",
+    ),
+    (
+        "GET",
+        "/api/v1/projects/{project_id}/integrations/catalog",
+        "integrations:read",
+    ),
+    (
+        "GET",
+        "/api/v1/projects/{project_id}/integrations/catalog/{provider}",
+        "integrations:read",
+    ),
+    (
+        "POST",
+        "/api/v1/projects/{project_id}/integrations/{provider}/install-url",
+        "integrations:write",
+    ),
+    (
+        "PATCH",
+        "/api/v1/projects/{project_id}/integrations/{provider}/lifecycle",
+        "integrations:write",
+    ),
+    (
+        "DELETE",
+        "/api/v1/projects/{project_id}/integrations/{provider}",
+        "integrations:write",
+    ),
+    (
+        "POST",
+        "/api/v1/admin/projects/{project_id}/integrations/{provider}",
+        "master",
+    ),
 ];
 
 fn access_name(access: &Access) -> String {
@@ -189,6 +224,8 @@ fn concrete_path(app: &TestApp, pattern: &str) -> String {
         let param = format!("{{{}_id}}", kind.singular);
         path = path.replace(&param, &ids::generate(kind.id_prefix));
     }
+    // An integration is named by its catalog provider.
+    path = path.replace("{provider}", "slack");
     if path.contains("{key_id}") {
         path = path.replace("{key_id}", &key_id(&app.key(&["read"])));
     }

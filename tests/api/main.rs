@@ -21,3 +21,5 @@ mod conversations;
 mod isolation;
 mod kb;
 mod pagination;
+
+mod integrations;

@@ -1,0 +1,122 @@
+//! Integrations: API.md §8 rows 31-36, and the admin route that installs one (there is no
+//! OAuth flow locally). Routes name an integration by its provider, so they are thin handlers
+//! over `project_owned::integration` rather than the id-keyed generic routes.
+
+use actix_web::{HttpResponse, web};
+
+use crate::api::extract::{Auth, JsonBody, Master};
+use crate::api::scoped::InProject;
+use crate::api::{State, created, ok};
+use crate::error::ApiResult;
+use crate::project_owned::integration::{self, CatalogFilter, InstallInput, LifecycleUpdate};
+use crate::project_owned::{Kind, ProjectScope};
+use crate::query::QueryParams;
+
+/// Every installation of the project, disconnected ones included.
+pub async fn list(
+    auth: Auth,
+    project_id: web::Path<String>,
+    state: State,
+) -> ApiResult<HttpResponse> {
+    let rows = InProject::new(&auth, project_id.into_inner())
+        .read(&state, integration::list)
+        .await?;
+    Ok(ok(rows.iter().map(Kind::view).collect::<Vec<_>>()))
+}
+
+pub async fn catalog(
+    auth: Auth,
+    project_id: web::Path<String>,
+    query: QueryParams,
+    state: State,
+) -> ApiResult<HttpResponse> {
+    let entries = InProject::new(&auth, project_id.into_inner())
+        .read(&state, move |rx, scope| {
+            integration::catalog(rx, scope, &CatalogFilter::from_query(&query)?)
+        })
+        .await?;
+    Ok(ok(entries))
+}
+
+pub async fn catalog_item(
+    auth: Auth,
+    path: web::Path<(String, String)>,
+    state: State,
+) -> ApiResult<HttpResponse> {
+    let (project_id, provider) = path.into_inner();
+    let entry = InProject::new(&auth, project_id)
+        .read(&state, move |rx, scope| {
+            integration::catalog_item(rx, scope, &provider)
+        })
+        .await?;
+    Ok(ok(entry))
+}
+
+/// No body is read (the SDK sends none).
+pub async fn install_url(
+    auth: Auth,
+    path: web::Path<(String, String)>,
+    state: State,
+) -> ApiResult<HttpResponse> {
+    let (project_id, provider) = path.into_inner();
+    let dashboard_url = state.integrations.dashboard_url.clone();
+    let url = InProject::new(&auth, project_id)
+        .read(&state, move |_, scope| {
+            integration::install_url(&dashboard_url, &scope.project_id, &provider)
+        })
+        .await?;
+    Ok(ok(url))
+}
+
+/// `{"data": null}` for a catalog provider that is not installed in the project.
+pub async fn update_lifecycle(
+    auth: Auth,
+    path: web::Path<(String, String)>,
+    body: JsonBody,
+    state: State,
+) -> ApiResult<HttpResponse> {
+    let (project_id, provider) = path.into_inner();
+    let project = InProject::checked(&state, &auth, project_id).await?;
+    let update = LifecycleUpdate::from_json(body.value().await?)?;
+    let updated = project
+        .write(&state, move |tx, scope, actor| {
+            integration::update_lifecycle(tx, scope, actor, &provider, update)
+        })
+        .await?;
+    Ok(ok(updated.as_ref().map(Kind::view)))
+}
+
+pub async fn disconnect(
+    auth: Auth,
+    path: web::Path<(String, String)>,
+    state: State,
+) -> ApiResult<HttpResponse> {
+    let (project_id, provider) = path.into_inner();
+    let row = InProject::new(&auth, project_id)
+        .write(&state, move |tx, scope, actor| {
+            integration::disconnect(tx, scope, actor, &provider)
+        })
+        .await?;
+    Ok(ok(row.view()))
+}
+
+/// Admin: installs (or re-activates) a provider in any organisation's project. The body is
+/// optional.
+pub async fn install(
+    master: Master,
+    path: web::Path<(String, String)>,
+    body: JsonBody,
+    state: State,
+) -> ApiResult<HttpResponse> {
+    let (project_id, provider) = path.into_inner();
+    let input = InstallInput::from_json(body.optional_value().await?)?;
+    let actor = master.actor();
+    let row = state
+        .store
+        .write(move |tx| {
+            let scope = ProjectScope::resolve_any(tx, &project_id)?;
+            integration::install(tx, &scope, &actor, &provider, input)
+        })
+        .await?;
+    Ok(created(row.view()))
+}
