@@ -16,6 +16,7 @@ mod kb;
 mod owned;
 mod projects;
 mod scoped;
+mod webhooks;
 
 use actix_web::middleware::{NormalizePath, TrailingSlash, from_fn};
 use actix_web::{App, HttpResponse, web};

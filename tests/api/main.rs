@@ -21,3 +21,4 @@ mod conversations;
 mod isolation;
 mod kb;
 mod pagination;
+mod webhooks;
