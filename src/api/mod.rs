@@ -16,6 +16,7 @@ mod kb;
 mod owned;
 mod projects;
 mod scoped;
+mod webhooks;
 
 mod integrations;
 

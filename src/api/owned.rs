@@ -9,6 +9,7 @@ use crate::api::extract::{Auth, JsonBody};
 use crate::api::scoped::InProject;
 use crate::api::{State, created, ok};
 use crate::error::ApiResult;
+use crate::project_owned::routed::InputSettings;
 use crate::project_owned::{self, Archivable, Kind, Listing, Routed, routed};
 use crate::query::QueryParams;
 
@@ -47,13 +48,13 @@ pub async fn create<K: Routed>(
     state: State,
 ) -> ApiResult<HttpResponse> {
     let project = InProject::checked(&state, &auth, project_id.into_inner()).await?;
-    let input = K::parse_create(body.value().await?)?;
+    let input = K::parse_create_with(body.value().await?, input_settings(&state))?;
     let record = project
         .write(&state, move |tx, scope, actor| {
             routed::create::<K>(tx, scope, actor, input)
         })
         .await?;
-    Ok(created(record.view()))
+    Ok(created(record.created_view()))
 }
 
 pub async fn get<K: Kind>(
@@ -78,13 +79,19 @@ pub async fn update<K: Routed>(
 ) -> ApiResult<HttpResponse> {
     let (project_id, id) = path.into_inner();
     let project = InProject::checked(&state, &auth, project_id).await?;
-    let input = K::parse_update(body.value().await?)?;
+    let input = K::parse_update_with(body.value().await?, input_settings(&state))?;
     let record = project
         .write(&state, move |tx, scope, actor| {
             K::update(tx, scope, actor, &id, input)
         })
         .await?;
     Ok(ok(record.view()))
+}
+
+fn input_settings(state: &State) -> InputSettings<'_> {
+    InputSettings {
+        webhooks: &state.webhooks,
+    }
 }
 
 /// `{id, deleted: true}` (API.md §8, DELETE rows).

@@ -6,12 +6,14 @@ use actix_web::http::Method;
 use actix_web::{Route, guard, web};
 
 pub use crate::api::access::{Access, RouteAccess};
+use crate::api::webhooks;
 use crate::api::{admin, api_keys, audit_log, conversations, health, kb, owned, projects};
 use crate::auth::scope::{Required, Resource, Verb};
 use crate::error::{ApiError, ErrorCode};
 use crate::project_owned::contact::Contact;
 use crate::project_owned::conversation::Conversation;
 use crate::project_owned::kb::Article;
+use crate::project_owned::webhook::Webhook;
 
 use crate::api::integrations;
 
@@ -268,6 +270,55 @@ pub fn table() -> Vec<RouteSpec> {
             "/api/v1/admin/projects/{project_id}/integrations/{provider}",
             Access::Master,
             |r| r.to(integrations::install),
+        ),
+        // Webhooks (rows 37-44).
+        spec(
+            get.clone(),
+            "/api/v1/projects/{project_id}/webhooks",
+            key(Webhooks, Read),
+            |r| r.to(owned::list::<Webhook>),
+        ),
+        spec(
+            post.clone(),
+            "/api/v1/projects/{project_id}/webhooks",
+            key(Webhooks, Write),
+            |r| r.to(owned::create::<Webhook>),
+        ),
+        spec(
+            get.clone(),
+            "/api/v1/projects/{project_id}/webhooks/{webhook_id}",
+            key(Webhooks, Read),
+            |r| r.to(owned::get::<Webhook>),
+        ),
+        spec(
+            patch.clone(),
+            "/api/v1/projects/{project_id}/webhooks/{webhook_id}",
+            key(Webhooks, Write),
+            |r| r.to(owned::update::<Webhook>),
+        ),
+        spec(
+            delete.clone(),
+            "/api/v1/projects/{project_id}/webhooks/{webhook_id}",
+            key(Webhooks, Write),
+            |r| r.to(owned::delete::<Webhook>),
+        ),
+        spec(
+            post.clone(),
+            "/api/v1/projects/{project_id}/webhooks/{webhook_id}/test",
+            key(Webhooks, Write),
+            |r| r.to(webhooks::test),
+        ),
+        spec(
+            get.clone(),
+            "/api/v1/projects/{project_id}/webhooks/{webhook_id}/deliveries",
+            key(Webhooks, Read),
+            |r| r.to(webhooks::deliveries),
+        ),
+        spec(
+            post.clone(),
+            "/api/v1/projects/{project_id}/webhooks/{webhook_id}/rotate-secret",
+            key(Webhooks, Write),
+            |r| r.to(webhooks::rotate_secret),
         ),
     ]
 }

@@ -40,7 +40,8 @@ pub struct AuditEntry {
     pub request_id: Option<String>,
     /// JSON text of `{field: {before, after}}`; postcard cannot hold a free-form JSON value.
     pub changes: String,
-    /// For a project delete: how many records of each kind the cascade removed.
+    /// For a delete that takes other records with it (a project; a webhook, its deliveries):
+    /// how many records of each kind went.
     pub cascade: Vec<(String, u64)>,
     pub created_at: Timestamp,
     pub seq: u64,

@@ -17,6 +17,8 @@ pub mod kb;
 pub mod message;
 pub mod routed;
 pub mod search;
+pub mod webhook;
+pub mod webhook_delivery;
 
 pub mod integration;
 
@@ -103,6 +105,8 @@ pub const KINDS: &[KindInfo] = &[
     KindInfo::of::<contact::Contact>(),
     KindInfo::of::<kb::Article>(),
     KindInfo::of::<integration::Integration>(),
+    KindInfo::of::<webhook::Webhook>(),
+    KindInfo::of::<webhook_delivery::WebhookDelivery>(),
 ];
 
 pub const FIRST_INDEX_TAG: u8 = 0x40;
@@ -302,7 +306,7 @@ pub fn insert<K: Kind>(
     record: &K,
 ) -> ApiResult<()> {
     write_record(tx, scope, None, Some(record))?;
-    audit_change(tx, scope, actor, "created", record.id(), None, Some(record))
+    audit_change(tx, scope, actor, "created", None, Some(record), Vec::new())
 }
 
 /// Replaces a record, rewriting only the index entries that changed, and audits `verb`.
@@ -320,9 +324,9 @@ pub fn replace<K: Kind>(
         scope,
         actor,
         verb,
-        after.id(),
         Some(before),
         Some(after),
+        Vec::new(),
     )
 }
 
@@ -334,7 +338,56 @@ pub fn remove<K: Kind>(
     record: &K,
 ) -> ApiResult<()> {
     write_record(tx, scope, Some(record), None)?;
-    audit_change(tx, scope, actor, "deleted", record.id(), Some(record), None)
+    audit_change(tx, scope, actor, "deleted", Some(record), None, Vec::new())
+}
+
+/// Deletes a record together with its children: the records of kind `C` that its id groups in
+/// the ordering index `children` (a webhook's deliveries, as a conversation's messages are
+/// grouped). One `<kind>.deleted` audit entry counts them under `C::PLURAL`; the children get
+/// none of their own. Returns how many children went.
+pub fn remove_with_children<K: Kind, C: Kind>(
+    tx: &mut Tx<'_>,
+    scope: &ProjectScope,
+    actor: &Actor,
+    record: &K,
+    children: u8,
+) -> ApiResult<u64> {
+    let group = scope.key(children, record.id().as_bytes());
+    // Ids first: a table cannot be written while it is being scanned.
+    let mut ids = Vec::new();
+    tx.scan(
+        tables::OWNED,
+        layout::prefix_range(&group),
+        false,
+        &mut |key, _| {
+            // After the group: the child's seq (8 bytes), then its id.
+            let id = key
+                .get(group.len() + 8..)
+                .ok_or_else(|| ApiError::internal("malformed ordering key"))?;
+            ids.push(id.to_vec());
+            Ok(ControlFlow::Continue(()))
+        },
+    )?;
+    for id in &ids {
+        let child: C = tx
+            .get(tables::OWNED, &scope.key(C::TAG, id))?
+            .ok_or_else(|| {
+                ApiError::internal(format!(
+                    "ordering entry without record: {}",
+                    String::from_utf8_lossy(id)
+                ))
+            })?;
+        write_record(tx, scope, Some(&child), None)?;
+    }
+    write_record(tx, scope, Some(record), None)?;
+    let removed = u64::try_from(ids.len()).unwrap_or(u64::MAX);
+    let cascade = if removed == 0 {
+        Vec::new()
+    } else {
+        vec![(C::PLURAL.to_string(), removed)]
+    };
+    audit_change(tx, scope, actor, "deleted", Some(record), None, cascade)?;
+    Ok(removed)
 }
 
 fn write_record<K: Kind>(
@@ -409,16 +462,19 @@ fn add_to_counter(
     }
 }
 
+/// `<kind>.<verb>` with the changes between the views before and after, and the counts of the
+/// records removed with it.
 fn audit_change<K: Kind>(
     tx: &mut Tx<'_>,
     scope: &ProjectScope,
     actor: &Actor,
     verb: &str,
-    target_id: &str,
     before: Option<&K>,
     after: Option<&K>,
+    cascade: Vec<(String, u64)>,
 ) -> ApiResult<()> {
     let action = format!("{}.{verb}", K::SINGULAR);
+    let target_id = after.or(before).map(K::id).unwrap_or_default();
     audit::record(
         tx,
         actor,
@@ -429,7 +485,7 @@ fn audit_change<K: Kind>(
             target_id,
             before: before.map(|r| audit::snapshot(&r.view())).transpose()?,
             after: after.map(|r| audit::snapshot(&r.view())).transpose()?,
-            cascade: Vec::new(),
+            cascade,
         },
     )
 }

@@ -2,8 +2,10 @@
 //! (`api::owned`): its inputs, its list filter, its ordering indexes and the write operations.
 //! It knows no HTTP framework, so it sits in the kind's own file beside the record.
 
+use serde::Serialize;
 use serde_json::Value;
 
+use crate::config::WebhookSettings;
 use crate::error::{ApiError, ApiResult};
 use crate::org_owned::audit::Actor;
 use crate::pagination::Page;
@@ -33,6 +35,14 @@ pub enum Listing {
     Plain { max_per_project: usize },
 }
 
+/// The server settings that input rules may depend on; the generic routes pass them to
+/// `parse_create_with` and `parse_update_with`.
+#[derive(Debug, Clone, Copy)]
+pub struct InputSettings<'a> {
+    /// Which URL schemes a webhook may use.
+    pub webhooks: &'a WebhookSettings,
+}
+
 /// A kind served by the generic routes.
 pub trait Routed: Kind {
     type Create: Send + 'static;
@@ -46,6 +56,23 @@ pub trait Routed: Kind {
     fn parse_filter(query: &QueryParams) -> ApiResult<Self::Filter>;
     fn parse_create(body: Value) -> ApiResult<Self::Create>;
     fn parse_update(body: Value) -> ApiResult<Self::Update>;
+
+    /// What the generic create route reads: `parse_create`, unless a rule of the kind depends
+    /// on the server's settings (a webhook's URL scheme), when the kind overrides this.
+    fn parse_create_with(body: Value, _settings: InputSettings<'_>) -> ApiResult<Self::Create> {
+        Self::parse_create(body)
+    }
+
+    /// What the generic update route reads; see `parse_create_with`.
+    fn parse_update_with(body: Value, _settings: InputSettings<'_>) -> ApiResult<Self::Update> {
+        Self::parse_update(body)
+    }
+
+    /// The create response's `data`: the view, unless the kind shows something exactly once, at
+    /// creation (a webhook's signing secret). Audit entries always use the view.
+    fn created_view(&self) -> impl Serialize {
+        self.view()
+    }
 
     fn create(
         tx: &mut Tx<'_>,

@@ -158,6 +158,46 @@ const EXPECTED: &[(&str, &str, &str)] = &[
         "/api/v1/admin/projects/{project_id}/integrations/{provider}",
         "master",
     ),
+    (
+        "GET",
+        "/api/v1/projects/{project_id}/webhooks",
+        "webhooks:read",
+    ),
+    (
+        "POST",
+        "/api/v1/projects/{project_id}/webhooks",
+        "webhooks:write",
+    ),
+    (
+        "GET",
+        "/api/v1/projects/{project_id}/webhooks/{webhook_id}",
+        "webhooks:read",
+    ),
+    (
+        "PATCH",
+        "/api/v1/projects/{project_id}/webhooks/{webhook_id}",
+        "webhooks:write",
+    ),
+    (
+        "DELETE",
+        "/api/v1/projects/{project_id}/webhooks/{webhook_id}",
+        "webhooks:write",
+    ),
+    (
+        "POST",
+        "/api/v1/projects/{project_id}/webhooks/{webhook_id}/test",
+        "webhooks:write",
+    ),
+    (
+        "GET",
+        "/api/v1/projects/{project_id}/webhooks/{webhook_id}/deliveries",
+        "webhooks:read",
+    ),
+    (
+        "POST",
+        "/api/v1/projects/{project_id}/webhooks/{webhook_id}/rotate-secret",
+        "webhooks:write",
+    ),
 ];
 
 fn access_name(access: &Access) -> String {

@@ -23,3 +23,4 @@ mod kb;
 mod pagination;
 
 mod integrations;
+mod webhooks;

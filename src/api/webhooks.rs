@@ -1,0 +1,66 @@
+//! Webhook actions: test, deliveries and rotate-secret (API.md §8 rows 42-44). Webhooks are
+//! listed, created, read, updated and deleted by the generic routes of `owned`. No action reads
+//! a body (the SDK sends none).
+
+use actix_web::{HttpResponse, web};
+use serde::Serialize;
+
+use crate::api::extract::Auth;
+use crate::api::scoped::InProject;
+use crate::api::{State, ok};
+use crate::error::ApiResult;
+use crate::project_owned::Kind;
+use crate::project_owned::webhook::{self, Secret};
+use crate::project_owned::webhook_delivery::WebhookDelivery;
+
+/// `{delivered, status_code, duration_ms}`. Until webhook delivery is built this sends nothing
+/// and answers "not delivered" (see `webhook::test`).
+pub async fn test(
+    auth: Auth,
+    path: web::Path<(String, String)>,
+    state: State,
+) -> ApiResult<HttpResponse> {
+    let (project_id, id) = path.into_inner();
+    let result = InProject::new(&auth, project_id)
+        .read(&state, move |rx, scope| webhook::test(rx, scope, &id))
+        .await?;
+    Ok(ok(result))
+}
+
+/// The 50 most recent delivery records, newest first.
+pub async fn deliveries(
+    auth: Auth,
+    path: web::Path<(String, String)>,
+    state: State,
+) -> ApiResult<HttpResponse> {
+    let (project_id, id) = path.into_inner();
+    let recent = InProject::new(&auth, project_id)
+        .read(&state, move |rx, scope| {
+            webhook::recent_deliveries(rx, scope, &id)
+        })
+        .await?;
+    Ok(ok(recent
+        .iter()
+        .map(WebhookDelivery::view)
+        .collect::<Vec<_>>()))
+}
+
+#[derive(Serialize)]
+struct Rotated {
+    secret: Secret,
+}
+
+/// `{secret}`: the new secret, shown this once.
+pub async fn rotate_secret(
+    auth: Auth,
+    path: web::Path<(String, String)>,
+    state: State,
+) -> ApiResult<HttpResponse> {
+    let (project_id, id) = path.into_inner();
+    let secret = InProject::new(&auth, project_id)
+        .write(&state, move |tx, scope, actor| {
+            webhook::rotate_secret(tx, scope, actor, &id)
+        })
+        .await?;
+    Ok(ok(Rotated { secret }))
+}

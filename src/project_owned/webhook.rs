@@ -1,0 +1,567 @@
+//! Webhooks (API.md §9.11, §11.7): where a project's events go, and the secret that signs them.
+//! The secret is stored with the webhook, for delivery to sign with, but the view has no field
+//! for it: every response but the create's (and rotation's) and every audit entry is made from
+//! the view, so none of them can show it.
+
+use std::fmt;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::codec::Record;
+use crate::error::{ApiResult, ErrorCode};
+use crate::ids;
+use crate::org_owned::audit::Actor;
+use crate::project_owned::routed::InputSettings;
+use crate::project_owned::webhook_delivery::{IN_WEBHOOK, WebhookDelivery};
+use crate::project_owned::{self, Filter, IndexEntry, Kind, Listing, Order, ProjectScope, Routed};
+use crate::query::QueryParams;
+use crate::store::{Reader, Tx};
+use crate::timestamp::Timestamp;
+use crate::validate::wire_enum;
+use crate::validate::{Check, Input, Presence, one_of, parsed};
+
+pub const BY_CREATED: u8 = 0x5c;
+
+/// The events of API.md §10.1 that a webhook can subscribe to. `webhook.test` is not one: the
+/// test endpoint sends it to its one webhook, whatever that subscribes to.
+pub const EVENTS: &[&str] = &[
+    "conversation.created",
+    "conversation.updated",
+    "conversation.resolved",
+    "message.created",
+    "contact.created",
+    "contact.updated",
+    "agent.escalated",
+    "agent.action_executed",
+    "form.submitted",
+];
+
+/// The groups of `<group>.*` subscriptions.
+pub const GROUPS: &[&str] = &["conversation", "message", "contact", "agent", "form"];
+
+/// Longest `events` array accepted; every distinct subscription (15) fits well below it.
+const MAX_EVENTS: usize = 50;
+/// Longest URL accepted, in characters.
+pub const URL_MAX_CHARS: usize = 2048;
+/// Webhooks list as a plain array, so a project holds at most this many.
+const MAX_PER_PROJECT: usize = 100;
+/// How many delivery records `deliveries` shows (API.md §9.11).
+pub const RECENT_DELIVERIES: usize = 50;
+
+wire_enum! {
+    pub enum WebhookStatus {
+        Active = "active",
+        Disabled = "disabled",
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Webhook {
+    pub id: String,
+    pub url: WebhookUrl,
+    pub events: Vec<EventPattern>,
+    /// Signs deliveries (API.md §10.3).
+    pub secret: Secret,
+    pub status: WebhookStatus,
+    pub failure_count: u32,
+    pub last_triggered_at: Option<Timestamp>,
+    pub created_at: Timestamp,
+    pub seq: u64,
+}
+
+impl Record for Webhook {
+    const NAME: &'static str = "webhook";
+}
+
+/// API.md §11.7: no secret, no `project_id`, no `updated_at`.
+#[derive(Debug, Serialize)]
+pub struct WebhookView {
+    pub id: String,
+    pub url: WebhookUrl,
+    pub events: Vec<EventPattern>,
+    pub status: WebhookStatus,
+    pub failure_count: u32,
+    pub last_triggered_at: Option<Timestamp>,
+    pub created_at: Timestamp,
+}
+
+/// The create response: the view and, this once, the secret.
+#[derive(Debug, Serialize)]
+pub struct CreatedWebhook {
+    #[serde(flatten)]
+    pub view: WebhookView,
+    pub secret: Secret,
+}
+
+impl Kind for Webhook {
+    const TAG: u8 = 0x0b;
+    const INDEX_TAGS: &'static [u8] = &[BY_CREATED];
+    const PLURAL: &'static str = "webhooks";
+    const SINGULAR: &'static str = "webhook";
+    const ID_PREFIX: &'static str = "wh_";
+    const NOT_FOUND: ErrorCode = ErrorCode::ResourceNotFound;
+    type View = WebhookView;
+
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn view(&self) -> WebhookView {
+        WebhookView {
+            id: self.id.clone(),
+            url: self.url.clone(),
+            events: self.events.clone(),
+            status: self.status,
+            failure_count: self.failure_count,
+            last_triggered_at: self.last_triggered_at,
+            created_at: self.created_at,
+        }
+    }
+
+    fn index(&self) -> ApiResult<Vec<IndexEntry>> {
+        Ok(vec![IndexEntry::order(BY_CREATED, b"", self.seq, &self.id)])
+    }
+}
+
+/// A signing secret: `whsec_` and 32 random base64url characters. `Debug` hides it, so a
+/// record printed to a log shows none.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// 24 bytes from the operating system: 32 base64url characters, 192 bits.
+    fn generate() -> Secret {
+        let mut bytes = [0u8; 24];
+        ids::fill_random(&mut bytes);
+        Secret(format!("whsec_{}", URL_SAFE_NO_PAD.encode(bytes)))
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(whsec_…)")
+    }
+}
+
+/// An absolute `http` or `https` URL with a host, without credentials, of at most 2048
+/// characters, kept as sent. Whether plain `http` is allowed is a server setting, checked when a
+/// client sends a URL (`url_input`), not here: stored webhooks stay readable when it changes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct WebhookUrl(String);
+
+impl TryFrom<String> for WebhookUrl {
+    type Error = String;
+
+    fn try_from(text: String) -> Check<WebhookUrl> {
+        if text.chars().count() > URL_MAX_CHARS {
+            return Err(format!("Must be at most {URL_MAX_CHARS} characters"));
+        }
+        // The WHATWG parser drops whitespace and reads `\` as `/`; a receiver's address is
+        // stored as sent, so it must already be in its plain form.
+        if text
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == '\\')
+        {
+            return Err("Must not contain spaces, backslashes or control characters".into());
+        }
+        let url = url::Url::parse(&text).map_err(|_| "Must be an absolute URL".to_string())?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err("Must be an http or https URL".into());
+        }
+        // The parser also forgives `https:host` and `https:///host`.
+        let authority = text
+            .get(url.scheme().len()..)
+            .and_then(|rest| rest.strip_prefix("://"));
+        if authority.is_none_or(|a| a.starts_with('/')) {
+            return Err("Must be an absolute URL: scheme://host/…".into());
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err("Must not contain credentials".into());
+        }
+        Ok(WebhookUrl(text))
+    }
+}
+
+impl From<WebhookUrl> for String {
+    fn from(url: WebhookUrl) -> String {
+        url.0
+    }
+}
+
+impl WebhookUrl {
+    fn is_https(&self) -> bool {
+        self.0
+            .get(..6)
+            .is_some_and(|s| s.eq_ignore_ascii_case("https:"))
+    }
+}
+
+/// A URL sent by a client: `https`, and plain `http` only where the server allows it.
+fn url_input(allow_http: bool) -> impl Fn(&Value) -> Check<WebhookUrl> {
+    move |value| {
+        let url = parsed::<WebhookUrl>(value)?;
+        if url.is_https() || allow_http {
+            Ok(url)
+        } else {
+            Err("Must be an https URL (this server accepts http with webhooks.allow_http)".into())
+        }
+    }
+}
+
+/// One `events` entry: an event name of `EVENTS`, `*`, or `<group>.*` for a group of `GROUPS`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct EventPattern(String);
+
+impl TryFrom<String> for EventPattern {
+    type Error = String;
+
+    fn try_from(text: String) -> Check<EventPattern> {
+        let known = text == "*"
+            || EVENTS.contains(&text.as_str())
+            || text
+                .strip_suffix(".*")
+                .is_some_and(|group| GROUPS.contains(&group));
+        if known {
+            Ok(EventPattern(text))
+        } else {
+            Err(format!(
+                "Expected an event ({}), * or a group wildcard ({}.*)",
+                EVENTS.join(", "),
+                GROUPS.join(".*, ")
+            ))
+        }
+    }
+}
+
+impl From<EventPattern> for String {
+    fn from(pattern: EventPattern) -> String {
+        pattern.0
+    }
+}
+
+/// `events`: a non-empty array of patterns, duplicates dropped.
+fn read_events(input: &mut Input, presence: Presence) -> Option<Vec<EventPattern>> {
+    let events = input.array("events", presence, MAX_EVENTS, parsed::<EventPattern>)?;
+    if events.is_empty() {
+        input.issue("events", "Must contain at least one event");
+        return None;
+    }
+    Some(events)
+}
+
+pub struct WebhookCreate {
+    url: WebhookUrl,
+    events: Vec<EventPattern>,
+}
+
+impl WebhookCreate {
+    pub fn from_json(body: Value, allow_http: bool) -> ApiResult<Self> {
+        let mut input = Input::new(body)?;
+        let url = input.required("url", url_input(allow_http));
+        let events = read_events(&mut input, Presence::Required);
+        input.finish_with(|| {
+            Some(WebhookCreate {
+                url: url?,
+                events: events?,
+            })
+        })
+    }
+}
+
+pub struct WebhookUpdate {
+    url: Option<WebhookUrl>,
+    events: Option<Vec<EventPattern>>,
+    status: Option<WebhookStatus>,
+}
+
+impl WebhookUpdate {
+    pub fn from_json(body: Value, allow_http: bool) -> ApiResult<Self> {
+        let mut input = Input::new(body)?;
+        let update = WebhookUpdate {
+            url: input.updatable("url", url_input(allow_http)),
+            events: read_events(&mut input, Presence::Updatable),
+            status: input.updatable("status", one_of(WebhookStatus::VALUES)),
+        };
+        input.finish_update_with(|| Some(update))
+    }
+}
+
+/// Webhooks list oldest first, unfiltered.
+pub struct AllWebhooks;
+
+impl Filter<Webhook> for AllWebhooks {
+    fn matches(&self, _: &Webhook) -> bool {
+        true
+    }
+}
+
+impl Routed for Webhook {
+    type Create = WebhookCreate;
+    type Update = WebhookUpdate;
+    type Filter = AllWebhooks;
+
+    const BY_CREATED: u8 = BY_CREATED;
+    const LISTING: Listing = Listing::Plain {
+        max_per_project: MAX_PER_PROJECT,
+    };
+
+    fn parse_filter(_: &QueryParams) -> ApiResult<AllWebhooks> {
+        Ok(AllWebhooks)
+    }
+
+    /// Under the default settings: `https` only.
+    fn parse_create(body: Value) -> ApiResult<WebhookCreate> {
+        WebhookCreate::from_json(body, false)
+    }
+
+    fn parse_update(body: Value) -> ApiResult<WebhookUpdate> {
+        WebhookUpdate::from_json(body, false)
+    }
+
+    fn parse_create_with(body: Value, settings: InputSettings<'_>) -> ApiResult<WebhookCreate> {
+        WebhookCreate::from_json(body, settings.webhooks.allow_http)
+    }
+
+    fn parse_update_with(body: Value, settings: InputSettings<'_>) -> ApiResult<WebhookUpdate> {
+        WebhookUpdate::from_json(body, settings.webhooks.allow_http)
+    }
+
+    fn create(
+        tx: &mut Tx<'_>,
+        scope: &ProjectScope,
+        actor: &Actor,
+        input: WebhookCreate,
+    ) -> ApiResult<Webhook> {
+        let webhook = Webhook {
+            id: project_owned::new_id::<Webhook>(),
+            url: input.url,
+            events: input.events,
+            secret: Secret::generate(),
+            status: WebhookStatus::Active,
+            failure_count: 0,
+            last_triggered_at: None,
+            created_at: tx.now,
+            seq: tx.next_seq(),
+        };
+        project_owned::insert(tx, scope, actor, &webhook)?;
+        Ok(webhook)
+    }
+
+    /// Setting `status` to `active` also resets `failure_count` (API.md §9.11): a client
+    /// re-enabling a webhook that failed gives it a fresh start.
+    fn update(
+        tx: &mut Tx<'_>,
+        scope: &ProjectScope,
+        actor: &Actor,
+        id: &str,
+        input: WebhookUpdate,
+    ) -> ApiResult<Webhook> {
+        let before: Webhook = project_owned::get(tx, scope, id)?;
+        let mut after = before.clone();
+        if let Some(url) = input.url {
+            after.url = url;
+        }
+        if let Some(events) = input.events {
+            after.events = events;
+        }
+        if let Some(status) = input.status {
+            after.status = status;
+            if status == WebhookStatus::Active {
+                after.failure_count = 0;
+            }
+        }
+        project_owned::replace(tx, scope, actor, "updated", &before, &after)?;
+        Ok(after)
+    }
+
+    /// Its delivery history goes with it (API.md §9.11).
+    fn delete(tx: &mut Tx<'_>, scope: &ProjectScope, actor: &Actor, id: &str) -> ApiResult<()> {
+        let webhook: Webhook = project_owned::get(tx, scope, id)?;
+        project_owned::remove_with_children::<Webhook, WebhookDelivery>(
+            tx, scope, actor, &webhook, IN_WEBHOOK,
+        )
+        .map(drop)
+    }
+
+    fn created_view(&self) -> impl Serialize {
+        CreatedWebhook {
+            view: self.view(),
+            secret: self.secret.clone(),
+        }
+    }
+}
+
+/// A new secret, valid from this transaction on; the old one is gone with it. Audited as
+/// `webhook.secret_rotated`, whose changes are empty: the view has no secret.
+pub fn rotate_secret(
+    tx: &mut Tx<'_>,
+    scope: &ProjectScope,
+    actor: &Actor,
+    id: &str,
+) -> ApiResult<Secret> {
+    let before: Webhook = project_owned::get(tx, scope, id)?;
+    let mut after = before.clone();
+    after.secret = Secret::generate();
+    project_owned::replace(tx, scope, actor, "secret_rotated", &before, &after)?;
+    Ok(after.secret)
+}
+
+/// The webhook's `RECENT_DELIVERIES` most recent delivery records, newest first.
+pub fn recent_deliveries(
+    reader: &impl Reader,
+    scope: &ProjectScope,
+    id: &str,
+) -> ApiResult<Vec<WebhookDelivery>> {
+    let webhook: Webhook = project_owned::get(reader, scope, id)?;
+    let order = Order {
+        tag: IN_WEBHOOK,
+        group: webhook.id.as_bytes(),
+        descending: true,
+    };
+    let page = project_owned::list(reader, scope, order, None, RECENT_DELIVERIES, |_| true)?;
+    Ok(page.items)
+}
+
+/// `POST …/webhooks/{id}/test` (API.md §11.7).
+#[derive(Debug, Serialize)]
+pub struct TestResult {
+    pub delivered: bool,
+    pub status_code: Option<u16>,
+    pub duration_ms: u64,
+}
+
+/// Tests a webhook. Webhook delivery (API.md §10) is not built yet, so this sends nothing and
+/// records nothing: it checks that the webhook exists and answers "not delivered". Once
+/// delivery exists, this sends one `webhook.test` event and records the attempt (§9.11).
+pub fn test(reader: &impl Reader, scope: &ProjectScope, id: &str) -> ApiResult<TestResult> {
+    project_owned::get::<Webhook>(reader, scope, id)?;
+    Ok(TestResult {
+        delivered: false,
+        status_code: None,
+        duration_ms: 0,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::validate::assert_string_newtype;
+
+    fn url(text: &str) -> Check<WebhookUrl> {
+        WebhookUrl::try_from(text.to_string())
+    }
+
+    #[test]
+    fn urls_must_be_plain_absolute_http_or_https() {
+        for good in [
+            "https://example.com",
+            "https://example.com/hooks/rogeriq?x=1",
+            "http://localhost:3000/hook",
+            "HTTPS://Example.com/",
+            "https://127.0.0.1:8443/h",
+            "https://[::1]/h",
+            "https://bücher.example/h",
+        ] {
+            assert!(url(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "",
+            "example.com/hook",
+            "/hooks",
+            "ftp://example.com",
+            "mailto:a@example.com",
+            "https://",
+            "https:example.com",
+            "https:/example.com",
+            "https:///example.com",
+            "https://user:pw@example.com",
+            "https://user@example.com",
+            "https://:pw@example.com",
+            "https://exa mple.com",
+            " https://example.com",
+            "https://example.com/\n",
+            "https:\\\\example.com",
+            "https://example.com:99999",
+        ] {
+            assert!(url(bad).is_err(), "{bad}");
+        }
+        let longest = format!("https://example.com/{}", "a".repeat(URL_MAX_CHARS - 20));
+        assert_eq!(longest.chars().count(), URL_MAX_CHARS);
+        assert!(url(&longest).is_ok());
+        assert!(url(&format!("{longest}a")).is_err());
+    }
+
+    #[test]
+    fn http_needs_the_setting() {
+        let https = url_input(false)(&Value::from("https://example.com")).unwrap();
+        assert!(https.is_https());
+        assert!(url_input(false)(&Value::from("http://example.com")).is_err());
+        assert!(url_input(true)(&Value::from("http://example.com")).is_ok());
+        assert!(url_input(true)(&Value::from("ftp://example.com")).is_err());
+    }
+
+    #[test]
+    fn event_patterns() {
+        for good in [
+            "*",
+            "conversation.*",
+            "form.*",
+            "message.created",
+            "agent.action_executed",
+        ] {
+            assert!(EventPattern::try_from(good.to_string()).is_ok(), "{good}");
+        }
+        for bad in [
+            "",
+            "webhook.test",
+            "webhook.*",
+            "conversation",
+            "conversation.",
+            "*.created",
+            "Conversation.created",
+            "conversation.created ",
+            ".*",
+        ] {
+            assert!(EventPattern::try_from(bad.to_string()).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn every_event_is_in_a_group_and_every_group_has_events() {
+        for event in EVENTS {
+            let (group, _) = event.split_once('.').unwrap();
+            assert!(GROUPS.contains(&group), "{event}");
+        }
+        for group in GROUPS {
+            assert!(EVENTS.iter().any(|e| e.starts_with(&format!("{group}."))));
+        }
+    }
+
+    #[test]
+    fn newtypes_encode_as_their_strings() {
+        assert_string_newtype::<WebhookUrl>("https://example.com/h", "ftp://example.com");
+        assert_string_newtype::<EventPattern>("contact.*", "contact.deleted");
+    }
+
+    #[test]
+    fn secrets_are_whsec_and_32_base64url_characters() {
+        let a = Secret::generate();
+        let b = Secret::generate();
+        assert_ne!(a, b);
+        let random = a.0.strip_prefix("whsec_").unwrap();
+        assert_eq!(random.len(), 32);
+        assert!(
+            random
+                .bytes()
+                .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
+        );
+        assert!(!format!("{a:?}").contains(random));
+        assert_eq!(serde_json::to_value(&a).unwrap(), Value::from(a.0.clone()));
+    }
+}

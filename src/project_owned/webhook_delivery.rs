@@ -1,0 +1,125 @@
+//! Webhook delivery records (API.md §10.4, §11.7): one per attempt to deliver an event to a
+//! webhook, ordered within their webhook. Delivery itself (API.md §10) writes them; deleting the
+//! webhook or its project removes them.
+
+use serde::{Deserialize, Serialize};
+
+use crate::codec::Record;
+use crate::error::{ApiResult, ErrorCode};
+use crate::project_owned::{IndexEntry, Kind};
+use crate::store::Tx;
+use crate::timestamp::Timestamp;
+use crate::validate::wire_enum;
+
+/// `webhook_id ++ seq ++ id`: a webhook's delivery records in the order they were made.
+pub const IN_WEBHOOK: u8 = 0x5d;
+
+wire_enum! {
+    pub enum DeliveryStatus {
+        Delivered = "delivered",
+        Failed = "failed",
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WebhookDelivery {
+    /// `<delivery_id>.<attempt>`: the record's own id, one per attempt.
+    id: String,
+    /// The event's delivery id (`whd_…`, sent as `X-RogerIQ-Delivery`), shared by every attempt
+    /// to deliver that event (API.md §10.4); the view shows it as `id`.
+    pub delivery_id: String,
+    pub webhook_id: String,
+    pub event: String,
+    pub status_code: Option<u16>,
+    pub duration_ms: u64,
+    pub attempt: u32,
+    pub status: DeliveryStatus,
+    pub created_at: Timestamp,
+    pub seq: u64,
+}
+
+impl Record for WebhookDelivery {
+    const NAME: &'static str = "webhook delivery";
+}
+
+#[derive(Debug, Serialize)]
+pub struct WebhookDeliveryView {
+    pub id: String,
+    pub event: String,
+    pub status_code: Option<u16>,
+    pub duration_ms: u64,
+    pub attempt: u32,
+    pub status: DeliveryStatus,
+    pub created_at: Timestamp,
+}
+
+impl Kind for WebhookDelivery {
+    const TAG: u8 = 0x0c;
+    const INDEX_TAGS: &'static [u8] = &[IN_WEBHOOK];
+    const PLURAL: &'static str = "webhook_deliveries";
+    const SINGULAR: &'static str = "webhook_delivery";
+    const ID_PREFIX: &'static str = "whd_";
+    const NOT_FOUND: ErrorCode = ErrorCode::ResourceNotFound;
+    type View = WebhookDeliveryView;
+
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn view(&self) -> WebhookDeliveryView {
+        WebhookDeliveryView {
+            id: self.delivery_id.clone(),
+            event: self.event.clone(),
+            status_code: self.status_code,
+            duration_ms: self.duration_ms,
+            attempt: self.attempt,
+            status: self.status,
+            created_at: self.created_at,
+        }
+    }
+
+    fn index(&self) -> ApiResult<Vec<IndexEntry>> {
+        Ok(vec![IndexEntry::order(
+            IN_WEBHOOK,
+            self.webhook_id.as_bytes(),
+            self.seq,
+            &self.id,
+        )])
+    }
+}
+
+/// What one attempt to deliver an event came to.
+#[derive(Debug, Clone)]
+pub struct Attempt {
+    /// The event's delivery id, `whd_…` (`project_owned::new_id::<WebhookDelivery>()`).
+    pub delivery_id: String,
+    pub event: String,
+    /// 1 for the first try, then 2, 3, … (API.md §10.4).
+    pub attempt: u32,
+    /// `None` when no response came (connection error, timeout).
+    pub status_code: Option<u16>,
+    pub duration_ms: u64,
+    pub delivered: bool,
+}
+
+impl WebhookDelivery {
+    /// The record of `attempt` to deliver to `webhook_id`, made in `tx`, now.
+    pub fn new(tx: &mut Tx<'_>, webhook_id: &str, attempt: Attempt) -> WebhookDelivery {
+        WebhookDelivery {
+            id: format!("{}.{}", attempt.delivery_id, attempt.attempt),
+            delivery_id: attempt.delivery_id,
+            webhook_id: webhook_id.to_string(),
+            event: attempt.event,
+            status_code: attempt.status_code,
+            duration_ms: attempt.duration_ms,
+            attempt: attempt.attempt,
+            status: if attempt.delivered {
+                DeliveryStatus::Delivered
+            } else {
+                DeliveryStatus::Failed
+            },
+            created_at: tx.now,
+            seq: tx.next_seq(),
+        }
+    }
+}
