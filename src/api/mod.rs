@@ -17,6 +17,9 @@ mod owned;
 mod projects;
 mod scoped;
 
+mod agent;
+mod widget;
+
 use actix_web::middleware::{NormalizePath, TrailingSlash, from_fn};
 use actix_web::{App, HttpResponse, web};
 use serde::Serialize;

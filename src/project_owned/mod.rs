@@ -18,6 +18,10 @@ pub mod message;
 pub mod routed;
 pub mod search;
 
+pub mod agent;
+pub mod singleton;
+pub mod widget;
+
 use std::collections::{BTreeMap, HashSet};
 use std::ops::{Bound, ControlFlow};
 
@@ -100,6 +104,9 @@ pub const KINDS: &[KindInfo] = &[
     KindInfo::of::<message::Message>(),
     KindInfo::of::<contact::Contact>(),
     KindInfo::of::<kb::Article>(),
+    KindInfo::of::<widget::WidgetConfig>(),
+    KindInfo::of::<agent::AgentSettings>(),
+    KindInfo::of::<agent::AgentUsage>(),
 ];
 
 pub const FIRST_INDEX_TAG: u8 = 0x40;

@@ -21,3 +21,6 @@ mod conversations;
 mod isolation;
 mod kb;
 mod pagination;
+
+mod agent;
+mod widget;
