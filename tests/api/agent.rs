@@ -2,15 +2,17 @@
 //! and respond / classify / suggest with the offline responder and with a model provider (a
 //! stub chat-completions server started by the test).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
+use std::ops::ControlFlow;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rogeriq::org_owned::audit::Actor;
-use rogeriq::project_owned::ProjectScope;
 use rogeriq::project_owned::message::{self, MessageCreate, SenderType};
+use rogeriq::project_owned::{self, FIRST_INDEX_TAG, ProjectScope};
+use rogeriq::store::{Reader, layout, tables};
 use serde_json::{Value, json};
 
 use crate::fixtures::*;
@@ -693,6 +695,68 @@ fn agent_records_go_with_the_project() {
     );
     app.get(&agent(&p, "status"), &app.admin_key)
         .assert_error(404, "PROJECT_NOT_FOUND");
+}
+
+/// `(kind plural, record id)` of every record stored under the project.
+fn stored_records(app: &TestApp, project: &str) -> Vec<(String, String)> {
+    let prefix = layout::project_prefix(&app.org_id, project);
+    app.store
+        .read_blocking(move |rx| {
+            let mut found = Vec::new();
+            rx.scan(
+                tables::OWNED,
+                layout::prefix_range(&prefix),
+                false,
+                &mut |key, value| {
+                    let tag = key[prefix.len()];
+                    if tag < FIRST_INDEX_TAG {
+                        let kind = project_owned::kind_of_tag(tag).expect("a registered tag");
+                        (kind.view_of)(value)?;
+                        let id = String::from_utf8_lossy(&key[prefix.len() + 1..]).into_owned();
+                        found.push((kind.plural.to_string(), id));
+                    }
+                    Ok(ControlFlow::Continue(()))
+                },
+            )?;
+            Ok(found)
+        })
+        .unwrap()
+}
+
+#[test]
+fn widget_and_agent_records_are_one_each_per_project() {
+    let app = TestApp::spawn();
+    let p = app.project("Main");
+    let suffix = &p[4..];
+    let c = id_of(&new_conversation(&app, &p, json!({})));
+    for n in 0..2 {
+        ok_patch(
+            &app,
+            &app.admin_key,
+            &pp(&p, "/widget/config"),
+            json!({"n": n}),
+        );
+        ok_patch(
+            &app,
+            &app.admin_key,
+            &agent(&p, "config"),
+            json!({"settings": {"n": n}}),
+        );
+        call(&app, &p, "classify", json!({"conversation_id": c}));
+    }
+    let singletons: BTreeMap<String, String> = stored_records(&app, &p)
+        .into_iter()
+        .filter(|(kind, _)| kind != "conversations")
+        .collect();
+    assert_eq!(
+        singletons,
+        BTreeMap::from([
+            ("agent_settings".to_string(), format!("ags_{suffix}")),
+            ("agent_usage".to_string(), format!("agu_{suffix}")),
+            ("widget_configs".to_string(), format!("wcfg_{suffix}")),
+        ])
+    );
+    assert_eq!(stored_records(&app, &p).len(), 4, "one record of each");
 }
 
 // ---- respond and suggest through a model provider ----
