@@ -3,7 +3,7 @@
 //! without a key is a 401 even when its body is malformed.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use actix_web::dev::Payload;
@@ -22,6 +22,7 @@ use crate::config::{AgentSettings, IntegrationSettings, Settings, WebhookSetting
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::org_owned::api_key::{self, ApiKey};
 use crate::org_owned::audit::Actor;
+use crate::project_owned::agent::responder::{Provider, Responder};
 use crate::query::QueryParams;
 use crate::store::Store;
 use crate::timestamp::Timestamp;
@@ -39,6 +40,8 @@ pub struct AppState {
     pub integrations: IntegrationSettings,
     /// When each key's `last_used_at` was last written by this process.
     key_touches: Mutex<HashMap<String, Instant>>,
+    /// The server's one HTTP client for outgoing calls, built on first use.
+    http: OnceLock<reqwest::Client>,
 }
 
 impl AppState {
@@ -53,6 +56,7 @@ impl AppState {
             webhooks: settings.webhooks.clone(),
             integrations: settings.integrations.clone(),
             key_touches: Mutex::new(HashMap::new()),
+            http: OnceLock::new(),
         }
     }
 
@@ -77,6 +81,33 @@ impl AppState {
                 tracing::warn!(error = %err, "could not record key use");
             }
         });
+    }
+}
+
+/// Outgoing HTTP: one client (and connection pool) per server.
+impl AppState {
+    pub fn http_client(&self) -> ApiResult<&reqwest::Client> {
+        if let Some(client) = self.http.get() {
+            return Ok(client);
+        }
+        let built = reqwest::Client::builder()
+            .build()
+            .map_err(|e| ApiError::internal_from("http client", e))?;
+        Ok(self.http.get_or_init(|| built))
+    }
+
+    /// The agent's responder: the configured provider, or the offline one when
+    /// `[agent] provider_url` is empty.
+    pub fn responder(&self) -> ApiResult<Responder<'_>> {
+        if self.agent.provider_url.is_empty() {
+            return Ok(Responder::Offline);
+        }
+        Ok(Responder::Provider(Provider {
+            client: self.http_client()?,
+            url: &self.agent.provider_url,
+            key: &self.agent.provider_key,
+            timeout: Duration::from_secs(self.agent.timeout_secs),
+        }))
     }
 }
 

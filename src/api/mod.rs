@@ -20,6 +20,9 @@ mod webhooks;
 
 mod integrations;
 
+mod agent;
+mod widget;
+
 use actix_web::middleware::{NormalizePath, TrailingSlash, from_fn};
 use actix_web::{App, HttpResponse, web};
 use serde::Serialize;

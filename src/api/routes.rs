@@ -8,6 +8,7 @@ use actix_web::{Route, guard, web};
 pub use crate::api::access::{Access, RouteAccess};
 use crate::api::webhooks;
 use crate::api::{admin, api_keys, audit_log, conversations, health, kb, owned, projects};
+use crate::api::{agent, widget};
 use crate::auth::scope::{Required, Resource, Verb};
 use crate::error::{ApiError, ErrorCode};
 use crate::project_owned::contact::Contact;
@@ -319,6 +320,55 @@ pub fn table() -> Vec<RouteSpec> {
             "/api/v1/projects/{project_id}/webhooks/{webhook_id}/rotate-secret",
             key(Webhooks, Write),
             |r| r.to(webhooks::rotate_secret),
+        ),
+        // Widget config and agent (rows 23-30).
+        spec(
+            get.clone(),
+            "/api/v1/projects/{project_id}/widget/config",
+            key(Widget, Read),
+            |r| r.to(widget::get_config),
+        ),
+        spec(
+            patch.clone(),
+            "/api/v1/projects/{project_id}/widget/config",
+            key(Widget, Write),
+            |r| r.to(widget::update_config),
+        ),
+        spec(
+            get.clone(),
+            "/api/v1/projects/{project_id}/agent/status",
+            key(Agent, Read),
+            |r| r.to(agent::status),
+        ),
+        spec(
+            get.clone(),
+            "/api/v1/projects/{project_id}/agent/config",
+            key(Agent, Read),
+            |r| r.to(agent::get_config),
+        ),
+        spec(
+            patch.clone(),
+            "/api/v1/projects/{project_id}/agent/config",
+            key(Agent, Write),
+            |r| r.to(agent::update_config),
+        ),
+        spec(
+            post.clone(),
+            "/api/v1/projects/{project_id}/agent/respond",
+            key(Agent, Write),
+            |r| r.to(agent::respond),
+        ),
+        spec(
+            post.clone(),
+            "/api/v1/projects/{project_id}/agent/classify",
+            key(Agent, Write),
+            |r| r.to(agent::classify),
+        ),
+        spec(
+            post.clone(),
+            "/api/v1/projects/{project_id}/agent/suggest",
+            key(Agent, Write),
+            |r| r.to(agent::suggest),
         ),
     ]
 }

@@ -109,6 +109,15 @@ pub struct MessageCreate {
 }
 
 impl MessageCreate {
+    /// A message the server posts itself (the agent's replies), with any sender type.
+    pub fn new(content: String, sender_type: SenderType, is_internal: bool) -> Self {
+        MessageCreate {
+            content,
+            sender_type,
+            is_internal,
+        }
+    }
+
     pub fn from_json(body: Value) -> ApiResult<Self> {
         let mut input = Input::new(body)?;
         let content = input.required("content", non_blank(LONG_TEXT_MAX));

@@ -22,6 +22,10 @@ pub mod webhook_delivery;
 
 pub mod integration;
 
+pub mod agent;
+pub mod singleton;
+pub mod widget;
+
 use std::collections::{BTreeMap, HashSet};
 use std::ops::{Bound, ControlFlow};
 
@@ -107,6 +111,9 @@ pub const KINDS: &[KindInfo] = &[
     KindInfo::of::<integration::Integration>(),
     KindInfo::of::<webhook::Webhook>(),
     KindInfo::of::<webhook_delivery::WebhookDelivery>(),
+    KindInfo::of::<widget::WidgetConfig>(),
+    KindInfo::of::<agent::AgentSettings>(),
+    KindInfo::of::<agent::AgentUsage>(),
 ];
 
 pub const FIRST_INDEX_TAG: u8 = 0x40;

@@ -198,6 +198,46 @@ const EXPECTED: &[(&str, &str, &str)] = &[
         "/api/v1/projects/{project_id}/webhooks/{webhook_id}/rotate-secret",
         "webhooks:write",
     ),
+    (
+        "GET",
+        "/api/v1/projects/{project_id}/widget/config",
+        "widget:read",
+    ),
+    (
+        "PATCH",
+        "/api/v1/projects/{project_id}/widget/config",
+        "widget:write",
+    ),
+    (
+        "GET",
+        "/api/v1/projects/{project_id}/agent/status",
+        "agent:read",
+    ),
+    (
+        "GET",
+        "/api/v1/projects/{project_id}/agent/config",
+        "agent:read",
+    ),
+    (
+        "PATCH",
+        "/api/v1/projects/{project_id}/agent/config",
+        "agent:write",
+    ),
+    (
+        "POST",
+        "/api/v1/projects/{project_id}/agent/respond",
+        "agent:write",
+    ),
+    (
+        "POST",
+        "/api/v1/projects/{project_id}/agent/classify",
+        "agent:write",
+    ),
+    (
+        "POST",
+        "/api/v1/projects/{project_id}/agent/suggest",
+        "agent:write",
+    ),
 ];
 
 fn access_name(access: &Access) -> String {

@@ -22,5 +22,7 @@ mod isolation;
 mod kb;
 mod pagination;
 
+mod agent;
 mod integrations;
 mod webhooks;
+mod widget;

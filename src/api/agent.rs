@@ -1,0 +1,103 @@
+//! The agent: API.md §8 rows 25-30. respond, classify and suggest read the conversation in one
+//! transaction, ask the responder outside any transaction, then write in another.
+
+use actix_web::{HttpResponse, web};
+
+use crate::api::extract::{Auth, JsonBody};
+use crate::api::scoped::InProject;
+use crate::api::{State, ok};
+use crate::error::ApiResult;
+use crate::project_owned::agent::{self, AgentRequest, ConfigUpdate, Context, TaskKind};
+
+pub async fn status(
+    auth: Auth,
+    project_id: web::Path<String>,
+    state: State,
+) -> ApiResult<HttpResponse> {
+    let default_model = state.agent.default_model.clone();
+    let status = InProject::new(&auth, project_id.into_inner())
+        .read(&state, move |rx, scope| {
+            agent::status(rx, scope, &default_model)
+        })
+        .await?;
+    Ok(ok(status))
+}
+
+pub async fn get_config(
+    auth: Auth,
+    project_id: web::Path<String>,
+    state: State,
+) -> ApiResult<HttpResponse> {
+    let config = InProject::new(&auth, project_id.into_inner())
+        .read(&state, agent::config)
+        .await?;
+    Ok(ok(config))
+}
+
+pub async fn update_config(
+    auth: Auth,
+    project_id: web::Path<String>,
+    body: JsonBody,
+    state: State,
+) -> ApiResult<HttpResponse> {
+    let project = InProject::checked(&state, &auth, project_id.into_inner()).await?;
+    let input = ConfigUpdate::from_json(body.value().await?)?;
+    let config = project
+        .write(&state, move |tx, scope, actor| {
+            agent::update_config(tx, scope, actor, input)
+        })
+        .await?;
+    Ok(ok(config))
+}
+
+pub async fn respond(
+    auth: Auth,
+    project_id: web::Path<String>,
+    body: JsonBody,
+    state: State,
+) -> ApiResult<HttpResponse> {
+    run(TaskKind::Respond, auth, project_id, body, state).await
+}
+
+pub async fn classify(
+    auth: Auth,
+    project_id: web::Path<String>,
+    body: JsonBody,
+    state: State,
+) -> ApiResult<HttpResponse> {
+    run(TaskKind::Classify, auth, project_id, body, state).await
+}
+
+pub async fn suggest(
+    auth: Auth,
+    project_id: web::Path<String>,
+    body: JsonBody,
+    state: State,
+) -> ApiResult<HttpResponse> {
+    run(TaskKind::Suggest, auth, project_id, body, state).await
+}
+
+/// Read the context, think outside any transaction (a model call may take seconds), commit.
+async fn run(
+    kind: TaskKind,
+    auth: Auth,
+    project_id: web::Path<String>,
+    body: JsonBody,
+    state: State,
+) -> ApiResult<HttpResponse> {
+    let project = InProject::checked(&state, &auth, project_id.into_inner()).await?;
+    let request = AgentRequest::from_json(kind, body.value().await?)?;
+    let default_model = state.agent.default_model.clone();
+    let context = project
+        .read(&state, move |rx, scope| {
+            Context::load(rx, scope, request, &default_model)
+        })
+        .await?;
+    let outcome = agent::think(&state.responder()?, context).await?;
+    let result = project
+        .write(&state, move |tx, scope, actor| {
+            outcome.commit(tx, scope, actor)
+        })
+        .await?;
+    Ok(ok(result))
+}

@@ -1,0 +1,38 @@
+//! The widget config: API.md §8 rows 23-24. One per project, with defaults until first written.
+
+use actix_web::{HttpResponse, web};
+
+use crate::api::extract::{Auth, JsonBody};
+use crate::api::scoped::InProject;
+use crate::api::{State, ok};
+use crate::error::ApiResult;
+use crate::project_owned::Kind;
+use crate::project_owned::widget::{self, WidgetUpdate};
+
+pub async fn get_config(
+    auth: Auth,
+    project_id: web::Path<String>,
+    state: State,
+) -> ApiResult<HttpResponse> {
+    let config = InProject::new(&auth, project_id.into_inner())
+        .read(&state, widget::get)
+        .await?;
+    Ok(ok(config.view()))
+}
+
+/// Merges the body into the config and answers the whole config.
+pub async fn update_config(
+    auth: Auth,
+    project_id: web::Path<String>,
+    body: JsonBody,
+    state: State,
+) -> ApiResult<HttpResponse> {
+    let project = InProject::checked(&state, &auth, project_id.into_inner()).await?;
+    let input = WidgetUpdate::from_json(body.value().await?)?;
+    let config = project
+        .write(&state, move |tx, scope, actor| {
+            widget::update(tx, scope, actor, input)
+        })
+        .await?;
+    Ok(ok(config.view()))
+}
