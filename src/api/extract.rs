@@ -22,6 +22,7 @@ use crate::config::{AgentSettings, IntegrationSettings, Settings, WebhookSetting
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::org_owned::api_key::{self, ApiKey};
 use crate::org_owned::audit::Actor;
+use crate::project_owned::form_submission::SubmissionLimiter;
 use crate::query::QueryParams;
 use crate::store::Store;
 use crate::timestamp::Timestamp;
@@ -37,6 +38,8 @@ pub struct AppState {
     pub agent: AgentSettings,
     pub webhooks: WebhookSettings,
     pub integrations: IntegrationSettings,
+    /// Public form submissions counted per form and client address (API.md §9.12).
+    pub submissions: SubmissionLimiter,
     /// When each key's `last_used_at` was last written by this process.
     key_touches: Mutex<HashMap<String, Instant>>,
 }
@@ -52,6 +55,7 @@ impl AppState {
             agent: settings.agent.clone(),
             webhooks: settings.webhooks.clone(),
             integrations: settings.integrations.clone(),
+            submissions: SubmissionLimiter::default(),
             key_touches: Mutex::new(HashMap::new()),
         }
     }
@@ -123,6 +127,7 @@ impl Auth {
         Actor {
             api_key_id: Some(self.key.id.clone()),
             request_id: Some(self.request_id.clone()),
+            public: false,
         }
     }
 
@@ -233,9 +238,8 @@ pub struct JsonBody {
 }
 
 impl JsonBody {
-    /// Reads the body, capped at the configured size, as a JSON value. A missing
-    /// `Content-Type` is taken as JSON (API.md §1).
-    pub async fn value(mut self) -> ApiResult<Value> {
+    /// Reads the body, capped at the configured size, as bytes.
+    pub async fn bytes(mut self) -> ApiResult<web::BytesMut> {
         let too_large =
             || ApiError::bad_request(format!("Request body is larger than {} bytes", self.limit));
         if self.declared_too_large {
@@ -251,6 +255,13 @@ impl JsonBody {
             }
             bytes.extend_from_slice(&chunk);
         }
+        Ok(bytes)
+    }
+
+    /// Reads the body, capped at the configured size, as a JSON value. A missing
+    /// `Content-Type` is taken as JSON (API.md §1).
+    pub async fn value(self) -> ApiResult<Value> {
+        let bytes = self.bytes().await?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Err(ApiError::new(
                 ErrorCode::BadJson,

@@ -17,6 +17,8 @@ mod owned;
 mod projects;
 mod scoped;
 
+mod forms;
+
 use actix_web::middleware::{NormalizePath, TrailingSlash, from_fn};
 use actix_web::{App, HttpResponse, web};
 use serde::Serialize;

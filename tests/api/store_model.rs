@@ -101,6 +101,7 @@ fn actor() -> Actor {
     Actor {
         api_key_id: Some("key_modeltest0001".into()),
         request_id: None,
+        public: false,
     }
 }
 
