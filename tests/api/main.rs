@@ -21,3 +21,6 @@ mod conversations;
 mod isolation;
 mod kb;
 mod pagination;
+
+mod beacons;
+mod forms;
