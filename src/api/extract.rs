@@ -261,14 +261,18 @@ impl JsonBody {
     /// Reads the body, capped at the configured size, as a JSON value. A missing
     /// `Content-Type` is taken as JSON (API.md §1).
     pub async fn value(self) -> ApiResult<Value> {
-        let bytes = self.bytes().await?;
+        JsonBody::parse(&self.bytes().await?)
+    }
+
+    /// A body already read, as JSON: empty or malformed is 400 `BAD_JSON`.
+    pub fn parse(bytes: &[u8]) -> ApiResult<Value> {
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Err(ApiError::new(
                 ErrorCode::BadJson,
                 "Request body is empty; expected a JSON object",
             ));
         }
-        serde_json::from_slice(&bytes)
+        serde_json::from_slice(bytes)
             .map_err(|e| ApiError::new(ErrorCode::BadJson, format!("Malformed JSON: {e}")))
     }
 }

@@ -98,7 +98,8 @@ pub async fn submit(
 }
 
 /// The submitted values as a JSON object: an HTML form post's fields (a repeated name
-/// becomes an array), or a JSON body.
+/// becomes an array), or a JSON body. A form-typed body that starts with `{` is JSON: curl's
+/// `-d` sends that type by default, and browsers encode a `{` in a form body as `%7B`.
 async fn submission_body(req: &HttpRequest, body: JsonBody) -> ApiResult<Value> {
     let content_type = req.content_type().to_ascii_lowercase();
     if content_type == "multipart/form-data" {
@@ -107,10 +108,11 @@ async fn submission_body(req: &HttpRequest, body: JsonBody) -> ApiResult<Value> 
              or application/x-www-form-urlencoded",
         ));
     }
-    if content_type != "application/x-www-form-urlencoded" {
-        return body.value().await;
-    }
     let bytes = body.bytes().await?;
+    let json_like = bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+    if content_type != "application/x-www-form-urlencoded" || json_like {
+        return JsonBody::parse(&bytes);
+    }
     let text = std::str::from_utf8(&bytes)
         .map_err(|_| ApiError::bad_request("The form body is not UTF-8"))?;
     let pairs = web::Query::<Vec<(String, String)>>::from_query(text)

@@ -659,9 +659,24 @@ fn a_submission_without_an_email_has_no_contact_and_html_forms_post_too() {
         "Nickname: Sam I\nTopics: bugs, ideas\nSubscribe: Yes\nScore: 9"
     );
     assert_eq!(m["sender_id"], Value::Null);
-    // A JSON body sent without a Content-Type is JSON.
+    // A JSON body sent without a Content-Type is JSON, and so is one sent as a form post
+    // (curl's `-d` default): a browser's form body never starts with a bare `{`.
     let r = app.send(Method::POST, &public(&id), &[], Some(r#"{"score": 3}"#));
     assert_eq!(r.status, 200, "{}", r.body);
+    let r = app.send(
+        Method::POST,
+        &public(&id),
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        Some(r#" {"score": 4}"#),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let scores: Vec<Value> = ok_get(&app, &app.admin_key, &submissions(&p, &id))["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["payload"]["score"].clone())
+        .collect();
+    assert_eq!(scores, [json!(4), json!(3), json!(9)]);
 }
 
 #[test]
