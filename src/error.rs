@@ -25,6 +25,9 @@ pub enum ErrorCode {
     ContactNotFound,
     ResourceNotFound,
     SlugConflict,
+    /// A public form that its project archived (API.md §9.9, §9.12).
+    FormArchived,
+    RateLimited,
     InternalError,
 }
 
@@ -44,6 +47,8 @@ impl ErrorCode {
             ErrorCode::ContactNotFound => "CONTACT_NOT_FOUND",
             ErrorCode::ResourceNotFound => "RESOURCE_NOT_FOUND",
             ErrorCode::SlugConflict => "SLUG_CONFLICT",
+            ErrorCode::FormArchived => "FORM_ARCHIVED",
+            ErrorCode::RateLimited => "RATE_LIMITED",
             ErrorCode::InternalError => "INTERNAL_ERROR",
         }
     }
@@ -73,6 +78,8 @@ pub struct ApiError {
     code: ErrorCode,
     message: Cow<'static, str>,
     issues: Vec<Issue>,
+    /// For `RATE_LIMITED`: whole seconds until a retry can succeed (API.md §5.1, §7.2).
+    retry_after: Option<u64>,
     /// What went wrong inside, for the log only; never rendered to the client.
     internal: Option<Internal>,
 }
@@ -92,7 +99,16 @@ impl ApiError {
             code,
             message: message.into(),
             issues: Vec::new(),
+            retry_after: None,
             internal: None,
+        }
+    }
+
+    /// 429 `RATE_LIMITED`: a retry can succeed after `retry_after` whole seconds.
+    pub fn rate_limited(retry_after: u64) -> Self {
+        ApiError {
+            retry_after: Some(retry_after),
+            ..ApiError::new(ErrorCode::RateLimited, "Too many requests")
         }
     }
 
@@ -138,6 +154,10 @@ impl ApiError {
 
     pub fn issues(&self) -> &[Issue] {
         &self.issues
+    }
+
+    pub fn retry_after(&self) -> Option<u64> {
+        self.retry_after
     }
 }
 

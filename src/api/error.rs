@@ -1,7 +1,7 @@
 //! `ApiError` over HTTP: the status of each error code and the contract's error body
 //! (API.md §5). Internal causes are logged here with the request id and never rendered.
 
-use actix_web::http::StatusCode;
+use actix_web::http::{StatusCode, header};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
@@ -24,6 +24,8 @@ pub fn status(code: ErrorCode) -> StatusCode {
         | ErrorCode::ContactNotFound
         | ErrorCode::ResourceNotFound => StatusCode::NOT_FOUND,
         ErrorCode::SlugConflict => StatusCode::CONFLICT,
+        ErrorCode::FormArchived => StatusCode::GONE,
+        ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
         ErrorCode::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
@@ -35,6 +37,8 @@ struct ErrorBody<'a> {
     request_id: String,
     #[serde(skip_serializing_if = "<[Issue]>::is_empty")]
     issues: &'a [Issue],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    retry_after: Option<u64>,
 }
 
 /// The contract's error response for request `request_id`. An internal failure is logged with
@@ -43,11 +47,17 @@ pub fn render(error: &ApiError, request_id: String) -> HttpResponse {
     if error.code() == ErrorCode::InternalError {
         tracing::error!(request_id = %request_id, error = %error, "internal error");
     }
-    HttpResponse::build(status(error.code())).json(ErrorBody {
+    let mut response = HttpResponse::build(status(error.code()));
+    // The header and the body field say the same (API.md §7.2); the SDK reads the body.
+    if let Some(seconds) = error.retry_after() {
+        response.insert_header((header::RETRY_AFTER, seconds));
+    }
+    response.json(ErrorBody {
         error: error.message(),
         code: error.code().as_str(),
         request_id,
         issues: error.issues(),
+        retry_after: error.retry_after(),
     })
 }
 
@@ -114,6 +124,16 @@ mod tests {
             body["issues"],
             serde_json::json!([{"path": "email", "message": "Required"}])
         );
+    }
+
+    #[actix_web::test]
+    async fn a_rate_limit_renders_its_wait_in_header_and_body() {
+        let response = render(&ApiError::rate_limited(42), "req_test".into());
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(response.headers().get(header::RETRY_AFTER).unwrap(), "42");
+        let body = body_of(response).await;
+        assert_eq!(body["code"], "RATE_LIMITED");
+        assert_eq!(body["retry_after"], 42);
     }
 
     #[test]

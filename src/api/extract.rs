@@ -23,6 +23,7 @@ use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::org_owned::api_key::{self, ApiKey};
 use crate::org_owned::audit::Actor;
 use crate::project_owned::agent::responder::{Provider, Responder};
+use crate::project_owned::form_submission::SubmissionLimiter;
 use crate::query::QueryParams;
 use crate::store::Store;
 use crate::timestamp::Timestamp;
@@ -38,6 +39,8 @@ pub struct AppState {
     pub agent: AgentSettings,
     pub webhooks: WebhookSettings,
     pub integrations: IntegrationSettings,
+    /// Public form submissions counted per form and client address (API.md §9.12).
+    pub submissions: SubmissionLimiter,
     /// When each key's `last_used_at` was last written by this process.
     key_touches: Mutex<HashMap<String, Instant>>,
     /// The server's one HTTP client for outgoing calls, built on first use.
@@ -55,6 +58,7 @@ impl AppState {
             agent: settings.agent.clone(),
             webhooks: settings.webhooks.clone(),
             integrations: settings.integrations.clone(),
+            submissions: SubmissionLimiter::default(),
             key_touches: Mutex::new(HashMap::new()),
             http: OnceLock::new(),
         }
@@ -154,6 +158,7 @@ impl Auth {
         Actor {
             api_key_id: Some(self.key.id.clone()),
             request_id: Some(self.request_id.clone()),
+            public: false,
         }
     }
 
@@ -264,19 +269,8 @@ pub struct JsonBody {
 }
 
 impl JsonBody {
-    /// Reads the body, capped at the configured size, as a JSON value. A missing
-    /// `Content-Type` is taken as JSON (API.md §1).
-    pub async fn value(self) -> ApiResult<Value> {
-        self.optional_value().await?.ok_or_else(|| {
-            ApiError::new(
-                ErrorCode::BadJson,
-                "Request body is empty; expected a JSON object",
-            )
-        })
-    }
-
-    /// Like `value`, for routes whose body may be left out: an empty body is `None`.
-    pub async fn optional_value(mut self) -> ApiResult<Option<Value>> {
+    /// Reads the body, capped at the configured size, as bytes.
+    pub async fn bytes(mut self) -> ApiResult<web::BytesMut> {
         let too_large =
             || ApiError::bad_request(format!("Request body is larger than {} bytes", self.limit));
         if self.declared_too_large {
@@ -292,13 +286,39 @@ impl JsonBody {
             }
             bytes.extend_from_slice(&chunk);
         }
-        if bytes.iter().all(u8::is_ascii_whitespace) {
+        Ok(bytes)
+    }
+
+    /// Reads the body, capped at the configured size, as a JSON value. A missing
+    /// `Content-Type` is taken as JSON (API.md §1).
+    pub async fn value(self) -> ApiResult<Value> {
+        JsonBody::parse(&self.bytes().await?)
+    }
+
+    /// Like `value`, for routes whose body may be left out: an empty body is `None`.
+    pub async fn optional_value(self) -> ApiResult<Option<Value>> {
+        let bytes = self.bytes().await?;
+        if is_blank(&bytes) {
             return Ok(None);
         }
-        serde_json::from_slice(&bytes)
-            .map(Some)
+        JsonBody::parse(&bytes).map(Some)
+    }
+
+    /// A body already read, as JSON: empty or malformed is 400 `BAD_JSON`.
+    pub fn parse(bytes: &[u8]) -> ApiResult<Value> {
+        if is_blank(bytes) {
+            return Err(ApiError::new(
+                ErrorCode::BadJson,
+                "Request body is empty; expected a JSON object",
+            ));
+        }
+        serde_json::from_slice(bytes)
             .map_err(|e| ApiError::new(ErrorCode::BadJson, format!("Malformed JSON: {e}")))
     }
+}
+
+fn is_blank(bytes: &[u8]) -> bool {
+    bytes.iter().all(u8::is_ascii_whitespace)
 }
 
 impl FromRequest for JsonBody {

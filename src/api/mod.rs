@@ -23,6 +23,8 @@ mod integrations;
 mod agent;
 mod widget;
 
+mod forms;
+
 use actix_web::middleware::{NormalizePath, TrailingSlash, from_fn};
 use actix_web::{App, HttpResponse, web};
 use serde::Serialize;

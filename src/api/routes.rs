@@ -18,6 +18,10 @@ use crate::project_owned::webhook::Webhook;
 
 use crate::api::integrations;
 
+use crate::api::forms;
+use crate::project_owned::beacon::Beacon;
+use crate::project_owned::form::Form;
+
 pub struct RouteSpec {
     pub method: Method,
     /// The full path pattern, `{name}` for path parameters.
@@ -369,6 +373,89 @@ pub fn table() -> Vec<RouteSpec> {
             "/api/v1/projects/{project_id}/agent/suggest",
             key(Agent, Write),
             |r| r.to(agent::suggest),
+        ),
+        // Forms and their submissions (rows 45-51), the public submit endpoint (§9.12).
+        spec(
+            get.clone(),
+            "/api/v1/projects/{project_id}/forms",
+            key(Forms, Read),
+            |r| r.to(owned::list::<Form>),
+        ),
+        spec(
+            post.clone(),
+            "/api/v1/projects/{project_id}/forms",
+            key(Forms, Write),
+            |r| r.to(owned::create::<Form>),
+        ),
+        spec(
+            get.clone(),
+            "/api/v1/projects/{project_id}/forms/{form_id}",
+            key(Forms, Read),
+            |r| r.to(owned::get::<Form>),
+        ),
+        spec(
+            patch.clone(),
+            "/api/v1/projects/{project_id}/forms/{form_id}",
+            key(Forms, Write),
+            |r| r.to(owned::update::<Form>),
+        ),
+        spec(
+            post.clone(),
+            "/api/v1/projects/{project_id}/forms/{form_id}/archive",
+            key(Forms, Write),
+            |r| r.to(owned::archive::<Form>),
+        ),
+        spec(
+            post.clone(),
+            "/api/v1/projects/{project_id}/forms/{form_id}/unarchive",
+            key(Forms, Write),
+            |r| r.to(owned::unarchive::<Form>),
+        ),
+        spec(
+            get.clone(),
+            "/api/v1/projects/{project_id}/forms/{form_id}/submissions",
+            key(Forms, Read),
+            |r| r.to(forms::submissions),
+        ),
+        spec(post.clone(), "/api/f/{form_id}", Access::Public, |r| {
+            r.to(forms::submit)
+        }),
+        // Beacons (rows 52-57).
+        spec(
+            get.clone(),
+            "/api/v1/projects/{project_id}/beacons",
+            key(Beacons, Read),
+            |r| r.to(owned::list::<Beacon>),
+        ),
+        spec(
+            post.clone(),
+            "/api/v1/projects/{project_id}/beacons",
+            key(Beacons, Write),
+            |r| r.to(owned::create::<Beacon>),
+        ),
+        spec(
+            get.clone(),
+            "/api/v1/projects/{project_id}/beacons/{beacon_id}",
+            key(Beacons, Read),
+            |r| r.to(owned::get::<Beacon>),
+        ),
+        spec(
+            patch.clone(),
+            "/api/v1/projects/{project_id}/beacons/{beacon_id}",
+            key(Beacons, Write),
+            |r| r.to(owned::update::<Beacon>),
+        ),
+        spec(
+            post.clone(),
+            "/api/v1/projects/{project_id}/beacons/{beacon_id}/archive",
+            key(Beacons, Write),
+            |r| r.to(owned::archive::<Beacon>),
+        ),
+        spec(
+            post.clone(),
+            "/api/v1/projects/{project_id}/beacons/{beacon_id}/unarchive",
+            key(Beacons, Write),
+            |r| r.to(owned::unarchive::<Beacon>),
         ),
     ]
 }

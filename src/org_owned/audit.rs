@@ -6,18 +6,21 @@ use std::ops::{Bound, ControlFlow};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use crate::codec::Record;
+use crate::codec::{CodecError, Record};
 use crate::error::{ApiError, ApiResult};
 use crate::ids::IdKind;
 use crate::pagination::{Cursor, Page};
 use crate::store::{Reader, Tx, layout, tables};
 use crate::timestamp::Timestamp;
 
-/// Who performs a mutation: an org API key, or the master key (admin API, first start).
+/// Who performs a mutation: an org API key, the master key (admin API, first start), or an
+/// anonymous caller of a public endpoint (a form submission).
 #[derive(Debug, Clone)]
 pub struct Actor {
     pub api_key_id: Option<String>,
     pub request_id: Option<String>,
+    /// No credential at all: neither a key nor the master key.
+    pub public: bool,
 }
 
 impl Actor {
@@ -25,6 +28,15 @@ impl Actor {
         Actor {
             api_key_id: None,
             request_id,
+            public: false,
+        }
+    }
+
+    pub fn public(request_id: Option<String>) -> Self {
+        Actor {
+            api_key_id: None,
+            request_id,
+            public: true,
         }
     }
 }
@@ -45,10 +57,54 @@ pub struct AuditEntry {
     pub cascade: Vec<(String, u64)>,
     pub created_at: Timestamp,
     pub seq: u64,
+    /// Made by an anonymous caller of a public endpoint (`Actor::public`).
+    pub public: bool,
 }
 
 impl Record for AuditEntry {
     const NAME: &'static str = "audit entry";
+    const VERSION: u8 = 2;
+
+    /// Version 1 had no `public`: every entry without a key was the master key's.
+    fn upgrade(version: u8, bytes: &[u8]) -> Result<Self, CodecError> {
+        if version != 1 {
+            return Err(CodecError::UnknownVersion {
+                record: Self::NAME,
+                version,
+            });
+        }
+        let v1: AuditEntryV1 = postcard::from_bytes(bytes).map_err(CodecError::Postcard)?;
+        Ok(AuditEntry {
+            id: v1.id,
+            org_id: v1.org_id,
+            project_id: v1.project_id,
+            action: v1.action,
+            target_id: v1.target_id,
+            api_key_id: v1.api_key_id,
+            request_id: v1.request_id,
+            changes: v1.changes,
+            cascade: v1.cascade,
+            created_at: v1.created_at,
+            seq: v1.seq,
+            public: false,
+        })
+    }
+}
+
+/// The layout of version 1.
+#[derive(Serialize, Deserialize)]
+struct AuditEntryV1 {
+    id: String,
+    org_id: String,
+    project_id: Option<String>,
+    action: String,
+    target_id: String,
+    api_key_id: Option<String>,
+    request_id: Option<String>,
+    changes: String,
+    cascade: Vec<(String, u64)>,
+    created_at: Timestamp,
+    seq: u64,
 }
 
 /// One mutation to record.
@@ -77,6 +133,7 @@ pub fn record(tx: &mut Tx<'_>, actor: &Actor, event: Event<'_>) -> ApiResult<()>
         cascade: event.cascade,
         created_at: tx.now,
         seq,
+        public: actor.public,
     };
     tx.put(tables::AUDIT, &layout::audit(event.org_id, seq), &entry)
 }
@@ -127,6 +184,8 @@ impl AuditEntry {
             api_key_id: self.api_key_id.clone(),
             actor: if self.api_key_id.is_some() {
                 "api_key"
+            } else if self.public {
+                "public"
             } else {
                 "master"
             },
@@ -217,6 +276,35 @@ mod tests {
         assert_eq!(d.len(), 2);
         assert_eq!(d["name"], json!({"before": "a", "after": "b"}));
         assert_eq!(d["domain"], json!({"before": null, "after": "x.io"}));
+    }
+
+    #[test]
+    fn version_1_entries_are_the_master_keys_or_a_keys() {
+        let v1 = AuditEntryV1 {
+            id: "aud_abcdefghijkl".into(),
+            org_id: "org_abcdefghijkl".into(),
+            project_id: None,
+            action: "org.created".into(),
+            target_id: "org_abcdefghijkl".into(),
+            api_key_id: None,
+            request_id: Some("req_x".into()),
+            changes: "{}".into(),
+            cascade: Vec::new(),
+            created_at: Timestamp::from_unix(1_700_000_000),
+            seq: 7,
+        };
+        let mut bytes = vec![1];
+        bytes.extend(postcard::to_allocvec(&v1).unwrap());
+        let entry: AuditEntry = crate::codec::decode(&bytes).unwrap();
+        assert_eq!((entry.seq, entry.public), (7, false));
+        assert_eq!(entry.view().actor, "master");
+        let public = AuditEntry {
+            public: true,
+            ..entry
+        };
+        let again: AuditEntry =
+            crate::codec::decode(&crate::codec::encode(&public).unwrap()).unwrap();
+        assert_eq!(again.view().actor, "public");
     }
 
     #[test]

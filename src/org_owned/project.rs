@@ -145,6 +145,27 @@ pub fn derive_slug(name: &str) -> Option<Slug> {
     Slug::try_from(slug).ok()
 }
 
+/// `text`'s slug, or `fallback` when `text` has too few letters or digits, with `-2`, `-3`, …
+/// appended while `taken` says the candidate is in use (KB articles and forms, unique within
+/// their project).
+pub fn unique_slug(
+    text: &str,
+    fallback: &str,
+    mut taken: impl FnMut(&Slug) -> ApiResult<bool>,
+) -> ApiResult<Slug> {
+    let base = match derive_slug(text) {
+        Some(slug) => slug,
+        None => Slug::try_from(fallback.to_string()).map_err(ApiError::internal)?,
+    };
+    let mut candidate = base.clone();
+    let mut n = 1;
+    while taken(&candidate)? {
+        n += 1;
+        candidate = base.numbered(n);
+    }
+    Ok(candidate)
+}
+
 /// A lowercase hostname with at least one dot: no scheme, path or port. Stored and sent as its
 /// string.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -448,6 +469,20 @@ mod tests {
         assert_eq!(derived("!!!"), None);
         let long = derived(&"ab ".repeat(40)).unwrap();
         assert!(long.len() <= 50 && !long.ends_with('-'), "{long}");
+    }
+
+    #[test]
+    fn unique_slugs_are_numbered_past_taken_ones() {
+        let taken = ["contact-us", "contact-us-2", "form"];
+        let free = |s: &Slug| Ok(taken.contains(&s.as_str()));
+        assert_eq!(
+            unique_slug("Contact us", "form", free).unwrap(),
+            slug("contact-us-3")
+        );
+        assert_eq!(unique_slug("Sales", "form", free).unwrap(), slug("sales"));
+        assert_eq!(unique_slug("?", "form", free).unwrap(), slug("form-2"));
+        let failing = |_: &Slug| Err(ApiError::internal("store down"));
+        assert!(unique_slug("Sales", "form", failing).is_err());
     }
 
     #[test]

@@ -10,9 +10,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::codec::{self, Record};
-use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::error::{ApiResult, ErrorCode};
 use crate::org_owned::audit::Actor;
-use crate::org_owned::project::{Slug, derive_slug};
+use crate::org_owned::project::{Slug, unique_slug};
 use crate::project_owned::search::{self, TermStats};
 use crate::project_owned::{
     self, Filter, IndexEntry, Kind, Listing, ProjectScope, Routed, lookup_prefix,
@@ -248,22 +248,6 @@ impl ArticleFields {
     }
 }
 
-/// The title's slug, made unique within the project with `-2`, `-3`, ….
-fn unique_slug(reader: &impl Reader, scope: &ProjectScope, title: &str) -> ApiResult<Slug> {
-    let base = match derive_slug(title) {
-        Some(slug) => slug,
-        // Too few letters or digits in the title.
-        None => Slug::try_from("article".to_string()).map_err(ApiError::internal)?,
-    };
-    let mut candidate = base.clone();
-    let mut n = 1;
-    while scope.first(reader, BY_SLUG, candidate.as_str())?.is_some() {
-        n += 1;
-        candidate = base.numbered(n);
-    }
-    Ok(candidate)
-}
-
 impl Routed for Article {
     type Create = ArticleCreate;
     type Update = ArticleFields;
@@ -301,7 +285,9 @@ impl Routed for Article {
         let article = Article {
             id: project_owned::new_id::<Article>(),
             project_id: scope.project_id.clone(),
-            slug: unique_slug(tx, scope, &input.title)?,
+            slug: unique_slug(&input.title, "article", |slug| {
+                Ok(scope.first(tx, BY_SLUG, slug.as_str())?.is_some())
+            })?,
             title: input.title,
             content: input.content,
             category: input.category,

@@ -26,6 +26,10 @@ pub mod agent;
 pub mod singleton;
 pub mod widget;
 
+pub mod beacon;
+pub mod form;
+pub mod form_submission;
+
 use std::collections::{BTreeMap, HashSet};
 use std::ops::{Bound, ControlFlow};
 
@@ -55,6 +59,9 @@ pub trait Kind: Record + Send + 'static {
     /// Prefix of its ids (API.md §12), e.g. `con_`.
     const ID_PREFIX: &'static str;
     const NOT_FOUND: ErrorCode;
+    /// Whether public endpoints find its records by id alone, without their project
+    /// (`POST /api/f/{formId}`): each such record keeps a `public_ids` entry.
+    const PUBLIC: bool = false;
     type View: Serialize;
 
     fn id(&self) -> &str;
@@ -72,6 +79,7 @@ pub struct KindInfo {
     pub singular: &'static str,
     pub id_prefix: &'static str,
     pub not_found: ErrorCode,
+    pub public: bool,
     /// Decodes a stored record of this kind and derives its index entries (consistency checks).
     pub index_of: fn(&[u8]) -> ApiResult<Vec<IndexEntry>>,
     /// Decodes a stored record of this kind into its wire view (exports, model checks).
@@ -87,6 +95,7 @@ impl KindInfo {
             singular: K::SINGULAR,
             id_prefix: K::ID_PREFIX,
             not_found: K::NOT_FOUND,
+            public: K::PUBLIC,
             index_of: decode_and_index::<K>,
             view_of: decode_and_view::<K>,
         }
@@ -114,6 +123,9 @@ pub const KINDS: &[KindInfo] = &[
     KindInfo::of::<widget::WidgetConfig>(),
     KindInfo::of::<agent::AgentSettings>(),
     KindInfo::of::<agent::AgentUsage>(),
+    KindInfo::of::<form::Form>(),
+    KindInfo::of::<form_submission::FormSubmission>(),
+    KindInfo::of::<beacon::Beacon>(),
 ];
 
 pub const FIRST_INDEX_TAG: u8 = 0x40;
@@ -185,11 +197,18 @@ pub fn delete_project(
     let project = project::resolve(tx, org_id, project_id)?;
     let prefix = layout::project_prefix(&project.org_id, &project.id);
     let mut counts: BTreeMap<&'static str, u64> = BTreeMap::new();
+    let mut public_ids: Vec<Vec<u8>> = Vec::new();
     tx.remove_range(tables::OWNED, layout::prefix_range(&prefix), |key| {
         if let Some(kind) = key.get(prefix.len()).and_then(|&tag| kind_of_tag(tag)) {
             *counts.entry(kind.plural).or_default() += 1;
+            if kind.public {
+                public_ids.push(key[prefix.len() + 1..].to_vec());
+            }
         }
     })?;
+    for id in public_ids {
+        tx.remove(tables::PUBLIC_IDS, &id)?;
+    }
     let cascade: Vec<(String, u64)> = counts
         .into_iter()
         .map(|(kind, n)| (kind.to_string(), n))
@@ -258,6 +277,30 @@ impl ProjectScope {
 
 fn decode_u64(bytes: &[u8]) -> u64 {
     bytes.try_into().map(u64::from_be_bytes).unwrap_or(0)
+}
+
+/// A record of a public kind found by its id alone, with the scope of its project. Records
+/// live only under existing projects, and the cascade removes their entries with them.
+pub fn find_public<K: Kind>(
+    reader: &impl Reader,
+    id: &str,
+) -> ApiResult<Option<(ProjectScope, K)>> {
+    if !K::PUBLIC || !ids::has_shape(K::ID_PREFIX, id) {
+        return Ok(None);
+    }
+    let Some(prefix) = reader.get_raw(tables::PUBLIC_IDS, id.as_bytes())? else {
+        return Ok(None);
+    };
+    let (org_id, project_id) = prefix
+        .split_at_checked(ids::ID_LEN)
+        .map(|(o, p)| (String::from_utf8_lossy(o), String::from_utf8_lossy(p)))
+        .ok_or_else(|| ApiError::internal(format!("malformed public id entry of {id}")))?;
+    let scope = ProjectScope {
+        org_id: org_id.into_owned(),
+        project_id: project_id.into_owned(),
+        prefix,
+    };
+    Ok(find::<K>(reader, &scope, id)?.map(|record| (scope, record)))
 }
 
 pub fn find<K: Kind>(reader: &impl Reader, scope: &ProjectScope, id: &str) -> ApiResult<Option<K>> {
@@ -433,14 +476,23 @@ fn write_record<K: Kind>(
         }
     }
     match (old, new) {
-        (_, Some(record)) => tx.put(
-            tables::OWNED,
-            &scope.key(K::TAG, record.id().as_bytes()),
-            record,
-        ),
-        (Some(record), None) => tx
-            .remove(tables::OWNED, &scope.key(K::TAG, record.id().as_bytes()))
-            .map(drop),
+        (old, Some(record)) => {
+            if K::PUBLIC && old.is_none() {
+                tx.put_raw(tables::PUBLIC_IDS, record.id().as_bytes(), &scope.prefix)?;
+            }
+            tx.put(
+                tables::OWNED,
+                &scope.key(K::TAG, record.id().as_bytes()),
+                record,
+            )
+        }
+        (Some(record), None) => {
+            if K::PUBLIC {
+                tx.remove(tables::PUBLIC_IDS, record.id().as_bytes())?;
+            }
+            tx.remove(tables::OWNED, &scope.key(K::TAG, record.id().as_bytes()))
+                .map(drop)
+        }
         (None, None) => Ok(()),
     }
 }

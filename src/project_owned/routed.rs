@@ -22,6 +22,15 @@ pub trait Filter<K>: Send + 'static {
     fn matches(&self, record: &K) -> bool;
 }
 
+/// The filter of a kind whose list takes no filter parameters.
+pub struct Unfiltered;
+
+impl<K> Filter<K> for Unfiltered {
+    fn matches(&self, _: &K) -> bool {
+        true
+    }
+}
+
 /// How a kind's list route answers (API.md §6.1).
 pub enum Listing {
     /// `{data, cursor, has_more}`, newest first by default, `limit` defaulting to

@@ -18,10 +18,12 @@ use redb::{
     Database, DatabaseError, Durability, ReadOnlyTable, ReadTransaction, ReadableDatabase,
     ReadableTable, TableDefinition, TableHandle, WriteTransaction,
 };
+use sha2::{Digest, Sha256};
 use tokio::sync::oneshot;
 
 use crate::codec::{self, Record};
 use crate::error::{ApiError, ApiResult};
+use crate::ids;
 use crate::timestamp::Timestamp;
 
 pub use layout::KeyRange;
@@ -51,8 +53,14 @@ pub mod tables {
     pub const OWNED: Table = TableDefinition::new("owned");
     /// `org_id ++ seq` → AuditEntry. Org-owned, so entries outlive their project.
     pub const AUDIT: Table = TableDefinition::new("audit");
+    /// `object_id` → `org_id ++ project_id`, for the project-owned kinds that public endpoints
+    /// find by id alone (`POST /api/f/{formId}`).
+    pub const PUBLIC_IDS: Table = TableDefinition::new("public_ids");
+    /// Name → random bytes made once, when the file is created; never sent to a client.
+    pub const SECRETS: TableDefinition<'static, &'static str, &'static [u8]> =
+        TableDefinition::new("secrets");
 
-    pub const ALL: [Table; 8] = [
+    pub const ALL: [Table; 9] = [
         ORGS,
         API_KEYS,
         KEY_INDEX,
@@ -61,10 +69,13 @@ pub mod tables {
         PROJECT_SLUGS,
         OWNED,
         AUDIT,
+        PUBLIC_IDS,
     ];
 }
 
 const SEQ_KEY: &str = "seq";
+/// The salt of `Store::salted_hash`.
+const HASH_SALT_KEY: &str = "hash_salt";
 
 #[derive(Debug)]
 pub enum OpenError {
@@ -96,6 +107,7 @@ pub struct Store {
 
 struct Inner {
     db: Arc<Database>,
+    hash_salt: [u8; 32],
     jobs: Mutex<Option<mpsc::Sender<Job>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
 }
@@ -106,7 +118,7 @@ impl Store {
             DatabaseError::DatabaseAlreadyOpen => OpenError::AlreadyOpen(path.to_path_buf()),
             other => OpenError::Other(format!("cannot open {}: {other}", path.display())),
         })?;
-        let seq = init_tables(&db)
+        let (seq, hash_salt) = init_tables(&db)
             .map_err(|e| OpenError::Other(format!("cannot initialise {}: {e}", path.display())))?;
         let db = Arc::new(db);
         let (jobs, receiver) = mpsc::channel::<Job>();
@@ -125,10 +137,25 @@ impl Store {
         Ok(Store {
             inner: Arc::new(Inner {
                 db,
+                hash_salt,
                 jobs: Mutex::new(Some(jobs)),
                 writer: Mutex::new(Some(handle)),
             }),
         })
+    }
+
+    /// Lowercase hex SHA-256 of `text` after this store's secret salt: the same text hashes
+    /// the same way for the life of the data file, and nobody without the file can reverse a
+    /// hash of a small space (an IP address) by trying every value.
+    pub fn salted_hash(&self, text: &str) -> String {
+        let mut hasher = Sha256::new();
+        hasher.update(self.inner.hash_salt);
+        hasher.update(text.as_bytes());
+        hasher
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
     }
 
     /// Runs `op` in one write transaction on the writer thread and commits it durably if `op`
@@ -232,17 +259,32 @@ impl Store {
     }
 }
 
-fn init_tables(db: &Database) -> Result<u64, redb::Error> {
+/// Creates missing tables and the salt; returns the creation counter and the salt.
+fn init_tables(db: &Database) -> Result<(u64, [u8; 32]), redb::Error> {
     let txn = db.begin_write()?;
-    let seq = {
+    let found = {
         for table in tables::ALL {
             txn.open_table(table)?;
         }
         let meta = txn.open_table(tables::META)?;
-        meta.get(SEQ_KEY)?.map(|v| v.value()).unwrap_or(0)
+        let seq = meta.get(SEQ_KEY)?.map(|v| v.value()).unwrap_or(0);
+        let mut secrets = txn.open_table(tables::SECRETS)?;
+        let stored = secrets
+            .get(HASH_SALT_KEY)?
+            .and_then(|v| <[u8; 32]>::try_from(v.value()).ok());
+        let salt = match stored {
+            Some(salt) => salt,
+            None => {
+                let mut salt = [0u8; 32];
+                ids::fill_random(&mut salt);
+                secrets.insert(HASH_SALT_KEY, &salt[..])?;
+                salt
+            }
+        };
+        (seq, salt)
     };
     txn.commit()?;
-    Ok(seq)
+    Ok(found)
 }
 
 fn read_in<T>(db: &Database, op: impl FnOnce(&Rx) -> ApiResult<T>) -> ApiResult<T> {
@@ -530,6 +572,7 @@ mod tests {
     use crate::org_owned::org::{self, OrgCreate};
     use crate::org_owned::project::{self, ProjectCreate, Slug};
     use crate::project_owned::conversation::{BY_CREATED, Conversation, ConversationCreate};
+    use crate::project_owned::form::{Form, FormInput};
     use crate::project_owned::{self, Order, ProjectScope, Routed};
 
     fn store_with_project() -> (tempfile::TempDir, Store, String, String) {
@@ -694,5 +737,81 @@ mod tests {
             })
             .unwrap();
         assert!(left.is_empty());
+    }
+
+    #[test]
+    fn the_hash_salt_is_made_once_and_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("salt.redb");
+        let store = Store::open(&path).unwrap();
+        let first = store.salted_hash("127.0.0.1");
+        assert_eq!(first.len(), 64);
+        assert!(
+            first
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+        );
+        assert_ne!(store.salted_hash("127.0.0.2"), first);
+        store.close(Duration::from_secs(5)).unwrap();
+        let reopened = Store::open(&path).unwrap();
+        assert_eq!(reopened.salted_hash("127.0.0.1"), first);
+        let other = Store::open(&dir.path().join("other.redb")).unwrap();
+        assert_ne!(other.salted_hash("127.0.0.1"), first);
+    }
+
+    #[test]
+    fn public_records_are_found_by_id_until_their_project_goes() {
+        let (_dir, store, org_id, project_id) = store_with_project();
+        let (o, p) = (org_id.clone(), project_id.clone());
+        let form_id = store
+            .write_blocking(move |tx| {
+                let scope = ProjectScope::resolve(tx, &o, &p)?;
+                let input = FormInput::create_from_json(json!({"name": "Contact"}))?;
+                Ok(Form::create(tx, &scope, &Actor::master(None), input)?.id)
+            })
+            .unwrap();
+        let id = form_id.clone();
+        let (scope, form) = store
+            .read_blocking(|rx| project_owned::find_public::<Form>(rx, &id))
+            .unwrap()
+            .expect("found by id alone");
+        assert_eq!(
+            (scope.org_id.as_str(), form.id.as_str()),
+            (org_id.as_str(), form_id.as_str())
+        );
+        assert_eq!(scope.project_id, project_id);
+        // Not public, or not of this shape: never found this way.
+        let probe = store
+            .read_blocking(|rx| project_owned::find_public::<Conversation>(rx, "con_abcdefghijkl"))
+            .unwrap();
+        assert!(probe.is_none());
+
+        let (o, p) = (org_id.clone(), project_id.clone());
+        let cascade = store
+            .write_blocking(move |tx| {
+                project_owned::delete_project(tx, &Actor::master(None), &o, &p)
+            })
+            .unwrap();
+        assert_eq!(cascade, vec![("forms".to_string(), 1)]);
+        let left = store
+            .read_blocking(|rx| {
+                let mut n = 0;
+                rx.scan(
+                    tables::PUBLIC_IDS,
+                    (Bound::Unbounded, Bound::Unbounded),
+                    false,
+                    &mut |_, _| {
+                        n += 1;
+                        Ok(ControlFlow::Continue(()))
+                    },
+                )?;
+                Ok(n)
+            })
+            .unwrap();
+        assert_eq!(left, 0);
+        let gone = store
+            .read_blocking(move |rx| project_owned::find_public::<Form>(rx, &form_id))
+            .unwrap();
+        assert!(gone.is_none());
     }
 }

@@ -335,6 +335,7 @@ fn fill(app: &TestApp, total: usize, requests: usize) -> Vec<Resp> {
                 let actor = Actor {
                     api_key_id: Some("key_seedseedseed".into()),
                     request_id: Some(format!("req_seed{i:012}")),
+                    public: false,
                 };
                 let event = Event {
                     org_id: &org,

@@ -23,6 +23,8 @@ mod kb;
 mod pagination;
 
 mod agent;
+mod beacons;
+mod forms;
 mod integrations;
 mod webhooks;
 mod widget;

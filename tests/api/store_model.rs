@@ -1,10 +1,11 @@
 //! A model test of the store beneath the API: seeded random sequences of real operations —
-//! project creates, updates and deletes, and the create, update, delete and publish operations
-//! of every project-owned kind — across three organisations, checked after every step against
-//! an in-memory model. After every step:
+//! project creates, updates and deletes, and the create, update, delete, publish and archive
+//! operations of every project-owned kind — across three organisations, checked after every
+//! step against an in-memory model. After every step:
 //! - every record is exactly what the model holds (its wire view, timestamps aside);
 //! - the index entries and counters (orderings, look-ups, search postings and statistics) are
 //!   exactly those the stored records imply, nothing more, nothing less;
+//! - the records of public kinds, and only those, are found by id alone (`public_ids`);
 //! - a project delete removed exactly its own prefix and left everything else byte for byte.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -15,11 +16,15 @@ use rogeriq::ids::ID_LEN;
 use rogeriq::org_owned::audit::Actor;
 use rogeriq::org_owned::org::{self, OrgCreate};
 use rogeriq::org_owned::project::{self, Domain, ProjectCreate, ProjectUpdate, Slug};
+use rogeriq::project_owned::beacon::Beacon;
 use rogeriq::project_owned::contact::Contact;
 use rogeriq::project_owned::conversation::Conversation;
+use rogeriq::project_owned::form::Form;
 use rogeriq::project_owned::kb::{self, Article};
 use rogeriq::project_owned::message::{self, MessageCreate};
-use rogeriq::project_owned::{self, FIRST_INDEX_TAG, IndexEntry, Kind, ProjectScope, Routed};
+use rogeriq::project_owned::{
+    self, FIRST_INDEX_TAG, IndexEntry, Kind, ProjectScope, Routed, routed,
+};
 use rogeriq::store::{Reader, Store, Table, Tx, layout, tables};
 use rogeriq::validate::Patch;
 use serde_json::{Value, json};
@@ -101,6 +106,7 @@ fn actor() -> Actor {
     Actor {
         api_key_id: Some("key_modeltest0001".into()),
         request_id: None,
+        public: false,
     }
 }
 
@@ -235,6 +241,24 @@ fn check(store: &Store, model: &Model, step: usize) {
         "step {step}: owned entries under a prefix of no project"
     );
 
+    // Records of public kinds, and only those, are found by id alone.
+    let public: Entries = model
+        .projects
+        .iter()
+        .flat_map(|(id, p)| {
+            let prefix = layout::project_prefix(&p.org, id);
+            p.records
+                .keys()
+                .filter(|(tag, _)| project_owned::kind_of_tag(*tag).is_some_and(|k| k.public))
+                .map(move |(_, record)| (record.as_bytes().to_vec(), prefix.clone()))
+        })
+        .collect();
+    assert_eq!(
+        scan(store, tables::PUBLIC_IDS),
+        public,
+        "step {step}: public ids"
+    );
+
     for (id, m) in &model.projects {
         let prefix = layout::project_prefix(&m.org, id);
         let (records, index) = by_project.remove(&prefix).unwrap_or_default();
@@ -268,6 +292,7 @@ const DOMAINS: &[Option<&str>] = &[None, Some("a.io"), Some("support.b.com")];
 /// Few addresses and external ids, so that contact upserts often find an existing contact.
 const EMAILS: &[&str] = &["ann@example.com", "ANN@example.com", "bob@example.org"];
 const EXTERNAL_IDS: &[&str] = &["user-1", "user-2"];
+const FORM_SLUGS: &[&str] = &["contact", "refund-billing", "demo"];
 const WORDS: &[&str] = &[
     "refund", "password", "reset", "billing", "invoice", "login", "the", "shipping", "Refund",
 ];
@@ -285,7 +310,15 @@ fn kind_step(store: &Store, model: &mut Model, rng: &mut Rng, project: &str, ste
     let conversations = model.ids_of::<Conversation>(project);
     let contacts = model.ids_of::<Contact>(project);
     let articles = model.ids_of::<Article>(project);
-    match rng.below(10) {
+    let forms = model.ids_of::<Form>(project);
+    let beacons = model.ids_of::<Beacon>(project);
+    let slug_taken = |model: &Model, slug: &str| {
+        model.projects[project]
+            .records
+            .iter()
+            .any(|((tag, _), view)| *tag == Form::TAG && view["slug"] == slug)
+    };
+    match rng.below(13) {
         0 => {
             let mut body =
                 json!({"subject": words(rng, 3), "priority": "high", "tags": ["a", "b"]});
@@ -389,6 +422,73 @@ fn kind_step(store: &Store, model: &mut Model, rng: &mut Rng, project: &str, ste
             .unwrap();
             let records = &mut model.projects.get_mut(project).unwrap().records;
             assert!(records.remove(&(Article::TAG, deleted)).is_some());
+        }
+        10 => {
+            // A form: its slug derived and numbered, or given and perhaps taken.
+            let mut body = json!({"name": words(rng, 2)});
+            let given = (rng.below(2) == 0).then(|| *rng.pick(FORM_SLUGS));
+            if let Some(slug) = given {
+                body["slug"] = json!(slug);
+            }
+            let taken = given.is_some_and(|slug| slug_taken(model, slug));
+            let input = Form::parse_create(body).unwrap();
+            let result = in_project(store, &org, project, move |tx, scope, actor| {
+                Form::create(tx, scope, actor, input)
+            });
+            match result {
+                Ok(form) => {
+                    assert!(!taken, "step {step}: form slug reused");
+                    assert!(!slug_taken(model, form.slug.as_str()), "step {step}");
+                    model.put(project, &form);
+                }
+                Err(err) => {
+                    assert!(taken, "step {step}: form create failed: {err}");
+                    assert_eq!(err.code(), ErrorCode::SlugConflict);
+                }
+            }
+        }
+        11 if !forms.is_empty() => {
+            let id = rng.pick(&forms).clone();
+            let updated = match rng.below(3) {
+                0 => {
+                    let slug = *rng.pick(FORM_SLUGS);
+                    let own =
+                        model.projects[project].records[&(Form::TAG, id.clone())]["slug"] == slug;
+                    let taken = !own && slug_taken(model, slug);
+                    let input =
+                        Form::parse_update(json!({"slug": slug, "name": words(rng, 1)})).unwrap();
+                    let result = in_project(store, &org, project, move |tx, scope, actor| {
+                        Form::update(tx, scope, actor, &id, input)
+                    });
+                    if taken {
+                        assert_eq!(result.unwrap_err().code(), ErrorCode::SlugConflict);
+                        return;
+                    }
+                    result.unwrap()
+                }
+                archive => in_project(store, &org, project, move |tx, scope, actor| {
+                    routed::set_archived::<Form>(tx, scope, actor, &id, archive == 1)
+                })
+                .unwrap(),
+            };
+            model.put(project, &updated);
+        }
+        12 if !forms.is_empty() => {
+            let form_id = rng.pick(&forms).clone();
+            let saved = if beacons.is_empty() || rng.below(2) == 0 {
+                let input = Beacon::parse_create(json!({"form_id": form_id})).unwrap();
+                in_project(store, &org, project, move |tx, scope, actor| {
+                    Beacon::create(tx, scope, actor, input)
+                })
+            } else {
+                let id = rng.pick(&beacons).clone();
+                let body = json!({"form_id": form_id, "settings": {"n": rng.below(9)}});
+                let input = Beacon::parse_update(body).unwrap();
+                in_project(store, &org, project, move |tx, scope, actor| {
+                    Beacon::update(tx, scope, actor, &id, input)
+                })
+            };
+            model.put(project, &saved.unwrap());
         }
         _ => {
             // A look-up of a missing record answers the kind's own not-found code.

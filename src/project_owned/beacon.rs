@@ -1,0 +1,359 @@
+//! Beacons (API.md §9.10, §11.12): floating launchers that open a form of the same project.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::codec::Record;
+use crate::error::{ApiError, ApiResult, ErrorCode, Issue};
+use crate::org_owned::audit::Actor;
+use crate::project_owned::form::{Form, HexColor, Origin, read_origins};
+use crate::project_owned::routed::Unfiltered;
+use crate::project_owned::{self, Archivable, IndexEntry, Kind, Listing, ProjectScope, Routed};
+use crate::query::QueryParams;
+use crate::store::Tx;
+use crate::timestamp::Timestamp;
+use crate::validate::wire_enum;
+use crate::validate::{
+    Check, Input, LONG_TEXT_MAX, Patch, SHORT_TEXT_MAX, boolean, object, one_of, parsed, text,
+    trimmed,
+};
+
+pub const BY_CREATED: u8 = 0x57;
+
+/// The most a beacon's `settings` object may take, as JSON text.
+const SETTINGS_MAX_BYTES: usize = 16 * 1024;
+
+wire_enum! {
+    pub enum Position {
+        BottomRight = "bottom-right",
+        BottomLeft = "bottom-left",
+    }
+}
+
+wire_enum! {
+    pub enum ButtonIcon {
+        Chat = "chat",
+        Mail = "mail",
+        Help = "help",
+        CustomSvg = "custom_svg",
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Beacon {
+    pub id: String,
+    pub project_id: String,
+    pub form_id: String,
+    pub docs_site_id: Option<String>,
+    pub position: Position,
+    pub primary_color: HexColor,
+    pub button_label: String,
+    pub button_icon: ButtonIcon,
+    pub custom_svg: Option<String>,
+    pub greeting_title: String,
+    pub greeting_text: String,
+    pub allowed_origins: Vec<Origin>,
+    pub ai_agent_enabled: bool,
+    pub messages_enabled: bool,
+    pub chat_enabled: bool,
+    /// JSON text of the settings object; postcard cannot hold a free-form JSON value.
+    pub settings: String,
+    pub archived_at: Option<Timestamp>,
+    pub created_at: Timestamp,
+    pub seq: u64,
+}
+
+impl Record for Beacon {
+    const NAME: &'static str = "beacon";
+}
+
+/// BeaconRecord, field for field as API.md §11.12 (no `updated_at`).
+#[derive(Debug, Serialize)]
+pub struct BeaconView {
+    pub id: String,
+    pub project_id: String,
+    pub form_id: String,
+    pub docs_site_id: Option<String>,
+    pub position: Position,
+    pub primary_color: HexColor,
+    pub button_label: String,
+    pub button_icon: ButtonIcon,
+    pub custom_svg: Option<String>,
+    pub greeting_title: String,
+    pub greeting_text: String,
+    pub allowed_origins: Vec<Origin>,
+    pub ai_agent_enabled: bool,
+    pub messages_enabled: bool,
+    pub chat_enabled: bool,
+    pub settings: Value,
+    pub archived_at: Option<Timestamp>,
+    pub created_at: Timestamp,
+}
+
+impl Kind for Beacon {
+    const TAG: u8 = 0x0a;
+    const INDEX_TAGS: &'static [u8] = &[BY_CREATED];
+    const PLURAL: &'static str = "beacons";
+    const SINGULAR: &'static str = "beacon";
+    const ID_PREFIX: &'static str = "bcn_";
+    const NOT_FOUND: ErrorCode = ErrorCode::ResourceNotFound;
+    type View = BeaconView;
+
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn view(&self) -> BeaconView {
+        BeaconView {
+            id: self.id.clone(),
+            project_id: self.project_id.clone(),
+            form_id: self.form_id.clone(),
+            docs_site_id: self.docs_site_id.clone(),
+            position: self.position,
+            primary_color: self.primary_color.clone(),
+            button_label: self.button_label.clone(),
+            button_icon: self.button_icon,
+            custom_svg: self.custom_svg.clone(),
+            greeting_title: self.greeting_title.clone(),
+            greeting_text: self.greeting_text.clone(),
+            allowed_origins: self.allowed_origins.clone(),
+            ai_agent_enabled: self.ai_agent_enabled,
+            messages_enabled: self.messages_enabled,
+            chat_enabled: self.chat_enabled,
+            settings: serde_json::from_str(&self.settings)
+                .unwrap_or_else(|_| Value::Object(Map::new())),
+            archived_at: self.archived_at,
+            created_at: self.created_at,
+        }
+    }
+
+    fn index(&self) -> ApiResult<Vec<IndexEntry>> {
+        Ok(vec![IndexEntry::order(BY_CREATED, b"", self.seq, &self.id)])
+    }
+}
+
+impl Archivable for Beacon {
+    fn archived_at(&mut self) -> &mut Option<Timestamp> {
+        &mut self.archived_at
+    }
+}
+
+impl Beacon {
+    /// The rules between fields, checked on the beacon as it would be stored.
+    fn check(&self) -> ApiResult<()> {
+        if self.button_icon == ButtonIcon::CustomSvg && self.custom_svg.is_none() {
+            return Err(ApiError::invalid(vec![Issue::new(
+                "custom_svg",
+                "Required when button_icon is custom_svg",
+            )]));
+        }
+        Ok(())
+    }
+}
+
+/// SVG markup: an `<svg` element somewhere in at most 100 000 characters.
+fn svg(value: &Value) -> Check<String> {
+    let markup = text(LONG_TEXT_MAX)(value)?;
+    if markup.to_ascii_lowercase().contains("<svg") {
+        Ok(markup)
+    } else {
+        Err("Must be SVG markup with an <svg> element".into())
+    }
+}
+
+/// A JSON object of at most 16 KiB.
+fn settings(value: &Value) -> Check<String> {
+    let map = object(value)?;
+    let text = Value::Object(map).to_string();
+    if text.len() > SETTINGS_MAX_BYTES {
+        return Err(format!(
+            "Must be at most {SETTINGS_MAX_BYTES} bytes as JSON"
+        ));
+    }
+    Ok(text)
+}
+
+/// A create or update body; on create only `form_id` is required, the rest defaults.
+#[derive(Debug)]
+pub struct BeaconInput {
+    form_id: Option<String>,
+    docs_site_id: Patch<String>,
+    position: Option<Position>,
+    primary_color: Option<HexColor>,
+    button_label: Option<String>,
+    button_icon: Option<ButtonIcon>,
+    custom_svg: Patch<String>,
+    greeting_title: Option<String>,
+    greeting_text: Option<String>,
+    allowed_origins: Option<Vec<Origin>>,
+    ai_agent_enabled: Option<bool>,
+    messages_enabled: Option<bool>,
+    chat_enabled: Option<bool>,
+    settings: Option<String>,
+}
+
+impl BeaconInput {
+    /// Fields that are not "string or null" take `null` as a type error (API.md §1).
+    fn read(input: &mut Input, form_id: Option<String>) -> BeaconInput {
+        BeaconInput {
+            form_id,
+            docs_site_id: input.nullable("docs_site_id", text(SHORT_TEXT_MAX)),
+            position: input.updatable("position", one_of(Position::VALUES)),
+            primary_color: input.updatable("primary_color", parsed::<HexColor>),
+            button_label: input.updatable("button_label", trimmed(1, SHORT_TEXT_MAX)),
+            button_icon: input.updatable("button_icon", one_of(ButtonIcon::VALUES)),
+            custom_svg: input.nullable("custom_svg", svg),
+            greeting_title: input.updatable("greeting_title", trimmed(1, SHORT_TEXT_MAX)),
+            greeting_text: input.updatable("greeting_text", text(LONG_TEXT_MAX)),
+            allowed_origins: read_origins(input),
+            ai_agent_enabled: input.updatable("ai_agent_enabled", boolean),
+            messages_enabled: input.updatable("messages_enabled", boolean),
+            chat_enabled: input.updatable("chat_enabled", boolean),
+            settings: input.updatable("settings", settings),
+        }
+    }
+
+    pub fn create_from_json(body: Value) -> ApiResult<Self> {
+        let mut input = Input::new(body)?;
+        let form_id = input.required("form_id", text(SHORT_TEXT_MAX));
+        let beacon = BeaconInput::read(&mut input, form_id);
+        input.finish_with(|| beacon.form_id.is_some().then_some(beacon))
+    }
+
+    pub fn update_from_json(body: Value) -> ApiResult<Self> {
+        let mut input = Input::new(body)?;
+        let form_id = input.updatable("form_id", text(SHORT_TEXT_MAX));
+        let beacon = BeaconInput::read(&mut input, form_id);
+        input.finish_update_with(|| Some(beacon))
+    }
+
+    /// Applies every sent field (`settings` replaces the whole object), checks the rules
+    /// between fields, then that a new `form_id` names a form of the project (archived ones
+    /// too): validation before look-ups (API.md §2.3).
+    fn apply(self, tx: &Tx<'_>, scope: &ProjectScope, beacon: &mut Beacon) -> ApiResult<()> {
+        fn set<T>(slot: &mut T, value: Option<T>) {
+            if let Some(value) = value {
+                *slot = value;
+            }
+        }
+        set(&mut beacon.docs_site_id, self.docs_site_id.into_change());
+        set(&mut beacon.position, self.position);
+        set(&mut beacon.primary_color, self.primary_color);
+        set(&mut beacon.button_label, self.button_label);
+        set(&mut beacon.button_icon, self.button_icon);
+        set(&mut beacon.custom_svg, self.custom_svg.into_change());
+        set(&mut beacon.greeting_title, self.greeting_title);
+        set(&mut beacon.greeting_text, self.greeting_text);
+        set(&mut beacon.allowed_origins, self.allowed_origins);
+        set(&mut beacon.ai_agent_enabled, self.ai_agent_enabled);
+        set(&mut beacon.messages_enabled, self.messages_enabled);
+        set(&mut beacon.chat_enabled, self.chat_enabled);
+        set(&mut beacon.settings, self.settings);
+        beacon.check()?;
+        if let Some(form_id) = self.form_id {
+            let form: Form = project_owned::get(tx, scope, &form_id)?;
+            beacon.form_id = form.id;
+        }
+        Ok(())
+    }
+}
+
+impl Routed for Beacon {
+    type Create = BeaconInput;
+    type Update = BeaconInput;
+    type Filter = Unfiltered;
+
+    const BY_CREATED: u8 = BY_CREATED;
+    const LISTING: Listing = Listing::Plain {
+        max_per_project: 500,
+    };
+
+    fn parse_filter(_: &QueryParams) -> ApiResult<Unfiltered> {
+        Ok(Unfiltered)
+    }
+
+    fn parse_create(body: Value) -> ApiResult<BeaconInput> {
+        BeaconInput::create_from_json(body)
+    }
+
+    fn parse_update(body: Value) -> ApiResult<BeaconInput> {
+        BeaconInput::update_from_json(body)
+    }
+
+    /// Defaults per API.md §9.10.
+    fn create(
+        tx: &mut Tx<'_>,
+        scope: &ProjectScope,
+        actor: &Actor,
+        input: BeaconInput,
+    ) -> ApiResult<Beacon> {
+        let mut beacon = Beacon {
+            id: project_owned::new_id::<Beacon>(),
+            project_id: scope.project_id.clone(),
+            form_id: String::new(),
+            docs_site_id: None,
+            position: Position::BottomRight,
+            primary_color: HexColor::brand(),
+            button_label: "Contact us".into(),
+            button_icon: ButtonIcon::Chat,
+            custom_svg: None,
+            greeting_title: "How can we help?".into(),
+            greeting_text: String::new(),
+            allowed_origins: Vec::new(),
+            ai_agent_enabled: false,
+            messages_enabled: false,
+            chat_enabled: false,
+            settings: "{}".into(),
+            archived_at: None,
+            created_at: tx.now,
+            seq: tx.next_seq(),
+        };
+        input.apply(tx, scope, &mut beacon)?;
+        project_owned::insert(tx, scope, actor, &beacon)?;
+        Ok(beacon)
+    }
+
+    fn update(
+        tx: &mut Tx<'_>,
+        scope: &ProjectScope,
+        actor: &Actor,
+        id: &str,
+        input: BeaconInput,
+    ) -> ApiResult<Beacon> {
+        let before: Beacon = project_owned::get(tx, scope, id)?;
+        let mut after = before.clone();
+        input.apply(tx, scope, &mut after)?;
+        project_owned::replace(tx, scope, actor, "updated", &before, &after)?;
+        Ok(after)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn svg_and_settings_are_checked() {
+        assert!(svg(&json!("<svg viewBox='0 0 1 1'></svg>")).is_ok());
+        assert!(svg(&json!("<SVG/>")).is_ok());
+        assert!(svg(&json!("<div/>")).is_err());
+        assert_eq!(settings(&json!({"a": 1})).unwrap(), r#"{"a":1}"#);
+        assert!(settings(&json!([1])).is_err());
+        let big = json!({"x": "y".repeat(SETTINGS_MAX_BYTES)});
+        assert!(settings(&big).is_err());
+    }
+
+    #[test]
+    fn form_id_is_required_and_null_is_no_value() {
+        let err = BeaconInput::create_from_json(json!({"position": "top"})).unwrap_err();
+        let paths: Vec<&str> = err.issues().iter().map(|i| i.path.as_str()).collect();
+        assert_eq!(paths, ["form_id", "position"]);
+        let err = BeaconInput::update_from_json(json!({"chat_enabled": null})).unwrap_err();
+        assert_eq!(err.issues()[0].path, "chat_enabled");
+        let err =
+            BeaconInput::update_from_json(json!({"id": "bcn_x", "created_at": "x"})).unwrap_err();
+        assert_eq!(err.code(), ErrorCode::NoUpdates);
+    }
+}

@@ -1,0 +1,1045 @@
+//! Forms (API.md §9.9, §11.11): a project's contact forms, their fields and how the public
+//! submit endpoint treats them. Submissions are in `form_submission`.
+
+use std::collections::HashSet;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::codec::Record;
+use crate::error::{ApiError, ApiResult, ErrorCode, Issue};
+use crate::ids;
+use crate::org_owned::audit::Actor;
+use crate::org_owned::project::{Slug, unique_slug};
+use crate::project_owned::routed::Unfiltered;
+use crate::project_owned::{self, Archivable, IndexEntry, Kind, Listing, ProjectScope, Routed};
+use crate::query::QueryParams;
+use crate::store::{Reader, Tx};
+use crate::timestamp::Timestamp;
+use crate::validate::wire_enum;
+use crate::validate::{
+    Check, Input, LONG_TEXT_MAX, Patch, Presence, SHORT_TEXT_MAX, boolean, one_of, parsed, text,
+    trimmed,
+};
+
+pub const BY_CREATED: u8 = 0x54;
+/// `len ++ slug ++ seq ++ id`: slugs are unique within a project.
+pub const BY_SLUG: u8 = 0x55;
+
+/// A form holds at most this many fields, and a choice field this many options.
+pub const MAX_FIELDS: usize = 100;
+const MAX_OPTIONS: usize = 100;
+/// At most this many allowed origins per form or beacon.
+pub const MAX_ORIGINS: usize = 50;
+/// URLs may be longer than short strings; they are still capped.
+const URL_MAX: usize = 2048;
+const MAX_RATE_LIMIT: u64 = 1_000_000;
+/// Thirty days: the limiter keeps a window in memory for this long at most.
+const MAX_WINDOW_SECONDS: u64 = 30 * 24 * 3600;
+
+wire_enum! {
+    pub enum FieldType {
+        ShortText = "short_text",
+        LongText = "long_text",
+        Email = "email",
+        Number = "number",
+        Phone = "phone",
+        Checkbox = "checkbox",
+        Radio = "radio",
+        SingleSelect = "single_select",
+        MultiSelect = "multi_select",
+        Date = "date",
+        File = "file",
+    }
+}
+
+impl FieldType {
+    /// Choice fields carry `options`, and their values must be among them.
+    pub fn is_choice(self) -> bool {
+        matches!(
+            self,
+            FieldType::Radio | FieldType::SingleSelect | FieldType::MultiSelect
+        )
+    }
+}
+
+wire_enum! {
+    pub enum SuccessAction {
+        Inline = "inline",
+        Redirect = "redirect",
+    }
+}
+
+wire_enum! {
+    pub enum ButtonAlign {
+        Left = "left",
+        Center = "center",
+        Right = "right",
+        Full = "full",
+    }
+}
+
+/// A field's `id` or `name`: 1-64 letters, digits, `_` or `-`. Names key the submitted values,
+/// so they must be safe in issue paths (no dots).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct FieldKey(String);
+
+const FIELD_KEY_MAX: usize = 64;
+
+impl TryFrom<String> for FieldKey {
+    type Error = String;
+
+    fn try_from(key: String) -> Check<FieldKey> {
+        let ok = (1..=FIELD_KEY_MAX).contains(&key.len())
+            && key
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        if ok {
+            Ok(FieldKey(key))
+        } else {
+            Err("Must be 1-64 letters, digits, underscores or hyphens".into())
+        }
+    }
+}
+
+impl From<FieldKey> for String {
+    fn from(key: FieldKey) -> String {
+        key.0
+    }
+}
+
+impl FieldKey {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    fn generated_id() -> FieldKey {
+        FieldKey(format!("fld_{}", ids::random_alphanumeric(8)))
+    }
+
+    /// A name from a label: lowercase letters and digits, other runs as one `_`; `field` when
+    /// nothing is left.
+    fn derived_name(label: &str) -> FieldKey {
+        let mut name = String::new();
+        for c in label.chars() {
+            if c.is_ascii_alphanumeric() {
+                name.push(c.to_ascii_lowercase());
+            } else if !name.is_empty() && !name.ends_with('_') {
+                name.push('_');
+            }
+        }
+        // Room for a `_<n>` suffix.
+        name.truncate(FIELD_KEY_MAX - 8);
+        let name = name.trim_end_matches('_');
+        FieldKey(if name.is_empty() { "field" } else { name }.to_string())
+    }
+}
+
+/// An origin a browser sends: `scheme://host[:port]`, http or https, kept in lowercase and
+/// without the scheme's default port, so that it compares equal to the `Origin` header.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Origin(String);
+
+impl TryFrom<String> for Origin {
+    type Error = String;
+
+    fn try_from(origin: String) -> Check<Origin> {
+        let invalid = || "Must be an origin such as https://example.com or http://localhost:3000";
+        let lower = origin.to_ascii_lowercase();
+        let (scheme, authority) = lower.split_once("://").ok_or_else(invalid)?;
+        let default_port = match scheme {
+            "http" => "80",
+            "https" => "443",
+            _ => return Err(invalid().into()),
+        };
+        let (host, port) = if authority.starts_with('[') {
+            // An IPv6 address: `[…]`, then perhaps `:port`.
+            let end = authority.find(']').ok_or_else(invalid)? + 1;
+            match authority.split_at(end) {
+                (host, "") => (host, None),
+                (host, rest) => (host, Some(rest.strip_prefix(':').ok_or_else(invalid)?)),
+            }
+        } else {
+            match authority.split_once(':') {
+                Some((host, port)) => (host, Some(port)),
+                None => (authority, None),
+            }
+        };
+        let host_ok = if let Some(v6) = host.strip_prefix('[') {
+            v6.strip_suffix(']').is_some_and(|inner| {
+                !inner.is_empty() && inner.bytes().all(|b| b.is_ascii_hexdigit() || b == b':')
+            })
+        } else {
+            !host.is_empty()
+                && host.split('.').all(|label| {
+                    !label.is_empty()
+                        && label
+                            .bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                })
+        };
+        let port_ok = port.is_none_or(|p| {
+            !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) && p.parse::<u16>().is_ok()
+        });
+        if !host_ok || !port_ok || lower.len() > SHORT_TEXT_MAX {
+            return Err(invalid().into());
+        }
+        Ok(Origin(match port {
+            Some(p) if p != default_port => format!("{scheme}://{host}:{p}"),
+            _ => format!("{scheme}://{host}"),
+        }))
+    }
+}
+
+impl From<Origin> for String {
+    fn from(origin: Origin) -> String {
+        origin.0
+    }
+}
+
+/// An absolute http(s) URL with a host, at most 2048 characters, no whitespace. Kept as sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct HttpUrl(String);
+
+impl TryFrom<String> for HttpUrl {
+    type Error = String;
+
+    fn try_from(url: String) -> Check<HttpUrl> {
+        let after_scheme = ["https://", "http://"].iter().find_map(|scheme| {
+            url.get(..scheme.len())
+                .filter(|head| head.eq_ignore_ascii_case(scheme))
+                .map(|_| &url[scheme.len()..])
+        });
+        let host_ok = after_scheme.is_some_and(|rest| {
+            rest.split(['/', '?', '#'])
+                .next()
+                .is_some_and(|host| !host.is_empty())
+        });
+        let ok = host_ok
+            && url.chars().count() <= URL_MAX
+            && !url.chars().any(|c| c.is_whitespace() || c.is_control());
+        if ok {
+            Ok(HttpUrl(url))
+        } else {
+            Err("Must be an absolute http or https URL".into())
+        }
+    }
+}
+
+impl From<HttpUrl> for String {
+    fn from(url: HttpUrl) -> String {
+        url.0
+    }
+}
+
+/// A colour as `#RGB` or `#RRGGBB`, case kept as sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct HexColor(String);
+
+impl TryFrom<String> for HexColor {
+    type Error = String;
+
+    fn try_from(color: String) -> Check<HexColor> {
+        let ok = color.strip_prefix('#').is_some_and(|hex| {
+            (hex.len() == 3 || hex.len() == 6) && hex.bytes().all(|b| b.is_ascii_hexdigit())
+        });
+        if ok {
+            Ok(HexColor(color))
+        } else {
+            Err("Must be a hex colour such as #F26B3A or #fff".into())
+        }
+    }
+}
+
+impl From<HexColor> for String {
+    fn from(color: HexColor) -> String {
+        color.0
+    }
+}
+
+impl HexColor {
+    /// The brand colour that forms and beacons start with (API.md §9.10).
+    pub fn brand() -> HexColor {
+        HexColor("#F26B3A".into())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FormField {
+    pub id: FieldKey,
+    pub kind: FieldType,
+    pub label: String,
+    pub name: FieldKey,
+    pub required: bool,
+    pub placeholder: Option<String>,
+    /// Empty unless `kind` is a choice.
+    pub options: Vec<String>,
+}
+
+/// A field on the wire; `options` only on choice fields.
+#[derive(Debug, Serialize)]
+pub struct FormFieldView {
+    pub id: FieldKey,
+    #[serde(rename = "type")]
+    pub kind: FieldType,
+    pub label: String,
+    pub name: FieldKey,
+    pub required: bool,
+    pub placeholder: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub options: Option<Vec<String>>,
+}
+
+impl FormField {
+    fn view(&self) -> FormFieldView {
+        FormFieldView {
+            id: self.id.clone(),
+            kind: self.kind,
+            label: self.label.clone(),
+            name: self.name.clone(),
+            required: self.required,
+            placeholder: self.placeholder.clone(),
+            options: self.kind.is_choice().then(|| self.options.clone()),
+        }
+    }
+}
+
+/// Name, Email and Message, all required: the fields of a form created without any.
+fn default_fields() -> Vec<FormField> {
+    [
+        ("Name", "name", FieldType::ShortText),
+        ("Email", "email", FieldType::Email),
+        ("Message", "message", FieldType::LongText),
+    ]
+    .into_iter()
+    .map(|(label, name, kind)| FormField {
+        id: FieldKey::generated_id(),
+        kind,
+        label: label.into(),
+        name: FieldKey(name.into()),
+        required: true,
+        placeholder: None,
+        options: Vec::new(),
+    })
+    .collect()
+}
+
+/// One field as sent: `id` and `name` may still be missing.
+struct FieldDraft {
+    id: Option<FieldKey>,
+    kind: FieldType,
+    label: String,
+    name: Option<FieldKey>,
+    required: bool,
+    placeholder: Option<String>,
+    options: Vec<String>,
+}
+
+impl FieldDraft {
+    /// Reads one item of `fields`; its issues are relative to the item.
+    fn from_json(item: &Value) -> ApiResult<FieldDraft> {
+        let options_sent = item.get("options").is_some_and(|v| !v.is_null());
+        let mut input = Input::new(item.clone())
+            .map_err(|_| ApiError::invalid(vec![Issue::new("", "Expected object")]))?;
+        let kind = input.required("type", one_of(FieldType::VALUES));
+        let label = input.required("label", trimmed(1, SHORT_TEXT_MAX));
+        let id = input.updatable("id", parsed::<FieldKey>);
+        let name = input.updatable("name", parsed::<FieldKey>);
+        let required = input.updatable("required", boolean);
+        let placeholder = input.optional("placeholder", text(SHORT_TEXT_MAX));
+        let mut options = Vec::new();
+        if kind.is_some_and(FieldType::is_choice) {
+            match input.array(
+                "options",
+                Presence::Optional,
+                MAX_OPTIONS,
+                trimmed(1, SHORT_TEXT_MAX),
+            ) {
+                Some(sent) if sent.is_empty() => {
+                    input.issue("options", "Must contain at least one option")
+                }
+                Some(sent) => options = sent,
+                None if !options_sent => input.issue("options", "Required"),
+                None => {}
+            }
+        }
+        input.finish_with(|| {
+            Some(FieldDraft {
+                id,
+                kind: kind?,
+                label: label?,
+                name,
+                required: required.unwrap_or(false),
+                placeholder,
+                options,
+            })
+        })
+    }
+}
+
+/// Reads `fields`: absent → `None`; empty → the default fields. Issues are reported at
+/// `fields.N.<key>`; ids and names must be unique within the form, and those left out are
+/// filled in (`fld_` + 8 characters; a name from the label, numbered when taken).
+fn read_fields(input: &mut Input) -> Option<Vec<FormField>> {
+    let items = input.updatable("fields", |v| {
+        v.as_array()
+            .cloned()
+            .ok_or_else(|| "Expected array".to_string())
+    })?;
+    if items.is_empty() {
+        return Some(default_fields());
+    }
+    if items.len() > MAX_FIELDS {
+        input.issue("fields", format!("Must contain at most {MAX_FIELDS} items"));
+        return None;
+    }
+    let mut drafts = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        match FieldDraft::from_json(item) {
+            Ok(draft) => drafts.push(draft),
+            Err(err) => {
+                for issue in err.issues() {
+                    let path = match issue.path.as_str() {
+                        "" => format!("fields.{i}"),
+                        key => format!("fields.{i}.{key}"),
+                    };
+                    input.issue(&path, issue.message.clone());
+                }
+            }
+        }
+    }
+    if drafts.len() != items.len() {
+        return None;
+    }
+    let mut ids: HashSet<FieldKey> = HashSet::new();
+    let mut names: HashSet<FieldKey> = HashSet::new();
+    let mut valid = true;
+    for (i, draft) in drafts.iter().enumerate() {
+        if let Some(id) = &draft.id
+            && !ids.insert(id.clone())
+        {
+            input.issue(&format!("fields.{i}.id"), "Duplicate field id");
+            valid = false;
+        }
+        if let Some(name) = &draft.name
+            && !names.insert(name.clone())
+        {
+            input.issue(&format!("fields.{i}.name"), "Duplicate field name");
+            valid = false;
+        }
+    }
+    if !valid {
+        return None;
+    }
+    let fields = drafts
+        .into_iter()
+        .map(|draft| {
+            let id = draft.id.unwrap_or_else(|| {
+                loop {
+                    let id = FieldKey::generated_id();
+                    if ids.insert(id.clone()) {
+                        break id;
+                    }
+                }
+            });
+            let name = draft.name.unwrap_or_else(|| {
+                let base = FieldKey::derived_name(&draft.label);
+                let mut name = base.clone();
+                let mut n = 1;
+                while names.contains(&name) {
+                    n += 1;
+                    name = FieldKey(format!("{}_{n}", base.0));
+                }
+                names.insert(name.clone());
+                name
+            });
+            FormField {
+                id,
+                kind: draft.kind,
+                label: draft.label,
+                name,
+                required: draft.required,
+                placeholder: draft.placeholder,
+                options: draft.options,
+            }
+        })
+        .collect();
+    Some(fields)
+}
+
+/// A whole number from 1 to `max`.
+fn count(max: u64) -> impl Fn(&Value) -> Check<u32> {
+    move |value| {
+        if !value.is_number() {
+            return Err("Expected integer".into());
+        }
+        match value.as_u64() {
+            Some(n) if (1..=max).contains(&n) => u32::try_from(n).map_err(|e| e.to_string()),
+            Some(n) if n > max => Err(format!("Must be at most {max}")),
+            _ => Err("Must be an integer of at least 1".into()),
+        }
+    }
+}
+
+/// Origins allowed to use a form or beacon; shared with beacons.
+pub fn read_origins(input: &mut Input) -> Option<Vec<Origin>> {
+    input.array(
+        "allowed_origins",
+        Presence::Updatable,
+        MAX_ORIGINS,
+        parsed::<Origin>,
+    )
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Form {
+    pub id: String,
+    pub project_id: String,
+    pub name: String,
+    pub slug: Slug,
+    pub fields: Vec<FormField>,
+    pub success_action: SuccessAction,
+    pub success_message: String,
+    pub redirect_url: Option<HttpUrl>,
+    pub allowed_origins: Vec<Origin>,
+    pub rate_limit_per_ip: u32,
+    pub rate_limit_window_seconds: u32,
+    pub public_api: bool,
+    pub submit_button_label: String,
+    pub submit_button_align: ButtonAlign,
+    pub submit_button_color: Option<HexColor>,
+    pub show_title: bool,
+    pub logo_url: Option<HttpUrl>,
+    pub archived_at: Option<Timestamp>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub seq: u64,
+}
+
+impl Record for Form {
+    const NAME: &'static str = "form";
+}
+
+/// FormRecord, field for field as API.md §11.11.
+#[derive(Debug, Serialize)]
+pub struct FormView {
+    pub id: String,
+    pub project_id: String,
+    pub name: String,
+    pub slug: Slug,
+    pub fields: Vec<FormFieldView>,
+    pub success_action: SuccessAction,
+    pub success_message: String,
+    pub redirect_url: Option<HttpUrl>,
+    pub allowed_origins: Vec<Origin>,
+    pub rate_limit_per_ip: u32,
+    pub rate_limit_window_seconds: u32,
+    pub public_api: bool,
+    pub submit_button_label: String,
+    pub submit_button_align: ButtonAlign,
+    pub submit_button_color: Option<HexColor>,
+    pub show_title: bool,
+    pub logo_url: Option<HttpUrl>,
+    pub archived_at: Option<Timestamp>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+impl Kind for Form {
+    const TAG: u8 = 0x08;
+    const INDEX_TAGS: &'static [u8] = &[BY_CREATED, BY_SLUG];
+    const PLURAL: &'static str = "forms";
+    const SINGULAR: &'static str = "form";
+    const ID_PREFIX: &'static str = "frm_";
+    const NOT_FOUND: ErrorCode = ErrorCode::ResourceNotFound;
+    const PUBLIC: bool = true;
+    type View = FormView;
+
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn view(&self) -> FormView {
+        FormView {
+            id: self.id.clone(),
+            project_id: self.project_id.clone(),
+            name: self.name.clone(),
+            slug: self.slug.clone(),
+            fields: self.fields.iter().map(FormField::view).collect(),
+            success_action: self.success_action,
+            success_message: self.success_message.clone(),
+            redirect_url: self.redirect_url.clone(),
+            allowed_origins: self.allowed_origins.clone(),
+            rate_limit_per_ip: self.rate_limit_per_ip,
+            rate_limit_window_seconds: self.rate_limit_window_seconds,
+            public_api: self.public_api,
+            submit_button_label: self.submit_button_label.clone(),
+            submit_button_align: self.submit_button_align,
+            submit_button_color: self.submit_button_color.clone(),
+            show_title: self.show_title,
+            logo_url: self.logo_url.clone(),
+            archived_at: self.archived_at,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        }
+    }
+
+    fn index(&self) -> ApiResult<Vec<IndexEntry>> {
+        Ok(vec![
+            IndexEntry::order(BY_CREATED, b"", self.seq, &self.id),
+            IndexEntry::lookup(BY_SLUG, self.slug.as_str(), self.seq, &self.id),
+        ])
+    }
+}
+
+impl Archivable for Form {
+    fn archived_at(&mut self) -> &mut Option<Timestamp> {
+        &mut self.archived_at
+    }
+}
+
+impl Form {
+    /// Whether a browser at `origin` (the `Origin` header, if any) may submit: any origin when
+    /// the list is empty, else only a listed one.
+    pub fn allows_origin(&self, origin: Option<&str>) -> bool {
+        self.allowed_origins.is_empty()
+            || origin
+                .and_then(|o| Origin::try_from(o.to_string()).ok())
+                .is_some_and(|o| self.allowed_origins.contains(&o))
+    }
+
+    /// The rules between fields, checked on the form as it would be stored.
+    fn check(&self) -> ApiResult<()> {
+        if self.success_action == SuccessAction::Redirect && self.redirect_url.is_none() {
+            return Err(ApiError::invalid(vec![Issue::new(
+                "redirect_url",
+                "Required when success_action is redirect",
+            )]));
+        }
+        Ok(())
+    }
+}
+
+/// A create or update body; on create only `name` is required, the rest defaults.
+pub struct FormInput {
+    name: Option<String>,
+    slug: Option<Slug>,
+    fields: Option<Vec<FormField>>,
+    success_action: Option<SuccessAction>,
+    success_message: Option<String>,
+    redirect_url: Patch<HttpUrl>,
+    allowed_origins: Option<Vec<Origin>>,
+    rate_limit_per_ip: Option<u32>,
+    rate_limit_window_seconds: Option<u32>,
+    public_api: Option<bool>,
+    submit_button_label: Option<String>,
+    submit_button_align: Option<ButtonAlign>,
+    submit_button_color: Patch<HexColor>,
+    show_title: Option<bool>,
+    logo_url: Patch<HttpUrl>,
+}
+
+impl FormInput {
+    /// Fields that are not "string or null" take `null` as a type error (API.md §1).
+    fn read(input: &mut Input, name: Option<String>) -> FormInput {
+        FormInput {
+            name,
+            slug: input.updatable("slug", parsed::<Slug>),
+            fields: read_fields(input),
+            success_action: input.updatable("success_action", one_of(SuccessAction::VALUES)),
+            success_message: input.updatable("success_message", text(LONG_TEXT_MAX)),
+            redirect_url: input.nullable("redirect_url", parsed::<HttpUrl>),
+            allowed_origins: read_origins(input),
+            rate_limit_per_ip: input.updatable("rate_limit_per_ip", count(MAX_RATE_LIMIT)),
+            rate_limit_window_seconds: input
+                .updatable("rate_limit_window_seconds", count(MAX_WINDOW_SECONDS)),
+            public_api: input.updatable("public_api", boolean),
+            submit_button_label: input.updatable("submit_button_label", trimmed(1, SHORT_TEXT_MAX)),
+            submit_button_align: input
+                .updatable("submit_button_align", one_of(ButtonAlign::VALUES)),
+            submit_button_color: input.nullable("submit_button_color", parsed::<HexColor>),
+            show_title: input.updatable("show_title", boolean),
+            logo_url: input.nullable("logo_url", parsed::<HttpUrl>),
+        }
+    }
+
+    pub fn create_from_json(body: Value) -> ApiResult<Self> {
+        let mut input = Input::new(body)?;
+        let name = input.required("name", trimmed(1, SHORT_TEXT_MAX));
+        let form = FormInput::read(&mut input, name);
+        input.finish_with(|| form.name.is_some().then_some(form))
+    }
+
+    pub fn update_from_json(body: Value) -> ApiResult<Self> {
+        let mut input = Input::new(body)?;
+        let name = input.updatable("name", trimmed(1, SHORT_TEXT_MAX));
+        let form = FormInput::read(&mut input, name);
+        input.finish_update_with(|| Some(form))
+    }
+
+    /// Applies everything but the slug, which needs the store.
+    fn apply(self, form: &mut Form) {
+        fn set<T>(slot: &mut T, value: Option<T>) {
+            if let Some(value) = value {
+                *slot = value;
+            }
+        }
+        set(&mut form.name, self.name);
+        set(&mut form.fields, self.fields);
+        set(&mut form.success_action, self.success_action);
+        set(&mut form.success_message, self.success_message);
+        set(&mut form.redirect_url, self.redirect_url.into_change());
+        set(&mut form.allowed_origins, self.allowed_origins);
+        set(&mut form.rate_limit_per_ip, self.rate_limit_per_ip);
+        set(
+            &mut form.rate_limit_window_seconds,
+            self.rate_limit_window_seconds,
+        );
+        set(&mut form.public_api, self.public_api);
+        set(&mut form.submit_button_label, self.submit_button_label);
+        set(&mut form.submit_button_align, self.submit_button_align);
+        set(
+            &mut form.submit_button_color,
+            self.submit_button_color.into_change(),
+        );
+        set(&mut form.show_title, self.show_title);
+        set(&mut form.logo_url, self.logo_url.into_change());
+    }
+}
+
+/// The form of this project that holds `slug`, if any.
+fn slug_holder(
+    reader: &impl Reader,
+    scope: &ProjectScope,
+    slug: &Slug,
+) -> ApiResult<Option<String>> {
+    scope.first(reader, BY_SLUG, slug.as_str())
+}
+
+fn slug_conflict(slug: &Slug) -> ApiError {
+    ApiError::new(
+        ErrorCode::SlugConflict,
+        format!("The slug '{slug}' is already used by a form of this project"),
+    )
+}
+
+impl Routed for Form {
+    type Create = FormInput;
+    type Update = FormInput;
+    type Filter = Unfiltered;
+
+    const BY_CREATED: u8 = BY_CREATED;
+    const LISTING: Listing = Listing::Plain {
+        max_per_project: 500,
+    };
+
+    fn parse_filter(_: &QueryParams) -> ApiResult<Unfiltered> {
+        Ok(Unfiltered)
+    }
+
+    fn parse_create(body: Value) -> ApiResult<FormInput> {
+        FormInput::create_from_json(body)
+    }
+
+    fn parse_update(body: Value) -> ApiResult<FormInput> {
+        FormInput::update_from_json(body)
+    }
+
+    /// Defaults per API.md §9.9; a given slug must be free, a derived one is numbered.
+    fn create(
+        tx: &mut Tx<'_>,
+        scope: &ProjectScope,
+        actor: &Actor,
+        mut input: FormInput,
+    ) -> ApiResult<Form> {
+        let name = input.name.clone().unwrap_or_default();
+        let slug = match input.slug.take() {
+            Some(slug) if slug_holder(tx, scope, &slug)?.is_some() => {
+                return Err(slug_conflict(&slug));
+            }
+            Some(slug) => slug,
+            None => unique_slug(&name, "form", |slug| {
+                Ok(slug_holder(tx, scope, slug)?.is_some())
+            })?,
+        };
+        let mut form = Form {
+            id: project_owned::new_id::<Form>(),
+            project_id: scope.project_id.clone(),
+            name,
+            slug,
+            fields: default_fields(),
+            success_action: SuccessAction::Inline,
+            success_message: "Thanks! We'll be in touch soon.".into(),
+            redirect_url: None,
+            allowed_origins: Vec::new(),
+            rate_limit_per_ip: 5,
+            rate_limit_window_seconds: 3600,
+            public_api: true,
+            submit_button_label: "Submit".into(),
+            submit_button_align: ButtonAlign::Full,
+            submit_button_color: None,
+            show_title: true,
+            logo_url: None,
+            archived_at: None,
+            created_at: tx.now,
+            updated_at: tx.now,
+            seq: tx.next_seq(),
+        };
+        input.apply(&mut form);
+        form.check()?;
+        project_owned::insert(tx, scope, actor, &form)?;
+        Ok(form)
+    }
+
+    /// `fields` replaces the whole list; a new slug must be free.
+    fn update(
+        tx: &mut Tx<'_>,
+        scope: &ProjectScope,
+        actor: &Actor,
+        id: &str,
+        mut input: FormInput,
+    ) -> ApiResult<Form> {
+        let before: Form = project_owned::get(tx, scope, id)?;
+        let mut after = before.clone();
+        let slug = input.slug.take();
+        input.apply(&mut after);
+        after.check()?;
+        if let Some(slug) = slug {
+            if slug_holder(tx, scope, &slug)?.is_some_and(|holder| holder != before.id) {
+                return Err(slug_conflict(&slug));
+            }
+            after.slug = slug;
+        }
+        after.updated_at = tx.now;
+        project_owned::replace(tx, scope, actor, "updated", &before, &after)?;
+        Ok(after)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::validate::assert_string_newtype;
+
+    fn fields_of(body: Value) -> ApiResult<Vec<FormField>> {
+        FormInput::create_from_json(body).map(|f| f.fields.unwrap_or_else(default_fields))
+    }
+
+    fn issue_paths(err: &ApiError) -> Vec<&str> {
+        err.issues().iter().map(|i| i.path.as_str()).collect()
+    }
+
+    #[test]
+    fn origins_are_normalised() {
+        let o = |s: &str| Origin::try_from(s.to_string()).map(String::from);
+        assert_eq!(o("https://Example.com").unwrap(), "https://example.com");
+        assert_eq!(o("https://example.com:443").unwrap(), "https://example.com");
+        assert_eq!(o("http://localhost:3000").unwrap(), "http://localhost:3000");
+        assert_eq!(o("http://127.0.0.1:80").unwrap(), "http://127.0.0.1");
+        assert_eq!(o("http://[::1]:8080").unwrap(), "http://[::1]:8080");
+        assert_eq!(o("http://[::1]").unwrap(), "http://[::1]");
+        for bad in [
+            "example.com",
+            "ftp://example.com",
+            "https://",
+            "https://example.com/",
+            "https://example.com/path",
+            "https://a..b",
+            "https://example.com:",
+            "https://example.com:99999",
+            "https://user@example.com",
+            "null",
+        ] {
+            assert!(o(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn urls_and_colours() {
+        for good in [
+            "https://example.com",
+            "HTTP://a.io/x?y=1#z",
+            "http://localhost:3000/",
+        ] {
+            assert!(HttpUrl::try_from(good.to_string()).is_ok(), "{good}");
+        }
+        for bad in [
+            "",
+            "example.com",
+            "https://",
+            "https:///x",
+            "https://a b.com",
+            "javascript:alert(1)",
+        ] {
+            assert!(HttpUrl::try_from(bad.to_string()).is_err(), "{bad}");
+        }
+        for good in ["#fff", "#F26B3A", "#abcdef"] {
+            assert!(HexColor::try_from(good.to_string()).is_ok(), "{good}");
+        }
+        for bad in ["fff", "#ffff", "#ggg", "#F26B3A0", ""] {
+            assert!(HexColor::try_from(bad.to_string()).is_err(), "{bad}");
+        }
+        assert_string_newtype::<Origin>("https://example.com", "example.com");
+        assert_string_newtype::<HttpUrl>("https://example.com/thanks", "/thanks");
+        assert_string_newtype::<HexColor>("#F26B3A", "red");
+        assert_string_newtype::<FieldKey>("first_name", "first.name");
+    }
+
+    #[test]
+    fn no_fields_means_the_three_defaults() {
+        for body in [
+            json!({"name": "Contact"}),
+            json!({"name": "Contact", "fields": []}),
+        ] {
+            let fields = fields_of(body).unwrap();
+            let names: Vec<&str> = fields.iter().map(|f| f.name.as_str()).collect();
+            assert_eq!(names, ["name", "email", "message"]);
+            assert!(
+                fields
+                    .iter()
+                    .all(|f| f.required && f.id.as_str().starts_with("fld_"))
+            );
+            assert!(fields.iter().all(|f| f.id.as_str().len() == 12));
+        }
+    }
+
+    #[test]
+    fn fields_are_filled_in() {
+        let fields = fields_of(json!({"name": "F", "fields": [
+            {"type": "short_text", "label": "  First Name  ", "options": ["x"]},
+            {"type": "radio", "label": "Plan", "options": ["a", " b ", "a"], "required": true},
+            {"type": "email", "label": "first name!"},
+            {"type": "number", "label": "Age", "id": "age-id", "name": "age", "placeholder": "42"},
+            {"type": "date", "label": "???"},
+        ]}))
+        .unwrap();
+        let names: Vec<&str> = fields.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["first_name", "plan", "first_name_2", "age", "field"]
+        );
+        assert_eq!(fields[0].label, "First Name");
+        assert!(
+            fields[0].options.is_empty(),
+            "no options on non-choice fields"
+        );
+        assert_eq!(fields[1].options, ["a", "b"]);
+        assert!(fields[1].required && !fields[0].required);
+        assert_eq!(fields[3].id.as_str(), "age-id");
+        assert_eq!(fields[3].placeholder.as_deref(), Some("42"));
+        assert_eq!(fields[0].placeholder, None);
+        let view = serde_json::to_value(fields[0].view()).unwrap();
+        assert!(view.get("options").is_none());
+        assert_eq!(view["type"], "short_text");
+        assert_eq!(
+            serde_json::to_value(fields[1].view()).unwrap()["options"],
+            json!(["a", "b"])
+        );
+    }
+
+    #[test]
+    fn field_issues_are_reported_at_their_paths() {
+        let err = fields_of(json!({"name": "F", "fields": [
+            {"type": "short_text"},
+            {"label": "No type"},
+            {"type": "select", "label": "Bad type"},
+            {"type": "radio", "label": "No options"},
+            {"type": "multi_select", "label": "Empty", "options": []},
+            {"type": "single_select", "label": "Bad option", "options": ["", 3]},
+            "text",
+            {"type": "short_text", "label": "Bad name", "name": "a.b", "required": "yes"},
+        ]}))
+        .unwrap_err();
+        assert_eq!(
+            issue_paths(&err),
+            [
+                "fields.0.label",
+                "fields.1.type",
+                "fields.2.type",
+                "fields.3.options",
+                "fields.4.options",
+                "fields.5.options.0",
+                "fields.5.options.1",
+                "fields.6",
+                "fields.7.name",
+                "fields.7.required",
+            ]
+        );
+        assert_eq!(err.issues()[0].message, "Required");
+    }
+
+    #[test]
+    fn duplicate_ids_and_names_are_refused() {
+        let err = fields_of(json!({"name": "F", "fields": [
+            {"type": "short_text", "label": "A", "id": "x", "name": "n"},
+            {"type": "short_text", "label": "B", "id": "x", "name": "n"},
+        ]}))
+        .unwrap_err();
+        assert_eq!(issue_paths(&err), ["fields.1.id", "fields.1.name"]);
+        let too_many: Vec<Value> = (0..=MAX_FIELDS)
+            .map(|i| json!({"type": "short_text", "label": format!("F{i}")}))
+            .collect();
+        let err = fields_of(json!({"name": "F", "fields": too_many})).unwrap_err();
+        assert_eq!(issue_paths(&err), ["fields"]);
+    }
+
+    #[test]
+    fn counts_are_whole_and_positive() {
+        let c = count(10);
+        assert_eq!(c(&json!(1)), Ok(1));
+        assert_eq!(c(&json!(10)), Ok(10));
+        for bad in [
+            json!(0),
+            json!(-1),
+            json!(1.5),
+            json!(11),
+            json!("5"),
+            json!(null),
+        ] {
+            assert!(c(&bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn origins_allow_by_list() {
+        let mut form = Form {
+            id: "frm_abcdefghijkl".into(),
+            project_id: "prj_abcdefghijkl".into(),
+            name: "F".into(),
+            slug: Slug::try_from("f1".to_string()).unwrap(),
+            fields: default_fields(),
+            success_action: SuccessAction::Inline,
+            success_message: String::new(),
+            redirect_url: None,
+            allowed_origins: Vec::new(),
+            rate_limit_per_ip: 5,
+            rate_limit_window_seconds: 3600,
+            public_api: true,
+            submit_button_label: "Submit".into(),
+            submit_button_align: ButtonAlign::Full,
+            submit_button_color: None,
+            show_title: true,
+            logo_url: None,
+            archived_at: None,
+            created_at: Timestamp::from_unix(0),
+            updated_at: Timestamp::from_unix(0),
+            seq: 1,
+        };
+        assert!(form.allows_origin(None));
+        assert!(form.allows_origin(Some("https://any.io")));
+        form.allowed_origins = vec![Origin::try_from("https://a.io".to_string()).unwrap()];
+        assert!(form.allows_origin(Some("https://a.io")));
+        assert!(form.allows_origin(Some("https://A.io:443")));
+        assert!(!form.allows_origin(Some("https://b.io")));
+        assert!(!form.allows_origin(Some("null")));
+        assert!(!form.allows_origin(None));
+        form.success_action = SuccessAction::Redirect;
+        assert_eq!(issue_paths(&form.check().unwrap_err()), ["redirect_url"]);
+    }
+}
