@@ -26,5 +26,6 @@ mod agent;
 mod beacons;
 mod forms;
 mod integrations;
+mod sdk_compat;
 mod webhooks;
 mod widget;

@@ -1,0 +1,697 @@
+//! Compatibility with the official TypeScript SDK (`@rogeriq/sdk` 0.1.0), at the HTTP level: one
+//! walk through every SDK method of API.md §8, sending exactly what the SDK sends — its headers
+//! (`X-API-Key`, `User-Agent`, `Accept`), `Content-Type` only with a body, bodiless POSTs for
+//! the actions — and checking each response's envelope (§6.1) and field names (§11).
+
+use std::collections::BTreeSet;
+
+use crate::helpers::*;
+
+/// The SDK's side of the wire: its headers, and a body only where the method sends one.
+struct Sdk<'a> {
+    app: &'a TestApp,
+    key: String,
+    project: String,
+}
+
+impl Sdk<'_> {
+    fn call(&self, method: Method, path: &str, body: Option<Value>) -> Resp {
+        let text = body.map(|b| b.to_string());
+        let mut headers = vec![
+            ("X-API-Key", self.key.as_str()),
+            ("User-Agent", "rogeriq-sdk/0.1.0"),
+            ("Accept", "application/json"),
+        ];
+        if text.is_some() {
+            headers.push(("Content-Type", "application/json"));
+        }
+        self.app
+            .send(method, &format!("/api/v1{path}"), &headers, text.as_deref())
+    }
+
+    /// A path under `/projects/{projectId}`.
+    fn p(&self, rest: &str) -> String {
+        format!("/projects/{}{rest}", self.project)
+    }
+
+    /// `one<T>`: `{data: {...}}` with `status`; returns `data`.
+    #[track_caller]
+    fn one(&self, status: u16, method: Method, path: &str, body: Option<Value>) -> Value {
+        let what = format!("{method} {path}");
+        let r = self.call(method, path, body);
+        assert_eq!(r.status, status, "{what}: {}", r.body);
+        assert_envelope(&r.body, &["data"], &what);
+        assert!(
+            r.header("x-request-id").is_some(),
+            "{what}: no X-Request-Id"
+        );
+        r.data().clone()
+    }
+
+    /// `arr<T>`: `{data: [...]}` and nothing else (§6.1: plain lists carry no cursor).
+    #[track_caller]
+    fn arr(&self, path: &str) -> Vec<Value> {
+        let r = self.call(Method::GET, path, None);
+        assert_eq!(r.status, 200, "GET {path}: {}", r.body);
+        assert_envelope(&r.body, &["data"], &format!("GET {path}"));
+        r.data().as_array().cloned().expect("data is an array")
+    }
+
+    /// `page<T>`: `{data, cursor, has_more}`; walks every page as `listAll` does.
+    #[track_caller]
+    fn page_all(&self, path: &str) -> Vec<Value> {
+        let mut items = Vec::new();
+        let mut next = path.to_string();
+        loop {
+            let r = self.call(Method::GET, &next, None);
+            assert_eq!(r.status, 200, "GET {next}: {}", r.body);
+            assert_envelope(
+                &r.body,
+                &["cursor", "data", "has_more"],
+                &format!("GET {next}"),
+            );
+            items.extend(r.data().as_array().cloned().expect("data is an array"));
+            let more = r.body["has_more"].as_bool().expect("has_more is a boolean");
+            match r.body["cursor"].as_str() {
+                Some(cursor) if more && !cursor.is_empty() => {
+                    let sep = if path.contains('?') { '&' } else { '?' };
+                    next = format!("{path}{sep}cursor={cursor}");
+                }
+                cursor => {
+                    assert!(!more, "has_more without a cursor ({cursor:?})");
+                    return items;
+                }
+            }
+        }
+    }
+}
+
+#[track_caller]
+fn assert_envelope(body: &Value, keys: &[&str], what: &str) {
+    let got: BTreeSet<&str> = body
+        .as_object()
+        .unwrap_or_else(|| panic!("{what}: not an object: {body}"))
+        .keys()
+        .map(String::as_str)
+        .collect();
+    let want: BTreeSet<&str> = keys.iter().copied().collect();
+    assert_eq!(got, want, "{what}: envelope of {body}");
+}
+
+/// `v` has exactly the fields `exact`, plus `optional` ones if present.
+#[track_caller]
+fn assert_fields(v: &Value, exact: &[&str], optional: &[&str], what: &str) {
+    let got: BTreeSet<&str> = v
+        .as_object()
+        .unwrap_or_else(|| panic!("{what}: not an object: {v}"))
+        .keys()
+        .map(String::as_str)
+        .collect();
+    let required: BTreeSet<&str> = exact.iter().copied().collect();
+    let allowed: BTreeSet<&str> = exact.iter().chain(optional).copied().collect();
+    assert!(
+        required.is_subset(&got) && got.is_subset(&allowed),
+        "{what}: fields {got:?}, want {required:?} (+ optional {optional:?})"
+    );
+}
+
+/// An open object (§11 "extra keys allowed"): at least these fields.
+#[track_caller]
+fn assert_has_fields(v: &Value, fields: &[&str], what: &str) {
+    for field in fields {
+        assert!(v.get(field).is_some(), "{what}: no `{field}` in {v}");
+    }
+}
+
+const PROJECT: &[&str] = &[
+    "id",
+    "org_id",
+    "name",
+    "slug",
+    "domain",
+    "agent_mode",
+    "ai_model",
+    "created_at",
+];
+const CONVERSATION: &[&str] = &[
+    "id",
+    "project_id",
+    "contact_id",
+    "subject",
+    "status",
+    "priority",
+    "channel",
+    "assigned_to",
+    "tags",
+    "ai_resolved",
+    "created_at",
+    "updated_at",
+];
+const MESSAGE: &[&str] = &[
+    "id",
+    "conversation_id",
+    "sender_type",
+    "sender_id",
+    "content",
+    "content_type",
+    "is_internal",
+    "created_at",
+];
+const CONTACT: &[&str] = &[
+    "id",
+    "project_id",
+    "email",
+    "name",
+    "phone",
+    "external_id",
+    "company",
+    "job_title",
+    "metadata",
+    "last_seen_at",
+    "created_at",
+];
+const KB_ARTICLE: &[&str] = &[
+    "id",
+    "project_id",
+    "title",
+    "slug",
+    "content",
+    "category",
+    "status",
+    "is_public",
+    "view_count",
+    "helpful_count",
+    "not_helpful_count",
+    "ai_generated",
+    "created_at",
+    "updated_at",
+];
+const WIDGET_CONFIG: &[&str] = &[
+    "project_id",
+    "enabled",
+    "position",
+    "color",
+    "welcome_message",
+    "show_branding",
+    "theme",
+    "locale",
+];
+const AGENT_STATUS: &[&str] = &[
+    "enabled",
+    "mode",
+    "model",
+    "domain",
+    "has_byom_key",
+    "usage_this_month",
+];
+const AGENT_CONFIG: &[&str] = &[
+    "project_name",
+    "agent_mode",
+    "ai_model",
+    "domain",
+    "has_byom_key",
+    "settings",
+];
+const INTEGRATION: &[&str] = &[
+    "id",
+    "provider",
+    "status",
+    "display_name",
+    "setup_type",
+    "health_status",
+    "sidebar_enabled",
+    "last_synced_at",
+    "error_message",
+    "created_at",
+    "updated_at",
+];
+const CATALOG_ENTRY: &[&str] = &[
+    "provider",
+    "name",
+    "category",
+    "description",
+    "setup_type",
+    "status",
+    "installed",
+    "integration",
+];
+const WEBHOOK: &[&str] = &[
+    "id",
+    "url",
+    "events",
+    "status",
+    "failure_count",
+    "last_triggered_at",
+    "created_at",
+];
+const FORM: &[&str] = &[
+    "id",
+    "project_id",
+    "name",
+    "slug",
+    "fields",
+    "success_action",
+    "success_message",
+    "redirect_url",
+    "allowed_origins",
+    "rate_limit_per_ip",
+    "rate_limit_window_seconds",
+    "public_api",
+    "submit_button_label",
+    "submit_button_align",
+    "submit_button_color",
+    "show_title",
+    "logo_url",
+    "archived_at",
+    "created_at",
+    "updated_at",
+];
+const FORM_FIELD: &[&str] = &["id", "type", "label", "name", "required", "placeholder"];
+const FORM_SUBMISSION: &[&str] = &["id", "form_id", "payload", "submitted_at", "ip_hash"];
+const BEACON: &[&str] = &[
+    "id",
+    "project_id",
+    "form_id",
+    "docs_site_id",
+    "position",
+    "primary_color",
+    "button_label",
+    "button_icon",
+    "custom_svg",
+    "greeting_title",
+    "greeting_text",
+    "allowed_origins",
+    "ai_agent_enabled",
+    "messages_enabled",
+    "chat_enabled",
+    "settings",
+    "archived_at",
+    "created_at",
+];
+
+#[test]
+fn every_sdk_method_answers_in_the_documented_shape() {
+    let app = TestApp::spawn();
+    let key = app.admin_key.clone();
+    let org = app.org_id.clone();
+    let mut sdk = Sdk {
+        app: &app,
+        key,
+        project: String::new(),
+    };
+
+    // Projects (rows 1-5).
+    let project = sdk.one(
+        201,
+        Method::POST,
+        &format!("/orgs/{org}/projects"),
+        Some(json!({"name": "SDK walk", "domain": "support.acme.com"})),
+    );
+    assert_fields(&project, PROJECT, &[], "projects.create");
+    sdk.project = project["id"].as_str().unwrap().to_string();
+    let project_path = format!("/orgs/{org}/projects/{}", sdk.project);
+    for p in sdk.arr(&format!("/orgs/{org}/projects")) {
+        assert_fields(&p, PROJECT, &[], "projects.list");
+    }
+    let got = sdk.one(200, Method::GET, &project_path, None);
+    assert_fields(&got, PROJECT, &[], "projects.get");
+    let updated = sdk.one(
+        200,
+        Method::PATCH,
+        &project_path,
+        Some(json!({"agent_mode": "autopilot", "ai_model": "anthropic/claude-sonnet-4"})),
+    );
+    assert_eq!(updated["agent_mode"], "autopilot");
+
+    // Contacts (rows 12-15).
+    let contact = sdk.one(
+        201,
+        Method::POST,
+        &sdk.p("/contacts"),
+        Some(json!({"email": "jane@example.com", "name": "Jane", "metadata": {"plan": "pro"}})),
+    );
+    assert_fields(&contact, CONTACT, &[], "contacts.upsert");
+    let contact_id = contact["id"].as_str().unwrap().to_string();
+    for c in sdk.page_all(&sdk.p("/contacts?limit=1")) {
+        assert_fields(&c, CONTACT, &[], "contacts.listAll");
+    }
+    let c = sdk.one(
+        200,
+        Method::GET,
+        &sdk.p(&format!("/contacts/{contact_id}")),
+        None,
+    );
+    assert_fields(&c, CONTACT, &[], "contacts.get");
+    let c = sdk.one(
+        200,
+        Method::PATCH,
+        &sdk.p(&format!("/contacts/{contact_id}")),
+        Some(json!({"company": "Acme"})),
+    );
+    assert_fields(&c, CONTACT, &[], "contacts.update");
+
+    // Conversations and messages (rows 6-11). `create()` without arguments posts `{}`.
+    let bare = sdk.one(201, Method::POST, &sdk.p("/conversations"), Some(json!({})));
+    assert_fields(&bare, CONVERSATION, &[], "conversations.create()");
+    let conversation = sdk.one(
+        201,
+        Method::POST,
+        &sdk.p("/conversations"),
+        Some(
+            json!({"subject": "Where is my refund?", "contact_id": contact_id, "priority": "high"}),
+        ),
+    );
+    let conversation_id = conversation["id"].as_str().unwrap().to_string();
+    let conv_path = sdk.p(&format!("/conversations/{conversation_id}"));
+    for c in sdk.page_all(&sdk.p("/conversations?limit=1&status=open")) {
+        assert_fields(&c, CONVERSATION, &[], "conversations.listAll");
+    }
+    assert_fields(
+        &sdk.one(200, Method::GET, &conv_path, None),
+        CONVERSATION,
+        &[],
+        "conversations.get",
+    );
+    for (method, body) in [
+        ("update", json!({"tags": ["billing"]})),
+        ("snooze", json!({"status": "snoozed"})),
+        ("assign", json!({"assigned_to": "agent@acme.com"})),
+        ("resolve", json!({"status": "resolved"})),
+    ] {
+        let c = sdk.one(200, Method::PATCH, &conv_path, Some(body));
+        assert_fields(&c, CONVERSATION, &[], &format!("conversations.{method}"));
+    }
+    let msgs = format!("{conv_path}/messages");
+    let sent = sdk.one(
+        201,
+        Method::POST,
+        &msgs,
+        Some(json!({"content": "Looking into it.", "sender_type": "agent"})),
+    );
+    assert_fields(&sent, MESSAGE, &[], "messages.send");
+    // `reply` always sends `is_internal`.
+    let reply = sdk.one(
+        201,
+        Method::POST,
+        &msgs,
+        Some(json!({"content": "Internal: check Stripe.", "is_internal": true})),
+    );
+    assert_eq!(reply["is_internal"], true);
+    for m in sdk.page_all(&format!("{msgs}?limit=1")) {
+        assert_fields(&m, MESSAGE, &[], "messages.list");
+    }
+
+    // Knowledge base (rows 16-22); publish is a bodiless POST.
+    let article = sdk.one(
+        201,
+        Method::POST,
+        &sdk.p("/kb/articles"),
+        Some(json!({"title": "Refund policy", "content": "Refunds are paid within 30 days.", "category": "billing"})),
+    );
+    assert_fields(&article, KB_ARTICLE, &[], "kb.create");
+    let article_path = sdk.p(&format!("/kb/articles/{}", article["id"].as_str().unwrap()));
+    for a in sdk.page_all(&sdk.p("/kb/articles?limit=1")) {
+        assert_fields(&a, KB_ARTICLE, &[], "kb.list");
+    }
+    assert_fields(
+        &sdk.one(200, Method::GET, &article_path, None),
+        KB_ARTICLE,
+        &[],
+        "kb.get",
+    );
+    sdk.one(
+        200,
+        Method::PATCH,
+        &article_path,
+        Some(json!({"content": "Refunds are paid within 14 days."})),
+    );
+    let published = sdk.one(200, Method::POST, &format!("{article_path}/publish"), None);
+    assert_eq!(published["status"], "published");
+    let hits = sdk.arr(&sdk.p("/kb/search?q=refund"));
+    assert!(!hits.is_empty());
+    for hit in &hits {
+        assert_has_fields(hit, &["id", "title", "score"], "kb.search");
+        assert!(hit["score"].is_f64(), "score is a float: {hit}");
+    }
+
+    // Widget (rows 23-24): an open object.
+    let widget = sdk.one(200, Method::GET, &sdk.p("/widget/config"), None);
+    assert_has_fields(&widget, WIDGET_CONFIG, "widget.getConfig");
+    let widget = sdk.one(
+        200,
+        Method::PATCH,
+        &sdk.p("/widget/config"),
+        Some(json!({"color": "#112233", "theme": "dark", "operating_hours": {"mon": "9-17"}})),
+    );
+    assert_has_fields(&widget, WIDGET_CONFIG, "widget.updateConfig");
+    assert_eq!(widget["operating_hours"]["mon"], "9-17");
+
+    // Agent (rows 25-30); `respond(id)` posts only `conversation_id`.
+    let status = sdk.one(200, Method::GET, &sdk.p("/agent/status"), None);
+    assert_fields(&status, AGENT_STATUS, &[], "agent.status");
+    assert_fields(
+        &status["usage_this_month"],
+        &["calls", "input_tokens", "output_tokens", "cost_usd"],
+        &[],
+        "agent.status usage",
+    );
+    assert_fields(
+        &sdk.one(200, Method::GET, &sdk.p("/agent/config"), None),
+        AGENT_CONFIG,
+        &[],
+        "agent.getConfig",
+    );
+    sdk.one(
+        200,
+        Method::PATCH,
+        &sdk.p("/agent/config"),
+        Some(json!({"agent_mode": "copilot", "confidence_threshold": 0.5})),
+    );
+    let responded = sdk.one(
+        200,
+        Method::POST,
+        &sdk.p("/agent/respond"),
+        Some(json!({"conversation_id": conversation_id})),
+    );
+    assert_fields(
+        &responded,
+        &[
+            "content",
+            "confidence",
+            "mode",
+            "effective_mode",
+            "message_created",
+        ],
+        &["message_id", "sources", "usage"],
+        "agent.respond",
+    );
+    let classified = sdk.one(
+        200,
+        Method::POST,
+        &sdk.p("/agent/classify"),
+        Some(json!({"conversation_id": conversation_id})),
+    );
+    assert!(classified.is_object(), "agent.classify: {classified}");
+    let suggested = sdk.one(
+        200,
+        Method::POST,
+        &sdk.p("/agent/suggest"),
+        Some(json!({"conversation_id": conversation_id})),
+    );
+    assert_fields(
+        &suggested,
+        &["suggested_response", "confidence"],
+        &["sources"],
+        "agent.suggest",
+    );
+
+    // Integrations (rows 31-36). Installs come from the admin API (no OAuth flow locally).
+    let installed = app.post(
+        &format!("/api/v1/admin/projects/{}/integrations/slack", sdk.project),
+        MASTER_KEY,
+        json!({}),
+    );
+    assert_eq!(installed.status, 201, "{}", installed.body);
+    for i in sdk.arr(&sdk.p("/integrations")) {
+        assert_has_fields(&i, INTEGRATION, "integrations.list");
+    }
+    for entry in sdk.arr(&sdk.p("/integrations/catalog?q=slack")) {
+        assert_fields(&entry, CATALOG_ENTRY, &[], "integrations.browseCatalog");
+    }
+    assert_fields(
+        &sdk.one(
+            200,
+            Method::GET,
+            &sdk.p("/integrations/catalog/slack"),
+            None,
+        ),
+        CATALOG_ENTRY,
+        &[],
+        "integrations.getCatalogItem",
+    );
+    assert_fields(
+        &sdk.one(
+            200,
+            Method::POST,
+            &sdk.p("/integrations/slack/install-url"),
+            None,
+        ),
+        &["provider", "install_url", "setup_type", "message"],
+        &[],
+        "integrations.getInstallUrl",
+    );
+    let lifecycle = sdk.one(
+        200,
+        Method::PATCH,
+        &sdk.p("/integrations/slack/lifecycle"),
+        Some(json!({"status": "paused", "sidebar_enabled": false})),
+    );
+    assert_has_fields(&lifecycle, INTEGRATION, "integrations.updateLifecycle");
+    let disconnected = sdk.one(200, Method::DELETE, &sdk.p("/integrations/slack"), None);
+    assert_eq!(disconnected["status"], "disconnected");
+
+    // Webhooks (rows 37-44): the secret only in the create response.
+    let webhook = sdk.one(
+        201,
+        Method::POST,
+        &sdk.p("/webhooks"),
+        Some(json!({"url": "https://hooks.example.com/rogeriq", "events": ["conversation.*", "message.created"]})),
+    );
+    assert_fields(&webhook, WEBHOOK, &["secret"], "webhooks.create");
+    assert!(webhook["secret"].as_str().unwrap().starts_with("whsec_"));
+    let webhook_path = sdk.p(&format!("/webhooks/{}", webhook["id"].as_str().unwrap()));
+    for w in sdk.arr(&sdk.p("/webhooks")) {
+        assert_fields(&w, WEBHOOK, &[], "webhooks.list");
+    }
+    assert_fields(
+        &sdk.one(200, Method::GET, &webhook_path, None),
+        WEBHOOK,
+        &[],
+        "webhooks.get",
+    );
+    assert_fields(
+        &sdk.one(
+            200,
+            Method::PATCH,
+            &webhook_path,
+            Some(json!({"events": ["*"]})),
+        ),
+        WEBHOOK,
+        &[],
+        "webhooks.update",
+    );
+    assert_fields(
+        &sdk.one(200, Method::POST, &format!("{webhook_path}/test"), None),
+        &["delivered", "status_code", "duration_ms"],
+        &[],
+        "webhooks.test",
+    );
+    sdk.arr(&format!("{webhook_path}/deliveries"));
+    let rotated = sdk.one(
+        200,
+        Method::POST,
+        &format!("{webhook_path}/rotate-secret"),
+        None,
+    );
+    assert_fields(&rotated, &["secret"], &[], "webhooks.rotateSecret");
+    assert_fields(
+        &sdk.one(200, Method::DELETE, &webhook_path, None),
+        &["id", "deleted"],
+        &[],
+        "webhooks.delete",
+    );
+
+    // Forms (rows 45-51) and beacons (rows 52-57); archive and unarchive are bodiless POSTs.
+    let form = sdk.one(
+        201,
+        Method::POST,
+        &sdk.p("/forms"),
+        Some(json!({"name": "Contact us"})),
+    );
+    assert_fields(&form, FORM, &[], "forms.create");
+    for field in form["fields"].as_array().unwrap() {
+        assert_fields(field, FORM_FIELD, &["options"], "forms.create fields");
+    }
+    let form_id = form["id"].as_str().unwrap().to_string();
+    let form_path = sdk.p(&format!("/forms/{form_id}"));
+    for f in sdk.arr(&sdk.p("/forms")) {
+        assert_fields(&f, FORM, &[], "forms.list");
+    }
+    assert_fields(
+        &sdk.one(200, Method::GET, &form_path, None),
+        FORM,
+        &[],
+        "forms.get",
+    );
+    // The SDK's update type lets callers send the whole record back.
+    let mut whole = form.clone();
+    whole["success_message"] = json!("Thanks!");
+    assert_fields(
+        &sdk.one(200, Method::PATCH, &form_path, Some(whole)),
+        FORM,
+        &[],
+        "forms.update",
+    );
+    let submitted = app.send(
+        Method::POST,
+        &format!("/api/f/{form_id}"),
+        &[("Content-Type", "application/json")],
+        Some(&json!({"name": "Jane", "email": "jane@example.com", "message": "Hello"}).to_string()),
+    );
+    assert_eq!(submitted.status, 200, "{}", submitted.body);
+    let submissions = sdk.arr(&format!("{form_path}/submissions?limit=10"));
+    assert_eq!(submissions.len(), 1);
+    assert_fields(&submissions[0], FORM_SUBMISSION, &[], "forms.submissions");
+
+    let beacon = sdk.one(
+        201,
+        Method::POST,
+        &sdk.p("/beacons"),
+        Some(json!({"form_id": form_id})),
+    );
+    assert_fields(&beacon, BEACON, &[], "beacons.create");
+    let beacon_path = sdk.p(&format!("/beacons/{}", beacon["id"].as_str().unwrap()));
+    for b in sdk.arr(&sdk.p("/beacons")) {
+        assert_fields(&b, BEACON, &[], "beacons.list");
+    }
+    assert_fields(
+        &sdk.one(200, Method::GET, &beacon_path, None),
+        BEACON,
+        &[],
+        "beacons.get",
+    );
+    let mut whole = beacon.clone();
+    whole["button_label"] = json!("Talk to us");
+    assert_fields(
+        &sdk.one(200, Method::PATCH, &beacon_path, Some(whole)),
+        BEACON,
+        &[],
+        "beacons.update",
+    );
+    for (path, action) in [(&form_path, "forms"), (&beacon_path, "beacons")] {
+        let archived = sdk.one(200, Method::POST, &format!("{path}/archive"), None);
+        assert_fields(
+            &archived,
+            &["id", "archived"],
+            &[],
+            &format!("{action}.archive"),
+        );
+        assert_eq!(archived["archived"], true);
+        let restored = sdk.one(200, Method::POST, &format!("{path}/unarchive"), None);
+        assert_eq!(restored["archived"], false);
+    }
+
+    // The KB delete and the project delete come last: `{id, deleted: true}`.
+    assert_fields(
+        &sdk.one(200, Method::DELETE, &article_path, None),
+        &["id", "deleted"],
+        &[],
+        "kb.delete",
+    );
+    assert_fields(
+        &sdk.one(200, Method::DELETE, &project_path, None),
+        &["id", "deleted", "removed"],
+        &[],
+        "projects.delete",
+    );
+}
