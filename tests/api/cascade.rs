@@ -7,6 +7,10 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use redb::TableHandle;
+use rogeriq::org_owned::audit::Actor;
+use rogeriq::org_owned::project;
+use rogeriq::project_owned::webhook_delivery::{Attempt, WebhookDelivery};
+use rogeriq::project_owned::{self, ProjectScope};
 use rogeriq::store::{Reader, layout, tables};
 
 use crate::fixtures::*;
@@ -68,10 +72,25 @@ struct Filled {
     conversations: Vec<String>,
     contacts: Vec<String>,
     articles: Vec<String>,
+    /// Every other object's path: the widget and agent configs, an integration, a webhook, a
+    /// form and a beacon.
+    others: Vec<String>,
+}
+
+/// What `fill` leaves in a project, by the registry's plural names: one of every kind of
+/// API.md §4. The form submission adds a conversation, its message and a contact.
+fn filled_counts() -> Value {
+    json!({
+        "conversations": 4, "messages": 7, "contacts": 3, "kb_articles": 3,
+        "widget_configs": 1, "agent_settings": 1, "agent_usage": 1, "integrations": 1,
+        "webhooks": 1, "webhook_deliveries": 1, "forms": 1, "form_submissions": 1, "beacons": 1,
+    })
 }
 
 /// 3 conversations with 2 messages each, 2 contacts (one linked), 2 published articles and 1
-/// draft, with updates, so that every index and counter kind exists.
+/// draft, with updates, so that every index and counter kind exists; then one of every other
+/// kind: widget and agent settings, the agent's usage, an installed integration, a webhook with
+/// a delivery record, a form with a public submission, and a beacon.
 fn fill(app: &TestApp, key: &str, p: &str, word: &str) -> Filled {
     let mut contacts_made = Vec::new();
     for i in 0..2 {
@@ -121,11 +140,102 @@ fn fill(app: &TestApp, key: &str, p: &str, word: &str) -> Filled {
         &articles(p),
         json!({"title": format!("{word} draft"), "content": "draft"}),
     )));
+    let others = fill_other_kinds(app, key, p, word, &conversations[0]);
     Filled {
         conversations,
         contacts: contacts_made,
         articles: articles_made,
+        others,
     }
+}
+
+fn fill_other_kinds(
+    app: &TestApp,
+    key: &str,
+    p: &str,
+    word: &str,
+    conversation: &str,
+) -> Vec<String> {
+    ok_patch(
+        app,
+        key,
+        &pp(p, "/widget/config"),
+        json!({"theme": "dark", "note": word}),
+    );
+    ok_patch(
+        app,
+        key,
+        &pp(p, "/agent/config"),
+        json!({"settings": {"tone": word}}),
+    );
+    let r = app.post(
+        &pp(p, "/agent/suggest"),
+        key,
+        json!({"conversation_id": conversation}),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = app.post(
+        &format!("/api/v1/admin/projects/{p}/integrations/slack"),
+        MASTER_KEY,
+        json!({}),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let webhook = id_of(&created(
+        app,
+        key,
+        &pp(p, "/webhooks"),
+        json!({"url": format!("https://{word}.example.com/hook"), "events": ["*"]}),
+    ));
+    write_delivery(app, p, &webhook);
+    let form = id_of(&created(
+        app,
+        key,
+        &pp(p, "/forms"),
+        json!({"name": format!("{word} form")}),
+    ));
+    let r = app.post(
+        &format!("/api/f/{form}"),
+        key,
+        json!({"name": word, "email": format!("{word}@submit.example.com"), "message": "hello"}),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let beacon = id_of(&created(
+        app,
+        key,
+        &pp(p, "/beacons"),
+        json!({"form_id": form}),
+    ));
+    vec![
+        pp(p, "/widget/config"),
+        pp(p, "/agent/config"),
+        pp(p, "/integrations/catalog/slack"),
+        pp(p, &format!("/webhooks/{webhook}")),
+        pp(p, &format!("/webhooks/{webhook}/deliveries")),
+        pp(p, &format!("/forms/{form}")),
+        pp(p, &format!("/forms/{form}/submissions")),
+        pp(p, &format!("/beacons/{beacon}")),
+    ]
+}
+
+/// A delivery record of `webhook`, written beneath the API: nothing sends webhooks yet.
+fn write_delivery(app: &TestApp, project: &str, webhook: &str) {
+    let (project, webhook) = (project.to_string(), webhook.to_string());
+    app.store
+        .write_blocking(move |tx| {
+            let org = project::owner(tx, &project)?;
+            let scope = ProjectScope::resolve(tx, &org, &project)?;
+            let attempt = Attempt {
+                delivery_id: project_owned::new_id::<WebhookDelivery>(),
+                event: "conversation.created".into(),
+                attempt: 1,
+                status_code: Some(500),
+                duration_ms: 3,
+                delivered: false,
+            };
+            let record = WebhookDelivery::new(tx, &webhook, attempt);
+            project_owned::insert(tx, &scope, &Actor::master(None), &record)
+        })
+        .expect("write a delivery record");
 }
 
 #[test]
@@ -153,7 +263,22 @@ fn deleting_a_project_removes_everything_it_owns_and_nothing_else() {
 
     let r = app.delete(&format!("/api/v1/orgs/{org}/projects/{a}"), &key);
     assert_eq!(r.status, 200, "{}", r.body);
-    let removed = json!({"conversations": 3, "messages": 6, "contacts": 2, "kb_articles": 3});
+    let removed = filled_counts();
+    // Every kind of the registry is in the cascade.
+    let kinds: Vec<&str> = project_owned::KINDS.iter().map(|k| k.plural).collect();
+    let mut counted: Vec<&str> = removed
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    counted.sort();
+    let mut registered = kinds.clone();
+    registered.sort();
+    assert_eq!(
+        counted, registered,
+        "filled_counts must name every registered kind"
+    );
     assert_eq!(r.data()["id"], a.as_str());
     assert_eq!(r.data()["deleted"], true);
     assert_eq!(r.data()["removed"], removed);
@@ -168,6 +293,9 @@ fn deleting_a_project_removes_everything_it_owns_and_nothing_else() {
         .chain(&fa.articles)
     {
         assert_eq!(mentions(&app, id), Vec::new(), "{id}");
+    }
+    for path in &fa.others {
+        app.get(path, &key).assert_error(404, "PROJECT_NOT_FOUND");
     }
     // B is untouched, byte for byte.
     assert_eq!(owned_entries(&app, &org, &b), snapshot_b);
@@ -215,8 +343,8 @@ fn deleting_a_project_removes_everything_it_owns_and_nothing_else() {
     assert!(owned_entries(&app, &org, &a).is_empty());
 
     // B still answers as before.
-    assert_eq!(all_ids(&app, &key, &convs(&b)).len(), 3);
-    assert_eq!(all_ids(&app, &key, &contacts(&b)).len(), 2);
+    assert_eq!(all_ids(&app, &key, &convs(&b)).len(), 4);
+    assert_eq!(all_ids(&app, &key, &contacts(&b)).len(), 3);
     assert_eq!(all_ids(&app, &key, &articles(&b)).len(), 3);
     assert_eq!(
         all_ids(&app, &key, &msgs(&b, &fb.conversations[2])).len(),
@@ -229,6 +357,9 @@ fn deleting_a_project_removes_everything_it_owns_and_nothing_else() {
             .len(),
         2
     );
+    for path in &fb.others {
+        assert_eq!(app.get(path, &key).status, 200, "GET {path}");
+    }
     assert_eq!(owned_entries(&app, &org, &b), snapshot_b);
 
     // The audit log keeps the delete, with its cascade counts, and A's earlier entries.
@@ -249,7 +380,8 @@ fn deleting_a_project_removes_everything_it_owns_and_nothing_else() {
         &app.admin_key,
         &format!("/api/v1/orgs/{org}/audit-log?project_id={a}&action=conversation.created"),
     );
-    assert_eq!(earlier["data"].as_array().unwrap().len(), 3);
+    // Three through the API, one made by the form submission.
+    assert_eq!(earlier["data"].as_array().unwrap().len(), 4);
 }
 
 #[test]
