@@ -48,7 +48,7 @@ pub async fn create<K: Routed>(
     state: State,
 ) -> ApiResult<HttpResponse> {
     let project = InProject::checked(&state, &auth, project_id.into_inner()).await?;
-    let input = K::parse_create_with(body.value().await?, input_settings(&state))?;
+    let input = K::parse_create(body.value().await?, input_settings(&state))?;
     let record = project
         .write(&state, move |tx, scope, actor| {
             routed::create::<K>(tx, scope, actor, input)
@@ -79,7 +79,7 @@ pub async fn update<K: Routed>(
 ) -> ApiResult<HttpResponse> {
     let (project_id, id) = path.into_inner();
     let project = InProject::checked(&state, &auth, project_id).await?;
-    let input = K::parse_update_with(body.value().await?, input_settings(&state))?;
+    let input = K::parse_update(body.value().await?, input_settings(&state))?;
     let record = project
         .write(&state, move |tx, scope, actor| {
             K::update(tx, scope, actor, &id, input)

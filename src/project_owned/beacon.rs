@@ -8,7 +8,9 @@ use crate::error::{ApiError, ApiResult, ErrorCode, Issue};
 use crate::org_owned::audit::Actor;
 use crate::project_owned::form::{Form, HexColor, Origin, read_origins};
 use crate::project_owned::routed::Unfiltered;
-use crate::project_owned::{self, Archivable, IndexEntry, Kind, Listing, ProjectScope, Routed};
+use crate::project_owned::{
+    self, Archivable, IndexEntry, InputSettings, Kind, Listing, ProjectScope, Routed,
+};
 use crate::query::QueryParams;
 use crate::store::Tx;
 use crate::timestamp::Timestamp;
@@ -272,11 +274,11 @@ impl Routed for Beacon {
         Ok(Unfiltered)
     }
 
-    fn parse_create(body: Value) -> ApiResult<BeaconInput> {
+    fn parse_create(body: Value, _: InputSettings<'_>) -> ApiResult<BeaconInput> {
         BeaconInput::create_from_json(body)
     }
 
-    fn parse_update(body: Value) -> ApiResult<BeaconInput> {
+    fn parse_update(body: Value, _: InputSettings<'_>) -> ApiResult<BeaconInput> {
         BeaconInput::update_from_json(body)
     }
 

@@ -6,7 +6,9 @@ use serde_json::{Map, Value};
 use crate::codec::Record;
 use crate::error::{ApiResult, ErrorCode};
 use crate::org_owned::audit::Actor;
-use crate::project_owned::{self, Filter, IndexEntry, Kind, Listing, ProjectScope, Routed};
+use crate::project_owned::{
+    self, Filter, IndexEntry, InputSettings, Kind, Listing, ProjectScope, Routed,
+};
 use crate::query::{QueryParams, lowercase_param, text_param};
 use crate::store::Tx;
 use crate::timestamp::Timestamp;
@@ -288,11 +290,11 @@ impl Routed for Contact {
         })
     }
 
-    fn parse_create(body: Value) -> ApiResult<ContactFields> {
+    fn parse_create(body: Value, _: InputSettings<'_>) -> ApiResult<ContactFields> {
         ContactFields::upsert_from_json(body)
     }
 
-    fn parse_update(body: Value) -> ApiResult<ContactFields> {
+    fn parse_update(body: Value, _: InputSettings<'_>) -> ApiResult<ContactFields> {
         ContactFields::update_from_json(body)
     }
 

@@ -7,7 +7,9 @@ use crate::codec::Record;
 use crate::error::{ApiResult, ErrorCode};
 use crate::org_owned::audit::Actor;
 use crate::project_owned::contact::Contact;
-use crate::project_owned::{self, Filter, IndexEntry, Kind, Listing, ProjectScope, Routed};
+use crate::project_owned::{
+    self, Filter, IndexEntry, InputSettings, Kind, Listing, ProjectScope, Routed,
+};
 use crate::query::{QueryParams, enum_param, lowercase_param, text_param};
 use crate::store::Tx;
 use crate::timestamp::Timestamp;
@@ -202,11 +204,11 @@ impl Routed for Conversation {
         })
     }
 
-    fn parse_create(body: Value) -> ApiResult<ConversationCreate> {
+    fn parse_create(body: Value, _: InputSettings<'_>) -> ApiResult<ConversationCreate> {
         ConversationCreate::from_json(body)
     }
 
-    fn parse_update(body: Value) -> ApiResult<ConversationUpdate> {
+    fn parse_update(body: Value, _: InputSettings<'_>) -> ApiResult<ConversationUpdate> {
         ConversationUpdate::from_json(body)
     }
 

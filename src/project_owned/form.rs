@@ -12,7 +12,9 @@ use crate::ids;
 use crate::org_owned::audit::Actor;
 use crate::org_owned::project::{Slug, unique_slug};
 use crate::project_owned::routed::Unfiltered;
-use crate::project_owned::{self, Archivable, IndexEntry, Kind, Listing, ProjectScope, Routed};
+use crate::project_owned::{
+    self, Archivable, IndexEntry, InputSettings, Kind, Listing, ProjectScope, Routed,
+};
 use crate::query::QueryParams;
 use crate::store::{Reader, Tx};
 use crate::timestamp::Timestamp;
@@ -741,11 +743,11 @@ impl Routed for Form {
         Ok(Unfiltered)
     }
 
-    fn parse_create(body: Value) -> ApiResult<FormInput> {
+    fn parse_create(body: Value, _: InputSettings<'_>) -> ApiResult<FormInput> {
         FormInput::create_from_json(body)
     }
 
-    fn parse_update(body: Value) -> ApiResult<FormInput> {
+    fn parse_update(body: Value, _: InputSettings<'_>) -> ApiResult<FormInput> {
         FormInput::update_from_json(body)
     }
 

@@ -15,7 +15,7 @@ use crate::org_owned::audit::Actor;
 use crate::org_owned::project::{Slug, unique_slug};
 use crate::project_owned::search::{self, TermStats};
 use crate::project_owned::{
-    self, Filter, IndexEntry, Kind, Listing, ProjectScope, Routed, lookup_prefix,
+    self, Filter, IndexEntry, InputSettings, Kind, Listing, ProjectScope, Routed, lookup_prefix,
 };
 use crate::query::{QueryParams, enum_param, lowercase_param, text_param};
 use crate::store::{Reader, Tx, layout, tables};
@@ -267,11 +267,11 @@ impl Routed for Article {
         })
     }
 
-    fn parse_create(body: Value) -> ApiResult<ArticleCreate> {
+    fn parse_create(body: Value, _: InputSettings<'_>) -> ApiResult<ArticleCreate> {
         ArticleCreate::from_json(body)
     }
 
-    fn parse_update(body: Value) -> ApiResult<ArticleFields> {
+    fn parse_update(body: Value, _: InputSettings<'_>) -> ApiResult<ArticleFields> {
         ArticleFields::update_from_json(body)
     }
 

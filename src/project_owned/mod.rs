@@ -43,7 +43,7 @@ use crate::org_owned::project;
 use crate::pagination::{Cursor, Page};
 use crate::store::{Reader, Tx, layout, tables};
 
-pub use routed::{Archivable, Filter, Listing, Routed};
+pub use routed::{Archivable, Filter, InputSettings, Listing, Routed};
 
 /// A project-owned kind of record.
 pub trait Kind: Record + Send + 'static {

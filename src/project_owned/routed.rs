@@ -45,7 +45,7 @@ pub enum Listing {
 }
 
 /// The server settings that input rules may depend on; the generic routes pass them to
-/// `parse_create_with` and `parse_update_with`.
+/// `parse_create` and `parse_update`.
 #[derive(Debug, Clone, Copy)]
 pub struct InputSettings<'a> {
     /// Which URL schemes a webhook may use.
@@ -63,19 +63,10 @@ pub trait Routed: Kind {
     const LISTING: Listing;
 
     fn parse_filter(query: &QueryParams) -> ApiResult<Self::Filter>;
-    fn parse_create(body: Value) -> ApiResult<Self::Create>;
-    fn parse_update(body: Value) -> ApiResult<Self::Update>;
-
-    /// What the generic create route reads: `parse_create`, unless a rule of the kind depends
-    /// on the server's settings (a webhook's URL scheme), when the kind overrides this.
-    fn parse_create_with(body: Value, _settings: InputSettings<'_>) -> ApiResult<Self::Create> {
-        Self::parse_create(body)
-    }
-
-    /// What the generic update route reads; see `parse_create_with`.
-    fn parse_update_with(body: Value, _settings: InputSettings<'_>) -> ApiResult<Self::Update> {
-        Self::parse_update(body)
-    }
+    /// Reads a create body. `settings` are the server settings that input rules may depend
+    /// on (whether a webhook URL may be `http`); most kinds ignore them.
+    fn parse_create(body: Value, settings: InputSettings<'_>) -> ApiResult<Self::Create>;
+    fn parse_update(body: Value, settings: InputSettings<'_>) -> ApiResult<Self::Update>;
 
     /// The create response's `data`: the view, unless the kind shows something exactly once, at
     /// creation (a webhook's signing secret). Audit entries always use the view.

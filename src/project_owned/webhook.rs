@@ -14,9 +14,9 @@ use crate::codec::Record;
 use crate::error::{ApiResult, ErrorCode};
 use crate::ids;
 use crate::org_owned::audit::Actor;
-use crate::project_owned::routed::InputSettings;
+use crate::project_owned::routed::{InputSettings, Unfiltered};
 use crate::project_owned::webhook_delivery::{IN_WEBHOOK, WebhookDelivery};
-use crate::project_owned::{self, Filter, IndexEntry, Kind, Listing, Order, ProjectScope, Routed};
+use crate::project_owned::{self, IndexEntry, Kind, Listing, Order, ProjectScope, Routed};
 use crate::query::QueryParams;
 use crate::store::{Reader, Tx};
 use crate::timestamp::Timestamp;
@@ -292,43 +292,25 @@ impl WebhookUpdate {
     }
 }
 
-/// Webhooks list oldest first, unfiltered.
-pub struct AllWebhooks;
-
-impl Filter<Webhook> for AllWebhooks {
-    fn matches(&self, _: &Webhook) -> bool {
-        true
-    }
-}
-
 impl Routed for Webhook {
     type Create = WebhookCreate;
     type Update = WebhookUpdate;
-    type Filter = AllWebhooks;
+    type Filter = Unfiltered;
 
     const BY_CREATED: u8 = BY_CREATED;
     const LISTING: Listing = Listing::Plain {
         max_per_project: MAX_PER_PROJECT,
     };
 
-    fn parse_filter(_: &QueryParams) -> ApiResult<AllWebhooks> {
-        Ok(AllWebhooks)
+    fn parse_filter(_: &QueryParams) -> ApiResult<Unfiltered> {
+        Ok(Unfiltered)
     }
 
-    /// Under the default settings: `https` only.
-    fn parse_create(body: Value) -> ApiResult<WebhookCreate> {
-        WebhookCreate::from_json(body, false)
-    }
-
-    fn parse_update(body: Value) -> ApiResult<WebhookUpdate> {
-        WebhookUpdate::from_json(body, false)
-    }
-
-    fn parse_create_with(body: Value, settings: InputSettings<'_>) -> ApiResult<WebhookCreate> {
+    fn parse_create(body: Value, settings: InputSettings<'_>) -> ApiResult<WebhookCreate> {
         WebhookCreate::from_json(body, settings.webhooks.allow_http)
     }
 
-    fn parse_update_with(body: Value, settings: InputSettings<'_>) -> ApiResult<WebhookUpdate> {
+    fn parse_update(body: Value, settings: InputSettings<'_>) -> ApiResult<WebhookUpdate> {
         WebhookUpdate::from_json(body, settings.webhooks.allow_http)
     }
 

@@ -11,6 +11,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::{Bound, ControlFlow};
 
+use rogeriq::config::WebhookSettings;
 use rogeriq::error::{ApiResult, ErrorCode};
 use rogeriq::ids::ID_LEN;
 use rogeriq::org_owned::audit::Actor;
@@ -23,7 +24,7 @@ use rogeriq::project_owned::form::Form;
 use rogeriq::project_owned::kb::{self, Article};
 use rogeriq::project_owned::message::{self, MessageCreate};
 use rogeriq::project_owned::{
-    self, FIRST_INDEX_TAG, IndexEntry, Kind, ProjectScope, Routed, routed,
+    self, FIRST_INDEX_TAG, IndexEntry, InputSettings, Kind, ProjectScope, Routed, routed,
 };
 use rogeriq::store::{Reader, Store, Table, Tx, layout, tables};
 use rogeriq::validate::Patch;
@@ -87,6 +88,14 @@ impl Model {
         let view = comparable(serde_json::to_value(record.view()).unwrap());
         let records = &mut self.projects.get_mut(project).unwrap().records;
         records.insert((K::TAG, record.id().to_string()), view);
+    }
+}
+
+/// The default settings' input rules.
+fn input_settings() -> InputSettings<'static> {
+    static WEBHOOKS: WebhookSettings = WebhookSettings { allow_http: false };
+    InputSettings {
+        webhooks: &WEBHOOKS,
     }
 }
 
@@ -325,7 +334,7 @@ fn kind_step(store: &Store, model: &mut Model, rng: &mut Rng, project: &str, ste
             if !contacts.is_empty() && rng.below(2) == 0 {
                 body["contact_id"] = json!(rng.pick(&contacts));
             }
-            let input = Conversation::parse_create(body).unwrap();
+            let input = Conversation::parse_create(body, input_settings()).unwrap();
             let created = in_project(store, &org, project, move |tx, scope, actor| {
                 Conversation::create(tx, scope, actor, input)
             })
@@ -335,7 +344,7 @@ fn kind_step(store: &Store, model: &mut Model, rng: &mut Rng, project: &str, ste
         1 if !conversations.is_empty() => {
             let id = rng.pick(&conversations).clone();
             let body = json!({"status": *rng.pick(&["open", "resolved", "closed"]), "tags": [words(rng, 1)]});
-            let input = Conversation::parse_update(body).unwrap();
+            let input = Conversation::parse_update(body, input_settings()).unwrap();
             let updated = in_project(store, &org, project, move |tx, scope, actor| {
                 Conversation::update(tx, scope, actor, &id, input)
             })
@@ -360,7 +369,7 @@ fn kind_step(store: &Store, model: &mut Model, rng: &mut Rng, project: &str, ste
             if rng.below(3) == 0 {
                 body["external_id"] = json!(rng.pick(EXTERNAL_IDS));
             }
-            let input = Contact::parse_create(body).unwrap();
+            let input = Contact::parse_create(body, input_settings()).unwrap();
             let saved = in_project(store, &org, project, move |tx, scope, actor| {
                 Contact::create(tx, scope, actor, input)
             })
@@ -374,7 +383,7 @@ fn kind_step(store: &Store, model: &mut Model, rng: &mut Rng, project: &str, ste
                 1 => json!({"external_id": rng.pick(EXTERNAL_IDS)}),
                 _ => json!({"email": rng.pick(EMAILS), "company": "Acme"}),
             };
-            let input = Contact::parse_update(body).unwrap();
+            let input = Contact::parse_update(body, input_settings()).unwrap();
             let updated = in_project(store, &org, project, move |tx, scope, actor| {
                 Contact::update(tx, scope, actor, &id, input)
             })
@@ -384,7 +393,7 @@ fn kind_step(store: &Store, model: &mut Model, rng: &mut Rng, project: &str, ste
         6 => {
             let status = *rng.pick(&["draft", "published"]);
             let body = json!({"title": words(rng, 2), "content": words(rng, 6), "status": status});
-            let input = Article::parse_create(body).unwrap();
+            let input = Article::parse_create(body, input_settings()).unwrap();
             let created = in_project(store, &org, project, move |tx, scope, actor| {
                 Article::create(tx, scope, actor, input)
             })
@@ -398,7 +407,7 @@ fn kind_step(store: &Store, model: &mut Model, rng: &mut Rng, project: &str, ste
                 1 => json!({"status": "archived"}),
                 _ => json!({"title": words(rng, 2), "status": "published"}),
             };
-            let input = Article::parse_update(body).unwrap();
+            let input = Article::parse_update(body, input_settings()).unwrap();
             let updated = in_project(store, &org, project, move |tx, scope, actor| {
                 Article::update(tx, scope, actor, &id, input)
             })
@@ -431,7 +440,7 @@ fn kind_step(store: &Store, model: &mut Model, rng: &mut Rng, project: &str, ste
                 body["slug"] = json!(slug);
             }
             let taken = given.is_some_and(|slug| slug_taken(model, slug));
-            let input = Form::parse_create(body).unwrap();
+            let input = Form::parse_create(body, input_settings()).unwrap();
             let result = in_project(store, &org, project, move |tx, scope, actor| {
                 Form::create(tx, scope, actor, input)
             });
@@ -455,8 +464,11 @@ fn kind_step(store: &Store, model: &mut Model, rng: &mut Rng, project: &str, ste
                     let own =
                         model.projects[project].records[&(Form::TAG, id.clone())]["slug"] == slug;
                     let taken = !own && slug_taken(model, slug);
-                    let input =
-                        Form::parse_update(json!({"slug": slug, "name": words(rng, 1)})).unwrap();
+                    let input = Form::parse_update(
+                        json!({"slug": slug, "name": words(rng, 1)}),
+                        input_settings(),
+                    )
+                    .unwrap();
                     let result = in_project(store, &org, project, move |tx, scope, actor| {
                         Form::update(tx, scope, actor, &id, input)
                     });
@@ -476,14 +488,15 @@ fn kind_step(store: &Store, model: &mut Model, rng: &mut Rng, project: &str, ste
         12 if !forms.is_empty() => {
             let form_id = rng.pick(&forms).clone();
             let saved = if beacons.is_empty() || rng.below(2) == 0 {
-                let input = Beacon::parse_create(json!({"form_id": form_id})).unwrap();
+                let input =
+                    Beacon::parse_create(json!({"form_id": form_id}), input_settings()).unwrap();
                 in_project(store, &org, project, move |tx, scope, actor| {
                     Beacon::create(tx, scope, actor, input)
                 })
             } else {
                 let id = rng.pick(&beacons).clone();
                 let body = json!({"form_id": form_id, "settings": {"n": rng.below(9)}});
-                let input = Beacon::parse_update(body).unwrap();
+                let input = Beacon::parse_update(body, input_settings()).unwrap();
                 in_project(store, &org, project, move |tx, scope, actor| {
                     Beacon::update(tx, scope, actor, &id, input)
                 })
