@@ -16,8 +16,9 @@ use crate::error::{ApiError, ApiResult};
 use crate::org_owned::audit::Actor;
 use crate::pagination::parse_limit;
 use crate::project_owned::Kind;
-use crate::project_owned::form::{HttpUrl, SuccessAction};
+use crate::project_owned::form::SuccessAction;
 use crate::project_owned::form_submission::{self, FormSubmission, Submitter};
+use crate::project_owned::values::HttpUrl;
 use crate::query::QueryParams;
 
 /// Newest first; `limit` defaults to 50, at most 100.

@@ -6,8 +6,9 @@ use serde_json::{Map, Value};
 use crate::codec::Record;
 use crate::error::{ApiError, ApiResult, ErrorCode, Issue};
 use crate::org_owned::audit::Actor;
-use crate::project_owned::form::{Form, HexColor, Origin, read_origins};
+use crate::project_owned::form::Form;
 use crate::project_owned::routed::Unfiltered;
+use crate::project_owned::values::{HexColor, Origin, read_origins};
 use crate::project_owned::{
     self, Archivable, IndexEntry, InputSettings, Kind, Listing, ProjectScope, Routed,
 };

@@ -12,6 +12,7 @@ use crate::ids;
 use crate::org_owned::audit::Actor;
 use crate::org_owned::project::{Slug, unique_slug};
 use crate::project_owned::routed::Unfiltered;
+use crate::project_owned::values::{HexColor, HttpUrl, Origin, read_origins};
 use crate::project_owned::{
     self, Archivable, IndexEntry, InputSettings, Kind, Listing, ProjectScope, Routed,
 };
@@ -31,10 +32,6 @@ pub const BY_SLUG: u8 = 0x55;
 /// A form holds at most this many fields, and a choice field this many options.
 pub const MAX_FIELDS: usize = 100;
 const MAX_OPTIONS: usize = 100;
-/// At most this many allowed origins per form or beacon.
-pub const MAX_ORIGINS: usize = 50;
-/// URLs may be longer than short strings; they are still capped.
-const URL_MAX: usize = 2048;
 const MAX_RATE_LIMIT: u64 = 1_000_000;
 /// Thirty days: the limiter keeps a window in memory for this long at most.
 const MAX_WINDOW_SECONDS: u64 = 30 * 24 * 3600;
@@ -135,138 +132,6 @@ impl FieldKey {
         name.truncate(FIELD_KEY_MAX - 8);
         let name = name.trim_end_matches('_');
         FieldKey(if name.is_empty() { "field" } else { name }.to_string())
-    }
-}
-
-/// An origin a browser sends: `scheme://host[:port]`, http or https, kept in lowercase and
-/// without the scheme's default port, so that it compares equal to the `Origin` header.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct Origin(String);
-
-impl TryFrom<String> for Origin {
-    type Error = String;
-
-    fn try_from(origin: String) -> Check<Origin> {
-        let invalid = || "Must be an origin such as https://example.com or http://localhost:3000";
-        let lower = origin.to_ascii_lowercase();
-        let (scheme, authority) = lower.split_once("://").ok_or_else(invalid)?;
-        let default_port = match scheme {
-            "http" => "80",
-            "https" => "443",
-            _ => return Err(invalid().into()),
-        };
-        let (host, port) = if authority.starts_with('[') {
-            // An IPv6 address: `[…]`, then perhaps `:port`.
-            let end = authority.find(']').ok_or_else(invalid)? + 1;
-            match authority.split_at(end) {
-                (host, "") => (host, None),
-                (host, rest) => (host, Some(rest.strip_prefix(':').ok_or_else(invalid)?)),
-            }
-        } else {
-            match authority.split_once(':') {
-                Some((host, port)) => (host, Some(port)),
-                None => (authority, None),
-            }
-        };
-        let host_ok = if let Some(v6) = host.strip_prefix('[') {
-            v6.strip_suffix(']').is_some_and(|inner| {
-                !inner.is_empty() && inner.bytes().all(|b| b.is_ascii_hexdigit() || b == b':')
-            })
-        } else {
-            !host.is_empty()
-                && host.split('.').all(|label| {
-                    !label.is_empty()
-                        && label
-                            .bytes()
-                            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
-                })
-        };
-        let port_ok = port.is_none_or(|p| {
-            !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) && p.parse::<u16>().is_ok()
-        });
-        if !host_ok || !port_ok || lower.len() > SHORT_TEXT_MAX {
-            return Err(invalid().into());
-        }
-        Ok(Origin(match port {
-            Some(p) if p != default_port => format!("{scheme}://{host}:{p}"),
-            _ => format!("{scheme}://{host}"),
-        }))
-    }
-}
-
-impl From<Origin> for String {
-    fn from(origin: Origin) -> String {
-        origin.0
-    }
-}
-
-/// An absolute http(s) URL with a host, at most 2048 characters, no whitespace. Kept as sent.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct HttpUrl(String);
-
-impl TryFrom<String> for HttpUrl {
-    type Error = String;
-
-    fn try_from(url: String) -> Check<HttpUrl> {
-        let after_scheme = ["https://", "http://"].iter().find_map(|scheme| {
-            url.get(..scheme.len())
-                .filter(|head| head.eq_ignore_ascii_case(scheme))
-                .map(|_| &url[scheme.len()..])
-        });
-        let host_ok = after_scheme.is_some_and(|rest| {
-            rest.split(['/', '?', '#'])
-                .next()
-                .is_some_and(|host| !host.is_empty())
-        });
-        let ok = host_ok
-            && url.chars().count() <= URL_MAX
-            && !url.chars().any(|c| c.is_whitespace() || c.is_control());
-        if ok {
-            Ok(HttpUrl(url))
-        } else {
-            Err("Must be an absolute http or https URL".into())
-        }
-    }
-}
-
-impl From<HttpUrl> for String {
-    fn from(url: HttpUrl) -> String {
-        url.0
-    }
-}
-
-/// A colour as `#RGB` or `#RRGGBB`, case kept as sent.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct HexColor(String);
-
-impl TryFrom<String> for HexColor {
-    type Error = String;
-
-    fn try_from(color: String) -> Check<HexColor> {
-        let ok = color.strip_prefix('#').is_some_and(|hex| {
-            (hex.len() == 3 || hex.len() == 6) && hex.bytes().all(|b| b.is_ascii_hexdigit())
-        });
-        if ok {
-            Ok(HexColor(color))
-        } else {
-            Err("Must be a hex colour such as #F26B3A or #fff".into())
-        }
-    }
-}
-
-impl From<HexColor> for String {
-    fn from(color: HexColor) -> String {
-        color.0
-    }
-}
-
-impl HexColor {
-    /// The brand colour that forms and beacons start with (API.md §9.10).
-    pub fn brand() -> HexColor {
-        HexColor("#F26B3A".into())
     }
 }
 
@@ -485,16 +350,6 @@ fn count(max: u64) -> impl Fn(&Value) -> Check<u32> {
             _ => Err("Must be an integer of at least 1".into()),
         }
     }
-}
-
-/// Origins allowed to use a form or beacon; shared with beacons.
-pub fn read_origins(input: &mut Input) -> Option<Vec<Origin>> {
-    input.array(
-        "allowed_origins",
-        Presence::Updatable,
-        MAX_ORIGINS,
-        parsed::<Origin>,
-    )
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -838,58 +693,7 @@ mod tests {
     }
 
     #[test]
-    fn origins_are_normalised() {
-        let o = |s: &str| Origin::try_from(s.to_string()).map(String::from);
-        assert_eq!(o("https://Example.com").unwrap(), "https://example.com");
-        assert_eq!(o("https://example.com:443").unwrap(), "https://example.com");
-        assert_eq!(o("http://localhost:3000").unwrap(), "http://localhost:3000");
-        assert_eq!(o("http://127.0.0.1:80").unwrap(), "http://127.0.0.1");
-        assert_eq!(o("http://[::1]:8080").unwrap(), "http://[::1]:8080");
-        assert_eq!(o("http://[::1]").unwrap(), "http://[::1]");
-        for bad in [
-            "example.com",
-            "ftp://example.com",
-            "https://",
-            "https://example.com/",
-            "https://example.com/path",
-            "https://a..b",
-            "https://example.com:",
-            "https://example.com:99999",
-            "https://user@example.com",
-            "null",
-        ] {
-            assert!(o(bad).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn urls_and_colours() {
-        for good in [
-            "https://example.com",
-            "HTTP://a.io/x?y=1#z",
-            "http://localhost:3000/",
-        ] {
-            assert!(HttpUrl::try_from(good.to_string()).is_ok(), "{good}");
-        }
-        for bad in [
-            "",
-            "example.com",
-            "https://",
-            "https:///x",
-            "https://a b.com",
-            "javascript:alert(1)",
-        ] {
-            assert!(HttpUrl::try_from(bad.to_string()).is_err(), "{bad}");
-        }
-        for good in ["#fff", "#F26B3A", "#abcdef"] {
-            assert!(HexColor::try_from(good.to_string()).is_ok(), "{good}");
-        }
-        for bad in ["fff", "#ffff", "#ggg", "#F26B3A0", ""] {
-            assert!(HexColor::try_from(bad.to_string()).is_err(), "{bad}");
-        }
-        assert_string_newtype::<Origin>("https://example.com", "example.com");
-        assert_string_newtype::<HttpUrl>("https://example.com/thanks", "/thanks");
-        assert_string_newtype::<HexColor>("#F26B3A", "red");
+    fn field_keys() {
         assert_string_newtype::<FieldKey>("first_name", "first.name");
     }
 

@@ -11,24 +11,22 @@
 //! Index entries and counters are computed from the record by the kind, so they are rewritten
 //! whenever the record is, in the same transaction, and removed with it.
 
+pub mod agent;
+pub mod beacon;
 pub mod contact;
 pub mod conversation;
+pub mod form;
+pub mod form_submission;
+pub mod integration;
 pub mod kb;
 pub mod message;
 pub mod routed;
 pub mod search;
+pub mod singleton;
+pub mod values;
 pub mod webhook;
 pub mod webhook_delivery;
-
-pub mod integration;
-
-pub mod agent;
-pub mod singleton;
 pub mod widget;
-
-pub mod beacon;
-pub mod form;
-pub mod form_submission;
 
 use std::collections::{BTreeMap, HashSet};
 use std::ops::{Bound, ControlFlow};
