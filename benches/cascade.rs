@@ -110,7 +110,7 @@ fn run(background: usize, deleted: usize) -> ApiResult<f64> {
     let target = target.expect("the deleted project was created last");
     let started = Instant::now();
     let removed = store.write_blocking(move |tx| {
-        project_owned::delete_project(tx, &actor, &org_id, &target.project_id)
+        project_owned::registry::delete_project(tx, &actor, &org_id, &target.project_id)
     })?;
     let elapsed = started.elapsed().as_secs_f64() * 1000.0;
     let counted: u64 = removed.iter().map(|(_, n)| n).sum();

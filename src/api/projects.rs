@@ -79,7 +79,7 @@ pub async fn delete(
     let id = project_id.clone();
     let cascade = state
         .store
-        .write(move |tx| project_owned::delete_project(tx, &actor, &org, &id))
+        .write(move |tx| project_owned::registry::delete_project(tx, &actor, &org, &id))
         .await?;
     let removed: serde_json::Map<String, serde_json::Value> = cascade
         .into_iter()

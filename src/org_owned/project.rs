@@ -419,7 +419,7 @@ pub fn update(
 
 /// Removes a project's own rows (record, id index, slug) and writes its `project.deleted`
 /// entry with the counts of what its cascade removed. The caller removes what it owned
-/// (`project_owned::delete_project`), in the same transaction.
+/// (`project_owned::registry::delete_project`), in the same transaction.
 pub fn delete(
     tx: &mut Tx<'_>,
     actor: &Actor,

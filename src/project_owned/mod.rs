@@ -20,6 +20,7 @@ pub mod form_submission;
 pub mod integration;
 pub mod kb;
 pub mod message;
+pub mod registry;
 pub mod routed;
 pub mod search;
 pub mod singleton;
@@ -28,12 +29,12 @@ pub mod webhook;
 pub mod webhook_delivery;
 pub mod widget;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::ops::{Bound, ControlFlow};
 
 use serde::Serialize;
 
-use crate::codec::{self, Record};
+use crate::codec::Record;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::ids;
 use crate::org_owned::audit::{self, Actor, Event};
@@ -68,70 +69,7 @@ pub trait Kind: Record + Send + 'static {
     fn index(&self) -> ApiResult<Vec<IndexEntry>>;
 }
 
-/// What the store knows of a kind without its type: one entry per kind in `KINDS`.
-#[derive(Debug)]
-pub struct KindInfo {
-    pub tag: u8,
-    pub index_tags: &'static [u8],
-    pub plural: &'static str,
-    pub singular: &'static str,
-    pub id_prefix: &'static str,
-    pub not_found: ErrorCode,
-    pub public: bool,
-    /// Decodes a stored record of this kind and derives its index entries (consistency checks).
-    pub index_of: fn(&[u8]) -> ApiResult<Vec<IndexEntry>>,
-    /// Decodes a stored record of this kind into its wire view (exports, model checks).
-    pub view_of: fn(&[u8]) -> ApiResult<serde_json::Value>,
-}
-
-impl KindInfo {
-    pub const fn of<K: Kind>() -> KindInfo {
-        KindInfo {
-            tag: K::TAG,
-            index_tags: K::INDEX_TAGS,
-            plural: K::PLURAL,
-            singular: K::SINGULAR,
-            id_prefix: K::ID_PREFIX,
-            not_found: K::NOT_FOUND,
-            public: K::PUBLIC,
-            index_of: decode_and_index::<K>,
-            view_of: decode_and_view::<K>,
-        }
-    }
-}
-
-fn decode_and_index<K: Kind>(bytes: &[u8]) -> ApiResult<Vec<IndexEntry>> {
-    codec::decode::<K>(bytes)?.index()
-}
-
-fn decode_and_view<K: Kind>(bytes: &[u8]) -> ApiResult<serde_json::Value> {
-    audit::snapshot(&codec::decode::<K>(bytes)?.view())
-}
-
-/// The registry of project-owned kinds: cascade counts, the tag checks and the authorization
-/// test walk it. A new kind adds its module above and its line here.
-pub const KINDS: &[KindInfo] = &[
-    KindInfo::of::<conversation::Conversation>(),
-    KindInfo::of::<message::Message>(),
-    KindInfo::of::<contact::Contact>(),
-    KindInfo::of::<kb::Article>(),
-    KindInfo::of::<integration::Integration>(),
-    KindInfo::of::<webhook::Webhook>(),
-    KindInfo::of::<webhook_delivery::WebhookDelivery>(),
-    KindInfo::of::<widget::WidgetConfig>(),
-    KindInfo::of::<agent::AgentSettings>(),
-    KindInfo::of::<agent::AgentUsage>(),
-    KindInfo::of::<form::Form>(),
-    KindInfo::of::<form_submission::FormSubmission>(),
-    KindInfo::of::<beacon::Beacon>(),
-];
-
 pub const FIRST_INDEX_TAG: u8 = 0x40;
-
-/// The kind whose records carry `tag`; `None` for index entries.
-pub fn kind_of_tag(tag: u8) -> Option<&'static KindInfo> {
-    KINDS.iter().find(|k| k.tag == tag)
-}
 
 /// A fresh id of kind `K`.
 pub fn new_id<K: Kind>() -> String {
@@ -181,38 +119,6 @@ pub fn lookup_prefix(text: &str) -> Vec<u8> {
     let mut key = len.to_be_bytes().to_vec();
     key.extend_from_slice(&bytes[..usize::from(len)]);
     key
-}
-
-/// Deletes a project and everything it owns, in `tx`: one range delete over the project's
-/// prefix of the owned table, counting records per kind, then the project's own rows and its
-/// audit entry with those counts. Its cost follows the project's size, not the store's.
-pub fn delete_project(
-    tx: &mut Tx<'_>,
-    actor: &Actor,
-    org_id: &str,
-    project_id: &str,
-) -> ApiResult<Vec<(String, u64)>> {
-    let project = project::resolve(tx, org_id, project_id)?;
-    let prefix = layout::project_prefix(&project.org_id, &project.id);
-    let mut counts: BTreeMap<&'static str, u64> = BTreeMap::new();
-    let mut public_ids: Vec<Vec<u8>> = Vec::new();
-    tx.remove_range(tables::OWNED, layout::prefix_range(&prefix), |key| {
-        if let Some(kind) = key.get(prefix.len()).and_then(|&tag| kind_of_tag(tag)) {
-            *counts.entry(kind.plural).or_default() += 1;
-            if kind.public {
-                public_ids.push(key[prefix.len() + 1..].to_vec());
-            }
-        }
-    })?;
-    for id in public_ids {
-        tx.remove(tables::PUBLIC_IDS, &id)?;
-    }
-    let cascade: Vec<(String, u64)> = counts
-        .into_iter()
-        .map(|(kind, n)| (kind.to_string(), n))
-        .collect();
-    project::delete(tx, actor, &project, cascade.clone())?;
-    Ok(cascade)
 }
 
 /// A project resolved for the calling key: the prefix everything it owns is stored under.
@@ -615,30 +521,6 @@ pub fn list<K: Kind>(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn registry_tags_and_names_are_distinct() {
-        let mut tags: Vec<u8> = Vec::new();
-        for kind in KINDS {
-            assert!(kind.tag < FIRST_INDEX_TAG, "{kind:?}");
-            assert!(
-                kind.index_tags.iter().all(|t| *t >= FIRST_INDEX_TAG),
-                "{kind:?}"
-            );
-            tags.push(kind.tag);
-            tags.extend(kind.index_tags);
-        }
-        let distinct: HashSet<u8> = tags.iter().copied().collect();
-        assert_eq!(distinct.len(), tags.len(), "a tag is used twice: {tags:?}");
-        for name in [
-            |k: &KindInfo| k.plural,
-            |k: &KindInfo| k.singular,
-            |k: &KindInfo| k.id_prefix,
-        ] {
-            let names: HashSet<&str> = KINDS.iter().map(name).collect();
-            assert_eq!(names.len(), KINDS.len());
-        }
-    }
 
     #[test]
     fn lookup_keys_do_not_prefix_each_other() {

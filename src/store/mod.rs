@@ -724,7 +724,7 @@ mod tests {
                     Conversation::create(tx, &scope, &actor, input)?;
                 }
                 assert_eq!(list_conversations(tx, &scope)?.len(), 2);
-                project_owned::delete_project(tx, &actor, &o, &p)
+                project_owned::registry::delete_project(tx, &actor, &o, &p)
             })
             .unwrap();
         assert_eq!(cascade, vec![("conversations".to_string(), 2)]);
@@ -789,7 +789,7 @@ mod tests {
         let (o, p) = (org_id.clone(), project_id.clone());
         let cascade = store
             .write_blocking(move |tx| {
-                project_owned::delete_project(tx, &Actor::master(None), &o, &p)
+                project_owned::registry::delete_project(tx, &Actor::master(None), &o, &p)
             })
             .unwrap();
         assert_eq!(cascade, vec![("forms".to_string(), 1)]);

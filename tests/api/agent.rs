@@ -710,7 +710,8 @@ fn stored_records(app: &TestApp, project: &str) -> Vec<(String, String)> {
                 &mut |key, value| {
                     let tag = key[prefix.len()];
                     if tag < FIRST_INDEX_TAG {
-                        let kind = project_owned::kind_of_tag(tag).expect("a registered tag");
+                        let kind =
+                            project_owned::registry::kind_of_tag(tag).expect("a registered tag");
                         (kind.view_of)(value)?;
                         let id = String::from_utf8_lossy(&key[prefix.len() + 1..]).into_owned();
                         found.push((kind.plural.to_string(), id));

@@ -358,7 +358,7 @@ fn concrete_path(app: &TestApp, pattern: &str) -> String {
     // A project-owned object's parameter is `{<singular>_id}` of a kind in the registry. A
     // well-formed id that names nothing is enough: authorization comes before the look-up, and
     // the kind's not-found answer passes `assert_passes_auth`.
-    for kind in project_owned::KINDS {
+    for kind in project_owned::registry::KINDS {
         let param = format!("{{{}_id}}", kind.singular);
         path = path.replace(&param, &ids::generate(kind.id_prefix));
     }

@@ -265,7 +265,10 @@ fn deleting_a_project_removes_everything_it_owns_and_nothing_else() {
     assert_eq!(r.status, 200, "{}", r.body);
     let removed = filled_counts();
     // Every kind of the registry is in the cascade.
-    let kinds: Vec<&str> = project_owned::KINDS.iter().map(|k| k.plural).collect();
+    let kinds: Vec<&str> = project_owned::registry::KINDS
+        .iter()
+        .map(|k| k.plural)
+        .collect();
     let mut counted: Vec<&str> = removed
         .as_object()
         .unwrap()

@@ -156,7 +156,8 @@ fn implied_index(prefix: &[u8], records: &Entries) -> Entries {
     let mut implied = Entries::new();
     let mut counters: BTreeMap<Vec<u8>, u64> = BTreeMap::new();
     for (key, value) in records {
-        let kind = project_owned::kind_of_tag(key[prefix.len()]).expect("a registered record tag");
+        let kind = project_owned::registry::kind_of_tag(key[prefix.len()])
+            .expect("a registered record tag");
         for entry in (kind.index_of)(value).expect("record decodes") {
             let mut full = prefix.to_vec();
             match entry {
@@ -258,7 +259,9 @@ fn check(store: &Store, model: &Model, step: usize) {
             let prefix = layout::project_prefix(&p.org, id);
             p.records
                 .keys()
-                .filter(|(tag, _)| project_owned::kind_of_tag(*tag).is_some_and(|k| k.public))
+                .filter(|(tag, _)| {
+                    project_owned::registry::kind_of_tag(*tag).is_some_and(|k| k.public)
+                })
                 .map(move |(_, record)| (record.as_bytes().to_vec(), prefix.clone()))
         })
         .collect();
@@ -274,7 +277,7 @@ fn check(store: &Store, model: &Model, step: usize) {
         let mut views = BTreeMap::new();
         for (key, value) in &records {
             let tag = key[prefix.len()];
-            let kind = project_owned::kind_of_tag(tag).expect("a registered record tag");
+            let kind = project_owned::registry::kind_of_tag(tag).expect("a registered record tag");
             let record_id = String::from_utf8(key[prefix.len() + 1..].to_vec()).unwrap();
             views.insert((tag, record_id), comparable((kind.view_of)(value).unwrap()));
         }
@@ -609,7 +612,7 @@ fn run(seed: u64, steps: usize) {
             deletes_with_records += usize::from(before.keys().any(|k| k.starts_with(&prefix)));
             let (o, i, a) = (org.clone(), id.clone(), actor());
             let cascade = store
-                .write_blocking(move |tx| project_owned::delete_project(tx, &a, &o, &i))
+                .write_blocking(move |tx| project_owned::registry::delete_project(tx, &a, &o, &i))
                 .unwrap();
             let after = scan(&store, tables::OWNED);
             let outside: Entries = before
@@ -623,7 +626,7 @@ fn run(seed: u64, steps: usize) {
             // The cascade counts name each kind by its registry name.
             let mut counted: BTreeMap<String, u64> = BTreeMap::new();
             for (tag, _) in model.projects[&id].records.keys() {
-                let kind = project_owned::kind_of_tag(*tag).unwrap();
+                let kind = project_owned::registry::kind_of_tag(*tag).unwrap();
                 *counted.entry(kind.plural.to_string()).or_default() += 1;
             }
             assert_eq!(
@@ -644,13 +647,15 @@ fn run(seed: u64, steps: usize) {
             let stranger = orgs.iter().find(|o| **o != owner).unwrap().clone();
             let a = actor();
             let err = store
-                .write_blocking(move |tx| project_owned::delete_project(tx, &a, &stranger, &id))
+                .write_blocking(move |tx| {
+                    project_owned::registry::delete_project(tx, &a, &stranger, &id)
+                })
                 .unwrap_err();
             assert_eq!(err.code(), ErrorCode::ApiKeyProjectMismatch);
             let (o, a) = (owner.clone(), actor());
             let err = store
                 .write_blocking(move |tx| {
-                    project_owned::delete_project(tx, &a, &o, "prj_doesnotexist")
+                    project_owned::registry::delete_project(tx, &a, &o, "prj_doesnotexist")
                 })
                 .unwrap_err();
             assert_eq!(err.code(), ErrorCode::ProjectNotFound);
@@ -670,7 +675,7 @@ fn run(seed: u64, steps: usize) {
     for (id, p) in std::mem::take(&mut model.projects) {
         let a = actor();
         store
-            .write_blocking(move |tx| project_owned::delete_project(tx, &a, &p.org, &id))
+            .write_blocking(move |tx| project_owned::registry::delete_project(tx, &a, &p.org, &id))
             .unwrap();
     }
     assert!(scan(&store, tables::OWNED).is_empty());
