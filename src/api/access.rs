@@ -15,6 +15,8 @@ pub enum Access {
     Master,
     /// An org API key holding a scope that covers this requirement.
     Key(Required),
+    /// Any usable org API key, whatever its scopes: a key asking about itself.
+    AnyKey,
 }
 
 /// The access rules of one path, by method; stored as the resource's app data.
@@ -26,10 +28,7 @@ impl RouteAccess {
         RouteAccess(by_method)
     }
 
-    pub fn required(&self, method: &Method) -> Option<Required> {
-        match self.0.get(method)? {
-            Access::Key(required) => Some(*required),
-            Access::Public | Access::Master => None,
-        }
+    pub fn get(&self, method: &Method) -> Option<Access> {
+        self.0.get(method).copied()
     }
 }

@@ -1,4 +1,4 @@
-//! Org API keys: API.md §18.2.
+//! Org API keys: API.md §18.2, and `auth/whoami`, a key describing itself.
 
 use actix_web::{HttpResponse, web};
 use serde_json::json;
@@ -48,4 +48,11 @@ pub async fn revoke(
         .write(move |tx| api_key::revoke(tx, &actor, &org, &key_id))
         .await?;
     Ok(ok(json!({"id": key.id, "revoked": true})))
+}
+
+/// The calling key's own record, secret excluded: how a client holding only a key learns its
+/// organisation (the CLI does, when no org is configured). A self-hosting addition; any usable
+/// key may ask, whatever its scopes.
+pub async fn whoami(auth: Auth) -> ApiResult<HttpResponse> {
+    Ok(ok(auth.key.view()))
 }

@@ -13,7 +13,7 @@ use futures_util::StreamExt;
 use futures_util::future::{LocalBoxFuture, Ready, ready};
 use serde_json::Value;
 
-use crate::api::access::RouteAccess;
+use crate::api::access::{Access, RouteAccess};
 use crate::api::context::AuthenticatedKeyId;
 use crate::api::request_id;
 use crate::auth::scope::{self, Required};
@@ -175,16 +175,25 @@ impl Auth {
     }
 }
 
-fn required_scope(req: &HttpRequest) -> ApiResult<Required> {
+/// The scope a key needs on this route; `None` when any usable key will do.
+fn required_scope(req: &HttpRequest) -> ApiResult<Option<Required>> {
     // HEAD is a GET for scope purposes (API.md §1).
     let method = if req.method() == Method::HEAD {
         Method::GET
     } else {
         req.method().clone()
     };
-    req.app_data::<RouteAccess>()
-        .and_then(|access| access.required(&method))
-        .ok_or_else(|| ApiError::internal(format!("no scope declared for {method} {}", req.path())))
+    match req
+        .app_data::<RouteAccess>()
+        .and_then(|access| access.get(&method))
+    {
+        Some(Access::Key(required)) => Ok(Some(required)),
+        Some(Access::AnyKey) => Ok(None),
+        _ => Err(ApiError::internal(format!(
+            "no scope declared for {method} {}",
+            req.path()
+        ))),
+    }
 }
 
 impl FromRequest for Auth {
@@ -203,7 +212,9 @@ impl FromRequest for Auth {
             req.extensions_mut()
                 .insert(AuthenticatedKeyId(key.id.clone()));
             state.note_key_use(&key);
-            if !scope::any_covers(&key.scopes, required) {
+            if let Some(required) = required
+                && !scope::any_covers(&key.scopes, required)
+            {
                 return Err(ApiError::new(
                     ErrorCode::InsufficientScope,
                     format!("This API key lacks the scope {required}"),

@@ -70,6 +70,10 @@ pub fn table() -> Vec<RouteSpec> {
             Access::Master,
             |r| r.to(admin::create_key),
         ),
+        // The calling key itself, for clients that hold only a key (self-hosting addition).
+        spec(get.clone(), "/api/v1/auth/whoami", Access::AnyKey, |r| {
+            r.to(api_keys::whoami)
+        }),
         // Org API keys and the audit log (API.md §18.2, §18.3).
         spec(
             get.clone(),

@@ -11,9 +11,11 @@ use rogeriq::{ids, project_owned};
 
 use crate::helpers::*;
 
-/// (method, path pattern, required access): `public`, `master`, or the scope a key needs.
+/// (method, path pattern, required access): `public`, `master`, `any key`, or the scope a key
+/// needs.
 const EXPECTED: &[(&str, &str, &str)] = &[
     ("GET", "/healthz", "public"),
+    ("GET", "/api/v1/auth/whoami", "any key"),
     ("GET", "/api/v1/admin/orgs", "master"),
     ("POST", "/api/v1/admin/orgs", "master"),
     ("POST", "/api/v1/admin/orgs/{org_id}/keys", "master"),
@@ -302,6 +304,7 @@ fn access_name(access: &Access) -> String {
     match access {
         Access::Public => "public".into(),
         Access::Master => "master".into(),
+        Access::AnyKey => "any key".into(),
         Access::Key(required) => required.to_string(),
     }
 }
@@ -522,6 +525,64 @@ fn master_routes_need_the_master_key() {
             &format!("{} {} with the master key", spec.method, spec.path),
         );
     }
+}
+
+#[test]
+fn any_key_routes_need_a_usable_key_and_no_scope() {
+    let app = TestApp::spawn();
+    let expired = app.expired_key_in(&app.org_id, &["admin"]);
+    let revoked = app.key(&["admin"]);
+    app.revoke(&app.org_id, &app.admin_key, &revoked);
+    let (foreign_org, foreign_key) = app.new_org("Foreign", &["beacons:read"]);
+    let routes: Vec<_> = table()
+        .into_iter()
+        .filter(|r| r.access == Access::AnyKey)
+        .collect();
+    assert!(!routes.is_empty());
+    for spec in routes {
+        let path = concrete_path(&app, spec.path);
+        let call = |key: Option<&str>| app.request(method(spec.method.as_str()), &path, key, None);
+        call(None).assert_error(401, "UNAUTHORIZED");
+        call(Some(&revoked)).assert_error(401, "UNAUTHORIZED");
+        call(Some(&expired)).assert_error(401, "UNAUTHORIZED");
+        call(Some(MASTER_KEY)).assert_error(401, "UNAUTHORIZED");
+        // Any scope at all, even one unrelated to keys, of any organisation.
+        let unrelated = app.key(&["forms:read"]);
+        for (key, org) in [(&unrelated, &app.org_id), (&foreign_key, &foreign_org)] {
+            let r = call(Some(key));
+            assert_eq!(r.status, 200, "{} {}: {}", spec.method, spec.path, r.body);
+            assert_eq!(r.data()["org_id"], org.as_str());
+        }
+    }
+}
+
+#[test]
+fn whoami_describes_the_calling_key_without_its_secret() {
+    let app = TestApp::spawn();
+    let r = app.mint(
+        &app.org_id,
+        json!({"name": "ci bot", "scopes": ["kb:write", "conversations:read"], "tier": "pro"}),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let token = r.data()["key"].as_str().unwrap().to_string();
+    let me = app.get("/api/v1/auth/whoami", &token);
+    assert_eq!(me.status, 200, "{}", me.body);
+    let mut listed = app.get(&format!("/api/v1/orgs/{}/keys", app.org_id), &app.admin_key);
+    let listed = listed.body["data"]
+        .as_array_mut()
+        .unwrap()
+        .iter()
+        .find(|k| k["id"] == key_id(&token).as_str())
+        .cloned()
+        .unwrap();
+    // The same view as the key list; `last_used_at` may differ by this very request.
+    let strip = |mut v: Value| {
+        v.as_object_mut().unwrap().remove("last_used_at");
+        v
+    };
+    assert_eq!(strip(me.data().clone()), strip(listed));
+    assert_eq!(me.data()["tier"], "pro");
+    assert!(!me.body.to_string().contains(&token[16..]), "no secret");
 }
 
 #[test]
