@@ -3,26 +3,60 @@ use std::pin::Pin;
 use std::process::ExitCode;
 use std::task::Poll;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use rogeriq::config::{Flags, LogFormat, Settings};
 use rogeriq::server::{self, Options};
 
+mod cli;
+
 #[derive(Parser)]
-#[command(name = "rogeriq", version, about = "Self-hosted RogerIQ API server")]
+#[command(
+    name = "rogeriq",
+    version,
+    about = "Self-hosted RogerIQ API server (`rogeriq serve`) and the command-line client of \
+             any RogerIQ-compatible server (every other command)",
+    after_help = "Examples:\n  rogeriq serve\n  rogeriq projects list\n  \
+                  rogeriq projects create \"Acme Support\" --domain support.acme.com"
+)]
 struct Cli {
+    #[command(flatten)]
+    client: cli::Options,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the API server.
+    /// Run the API server
+    #[command(after_help = "Examples:\n  rogeriq serve\n  \
+                      rogeriq serve --listen 0.0.0.0:9000 --data-dir /var/lib/rogeriq")]
     Serve(Flags),
+    #[command(flatten)]
+    Client(cli::Command),
 }
 
 fn main() -> ExitCode {
-    match Cli::parse().command {
-        Command::Serve(flags) => serve(&flags),
+    let parsed = match Cli::try_parse() {
+        Ok(parsed) => parsed,
+        Err(err) => {
+            let _ = err.print();
+            // Help and version are answers, not errors; anything else is a usage error.
+            return if err.use_stderr() {
+                cli::usage_exit()
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    match parsed.command {
+        Command::Serve(flags) => match parsed.client.first_given() {
+            Some(option) => {
+                eprintln!("rogeriq: {option} is a client option; `rogeriq serve` does not take it");
+                cli::usage_exit()
+            }
+            None => serve(&flags),
+        },
+        Command::Client(command) => cli::run(parsed.client, command, Cli::command),
     }
 }
 
