@@ -6,6 +6,7 @@ mod helpers;
 mod admin;
 mod audit;
 mod authorization;
+mod cli;
 mod errors;
 mod keys;
 mod persistence;
