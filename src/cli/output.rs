@@ -1,7 +1,7 @@
 //! How a result is printed (API.md §14.3): a table for people (comfy-table), JSON for programs,
 //! or only ids. Data goes to stdout; hints and errors to stderr.
 
-use comfy_table::{ContentArrangement, Table, presets};
+use comfy_table::{ColumnConstraint, ContentArrangement, Table, presets};
 use serde_json::Value;
 
 /// What a command printed: the value and how it is laid out.
@@ -142,6 +142,7 @@ fn object_table(value: &Value) -> String {
             for (name, value) in fields {
                 table.add_row([name.as_str(), &cell(value)]);
             }
+            keep_whole(&mut table, 0);
         }
         other => {
             table.add_row([cell(other)]);
@@ -172,7 +173,20 @@ fn list_table(items: &[&Value], columns: &[&str]) -> String {
                 .map(|c| item.get(*c).map(cell).unwrap_or_default()),
         );
     }
+    // On a narrow terminal, free text wraps; ids and timestamps stay whole so they can be
+    // copied.
+    for (index, name) in columns.iter().enumerate() {
+        if *name == "id" || name.ends_with("_id") || name.ends_with("_at") {
+            keep_whole(&mut table, index);
+        }
+    }
     table.to_string()
+}
+
+fn keep_whole(table: &mut Table, column: usize) {
+    if let Some(column) = table.column_mut(column) {
+        column.set_constraint(ColumnConstraint::ContentWidth);
+    }
 }
 
 #[cfg(test)]
