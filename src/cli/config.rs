@@ -173,13 +173,22 @@ impl Resolved {
         file: &ConfigFile,
         config_path: Option<PathBuf>,
     ) -> Resolved {
+        let api_key = pick(
+            flags.api_key.as_deref(),
+            env(ENV_API_KEY),
+            file.api_key.as_deref(),
+        );
+        // The file's organisation was stored with the file's key by `auth login`, which checked
+        // that they belong together; a key given by flag or environment may belong elsewhere,
+        // and then its own organisation is used unless one is given the same way.
+        let file_org = file.org_id.as_deref().filter(|_| {
+            api_key
+                .as_ref()
+                .is_none_or(|k| k.source == Source::ConfigFile)
+        });
         Resolved {
-            api_key: pick(
-                flags.api_key.as_deref(),
-                env(ENV_API_KEY),
-                file.api_key.as_deref(),
-            ),
-            org: pick(flags.org.as_deref(), env(ENV_ORG), file.org_id.as_deref()),
+            api_key,
+            org: pick(flags.org.as_deref(), env(ENV_ORG), file_org),
             project: pick(
                 flags.project.as_deref(),
                 env(ENV_PROJECT),
@@ -248,6 +257,16 @@ mod tests {
         assert_eq!(r.project.unwrap().value, "prj_file");
         assert_eq!(r.api_base.value, "http://file");
         assert!(r.master_key.is_none());
+    }
+
+    #[test]
+    fn the_files_org_goes_with_the_files_key() {
+        let env = env_of(&[("RIQ_API_KEY", "riq_env")]);
+        let r = Resolved::resolve(&Overrides::default(), &env, &file(), None);
+        assert!(r.org.is_none());
+        assert_eq!(r.project.unwrap().value, "prj_file");
+        let r = Resolved::resolve(&Overrides::default(), &env_of(&[]), &file(), None);
+        assert_eq!(r.org.unwrap().value, "org_file");
     }
 
     #[test]

@@ -112,11 +112,17 @@ pub fn pretty(value: &Value) -> String {
     serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string())
 }
 
+/// Narrower than this, a reported terminal width is taken as unknown (a pseudo-terminal of
+/// size 0 reports 0) and the table is not wrapped.
+const MIN_WRAP_WIDTH: u16 = 40;
+
 fn new_table() -> Table {
     let mut table = Table::new();
-    table
-        .load_style(presets::UTF8_FULL_CONDENSED)
-        .set_content_arrangement(ContentArrangement::Dynamic);
+    table.load_style(presets::UTF8_FULL_CONDENSED);
+    // Wrap cells to the terminal's width when there is a terminal.
+    if table.width().is_some_and(|width| width >= MIN_WRAP_WIDTH) {
+        table.set_content_arrangement(ContentArrangement::Dynamic);
+    }
     table
 }
 

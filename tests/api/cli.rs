@@ -614,6 +614,11 @@ fn flags_beat_environment_beat_the_config_file() {
         )),
         [flag_prj.as_str()]
     );
+    // The file's organisation goes with the file's key: another key uses its own.
+    let run = cli.run(&["projects", "list", "--api-key", flag_key]);
+    assert_eq!(projects(run), [flag_prj.as_str()]);
+    let run = cli.run_with(&["projects", "list"], &[("RIQ_API_KEY", env_key)], None);
+    assert_eq!(projects(run), [env_prj.as_str()]);
     // The organisation alone: a wrong one in a higher layer wins, and the server refuses it.
     let run = cli.run_with(&["projects", "list"], &[("RIQ_ORG_ID", env_org)], None);
     assert_eq!(
