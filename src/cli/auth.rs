@@ -1,5 +1,7 @@
 //! `auth login|whoami|logout`: the config file `~/.rogeriq/config.json` (API.md §14.1).
 
+use std::path::Path;
+
 use clap::Subcommand;
 use serde_json::{Value, json};
 
@@ -44,36 +46,40 @@ pub fn run(command: Command, ctx: &Ctx) -> CliResult<Output> {
                 ctx.settings.project.as_ref(),
             ))
         }
-        Command::Logout => {
-            let path = config_path(ctx)?;
-            let deleted = match std::fs::remove_file(path) {
-                Ok(()) => true,
-                Err(err) if err.kind() == std::io::ErrorKind::NotFound => false,
-                Err(err) => {
-                    return Err(CliError::usage(format!(
-                        "cannot delete {}: {err}",
-                        path.display()
-                    )));
-                }
-            };
-            let note = if deleted {
-                "logged out"
-            } else {
-                "there was no config file"
-            };
-            Ok(Output::object(
-                json!({"config_file": path.display().to_string(), "deleted": deleted}),
-            )
-            .note(note))
-        }
+        Command::Logout => logout(ctx.settings.config_path.as_deref()),
     }
 }
 
-fn config_path(ctx: &Ctx) -> CliResult<&std::path::Path> {
-    ctx.settings
-        .config_path
-        .as_deref()
-        .ok_or_else(|| CliError::usage("HOME is not set, so there is no ~/.rogeriq/config.json"))
+/// Deletes the config file. It needs nothing else, so it works on a file too broken to read.
+pub fn logout(path: Option<&Path>) -> CliResult<Output> {
+    let path = path.ok_or_else(no_home)?;
+    let deleted = match std::fs::remove_file(path) {
+        Ok(()) => true,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => false,
+        Err(err) => {
+            return Err(CliError::usage(format!(
+                "cannot delete {}: {err}",
+                path.display()
+            )));
+        }
+    };
+    let note = if deleted {
+        "logged out"
+    } else {
+        "there was no config file"
+    };
+    Ok(
+        Output::object(json!({"config_file": path.display().to_string(), "deleted": deleted}))
+            .note(note),
+    )
+}
+
+fn no_home() -> CliError {
+    CliError::usage("HOME is not set, so there is no ~/.rogeriq/config.json")
+}
+
+fn config_path(ctx: &Ctx) -> CliResult<&Path> {
+    ctx.settings.config_path.as_deref().ok_or_else(no_home)
 }
 
 /// Checks the key with the server and stores it with its base, organisation and project. The

@@ -203,7 +203,11 @@ pub fn run(options: Options, command: Command, cli: fn() -> clap::Command) -> Ex
     let stdout_is_terminal = std::io::stdout().is_terminal();
     let format = options.format(stdout_is_terminal);
     let env = |name: &str| std::env::var(name).ok();
-    let result = Ctx::new(&options, &env).and_then(|ctx| execute(command, &ctx));
+    let result = match command {
+        // Needs no settings, so it also clears a config file that cannot be read.
+        Call::Auth(auth::Command::Logout) => auth::logout(config::config_path(&env).as_deref()),
+        command => Ctx::new(&options, &env).and_then(|ctx| execute(command, &ctx)),
+    };
     match result {
         Ok(output) => {
             let (out, note) = output.render(format);

@@ -750,6 +750,13 @@ fn login_writes_a_private_config_file_and_logout_deletes_it() {
     cli.run(&["auth", "logout"]).assert_code(0);
     assert!(!path.exists());
     cli.run(&["projects", "list"]).assert_code(3);
+
+    // A broken file is a usage error that names it, and logout clears it.
+    std::fs::write(&path, "{not json").unwrap();
+    let run = cli.run(&["projects", "list"]);
+    assert!(run.assert_code(1).stderr.contains("config.json"), "{run:?}");
+    cli.run(&["auth", "logout"]).assert_code(0);
+    assert!(!path.exists());
 }
 
 #[test]
