@@ -522,6 +522,107 @@ mod tests {
         assert!(err.contains("workers") && err.contains("c.toml"), "{err}");
     }
 
+    /// Settings from these environment variables alone.
+    fn from_env(vars: &[(&str, &str)]) -> Result<Settings, String> {
+        let env: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Settings::load(&Flags::default(), |k| env.get(k).cloned())
+    }
+
+    #[test]
+    fn lists_come_from_the_environment_in_either_form() {
+        let var = "ROGERIQ_RATE_LIMIT_TRUSTED_PROXIES";
+        let both = ["127.0.0.1", "10.0.0.0/8"];
+        for (raw, want) in [
+            (r#"["127.0.0.1", "10.0.0.0/8"]"#, &both[..]),
+            ("[127.0.0.1, 10.0.0.0/8]", &both[..]),
+            (" 127.0.0.1 , 10.0.0.0/8 ", &both[..]),
+            ("::1", &["::1"][..]),
+            ("[]", &[][..]),
+            ("", &[][..]),
+        ] {
+            let s = from_env(&[(var, raw)]).unwrap_or_else(|e| panic!("{raw}: {e}"));
+            let got: Vec<String> = s
+                .rate_limit
+                .trusted_proxies
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+            assert_eq!(got, want, "{raw}");
+        }
+        let err = from_env(&[(var, "10.0.0.0/8, proxy.local")]).unwrap_err();
+        assert!(err.contains(var) && err.contains("proxy.local"), "{err}");
+
+        let s = from_env(&[(
+            "ROGERIQ_CORS_ALLOWED_ORIGINS",
+            "https://App.example.com/, http://localhost:3000",
+        )])
+        .unwrap();
+        let origins: Vec<&str> = s
+            .cors
+            .allowed_origins
+            .iter()
+            .map(AllowedOrigin::as_str)
+            .collect();
+        assert_eq!(
+            origins,
+            ["https://app.example.com", "http://localhost:3000"]
+        );
+        let err = from_env(&[("ROGERIQ_CORS_ALLOWED_ORIGINS", "https://a.com/path")]).unwrap_err();
+        assert!(err.contains("ROGERIQ_CORS_ALLOWED_ORIGINS"), "{err}");
+    }
+
+    #[test]
+    fn rate_limit_settings_from_the_environment() {
+        let s = from_env(&[
+            ("ROGERIQ_RATE_LIMIT_ENABLED", "false"),
+            ("ROGERIQ_RATE_LIMIT_WINDOW_SECS", "2"),
+            ("ROGERIQ_RATE_LIMIT_DEFAULT_TIER", "pro"),
+            ("ROGERIQ_RATE_LIMIT_TIERS_PRO", "5"),
+            ("ROGERIQ_RATE_LIMIT_TIERS_ANONYMOUS", "7"),
+        ])
+        .unwrap();
+        let r = &s.rate_limit;
+        assert_eq!(
+            (r.enabled, r.window_secs, r.default_tier),
+            (false, 2, Tier::Pro)
+        );
+        assert_eq!((r.tiers.of(Tier::Pro), r.tiers.anonymous), (5, 7));
+        assert_eq!(r.tiers.of(Tier::Starter), 600);
+        for (var, raw, named) in [
+            (
+                "ROGERIQ_RATE_LIMIT_DEFAULT_TIER",
+                "gold",
+                "ROGERIQ_RATE_LIMIT_DEFAULT_TIER",
+            ),
+            (
+                "ROGERIQ_RATE_LIMIT_WINDOW_SECS",
+                "0",
+                "rate_limit.window_secs",
+            ),
+            (
+                "ROGERIQ_RATE_LIMIT_WINDOW_SECS",
+                "86401",
+                "rate_limit.window_secs",
+            ),
+            (
+                "ROGERIQ_RATE_LIMIT_TIERS_SCALE",
+                "0",
+                "rate_limit.tiers.scale",
+            ),
+            (
+                "ROGERIQ_RATE_LIMIT_TIERS_SCALE",
+                "-1",
+                "ROGERIQ_RATE_LIMIT_TIERS_SCALE",
+            ),
+        ] {
+            let err = from_env(&[(var, raw)]).unwrap_err();
+            assert!(err.contains(named), "{var}={raw}: {err}");
+        }
+    }
+
     #[test]
     fn unknown_file_keys_are_rejected() {
         let (_dir, flags) = config_file("lisen = \"x\"\n");
