@@ -8,17 +8,17 @@
 use std::net::{IpAddr, Ipv6Addr};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use actix_web::HttpMessage;
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
 use actix_web::middleware::Next;
+use actix_web::{HttpMessage, HttpRequest};
 
 use crate::api::State;
 use crate::api::context::AuthenticatedKeyId;
 use crate::api::extract::{self, AppState, Caller};
 use crate::error::ApiError;
-use crate::rate_limit::{self, Bucket, Decision, Tier};
+use crate::rate_limit::{self, Bucket, Decision, IpRange, Tier};
 
 /// The paths the limit covers: the API, not `/healthz` nor the public form endpoint (which has
 /// its own limit per form and address, API.md §9.12).
@@ -74,28 +74,30 @@ fn decide(state: &AppState, req: &ServiceRequest, caller: &Caller) -> (Decision,
     }
     let bucket = match caller {
         Caller::Key(key) => Bucket::Key(key.id.clone()),
-        Caller::Anonymous { .. } => Bucket::client(client_address(state, req)),
+        Caller::Anonymous { .. } => Bucket::client(
+            // Without a peer address (not over TCP) every such client shares one bucket.
+            client_address(req.request(), &settings.trusted_proxies)
+                .unwrap_or(IpAddr::V6(Ipv6Addr::UNSPECIFIED)),
+        ),
     };
     (state.limiter.admit(bucket, limit, Instant::now()), tier)
 }
 
-/// The connection's peer, or the client a trusted proxy names in `X-Forwarded-For`. Without a
-/// peer address (not over TCP) every such client shares one bucket.
-fn client_address(state: &AppState, req: &ServiceRequest) -> IpAddr {
-    let peer = req
-        .peer_addr()
-        .map_or(IpAddr::V6(Ipv6Addr::UNSPECIFIED), |addr| addr.ip());
+/// The connection's peer, or the client that a trusted proxy names in `X-Forwarded-For`;
+/// `None` without a peer address (not over TCP).
+pub fn client_address(req: &HttpRequest, trusted: &[IpRange]) -> Option<IpAddr> {
+    let peer = req.peer_addr()?.ip();
     let forwarded: Vec<&str> = req
         .headers()
         .get_all(FORWARDED_FOR)
         .filter_map(|value| value.to_str().ok())
         .flat_map(|value| value.split(','))
         .collect();
-    rate_limit::client_address(
+    Some(rate_limit::client_address(
         peer,
         forwarded.into_iter(),
-        &state.rate_limit.trusted_proxies,
-    )
+        trusted,
+    ))
 }
 
 fn add_headers(headers: &mut HeaderMap, decision: &Decision, tier: Option<Tier>) {

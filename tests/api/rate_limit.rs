@@ -350,3 +350,33 @@ fn only_configured_origins_are_allowed() {
     assert_eq!(r.status, 200);
     assert!(r.header("access-control-allow-origin").is_none());
 }
+
+#[test]
+fn public_form_submissions_behind_a_trusted_proxy_count_per_client() {
+    let app = TestApp::spawn_with(|s| {
+        s.rate_limit.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()];
+    });
+    let project = app.project("Site");
+    let form = app.post(
+        &format!("/api/v1/projects/{project}/forms"),
+        &app.admin_key,
+        json!({"name": "Contact", "rate_limit_per_ip": 1}),
+    );
+    assert_eq!(form.status, 201, "{}", form.body);
+    let path = format!("/api/f/{}", form.data()["id"].as_str().unwrap());
+    let body = json!({"name": "Ann", "email": "ann@example.com", "message": "Hi"}).to_string();
+    let submit = |client: &str| {
+        app.send(
+            Method::POST,
+            &path,
+            &[
+                ("Content-Type", "application/json"),
+                ("X-Forwarded-For", client),
+            ],
+            Some(&body),
+        )
+    };
+    assert_eq!(submit("198.51.100.1").status, 200);
+    submit("198.51.100.1").assert_error(429, "RATE_LIMITED");
+    assert_eq!(submit("198.51.100.2").status, 200);
+}
