@@ -14,16 +14,13 @@ use actix_web::{HttpMessage, HttpResponse, ResponseError};
 use futures_util::FutureExt;
 
 use crate::api::error;
+use crate::api::extract::AuthenticatedKeyId;
 use crate::api::limits;
 use crate::api::request_id::{self, REQUEST_ID_HEADER};
 use crate::config::{AllowedOrigin, CorsSettings};
 use crate::error::ApiError;
 use crate::ids;
 use crate::store::panic_message;
-
-/// The id of the API key that authenticated the request, for the log line.
-#[derive(Clone)]
-pub struct AuthenticatedKeyId(pub String);
 
 pub async fn request_context(
     req: ServiceRequest,
@@ -131,7 +128,15 @@ impl ResponseError for FailedRequest {
 pub fn cors(settings: &CorsSettings) -> Cors {
     let cors = Cors::default()
         .allowed_methods(["GET", "POST", "PATCH", "PUT", "DELETE", "OPTIONS"])
-        .allowed_headers(["X-API-Key", "Authorization", "Content-Type", "Accept"])
+        // The SDK also sets `User-Agent` (API.md §15), which some browsers send and then
+        // name in the preflight.
+        .allowed_headers([
+            "X-API-Key",
+            "Authorization",
+            "Content-Type",
+            "Accept",
+            "User-Agent",
+        ])
         .expose_headers([
             REQUEST_ID_HEADER,
             limits::LIMIT,

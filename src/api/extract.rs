@@ -163,6 +163,10 @@ async fn usable_key(state: &AppState, token: &str) -> ApiResult<Option<ApiKey>> 
     }))
 }
 
+/// The id of the API key that authenticated the request, for the log line.
+#[derive(Clone)]
+pub struct AuthenticatedKeyId(pub String);
+
 /// Who sends a request, as the rate limiter found out before routing; `Auth` takes it from the
 /// request's extensions instead of looking the key up again.
 pub enum Caller {

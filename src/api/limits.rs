@@ -15,8 +15,7 @@ use actix_web::middleware::Next;
 use actix_web::{HttpMessage, HttpRequest};
 
 use crate::api::State;
-use crate::api::context::AuthenticatedKeyId;
-use crate::api::extract::{self, AppState, Caller};
+use crate::api::extract::{self, AppState, AuthenticatedKeyId, Caller};
 use crate::error::ApiError;
 use crate::rate_limit::{self, Bucket, Decision, IpRange, Tier};
 

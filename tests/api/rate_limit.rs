@@ -255,7 +255,10 @@ fn preflight(app: &TestApp, path: &str, origin: &str) -> Resp {
         &[
             ("Origin", origin),
             ("Access-Control-Request-Method", "POST"),
-            ("Access-Control-Request-Headers", "x-api-key, content-type"),
+            (
+                "Access-Control-Request-Headers",
+                "x-api-key, content-type, user-agent",
+            ),
         ],
         None,
     )
@@ -277,9 +280,15 @@ fn a_browser_preflight_is_answered_without_a_key_and_costs_nothing() {
         );
         assert_eq!(
             names(&r, "access-control-allow-headers"),
-            ["x-api-key", "authorization", "content-type", "accept"]
-                .map(String::from)
-                .into()
+            [
+                "x-api-key",
+                "authorization",
+                "content-type",
+                "accept",
+                "user-agent"
+            ]
+            .map(String::from)
+            .into()
         );
         assert_eq!(r.header("access-control-max-age"), Some("600"));
         assert!(r.header("x-request-id").is_some_and(is_request_id));
