@@ -116,6 +116,9 @@ struct Shard {
     windows: HashMap<Bucket, Window>,
     /// The second at or after which the next sweep of idle windows runs.
     next_sweep: u32,
+    /// The second of the last sweep: a full shard sweeps at most once a second, so that a
+    /// flood of new addresses does not cost a scan each.
+    swept_at: Option<u32>,
 }
 
 #[derive(Default)]
@@ -177,7 +180,7 @@ impl RateLimiter {
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         if second >= shard.next_sweep {
-            shard.windows.retain(|_, w| !w.is_idle(second, length));
+            shard.sweep(second, length);
             shard.next_sweep = second.saturating_add(length);
         }
         if !shard.windows.contains_key(&bucket) && shard.windows.len() >= self.per_shard {
@@ -214,10 +217,18 @@ impl RateLimiter {
 }
 
 impl Shard {
+    /// Drops the windows with no request left inside.
+    fn sweep(&mut self, now: u32, length: u32) {
+        self.windows.retain(|_, w| !w.is_idle(now, length));
+        self.swept_at = Some(now);
+    }
+
     /// Frees a place for a new bucket: idle windows first, else any one. Only a flood from more
     /// addresses than the capacity gets here; forgetting one of them lets that one start over.
     fn make_room(&mut self, now: u32, length: u32, room: usize) {
-        self.windows.retain(|_, w| !w.is_idle(now, length));
+        if self.swept_at != Some(now) {
+            self.sweep(now, length);
+        }
         if self.windows.len() >= room
             && let Some(victim) = self.windows.keys().next().cloned()
         {
