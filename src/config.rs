@@ -11,6 +11,8 @@ use figment::value::{Dict, Map, Value};
 use figment::{Figment, Metadata, Profile, Provider, Source};
 use serde::{Deserialize, Serialize};
 
+use crate::rate_limit::{IpRange, Tier};
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
@@ -31,6 +33,8 @@ pub struct Settings {
     pub agent: AgentSettings,
     pub webhooks: WebhookSettings,
     pub integrations: IntegrationSettings,
+    pub rate_limit: RateLimitSettings,
+    pub cors: CorsSettings,
 }
 
 /// `[agent]`: the model provider behind `agent/respond` (API.md §9.7).
@@ -63,6 +67,120 @@ pub struct IntegrationSettings {
     pub dashboard_url: String,
 }
 
+/// `[rate_limit]`: requests per sliding window for each API key, by the key's tier, and for
+/// each client address without a usable key (API.md §7.2).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitSettings {
+    /// Whether requests over the limit are refused; when off, the headers still show the
+    /// nominal limits.
+    pub enabled: bool,
+    /// Length of the sliding window, in seconds (1 to 86 400).
+    pub window_secs: u64,
+    /// The tier of a key created without one (the first-start key too).
+    pub default_tier: Tier,
+    /// Proxies (addresses or CIDR networks) whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Vec<IpRange>,
+    pub tiers: TierLimits,
+}
+
+/// `[rate_limit.tiers]`: requests per window of each tier, and of a client without a key.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TierLimits {
+    pub starter: u32,
+    pub pro: u32,
+    pub scale: u32,
+    pub enterprise: u32,
+    pub anonymous: u32,
+}
+
+/// The longest window: a day.
+const MAX_WINDOW_SECS: u64 = 86_400;
+
+impl RateLimitSettings {
+    fn check(&self) -> Result<(), String> {
+        if !(1..=MAX_WINDOW_SECS).contains(&self.window_secs) {
+            return Err(format!(
+                "rate_limit.window_secs must be between 1 and {MAX_WINDOW_SECS}"
+            ));
+        }
+        let t = &self.tiers;
+        for (name, limit) in [
+            ("starter", t.starter),
+            ("pro", t.pro),
+            ("scale", t.scale),
+            ("enterprise", t.enterprise),
+            ("anonymous", t.anonymous),
+        ] {
+            if limit == 0 {
+                return Err(format!("rate_limit.tiers.{name} must be at least 1"));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl TierLimits {
+    pub fn of(&self, tier: Tier) -> u32 {
+        match tier {
+            Tier::Starter => self.starter,
+            Tier::Pro => self.pro,
+            Tier::Scale => self.scale,
+            Tier::Enterprise => self.enterprise,
+        }
+    }
+}
+
+/// `[cors]`: which web pages may call the API from a browser (API.md §1).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CorsSettings {
+    /// Origins such as `https://app.example.com`; `*` allows any.
+    pub allowed_origins: Vec<AllowedOrigin>,
+}
+
+/// `*`, or an origin as browsers send it: scheme, host and a port other than the default.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct AllowedOrigin(String);
+
+impl AllowedOrigin {
+    pub const ANY: &'static str = "*";
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for AllowedOrigin {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Self, String> {
+        let text = text.trim();
+        if text == AllowedOrigin::ANY {
+            return Ok(AllowedOrigin(text.into()));
+        }
+        let bad = || format!("'{text}' is not an origin such as https://app.example.com");
+        let url = url::Url::parse(text).map_err(|_| bad())?;
+        let bare = url.username().is_empty()
+            && url.password().is_none()
+            && url.path() == "/"
+            && url.query().is_none()
+            && url.fragment().is_none();
+        if !matches!(url.scheme(), "http" | "https") || url.host().is_none() || !bare {
+            return Err(bad());
+        }
+        Ok(AllowedOrigin(url.origin().ascii_serialization()))
+    }
+}
+
+impl From<AllowedOrigin> for String {
+    fn from(origin: AllowedOrigin) -> String {
+        origin.0
+    }
+}
+
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
@@ -89,6 +207,22 @@ impl Default for Settings {
             webhooks: WebhookSettings { allow_http: false },
             integrations: IntegrationSettings {
                 dashboard_url: "https://rogeriq.com".into(),
+            },
+            rate_limit: RateLimitSettings {
+                enabled: true,
+                window_secs: 60,
+                default_tier: Tier::Starter,
+                trusted_proxies: Vec::new(),
+                tiers: TierLimits {
+                    starter: 600,
+                    pro: 3_000,
+                    scale: 10_000,
+                    enterprise: 30_000,
+                    anonymous: 600,
+                },
+            },
+            cors: CorsSettings {
+                allowed_origins: vec![AllowedOrigin(AllowedOrigin::ANY.into())],
             },
         }
     }
@@ -133,11 +267,18 @@ pub const ENV_PREFIX: &str = "ROGERIQ_";
 const MIN_MASTER_KEY_CHARS: usize = 16;
 
 /// One settings key, read off the defaults: its path (`["rate_limit", "window_secs"]`) and
-/// whether it holds text.
+/// what kind of value it holds.
 #[derive(Debug, Clone)]
 pub struct Key {
     pub path: Vec<String>,
-    text: bool,
+    kind: ValueKind,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum ValueKind {
+    Text,
+    List,
+    Other,
 }
 
 impl Key {
@@ -162,13 +303,23 @@ impl Key {
 
     /// An environment variable's text as a value of this key. A text key takes it as it is;
     /// figment's `Env` provider would guess a type from the text instead, trimming it, dropping
-    /// quotes and turning digits into numbers, which would mangle a secret. Other keys are
-    /// parsed (`20`, `true`), so text where a number belongs fails as a type error.
+    /// quotes and turning digits into numbers, which would mangle a secret. A list takes TOML's
+    /// form (`["10.0.0.1", "10.1.0.0/16"]`) or plain comma-separated items (`10.0.0.1,
+    /// 10.1.0.0/16`; empty for none). Other keys are parsed (`20`, `true`), so text where a
+    /// number belongs fails as a type error.
     fn env_value(&self, raw: String) -> Value {
-        if self.text {
-            Value::from(raw)
-        } else {
-            raw.parse().unwrap_or_else(|never| match never {})
+        let parsed = |raw: String| raw.parse().unwrap_or_else(|never| match never {});
+        match self.kind {
+            ValueKind::Text => Value::from(raw),
+            ValueKind::List if raw.trim_start().starts_with('[') => parsed(raw),
+            ValueKind::List => Value::from(
+                raw.split(',')
+                    .map(str::trim)
+                    .filter(|item| !item.is_empty())
+                    .map(|item| Value::from(item.to_string()))
+                    .collect::<Vec<_>>(),
+            ),
+            ValueKind::Other => parsed(raw),
         }
     }
 }
@@ -214,7 +365,7 @@ impl Settings {
         if self.max_body_bytes == 0 {
             return Err("max_body_bytes must be at least 1".into());
         }
-        Ok(())
+        self.rate_limit.check()
     }
 
     pub fn data_file(&self) -> PathBuf {
@@ -230,7 +381,11 @@ impl Settings {
                     Value::Dict(_, inner) => walk(inner, &path, out),
                     leaf => out.push(Key {
                         path,
-                        text: matches!(leaf, Value::String(..)),
+                        kind: match leaf {
+                            Value::String(..) => ValueKind::Text,
+                            Value::Array(..) => ValueKind::List,
+                            _ => ValueKind::Other,
+                        },
                     }),
                 }
             }
@@ -365,6 +520,107 @@ mod tests {
         let (_dir, flags) = config_file("workers = \"many\"\n");
         let err = Settings::load(&flags, no_env).unwrap_err();
         assert!(err.contains("workers") && err.contains("c.toml"), "{err}");
+    }
+
+    /// Settings from these environment variables alone.
+    fn from_env(vars: &[(&str, &str)]) -> Result<Settings, String> {
+        let env: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Settings::load(&Flags::default(), |k| env.get(k).cloned())
+    }
+
+    #[test]
+    fn lists_come_from_the_environment_in_either_form() {
+        let var = "ROGERIQ_RATE_LIMIT_TRUSTED_PROXIES";
+        let both = ["127.0.0.1", "10.0.0.0/8"];
+        for (raw, want) in [
+            (r#"["127.0.0.1", "10.0.0.0/8"]"#, &both[..]),
+            ("[127.0.0.1, 10.0.0.0/8]", &both[..]),
+            (" 127.0.0.1 , 10.0.0.0/8 ", &both[..]),
+            ("::1", &["::1"][..]),
+            ("[]", &[][..]),
+            ("", &[][..]),
+        ] {
+            let s = from_env(&[(var, raw)]).unwrap_or_else(|e| panic!("{raw}: {e}"));
+            let got: Vec<String> = s
+                .rate_limit
+                .trusted_proxies
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+            assert_eq!(got, want, "{raw}");
+        }
+        let err = from_env(&[(var, "10.0.0.0/8, proxy.local")]).unwrap_err();
+        assert!(err.contains(var) && err.contains("proxy.local"), "{err}");
+
+        let s = from_env(&[(
+            "ROGERIQ_CORS_ALLOWED_ORIGINS",
+            "https://App.example.com/, http://localhost:3000",
+        )])
+        .unwrap();
+        let origins: Vec<&str> = s
+            .cors
+            .allowed_origins
+            .iter()
+            .map(AllowedOrigin::as_str)
+            .collect();
+        assert_eq!(
+            origins,
+            ["https://app.example.com", "http://localhost:3000"]
+        );
+        let err = from_env(&[("ROGERIQ_CORS_ALLOWED_ORIGINS", "https://a.com/path")]).unwrap_err();
+        assert!(err.contains("ROGERIQ_CORS_ALLOWED_ORIGINS"), "{err}");
+    }
+
+    #[test]
+    fn rate_limit_settings_from_the_environment() {
+        let s = from_env(&[
+            ("ROGERIQ_RATE_LIMIT_ENABLED", "false"),
+            ("ROGERIQ_RATE_LIMIT_WINDOW_SECS", "2"),
+            ("ROGERIQ_RATE_LIMIT_DEFAULT_TIER", "pro"),
+            ("ROGERIQ_RATE_LIMIT_TIERS_PRO", "5"),
+            ("ROGERIQ_RATE_LIMIT_TIERS_ANONYMOUS", "7"),
+        ])
+        .unwrap();
+        let r = &s.rate_limit;
+        assert_eq!(
+            (r.enabled, r.window_secs, r.default_tier),
+            (false, 2, Tier::Pro)
+        );
+        assert_eq!((r.tiers.of(Tier::Pro), r.tiers.anonymous), (5, 7));
+        assert_eq!(r.tiers.of(Tier::Starter), 600);
+        for (var, raw, named) in [
+            (
+                "ROGERIQ_RATE_LIMIT_DEFAULT_TIER",
+                "gold",
+                "ROGERIQ_RATE_LIMIT_DEFAULT_TIER",
+            ),
+            (
+                "ROGERIQ_RATE_LIMIT_WINDOW_SECS",
+                "0",
+                "rate_limit.window_secs",
+            ),
+            (
+                "ROGERIQ_RATE_LIMIT_WINDOW_SECS",
+                "86401",
+                "rate_limit.window_secs",
+            ),
+            (
+                "ROGERIQ_RATE_LIMIT_TIERS_SCALE",
+                "0",
+                "rate_limit.tiers.scale",
+            ),
+            (
+                "ROGERIQ_RATE_LIMIT_TIERS_SCALE",
+                "-1",
+                "ROGERIQ_RATE_LIMIT_TIERS_SCALE",
+            ),
+        ] {
+            let err = from_env(&[(var, raw)]).unwrap_err();
+            assert!(err.contains(named), "{var}={raw}: {err}");
+        }
     }
 
     #[test]

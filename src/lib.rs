@@ -11,6 +11,7 @@ pub mod org_owned;
 pub mod pagination;
 pub mod project_owned;
 pub mod query;
+pub mod rate_limit;
 pub mod server;
 pub mod store;
 pub mod timestamp;

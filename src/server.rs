@@ -14,9 +14,10 @@ use crate::auth::MasterKey;
 use crate::auth::scope::{Scope, Verb};
 use crate::config::Settings;
 use crate::error::{ApiError, ApiResult};
-use crate::org_owned::api_key::{self, KeyCreate, Tier};
+use crate::org_owned::api_key::{self, KeyCreate};
 use crate::org_owned::audit::Actor;
 use crate::org_owned::org::{self, OrgCreate};
+use crate::rate_limit::Tier;
 use crate::store::{OpenError, Store};
 
 /// How long in-flight requests may take to finish after a shutdown signal.
@@ -42,9 +43,9 @@ impl Bootstrap {
     }
 }
 
-/// On a store with no organisation, creates "Default" and a key with scope `admin`.
-fn bootstrap(store: &Store) -> ApiResult<Option<Bootstrap>> {
-    store.write_blocking(|tx| {
+/// On a store with no organisation, creates "Default" and a key with scope `admin` on `tier`.
+fn bootstrap(store: &Store, tier: Tier) -> ApiResult<Option<Bootstrap>> {
+    store.write_blocking(move |tx| {
         if !org::list(tx)?.is_empty() {
             return Ok(None);
         }
@@ -59,7 +60,7 @@ fn bootstrap(store: &Store) -> ApiResult<Option<Bootstrap>> {
         let input = KeyCreate {
             name: "Bootstrap admin key".into(),
             scopes: vec![Scope::Coarse(Verb::Admin)],
-            tier: Tier::Starter,
+            tier,
             expires_at: None,
         };
         let (_, key) = api_key::create(tx, &actor, &created.id, input)?;
@@ -142,7 +143,8 @@ pub fn launch(mut settings: Settings, options: Options) -> Result<Launched, Star
     let server = http.run();
     // Last, so that nothing after it can fail: a first start whose banner was never shown
     // would leave an organisation whose key nobody has.
-    let bootstrap = bootstrap(&store).map_err(StartError::Bootstrap)?;
+    let bootstrap =
+        bootstrap(&store, settings.rate_limit.default_tier).map_err(StartError::Bootstrap)?;
     Ok(Launched {
         handle: server.handle(),
         server,

@@ -22,7 +22,11 @@ pub async fn create(
     state: State,
 ) -> ApiResult<HttpResponse> {
     let org = auth.org(&org_id)?;
-    let input = KeyCreate::from_json(body.value().await?, Timestamp::now())?;
+    let input = KeyCreate::from_json(
+        body.value().await?,
+        Timestamp::now(),
+        state.rate_limit.default_tier,
+    )?;
     input.check_grantable(&auth.key.scopes)?;
     let actor = auth.actor();
     let (key, secret) = state

@@ -1,9 +1,10 @@
 //! The per-request context: a request id for every response, one log line per request, JSON
-//! errors even for panics, and CORS headers.
+//! errors even for panics and CORS refusals, and the CORS rules (actix-cors).
 
 use std::panic::AssertUnwindSafe;
 use std::time::Instant;
 
+use actix_cors::{Cors, CorsError};
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::Method;
@@ -13,14 +14,13 @@ use actix_web::{HttpMessage, HttpResponse, ResponseError};
 use futures_util::FutureExt;
 
 use crate::api::error;
+use crate::api::extract::AuthenticatedKeyId;
+use crate::api::limits;
 use crate::api::request_id::{self, REQUEST_ID_HEADER};
+use crate::config::{AllowedOrigin, CorsSettings};
 use crate::error::ApiError;
 use crate::ids;
 use crate::store::panic_message;
-
-/// The id of the API key that authenticated the request, for the log line.
-#[derive(Clone)]
-pub struct AuthenticatedKeyId(pub String);
 
 pub async fn request_context(
     req: ServiceRequest,
@@ -38,7 +38,7 @@ pub async fn request_context(
     .await;
     let failure = match outcome {
         Ok(Ok(response)) => {
-            let mut response = response.map_into_boxed_body();
+            let mut response = json_cors_refusal(response.map_into_boxed_body(), &request_id);
             add_headers(response.headers_mut(), &request_id);
             let request = response.request();
             let key_id = request
@@ -123,50 +123,59 @@ impl ResponseError for FailedRequest {
     }
 }
 
-/// Answers CORS preflights before routing and authentication (API.md §1).
-pub async fn cors_preflight(
-    req: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    let is_preflight = req.method() == Method::OPTIONS
-        && req
-            .headers()
-            .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
-    if !is_preflight {
-        return next
-            .call(req)
-            .await
-            .map(ServiceResponse::map_into_boxed_body);
+/// The CORS rules of API.md §1: preflights are answered here, before the rate limit, routing
+/// and authentication, for the configured origins (any, by default).
+pub fn cors(settings: &CorsSettings) -> Cors {
+    let cors = Cors::default()
+        .allowed_methods(["GET", "POST", "PATCH", "PUT", "DELETE", "OPTIONS"])
+        // The SDK also sets `User-Agent` (API.md §15), which some browsers send and then
+        // name in the preflight.
+        .allowed_headers([
+            "X-API-Key",
+            "Authorization",
+            "Content-Type",
+            "Accept",
+            "User-Agent",
+        ])
+        .expose_headers([
+            REQUEST_ID_HEADER,
+            limits::LIMIT,
+            limits::REMAINING,
+            limits::RESET,
+            limits::TIER,
+            header::RETRY_AFTER.as_str(),
+        ])
+        .max_age(600);
+    let origins = &settings.allowed_origins;
+    if origins.iter().any(|o| o.as_str() == AllowedOrigin::ANY) {
+        return cors.allow_any_origin().send_wildcard();
     }
-    let response = HttpResponse::NoContent()
-        .insert_header((
-            header::ACCESS_CONTROL_ALLOW_METHODS,
-            "GET, POST, PATCH, PUT, DELETE, OPTIONS",
-        ))
-        .insert_header((
-            header::ACCESS_CONTROL_ALLOW_HEADERS,
-            "X-API-Key, Authorization, Content-Type, Accept",
-        ))
-        .insert_header((header::ACCESS_CONTROL_MAX_AGE, "600"))
-        .finish();
-    Ok(req.into_response(response))
+    origins
+        .iter()
+        .fold(cors, |cors, origin| cors.allowed_origin(origin.as_str()))
+}
+
+/// actix-cors refuses a preflight (an origin, method or header not allowed) with a plain-text
+/// 400; the contract wants every error as JSON (API.md §1).
+fn json_cors_refusal(
+    response: ServiceResponse<BoxBody>,
+    request_id: &str,
+) -> ServiceResponse<BoxBody> {
+    let Some(refusal) = response
+        .response()
+        .error()
+        .and_then(|e| e.as_error::<CorsError>())
+    else {
+        return response;
+    };
+    let error = ApiError::bad_request(format!("CORS: {refusal}"));
+    response.into_response(error::render(&error, request_id.to_string()))
 }
 
 fn add_headers(headers: &mut actix_web::http::header::HeaderMap, request_id: &str) {
     if let Ok(value) = HeaderValue::from_str(request_id) {
         headers.insert(HeaderName::from_static(REQUEST_ID_HEADER), value);
     }
-    headers.insert(
-        header::ACCESS_CONTROL_ALLOW_ORIGIN,
-        HeaderValue::from_static("*"),
-    );
-    headers.insert(
-        header::ACCESS_CONTROL_EXPOSE_HEADERS,
-        HeaderValue::from_static(
-            "X-Request-Id, X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset, \
-             X-RateLimit-Tier, Retry-After",
-        ),
-    );
 }
 
 #[cfg(test)]

@@ -14,19 +14,24 @@ use futures_util::future::{LocalBoxFuture, Ready, ready};
 use serde_json::Value;
 
 use crate::api::access::{Access, RouteAccess};
-use crate::api::context::AuthenticatedKeyId;
 use crate::api::request_id;
 use crate::auth::scope::{self, Required};
 use crate::auth::{self, MasterKey};
-use crate::config::{AgentSettings, IntegrationSettings, Settings, WebhookSettings};
+use crate::config::{
+    AgentSettings, CorsSettings, IntegrationSettings, RateLimitSettings, Settings, WebhookSettings,
+};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::org_owned::api_key::{self, ApiKey};
 use crate::org_owned::audit::Actor;
 use crate::project_owned::agent::responder::{Provider, Responder};
 use crate::project_owned::form_submission::SubmissionLimiter;
 use crate::query::QueryParams;
+use crate::rate_limit::RateLimiter;
 use crate::store::Store;
 use crate::timestamp::Timestamp;
+
+/// Most keys and client addresses whose windows the rate limiter keeps at once.
+const MAX_RATE_LIMITED: usize = 100_000;
 
 /// How often `last_used_at` is written for one key, at most.
 const LAST_USED_RESOLUTION: Duration = Duration::from_secs(60);
@@ -41,6 +46,10 @@ pub struct AppState {
     pub integrations: IntegrationSettings,
     /// Public form submissions counted per form and client address (API.md §9.12).
     pub submissions: SubmissionLimiter,
+    pub rate_limit: RateLimitSettings,
+    /// API requests counted per key and per client address (API.md §7.2).
+    pub limiter: RateLimiter,
+    pub cors: CorsSettings,
     /// When each key's `last_used_at` was last written by this process.
     key_touches: Mutex<HashMap<String, Instant>>,
     /// The server's one HTTP client for outgoing calls, built on first use.
@@ -59,6 +68,13 @@ impl AppState {
             webhooks: settings.webhooks.clone(),
             integrations: settings.integrations.clone(),
             submissions: SubmissionLimiter::default(),
+            rate_limit: settings.rate_limit.clone(),
+            // The window is at most a day (checked when the settings load).
+            limiter: RateLimiter::new(
+                u32::try_from(settings.rate_limit.window_secs).unwrap_or(u32::MAX),
+                MAX_RATE_LIMITED,
+            ),
+            cors: settings.cors.clone(),
             key_touches: Mutex::new(HashMap::new()),
             http: OnceLock::new(),
         }
@@ -147,6 +163,32 @@ async fn usable_key(state: &AppState, token: &str) -> ApiResult<Option<ApiKey>> 
     }))
 }
 
+/// The id of the API key that authenticated the request, for the log line.
+#[derive(Clone)]
+pub struct AuthenticatedKeyId(pub String);
+
+/// Who sends a request, as the rate limiter found out before routing; `Auth` takes it from the
+/// request's extensions instead of looking the key up again.
+pub enum Caller {
+    Key(Box<ApiKey>),
+    /// No usable org key: none presented, or one that is malformed, unknown, revoked or
+    /// expired (or the master key, which is no org key).
+    Anonymous {
+        presented: bool,
+    },
+}
+
+/// Finds the caller's org key, if a usable one is presented.
+pub async fn identify(state: &AppState, req: &HttpRequest) -> ApiResult<Caller> {
+    let Some(token) = credential(req) else {
+        return Ok(Caller::Anonymous { presented: false });
+    };
+    Ok(match usable_key(state, &token).await? {
+        Some(key) => Caller::Key(Box::new(key)),
+        None => Caller::Anonymous { presented: true },
+    })
+}
+
 /// An authenticated org API key that holds the route's required scope.
 pub struct Auth {
     pub key: ApiKey,
@@ -205,12 +247,17 @@ impl FromRequest for Auth {
         Box::pin(async move {
             let state = state(&req)?;
             let required = required_scope(&req)?;
-            let token = credential(&req).ok_or_else(|| unauthorized("Missing API key"))?;
-            let key = usable_key(&state, &token)
-                .await?
-                .ok_or_else(|| unauthorized("Invalid API key"))?;
-            req.extensions_mut()
-                .insert(AuthenticatedKeyId(key.id.clone()));
+            let caller = req.extensions_mut().remove::<Caller>();
+            let key = match caller {
+                Some(Caller::Key(key)) => *key,
+                Some(Caller::Anonymous { presented: false }) => {
+                    return Err(unauthorized("Missing API key"));
+                }
+                Some(Caller::Anonymous { presented: true }) => {
+                    return Err(unauthorized("Invalid API key"));
+                }
+                None => return Err(ApiError::internal("the caller was not identified")),
+            };
             state.note_key_use(&key);
             if let Some(required) = required
                 && !scope::any_covers(&key.scopes, required)

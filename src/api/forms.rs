@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 
 use crate::api::extract::{Auth, JsonBody};
 use crate::api::scoped::InProject;
-use crate::api::{State, ok, request_id};
+use crate::api::{State, limits, ok, request_id};
 use crate::error::{ApiError, ApiResult};
 use crate::org_owned::audit::Actor;
 use crate::pagination::parse_limit;
@@ -54,7 +54,8 @@ struct SubmitResult {
 /// `POST /api/f/{formId}`, with no API key. In order: the form (404, 410, 403 for the public
 /// API switch and the `Origin` header), the per-address limit (429), the body (JSON, or
 /// `application/x-www-form-urlencoded`) checked against the form's fields (400), then one
-/// write. The client address is the connection's peer: forwarding headers are not trusted.
+/// write. The client address is the connection's peer, or the client that a trusted proxy
+/// names (`[rate_limit] trusted_proxies`).
 pub async fn submit(
     req: HttpRequest,
     form_id: web::Path<String>,
@@ -67,7 +68,7 @@ pub async fn submit(
         .get(header::ORIGIN)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    let ip = req.peer_addr().map(|addr| addr.ip().to_canonical());
+    let ip = limits::client_address(&req, &state.rate_limit.trusted_proxies);
     let (id, sent_from) = (form_id.clone(), origin.clone());
     let (_, form) = state
         .store

@@ -4,6 +4,7 @@ pub mod access;
 pub mod context;
 pub mod error;
 pub mod extract;
+pub mod limits;
 pub mod request_id;
 pub mod routes;
 
@@ -33,7 +34,7 @@ pub use extract::AppState;
 
 pub type State = web::Data<AppState>;
 
-/// The whole application: routes, JSON 404s, request ids, logging and CORS.
+/// The whole application: routes, JSON 404s, request ids, logging, CORS and the rate limit.
 pub fn app(
     state: State,
 ) -> App<
@@ -45,11 +46,13 @@ pub fn app(
         InitError = (),
     >,
 > {
+    let cors = context::cors(&state.cors);
     App::new()
         .app_data(state)
         .configure(routes::configure)
         .default_service(web::to(routes::not_found))
-        .wrap(from_fn(context::cors_preflight))
+        .wrap(from_fn(limits::rate_limit))
+        .wrap(cors)
         .wrap(from_fn(context::request_context))
         .wrap(NormalizePath::new(TrailingSlash::Trim))
 }

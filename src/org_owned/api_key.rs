@@ -9,19 +9,10 @@ use crate::codec::Record;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::ids::IdKind;
 use crate::org_owned::audit::{self, Actor, Event};
+use crate::rate_limit::Tier;
 use crate::store::{Reader, Tx, layout, tables};
 use crate::timestamp::Timestamp;
-use crate::validate::wire_enum;
 use crate::validate::{Input, Presence, one_of, parsed, string, trimmed};
-
-wire_enum! {
-    pub enum Tier {
-        Starter = "starter",
-        Pro = "pro",
-        Scale = "scale",
-        Enterprise = "enterprise",
-    }
-}
 
 /// Most scopes one key may hold; there are fewer than 50 distinct valid scope strings.
 const MAX_SCOPES: usize = 64;
@@ -97,7 +88,8 @@ pub struct KeyCreate {
 }
 
 impl KeyCreate {
-    pub fn from_json(body: Value, now: Timestamp) -> ApiResult<Self> {
+    /// A create body; a key created without a `tier` gets `default_tier` (`[rate_limit]`).
+    pub fn from_json(body: Value, now: Timestamp, default_tier: Tier) -> ApiResult<Self> {
         let mut input = Input::new(body)?;
         let name = input.required("name", trimmed(1, 100));
         let scopes = input.array("scopes", Presence::Required, MAX_SCOPES, parsed::<Scope>);
@@ -116,7 +108,7 @@ impl KeyCreate {
             Some(KeyCreate {
                 name: name?,
                 scopes: scopes?,
-                tier: tier.unwrap_or(Tier::Starter),
+                tier: tier.unwrap_or(default_tier),
                 expires_at,
             })
         })
@@ -304,7 +296,7 @@ mod tests {
     #[test]
     fn scopes_are_parsed_when_the_body_is_read() {
         let body = json!({"name": "k", "scopes": ["kb:read", "kb:read", "admin"]});
-        let input = KeyCreate::from_json(body, Timestamp::from_unix(0)).unwrap();
+        let input = KeyCreate::from_json(body, Timestamp::from_unix(0), Tier::Starter).unwrap();
         assert_eq!(
             input.scopes,
             [
@@ -313,7 +305,7 @@ mod tests {
             ]
         );
         let body = json!({"name": "k", "scopes": ["read", "kb:delete"]});
-        let err = KeyCreate::from_json(body, Timestamp::from_unix(0))
+        let err = KeyCreate::from_json(body, Timestamp::from_unix(0), Tier::Starter)
             .err()
             .unwrap();
         assert_eq!(err.issues()[0].path, "scopes.1");

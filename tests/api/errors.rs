@@ -409,8 +409,17 @@ fn cors_preflight_needs_no_key() {
             assert!(headers.contains(h), "{headers}");
         }
     }
-    // Ordinary responses expose the headers a browser must read.
-    let r = app.get(&paths[0], &app.admin_key);
+    // Ordinary responses to a browser (which sends its Origin) expose the headers it must read.
+    let r = app.send(
+        Method::GET,
+        &paths[0],
+        &[
+            ("Origin", "https://app.example.com"),
+            ("X-API-Key", &app.admin_key),
+        ],
+        None,
+    );
+    assert_eq!(r.status, 200);
     assert_eq!(r.header("access-control-allow-origin"), Some("*"));
     let exposed = r
         .header("access-control-expose-headers")

@@ -7,7 +7,7 @@ use std::thread::JoinHandle;
 use actix_web::dev::ServerHandle;
 use reqwest::blocking::Client;
 use reqwest::header::HeaderMap;
-use rogeriq::config::Settings;
+use rogeriq::config::{Settings, TierLimits};
 use rogeriq::org_owned::api_key;
 use rogeriq::server::{self, Options};
 use rogeriq::store::{Store, layout, tables};
@@ -18,6 +18,9 @@ pub use reqwest::Method;
 pub use serde_json::{Value, json};
 
 pub const MASTER_KEY: &str = "test-master-key-0123456789";
+
+/// Every tier's requests per window in tests that do not test the limits.
+pub const GENEROUS_LIMIT: u32 = 1_000_000;
 
 pub struct TestApp {
     pub base: String,
@@ -107,6 +110,15 @@ impl TestApp {
             master_key: MASTER_KEY.into(),
             workers: 2,
             ..Settings::default()
+        };
+        // Tests send many requests from one address, most with one key; the tests of the
+        // limits (rate_limit.rs) set their own, or the defaults.
+        settings.rate_limit.tiers = TierLimits {
+            starter: GENEROUS_LIMIT,
+            pro: GENEROUS_LIMIT,
+            scale: GENEROUS_LIMIT,
+            enterprise: GENEROUS_LIMIT,
+            anonymous: GENEROUS_LIMIT,
         };
         configure(&mut settings);
         let launched = server::launch(

@@ -12,6 +12,7 @@ mod keys;
 mod persistence;
 mod process;
 mod projects;
+mod rate_limit;
 mod store_model;
 
 mod fixtures;

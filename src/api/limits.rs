@@ -1,0 +1,130 @@
+//! The rate limit in front of the API (API.md §7.2, in the order of §2.3). Every request under
+//! `/api/v1/` spends one request of a bucket before routing, scopes and bodies: its org key's,
+//! sized by the key's tier, or, without a usable key, its client address's (the anonymous
+//! tier; master-key requests count there too). Every response under `/api/v1/`, errors
+//! included, carries the `X-RateLimit-*` headers. CORS preflights are answered before this
+//! middleware, so they never count.
+
+use std::net::{IpAddr, Ipv6Addr};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::{HttpMessage, HttpRequest};
+
+use crate::api::State;
+use crate::api::extract::{self, AppState, AuthenticatedKeyId, Caller};
+use crate::error::ApiError;
+use crate::rate_limit::{self, Bucket, Decision, IpRange, Tier};
+
+/// The paths the limit covers: the API, not `/healthz` nor the public form endpoint (which has
+/// its own limit per form and address, API.md §9.12).
+const LIMITED_PREFIX: &str = "/api/v1/";
+
+pub const LIMIT: &str = "x-ratelimit-limit";
+pub const REMAINING: &str = "x-ratelimit-remaining";
+pub const RESET: &str = "x-ratelimit-reset";
+pub const TIER: &str = "x-ratelimit-tier";
+const FORWARDED_FOR: &str = "x-forwarded-for";
+
+pub async fn rate_limit(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    if !req.path().starts_with(LIMITED_PREFIX) {
+        return next
+            .call(req)
+            .await
+            .map(ServiceResponse::map_into_boxed_body);
+    }
+    let Some(state) = req.app_data::<State>().cloned() else {
+        return Ok(req.error_response(ApiError::internal("application state missing")));
+    };
+    let caller = match extract::identify(&state, req.request()).await {
+        Ok(caller) => caller,
+        Err(err) => return Ok(req.error_response(err)),
+    };
+    let (decision, tier) = decide(&state, &req, &caller);
+    if let Caller::Key(key) = &caller {
+        req.extensions_mut()
+            .insert(AuthenticatedKeyId(key.id.clone()));
+    }
+    let mut response = if decision.allowed {
+        req.extensions_mut().insert(caller);
+        next.call(req).await?.map_into_boxed_body()
+    } else {
+        req.error_response(ApiError::rate_limited(decision.retry_after()))
+    };
+    add_headers(response.headers_mut(), &decision, tier);
+    Ok(response)
+}
+
+/// Counts the request in its bucket, or, with limiting off, reports the nominal limit.
+fn decide(state: &AppState, req: &ServiceRequest, caller: &Caller) -> (Decision, Option<Tier>) {
+    let settings = &state.rate_limit;
+    let (limit, tier) = match caller {
+        Caller::Key(key) => (settings.tiers.of(key.tier), Some(key.tier)),
+        Caller::Anonymous { .. } => (settings.tiers.anonymous, None),
+    };
+    if !settings.enabled {
+        return (Decision::nominal(limit), tier);
+    }
+    let bucket = match caller {
+        Caller::Key(key) => Bucket::Key(key.id.clone()),
+        Caller::Anonymous { .. } => Bucket::client(
+            // Without a peer address (not over TCP) every such client shares one bucket.
+            client_address(req.request(), &settings.trusted_proxies)
+                .unwrap_or(IpAddr::V6(Ipv6Addr::UNSPECIFIED)),
+        ),
+    };
+    (state.limiter.admit(bucket, limit, Instant::now()), tier)
+}
+
+/// The connection's peer, or the client that a trusted proxy names in `X-Forwarded-For`;
+/// `None` without a peer address (not over TCP).
+pub fn client_address(req: &HttpRequest, trusted: &[IpRange]) -> Option<IpAddr> {
+    let peer = req.peer_addr()?.ip();
+    let forwarded: Vec<&str> = req
+        .headers()
+        .get_all(FORWARDED_FOR)
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .collect();
+    Some(rate_limit::client_address(
+        peer,
+        forwarded.into_iter(),
+        trusted,
+    ))
+}
+
+fn add_headers(headers: &mut HeaderMap, decision: &Decision, tier: Option<Tier>) {
+    headers.insert(
+        HeaderName::from_static(LIMIT),
+        HeaderValue::from(decision.limit),
+    );
+    headers.insert(
+        HeaderName::from_static(REMAINING),
+        HeaderValue::from(decision.remaining),
+    );
+    headers.insert(
+        HeaderName::from_static(RESET),
+        HeaderValue::from(unix_seconds_after(decision.reset_in)),
+    );
+    if let Some(tier) = tier {
+        headers.insert(
+            HeaderName::from_static(TIER),
+            HeaderValue::from_static(tier.as_str()),
+        );
+    }
+}
+
+/// The Unix second by which `wait` has passed, rounded up: at that time the window has freed up.
+fn unix_seconds_after(wait: Duration) -> u64 {
+    let at = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        + wait;
+    at.as_secs() + u64::from(at.subsec_nanos() > 0)
+}
