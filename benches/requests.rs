@@ -86,7 +86,7 @@ fn main() {
 
     actix_web::rt::System::new().block_on(handle.stop(true));
     let _ = thread.join();
-    server::close_store(launched.store);
+    server::close(launched.dispatcher, launched.store);
     if let Some(peak) = peak_rss_kib() {
         println!("peak resident memory: {} MiB", peak / 1024);
     }

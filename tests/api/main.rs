@@ -14,6 +14,7 @@ mod projects;
 mod store_model;
 
 mod fixtures;
+mod receiver;
 
 mod cascade;
 mod contacts;
@@ -27,5 +28,6 @@ mod beacons;
 mod forms;
 mod integrations;
 mod sdk_compat;
+mod webhook_delivery;
 mod webhooks;
 mod widget;
