@@ -597,6 +597,26 @@ mod tests {
     }
 
     #[test]
+    fn version_1_submissions_decode_without_a_conversation() {
+        let v1 = FormSubmissionV1 {
+            id: "fsub_abcdefghijkl".into(),
+            form_id: "frm_abcdefghijkl".into(),
+            payload: "{}".into(),
+            submitted_at: Timestamp::from_unix(1_700_000_000),
+            ip_hash: None,
+            seq: 3,
+        };
+        let mut bytes = vec![1];
+        bytes.extend(postcard::to_allocvec(&v1).unwrap());
+        let submission: FormSubmission = crate::codec::decode(&bytes).unwrap();
+        assert_eq!(
+            (submission.seq, submission.conversation_id.as_deref()),
+            (3, None)
+        );
+        assert_eq!(submission.view().form_id, "frm_abcdefghijkl");
+    }
+
+    #[test]
     fn values_are_checked_by_type() {
         let f = all_types();
         let values = accept_payload(

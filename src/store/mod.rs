@@ -822,6 +822,40 @@ mod tests {
     }
 
     #[test]
+    fn a_commit_wakes_the_watchers_of_the_tables_it_wrote() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("signal.redb")).unwrap();
+        let outbox = store.commits_to(tables::OUTBOX).unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        let woken = |signal: &CommitSignal| {
+            runtime.block_on(async {
+                tokio::time::timeout(Duration::from_millis(50), signal.committed())
+                    .await
+                    .is_ok()
+            })
+        };
+        store
+            .write_blocking(|tx| tx.put_raw(tables::AUDIT, b"a", b"1"))
+            .unwrap();
+        assert!(!woken(&outbox), "another table was written");
+        let failed: ApiResult<()> = store.write_blocking(|tx| {
+            tx.put_raw(tables::OUTBOX, b"k", b"v")?;
+            Err(ApiError::internal("aborted"))
+        });
+        assert!(failed.is_err());
+        assert!(!woken(&outbox), "nothing was committed");
+        store
+            .write_blocking(|tx| tx.put_raw(tables::OUTBOX, b"k", b"v"))
+            .unwrap();
+        // Stored while nobody waited, then taken once.
+        assert!(woken(&outbox));
+        assert!(!woken(&outbox));
+    }
+
+    #[test]
     fn the_hash_salt_is_made_once_and_kept() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("salt.redb");

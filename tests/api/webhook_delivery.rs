@@ -2,14 +2,16 @@
 //! port that verifies signatures as §10.3 tells receivers to. Retry delays and timeouts are
 //! shortened through `[webhooks]` settings, never by a test-only code path.
 
+use std::ops::ControlFlow;
 use std::time::{Duration, Instant};
 
 use rogeriq::config::WebhookSettings;
 use rogeriq::error::ApiError;
 use rogeriq::org_owned::audit::Actor;
 use rogeriq::project_owned::conversation::{Conversation, ConversationCreate};
-use rogeriq::project_owned::{ProjectScope, Routed};
-use rogeriq::store::{Reader, tables};
+use rogeriq::project_owned::webhook_delivery::{IN_WEBHOOK, WebhookDelivery};
+use rogeriq::project_owned::{Kind, ProjectScope, Routed};
+use rogeriq::store::{Reader, layout, tables};
 use serde_json::{Value, json};
 
 use crate::fixtures::*;
@@ -178,6 +180,20 @@ fn every_event_arrives_signed_with_the_contracts_headers_and_envelope() {
         json!({"subject": "Help", "contact_id": contact_id}),
     ));
     let message_id = id_of(&new_message(&app, &p, &conversation_id, "Hello"));
+    // The agent's reply is a message like any other.
+    ok_patch(
+        &app,
+        &key,
+        &pp(&p, "/agent/config"),
+        json!({"agent_mode": "autopilot", "confidence_threshold": 0}),
+    );
+    let r = app.post(
+        &pp(&p, "/agent/respond"),
+        &key,
+        json!({"conversation_id": conversation_id}),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let reply_id = r.data()["message_id"].as_str().unwrap().to_string();
     ok_patch(
         &app,
         &key,
@@ -208,7 +224,7 @@ fn every_event_arrives_signed_with_the_contracts_headers_and_envelope() {
     assert_eq!(r.data()["status_code"], json!(200));
     assert!(r.data()["duration_ms"].is_u64());
 
-    let received = receiver.wait_for(12, PATIENCE);
+    let received = receiver.wait_for(13, PATIENCE);
     let secret = get_secret(&app, &p, &id);
     let count = |event: &str| of_event(&received, event).len();
     assert_eq!(
@@ -223,14 +239,14 @@ fn every_event_arrives_signed_with_the_contracts_headers_and_envelope() {
             count("webhook.test"),
         ],
         // Posting a message moves the conversation's `updated_at` only: no conversation.updated.
-        [2, 1, 2, 2, 2, 1, 1, 1],
+        [2, 1, 2, 3, 2, 1, 1, 1],
         "{:?}",
         received.iter().map(Received::event).collect::<Vec<_>>()
     );
     let mut deliveries_seen: Vec<String> = received.iter().map(Received::delivery).collect();
     deliveries_seen.sort();
     deliveries_seen.dedup();
-    assert_eq!(deliveries_seen.len(), 12, "one delivery id per event");
+    assert_eq!(deliveries_seen.len(), 13, "one delivery id per event");
     for r in &received {
         check_request(r, &secret);
     }
@@ -268,6 +284,12 @@ fn every_event_arrives_signed_with_the_contracts_headers_and_envelope() {
         .find(|d| d["id"] == message_id.as_str())
         .unwrap();
     assert_eq!(message, listed["data"][0]);
+    let reply = of_event(&received, "message.created")
+        .into_iter()
+        .map(|r| r.json()["data"].clone())
+        .find(|d| d["id"] == reply_id.as_str())
+        .expect("the agent's reply");
+    assert_eq!(reply["sender_type"], "ai");
 
     let submitted = of_event(&received, "form.submitted")[0].json()["data"].clone();
     let submissions = ok_get(&app, &key, &pp(&p, &format!("/forms/{form}/submissions")));
@@ -287,8 +309,8 @@ fn every_event_arrives_signed_with_the_contracts_headers_and_envelope() {
     );
 
     // Every attempt is recorded, delivered; the webhook counts no failure.
-    let rows = records(&app, &p, &id, 12);
-    assert_eq!(rows.len(), 12);
+    let rows = records(&app, &p, &id, 13);
+    assert_eq!(rows.len(), 13);
     for row in &rows {
         assert_eq!(
             (&row["status"], &row["status_code"], &row["attempt"]),
@@ -697,4 +719,48 @@ fn private_targets_are_refused_when_not_allowed() {
     eventually("an empty outbox", || outbox_len(&app) == 0);
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(receiver.count(), 0, "nothing reached the loopback receiver");
+}
+
+#[test]
+fn the_history_keeps_the_50_most_recent_attempts_of_each_webhook() {
+    let app = spawn(|_| {});
+    let p = app.project("Main");
+    let (receiver, id) = hooked(&app, &p, json!(["conversation.created"]));
+    for i in 0..53 {
+        new_conversation(&app, &p, json!({"subject": format!("n{i}")}));
+    }
+    receiver.wait_for(53, PATIENCE);
+    eventually("an empty outbox", || outbox_len(&app) == 0);
+    let rows = deliveries(&app, &p, &id);
+    assert_eq!(rows.len(), 50);
+    // Beneath the API too: the three oldest records are gone, with their index entries.
+    let (org_id, project_id, webhook_id) = (app.org_id.clone(), p.clone(), id.clone());
+    let stored = app
+        .store
+        .read_blocking(move |rx| {
+            let scope = ProjectScope::resolve(rx, &org_id, &project_id)?;
+            let mut records = 0;
+            let mut ordered = 0;
+            rx.scan(
+                tables::OWNED,
+                layout::prefix_range(&scope.key(WebhookDelivery::TAG, b"")),
+                false,
+                &mut |_, _| {
+                    records += 1;
+                    Ok(ControlFlow::Continue(()))
+                },
+            )?;
+            rx.scan(
+                tables::OWNED,
+                layout::prefix_range(&scope.key(IN_WEBHOOK, webhook_id.as_bytes())),
+                false,
+                &mut |_, _| {
+                    ordered += 1;
+                    Ok(ControlFlow::Continue(()))
+                },
+            )?;
+            Ok((records, ordered))
+        })
+        .unwrap();
+    assert_eq!(stored, (50, 50));
 }
