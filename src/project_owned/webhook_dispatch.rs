@@ -402,6 +402,17 @@ impl Settle {
     }
 }
 
+/// What the dispatcher's tasks report back to its loop.
+enum Progress {
+    /// An attempt ended, or an entry is to be stopped: to be written back.
+    Settled(Settle),
+    /// A write-back committed (or failed, and its entries stay due): its entries are released.
+    Written { keys: Vec<Vec<u8>> },
+}
+
+/// The dispatcher's loop. Attempts run as tasks; their outcomes are written back in batches, one
+/// write transaction at a time, while further attempts go on: `max_in_flight` counts attempts,
+/// not outcomes waiting for their commit.
 async fn run(store: Store, config: Arc<Config>, mut stop: oneshot::Receiver<()>) {
     let commits = match store.commits_to(tables::OUTBOX_DUE) {
         Ok(commits) => commits,
@@ -410,30 +421,37 @@ async fn run(store: Store, config: Arc<Config>, mut stop: oneshot::Receiver<()>)
             return;
         }
     };
-    let (done, mut finished) = mpsc::unbounded_channel::<Settle>();
-    // The outbox keys of the entries being attempted or written back.
-    let mut held: HashSet<Vec<u8>> = HashSet::new();
-    let mut ready: Vec<Settle> = Vec::new();
+    let (report, mut reports) = mpsc::unbounded_channel::<Progress>();
+    let mut work = Work::default();
     loop {
-        if !ready.is_empty() {
-            let batch = std::mem::take(&mut ready);
-            if !write_back(&store, &config, batch, &mut held).await {
-                tokio::time::sleep(STORE_RETRY).await;
-            }
+        if !work.writing && !work.ready.is_empty() {
+            work.writing = true;
+            let batch = std::mem::take(&mut work.ready);
+            let (store, config, report) = (store.clone(), Arc::clone(&config), report.clone());
+            tokio::spawn(async move {
+                let keys = batch.iter().map(|s| s.key().to_vec()).collect();
+                if !write_back(&store, &config, batch).await {
+                    // Hold the entries a moment before they are attempted again.
+                    tokio::time::sleep(STORE_RETRY).await;
+                }
+                // The loop is gone only when the dispatcher stopped.
+                let _ = report.send(Progress::Written { keys });
+            });
         }
         let mut wake_at = None;
-        let room = config.max_in_flight.saturating_sub(held.len());
+        let room = config.max_in_flight.saturating_sub(work.attempts);
         if room > 0 {
-            let skip = held.clone();
+            let skip = work.held.clone();
             let now = outbox::now_ms();
             match store.read(move |rx| claim(rx, now, room, &skip)).await {
                 Ok((claimed, next_due_ms)) => {
                     wake_at = next_due_ms;
                     for item in claimed {
-                        held.insert(item.key().to_vec());
+                        work.held.insert(item.key().to_vec());
                         match item {
                             Claimed::Send { key, outgoing } => {
-                                let (config, done) = (Arc::clone(&config), done.clone());
+                                work.attempts += 1;
+                                let (config, report) = (Arc::clone(&config), report.clone());
                                 tokio::spawn(async move {
                                     let sent = send(
                                         &config.client,
@@ -442,25 +460,25 @@ async fn run(store: Store, config: Arc<Config>, mut stop: oneshot::Receiver<()>)
                                         config.allow_private,
                                     )
                                     .await;
-                                    // The receiver is gone only when the dispatcher stopped.
-                                    let _ = done.send(Settle::Attempted {
+                                    let settle = Settle::Attempted {
                                         key,
                                         outgoing,
                                         sent,
-                                    });
+                                    };
+                                    let _ = report.send(Progress::Settled(settle));
                                 });
                             }
-                            Claimed::Stop { key } => ready.push(Settle::Stopped { key }),
+                            Claimed::Stop { key } => work.ready.push(Settle::Stopped { key }),
                         }
                     }
                 }
                 Err(err) => {
                     tracing::error!(error = %err, "webhook dispatcher cannot read the outbox");
-                    wake_at = Some(now + STORE_RETRY.as_millis() as u64);
+                    wake_at = Some(now.saturating_add(STORE_RETRY.as_millis() as u64));
                 }
             }
         }
-        if !ready.is_empty() {
+        if !work.writing && !work.ready.is_empty() {
             continue;
         }
         let until_due = async {
@@ -474,21 +492,55 @@ async fn run(store: Store, config: Arc<Config>, mut stop: oneshot::Receiver<()>)
         };
         tokio::select! {
             _ = &mut stop => break,
-            Some(settle) = finished.recv() => {
-                ready.push(settle);
-                while let Ok(more) = finished.try_recv() {
-                    ready.push(more);
+            Some(progress) = reports.recv() => {
+                work.take(progress);
+                while let Ok(more) = reports.try_recv() {
+                    work.take(more);
                 }
             }
             () = commits.committed() => {}
             () = until_due => {}
         }
     }
-    while let Ok(settle) = finished.try_recv() {
-        ready.push(settle);
+    // Outcomes already in are recorded; attempts still running are abandoned.
+    while let Ok(progress) = reports.try_recv() {
+        work.take(progress);
     }
-    if !ready.is_empty() {
-        write_back(&store, &config, ready, &mut held).await;
+    if !work.ready.is_empty() {
+        write_back(&store, &config, work.ready).await;
+    }
+}
+
+/// The dispatcher loop's state.
+#[derive(Default)]
+struct Work {
+    /// The outbox keys of the entries being attempted or waiting to be written back: a claim
+    /// skips them.
+    held: HashSet<Vec<u8>>,
+    /// Attempts in progress.
+    attempts: usize,
+    /// Outcomes waiting for the next write-back.
+    ready: Vec<Settle>,
+    /// Whether a write-back is running.
+    writing: bool,
+}
+
+impl Work {
+    fn take(&mut self, progress: Progress) {
+        match progress {
+            Progress::Settled(settle) => {
+                if matches!(settle, Settle::Attempted { .. }) {
+                    self.attempts = self.attempts.saturating_sub(1);
+                }
+                self.ready.push(settle);
+            }
+            Progress::Written { keys } => {
+                self.writing = false;
+                for key in &keys {
+                    self.held.remove(key);
+                }
+            }
+        }
     }
 }
 
@@ -543,15 +595,10 @@ fn outgoing(webhook: Webhook, pending: PendingDelivery) -> Outgoing {
     }
 }
 
-/// Writes back a batch in one transaction, then releases its entries; says whether it was
-/// written. On failure the entries stay as they were, due, and are attempted again.
-async fn write_back(
-    store: &Store,
-    config: &Config,
-    batch: Vec<Settle>,
-    held: &mut HashSet<Vec<u8>>,
-) -> bool {
-    let keys: Vec<Vec<u8>> = batch.iter().map(|s| s.key().to_vec()).collect();
+/// Writes back a batch in one transaction; says whether it was written. On failure the
+/// entries stay as they were, due, and are attempted again.
+async fn write_back(store: &Store, config: &Config, batch: Vec<Settle>) -> bool {
+    let entries = batch.len();
     let delays = config.retry_delays.clone();
     let written = store
         .write(move |tx| {
@@ -561,11 +608,8 @@ async fn write_back(
             Ok(())
         })
         .await;
-    for key in &keys {
-        held.remove(key);
-    }
     if let Err(err) = &written {
-        tracing::error!(error = %err, entries = keys.len(), "webhook outcomes not recorded");
+        tracing::error!(error = %err, entries, "webhook outcomes not recorded");
     }
     written.is_ok()
 }
