@@ -34,13 +34,13 @@ use crate::project_owned::outbox::{self, Event, PendingDelivery};
 use crate::project_owned::webhook::{Secret, Webhook, WebhookStatus};
 use crate::project_owned::webhook_delivery::{self, Attempt, WebhookDelivery};
 use crate::project_owned::{self, ProjectScope};
-use crate::store::{Reader, Rx, Store, Tx, tables};
+use crate::store::{Reader, Rx, Store, Tx, layout, tables};
 use crate::timestamp::Timestamp;
 
 /// A webhook is disabled when its `failure_count` reaches this (API.md §10.4).
-pub const AUTO_DISABLE_AT: u32 = 10;
+const AUTO_DISABLE_AT: u32 = 10;
 /// Sent only by the test action, to its one webhook.
-pub const TEST_EVENT: &str = "webhook.test";
+const TEST_EVENT: &str = "webhook.test";
 /// Most bytes of a receiver's response body read (and discarded) before the connection is
 /// given back to the pool.
 const MAX_RESPONSE_BYTES: usize = 64 * 1024;
@@ -50,14 +50,14 @@ const STORE_RETRY: Duration = Duration::from_secs(1);
 /// One attempt to send: where, signed with what, which bytes.
 #[derive(Debug, Clone)]
 pub struct Outgoing {
-    pub webhook_id: String,
-    pub url: String,
-    pub secret: Secret,
-    pub delivery_id: String,
-    pub event: String,
-    pub attempt: u32,
+    webhook_id: String,
+    url: String,
+    secret: Secret,
+    delivery_id: String,
+    event: String,
+    attempt: u32,
     /// The envelope, sent and signed as these exact bytes.
-    pub body: String,
+    body: String,
 }
 
 /// What a receiver's answer means for the delivery (API.md §10.4).
@@ -569,9 +569,10 @@ fn claim(
     let due = outbox::due(rx, now_ms, room, held)?;
     let mut claimed = Vec::with_capacity(due.entries.len());
     for (key, pending) in due.entries {
-        let (org_id, project_id) = outbox::owner(&key)?;
-        let scope = ProjectScope::resolve(rx, &org_id, &project_id)?;
-        let webhook = project_owned::find::<Webhook>(rx, &scope, &pending.webhook_id)?;
+        let webhook = match project_of(rx, &key)? {
+            Some(scope) => project_owned::find::<Webhook>(rx, &scope, &pending.webhook_id)?,
+            None => None,
+        };
         claimed.push(match webhook {
             Some(webhook) if webhook.status == WebhookStatus::Active => Claimed::Send {
                 outgoing: outgoing(webhook, pending),
@@ -614,23 +615,28 @@ async fn write_back(store: &Store, config: &Config, batch: Vec<Settle>) -> bool 
     written.is_ok()
 }
 
+/// Records what became of one entry. An attempt is recorded whenever its webhook still exists,
+/// even if its delivery was stopped while it ran (the webhook disabled); what happens next
+/// (done, a retry, nothing) follows from the entry, if it is still there.
 fn settle_one(tx: &mut Tx<'_>, settle: &Settle, delays: &[Duration]) -> ApiResult<()> {
-    // Dropped meanwhile, with its webhook or its project: nothing is left to record.
-    let Some(pending) = outbox::get(tx, settle.key())? else {
-        return Ok(());
-    };
+    let pending = outbox::get(tx, settle.key())?;
     let Settle::Attempted {
         key,
         outgoing,
         sent,
     } = settle
     else {
-        return outbox::remove(tx, settle.key(), &pending);
+        return match pending {
+            Some(pending) => outbox::remove(tx, settle.key(), &pending),
+            None => Ok(()),
+        };
     };
-    let (org_id, project_id) = outbox::owner(key)?;
-    let scope = ProjectScope::resolve(tx, &org_id, &project_id)?;
-    let Some(before) = project_owned::find::<Webhook>(tx, &scope, &pending.webhook_id)? else {
-        return outbox::remove(tx, key, &pending);
+    // Gone with its project, or with the webhook itself: no record is left to keep.
+    let Some(scope) = project_of(tx, key)? else {
+        return Ok(());
+    };
+    let Some(before) = project_owned::find::<Webhook>(tx, &scope, &outgoing.webhook_id)? else {
+        return Ok(());
     };
     let record = attempt_record(tx, outgoing, sent);
     webhook_delivery::record(tx, &scope, &record)?;
@@ -650,9 +656,12 @@ fn settle_one(tx: &mut Tx<'_>, settle: &Settle, delays: &[Duration]) -> ApiResul
         }
     }
     project_owned::write_unaudited(tx, &scope, Some(&before), Some(&after))?;
+    let Some(pending) = pending else {
+        return Ok(());
+    };
     if after.status == WebhookStatus::Disabled {
         // Its other pending deliveries stop too, this one with them.
-        return outbox::drop_webhook(tx, &org_id, &project_id, &after.id).map(drop);
+        return outbox::drop_webhook(tx, &scope.org_id, &scope.project_id, &after.id).map(drop);
     }
     let retry_after = match sent.verdict {
         Verdict::Transient => usize::try_from(pending.attempt)
@@ -667,6 +676,16 @@ fn settle_one(tx: &mut Tx<'_>, settle: &Settle, delays: &[Duration]) -> ApiResul
         }
         None => outbox::remove(tx, key, &pending),
     }
+}
+
+/// The project of an outbox key, unless it was deleted.
+fn project_of(reader: &impl Reader, key: &[u8]) -> ApiResult<Option<ProjectScope>> {
+    let (org_id, project_id) = outbox::owner(key)?;
+    let project = layout::org_child(&org_id, &project_id);
+    if reader.get_raw(tables::PROJECTS, &project)?.is_none() {
+        return Ok(None);
+    }
+    ProjectScope::resolve(reader, &org_id, &project_id).map(Some)
 }
 
 #[cfg(test)]
