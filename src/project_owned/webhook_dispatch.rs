@@ -133,29 +133,40 @@ pub async fn send(
         Err(Failure::Refused(why)) => (None, Verdict::Permanent, Some(why)),
         Err(Failure::Network(why)) => (None, Verdict::Transient, Some(why)),
     };
-    if verdict == Verdict::Delivered {
-        tracing::info!(
-            delivery_id = %outgoing.delivery_id,
-            attempt = outgoing.attempt,
-            webhook_id = %outgoing.webhook_id,
-            event = %outgoing.event,
+    let (delivery_id, attempt) = (outgoing.delivery_id.as_str(), outgoing.attempt);
+    let (webhook_id, event) = (outgoing.webhook_id.as_str(), outgoing.event.as_str());
+    let outcome = verdict.as_str();
+    match (verdict, error) {
+        (Verdict::Delivered, _) => tracing::info!(
+            delivery_id,
+            attempt,
+            webhook_id,
+            event,
             status_code,
             duration_ms,
-            outcome = verdict.as_str(),
+            outcome,
             "webhook attempt"
-        );
-    } else {
-        tracing::warn!(
-            delivery_id = %outgoing.delivery_id,
-            attempt = outgoing.attempt,
-            webhook_id = %outgoing.webhook_id,
-            event = %outgoing.event,
+        ),
+        (_, None) => tracing::warn!(
+            delivery_id,
+            attempt,
+            webhook_id,
+            event,
             status_code,
             duration_ms,
-            outcome = verdict.as_str(),
-            error = error.as_deref().unwrap_or(""),
+            outcome,
             "webhook attempt"
-        );
+        ),
+        (_, Some(error)) => tracing::warn!(
+            delivery_id,
+            attempt,
+            webhook_id,
+            event,
+            duration_ms,
+            outcome,
+            error,
+            "webhook attempt"
+        ),
     }
     Sent {
         status_code,
