@@ -150,9 +150,7 @@ impl Secret {
         ids::fill_random(&mut bytes);
         Secret(format!("whsec_{}", URL_SAFE_NO_PAD.encode(bytes)))
     }
-}
 
-impl Secret {
     /// The HMAC key of API.md §10.3: the whole string's UTF-8 bytes, `whsec_` included.
     pub fn signing_key(&self) -> &[u8] {
         self.0.as_bytes()

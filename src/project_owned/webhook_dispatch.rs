@@ -7,10 +7,11 @@
 //! an attempt finishes. It runs at most `max_in_flight` attempts at once, each limited to
 //! `timeout_secs`. Before each attempt it reloads the webhook: the attempt goes to its current
 //! URL, signed with its current secret, and a webhook that was disabled or deleted meanwhile
-//! stops the delivery. The outcomes of the attempts that finished meanwhile are written back
-//! together, in one write transaction: one delivery record per attempt, the webhook's
-//! `failure_count` and `last_triggered_at` (and auto-disable), and each outbox entry, removed
-//! or moved to its next attempt. A retry is therefore stored, never held in memory.
+//! stops the delivery. The outcomes of the attempts that ended meanwhile are written back
+//! together, in one write transaction, while further attempts go on: one delivery record per
+//! attempt, the webhook's `failure_count` and `last_triggered_at` (and auto-disable), and each
+//! outbox entry, removed or moved to its next attempt. A retry is therefore stored, never held
+//! in memory.
 //!
 //! At shutdown, attempts still in flight are abandoned unrecorded. Their entries stay due, and
 //! the next start sends them again with the same delivery id and attempt number; receivers
