@@ -508,7 +508,7 @@ fn ten_failures_disable_the_webhook() {
 
 #[test]
 fn a_retry_uses_the_rotated_secret_and_the_new_url() {
-    let app = spawn(|webhooks| webhooks.retry_delays = vec![1.0]);
+    let app = spawn(|webhooks| webhooks.retry_delays = vec![2.0]);
     let p = app.project("Main");
     let (first, id) = hooked(&app, &p, json!(["conversation.created"]));
     let old_secret = get_secret(&app, &p, &id);
@@ -546,7 +546,7 @@ fn a_retry_uses_the_rotated_secret_and_the_new_url() {
 
 #[test]
 fn deleting_or_disabling_a_webhook_or_its_project_stops_its_retries() {
-    let app = spawn(|webhooks| webhooks.retry_delays = vec![0.5, 0.5]);
+    let app = spawn(|webhooks| webhooks.retry_delays = vec![1.5]);
     let p = app.project("Main");
     let doomed = app.project("Doomed");
     let (deleted, deleted_id) = hooked(&app, &p, json!(["conversation.created"]));
@@ -582,8 +582,8 @@ fn deleting_or_disabling_a_webhook_or_its_project_stops_its_retries() {
         .unwrap();
     assert_eq!(due, 0);
 
-    // The retries would have come 0.5 s after the first attempts.
-    std::thread::sleep(Duration::from_millis(1200));
+    // The retries would have come 1.5 s after the first attempts.
+    std::thread::sleep(Duration::from_millis(1800));
     assert_eq!(
         [deleted.count(), disabled.count(), orphaned.count()],
         [1, 1, 1]
@@ -595,7 +595,7 @@ fn deleting_or_disabling_a_webhook_or_its_project_stops_its_retries() {
 fn a_pending_retry_survives_a_restart() {
     let retry = |webhooks: &mut WebhookSettings| {
         quick(webhooks);
-        webhooks.retry_delays = vec![2.0];
+        webhooks.retry_delays = vec![3.0];
     };
     let app = TestApp::spawn_with(|settings| retry(&mut settings.webhooks));
     let (key, p) = (app.admin_key.clone(), app.project("Main"));
@@ -606,8 +606,10 @@ fn a_pending_retry_survives_a_restart() {
     assert_eq!(outbox_len(&app), 1);
     let dir = app.stop();
 
+    let restarted = Instant::now();
     let app = TestApp::spawn_in_with(dir, |settings| retry(&mut settings.webhooks));
     let received = receiver.wait_for(2, PATIENCE);
+    assert!(received[1].at > restarted, "sent by the restarted server");
     assert_eq!(received[1].attempt(), "2");
     assert_eq!(received[1].delivery(), received[0].delivery());
     assert_eq!(received[1].body, received[0].body);
