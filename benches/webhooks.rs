@@ -12,6 +12,8 @@
 //! `cargo bench --bench webhooks` (or `make bench`) runs N = 5 000; without `--bench` (as
 //! `cargo test --all-targets` does) it runs 1/20 of that as a smoke test.
 
+// The tests' receiver; the benchmark uses only part of it.
+#[allow(dead_code)]
 #[path = "../tests/api/receiver.rs"]
 mod receiver;
 

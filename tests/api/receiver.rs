@@ -4,8 +4,6 @@
 //! parsing anything), records what it got, and answers as it is told: a status, or a hang.
 //! benches/webhooks.rs uses it too.
 
-#![allow(dead_code)] // Each of the test binary and the benchmark uses part of it.
-
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
