@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 use actix_web::dev::ServerHandle;
 use reqwest::blocking::Client;
 use rogeriq::config::{Settings, TierLimits};
+use rogeriq::project_owned::webhook_dispatch::Dispatcher;
 use rogeriq::rate_limit::{Bucket, RateLimiter};
 use rogeriq::server::{self, Options};
 use rogeriq::store::Store;
@@ -38,6 +39,7 @@ struct Target {
     handle: ServerHandle,
     thread: std::thread::JoinHandle<std::io::Result<()>>,
     store: Store,
+    dispatcher: Dispatcher,
     _dir: TempDir,
 }
 
@@ -180,6 +182,7 @@ fn start(enabled: bool) -> Target {
         handle: launched.handle,
         thread,
         store: launched.store,
+        dispatcher: launched.dispatcher,
         _dir: dir,
     };
     for i in 0..SEEDED {
@@ -192,7 +195,7 @@ fn start(enabled: bool) -> Target {
 fn stop(target: Target) {
     actix_web::rt::System::new().block_on(target.handle.stop(true));
     let _ = target.thread.join();
-    server::close_store(target.store);
+    server::close(target.dispatcher, target.store);
 }
 
 fn request(

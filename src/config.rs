@@ -51,12 +51,63 @@ pub struct AgentSettings {
     pub timeout_secs: u64,
 }
 
-/// `[webhooks]`: webhook management (API.md §9.11).
+/// `[webhooks]`: webhook management (API.md §9.11) and delivery (API.md §10).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookSettings {
     /// Whether webhook URLs may use plain `http` (local receivers); otherwise `https` only.
     pub allow_http: bool,
+    /// Waits before each retry of a failed delivery, in seconds (fractions allowed): the first
+    /// entry before attempt 2, and so on; an event is tried at most once more than it has
+    /// entries.
+    pub retry_delays: Vec<f64>,
+    /// Longest wait for a receiver's response to one attempt (and to `test`), in seconds.
+    pub timeout_secs: u64,
+    /// Most delivery attempts in progress at once.
+    pub max_in_flight: u64,
+    /// Whether receivers may be on loopback, private or link-local addresses.
+    pub allow_private_targets: bool,
+    /// Most deliveries the outbox holds (pending first attempts and retries together); an
+    /// event for a webhook beyond it is dropped, and the change that fired it still commits.
+    pub max_pending: u64,
+}
+
+/// API.md §10.4: inline retries after 1 s, 5 s and 30 s, then 1 min, 5 min, 30 min, 2 h, 12 h.
+pub const DEFAULT_RETRY_DELAYS: [f64; 8] = [1.0, 5.0, 30.0, 60.0, 300.0, 1800.0, 7200.0, 43200.0];
+/// The default of `webhooks.max_pending`, also the cap of a store opened without settings.
+pub const DEFAULT_MAX_PENDING: u64 = 10_000;
+/// The longest retry delay accepted: a week.
+const MAX_RETRY_DELAY_SECS: f64 = 7.0 * 24.0 * 3600.0;
+/// The most retries an event may have.
+const MAX_RETRIES: usize = 20;
+
+impl WebhookSettings {
+    fn validate(&self) -> Result<(), String> {
+        if self.retry_delays.len() > MAX_RETRIES {
+            return Err(format!(
+                "webhooks.retry_delays holds at most {MAX_RETRIES} delays"
+            ));
+        }
+        if let Some(bad) = self
+            .retry_delays
+            .iter()
+            .find(|d| !(0.0..=MAX_RETRY_DELAY_SECS).contains(*d))
+        {
+            return Err(format!(
+                "webhooks.retry_delays: {bad} is not a number of seconds from 0 to {MAX_RETRY_DELAY_SECS}"
+            ));
+        }
+        for (name, value) in [
+            ("timeout_secs", self.timeout_secs),
+            ("max_in_flight", self.max_in_flight),
+            ("max_pending", self.max_pending),
+        ] {
+            if value == 0 {
+                return Err(format!("webhooks.{name} must be at least 1"));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// `[integrations]` (API.md §9.8).
@@ -204,7 +255,14 @@ impl Default for Settings {
                 default_model: "anthropic/claude-sonnet-4".into(),
                 timeout_secs: 30,
             },
-            webhooks: WebhookSettings { allow_http: false },
+            webhooks: WebhookSettings {
+                allow_http: false,
+                retry_delays: DEFAULT_RETRY_DELAYS.to_vec(),
+                timeout_secs: 10,
+                max_in_flight: 32,
+                allow_private_targets: true,
+                max_pending: DEFAULT_MAX_PENDING,
+            },
             integrations: IntegrationSettings {
                 dashboard_url: "https://rogeriq.com".into(),
             },
@@ -365,7 +423,8 @@ impl Settings {
         if self.max_body_bytes == 0 {
             return Err("max_body_bytes must be at least 1".into());
         }
-        self.rate_limit.check()
+        self.rate_limit.check()?;
+        self.webhooks.validate()
     }
 
     pub fn data_file(&self) -> PathBuf {
@@ -507,6 +566,28 @@ mod tests {
         let env = |k: &str| (k == "ROGERIQ_MASTER_KEY").then(|| secret.to_string());
         let s = Settings::load(&Flags::default(), env).unwrap();
         assert_eq!(s.master_key, secret);
+    }
+
+    #[test]
+    fn webhook_retry_delays_are_a_list_of_seconds_within_bounds() {
+        let delays = |text: &'static str| {
+            move |k: &str| (k == "ROGERIQ_WEBHOOKS_RETRY_DELAYS").then(|| text.to_string())
+        };
+        let s = Settings::load(&Flags::default(), delays("[0.5, 2, 60]")).unwrap();
+        assert_eq!(s.webhooks.retry_delays, vec![0.5, 2.0, 60.0]);
+        let none = Settings::load(&Flags::default(), delays("[]")).unwrap();
+        assert!(none.webhooks.retry_delays.is_empty());
+        for bad in [
+            "[-1]",
+            "[1, 700000]",
+            "[1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1]",
+        ] {
+            let err = Settings::load(&Flags::default(), delays(bad)).unwrap_err();
+            assert!(err.contains("webhooks.retry_delays"), "{bad}: {err}");
+        }
+        let zero = |k: &str| (k == "ROGERIQ_WEBHOOKS_MAX_IN_FLIGHT").then(|| "0".to_string());
+        let err = Settings::load(&Flags::default(), zero).unwrap_err();
+        assert!(err.contains("webhooks.max_in_flight"), "{err}");
     }
 
     #[test]

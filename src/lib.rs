@@ -8,6 +8,7 @@ pub mod config;
 pub mod error;
 pub mod ids;
 pub mod org_owned;
+pub mod outbound;
 pub mod pagination;
 pub mod project_owned;
 pub mod query;

@@ -111,7 +111,7 @@ fn serve(flags: &Flags) -> ExitCode {
         tracing::info!(addr = %launched.addr, data_file = %data_file.display(), "listening");
         server.await
     });
-    server::close_store(launched.store);
+    server::close(launched.dispatcher, launched.store);
     match result {
         Ok(()) => {
             tracing::info!("stopped");

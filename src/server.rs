@@ -1,5 +1,6 @@
 //! Start-up and shutdown: the one way to build the app from settings (open the store, bind,
-//! first-start bootstrap), serve until a signal or a stop request, then close the store cleanly.
+//! start the webhook dispatcher, first-start bootstrap), serve until a signal or a stop
+//! request, then stop the dispatcher and close the store cleanly.
 
 use std::fmt;
 use std::net::{SocketAddr, TcpListener};
@@ -17,8 +18,10 @@ use crate::error::{ApiError, ApiResult};
 use crate::org_owned::api_key::{self, KeyCreate};
 use crate::org_owned::audit::Actor;
 use crate::org_owned::org::{self, OrgCreate};
+use crate::outbound;
+use crate::project_owned::webhook_dispatch::Dispatcher;
 use crate::rate_limit::Tier;
-use crate::store::{OpenError, Store};
+use crate::store::{Limits, OpenError, Store};
 
 /// How long in-flight requests may take to finish after a shutdown signal.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
@@ -78,15 +81,17 @@ pub struct Options {
     pub handle_signals: bool,
 }
 
-/// A server built from settings: its store open, its listener bound. The server runs while
-/// `server` is polled, until it is stopped through `handle` or by a signal; then the caller
-/// closes `store` with [`close_store`].
+/// A server built from settings: its store open, its listener bound, its webhook dispatcher
+/// running. The server runs while `server` is polled, until it is stopped through `handle` or
+/// by a signal; then the caller stops `dispatcher` and closes `store` with [`close`].
 pub struct Launched {
     pub server: Server,
     pub addr: SocketAddr,
     pub handle: ServerHandle,
     /// The store the server uses, for whoever must look beneath the API or close it.
     pub store: Store,
+    /// Delivers webhooks from the store's outbox, off the request path.
+    pub dispatcher: Dispatcher,
     /// What a first start created, to be shown once.
     pub bootstrap: Option<Bootstrap>,
 }
@@ -98,6 +103,8 @@ pub enum StartError {
     Store(OpenError),
     Listen(String, std::io::Error),
     Serve(std::io::Error),
+    HttpClient(String),
+    Dispatcher(std::io::Error),
     Bootstrap(ApiError),
 }
 
@@ -110,6 +117,10 @@ impl fmt::Display for StartError {
             StartError::Store(err) => err.fmt(f),
             StartError::Listen(addr, err) => write!(f, "cannot listen on {addr}: {err}"),
             StartError::Serve(err) => write!(f, "cannot serve: {err}"),
+            StartError::HttpClient(err) => f.write_str(err),
+            StartError::Dispatcher(err) => {
+                write!(f, "cannot start the webhook dispatcher: {err}")
+            }
             StartError::Bootstrap(err) => write!(f, "first-start setup failed: {err}"),
         }
     }
@@ -125,11 +136,20 @@ pub fn launch(mut settings: Settings, options: Options) -> Result<Launched, Star
     let master = MasterKey::from_setting(&std::mem::take(&mut settings.master_key));
     std::fs::create_dir_all(&settings.data_dir)
         .map_err(|err| StartError::DataDir(settings.data_dir.clone(), err))?;
-    let store = Store::open(&settings.data_file()).map_err(StartError::Store)?;
+    let limits = Limits {
+        outbox_entries: settings.webhooks.max_pending,
+    };
+    let store = Store::open_with(&settings.data_file(), limits).map_err(StartError::Store)?;
     let listener = TcpListener::bind(&settings.listen)
         .map_err(|err| StartError::Listen(settings.listen.clone(), err))?;
     let addr = listener.local_addr().map_err(StartError::Serve)?;
-    let state = web::Data::new(AppState::new(store.clone(), master, &settings));
+    let client = outbound::client(&settings).map_err(StartError::HttpClient)?;
+    let state = web::Data::new(AppState::new(
+        store.clone(),
+        master,
+        &settings,
+        client.clone(),
+    ));
     let mut http = HttpServer::new(move || api::app(state.clone()))
         .shutdown_timeout(SHUTDOWN_GRACE.as_secs())
         .listen(listener)
@@ -141,6 +161,8 @@ pub fn launch(mut settings: Settings, options: Options) -> Result<Launched, Star
         http = http.disable_signals();
     }
     let server = http.run();
+    let dispatcher = Dispatcher::start(store.clone(), client, &settings.webhooks)
+        .map_err(StartError::Dispatcher)?;
     // Last, so that nothing after it can fail: a first start whose banner was never shown
     // would leave an organisation whose key nobody has.
     let bootstrap =
@@ -150,12 +172,15 @@ pub fn launch(mut settings: Settings, options: Options) -> Result<Launched, Star
         server,
         addr,
         store,
+        dispatcher,
         bootstrap,
     })
 }
 
-/// Waits for the last handles of the store after the server stopped, then closes it.
-pub fn close_store(store: Store) {
+/// After the server stopped: stops the webhook dispatcher, which holds a handle of the store,
+/// then waits for the store's last handles and closes it.
+pub fn close(dispatcher: Dispatcher, store: Store) {
+    dispatcher.stop();
     if let Err(err) = store.close(Duration::from_secs(5)) {
         tracing::warn!(error = %err, "store not closed cleanly");
     }

@@ -93,7 +93,7 @@ async fn run(
             Context::load(rx, scope, request, &default_model)
         })
         .await?;
-    let outcome = agent::think(&state.responder()?, context).await?;
+    let outcome = agent::think(&state.responder(), context).await?;
     let result = project
         .write(&state, move |tx, scope, actor| {
             outcome.commit(tx, scope, actor)

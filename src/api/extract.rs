@@ -3,7 +3,7 @@
 //! without a key is a 401 even when its body is malformed.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, OnceLock};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use actix_web::dev::Payload;
@@ -52,14 +52,20 @@ pub struct AppState {
     pub cors: CorsSettings,
     /// When each key's `last_used_at` was last written by this process.
     key_touches: Mutex<HashMap<String, Instant>>,
-    /// The server's one HTTP client for outgoing calls, built on first use.
-    http: OnceLock<reqwest::Client>,
+    /// The server's one HTTP client for outgoing calls (`outbound::client`), shared with the
+    /// webhook dispatcher.
+    http: reqwest::Client,
 }
 
 impl AppState {
     /// The state of one server: its store, the master key's hash, and the settings that
     /// handlers read. The master key itself is not kept (API.md §18.1).
-    pub fn new(store: Store, master: MasterKey, settings: &Settings) -> Self {
+    pub fn new(
+        store: Store,
+        master: MasterKey,
+        settings: &Settings,
+        http: reqwest::Client,
+    ) -> Self {
         AppState {
             store,
             master,
@@ -76,7 +82,7 @@ impl AppState {
             ),
             cors: settings.cors.clone(),
             key_touches: Mutex::new(HashMap::new()),
-            http: OnceLock::new(),
+            http,
         }
     }
 
@@ -106,28 +112,22 @@ impl AppState {
 
 /// Outgoing HTTP: one client (and connection pool) per server.
 impl AppState {
-    pub fn http_client(&self) -> ApiResult<&reqwest::Client> {
-        if let Some(client) = self.http.get() {
-            return Ok(client);
-        }
-        let built = reqwest::Client::builder()
-            .build()
-            .map_err(|e| ApiError::internal_from("http client", e))?;
-        Ok(self.http.get_or_init(|| built))
+    pub fn http_client(&self) -> &reqwest::Client {
+        &self.http
     }
 
     /// The agent's responder: the configured provider, or the offline one when
     /// `[agent] provider_url` is empty.
-    pub fn responder(&self) -> ApiResult<Responder<'_>> {
+    pub fn responder(&self) -> Responder<'_> {
         if self.agent.provider_url.is_empty() {
-            return Ok(Responder::Offline);
+            return Responder::Offline;
         }
-        Ok(Responder::Provider(Provider {
-            client: self.http_client()?,
+        Responder::Provider(Provider {
+            client: self.http_client(),
             url: &self.agent.provider_url,
             key: &self.agent.provider_key,
             timeout: Duration::from_secs(self.agent.timeout_secs),
-        }))
+        })
     }
 }
 

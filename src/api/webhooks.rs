@@ -2,6 +2,8 @@
 //! listed, created, read, updated and deleted by the generic routes of `owned`. No action reads
 //! a body (the SDK sends none).
 
+use std::time::Duration;
+
 use actix_web::{HttpResponse, web};
 use serde::Serialize;
 
@@ -12,17 +14,33 @@ use crate::error::ApiResult;
 use crate::project_owned::Kind;
 use crate::project_owned::webhook::{self, Secret};
 use crate::project_owned::webhook_delivery::WebhookDelivery;
+use crate::project_owned::webhook_dispatch;
 
-/// `{delivered, status_code, duration_ms}`. Until webhook delivery is built this sends nothing
-/// and answers "not delivered" (see `webhook::test`).
+/// `{delivered, status_code, duration_ms}`: one `webhook.test` attempt, sent while the request
+/// waits (at most `webhooks.timeout_secs`) with no transaction open, then recorded.
 pub async fn test(
     auth: Auth,
     path: web::Path<(String, String)>,
     state: State,
 ) -> ApiResult<HttpResponse> {
     let (project_id, id) = path.into_inner();
-    let result = InProject::new(&auth, project_id)
-        .read(&state, move |rx, scope| webhook::test(rx, scope, &id))
+    let project = InProject::new(&auth, project_id);
+    let outgoing = project
+        .read(&state, move |rx, scope| {
+            webhook_dispatch::test_delivery(rx, scope, &id)
+        })
+        .await?;
+    let sent = webhook_dispatch::send(
+        state.http_client(),
+        &outgoing,
+        Duration::from_secs(state.webhooks.timeout_secs),
+        state.webhooks.allow_private_targets,
+    )
+    .await;
+    let result = project
+        .write(&state, move |tx, scope, _| {
+            webhook_dispatch::record_test(tx, scope, &outgoing, &sent)
+        })
         .await?;
     Ok(ok(result))
 }

@@ -5,7 +5,8 @@ use serde_json::{Map, Value};
 
 use crate::codec::Record;
 use crate::error::{ApiResult, ErrorCode};
-use crate::org_owned::audit::Actor;
+use crate::org_owned::audit::{self, Actor};
+use crate::project_owned::outbox::Event;
 use crate::project_owned::{
     self, Filter, IndexEntry, InputSettings, Kind, Listing, ProjectScope, Routed,
 };
@@ -104,6 +105,21 @@ impl Kind for Contact {
             ));
         }
         Ok(entries)
+    }
+
+    /// `contact.created`, and `contact.updated` when a field of its view changes (an upsert
+    /// that matched a contact and changed nothing fires none).
+    fn events(before: Option<&Self>, after: Option<&Self>) -> ApiResult<Vec<Event>> {
+        let Some(after) = after else {
+            return Ok(Vec::new());
+        };
+        let view = audit::snapshot(&after.view())?;
+        let name = match before {
+            None => "contact.created",
+            Some(before) if audit::snapshot(&before.view())? != view => "contact.updated",
+            Some(_) => return Ok(Vec::new()),
+        };
+        Ok(vec![Event { name, data: view }])
     }
 }
 

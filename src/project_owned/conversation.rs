@@ -7,6 +7,7 @@ use crate::codec::Record;
 use crate::error::{ApiResult, ErrorCode};
 use crate::org_owned::audit::Actor;
 use crate::project_owned::contact::Contact;
+use crate::project_owned::outbox::Event;
 use crate::project_owned::{
     self, Filter, IndexEntry, InputSettings, Kind, Listing, ProjectScope, Routed,
 };
@@ -126,6 +127,31 @@ impl Kind for Conversation {
             IndexEntry::order(BY_CREATED, b"", self.seq, &self.id),
             IndexEntry::order(BY_UPDATED, b"", self.updated_seq, &self.id),
         ])
+    }
+
+    /// `conversation.created`; `conversation.updated` when a field that API.md §10.1 names
+    /// changes (a new message only moves `updated_at`), and `conversation.resolved` as well
+    /// when the status becomes `resolved`.
+    fn events(before: Option<&Self>, after: Option<&Self>) -> ApiResult<Vec<Event>> {
+        let Some(after) = after else {
+            return Ok(Vec::new());
+        };
+        let Some(before) = before else {
+            return Ok(vec![Event::new("conversation.created", &after.view())?]);
+        };
+        let mut events = Vec::new();
+        if before.subject != after.subject
+            || before.status != after.status
+            || before.priority != after.priority
+            || before.assigned_to != after.assigned_to
+            || before.tags != after.tags
+        {
+            events.push(Event::new("conversation.updated", &after.view())?);
+        }
+        if after.status == Status::Resolved && before.status != Status::Resolved {
+            events.push(Event::new("conversation.resolved", &after.view())?);
+        }
+        Ok(events)
     }
 }
 

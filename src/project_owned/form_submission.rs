@@ -10,13 +10,14 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use crate::codec::Record;
+use crate::codec::{CodecError, Record};
 use crate::error::{ApiError, ApiResult, ErrorCode, Issue};
 use crate::org_owned::audit::Actor;
 use crate::project_owned::contact::{self, ContactFields, Email, Upserted};
 use crate::project_owned::conversation::{Conversation, ConversationCreate};
 use crate::project_owned::form::{FieldType, Form, FormField};
 use crate::project_owned::message::{ContentType, Message, SenderType};
+use crate::project_owned::outbox::Event;
 use crate::project_owned::{self, IndexEntry, Kind, Order, ProjectScope, Routed};
 use crate::store::{Reader, Tx};
 use crate::timestamp::Timestamp;
@@ -34,10 +35,53 @@ pub struct FormSubmission {
     pub submitted_at: Timestamp,
     pub ip_hash: Option<String>,
     pub seq: u64,
+    /// The conversation the submission opened, for `form.submitted` (API.md §10.1); `None` for
+    /// submissions stored before it was kept.
+    pub conversation_id: Option<String>,
 }
 
 impl Record for FormSubmission {
     const NAME: &'static str = "form submission";
+    const VERSION: u8 = 2;
+
+    /// Version 1 did not keep the conversation.
+    fn upgrade(version: u8, bytes: &[u8]) -> Result<Self, CodecError> {
+        if version != 1 {
+            return Err(CodecError::UnknownVersion {
+                record: Self::NAME,
+                version,
+            });
+        }
+        let v1: FormSubmissionV1 = postcard::from_bytes(bytes).map_err(CodecError::Postcard)?;
+        Ok(FormSubmission {
+            id: v1.id,
+            form_id: v1.form_id,
+            payload: v1.payload,
+            submitted_at: v1.submitted_at,
+            ip_hash: v1.ip_hash,
+            seq: v1.seq,
+            conversation_id: None,
+        })
+    }
+}
+
+/// The layout of version 1.
+#[derive(Serialize, Deserialize)]
+struct FormSubmissionV1 {
+    id: String,
+    form_id: String,
+    payload: String,
+    submitted_at: Timestamp,
+    ip_hash: Option<String>,
+    seq: u64,
+}
+
+/// The `data` of `form.submitted` (API.md §10.1).
+#[derive(Serialize)]
+struct SubmittedEvent<'a> {
+    form_id: &'a str,
+    submission: FormSubmissionView,
+    conversation_id: Option<&'a str>,
 }
 
 #[derive(Debug, Serialize)]
@@ -80,6 +124,19 @@ impl Kind for FormSubmission {
             self.seq,
             &self.id,
         )])
+    }
+
+    /// `form.submitted`: submissions are only made by the public submit endpoint.
+    fn events(before: Option<&Self>, after: Option<&Self>) -> ApiResult<Vec<Event>> {
+        let (None, Some(submission)) = (before, after) else {
+            return Ok(Vec::new());
+        };
+        let data = SubmittedEvent {
+            form_id: &submission.form_id,
+            submission: submission.view(),
+            conversation_id: submission.conversation_id.as_deref(),
+        };
+        Ok(vec![Event::new("form.submitted", &data)?])
     }
 }
 
@@ -189,6 +246,7 @@ pub fn submit(
         submitted_at: tx.now,
         ip_hash: submitter.ip_hash,
         seq: tx.next_seq(),
+        conversation_id: Some(conversation.id.clone()),
     };
     project_owned::insert(tx, &scope, actor, &submission)?;
     Ok(Submitted {
@@ -536,6 +594,26 @@ mod tests {
             {"type": "date", "label": "When"},
             {"type": "file", "label": "Attachment"},
         ]}))
+    }
+
+    #[test]
+    fn version_1_submissions_decode_without_a_conversation() {
+        let v1 = FormSubmissionV1 {
+            id: "fsub_abcdefghijkl".into(),
+            form_id: "frm_abcdefghijkl".into(),
+            payload: "{}".into(),
+            submitted_at: Timestamp::from_unix(1_700_000_000),
+            ip_hash: None,
+            seq: 3,
+        };
+        let mut bytes = vec![1];
+        bytes.extend(postcard::to_allocvec(&v1).unwrap());
+        let submission: FormSubmission = crate::codec::decode(&bytes).unwrap();
+        assert_eq!(
+            (submission.seq, submission.conversation_id.as_deref()),
+            (3, None)
+        );
+        assert_eq!(submission.view().form_id, "frm_abcdefghijkl");
     }
 
     #[test]

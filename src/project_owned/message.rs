@@ -8,6 +8,7 @@ use crate::codec::Record;
 use crate::error::{ApiResult, ErrorCode};
 use crate::org_owned::audit::Actor;
 use crate::project_owned::conversation::{self, Conversation};
+use crate::project_owned::outbox::Event;
 use crate::project_owned::{self, IndexEntry, Kind, ProjectScope};
 use crate::store::Tx;
 use crate::timestamp::Timestamp;
@@ -99,6 +100,14 @@ impl Kind for Message {
             self.seq,
             &self.id,
         )])
+    }
+
+    /// `message.created`, whoever posts it (a client, the agent, a form submission).
+    fn events(before: Option<&Self>, after: Option<&Self>) -> ApiResult<Vec<Event>> {
+        match (before, after) {
+            (None, Some(message)) => Ok(vec![Event::new("message.created", &message.view())?]),
+            _ => Ok(Vec::new()),
+        }
     }
 }
 

@@ -20,6 +20,7 @@ pub mod form_submission;
 pub mod integration;
 pub mod kb;
 pub mod message;
+pub mod outbox;
 pub mod registry;
 pub mod routed;
 pub mod search;
@@ -27,6 +28,7 @@ pub mod singleton;
 pub mod values;
 pub mod webhook;
 pub mod webhook_delivery;
+pub mod webhook_dispatch;
 pub mod widget;
 
 use std::collections::HashSet;
@@ -40,6 +42,7 @@ use crate::ids;
 use crate::org_owned::audit::{self, Actor, Event};
 use crate::org_owned::project;
 use crate::pagination::{Cursor, Page};
+use crate::project_owned::outbox::Event as WebhookEvent;
 use crate::store::{Reader, Tx, layout, tables};
 
 pub use routed::{Archivable, Filter, InputSettings, Listing, Routed};
@@ -67,6 +70,14 @@ pub trait Kind: Record + Send + 'static {
     fn view(&self) -> Self::View;
     /// The index entries and counters that this record contributes.
     fn index(&self) -> ApiResult<Vec<IndexEntry>>;
+
+    /// The webhook events (API.md §10.1) that a change of a record of this kind fires, from the
+    /// record before and after it (no before: created; no after: deleted). The generic write
+    /// path queues them with the change's audit entry, so no handler fires one by hand; most
+    /// kinds fire none.
+    fn events(_before: Option<&Self>, _after: Option<&Self>) -> ApiResult<Vec<WebhookEvent>> {
+        Ok(Vec::new())
+    }
 }
 
 pub const FIRST_INDEX_TAG: u8 = 0x40;
@@ -344,6 +355,18 @@ pub fn remove_with_children<K: Kind, C: Kind>(
     Ok(removed)
 }
 
+/// Writes a record the server keeps on its own account, not a client's change (a delivery
+/// record, a webhook's delivery counters): its index entries are maintained, but it has no audit
+/// entry and fires no event.
+pub fn write_unaudited<K: Kind>(
+    tx: &mut Tx<'_>,
+    scope: &ProjectScope,
+    old: Option<&K>,
+    new: Option<&K>,
+) -> ApiResult<()> {
+    write_record(tx, scope, old, new)
+}
+
 fn write_record<K: Kind>(
     tx: &mut Tx<'_>,
     scope: &ProjectScope,
@@ -426,7 +449,7 @@ fn add_to_counter(
 }
 
 /// `<kind>.<verb>` with the changes between the views before and after, and the counts of the
-/// records removed with it.
+/// records removed with it; and the webhook deliveries of the events the change fires.
 fn audit_change<K: Kind>(
     tx: &mut Tx<'_>,
     scope: &ProjectScope,
@@ -450,7 +473,29 @@ fn audit_change<K: Kind>(
             after: after.map(|r| audit::snapshot(&r.view())).transpose()?,
             cascade,
         },
-    )
+    )?;
+    emit(tx, scope, &K::events(before, after)?)
+}
+
+/// Queues one delivery of each event for each active webhook of the project that subscribes to
+/// it, in the change's transaction (`outbox`).
+fn emit(tx: &mut Tx<'_>, scope: &ProjectScope, events: &[WebhookEvent]) -> ApiResult<()> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let subscriptions = outbox::subscriptions(tx, &scope.key(outbox::SUBSCRIBED, b""))?;
+    for event in events {
+        for subscription in subscriptions.iter().filter(|s| s.wants(event.name)) {
+            outbox::enqueue(
+                tx,
+                &scope.org_id,
+                &scope.project_id,
+                &subscription.webhook_id,
+                event,
+            )?;
+        }
+    }
+    Ok(())
 }
 
 /// Which ordering index to walk, within which group (e.g. one conversation's messages).

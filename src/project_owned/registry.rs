@@ -10,7 +10,7 @@ use crate::org_owned::audit::{self, Actor};
 use crate::org_owned::project;
 use crate::project_owned::{
     IndexEntry, Kind, agent, beacon, contact, conversation, form, form_submission, integration, kb,
-    message, webhook, webhook_delivery, widget,
+    message, outbox, webhook, webhook_delivery, widget,
 };
 use crate::store::{Tx, layout, tables};
 
@@ -78,8 +78,9 @@ pub fn kind_of_tag(tag: u8) -> Option<&'static KindInfo> {
 }
 
 /// Deletes a project and everything it owns, in `tx`: one range delete over the project's
-/// prefix of the owned table, counting records per kind, then the project's own rows and its
-/// audit entry with those counts. Its cost follows the project's size, not the store's.
+/// prefix of the owned table, counting records per kind, its pending webhook deliveries (the
+/// same prefix of the outbox), then the project's own rows and its audit entry with those
+/// counts. Its cost follows the project's size, not the store's.
 pub fn delete_project(
     tx: &mut Tx<'_>,
     actor: &Actor,
@@ -101,6 +102,7 @@ pub fn delete_project(
     for id in public_ids {
         tx.remove(tables::PUBLIC_IDS, &id)?;
     }
+    outbox::drop_project(tx, &project.org_id, &project.id)?;
     let cascade: Vec<(String, u64)> = counts
         .into_iter()
         .map(|(kind, n)| (kind.to_string(), n))

@@ -14,6 +14,7 @@ use crate::codec::Record;
 use crate::error::{ApiResult, ErrorCode};
 use crate::ids;
 use crate::org_owned::audit::Actor;
+use crate::project_owned::outbox::{self, SUBSCRIBED};
 use crate::project_owned::routed::{InputSettings, Unfiltered};
 use crate::project_owned::webhook_delivery::{IN_WEBHOOK, WebhookDelivery};
 use crate::project_owned::{self, IndexEntry, Kind, Listing, Order, ProjectScope, Routed};
@@ -98,7 +99,7 @@ pub struct CreatedWebhook {
 
 impl Kind for Webhook {
     const TAG: u8 = 0x0b;
-    const INDEX_TAGS: &'static [u8] = &[BY_CREATED];
+    const INDEX_TAGS: &'static [u8] = &[BY_CREATED, SUBSCRIBED];
     const PLURAL: &'static str = "webhooks";
     const SINGULAR: &'static str = "webhook";
     const ID_PREFIX: &'static str = "wh_";
@@ -121,8 +122,18 @@ impl Kind for Webhook {
         }
     }
 
+    /// Its creation order and, while it is active, its subscription (`outbox::SUBSCRIBED`):
+    /// the write path reads a project's subscriptions there.
     fn index(&self) -> ApiResult<Vec<IndexEntry>> {
-        Ok(vec![IndexEntry::order(BY_CREATED, b"", self.seq, &self.id)])
+        let mut entries = vec![IndexEntry::order(BY_CREATED, b"", self.seq, &self.id)];
+        if self.status == WebhookStatus::Active {
+            entries.push(IndexEntry::Key {
+                tag: SUBSCRIBED,
+                key: self.id.as_bytes().to_vec(),
+                value: outbox::subscription_value(self.events.iter().map(|e| e.0.as_str())),
+            });
+        }
+        Ok(entries)
     }
 }
 
@@ -138,6 +149,11 @@ impl Secret {
         let mut bytes = [0u8; 24];
         ids::fill_random(&mut bytes);
         Secret(format!("whsec_{}", URL_SAFE_NO_PAD.encode(bytes)))
+    }
+
+    /// The HMAC key of API.md §10.3: the whole string's UTF-8 bytes, `whsec_` included.
+    pub fn signing_key(&self) -> &[u8] {
+        self.0.as_bytes()
     }
 }
 
@@ -194,6 +210,10 @@ impl From<WebhookUrl> for String {
 }
 
 impl WebhookUrl {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
     fn is_https(&self) -> bool {
         self.0
             .get(..6)
@@ -336,7 +356,8 @@ impl Routed for Webhook {
     }
 
     /// Setting `status` to `active` also resets `failure_count` (API.md §9.11): a client
-    /// re-enabling a webhook that failed gives it a fresh start.
+    /// re-enabling a webhook that failed gives it a fresh start. Disabling it drops its pending
+    /// deliveries: a disabled webhook gets no further attempts (API.md §10.4).
     fn update(
         tx: &mut Tx<'_>,
         scope: &ProjectScope,
@@ -359,12 +380,16 @@ impl Routed for Webhook {
             }
         }
         project_owned::replace(tx, scope, actor, "updated", &before, &after)?;
+        if after.status == WebhookStatus::Disabled {
+            outbox::drop_webhook(tx, &scope.org_id, &scope.project_id, &after.id)?;
+        }
         Ok(after)
     }
 
-    /// Its delivery history goes with it (API.md §9.11).
+    /// Its delivery history and its pending deliveries go with it (API.md §9.11).
     fn delete(tx: &mut Tx<'_>, scope: &ProjectScope, actor: &Actor, id: &str) -> ApiResult<()> {
         let webhook: Webhook = project_owned::get(tx, scope, id)?;
+        outbox::drop_webhook(tx, &scope.org_id, &scope.project_id, &webhook.id)?;
         project_owned::remove_with_children::<Webhook, WebhookDelivery>(
             tx, scope, actor, &webhook, IN_WEBHOOK,
         )
@@ -408,26 +433,6 @@ pub fn recent_deliveries(
     };
     let page = project_owned::list(reader, scope, order, None, RECENT_DELIVERIES, |_| true)?;
     Ok(page.items)
-}
-
-/// `POST …/webhooks/{id}/test` (API.md §11.7).
-#[derive(Debug, Serialize)]
-pub struct TestResult {
-    pub delivered: bool,
-    pub status_code: Option<u16>,
-    pub duration_ms: u64,
-}
-
-/// Tests a webhook. Webhook delivery (API.md §10) is not built yet, so this sends nothing and
-/// records nothing: it checks that the webhook exists and answers "not delivered". Once
-/// delivery exists, this sends one `webhook.test` event and records the attempt (§9.11).
-pub fn test(reader: &impl Reader, scope: &ProjectScope, id: &str) -> ApiResult<TestResult> {
-    project_owned::get::<Webhook>(reader, scope, id)?;
-    Ok(TestResult {
-        delivered: false,
-        status_code: None,
-        duration_ms: 0,
-    })
 }
 
 #[cfg(test)]

@@ -1,18 +1,25 @@
 //! Webhook delivery records (API.md §10.4, §11.7): one per attempt to deliver an event to a
-//! webhook, ordered within their webhook. Delivery itself (API.md §10) writes them; deleting the
-//! webhook or its project removes them.
+//! webhook, ordered within their webhook. Delivery itself (`webhook_dispatch`) writes them and
+//! keeps the most recent `RETAINED` of each webhook; deleting the webhook or its project removes
+//! them.
 
 use serde::{Deserialize, Serialize};
 
 use crate::codec::Record;
 use crate::error::{ApiResult, ErrorCode};
-use crate::project_owned::{IndexEntry, Kind};
-use crate::store::Tx;
+use std::ops::ControlFlow;
+
+use crate::project_owned::outbox::DELIVERY_ID_PREFIX;
+use crate::project_owned::{self, IndexEntry, Kind, ProjectScope};
+use crate::store::{Reader, Tx, layout, tables};
 use crate::timestamp::Timestamp;
 use crate::validate::wire_enum;
 
 /// `webhook_id ++ seq ++ id`: a webhook's delivery records in the order they were made.
 pub const IN_WEBHOOK: u8 = 0x5d;
+/// How many delivery records of one webhook are kept: those that `deliveries` shows (API.md
+/// §9.11). Older ones are removed as new ones are written, so the history stays bounded.
+pub const RETAINED: usize = 50;
 
 wire_enum! {
     pub enum DeliveryStatus {
@@ -58,7 +65,7 @@ impl Kind for WebhookDelivery {
     const INDEX_TAGS: &'static [u8] = &[IN_WEBHOOK];
     const PLURAL: &'static str = "webhook_deliveries";
     const SINGULAR: &'static str = "webhook_delivery";
-    const ID_PREFIX: &'static str = "whd_";
+    const ID_PREFIX: &'static str = DELIVERY_ID_PREFIX;
     const NOT_FOUND: ErrorCode = ErrorCode::ResourceNotFound;
     type View = WebhookDeliveryView;
 
@@ -122,4 +129,36 @@ impl WebhookDelivery {
             seq: tx.next_seq(),
         }
     }
+}
+
+/// Stores the record of an attempt, with no audit entry (the server's own bookkeeping, not a
+/// client's change), and removes the webhook's records beyond the `RETAINED` most recent.
+pub fn record(tx: &mut Tx<'_>, scope: &ProjectScope, delivery: &WebhookDelivery) -> ApiResult<()> {
+    project_owned::write_unaudited(tx, scope, None, Some(delivery))?;
+    let group = scope.key(IN_WEBHOOK, delivery.webhook_id.as_bytes());
+    // Ids first: a table cannot be written while it is being scanned.
+    let mut older = Vec::new();
+    let mut seen = 0;
+    tx.scan(
+        tables::OWNED,
+        layout::prefix_range(&group),
+        true,
+        &mut |key, _| {
+            seen += 1;
+            if seen > RETAINED {
+                // After the group: the record's seq (8 bytes), then its id.
+                let id = key
+                    .get(group.len() + 8..)
+                    .ok_or_else(|| crate::error::ApiError::internal("malformed ordering key"))?;
+                older.push(id.to_vec());
+            }
+            Ok(ControlFlow::Continue(()))
+        },
+    )?;
+    for id in older {
+        let old: Option<WebhookDelivery> =
+            tx.get(tables::OWNED, &scope.key(WebhookDelivery::TAG, &id))?;
+        project_owned::write_unaudited(tx, scope, old.as_ref(), None)?;
+    }
+    Ok(())
 }

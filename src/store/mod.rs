@@ -5,7 +5,7 @@
 
 pub mod layout;
 
-use std::cell::{OnceCell, Ref, RefCell, RefMut};
+use std::cell::{Cell, OnceCell, Ref, RefCell, RefMut};
 use std::ops::{Bound, ControlFlow};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
@@ -16,10 +16,10 @@ use std::time::{Duration, Instant};
 
 use redb::{
     Database, DatabaseError, Durability, ReadOnlyTable, ReadTransaction, ReadableDatabase,
-    ReadableTable, TableDefinition, TableHandle, WriteTransaction,
+    ReadableTable, ReadableTableMetadata, TableDefinition, TableHandle, WriteTransaction,
 };
 use sha2::{Digest, Sha256};
-use tokio::sync::oneshot;
+use tokio::sync::{Notify, oneshot};
 
 use crate::codec::{self, Record};
 use crate::error::{ApiError, ApiResult};
@@ -56,11 +56,16 @@ pub mod tables {
     /// `object_id` → `org_id ++ project_id`, for the project-owned kinds that public endpoints
     /// find by id alone (`POST /api/f/{formId}`).
     pub const PUBLIC_IDS: Table = TableDefinition::new("public_ids");
+    /// `org_id ++ project_id ++ webhook_id ++ delivery_id` → PendingDelivery: the webhook
+    /// outbox, one entry per event and webhook still to be delivered.
+    pub const OUTBOX: Table = TableDefinition::new("outbox");
+    /// `due (u64 ms, big-endian) ++ seq` → the entry's `OUTBOX` key: the outbox by due time.
+    pub const OUTBOX_DUE: Table = TableDefinition::new("outbox_due");
     /// Name → random bytes made once, when the file is created; never sent to a client.
     pub const SECRETS: TableDefinition<'static, &'static str, &'static [u8]> =
         TableDefinition::new("secrets");
 
-    pub const ALL: [Table; 9] = [
+    pub const ALL: [Table; 11] = [
         ORGS,
         API_KEYS,
         KEY_INDEX,
@@ -70,6 +75,8 @@ pub mod tables {
         OWNED,
         AUDIT,
         PUBLIC_IDS,
+        OUTBOX,
+        OUTBOX_DUE,
     ];
 }
 
@@ -100,6 +107,40 @@ impl std::fmt::Display for OpenError {
 
 type Job = Box<dyn FnOnce(&mut Writer) + Send>;
 
+/// Bounds on what write operations may store, fixed when the store opens.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Most entries of the webhook outbox (`tables::OUTBOX`).
+    pub outbox_entries: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            outbox_entries: crate::config::DEFAULT_MAX_PENDING,
+        }
+    }
+}
+
+/// One `Notify` per table of `tables::ALL`, woken after each commit that wrote that table.
+type CommitSignals = Arc<[Notify; tables::ALL.len()]>;
+// `Tx::written` keeps one bit per table.
+const _: () = assert!(tables::ALL.len() <= 32);
+
+/// Commits to one table, as `Store::commits_to` gives them.
+pub struct CommitSignal {
+    signals: CommitSignals,
+    index: usize,
+}
+
+impl CommitSignal {
+    /// Returns once a commit wrote the table since the last return (or since this signal was
+    /// made, at the first call): the writer stores one wake-up while nobody waits.
+    pub async fn committed(&self) {
+        self.signals[self.index].notified().await
+    }
+}
+
 #[derive(Clone)]
 pub struct Store {
     inner: Arc<Inner>,
@@ -108,12 +149,17 @@ pub struct Store {
 struct Inner {
     db: Arc<Database>,
     hash_salt: [u8; 32],
+    commits: CommitSignals,
     jobs: Mutex<Option<mpsc::Sender<Job>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl Store {
     pub fn open(path: &Path) -> Result<Store, OpenError> {
+        Store::open_with(path, Limits::default())
+    }
+
+    pub fn open_with(path: &Path, limits: Limits) -> Result<Store, OpenError> {
         let db = Database::builder().create(path).map_err(|err| match err {
             DatabaseError::DatabaseAlreadyOpen => OpenError::AlreadyOpen(path.to_path_buf()),
             other => OpenError::Other(format!("cannot open {}: {other}", path.display())),
@@ -122,9 +168,12 @@ impl Store {
             .map_err(|e| OpenError::Other(format!("cannot initialise {}: {e}", path.display())))?;
         let db = Arc::new(db);
         let (jobs, receiver) = mpsc::channel::<Job>();
+        let commits: CommitSignals = Arc::new(std::array::from_fn(|_| Notify::new()));
         let mut writer = Writer {
             db: Arc::clone(&db),
             seq,
+            limits,
+            commits: Arc::clone(&commits),
         };
         let handle = std::thread::Builder::new()
             .name("rogeriq-writer".into())
@@ -138,6 +187,7 @@ impl Store {
             inner: Arc::new(Inner {
                 db,
                 hash_salt,
+                commits,
                 jobs: Mutex::new(Some(jobs)),
                 writer: Mutex::new(Some(handle)),
             }),
@@ -156,6 +206,15 @@ impl Store {
             .iter()
             .map(|b| format!("{b:02x}"))
             .collect()
+    }
+
+    /// Wakes its holder after each commit that wrote `table`: the webhook dispatcher waits on
+    /// the outbox's.
+    pub fn commits_to(&self, table: Table) -> ApiResult<CommitSignal> {
+        Ok(CommitSignal {
+            signals: Arc::clone(&self.inner.commits),
+            index: table_index(table)?,
+        })
     }
 
     /// Runs `op` in one write transaction on the writer thread and commits it durably if `op`
@@ -295,10 +354,13 @@ fn read_in<T>(db: &Database, op: impl FnOnce(&Rx) -> ApiResult<T>) -> ApiResult<
     op(&rx)
 }
 
-/// The writer thread's state: the database and the creation-order counter.
+/// The writer thread's state: the database, the creation-order counter, the limits its
+/// transactions see and the signals it wakes after a commit.
 struct Writer {
     db: Arc<Database>,
     seq: u64,
+    limits: Limits,
+    commits: CommitSignals,
 }
 
 impl Writer {
@@ -306,12 +368,15 @@ impl Writer {
         let mut txn = self.db.begin_write()?;
         txn.set_durability(Durability::Immediate)?;
         let start_seq = self.seq;
+        let written = Cell::new(0u32);
         let outcome = {
             let mut tx = Tx {
                 txn: &txn,
                 tables: OpenTables::new(),
                 seq: &mut self.seq,
+                written: &written,
                 now: Timestamp::now(),
+                limits: self.limits,
             };
             catch_unwind(AssertUnwindSafe(|| op(&mut tx)))
         };
@@ -321,6 +386,11 @@ impl Writer {
                     txn.open_table(tables::META)?.insert(SEQ_KEY, self.seq)?;
                 }
                 txn.commit()?;
+                for (index, signal) in self.commits.iter().enumerate() {
+                    if written.get() & (1 << index) != 0 {
+                        signal.notify_one();
+                    }
+                }
                 Ok(value)
             }
             // Dropping `txn` aborts it. The counter is not rolled back: it only has to grow.
@@ -379,6 +449,11 @@ pub trait Reader: open::OpenTable {
         }
     }
 
+    /// How many entries `table` holds (kept by redb, not counted).
+    fn len(&self, table: Table) -> ApiResult<u64> {
+        Ok(self.open(table)?.len()?)
+    }
+
     fn get<T: Record>(&self, table: Table, key: &[u8]) -> ApiResult<Option<T>>
     where
         Self: Sized,
@@ -427,19 +502,21 @@ impl<T> OpenTables<T> {
         table: Table,
         open: impl FnOnce(Table) -> Result<T, redb::TableError>,
     ) -> ApiResult<&T> {
-        let index = tables::ALL
-            .iter()
-            .position(|t| t.name() == table.name())
-            .ok_or_else(|| {
-                ApiError::internal(format!("table {} is not in tables::ALL", table.name()))
-            })?;
-        let slot = &self.0[index];
+        let slot = &self.0[table_index(table)?];
         if let Some(opened) = slot.get() {
             return Ok(opened);
         }
         let opened = open(table)?;
         Ok(slot.get_or_init(|| opened))
     }
+}
+
+/// The position of `table` in `tables::ALL`.
+fn table_index(table: Table) -> ApiResult<usize> {
+    tables::ALL
+        .iter()
+        .position(|t| t.name() == table.name())
+        .ok_or_else(|| ApiError::internal(format!("table {} is not in tables::ALL", table.name())))
 }
 
 mod open {
@@ -500,8 +577,11 @@ pub struct Tx<'t> {
     /// the commit.
     tables: OpenTables<RefCell<WriteTable<'t>>>,
     seq: &'t mut u64,
+    /// Bit `i` is set once table `tables::ALL[i]` was written.
+    written: &'t Cell<u32>,
     /// The time of this transaction; every timestamp it writes uses it.
     pub now: Timestamp,
+    pub limits: Limits,
 }
 
 impl<'t> Tx<'t> {
@@ -551,6 +631,8 @@ impl<'t> Tx<'t> {
     /// An exclusive borrow. A write while the same table is being read (e.g. from a scan's
     /// visitor) is refused with an internal error rather than a panic.
     fn writable(&self, table: Table) -> ApiResult<RefMut<'_, WriteTable<'t>>> {
+        self.written
+            .set(self.written.get() | 1 << table_index(table)?);
         self.table(table)?.try_borrow_mut().map_err(|_| {
             ApiError::internal(format!(
                 "table {} written while it is being read",
@@ -737,6 +819,40 @@ mod tests {
             })
             .unwrap();
         assert!(left.is_empty());
+    }
+
+    #[test]
+    fn a_commit_wakes_the_watchers_of_the_tables_it_wrote() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("signal.redb")).unwrap();
+        let outbox = store.commits_to(tables::OUTBOX).unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        let woken = |signal: &CommitSignal| {
+            runtime.block_on(async {
+                tokio::time::timeout(Duration::from_millis(50), signal.committed())
+                    .await
+                    .is_ok()
+            })
+        };
+        store
+            .write_blocking(|tx| tx.put_raw(tables::AUDIT, b"a", b"1"))
+            .unwrap();
+        assert!(!woken(&outbox), "another table was written");
+        let failed: ApiResult<()> = store.write_blocking(|tx| {
+            tx.put_raw(tables::OUTBOX, b"k", b"v")?;
+            Err(ApiError::internal("aborted"))
+        });
+        assert!(failed.is_err());
+        assert!(!woken(&outbox), "nothing was committed");
+        store
+            .write_blocking(|tx| tx.put_raw(tables::OUTBOX, b"k", b"v"))
+            .unwrap();
+        // Stored while nobody waited, then taken once.
+        assert!(woken(&outbox));
+        assert!(!woken(&outbox));
     }
 
     #[test]

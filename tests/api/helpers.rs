@@ -9,6 +9,7 @@ use reqwest::blocking::Client;
 use reqwest::header::HeaderMap;
 use rogeriq::config::{Settings, TierLimits};
 use rogeriq::org_owned::api_key;
+use rogeriq::project_owned::webhook_dispatch::Dispatcher;
 use rogeriq::server::{self, Options};
 use rogeriq::store::{Store, layout, tables};
 use rogeriq::timestamp::Timestamp;
@@ -32,6 +33,7 @@ pub struct TestApp {
     dir: TempDir,
     handle: ServerHandle,
     thread: Option<JoinHandle<std::io::Result<()>>>,
+    dispatcher: Option<Dispatcher>,
     client: Client,
 }
 
@@ -103,7 +105,8 @@ impl TestApp {
         TestApp::spawn_in_with(temp_dir(), configure)
     }
 
-    fn spawn_in_with(dir: TempDir, configure: impl FnOnce(&mut Settings)) -> TestApp {
+    /// Starts on `dir` (fresh, or from `stop` for a restart) with adjusted settings.
+    pub fn spawn_in_with(dir: TempDir, configure: impl FnOnce(&mut Settings)) -> TestApp {
         let mut settings = Settings {
             listen: "127.0.0.1:0".into(),
             data_dir: dir.path().to_path_buf(),
@@ -142,21 +145,24 @@ impl TestApp {
             dir,
             handle: launched.handle,
             thread: Some(thread),
+            dispatcher: Some(launched.dispatcher),
             client: Client::builder().build().expect("client"),
         }
     }
 
-    /// Stops the server gracefully and closes the store; returns the data directory.
+    /// Stops the server gracefully, then its webhook dispatcher, and closes the store; returns
+    /// the data directory.
     pub fn stop(mut self) -> TempDir {
-        self.shutdown();
+        self.stop_server();
+        let dispatcher = self.dispatcher.take().expect("a running dispatcher");
         let store = self.store.clone();
         let dir = std::mem::replace(&mut self.dir, temp_dir());
         drop(self);
-        server::close_store(store);
+        server::close(dispatcher, store);
         dir
     }
 
-    fn shutdown(&mut self) {
+    fn stop_server(&mut self) {
         if let Some(thread) = self.thread.take() {
             actix_web::rt::System::new().block_on(self.handle.stop(true));
             let _ = thread.join();
@@ -391,6 +397,9 @@ pub fn is_request_id(id: &str) -> bool {
 
 impl Drop for TestApp {
     fn drop(&mut self) {
-        self.shutdown();
+        self.stop_server();
+        if let Some(dispatcher) = self.dispatcher.take() {
+            dispatcher.stop();
+        }
     }
 }

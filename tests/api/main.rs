@@ -16,6 +16,7 @@ mod rate_limit;
 mod store_model;
 
 mod fixtures;
+mod receiver;
 
 mod cascade;
 mod contacts;
@@ -29,5 +30,6 @@ mod beacons;
 mod forms;
 mod integrations;
 mod sdk_compat;
+mod webhook_delivery;
 mod webhooks;
 mod widget;

@@ -350,6 +350,91 @@ fn one_log_line_per_request_without_secrets() {
     }
 }
 
+/// POSTs JSON with a key over a fresh connection; returns the response's `data`.
+fn post_json(url: &str, key: &str, body: Value) -> Value {
+    let r = reqwest::blocking::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap()
+        .post(url)
+        .header("X-API-Key", key)
+        .json(&body)
+        .send()
+        .expect("request");
+    assert!(r.status().is_success(), "{}", r.status());
+    r.json::<Value>().unwrap()["data"].clone()
+}
+
+#[test]
+fn webhook_attempts_are_logged_without_the_secret() {
+    let dir = crate::helpers::temp_dir();
+    let env = [
+        ("ROGERIQ_WEBHOOKS_ALLOW_HTTP", "true"),
+        ("ROGERIQ_WEBHOOKS_RETRY_DELAYS", "[0.1]"),
+    ];
+    let mut server = start(command(dir.path(), &["--listen", "127.0.0.1:0"], &env));
+    let addr = server.addr();
+    server.stdout_until("will not be shown again");
+    let out = server.stdout_text();
+    let (org_id, key) = (
+        banner_value(&out, "org id:"),
+        banner_value(&out, "API key:"),
+    );
+    let api = format!("http://{addr}/api/v1");
+    let project = post_json(
+        &format!("{api}/orgs/{org_id}/projects"),
+        &key,
+        json!({"name": "Logged"}),
+    );
+    let p = project["id"].as_str().unwrap();
+    let receiver = crate::receiver::Receiver::start("unset");
+    receiver.script(&[crate::receiver::Answer::Status(503)]);
+    let hook = post_json(
+        &format!("{api}/projects/{p}/webhooks"),
+        &key,
+        json!({"url": receiver.url, "events": ["conversation.created"]}),
+    );
+    let secret = hook["secret"].as_str().unwrap().to_string();
+    receiver.set_secret(&secret);
+    post_json(
+        &format!("{api}/projects/{p}/conversations"),
+        &key,
+        json!({}),
+    );
+
+    let failed = server.log("webhook attempt");
+    let delivered = server.log("webhook attempt");
+    let delivery = failed["delivery_id"].as_str().unwrap();
+    assert!(delivery.starts_with("whd_"), "{failed}");
+    assert_eq!(
+        (&failed["attempt"], &failed["status_code"], &failed["level"]),
+        (&json!(1), &json!(503), &json!("WARN")),
+        "{failed}"
+    );
+    assert!(
+        failed["outcome"].as_str().unwrap().starts_with("failed"),
+        "{failed}"
+    );
+    assert_eq!(delivered["delivery_id"], delivery);
+    assert_eq!(
+        (
+            &delivered["attempt"],
+            &delivered["outcome"],
+            &delivered["webhook_id"]
+        ),
+        (&json!(2), &json!("delivered"), &hook["id"]),
+        "{delivered}"
+    );
+    assert!(receiver.received().iter().all(|r| r.verified));
+    assert_eq!(server.terminate().code(), Some(0));
+    let err = server.stderr_text();
+    let random = secret.strip_prefix("whsec_").unwrap();
+    assert!(
+        !err.contains(random),
+        "the log holds the webhook secret: {err}"
+    );
+}
+
 fn write_config(dir: &Path, text: &str) -> String {
     let path = dir.join("config.toml");
     std::fs::write(&path, text).unwrap();

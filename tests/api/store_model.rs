@@ -10,8 +10,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::{Bound, ControlFlow};
+use std::sync::LazyLock;
+use std::time::Duration;
 
-use rogeriq::config::WebhookSettings;
+use rogeriq::config::{Settings, WebhookSettings};
 use rogeriq::error::{ApiResult, ErrorCode};
 use rogeriq::ids::ID_LEN;
 use rogeriq::org_owned::audit::Actor;
@@ -93,7 +95,7 @@ impl Model {
 
 /// The default settings' input rules.
 fn input_settings() -> InputSettings<'static> {
-    static WEBHOOKS: WebhookSettings = WebhookSettings { allow_http: false };
+    static WEBHOOKS: LazyLock<WebhookSettings> = LazyLock::new(|| Settings::default().webhooks);
     InputSettings {
         webhooks: &WEBHOOKS,
     }
@@ -680,7 +682,7 @@ fn run(seed: u64, steps: usize) {
     }
     assert!(scan(&store, tables::OWNED).is_empty());
     check(&store, &model, steps);
-    rogeriq::server::close_store(store);
+    store.close(Duration::from_secs(5)).unwrap();
 }
 
 #[test]
