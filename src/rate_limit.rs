@@ -2,9 +2,10 @@
 //! second for each bucket (an API key, or a client address), and the client address behind
 //! trusted proxies. `api/limits.rs` turns a [`Decision`] into headers and 429s.
 //!
-//! No crate fit: the ones for actix and the general ones (GCRA, token or leaky buckets, fixed
-//! windows) do not count "requests in the trailing window", so they cannot say truthfully how
-//! many remain or when the oldest counted request leaves the window, which the headers report.
+//! No crate fit: the web-framework middlewares and the general limiters (GCRA, token or leaky
+//! buckets, fixed windows) do not count "requests in the trailing window", so they cannot say
+//! truthfully how many remain or when the oldest counted request leaves the window, which the
+//! headers report.
 
 use std::collections::hash_map::RandomState;
 use std::collections::{HashMap, VecDeque};
