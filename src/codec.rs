@@ -40,6 +40,25 @@ pub trait Record: Serialize + DeserializeOwned {
     }
 }
 
+/// For `Record::upgrade`: decodes a record written in the layout `Old` of format version
+/// `from` and converts it; any other version is unknown.
+pub fn upgrade_from<Old: DeserializeOwned, New: Record>(
+    version: u8,
+    from: u8,
+    bytes: &[u8],
+    convert: impl FnOnce(Old) -> New,
+) -> Result<New, CodecError> {
+    if version != from {
+        return Err(CodecError::UnknownVersion {
+            record: New::NAME,
+            version,
+        });
+    }
+    postcard::from_bytes(bytes)
+        .map(convert)
+        .map_err(CodecError::Postcard)
+}
+
 pub fn encode<T: Record>(record: &T) -> Result<Vec<u8>, CodecError> {
     postcard::to_extend(record, vec![T::VERSION]).map_err(CodecError::Postcard)
 }

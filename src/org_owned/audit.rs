@@ -6,7 +6,7 @@ use std::ops::{Bound, ControlFlow};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use crate::codec::{CodecError, Record};
+use crate::codec::{self, CodecError, Record};
 use crate::error::{ApiError, ApiResult};
 use crate::ids::IdKind;
 use crate::pagination::{Cursor, Page};
@@ -67,14 +67,7 @@ impl Record for AuditEntry {
 
     /// Version 1 had no `public`: every entry without a key was the master key's.
     fn upgrade(version: u8, bytes: &[u8]) -> Result<Self, CodecError> {
-        if version != 1 {
-            return Err(CodecError::UnknownVersion {
-                record: Self::NAME,
-                version,
-            });
-        }
-        let v1: AuditEntryV1 = postcard::from_bytes(bytes).map_err(CodecError::Postcard)?;
-        Ok(AuditEntry {
+        codec::upgrade_from(version, 1, bytes, |v1: AuditEntryV1| AuditEntry {
             id: v1.id,
             org_id: v1.org_id,
             project_id: v1.project_id,

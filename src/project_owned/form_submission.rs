@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use crate::codec::{CodecError, Record};
+use crate::codec::{self, CodecError, Record};
 use crate::error::{ApiError, ApiResult, ErrorCode, Issue};
 use crate::org_owned::audit::Actor;
 use crate::project_owned::contact::{self, ContactFields, Email, Upserted};
@@ -46,14 +46,7 @@ impl Record for FormSubmission {
 
     /// Version 1 did not keep the conversation.
     fn upgrade(version: u8, bytes: &[u8]) -> Result<Self, CodecError> {
-        if version != 1 {
-            return Err(CodecError::UnknownVersion {
-                record: Self::NAME,
-                version,
-            });
-        }
-        let v1: FormSubmissionV1 = postcard::from_bytes(bytes).map_err(CodecError::Postcard)?;
-        Ok(FormSubmission {
+        codec::upgrade_from(version, 1, bytes, |v1: FormSubmissionV1| FormSubmission {
             id: v1.id,
             form_id: v1.form_id,
             payload: v1.payload,
