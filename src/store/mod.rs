@@ -282,6 +282,10 @@ impl Store {
             })?
     }
 
+    /// Runs `op` in a read transaction on the calling thread. On an async worker this is only
+    /// for a point read of a handful of keys (an API key by id): redb's read transactions never
+    /// wait for the writer, so it costs a few page look-ups, less than a round trip through the
+    /// blocking pool. Scans, search, the audit log and lists go through [`Store::read`].
     pub fn read_blocking<T>(&self, op: impl FnOnce(&Rx) -> ApiResult<T>) -> ApiResult<T> {
         read_in(&self.inner.db, op)
     }
