@@ -13,6 +13,8 @@ test:
 	$(CARGO) test --all-targets
 
 bench:
+	@# benches/requests.rs loads the server with wrk (Debian package); install it when missing.
+	command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk)
 	$(CARGO) bench
 
 lint:

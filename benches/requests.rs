@@ -1,23 +1,28 @@
 //! Request throughput and latency over HTTP against the real server (release build, loopback),
-//! from 1 and from 8 concurrent clients:
-//! - a ceiling: `GET /healthz` (no key, no store, no rate limit), what the load generator and
-//!   the HTTP stack manage at best; every other row is also given as a share of it;
-//! - reads (one project; a page of 20 conversations) on three servers over the same data: one
-//!   with rate limiting off, two with it on (every request counted in its key's window, none
-//!   refused). The second limited server shows how far two identical servers measure apart:
-//!   the noise floor for "on / off". The ceiling and the reads are interleaved request by
-//!   request, so that the rest of a shared machine slows them alike, and each row's req/s is
-//!   `clients / mean latency`, what that many closed-loop clients would reach on it alone;
-//! - durable writes (POST a conversation). Every write is its own durable commit, so
-//!   concurrent writers show what a batched commit path would gain;
+//! loaded by wrk (`make bench` installs it when missing) at 1 and at 64 connections:
+//! - a ceiling: an actix-web hello-JSON endpoint that this bench serves itself, loaded by the
+//!   same wrk with the same connection count in the same run. It shows what the generator and
+//!   the HTTP stack manage at best; every other row is given as a share of it;
+//! - reads (GET one project with its key; a page of 20 conversations) on three servers over
+//!   the same data: one with rate limiting off, two with it on (every request counted in its
+//!   key's window, none refused). The second limited server shows how far two identical
+//!   servers measure apart: the noise floor for "on / off";
+//! - durable creates (POST a project, audited), rate limiting off. Every write is its own
+//!   durable commit today;
 //! - the rate limiter alone, in process: its cost per request without HTTP.
 //!
-//! `cargo bench --bench requests` (or `make bench`) runs the full counts; without `--bench` (as
-//! `cargo test --all-targets` does) it runs 1/20 of them as a smoke test.
+//! wrk runs out of process on the same machine, so it takes CPU from the server as it does
+//! from the ceiling; the shares compare like with like. `cargo bench --bench requests` (or
+//! `make bench`) runs each row for 5 s; without `--bench` (as `cargo test --all-targets` does)
+//! each row runs 1 s as a smoke test. Without wrk the smoke test checks every workload with one
+//! request and says that it skipped the load rows; `--bench` without wrk fails.
 
-use std::time::{Duration, Instant};
+use std::io::Write as _;
+use std::process::Command;
+use std::time::Instant;
 
 use actix_web::dev::ServerHandle;
+use actix_web::{App, HttpResponse, HttpServer, web};
 use reqwest::blocking::Client;
 use rogeriq::config::{Settings, TierLimits};
 use rogeriq::project_owned::webhook_dispatch::Dispatcher;
@@ -29,6 +34,9 @@ use tempfile::TempDir;
 
 /// Conversations made on each server before the reads.
 const SEEDED: usize = 100;
+
+/// Connection counts of every row.
+const CONNECTIONS: [usize; 2] = [1, 64];
 
 /// A running server with its first-start key and one project.
 struct Target {
@@ -43,16 +51,21 @@ struct Target {
     _dir: TempDir,
 }
 
-#[derive(Clone, Copy)]
-enum Workload {
-    Health,
-    GetProject,
-    ListConversations,
-    CreateConversation,
+/// The ceiling: a hello-JSON endpoint on actix-web with the same worker count as the server.
+struct Ceiling {
+    url: String,
+    handle: ServerHandle,
+    thread: std::thread::JoinHandle<std::io::Result<()>>,
+}
+
+/// One load: a URL with its key, and for creates the lua script that makes each body unique.
+struct Load {
+    url: String,
+    key: Option<String>,
+    script: Option<String>,
 }
 
 struct Measured {
-    requests: usize,
     per_sec: f64,
     p50_ms: f64,
     p99_ms: f64,
@@ -60,77 +73,117 @@ struct Measured {
 
 fn main() {
     let full = std::env::args().any(|a| a == "--bench");
-    let (reads, writes) = if full { (10_000, 2_000) } else { (500, 100) };
-    // Two servers with limiting on: how far apart two identical servers measure is the noise
-    // floor against which "on / off" is read.
+    let seconds = if full { 5 } else { 1 };
+    let wrk_found = Command::new("wrk").arg("--version").output().is_ok();
+    assert!(
+        wrk_found || !full,
+        "wrk is missing: `make bench` installs it (apt-get install wrk)"
+    );
+
+    let ceiling = start_ceiling();
     let servers = [
         ("limit off", start(false)),
         ("limit on", start(true)),
         ("limit on, 2nd server", start(true)),
     ];
-    let reads_of = [
-        ("GET one project", Workload::GetProject),
-        ("GET 20 conversations", Workload::ListConversations),
-    ];
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut runs = 0;
+    let mut loads: Vec<(String, Load)> = vec![(
+        "hello JSON (ceiling)".into(),
+        Load {
+            url: ceiling.url.clone(),
+            key: None,
+            script: None,
+        },
+    )];
+    for (name, server) in &servers {
+        loads.push((format!("GET one project, {name}"), get_project(server)));
+    }
+    for (name, server) in &servers {
+        loads.push((format!("GET 20 conversations, {name}"), list(server)));
+    }
 
-    println!(
-        "requests over HTTP ({})",
-        if full {
-            "full size"
-        } else {
-            "smoke size, 1/20"
+    if !wrk_found {
+        println!("requests over HTTP: wrk not found, load rows skipped (one request each instead)");
+        for (_, load) in &loads {
+            check_once(load);
         }
-    );
-    println!(
-        "{:<44} {:>8} {:>9} {:>8} {:>8} {:>8}",
-        "workload", "requests", "req/s", "ceiling", "p50 ms", "p99 ms"
-    );
-    for clients in [1, 8] {
-        // Every server gets the same share of the traffic (a healthz and each read), so that
-        // none has its threads busier, or idler, than the others.
-        let mut rotation = Vec::new();
-        for workload in [Workload::Health].into_iter().chain(reads_of.map(|r| r.1)) {
-            rotation.extend(servers.iter().map(|(_, server)| (server, workload)));
-        }
-        let latencies = interleaved(&rotation, clients, reads);
-        let per_workload: Vec<Vec<Measured>> = latencies
-            .chunks(servers.len())
-            .map(|chunk| {
-                chunk
-                    .iter()
-                    .map(|l| summarize(l.clone(), clients))
-                    .collect()
-            })
-            .collect();
-        let ceiling = summarize(latencies[..servers.len()].concat(), clients);
-        row("GET /healthz (ceiling)", &ceiling, ceiling.per_sec, clients);
-        for ((name, _), measured) in reads_of.iter().zip(&per_workload[1..]) {
-            for ((server, _), m) in servers.iter().zip(measured) {
-                row(&format!("{name}, {server}"), m, ceiling.per_sec, clients);
+        runs += 1;
+        check_once(&create_project(&servers[0].1, &dir, runs));
+    } else {
+        println!(
+            "requests over HTTP, wrk, {seconds} s a row ({})",
+            if full { "full size" } else { "smoke size" }
+        );
+        println!(
+            "{:<44} {:>5} {:>9} {:>8} {:>8} {:>8}",
+            "workload", "conns", "req/s", "ceiling", "p50 ms", "p99 ms"
+        );
+        for connections in CONNECTIONS {
+            let measured: Vec<Measured> = loads
+                .iter()
+                .map(|(_, load)| wrk(load, connections, seconds))
+                .collect();
+            let top = measured[0].per_sec;
+            for ((name, _), m) in loads.iter().zip(&measured) {
+                row(name, m, top, connections);
             }
-            println!(
-                "{:<44} {:>8} {:>8.1}%   (2nd server / 1st, the noise floor: {:.1}%)",
-                "  on / off",
-                "",
-                measured[1].per_sec / measured[0].per_sec * 100.0,
-                measured[2].per_sec / measured[1].per_sec * 100.0
+            for (first, what) in [(1, "GET one project"), (4, "GET 20 conversations")] {
+                println!(
+                    "  {what}: on / off {:.1}% (2nd server / 1st, the noise floor: {:.1}%)",
+                    measured[first + 1].per_sec / measured[first].per_sec * 100.0,
+                    measured[first + 2].per_sec / measured[first + 1].per_sec * 100.0
+                );
+            }
+            runs += 1;
+            let created = wrk(
+                &create_project(&servers[0].1, &dir, runs),
+                connections,
+                seconds,
+            );
+            row(
+                "POST a project (durable, audited)",
+                &created,
+                top,
+                connections,
             );
         }
-        let written = run(&servers[1].1, Workload::CreateConversation, clients, writes);
-        row(
-            "POST conversation (write), limit on",
-            &written,
-            ceiling.per_sec,
-            clients,
-        );
     }
     limiter_alone(if full { 2_000_000 } else { 100_000 });
 
     for (_, server) in servers {
         stop(server);
     }
+    actix_web::rt::System::new().block_on(ceiling.handle.stop(true));
+    let _ = ceiling.thread.join();
     if let Some(peak) = peak_rss_kib() {
-        println!("peak resident memory: {} MiB", peak / 1024);
+        println!(
+            "peak resident memory of the bench process (servers, no generator): {} MiB",
+            peak / 1024
+        );
+    }
+}
+
+fn start_ceiling() -> Ceiling {
+    let workers = Settings::default().workers;
+    let mut http = HttpServer::new(|| {
+        App::new().route(
+            "/hello",
+            web::get().to(|| async { HttpResponse::Ok().json(json!({"message": "hello"})) }),
+        )
+    });
+    if workers > 0 {
+        http = http.workers(workers as usize);
+    }
+    let http = http.bind("127.0.0.1:0").expect("ceiling bound");
+    let addr = http.addrs()[0];
+    let server = http.disable_signals().run();
+    let handle = server.handle();
+    let thread = std::thread::spawn(move || actix_web::rt::System::new().block_on(server));
+    Ceiling {
+        url: format!("http://{addr}/hello"),
+        handle,
+        thread,
     }
 }
 
@@ -186,7 +239,15 @@ fn start(enabled: bool) -> Target {
         _dir: dir,
     };
     for i in 0..SEEDED {
-        let response = request(&client, &target, Workload::CreateConversation, i);
+        let response = client
+            .post(format!(
+                "{}/api/v1/projects/{}/conversations",
+                target.base, target.project_id
+            ))
+            .header("X-API-Key", &target.key)
+            .json(&json!({"subject": format!("Bench {i}")}))
+            .send()
+            .expect("conversation created");
         assert!(response.status().is_success(), "{}", response.status());
     }
     target
@@ -198,132 +259,149 @@ fn stop(target: Target) {
     server::close(target.dispatcher, target.store);
 }
 
-fn request(
-    client: &Client,
-    target: &Target,
-    workload: Workload,
-    i: usize,
-) -> reqwest::blocking::Response {
-    let project = format!("{}/api/v1/projects/{}", target.base, target.project_id);
-    let builder = match workload {
-        Workload::Health => client.get(format!("{}/healthz", target.base)),
-        Workload::GetProject => client.get(format!(
+fn get_project(target: &Target) -> Load {
+    Load {
+        url: format!(
             "{}/api/v1/orgs/{}/projects/{}",
             target.base, target.org_id, target.project_id
-        )),
-        Workload::ListConversations => client.get(format!("{project}/conversations?limit=20")),
-        Workload::CreateConversation => client
-            .post(format!("{project}/conversations"))
-            .json(&json!({"subject": format!("Bench {i}")})),
-    };
-    builder
-        .header("X-API-Key", &target.key)
-        .send()
-        .expect("request")
-}
-
-/// `per_target` requests to each `(server, workload)` of `rotation`, split over `clients` threads: each
-/// thread sends to every entry in turn (starting one further on each lap), so the entries share
-/// whatever else the machine is doing. Returns each entry's latencies.
-fn interleaved(
-    rotation: &[(&Target, Workload)],
-    clients: usize,
-    per_target: usize,
-) -> Vec<Vec<Duration>> {
-    let per_thread: Vec<Vec<Vec<Duration>>> = std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..clients)
-            .map(|_| {
-                scope.spawn(|| {
-                    let client = Client::new();
-                    let mut latencies = vec![Vec::new(); rotation.len()];
-                    for lap in 0..per_target / clients {
-                        for step in 0..rotation.len() {
-                            let n = (lap + step) % rotation.len();
-                            let (target, workload) = rotation[n];
-                            let sent = Instant::now();
-                            let response = request(&client, target, workload, lap);
-                            assert!(response.status().is_success(), "{}", response.status());
-                            response.bytes().expect("body");
-                            latencies[n].push(sent.elapsed());
-                        }
-                    }
-                    latencies
-                })
-            })
-            .collect();
-        workers
-            .into_iter()
-            .map(|w| w.join().expect("client thread"))
-            .collect()
-    });
-    (0..rotation.len())
-        .map(|n| {
-            per_thread
-                .iter()
-                .flat_map(|thread| thread[n].iter().copied())
-                .collect()
-        })
-        .collect()
-}
-
-/// Interleaved latencies of one entry: its throughput is what a closed loop of `clients` would
-/// reach on it alone, `clients / mean latency`.
-fn summarize(latencies: Vec<Duration>, clients: usize) -> Measured {
-    let mean = latencies.iter().sum::<Duration>().as_secs_f64() / latencies.len() as f64;
-    measured(latencies, clients as f64 / mean)
-}
-
-/// `total` requests split over `clients` threads, each with its own connection.
-fn run(target: &Target, workload: Workload, clients: usize, total: usize) -> Measured {
-    let started = Instant::now();
-    let latencies: Vec<Duration> = std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..clients)
-            .map(|_| {
-                scope.spawn(|| {
-                    let client = Client::new();
-                    (0..total / clients)
-                        .map(|i| {
-                            let sent = Instant::now();
-                            let response = request(&client, target, workload, i);
-                            assert!(response.status().is_success(), "{}", response.status());
-                            response.bytes().expect("body");
-                            sent.elapsed()
-                        })
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        workers
-            .into_iter()
-            .flat_map(|w| w.join().expect("client thread"))
-            .collect()
-    });
-    let per_sec = latencies.len() as f64 / started.elapsed().as_secs_f64();
-    measured(latencies, per_sec)
-}
-
-fn measured(mut latencies: Vec<Duration>, per_sec: f64) -> Measured {
-    latencies.sort();
-    let percentile =
-        |p: f64| latencies[((latencies.len() - 1) as f64 * p) as usize].as_secs_f64() * 1000.0;
-    Measured {
-        requests: latencies.len(),
-        per_sec,
-        p50_ms: percentile(0.5),
-        p99_ms: percentile(0.99),
+        ),
+        key: Some(target.key.clone()),
+        script: None,
     }
 }
 
-fn row(name: &str, m: &Measured, ceiling: f64, clients: usize) {
+fn list(target: &Target) -> Load {
+    Load {
+        url: format!(
+            "{}/api/v1/projects/{}/conversations?limit=20",
+            target.base, target.project_id
+        ),
+        key: Some(target.key.clone()),
+        script: None,
+    }
+}
+
+/// Creates projects with names unique per run, wrk thread and request, so that no slug
+/// collides and every create is a full insert. The script is written to `dir`.
+fn create_project(target: &Target, dir: &TempDir, run: usize) -> Load {
+    let path = dir.path().join(format!("create-{run}.lua"));
+    let script = format!(
+        r#"local counter = 0
+local next_thread = 0
+function setup(thread)
+  next_thread = next_thread + 1
+  thread:set("thread_id", next_thread)
+end
+function request()
+  counter = counter + 1
+  local body = '{{"name":"Bench {run} ' .. thread_id .. ' ' .. counter .. '"}}'
+  return wrk.format("POST", nil, {{["Content-Type"] = "application/json", ["X-API-Key"] = "{key}"}}, body)
+end
+"#,
+        key = target.key
+    );
+    std::fs::File::create(&path)
+        .and_then(|mut f| f.write_all(script.as_bytes()))
+        .expect("lua script written");
+    Load {
+        url: format!("{}/api/v1/orgs/{}/projects", target.base, target.org_id),
+        key: None,
+        script: Some(path.to_string_lossy().into_owned()),
+    }
+}
+
+/// One request of the load with reqwest, for the smoke pass without wrk.
+fn check_once(load: &Load) {
+    let client = Client::new();
+    let response = match &load.script {
+        // The script's key is the first server's key; the body is a fresh name.
+        Some(path) => {
+            let script = std::fs::read_to_string(path).expect("lua script");
+            let key = script
+                .split("[\"X-API-Key\"] = \"")
+                .nth(1)
+                .and_then(|rest| rest.split('"').next())
+                .expect("key in the script");
+            client
+                .post(&load.url)
+                .header("X-API-Key", key)
+                .json(&json!({"name": "Bench smoke"}))
+                .send()
+        }
+        None => {
+            let mut builder = client.get(&load.url);
+            if let Some(key) = &load.key {
+                builder = builder.header("X-API-Key", key);
+            }
+            builder.send()
+        }
+    }
+    .expect("request");
+    assert!(response.status().is_success(), "{}", response.status());
+}
+
+/// Runs wrk against `load`; panics when any response was not a success, so that a broken
+/// workload never passes for a fast one.
+fn wrk(load: &Load, connections: usize, seconds: u64) -> Measured {
+    let mut command = Command::new("wrk");
+    command
+        .arg(format!("-t{}", connections.min(2)))
+        .arg(format!("-c{connections}"))
+        .arg(format!("-d{seconds}s"))
+        .arg("--latency");
+    if let Some(key) = &load.key {
+        command.arg("-H").arg(format!("X-API-Key: {key}"));
+    }
+    if let Some(script) = &load.script {
+        command.arg("-s").arg(script);
+    }
+    let output = command.arg(&load.url).output().expect("wrk ran");
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "wrk failed: {text}");
+    assert!(
+        !text.contains("Non-2xx") && !text.contains("Socket errors"),
+        "failed requests under load: {text}"
+    );
+    let field = |label: &str| {
+        text.lines()
+            .map(str::trim)
+            .find_map(|line| line.strip_prefix(label))
+            .map(str::trim)
+            .unwrap_or_else(|| panic!("no {label:?} in wrk's output: {text}"))
+            .to_string()
+    };
+    Measured {
+        per_sec: field("Requests/sec:").parse().expect("a rate"),
+        p50_ms: millis(&field("50%")),
+        p99_ms: millis(&field("99%")),
+    }
+}
+
+/// A wrk duration such as `635.91us`, `1.23ms` or `1.01s`, in milliseconds.
+fn millis(value: &str) -> f64 {
+    let split = value
+        .find(|c: char| c.is_ascii_alphabetic())
+        .unwrap_or(value.len());
+    let (number, unit) = value.split_at(split);
+    let number: f64 = number.parse().expect("a number");
+    match unit {
+        "us" => number / 1000.0,
+        "ms" => number,
+        "s" => number * 1000.0,
+        "m" => number * 60_000.0,
+        other => panic!("unknown unit {other:?} in {value:?}"),
+    }
+}
+
+fn row(name: &str, m: &Measured, ceiling: f64, connections: usize) {
     println!(
-        "{:<44} {:>8} {:>9.0} {:>7.1}% {:>8.2} {:>8.2}   ({clients} client{})",
+        "{:<44} {:>5} {:>9.0} {:>7.1}% {:>8.2} {:>8.2}",
         name,
-        m.requests,
+        connections,
         m.per_sec,
         m.per_sec / ceiling * 100.0,
         m.p50_ms,
         m.p99_ms,
-        if clients == 1 { "" } else { "s" }
     );
 }
 

@@ -35,6 +35,7 @@ pub struct Settings {
     pub integrations: IntegrationSettings,
     pub rate_limit: RateLimitSettings,
     pub cors: CorsSettings,
+    pub store: StoreSettings,
 }
 
 /// `[agent]`: the model provider behind `agent/respond` (API.md §9.7).
@@ -232,6 +233,28 @@ impl From<AllowedOrigin> for String {
     }
 }
 
+/// `[store]`: the data file.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct StoreSettings {
+    /// Memory for redb's page cache, in MiB. redb's own default (1 GiB) would let a large
+    /// store's hot pages fill the server's memory; 64 keeps the whole process near 128 MB.
+    pub cache_mb: u64,
+}
+
+impl Default for StoreSettings {
+    fn default() -> Self {
+        StoreSettings { cache_mb: 64 }
+    }
+}
+
+impl StoreSettings {
+    pub fn cache_bytes(&self) -> usize {
+        // Past what a `usize` holds, the cache is as large as this machine can address.
+        usize::try_from(self.cache_mb.saturating_mul(1024 * 1024)).unwrap_or(usize::MAX)
+    }
+}
+
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
@@ -282,6 +305,7 @@ impl Default for Settings {
             cors: CorsSettings {
                 allowed_origins: vec![AllowedOrigin(AllowedOrigin::ANY.into())],
             },
+            store: StoreSettings::default(),
         }
     }
 }

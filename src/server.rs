@@ -138,6 +138,7 @@ pub fn launch(mut settings: Settings, options: Options) -> Result<Launched, Star
         .map_err(|err| StartError::DataDir(settings.data_dir.clone(), err))?;
     let limits = Limits {
         outbox_entries: settings.webhooks.max_pending,
+        cache_bytes: settings.store.cache_bytes(),
     };
     let store = Store::open_with(&settings.data_file(), limits).map_err(StartError::Store)?;
     let listener = TcpListener::bind(&settings.listen)

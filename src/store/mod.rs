@@ -107,17 +107,21 @@ impl std::fmt::Display for OpenError {
 
 type Job = Box<dyn FnOnce(&mut Writer) + Send>;
 
-/// Bounds on what write operations may store, fixed when the store opens.
+/// Bounds on what write operations may store and on the page cache, fixed when the store
+/// opens.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     /// Most entries of the webhook outbox (`tables::OUTBOX`).
     pub outbox_entries: u64,
+    /// Bytes of redb's page cache.
+    pub cache_bytes: usize,
 }
 
 impl Default for Limits {
     fn default() -> Self {
         Limits {
             outbox_entries: crate::config::DEFAULT_MAX_PENDING,
+            cache_bytes: crate::config::StoreSettings::default().cache_bytes(),
         }
     }
 }
@@ -160,10 +164,13 @@ impl Store {
     }
 
     pub fn open_with(path: &Path, limits: Limits) -> Result<Store, OpenError> {
-        let db = Database::builder().create(path).map_err(|err| match err {
-            DatabaseError::DatabaseAlreadyOpen => OpenError::AlreadyOpen(path.to_path_buf()),
-            other => OpenError::Other(format!("cannot open {}: {other}", path.display())),
-        })?;
+        let db = Database::builder()
+            .set_cache_size(limits.cache_bytes)
+            .create(path)
+            .map_err(|err| match err {
+                DatabaseError::DatabaseAlreadyOpen => OpenError::AlreadyOpen(path.to_path_buf()),
+                other => OpenError::Other(format!("cannot open {}: {other}", path.display())),
+            })?;
         let (seq, hash_salt) = init_tables(&db)
             .map_err(|e| OpenError::Other(format!("cannot initialise {}: {e}", path.display())))?;
         let db = Arc::new(db);
@@ -282,6 +289,10 @@ impl Store {
             })?
     }
 
+    /// Runs `op` in a read transaction on the calling thread. On an async worker this is only
+    /// for a point read of a handful of keys (an API key by id): redb's read transactions never
+    /// wait for the writer, so it costs a few page look-ups, less than a round trip through the
+    /// blocking pool. Scans, search, the audit log and lists go through [`Store::read`].
     pub fn read_blocking<T>(&self, op: impl FnOnce(&Rx) -> ApiResult<T>) -> ApiResult<T> {
         read_in(&self.inner.db, op)
     }
