@@ -17,33 +17,8 @@ use serde_json::{Value, json};
 
 use crate::fixtures::*;
 use crate::helpers::*;
+use crate::shapes::*;
 
-const STATUS_FIELDS: [&str; 6] = [
-    "enabled",
-    "mode",
-    "model",
-    "domain",
-    "has_byom_key",
-    "usage_this_month",
-];
-const CONFIG_FIELDS: [&str; 6] = [
-    "project_name",
-    "agent_mode",
-    "ai_model",
-    "domain",
-    "has_byom_key",
-    "settings",
-];
-const RESPOND_FIELDS: [&str; 8] = [
-    "content",
-    "confidence",
-    "mode",
-    "effective_mode",
-    "message_created",
-    "message_id",
-    "sources",
-    "usage",
-];
 const DEFAULT_MODEL: &str = "anthropic/claude-sonnet-4";
 
 fn offline_usage() -> Value {

@@ -7,27 +7,7 @@ use serde_json::{Value, json};
 
 use crate::fixtures::*;
 use crate::helpers::*;
-
-const BEACON_FIELDS: [&str; 18] = [
-    "id",
-    "project_id",
-    "form_id",
-    "docs_site_id",
-    "position",
-    "primary_color",
-    "button_label",
-    "button_icon",
-    "custom_svg",
-    "greeting_title",
-    "greeting_text",
-    "allowed_origins",
-    "ai_agent_enabled",
-    "messages_enabled",
-    "chat_enabled",
-    "settings",
-    "archived_at",
-    "created_at",
-];
+use crate::shapes::*;
 
 fn beacons(p: &str) -> String {
     pp(p, "/beacons")

@@ -5,20 +5,7 @@ use serde_json::{Value, json};
 
 use crate::fixtures::*;
 use crate::helpers::*;
-
-const CONTACT_FIELDS: [&str; 11] = [
-    "id",
-    "project_id",
-    "email",
-    "name",
-    "phone",
-    "external_id",
-    "company",
-    "job_title",
-    "metadata",
-    "last_seen_at",
-    "created_at",
-];
+use crate::shapes::*;
 
 fn count(app: &TestApp, p: &str) -> usize {
     all_ids(app, &app.admin_key, &contacts(p)).len()

@@ -5,32 +5,7 @@ use serde_json::{Value, json};
 
 use crate::fixtures::*;
 use crate::helpers::*;
-
-const CONVERSATION_FIELDS: [&str; 12] = [
-    "id",
-    "project_id",
-    "contact_id",
-    "subject",
-    "status",
-    "priority",
-    "channel",
-    "assigned_to",
-    "tags",
-    "ai_resolved",
-    "created_at",
-    "updated_at",
-];
-
-const MESSAGE_FIELDS: [&str; 8] = [
-    "id",
-    "conversation_id",
-    "sender_type",
-    "sender_id",
-    "content",
-    "content_type",
-    "is_internal",
-    "created_at",
-];
+use crate::shapes::*;
 
 #[test]
 fn create_with_an_empty_body_applies_every_default() {

@@ -8,31 +8,7 @@ use serde_json::{Value, json};
 
 use crate::fixtures::*;
 use crate::helpers::*;
-
-const FORM_FIELDS: [&str; 20] = [
-    "id",
-    "project_id",
-    "name",
-    "slug",
-    "fields",
-    "success_action",
-    "success_message",
-    "redirect_url",
-    "allowed_origins",
-    "rate_limit_per_ip",
-    "rate_limit_window_seconds",
-    "public_api",
-    "submit_button_label",
-    "submit_button_align",
-    "submit_button_color",
-    "show_title",
-    "logo_url",
-    "archived_at",
-    "created_at",
-    "updated_at",
-];
-
-const SUBMISSION_FIELDS: [&str; 5] = ["id", "form_id", "payload", "submitted_at", "ip_hash"];
+use crate::shapes::*;
 
 fn forms(p: &str) -> String {
     pp(p, "/forms")

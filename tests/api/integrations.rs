@@ -6,33 +6,7 @@ use serde_json::{Value, json};
 
 use crate::fixtures::*;
 use crate::helpers::*;
-
-const INTEGRATION_FIELDS: [&str; 13] = [
-    "id",
-    "provider",
-    "status",
-    "display_name",
-    "setup_type",
-    "health_status",
-    "sidebar_enabled",
-    "last_synced_at",
-    "error_message",
-    "created_at",
-    "updated_at",
-    "settings",
-    "action_permissions",
-];
-
-const CATALOG_FIELDS: [&str; 8] = [
-    "provider",
-    "name",
-    "category",
-    "description",
-    "setup_type",
-    "status",
-    "installed",
-    "integration",
-];
+use crate::shapes::*;
 
 const PROVIDERS: [&str; 6] = ["slack", "shopify", "stripe", "linear", "github", "discord"];
 

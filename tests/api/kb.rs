@@ -5,23 +5,7 @@ use serde_json::{Value, json};
 
 use crate::fixtures::*;
 use crate::helpers::*;
-
-const ARTICLE_FIELDS: [&str; 14] = [
-    "id",
-    "project_id",
-    "title",
-    "slug",
-    "content",
-    "category",
-    "status",
-    "is_public",
-    "view_count",
-    "helpful_count",
-    "not_helpful_count",
-    "ai_generated",
-    "created_at",
-    "updated_at",
-];
+use crate::shapes::*;
 
 fn publish(app: &TestApp, p: &str, id: &str) -> Value {
     let r = app.request(

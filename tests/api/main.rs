@@ -2,6 +2,7 @@
 //! HTTP. One test binary, one module per area.
 
 mod helpers;
+mod shapes;
 
 mod admin;
 mod audit;

@@ -6,6 +6,7 @@
 use std::collections::BTreeSet;
 
 use crate::helpers::*;
+use crate::shapes::*;
 
 /// The SDK's side of the wire: its headers, and a body only where the method sends one.
 struct Sdk<'a> {
@@ -123,172 +124,6 @@ fn assert_has_fields(v: &Value, fields: &[&str], what: &str) {
     }
 }
 
-const PROJECT: &[&str] = &[
-    "id",
-    "org_id",
-    "name",
-    "slug",
-    "domain",
-    "agent_mode",
-    "ai_model",
-    "created_at",
-];
-const CONVERSATION: &[&str] = &[
-    "id",
-    "project_id",
-    "contact_id",
-    "subject",
-    "status",
-    "priority",
-    "channel",
-    "assigned_to",
-    "tags",
-    "ai_resolved",
-    "created_at",
-    "updated_at",
-];
-const MESSAGE: &[&str] = &[
-    "id",
-    "conversation_id",
-    "sender_type",
-    "sender_id",
-    "content",
-    "content_type",
-    "is_internal",
-    "created_at",
-];
-const CONTACT: &[&str] = &[
-    "id",
-    "project_id",
-    "email",
-    "name",
-    "phone",
-    "external_id",
-    "company",
-    "job_title",
-    "metadata",
-    "last_seen_at",
-    "created_at",
-];
-const KB_ARTICLE: &[&str] = &[
-    "id",
-    "project_id",
-    "title",
-    "slug",
-    "content",
-    "category",
-    "status",
-    "is_public",
-    "view_count",
-    "helpful_count",
-    "not_helpful_count",
-    "ai_generated",
-    "created_at",
-    "updated_at",
-];
-const WIDGET_CONFIG: &[&str] = &[
-    "project_id",
-    "enabled",
-    "position",
-    "color",
-    "welcome_message",
-    "show_branding",
-    "theme",
-    "locale",
-];
-const AGENT_STATUS: &[&str] = &[
-    "enabled",
-    "mode",
-    "model",
-    "domain",
-    "has_byom_key",
-    "usage_this_month",
-];
-const AGENT_CONFIG: &[&str] = &[
-    "project_name",
-    "agent_mode",
-    "ai_model",
-    "domain",
-    "has_byom_key",
-    "settings",
-];
-const INTEGRATION: &[&str] = &[
-    "id",
-    "provider",
-    "status",
-    "display_name",
-    "setup_type",
-    "health_status",
-    "sidebar_enabled",
-    "last_synced_at",
-    "error_message",
-    "created_at",
-    "updated_at",
-];
-const CATALOG_ENTRY: &[&str] = &[
-    "provider",
-    "name",
-    "category",
-    "description",
-    "setup_type",
-    "status",
-    "installed",
-    "integration",
-];
-const WEBHOOK: &[&str] = &[
-    "id",
-    "url",
-    "events",
-    "status",
-    "failure_count",
-    "last_triggered_at",
-    "created_at",
-];
-const FORM: &[&str] = &[
-    "id",
-    "project_id",
-    "name",
-    "slug",
-    "fields",
-    "success_action",
-    "success_message",
-    "redirect_url",
-    "allowed_origins",
-    "rate_limit_per_ip",
-    "rate_limit_window_seconds",
-    "public_api",
-    "submit_button_label",
-    "submit_button_align",
-    "submit_button_color",
-    "show_title",
-    "logo_url",
-    "archived_at",
-    "created_at",
-    "updated_at",
-];
-const FORM_FIELD: &[&str] = &["id", "type", "label", "name", "required", "placeholder"];
-const FORM_SUBMISSION: &[&str] = &["id", "form_id", "payload", "submitted_at", "ip_hash"];
-const BEACON: &[&str] = &[
-    "id",
-    "project_id",
-    "form_id",
-    "docs_site_id",
-    "position",
-    "primary_color",
-    "button_label",
-    "button_icon",
-    "custom_svg",
-    "greeting_title",
-    "greeting_text",
-    "allowed_origins",
-    "ai_agent_enabled",
-    "messages_enabled",
-    "chat_enabled",
-    "settings",
-    "archived_at",
-    "created_at",
-];
-
 #[test]
 fn every_sdk_method_answers_in_the_documented_shape() {
     let app = TestApp::spawn();
@@ -307,14 +142,14 @@ fn every_sdk_method_answers_in_the_documented_shape() {
         &format!("/orgs/{org}/projects"),
         Some(json!({"name": "SDK walk", "domain": "support.acme.com"})),
     );
-    assert_fields(&project, PROJECT, &[], "projects.create");
+    assert_fields(&project, PROJECT_FIELDS, &[], "projects.create");
     sdk.project = project["id"].as_str().unwrap().to_string();
     let project_path = format!("/orgs/{org}/projects/{}", sdk.project);
     for p in sdk.arr(&format!("/orgs/{org}/projects")) {
-        assert_fields(&p, PROJECT, &[], "projects.list");
+        assert_fields(&p, PROJECT_FIELDS, &[], "projects.list");
     }
     let got = sdk.one(200, Method::GET, &project_path, None);
-    assert_fields(&got, PROJECT, &[], "projects.get");
+    assert_fields(&got, PROJECT_FIELDS, &[], "projects.get");
     let updated = sdk.one(
         200,
         Method::PATCH,
@@ -330,10 +165,10 @@ fn every_sdk_method_answers_in_the_documented_shape() {
         &sdk.p("/contacts"),
         Some(json!({"email": "jane@example.com", "name": "Jane", "metadata": {"plan": "pro"}})),
     );
-    assert_fields(&contact, CONTACT, &[], "contacts.upsert");
+    assert_fields(&contact, CONTACT_FIELDS, &[], "contacts.upsert");
     let contact_id = contact["id"].as_str().unwrap().to_string();
     for c in sdk.page_all(&sdk.p("/contacts?limit=1")) {
-        assert_fields(&c, CONTACT, &[], "contacts.listAll");
+        assert_fields(&c, CONTACT_FIELDS, &[], "contacts.listAll");
     }
     let c = sdk.one(
         200,
@@ -341,18 +176,18 @@ fn every_sdk_method_answers_in_the_documented_shape() {
         &sdk.p(&format!("/contacts/{contact_id}")),
         None,
     );
-    assert_fields(&c, CONTACT, &[], "contacts.get");
+    assert_fields(&c, CONTACT_FIELDS, &[], "contacts.get");
     let c = sdk.one(
         200,
         Method::PATCH,
         &sdk.p(&format!("/contacts/{contact_id}")),
         Some(json!({"company": "Acme"})),
     );
-    assert_fields(&c, CONTACT, &[], "contacts.update");
+    assert_fields(&c, CONTACT_FIELDS, &[], "contacts.update");
 
     // Conversations and messages (rows 6-11). `create()` without arguments posts `{}`.
     let bare = sdk.one(201, Method::POST, &sdk.p("/conversations"), Some(json!({})));
-    assert_fields(&bare, CONVERSATION, &[], "conversations.create()");
+    assert_fields(&bare, CONVERSATION_FIELDS, &[], "conversations.create()");
     let conversation = sdk.one(
         201,
         Method::POST,
@@ -364,11 +199,11 @@ fn every_sdk_method_answers_in_the_documented_shape() {
     let conversation_id = conversation["id"].as_str().unwrap().to_string();
     let conv_path = sdk.p(&format!("/conversations/{conversation_id}"));
     for c in sdk.page_all(&sdk.p("/conversations?limit=1&status=open")) {
-        assert_fields(&c, CONVERSATION, &[], "conversations.listAll");
+        assert_fields(&c, CONVERSATION_FIELDS, &[], "conversations.listAll");
     }
     assert_fields(
         &sdk.one(200, Method::GET, &conv_path, None),
-        CONVERSATION,
+        CONVERSATION_FIELDS,
         &[],
         "conversations.get",
     );
@@ -379,7 +214,12 @@ fn every_sdk_method_answers_in_the_documented_shape() {
         ("resolve", json!({"status": "resolved"})),
     ] {
         let c = sdk.one(200, Method::PATCH, &conv_path, Some(body));
-        assert_fields(&c, CONVERSATION, &[], &format!("conversations.{method}"));
+        assert_fields(
+            &c,
+            CONVERSATION_FIELDS,
+            &[],
+            &format!("conversations.{method}"),
+        );
     }
     let msgs = format!("{conv_path}/messages");
     let sent = sdk.one(
@@ -388,7 +228,7 @@ fn every_sdk_method_answers_in_the_documented_shape() {
         &msgs,
         Some(json!({"content": "Looking into it.", "sender_type": "agent"})),
     );
-    assert_fields(&sent, MESSAGE, &[], "messages.send");
+    assert_fields(&sent, MESSAGE_FIELDS, &[], "messages.send");
     // `reply` always sends `is_internal`.
     let reply = sdk.one(
         201,
@@ -398,7 +238,7 @@ fn every_sdk_method_answers_in_the_documented_shape() {
     );
     assert_eq!(reply["is_internal"], true);
     for m in sdk.page_all(&format!("{msgs}?limit=1")) {
-        assert_fields(&m, MESSAGE, &[], "messages.list");
+        assert_fields(&m, MESSAGE_FIELDS, &[], "messages.list");
     }
 
     // Knowledge base (rows 16-22); publish is a bodiless POST.
@@ -408,14 +248,14 @@ fn every_sdk_method_answers_in_the_documented_shape() {
         &sdk.p("/kb/articles"),
         Some(json!({"title": "Refund policy", "content": "Refunds are paid within 30 days.", "category": "billing"})),
     );
-    assert_fields(&article, KB_ARTICLE, &[], "kb.create");
+    assert_fields(&article, ARTICLE_FIELDS, &[], "kb.create");
     let article_path = sdk.p(&format!("/kb/articles/{}", article["id"].as_str().unwrap()));
     for a in sdk.page_all(&sdk.p("/kb/articles?limit=1")) {
-        assert_fields(&a, KB_ARTICLE, &[], "kb.list");
+        assert_fields(&a, ARTICLE_FIELDS, &[], "kb.list");
     }
     assert_fields(
         &sdk.one(200, Method::GET, &article_path, None),
-        KB_ARTICLE,
+        ARTICLE_FIELDS,
         &[],
         "kb.get",
     );
@@ -436,19 +276,19 @@ fn every_sdk_method_answers_in_the_documented_shape() {
 
     // Widget (rows 23-24): an open object.
     let widget = sdk.one(200, Method::GET, &sdk.p("/widget/config"), None);
-    assert_has_fields(&widget, WIDGET_CONFIG, "widget.getConfig");
+    assert_has_fields(&widget, WIDGET_FIELDS, "widget.getConfig");
     let widget = sdk.one(
         200,
         Method::PATCH,
         &sdk.p("/widget/config"),
         Some(json!({"color": "#112233", "theme": "dark", "operating_hours": {"mon": "9-17"}})),
     );
-    assert_has_fields(&widget, WIDGET_CONFIG, "widget.updateConfig");
+    assert_has_fields(&widget, WIDGET_FIELDS, "widget.updateConfig");
     assert_eq!(widget["operating_hours"]["mon"], "9-17");
 
     // Agent (rows 25-30); `respond(id)` posts only `conversation_id`.
     let status = sdk.one(200, Method::GET, &sdk.p("/agent/status"), None);
-    assert_fields(&status, AGENT_STATUS, &[], "agent.status");
+    assert_fields(&status, STATUS_FIELDS, &[], "agent.status");
     assert_fields(
         &status["usage_this_month"],
         &["calls", "input_tokens", "output_tokens", "cost_usd"],
@@ -457,7 +297,7 @@ fn every_sdk_method_answers_in_the_documented_shape() {
     );
     assert_fields(
         &sdk.one(200, Method::GET, &sdk.p("/agent/config"), None),
-        AGENT_CONFIG,
+        CONFIG_FIELDS,
         &[],
         "agent.getConfig",
     );
@@ -513,10 +353,10 @@ fn every_sdk_method_answers_in_the_documented_shape() {
     );
     assert_eq!(installed.status, 201, "{}", installed.body);
     for i in sdk.arr(&sdk.p("/integrations")) {
-        assert_has_fields(&i, INTEGRATION, "integrations.list");
+        assert_has_fields(&i, INTEGRATION_FIELDS, "integrations.list");
     }
     for entry in sdk.arr(&sdk.p("/integrations/catalog?q=slack")) {
-        assert_fields(&entry, CATALOG_ENTRY, &[], "integrations.browseCatalog");
+        assert_fields(&entry, CATALOG_FIELDS, &[], "integrations.browseCatalog");
     }
     assert_fields(
         &sdk.one(
@@ -525,7 +365,7 @@ fn every_sdk_method_answers_in_the_documented_shape() {
             &sdk.p("/integrations/catalog/slack"),
             None,
         ),
-        CATALOG_ENTRY,
+        CATALOG_FIELDS,
         &[],
         "integrations.getCatalogItem",
     );
@@ -546,7 +386,11 @@ fn every_sdk_method_answers_in_the_documented_shape() {
         &sdk.p("/integrations/slack/lifecycle"),
         Some(json!({"status": "paused", "sidebar_enabled": false})),
     );
-    assert_has_fields(&lifecycle, INTEGRATION, "integrations.updateLifecycle");
+    assert_has_fields(
+        &lifecycle,
+        INTEGRATION_FIELDS,
+        "integrations.updateLifecycle",
+    );
     let disconnected = sdk.one(200, Method::DELETE, &sdk.p("/integrations/slack"), None);
     assert_eq!(disconnected["status"], "disconnected");
 
@@ -558,15 +402,15 @@ fn every_sdk_method_answers_in_the_documented_shape() {
         // Nothing listens there: deliveries fail at once and never leave the machine.
         Some(json!({"url": "https://127.0.0.1:9/rogeriq", "events": ["conversation.*", "message.created"]})),
     );
-    assert_fields(&webhook, WEBHOOK, &["secret"], "webhooks.create");
+    assert_fields(&webhook, WEBHOOK_FIELDS, &["secret"], "webhooks.create");
     assert!(webhook["secret"].as_str().unwrap().starts_with("whsec_"));
     let webhook_path = sdk.p(&format!("/webhooks/{}", webhook["id"].as_str().unwrap()));
     for w in sdk.arr(&sdk.p("/webhooks")) {
-        assert_fields(&w, WEBHOOK, &[], "webhooks.list");
+        assert_fields(&w, WEBHOOK_FIELDS, &[], "webhooks.list");
     }
     assert_fields(
         &sdk.one(200, Method::GET, &webhook_path, None),
-        WEBHOOK,
+        WEBHOOK_FIELDS,
         &[],
         "webhooks.get",
     );
@@ -577,7 +421,7 @@ fn every_sdk_method_answers_in_the_documented_shape() {
             &webhook_path,
             Some(json!({"events": ["*"]})),
         ),
-        WEBHOOK,
+        WEBHOOK_FIELDS,
         &[],
         "webhooks.update",
     );
@@ -609,18 +453,18 @@ fn every_sdk_method_answers_in_the_documented_shape() {
         &sdk.p("/forms"),
         Some(json!({"name": "Contact us"})),
     );
-    assert_fields(&form, FORM, &[], "forms.create");
+    assert_fields(&form, FORM_FIELDS, &[], "forms.create");
     for field in form["fields"].as_array().unwrap() {
-        assert_fields(field, FORM_FIELD, &["options"], "forms.create fields");
+        assert_fields(field, FORMFIELD_FIELDS, &["options"], "forms.create fields");
     }
     let form_id = form["id"].as_str().unwrap().to_string();
     let form_path = sdk.p(&format!("/forms/{form_id}"));
     for f in sdk.arr(&sdk.p("/forms")) {
-        assert_fields(&f, FORM, &[], "forms.list");
+        assert_fields(&f, FORM_FIELDS, &[], "forms.list");
     }
     assert_fields(
         &sdk.one(200, Method::GET, &form_path, None),
-        FORM,
+        FORM_FIELDS,
         &[],
         "forms.get",
     );
@@ -629,7 +473,7 @@ fn every_sdk_method_answers_in_the_documented_shape() {
     whole["success_message"] = json!("Thanks!");
     assert_fields(
         &sdk.one(200, Method::PATCH, &form_path, Some(whole)),
-        FORM,
+        FORM_FIELDS,
         &[],
         "forms.update",
     );
@@ -642,7 +486,7 @@ fn every_sdk_method_answers_in_the_documented_shape() {
     assert_eq!(submitted.status, 200, "{}", submitted.body);
     let submissions = sdk.arr(&format!("{form_path}/submissions?limit=10"));
     assert_eq!(submissions.len(), 1);
-    assert_fields(&submissions[0], FORM_SUBMISSION, &[], "forms.submissions");
+    assert_fields(&submissions[0], SUBMISSION_FIELDS, &[], "forms.submissions");
 
     let beacon = sdk.one(
         201,
@@ -650,14 +494,14 @@ fn every_sdk_method_answers_in_the_documented_shape() {
         &sdk.p("/beacons"),
         Some(json!({"form_id": form_id})),
     );
-    assert_fields(&beacon, BEACON, &[], "beacons.create");
+    assert_fields(&beacon, BEACON_FIELDS, &[], "beacons.create");
     let beacon_path = sdk.p(&format!("/beacons/{}", beacon["id"].as_str().unwrap()));
     for b in sdk.arr(&sdk.p("/beacons")) {
-        assert_fields(&b, BEACON, &[], "beacons.list");
+        assert_fields(&b, BEACON_FIELDS, &[], "beacons.list");
     }
     assert_fields(
         &sdk.one(200, Method::GET, &beacon_path, None),
-        BEACON,
+        BEACON_FIELDS,
         &[],
         "beacons.get",
     );
@@ -665,7 +509,7 @@ fn every_sdk_method_answers_in_the_documented_shape() {
     whole["button_label"] = json!("Talk to us");
     assert_fields(
         &sdk.one(200, Method::PATCH, &beacon_path, Some(whole)),
-        BEACON,
+        BEACON_FIELDS,
         &[],
         "beacons.update",
     );

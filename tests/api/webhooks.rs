@@ -14,26 +14,7 @@ use serde_json::{Value, json};
 
 use crate::fixtures::*;
 use crate::helpers::*;
-
-const WEBHOOK_FIELDS: [&str; 7] = [
-    "id",
-    "url",
-    "events",
-    "status",
-    "failure_count",
-    "last_triggered_at",
-    "created_at",
-];
-
-const DELIVERY_FIELDS: [&str; 7] = [
-    "id",
-    "event",
-    "status_code",
-    "duration_ms",
-    "attempt",
-    "status",
-    "created_at",
-];
+use crate::shapes::*;
 
 /// Nothing listens there: the test action's attempts fail at once and never leave the machine.
 const URL: &str = "https://127.0.0.1:9/rogeriq";

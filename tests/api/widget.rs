@@ -4,17 +4,7 @@ use serde_json::{Value, json};
 
 use crate::fixtures::*;
 use crate::helpers::*;
-
-const WIDGET_FIELDS: [&str; 8] = [
-    "project_id",
-    "enabled",
-    "position",
-    "color",
-    "welcome_message",
-    "show_branding",
-    "theme",
-    "locale",
-];
+use crate::shapes::*;
 
 fn widget(project: &str) -> String {
     pp(project, "/widget/config")
