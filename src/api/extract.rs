@@ -305,7 +305,9 @@ impl FromRequest for Master {
                     request_id: request_id::current(),
                 });
             }
-            if usable_key(&state, &token)?.is_some() {
+            // The rate limiter already identified the caller; an org key is told why it fails.
+            let org_key = matches!(req.extensions().get::<Caller>(), Some(Caller::Key(_)));
+            if org_key {
                 return Err(ApiError::new(
                     ErrorCode::Forbidden,
                     "Org API keys cannot use the admin API",
