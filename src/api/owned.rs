@@ -47,7 +47,7 @@ pub async fn create<K: Routed>(
     body: JsonBody,
     state: State,
 ) -> ApiResult<HttpResponse> {
-    let project = InProject::checked(&state, &auth, project_id.into_inner()).await?;
+    let project = InProject::checked(&state, &auth, project_id.into_inner())?;
     let input = K::parse_create(body.value().await?, input_settings(&state))?;
     let record = project
         .write(&state, move |tx, scope, actor| {
@@ -64,10 +64,7 @@ pub async fn get<K: Kind>(
 ) -> ApiResult<HttpResponse> {
     let (project_id, id) = path.into_inner();
     let record = InProject::new(&auth, project_id)
-        .read(&state, move |rx, scope| {
-            project_owned::get::<K>(rx, scope, &id)
-        })
-        .await?;
+        .look_up(&state, |rx, scope| project_owned::get::<K>(rx, scope, &id))?;
     Ok(ok(record.view()))
 }
 
@@ -78,7 +75,7 @@ pub async fn update<K: Routed>(
     state: State,
 ) -> ApiResult<HttpResponse> {
     let (project_id, id) = path.into_inner();
-    let project = InProject::checked(&state, &auth, project_id).await?;
+    let project = InProject::checked(&state, &auth, project_id)?;
     let input = K::parse_update(body.value().await?, input_settings(&state))?;
     let record = project
         .write(&state, move |tx, scope, actor| {

@@ -26,12 +26,29 @@ impl InProject {
 
     /// Resolves the project now, so that a bad project answers before the body is read
     /// (API.md §2.3).
-    pub async fn checked(state: &State, auth: &Auth, project_id: String) -> ApiResult<Self> {
+    pub fn checked(state: &State, auth: &Auth, project_id: String) -> ApiResult<Self> {
         let project = InProject::new(auth, project_id);
-        project.read(state, |_, _| Ok(())).await?;
+        project.look_up(state, |_, _| Ok(()))?;
         Ok(project)
     }
 
+    /// A point read — the project and a few keys of it — run inline on the async worker:
+    /// redb's read transactions never wait for the writer, so this costs a few page look-ups,
+    /// less than a hand-off to the blocking pool. Anything that scans uses [`InProject::read`].
+    pub fn look_up<T>(
+        &self,
+        state: &State,
+        op: impl FnOnce(&Rx, &ProjectScope) -> ApiResult<T>,
+    ) -> ApiResult<T> {
+        state.store.read_blocking(|rx| {
+            op(
+                rx,
+                &ProjectScope::resolve(rx, &self.org_id, &self.project_id)?,
+            )
+        })
+    }
+
+    /// A read that may touch many pages (a list, a search), on the blocking pool.
     pub async fn read<T: Send + 'static>(
         &self,
         state: &State,
@@ -47,7 +64,7 @@ impl InProject {
     pub async fn write<T: Send + 'static>(
         &self,
         state: &State,
-        op: impl FnOnce(&mut Tx<'_>, &ProjectScope, &Actor) -> ApiResult<T> + Send + 'static,
+        op: impl FnOnce(&mut Tx<'_>, &ProjectScope, &Actor) -> ApiResult<T> + Clone + Send + 'static,
     ) -> ApiResult<T> {
         let (org_id, project_id, actor) = (
             self.org_id.clone(),

@@ -14,9 +14,7 @@ pub async fn get_config(
     project_id: web::Path<String>,
     state: State,
 ) -> ApiResult<HttpResponse> {
-    let config = InProject::new(&auth, project_id.into_inner())
-        .read(&state, widget::get)
-        .await?;
+    let config = InProject::new(&auth, project_id.into_inner()).look_up(&state, widget::get)?;
     Ok(ok(config.view()))
 }
 
@@ -27,7 +25,7 @@ pub async fn update_config(
     body: JsonBody,
     state: State,
 ) -> ApiResult<HttpResponse> {
-    let project = InProject::checked(&state, &auth, project_id.into_inner()).await?;
+    let project = InProject::checked(&state, &auth, project_id.into_inner())?;
     let input = WidgetUpdate::from_json(body.value().await?)?;
     let config = project
         .write(&state, move |tx, scope, actor| {

@@ -80,6 +80,7 @@ impl ApiKey {
     }
 }
 
+#[derive(Clone)]
 pub struct KeyCreate {
     pub name: String,
     pub scopes: Vec<Scope>,

@@ -41,6 +41,7 @@ impl Org {
     }
 }
 
+#[derive(Clone)]
 pub struct OrgCreate {
     pub name: String,
 }

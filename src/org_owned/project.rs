@@ -222,6 +222,7 @@ fn ai_model(value: &Value) -> Check<String> {
     check_ai_model(string(value)?)
 }
 
+#[derive(Clone)]
 pub struct ProjectCreate {
     pub name: String,
     pub slug: Slug,
@@ -254,6 +255,7 @@ impl ProjectCreate {
     }
 }
 
+#[derive(Clone)]
 pub struct ProjectUpdate {
     pub name: Option<String>,
     pub domain: Patch<Domain>,

@@ -315,6 +315,7 @@ fn check_setting<T>(
 }
 
 /// The body of `PATCH …/agent/config`.
+#[derive(Clone)]
 pub struct ConfigUpdate {
     agent_mode: Option<AgentMode>,
     ai_model: Patch<String>,
@@ -519,7 +520,7 @@ fn question(conversation: &Conversation, transcript: &[Message]) -> String {
 }
 
 /// A knowledge-base article the answer drew on.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Clone)]
 pub struct Source {
     pub id: String,
     pub title: String,
@@ -527,7 +528,7 @@ pub struct Source {
 }
 
 /// AgentRespondResult (API.md §11.8); `content_html` is omitted.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Clone)]
 pub struct RespondResult {
     pub content: String,
     pub confidence: f64,
@@ -541,14 +542,14 @@ pub struct RespondResult {
 }
 
 /// SuggestResult (API.md §11.8).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Clone)]
 pub struct SuggestResult {
     pub suggested_response: String,
     pub confidence: f64,
     pub sources: Vec<Source>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Clone)]
 #[serde(untagged)]
 pub enum AgentResult {
     Respond(RespondResult),
@@ -557,6 +558,7 @@ pub enum AgentResult {
 }
 
 /// What the agent decided, to be written by `commit`.
+#[derive(Clone)]
 pub struct Outcome {
     conversation_id: String,
     post: Option<MessageCreate>,

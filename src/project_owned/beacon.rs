@@ -177,7 +177,7 @@ fn settings(value: &Value) -> Check<String> {
 }
 
 /// A create or update body; on create only `form_id` is required, the rest defaults.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct BeaconInput {
     form_id: Option<String>,
     docs_site_id: Patch<String>,

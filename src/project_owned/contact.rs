@@ -169,6 +169,7 @@ impl Email {
 }
 
 /// The writable fields, each left out, cleared (`null`) or set.
+#[derive(Clone)]
 pub struct ContactFields {
     email: Patch<Email>,
     name: Patch<String>,

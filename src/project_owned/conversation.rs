@@ -160,6 +160,7 @@ fn read_tags(input: &mut Input, presence: Presence) -> Option<Vec<String>> {
     input.array("tags", presence, MAX_TAGS, trimmed(1, TAG_MAX_CHARS))
 }
 
+#[derive(Clone)]
 pub struct ConversationCreate {
     subject: Option<String>,
     contact_id: Option<String>,
@@ -186,6 +187,7 @@ impl ConversationCreate {
     }
 }
 
+#[derive(Clone)]
 pub struct ConversationUpdate {
     subject: Patch<String>,
     status: Option<Status>,

@@ -482,6 +482,7 @@ impl Form {
 }
 
 /// A create or update body; on create only `name` is required, the rest defaults.
+#[derive(Clone)]
 pub struct FormInput {
     name: Option<String>,
     slug: Option<Slug>,

@@ -181,6 +181,7 @@ pub fn open_form(
 }
 
 /// Who submits: the browser's `Origin` header and the salted hash of the client address.
+#[derive(Clone)]
 pub struct Submitter {
     pub origin: Option<String>,
     pub ip_hash: Option<String>,

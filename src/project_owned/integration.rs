@@ -381,6 +381,7 @@ pub fn install_url(dashboard_url: &str, project_id: &str, name: &str) -> ApiResu
 
 /// The writable fields of the lifecycle PATCH, each left out or set; `display_name` can also
 /// be cleared.
+#[derive(Clone)]
 pub struct LifecycleUpdate {
     status: Option<IntegrationStatus>,
     display_name: Patch<String>,
@@ -499,7 +500,7 @@ pub fn disconnect(
 }
 
 /// The admin install body: both fields optional, the whole body too.
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub struct InstallInput {
     display_name: Option<String>,
     settings: Option<Map<String, Value>>,

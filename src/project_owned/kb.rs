@@ -178,6 +178,7 @@ impl Kind for Article {
 }
 
 /// A create body: title and content required, the rest defaulted by `create`.
+#[derive(Clone)]
 pub struct ArticleCreate {
     title: String,
     content: String,
@@ -208,6 +209,7 @@ impl ArticleCreate {
 }
 
 /// An update body: each field left out or changed; `category` may be cleared.
+#[derive(Clone)]
 pub struct ArticleFields {
     title: Option<String>,
     content: Option<String>,

@@ -111,6 +111,7 @@ impl Kind for Message {
     }
 }
 
+#[derive(Clone)]
 pub struct MessageCreate {
     content: String,
     sender_type: SenderType,

@@ -54,8 +54,8 @@ pub struct InputSettings<'a> {
 
 /// A kind served by the generic routes.
 pub trait Routed: Kind {
-    type Create: Send + 'static;
-    type Update: Send + 'static;
+    type Create: Clone + Send + 'static;
+    type Update: Clone + Send + 'static;
     type Filter: Filter<Self>;
 
     /// The ordering index by creation.

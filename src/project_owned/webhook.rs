@@ -275,6 +275,7 @@ fn read_events(input: &mut Input, presence: Presence) -> Option<Vec<EventPattern
     Some(events)
 }
 
+#[derive(Clone)]
 pub struct WebhookCreate {
     url: WebhookUrl,
     events: Vec<EventPattern>,
@@ -294,6 +295,7 @@ impl WebhookCreate {
     }
 }
 
+#[derive(Clone)]
 pub struct WebhookUpdate {
     url: Option<WebhookUrl>,
     events: Option<Vec<EventPattern>>,

@@ -395,6 +395,7 @@ impl Drop for Dispatcher {
 }
 
 /// What is written back for one outbox entry.
+#[derive(Clone)]
 enum Settle {
     /// An attempt finished.
     Attempted {

@@ -159,6 +159,7 @@ impl Singleton for WidgetConfig {
 }
 
 /// A PATCH body: the documented fields that were sent, and the extra keys.
+#[derive(Clone)]
 pub struct WidgetUpdate {
     enabled: Option<bool>,
     position: Option<Position>,

@@ -1,13 +1,13 @@
-//! The embedded store: one redb file. Reads run on the async runtime's blocking pool; every
-//! write goes through one writer thread, which runs each write operation in its own
-//! `Durability::Immediate` transaction, so that a request is acknowledged only once its commit is durable and so that
-//! commits can later be batched in one place.
+//! The embedded store: one redb file. Scans run on the async runtime's blocking pool, point
+//! reads may run inline; every write goes through one writer thread (`writer`), which commits
+//! what is queued in shared `Durability::Immediate` transactions, so that a request is
+//! acknowledged only once its commit is durable.
 
 pub mod layout;
+mod writer;
 
 use std::cell::{Cell, OnceCell, Ref, RefCell, RefMut};
 use std::ops::{Bound, ControlFlow};
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
@@ -15,11 +15,13 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use redb::{
-    Database, DatabaseError, Durability, ReadOnlyTable, ReadTransaction, ReadableDatabase,
-    ReadableTable, ReadableTableMetadata, TableDefinition, TableHandle, WriteTransaction,
+    Database, DatabaseError, ReadOnlyTable, ReadTransaction, ReadableDatabase, ReadableTable,
+    ReadableTableMetadata, TableDefinition, TableHandle, WriteTransaction,
 };
 use sha2::{Digest, Sha256};
 use tokio::sync::{Notify, oneshot};
+
+use writer::{Job, Operation, Writer};
 
 use crate::codec::{self, Record};
 use crate::error::{ApiError, ApiResult};
@@ -105,8 +107,6 @@ impl std::fmt::Display for OpenError {
     }
 }
 
-type Job = Box<dyn FnOnce(&mut Writer) + Send>;
-
 /// Bounds on what write operations may store and on the page cache, fixed when the store
 /// opens.
 #[derive(Debug, Clone, Copy)]
@@ -174,9 +174,9 @@ impl Store {
         let (seq, hash_salt) = init_tables(&db)
             .map_err(|e| OpenError::Other(format!("cannot initialise {}: {e}", path.display())))?;
         let db = Arc::new(db);
-        let (jobs, receiver) = mpsc::channel::<Job>();
+        let (jobs, queue) = mpsc::channel::<Job>();
         let commits: CommitSignals = Arc::new(std::array::from_fn(|_| Notify::new()));
-        let mut writer = Writer {
+        let writer = Writer {
             db: Arc::clone(&db),
             seq,
             limits,
@@ -184,11 +184,7 @@ impl Store {
         };
         let handle = std::thread::Builder::new()
             .name("rogeriq-writer".into())
-            .spawn(move || {
-                for job in receiver {
-                    job(&mut writer);
-                }
-            })
+            .spawn(move || writer.serve(queue))
             .map_err(|e| OpenError::Other(format!("cannot start the writer thread: {e}")))?;
         Ok(Store {
             inner: Arc::new(Inner {
@@ -224,11 +220,13 @@ impl Store {
         })
     }
 
-    /// Runs `op` in one write transaction on the writer thread and commits it durably if `op`
-    /// returns `Ok`; an `Err` aborts the transaction, so nothing of a failed request is written.
+    /// Runs `op` on the writer thread, in a write transaction it may share with other
+    /// operations, and answers once the commit that holds its writes is durable. An `Err`
+    /// leaves nothing written. `op` must only read and write through `tx` and fail before its
+    /// first write where it can: it may run twice (see `writer`), hence `Clone`.
     pub async fn write<T, F>(&self, op: F) -> ApiResult<T>
     where
-        F: FnOnce(&mut Tx<'_>) -> ApiResult<T> + Send + 'static,
+        F: FnOnce(&mut Tx<'_>) -> ApiResult<T> + Clone + Send + 'static,
         T: Send + 'static,
     {
         self.submit(op)?
@@ -239,7 +237,7 @@ impl Store {
     /// `write` for code that is not async (start-up, tools, benchmarks).
     pub fn write_blocking<T, F>(&self, op: F) -> ApiResult<T>
     where
-        F: FnOnce(&mut Tx<'_>) -> ApiResult<T> + Send + 'static,
+        F: FnOnce(&mut Tx<'_>) -> ApiResult<T> + Clone + Send + 'static,
         T: Send + 'static,
     {
         self.submit(op)?
@@ -249,14 +247,11 @@ impl Store {
 
     fn submit<T, F>(&self, op: F) -> ApiResult<oneshot::Receiver<ApiResult<T>>>
     where
-        F: FnOnce(&mut Tx<'_>) -> ApiResult<T> + Send + 'static,
+        F: FnOnce(&mut Tx<'_>) -> ApiResult<T> + Clone + Send + 'static,
         T: Send + 'static,
     {
         let (reply, receiver) = oneshot::channel();
-        let job: Job = Box::new(move |writer| {
-            // The requester may have gone away; its result is then simply dropped.
-            let _ = reply.send(writer.run(op));
-        });
+        let job: Job = Box::new(Operation::new(op, reply));
         let jobs = self
             .inner
             .jobs
@@ -363,55 +358,6 @@ fn read_in<T>(db: &Database, op: impl FnOnce(&Rx) -> ApiResult<T>) -> ApiResult<
         txn: db.begin_read()?,
     };
     op(&rx)
-}
-
-/// The writer thread's state: the database, the creation-order counter, the limits its
-/// transactions see and the signals it wakes after a commit.
-struct Writer {
-    db: Arc<Database>,
-    seq: u64,
-    limits: Limits,
-    commits: CommitSignals,
-}
-
-impl Writer {
-    fn run<T>(&mut self, op: impl FnOnce(&mut Tx<'_>) -> ApiResult<T>) -> ApiResult<T> {
-        let mut txn = self.db.begin_write()?;
-        txn.set_durability(Durability::Immediate)?;
-        let start_seq = self.seq;
-        let written = Cell::new(0u32);
-        let outcome = {
-            let mut tx = Tx {
-                txn: &txn,
-                tables: OpenTables::new(),
-                seq: &mut self.seq,
-                written: &written,
-                now: Timestamp::now(),
-                limits: self.limits,
-            };
-            catch_unwind(AssertUnwindSafe(|| op(&mut tx)))
-        };
-        match outcome {
-            Ok(Ok(value)) => {
-                if self.seq != start_seq {
-                    txn.open_table(tables::META)?.insert(SEQ_KEY, self.seq)?;
-                }
-                txn.commit()?;
-                for (index, signal) in self.commits.iter().enumerate() {
-                    if written.get() & (1 << index) != 0 {
-                        signal.notify_one();
-                    }
-                }
-                Ok(value)
-            }
-            // Dropping `txn` aborts it. The counter is not rolled back: it only has to grow.
-            Ok(Err(err)) => Err(err),
-            Err(panic) => Err(ApiError::internal(format!(
-                "write operation panicked: {}",
-                panic_message(panic.as_ref())
-            ))),
-        }
-    }
 }
 
 pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
@@ -590,6 +536,8 @@ pub struct Tx<'t> {
     seq: &'t mut u64,
     /// Bit `i` is set once table `tables::ALL[i]` was written.
     written: &'t Cell<u32>,
+    /// Writes so far, so that the writer can tell whether a failed operation wrote anything.
+    writes: Cell<u64>,
     /// The time of this transaction; every timestamp it writes uses it.
     pub now: Timestamp,
     pub limits: Limits,
@@ -644,6 +592,7 @@ impl<'t> Tx<'t> {
     fn writable(&self, table: Table) -> ApiResult<RefMut<'_, WriteTable<'t>>> {
         self.written
             .set(self.written.get() | 1 << table_index(table)?);
+        self.writes.set(self.writes.get() + 1);
         self.table(table)?.try_borrow_mut().map_err(|_| {
             ApiError::internal(format!(
                 "table {} written while it is being read",

@@ -431,6 +431,43 @@ fn slug_conflicts_within_an_org_only() {
     assert_eq!(list.data().as_array().unwrap().len(), 2);
 }
 
+/// The writer commits concurrent creates together (group commit); each create still checks
+/// the slug inside the shared transaction, so exactly one wins.
+#[test]
+fn concurrent_creates_of_one_slug_give_one_project() {
+    let app = TestApp::spawn();
+    let statuses: Vec<(u16, String)> = std::thread::scope(|threads| {
+        let running: Vec<_> = (0..64)
+            .map(|i| {
+                let app = &app;
+                threads.spawn(move || {
+                    let r = create(app, json!({"name": format!("Racer {i}"), "slug": "racing"}));
+                    let code = if r.status == 201 {
+                        String::new()
+                    } else {
+                        r.code().to_string()
+                    };
+                    (r.status, code)
+                })
+            })
+            .collect();
+        running.into_iter().map(|t| t.join().unwrap()).collect()
+    });
+    assert_eq!(
+        statuses.iter().filter(|(s, _)| *s == 201).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert!(
+        statuses
+            .iter()
+            .all(|(s, code)| *s == 201 || (*s == 409 && code == "SLUG_CONFLICT")),
+        "{statuses:?}"
+    );
+    let list = app.get(&projects(&app.org_id), &app.admin_key);
+    assert_eq!(list.data().as_array().unwrap().len(), 1);
+}
+
 #[test]
 fn name_validation() {
     let app = TestApp::spawn();

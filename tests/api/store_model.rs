@@ -144,7 +144,7 @@ fn in_project<T: Send + 'static>(
     store: &Store,
     org_id: &str,
     project_id: &str,
-    op: impl FnOnce(&mut Tx<'_>, &ProjectScope, &Actor) -> ApiResult<T> + Send + 'static,
+    op: impl FnOnce(&mut Tx<'_>, &ProjectScope, &Actor) -> ApiResult<T> + Clone + Send + 'static,
 ) -> ApiResult<T> {
     let (org_id, project_id) = (org_id.to_string(), project_id.to_string());
     store.write_blocking(move |tx| {

@@ -76,7 +76,7 @@ fn assert_no_secret(view: &Value) {
 fn in_project<T: Send + 'static>(
     app: &TestApp,
     project: &str,
-    op: impl FnOnce(&mut Tx<'_>, &ProjectScope, &Actor) -> ApiResult<T> + Send + 'static,
+    op: impl FnOnce(&mut Tx<'_>, &ProjectScope, &Actor) -> ApiResult<T> + Clone + Send + 'static,
 ) -> T {
     let (org_id, project_id) = (app.org_id.clone(), project.to_string());
     app.store

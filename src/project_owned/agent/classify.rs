@@ -19,7 +19,7 @@ pub enum Sentiment {
     Negative,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Clone)]
 pub struct Classification {
     pub category: &'static str,
     pub intent: &'static str,

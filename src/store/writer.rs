@@ -1,0 +1,333 @@
+//! The writer thread: group commit.
+//!
+//! Write operations queue up while a commit's fsync runs. The writer takes everything queued
+//! (up to `MAX_BATCH`) and runs it in one write transaction with one durable commit, so many
+//! requests share one fsync. It never waits for more work: a request that arrives alone is
+//! committed alone, at once. Batch sizes follow the load.
+//!
+//! Each operation's answer is sent only after the commit that covers it, success or failure
+//! alike: an operation's answer may depend on the writes of the operations before it in the
+//! batch (a slug taken a moment earlier), and nothing may be shown before it is durable.
+//!
+//! A failed operation must leave nothing behind and must not harm the others in its batch.
+//! redb cannot roll back part of a write transaction, so operations check before they write:
+//! one that fails before its first write (the usual case: not found, a conflict, a bad
+//! reference) has changed nothing and the batch goes on. One that fails after writing (rare: a
+//! full outbox, a panic, a storage error) spoils the transaction; the writer then drops it and
+//! runs every operation of the batch again, each in a transaction of its own. That is why an
+//! operation is a `Clone` closure: the batch run uses a copy, and the rerun can start over.
+
+use std::cell::Cell;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::sync::mpsc::Receiver;
+
+use redb::{Database, Durability};
+use tokio::sync::oneshot;
+
+use super::{CommitSignals, Limits, OpenTables, SEQ_KEY, Tx, panic_message, tables};
+use crate::error::{ApiError, ApiResult};
+use crate::timestamp::Timestamp;
+
+/// Most operations in one commit: bounds a batch's latency and the time its transaction holds
+/// the dirty pages.
+const MAX_BATCH: usize = 1024;
+
+/// A queued write operation with the channel its answer goes back on.
+pub(super) type Job = Box<dyn Pending>;
+
+/// One queued operation, as the writer sees it whatever its result type.
+pub(super) trait Pending: Send {
+    /// Runs the operation in `tx` and keeps its result. `alone`: no rerun can follow, so the
+    /// operation itself may be consumed rather than a copy of it.
+    fn run(&mut self, tx: &mut Tx<'_>, alone: bool) -> Ran;
+    /// Sends the kept result, or `commit_failed` in its place.
+    fn answer(self: Box<Self>, commit_failed: Option<&ApiError>);
+}
+
+/// How one operation ended in a batch.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Ran {
+    /// It succeeded, or failed without writing anything: the batch goes on.
+    Cleanly,
+    /// It failed after writing: the transaction holds part of its work.
+    FailedAfterWriting,
+}
+
+pub(super) struct Operation<T, F> {
+    op: Option<F>,
+    reply: oneshot::Sender<ApiResult<T>>,
+    result: Option<ApiResult<T>>,
+}
+
+impl<T, F> Operation<T, F> {
+    pub(super) fn new(op: F, reply: oneshot::Sender<ApiResult<T>>) -> Self {
+        Operation {
+            op: Some(op),
+            reply,
+            result: None,
+        }
+    }
+}
+
+impl<T, F> Pending for Operation<T, F>
+where
+    F: FnOnce(&mut Tx<'_>) -> ApiResult<T> + Clone + Send,
+    T: Send,
+{
+    fn run(&mut self, tx: &mut Tx<'_>, alone: bool) -> Ran {
+        let op = if alone {
+            self.op.take()
+        } else {
+            self.op.clone()
+        };
+        let Some(op) = op else {
+            // Only a rerun after a run alone could get here, and there is none.
+            self.result = Some(Err(ApiError::internal("write operation ran twice")));
+            return Ran::Cleanly;
+        };
+        let writes_before = tx.writes.get();
+        let result = catch_unwind(AssertUnwindSafe(|| op(tx))).unwrap_or_else(|panic| {
+            Err(ApiError::internal(format!(
+                "write operation panicked: {}",
+                panic_message(panic.as_ref())
+            )))
+        });
+        let wrote = tx.writes.get() != writes_before;
+        let ran = match &result {
+            Err(_) if wrote => Ran::FailedAfterWriting,
+            _ => Ran::Cleanly,
+        };
+        self.result = Some(result);
+        ran
+    }
+
+    fn answer(self: Box<Self>, commit_failed: Option<&ApiError>) {
+        let result = match (commit_failed, self.result) {
+            (Some(err), _) => Err(ApiError::internal(format!("the commit failed: {err}"))),
+            (None, Some(result)) => result,
+            (None, None) => Err(ApiError::internal("write operation never ran")),
+        };
+        // The requester may have gone away; its answer is then simply dropped.
+        let _ = self.reply.send(result);
+    }
+}
+
+/// The writer thread's state: the database, the creation-order counter, the limits its
+/// transactions see and the signals it wakes after a commit.
+pub(super) struct Writer {
+    pub(super) db: Arc<Database>,
+    pub(super) seq: u64,
+    pub(super) limits: Limits,
+    pub(super) commits: CommitSignals,
+}
+
+/// What became of a batch's transaction.
+enum Batch {
+    /// Committed, or refused as a whole (the error then answers everyone).
+    Finished(Option<ApiError>),
+    /// An operation failed after writing; the transaction was dropped.
+    Spoiled,
+}
+
+impl Writer {
+    /// Runs until every sender is gone, committing what is queued batch by batch.
+    pub(super) fn serve(mut self, queue: Receiver<Job>) {
+        while let Ok(first) = queue.recv() {
+            let mut batch = vec![first];
+            while batch.len() < MAX_BATCH {
+                match queue.try_recv() {
+                    Ok(job) => batch.push(job),
+                    Err(_) => break,
+                }
+            }
+            self.commit(batch);
+        }
+    }
+
+    fn commit(&mut self, mut batch: Vec<Job>) {
+        match self.run_batch(&mut batch) {
+            Batch::Finished(failure) => {
+                for job in batch {
+                    job.answer(failure.as_ref());
+                }
+            }
+            Batch::Spoiled => {
+                for job in batch {
+                    self.commit(vec![job]);
+                }
+            }
+        }
+    }
+
+    /// Runs every operation of `batch` in one transaction and commits it. A lone operation
+    /// that fails after writing just has its transaction dropped: its own error is its answer.
+    fn run_batch(&mut self, batch: &mut [Job]) -> Batch {
+        let txn = match self.db.begin_write() {
+            Ok(mut txn) => match txn.set_durability(Durability::Immediate) {
+                Ok(()) => txn,
+                Err(err) => return Batch::Finished(Some(err.into())),
+            },
+            Err(err) => return Batch::Finished(Some(err.into())),
+        };
+        let alone = batch.len() == 1;
+        let start_seq = self.seq;
+        let written = Cell::new(0u32);
+        {
+            let mut tx = Tx {
+                txn: &txn,
+                tables: OpenTables::new(),
+                seq: &mut self.seq,
+                written: &written,
+                writes: Cell::new(0),
+                now: Timestamp::now(),
+                limits: self.limits,
+            };
+            for job in batch.iter_mut() {
+                if job.run(&mut tx, alone) == Ran::FailedAfterWriting {
+                    // Dropping `txn` aborts it. The counter is not rolled back: it only has
+                    // to grow.
+                    return if alone {
+                        Batch::Finished(None)
+                    } else {
+                        Batch::Spoiled
+                    };
+                }
+            }
+        }
+        if written.get() == 0 && self.seq == start_seq {
+            // Nothing to make durable (every operation failed before writing): no fsync.
+            return Batch::Finished(None);
+        }
+        let committed = (|| -> ApiResult<()> {
+            if self.seq != start_seq {
+                txn.open_table(tables::META)?.insert(SEQ_KEY, self.seq)?;
+            }
+            txn.commit()?;
+            Ok(())
+        })();
+        if let Err(err) = committed {
+            return Batch::Finished(Some(err));
+        }
+        for (index, signal) in self.commits.iter().enumerate() {
+            if written.get() & (1 << index) != 0 {
+                signal.notify_one();
+            }
+        }
+        Batch::Finished(None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Condvar, Mutex};
+
+    use super::*;
+    use crate::store::{Reader, Store};
+
+    /// Holds the writer thread inside a job until `open` is called, so that the jobs submitted
+    /// meanwhile queue up and are then taken as one batch.
+    #[derive(Clone, Default)]
+    struct Gate(Arc<(Mutex<bool>, Condvar)>);
+
+    impl Gate {
+        fn wait(&self) {
+            let (open, changed) = &*self.0;
+            let mut open = open.lock().unwrap();
+            while !*open {
+                open = changed.wait(open).unwrap();
+            }
+        }
+
+        fn open(&self) {
+            *self.0.0.lock().unwrap() = true;
+            self.0.1.notify_all();
+        }
+    }
+
+    #[derive(Clone, Copy)]
+    enum Failure {
+        Refusal,
+        ErrorMidway,
+        PanicMidway,
+    }
+
+    fn batch_with_a_failure_in_the_middle(failure: Failure) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("batch.redb")).unwrap();
+        let gate = Gate::default();
+        let held = gate.clone();
+        let blocker = store
+            .submit(move |_| {
+                held.wait();
+                Ok(())
+            })
+            .unwrap();
+        let first_runs = Arc::new(AtomicUsize::new(0));
+        let runs = Arc::clone(&first_runs);
+        let first = store
+            .submit(move |tx| {
+                runs.fetch_add(1, Ordering::SeqCst);
+                tx.put_raw(tables::AUDIT, b"first", b"1")
+            })
+            .unwrap();
+        let failing = store
+            .submit(move |tx| -> ApiResult<()> {
+                if !matches!(failure, Failure::Refusal) {
+                    tx.put_raw(tables::AUDIT, b"failing", b"1")?;
+                }
+                if matches!(failure, Failure::PanicMidway) {
+                    panic!("the operation broke");
+                }
+                Err(ApiError::internal("refused"))
+            })
+            .unwrap();
+        let third = store
+            .submit(|tx| {
+                // Sees the first operation's write: they share one transaction.
+                let seen = tx.get_raw(tables::AUDIT, b"first")?.is_some();
+                tx.put_raw(tables::AUDIT, b"third", b"1")?;
+                Ok(seen)
+            })
+            .unwrap();
+        gate.open();
+        blocker.blocking_recv().unwrap().unwrap();
+        first.blocking_recv().unwrap().unwrap();
+        assert!(failing.blocking_recv().unwrap().is_err());
+        assert!(third.blocking_recv().unwrap().unwrap());
+
+        let stored = |key: &'static [u8]| {
+            store
+                .read_blocking(|rx| rx.get_raw(tables::AUDIT, key))
+                .unwrap()
+        };
+        assert!(stored(b"first").is_some());
+        assert!(
+            stored(b"failing").is_none(),
+            "the failed operation left nothing"
+        );
+        assert!(stored(b"third").is_some());
+        let expected_runs = match failure {
+            Failure::Refusal => 1,
+            // The spoiled batch is dropped and every operation runs again alone.
+            Failure::ErrorMidway | Failure::PanicMidway => 2,
+        };
+        assert_eq!(first_runs.load(Ordering::SeqCst), expected_runs);
+    }
+
+    #[test]
+    fn a_failure_before_writing_leaves_its_batch_running() {
+        batch_with_a_failure_in_the_middle(Failure::Refusal);
+    }
+
+    #[test]
+    fn a_failure_after_writing_reruns_its_batch_one_by_one() {
+        batch_with_a_failure_in_the_middle(Failure::ErrorMidway);
+    }
+
+    #[test]
+    fn a_panic_after_writing_reruns_its_batch_one_by_one() {
+        batch_with_a_failure_in_the_middle(Failure::PanicMidway);
+    }
+}
