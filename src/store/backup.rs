@@ -237,13 +237,17 @@ fn temporary_beside(dest: &Path, what: &str) -> ApiResult<PathBuf> {
     )))
 }
 
-/// Copies the snapshot `source` into a new backup file at `dest`, which must not exist.
+/// Copies the snapshot `source` into a new backup file at `dest`, which must not exist; its
+/// folder is made if missing.
 pub fn write_backup(source: &ReadTransaction, dest: &Path) -> ApiResult<BackupInfo> {
     if dest.exists() {
         return Err(ApiError::internal(format!(
             "{} already exists; a backup never overwrites a file",
             dest.display()
         )));
+    }
+    if let Some(folder) = dest.parent().filter(|f| !f.as_os_str().is_empty()) {
+        fs::create_dir_all(folder).map_err(|err| ApiError::internal_from("backup", err))?;
     }
     let temp = temporary_beside(dest, "partial")?;
     let written = write_backup_file(source, &temp).and_then(|entries| {
