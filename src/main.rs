@@ -68,7 +68,13 @@ fn main() -> ExitCode {
         }
     };
     match parsed.command {
-        Command::Serve(flags) => no_client_options(&parsed.client, "serve", || serve(&flags)),
+        Command::Serve(flags) => match parsed.client.first_given() {
+            Some(option) => {
+                eprintln!("rogeriq: {option} is a client option; `rogeriq serve` does not take it");
+                cli::usage_exit()
+            }
+            None => serve(&flags),
+        },
         Command::Backup(args) => no_client_options(&parsed.client, "backup", || ops::backup(&args)),
         Command::Restore(args) => {
             no_client_options(&parsed.client, "restore", || ops::restore(&args))
@@ -82,7 +88,7 @@ fn main() -> ExitCode {
     }
 }
 
-/// Runs `command` unless a client option was given: commands that are not the client take none.
+/// Runs an admin tool of `ops` unless a client option was given: like `serve`, they take none.
 fn no_client_options(
     client: &cli::Options,
     name: &str,

@@ -16,6 +16,11 @@ use crate::helpers::*;
 
 /// `rogeriq ARGS` with no `ROGERIQ_*` or `RIQ_*` variable of the test's environment.
 fn rogeriq(args: &[&str]) -> Output {
+    rogeriq_with(args, &[])
+}
+
+/// `rogeriq ARGS` with only the `ROGERIQ_*` and `RIQ_*` variables of `env`.
+fn rogeriq_with(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_rogeriq"));
     cmd.args(args);
     for (name, _) in std::env::vars_os() {
@@ -24,6 +29,7 @@ fn rogeriq(args: &[&str]) -> Output {
             cmd.env_remove(name.as_ref());
         }
     }
+    cmd.envs(env.iter().copied());
     cmd.output().expect("run rogeriq")
 }
 
@@ -563,5 +569,56 @@ fn an_export_reads_back_to_the_objects_the_api_returns() {
         stderr(&unknown).contains("not found"),
         "{}",
         stderr(&unknown)
+    );
+}
+
+/// The tools find the store as `serve` does: `--data-dir`, `ROGERIQ_DATA_DIR`, or the settings
+/// file's `data_dir` (`--config` or `ROGERIQ_CONFIG`); and they take no client option.
+#[test]
+fn the_tools_find_the_store_like_serve() {
+    let app = TestApp::spawn();
+    let data_dir = path_arg(app.data_dir());
+    let out = temp_dir();
+    let by_env = out.path().join("by-env.redb");
+    succeeded(&rogeriq_with(
+        &["backup", "--to", path_arg(&by_env)],
+        &[("ROGERIQ_DATA_DIR", data_dir)],
+    ));
+    let config = out.path().join("rogeriq.toml");
+    std::fs::write(&config, format!("data_dir = {:?}\n", data_dir)).unwrap();
+    let exported = rogeriq_with(
+        &["export", "--org", &app.org_id],
+        &[("ROGERIQ_CONFIG", path_arg(&config))],
+    );
+    assert!(exported.status.success(), "{}", stderr(&exported));
+    assert!(String::from_utf8_lossy(&exported.stdout).contains(&app.org_id));
+    let by_flag = out.path().join("by-flag.redb");
+    succeeded(&rogeriq(&[
+        "backup",
+        "--config",
+        path_arg(&config),
+        "--to",
+        path_arg(&by_flag),
+    ]));
+    // Without any of them, the default ./data of the working folder, which has no store here.
+    let none = Command::new(env!("CARGO_BIN_EXE_rogeriq"))
+        .args(["backup", "--to", "none.redb"])
+        .current_dir(out.path())
+        .env_remove("ROGERIQ_DATA_DIR")
+        .env_remove("ROGERIQ_CONFIG")
+        .output()
+        .unwrap();
+    assert!(
+        stderr(&none).contains("no data file at ./data"),
+        "{}",
+        stderr(&none)
+    );
+    assert!(!none.status.success());
+    let client_option = rogeriq(&["backup", "--json", "--data-dir", data_dir, "--to", "x"]);
+    assert_eq!(
+        client_option.status.code(),
+        Some(1),
+        "{}",
+        stderr(&client_option)
     );
 }
