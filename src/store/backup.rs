@@ -437,16 +437,20 @@ pub fn restore(data_file: &Path, from: &Path) -> Result<Restored, RestoreError> 
 
 /// `rogeriq.redb.before-restore-<unix seconds>`, numbered when taken.
 fn aside_name(data_file: &Path) -> PathBuf {
+    let named = |suffix: String| {
+        let mut name = data_file.as_os_str().to_owned();
+        name.push(suffix);
+        PathBuf::from(name)
+    };
     let base = format!(
-        "{}.before-restore-{}",
-        data_file.display(),
+        ".before-restore-{}",
         crate::timestamp::Timestamp::now().unix()
     );
-    let mut aside = PathBuf::from(&base);
+    let mut aside = named(base.clone());
     let mut n = 1;
     while aside.exists() {
         n += 1;
-        aside = PathBuf::from(format!("{base}-{n}"));
+        aside = named(format!("{base}-{n}"));
     }
     aside
 }
