@@ -8,6 +8,7 @@ use rogeriq::config::{Flags, LogFormat, Settings};
 use rogeriq::server::{self, Options};
 
 mod cli;
+mod ops;
 
 #[derive(Parser)]
 #[command(
@@ -31,6 +32,24 @@ enum Command {
     #[command(after_help = "Examples:\n  rogeriq serve\n  \
                       rogeriq serve --listen 0.0.0.0:9000 --data-dir /var/lib/rogeriq")]
     Serve(Flags),
+    /// Copy the store to a backup file: one consistent snapshot, while a server runs or not
+    #[command(
+        after_help = "Examples:\n  rogeriq backup --to /var/backups/rogeriq-$(date +%F).redb\n  \
+                      rogeriq backup --data-dir /var/lib/rogeriq --to rogeriq.backup.redb"
+    )]
+    Backup(ops::BackupArgs),
+    /// Replace the data file with a verified backup (the server must be stopped)
+    #[command(
+        after_help = "Examples:\n  rogeriq restore --from /var/backups/rogeriq-2026-11-29.redb\n  \
+                      rogeriq restore --data-dir /var/lib/rogeriq --from rogeriq.backup.redb"
+    )]
+    Restore(ops::RestoreArgs),
+    /// Write an organisation's projects and all they own as JSON lines (--org ORG_ID)
+    #[command(
+        after_help = "Examples:\n  rogeriq export --org org_abc123def456 > acme.jsonl\n  \
+                      rogeriq export --org org_abc123def456 --out acme.jsonl"
+    )]
+    Export(ops::ExportArgs),
     #[command(flatten)]
     Client(cli::Command),
 }
@@ -56,7 +75,31 @@ fn main() -> ExitCode {
             }
             None => serve(&flags),
         },
+        Command::Backup(args) => no_client_options(&parsed.client, "backup", || ops::backup(&args)),
+        Command::Restore(args) => {
+            no_client_options(&parsed.client, "restore", || ops::restore(&args))
+        }
+        Command::Export(args) => {
+            let mut client = parsed.client;
+            let org = client.take_org();
+            no_client_options(&client, "export", || ops::export(&args, org))
+        }
         Command::Client(command) => cli::run(parsed.client, command, Cli::command),
+    }
+}
+
+/// Runs an admin tool of `ops` unless a client option was given: like `serve`, they take none.
+fn no_client_options(
+    client: &cli::Options,
+    name: &str,
+    command: impl FnOnce() -> ExitCode,
+) -> ExitCode {
+    match client.first_given() {
+        Some(option) => {
+            eprintln!("rogeriq: {option} is a client option; `rogeriq {name}` does not take it");
+            cli::usage_exit()
+        }
+        None => command(),
     }
 }
 

@@ -1,10 +1,14 @@
 //! The admin API, authenticated by the master key: API.md §18.1.
 
+use std::path::{Path, PathBuf};
+
 use actix_web::{HttpResponse, web};
+use serde::Serialize;
 
 use crate::api::extract::{JsonBody, Master};
 use crate::api::{State, created, ok};
 use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::ids;
 use crate::org_owned::api_key::{self, CreatedKeyView, KeyCreate};
 use crate::org_owned::org::{self, Org, OrgCreate};
 use crate::timestamp::Timestamp;
@@ -51,4 +55,56 @@ pub async fn create_key(
         view: key.view(),
         key: secret,
     }))
+}
+
+/// Where `POST /admin/backup` writes: `data_dir/backups/`, one backup at a time, so that
+/// concurrent requests cannot multiply the disk and I/O a backup takes.
+pub struct Backups {
+    folder: PathBuf,
+    one_at_a_time: tokio::sync::Mutex<()>,
+}
+
+impl Backups {
+    pub fn new(data_dir: &Path) -> Self {
+        Backups {
+            folder: data_dir.join("backups"),
+            one_at_a_time: tokio::sync::Mutex::new(()),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct BackupView {
+    /// The file's name in `data_dir/backups/`.
+    name: String,
+    /// Its size in bytes.
+    size: u64,
+    created_at: Timestamp,
+}
+
+/// Writes a consistent backup of the whole store under `data_dir/backups/` (self-hosting
+/// addition). The copy reads one snapshot on the blocking pool; writes go on meanwhile.
+pub async fn backup(_master: Master, state: State) -> ApiResult<HttpResponse> {
+    let _turn = state.backups.one_at_a_time.lock().await;
+    let created_at = Timestamp::now();
+    let name = format!(
+        "rogeriq-{}-{}.redb",
+        compact_utc(created_at),
+        ids::random_alphanumeric(6)
+    );
+    let info = state
+        .store
+        .backup_to(state.backups.folder.join(&name))
+        .await?;
+    tracing::info!(name = %name, size = info.size, entries = info.entries, "backup written");
+    Ok(created(BackupView {
+        name,
+        size: info.size,
+        created_at,
+    }))
+}
+
+/// `20261129T041235Z`: sorts by time and is safe in a file name on every system.
+fn compact_utc(at: Timestamp) -> String {
+    at.to_string().replace(['-', ':'], "")
 }

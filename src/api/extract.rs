@@ -55,6 +55,7 @@ pub struct AppState {
     /// The server's one HTTP client for outgoing calls (`outbound::client`), shared with the
     /// webhook dispatcher.
     http: reqwest::Client,
+    pub(crate) backups: crate::api::admin::Backups,
 }
 
 impl AppState {
@@ -83,6 +84,7 @@ impl AppState {
             cors: settings.cors.clone(),
             key_touches: Mutex::new(HashMap::new()),
             http,
+            backups: crate::api::admin::Backups::new(&settings.data_dir),
         }
     }
 

@@ -461,6 +461,10 @@ pub fn table() -> Vec<RouteSpec> {
             key(Beacons, Write),
             |r| r.to(owned::unarchive::<Beacon>),
         ),
+        // An online backup of the store (self-hosting addition).
+        spec(post.clone(), "/api/v1/admin/backup", Access::Master, |r| {
+            r.to(admin::backup)
+        }),
     ]
 }
 

@@ -94,6 +94,11 @@ impl Options {
         .find_map(|(given, name)| given.then_some(name))
     }
 
+    /// Takes `--org` out, for `rogeriq export`, which reads it as the organisation to export.
+    pub fn take_org(&mut self) -> Option<String> {
+        self.org.take()
+    }
+
     /// JSON unless asked otherwise or printing to a terminal.
     fn json_wanted(&self, stdout_is_terminal: bool) -> bool {
         match self.output {

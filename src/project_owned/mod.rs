@@ -15,6 +15,7 @@ pub mod agent;
 pub mod beacon;
 pub mod contact;
 pub mod conversation;
+pub mod export;
 pub mod form;
 pub mod form_submission;
 pub mod integration;

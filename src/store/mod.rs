@@ -3,6 +3,7 @@
 //! what is queued in shared `Durability::Immediate` transactions, so that a request is
 //! acknowledged only once its commit is durable.
 
+pub mod backup;
 pub mod layout;
 mod writer;
 
@@ -15,8 +16,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use redb::{
-    Database, DatabaseError, ReadOnlyTable, ReadTransaction, ReadableDatabase, ReadableTable,
-    ReadableTableMetadata, TableDefinition, TableHandle, WriteTransaction,
+    ConcurrencyMode, Database, DatabaseError, ReadOnlyTable, ReadTransaction, ReadableDatabase,
+    ReadableTable, ReadableTableMetadata, TableDefinition, TableHandle, WriteTransaction,
 };
 use sha2::{Digest, Sha256};
 use tokio::sync::{Notify, oneshot};
@@ -166,6 +167,9 @@ impl Store {
     pub fn open_with(path: &Path, limits: Limits) -> Result<Store, OpenError> {
         let db = Database::builder()
             .set_cache_size(limits.cache_bytes)
+            // Lets `rogeriq backup` and `rogeriq export` read beside the server (`backup.rs`);
+            // a second writer is still refused.
+            .set_concurrency_mode(ConcurrencyMode::SingleWriter)
             .create(path)
             .map_err(|err| match err {
                 DatabaseError::DatabaseAlreadyOpen => OpenError::AlreadyOpen(path.to_path_buf()),

@@ -27,6 +27,7 @@ mod kb;
 mod pagination;
 
 mod agent;
+mod backup;
 mod beacons;
 mod forms;
 mod integrations;
