@@ -30,6 +30,8 @@ pub struct Settings {
     pub max_body_bytes: u64,
     /// HTTP worker threads; 0 means one per CPU core.
     pub workers: u64,
+    /// Longest wait, in seconds, for a request's whole body once its head has arrived.
+    pub body_timeout_secs: u64,
     pub agent: AgentSettings,
     pub webhooks: WebhookSettings,
     pub integrations: IntegrationSettings,
@@ -272,6 +274,7 @@ impl Default for Settings {
             log_level: "info".into(),
             max_body_bytes: 1024 * 1024,
             workers: 0,
+            body_timeout_secs: 10,
             agent: AgentSettings {
                 provider_url: String::new(),
                 provider_key: String::new(),
@@ -343,6 +346,10 @@ pub struct Flags {
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub workers: Option<u64>,
+    /// Longest wait for a request's whole body, in seconds.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub body_timeout_secs: Option<u64>,
 }
 
 pub const ENV_PREFIX: &str = "ROGERIQ_";
@@ -354,6 +361,8 @@ const MIN_MASTER_KEY_CHARS: usize = 16;
 pub struct Key {
     pub path: Vec<String>,
     kind: ValueKind,
+    /// The built-in default.
+    default: Value,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -447,8 +456,40 @@ impl Settings {
         if self.max_body_bytes == 0 {
             return Err("max_body_bytes must be at least 1".into());
         }
+        if self.body_timeout_secs == 0 {
+            return Err("body_timeout_secs must be at least 1".into());
+        }
+        tracing_subscriber::EnvFilter::try_new(&self.log_level).map_err(|err| {
+            format!(
+                "log_level '{}' is not a log filter ({err}); try info, warn or rogeriq=debug",
+                self.log_level
+            )
+        })?;
         self.rate_limit.check()?;
         self.webhooks.validate()
+    }
+
+    /// Every setting with its default and environment variable, for `serve --help`.
+    pub fn help_table() -> String {
+        let keys = Settings::keys();
+        let width = keys.iter().map(|k| k.dotted().len()).max().unwrap_or(0);
+        let env_width = keys.iter().map(|k| k.env_var().len()).max().unwrap_or(0);
+        let mut text = String::from(
+            "Settings (defaults < --config file < environment < flags; see config.toml.example):\n",
+        );
+        for key in &keys {
+            let default = serde_json::to_string(&key.default).unwrap_or_default();
+            text.push_str(&format!(
+                "  {:width$}  {:env_width$}  default: {default}\n",
+                key.dotted(),
+                key.env_var(),
+            ));
+        }
+        text.push_str(
+            "  master_key has no flag, to keep it out of process lists: set ROGERIQ_MASTER_KEY.\n\n\
+             A relative data_dir, from any source, is taken from the working directory.\n",
+        );
+        text
     }
 
     pub fn data_file(&self) -> PathBuf {
@@ -469,6 +510,7 @@ impl Settings {
                             Value::Array(..) => ValueKind::List,
                             _ => ValueKind::Other,
                         },
+                        default: leaf.clone(),
                     }),
                 }
             }
