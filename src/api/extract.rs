@@ -366,7 +366,7 @@ impl JsonBody {
             .await
             .unwrap_or_else(|_| {
                 Err(ApiError::bad_request(format!(
-                    "Request body not received within {} seconds",
+                    "Request body not received within {} s",
                     timeout.as_secs()
                 )))
             })
