@@ -844,6 +844,30 @@ mod tests {
         }
     }
 
+    #[test]
+    fn help_table_names_every_key_with_its_env_and_default() {
+        let help = Settings::help_table();
+        for key in Settings::keys() {
+            let line = help
+                .lines()
+                .find(|l| l.split_whitespace().next() == Some(key.dotted().as_str()))
+                .unwrap_or_else(|| panic!("{} missing from {help}", key.dotted()));
+            assert!(line.contains(&key.env_var()), "{line}");
+            assert!(line.contains("default: "), "{line}");
+        }
+        assert!(help.contains("default: \"127.0.0.1:8080\""), "{help}");
+        assert!(help.contains("ROGERIQ_MASTER_KEY"), "{help}");
+    }
+
+    #[test]
+    fn a_log_filter_that_does_not_parse_is_refused() {
+        let env = |k: &str| (k == "ROGERIQ_LOG_LEVEL").then(|| "rogeriq=loud,,=".to_string());
+        let err = Settings::load(&Flags::default(), env).unwrap_err();
+        assert!(err.contains("log_level 'rogeriq=loud,,='"), "{err}");
+        let env = |k: &str| (k == "ROGERIQ_LOG_LEVEL").then(|| "warn,rogeriq=debug".to_string());
+        assert!(Settings::load(&Flags::default(), env).is_ok());
+    }
+
     /// The rows of README.md's settings table: key, env and flag cells, backticks removed.
     fn readme_rows() -> Vec<[String; 3]> {
         let readme = include_str!("../README.md");

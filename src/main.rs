@@ -37,12 +37,15 @@ enum Command {
 
 fn main() -> ExitCode {
     // `serve --help` lists every setting with its default and environment variable.
-    let command = Cli::command()
-        .mut_subcommand("serve", |serve| {
-            let examples = serve.get_after_help().map(ToString::to_string);
-            let text = format!("{}\n{}", Settings::help_table(), examples.unwrap_or_default());
-            serve.after_help(text)
-        });
+    let command = Cli::command().mut_subcommand("serve", |serve| {
+        let examples = serve.get_after_help().map(ToString::to_string);
+        let text = format!(
+            "{}\n{}",
+            Settings::help_table(),
+            examples.unwrap_or_default()
+        );
+        serve.after_help(text)
+    });
     let parsed = match command
         .try_get_matches()
         .and_then(|matches| Cli::from_arg_matches(&matches))

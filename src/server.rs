@@ -249,7 +249,10 @@ async fn drain_signal() {
         _ = term.recv() => "SIGTERM",
         _ = int.recv() => "SIGINT",
     };
-    tracing::info!(signal = first, "draining in-flight requests; a second signal stops at once");
+    tracing::info!(
+        signal = first,
+        "draining in-flight requests; a second signal stops at once"
+    );
     actix_web::rt::spawn(async move {
         let (second, code) = tokio::select! {
             _ = term.recv() => ("SIGTERM", 143),
