@@ -443,7 +443,9 @@ impl Settings {
         }
 
         let settings: Settings = figment.extract().map_err(describe)?;
-        settings.validate()?;
+        settings
+            .validate()
+            .map_err(|problem| name_the_source(&figment, &keys, problem))?;
         Ok(settings)
     }
 
@@ -550,6 +552,26 @@ impl Provider for Layer {
 
     fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
         Serialized::default(&self.key, &self.value).data()
+    }
+}
+
+/// A problem that `validate` found, prefixed with where the value came from (the file, the
+/// variable or the flag), found by the key the problem starts with.
+fn name_the_source(figment: &Figment, keys: &[Key], problem: String) -> String {
+    let key = keys
+        .iter()
+        .map(Key::dotted)
+        .filter(|dotted| problem.starts_with(dotted.as_str()))
+        .max_by_key(String::len);
+    let place = key
+        .and_then(|key| figment.find_metadata(&key))
+        .map(|md| match &md.source {
+            Some(Source::File(file)) => format!("config file {}", file.display()),
+            _ => md.name.to_string(),
+        });
+    match place {
+        Some(place) => format!("{place}: {problem}"),
+        None => problem,
     }
 }
 
@@ -667,6 +689,19 @@ mod tests {
         let (_dir, flags) = config_file("workers = \"many\"\n");
         let err = Settings::load(&flags, no_env).unwrap_err();
         assert!(err.contains("workers") && err.contains("c.toml"), "{err}");
+        // A value that parses but is out of range names its source too.
+        let (_dir, flags) = config_file("[rate_limit]\nwindow_secs = 0\n");
+        let err = Settings::load(&flags, no_env).unwrap_err();
+        assert!(
+            err.contains("c.toml") && err.contains("rate_limit.window_secs"),
+            "{err}"
+        );
+        let zero = |k: &str| (k == "ROGERIQ_MAX_BODY_BYTES").then(|| "0".to_string());
+        let err = Settings::load(&Flags::default(), zero).unwrap_err();
+        assert!(
+            err.starts_with("ROGERIQ_MAX_BODY_BYTES: max_body_bytes"),
+            "{err}"
+        );
     }
 
     /// Settings from these environment variables alone.

@@ -45,7 +45,7 @@ impl Bootstrap {
     pub fn banner(&self) -> String {
         format!(
             "\n================================================================\n\
-             rogeriq first start: created organization \"{}\" and an admin key.\n\
+             rogeriq first start: created organisation \"{}\" and an admin key.\n\
              \n  org id:  {}\n  API key: {}\n\n\
              Store this key now: it will not be shown again.\n\
              ================================================================\n",

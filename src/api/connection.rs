@@ -6,8 +6,9 @@ use std::net::SocketAddr;
 
 use actix_http::error::DispatchError;
 use actix_http::{ConnectionType, Request};
+use actix_web::error::InternalError;
 use actix_web::http::header::{self, HeaderName, HeaderValue};
-use actix_web::{HttpMessage, HttpResponse, web};
+use actix_web::{HttpMessage, web};
 
 use crate::api::extract::{self, AppState};
 use crate::api::request_id::REQUEST_ID_HEADER;
@@ -20,7 +21,10 @@ use crate::ids;
 /// send its body, only when the body would be accepted. A declared length over
 /// `max_body_bytes`, or an API request without a usable key (org key or master key), is
 /// refused at once, so an unauthenticated client cannot make the server read an upload.
-pub fn expect_continue(state: &web::Data<AppState>, req: Request) -> Result<Request, HttpResponse> {
+pub fn expect_continue(
+    state: &web::Data<AppState>,
+    req: Request,
+) -> Result<Request, actix_web::Error> {
     let refusal = match refusal(state, &req) {
         Ok(None) => return Ok(req),
         Ok(Some(refusal)) => refusal,
@@ -44,7 +48,7 @@ pub fn expect_continue(state: &web::Data<AppState>, req: Request) -> Result<Requ
     response
         .head_mut()
         .set_connection_type(ConnectionType::Close);
-    Err(response)
+    Err(InternalError::from_response(refusal, response).into())
 }
 
 /// Why a request announcing its body should not send it, if it should not.

@@ -212,7 +212,7 @@ impl Auth {
         } else {
             Err(ApiError::new(
                 ErrorCode::ApiKeyOrgMismatch,
-                "API key is not authorized for this organization",
+                "API key is not authorized for this organisation",
             ))
         }
     }
