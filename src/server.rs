@@ -1,4 +1,4 @@
-//! Start-up and shutdown: the one way to build the app from settings (open the store, bind,
+//! Start-up and shutdown: the one way to build the app from settings (bind, open the store,
 //! start the webhook dispatcher, first-start bootstrap), serve until a signal or a stop
 //! request, then stop the dispatcher and close the store cleanly.
 
