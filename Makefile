@@ -8,6 +8,7 @@ run:
 
 build:
 	$(CARGO) build --release
+	@echo "built $${CARGO_TARGET_DIR:-target}/release/rogeriq"
 
 test:
 	$(CARGO) test --all-targets

@@ -30,6 +30,8 @@ pub struct Settings {
     pub max_body_bytes: u64,
     /// HTTP worker threads; 0 means one per CPU core.
     pub workers: u64,
+    /// Longest wait, in seconds, for a request's whole body once its head has arrived.
+    pub body_timeout_secs: u64,
     pub agent: AgentSettings,
     pub webhooks: WebhookSettings,
     pub integrations: IntegrationSettings,
@@ -272,6 +274,7 @@ impl Default for Settings {
             log_level: "info".into(),
             max_body_bytes: 1024 * 1024,
             workers: 0,
+            body_timeout_secs: 10,
             agent: AgentSettings {
                 provider_url: String::new(),
                 provider_key: String::new(),
@@ -343,6 +346,10 @@ pub struct Flags {
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub workers: Option<u64>,
+    /// Longest wait for a request's whole body, in seconds.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub body_timeout_secs: Option<u64>,
 }
 
 pub const ENV_PREFIX: &str = "ROGERIQ_";
@@ -354,6 +361,8 @@ const MIN_MASTER_KEY_CHARS: usize = 16;
 pub struct Key {
     pub path: Vec<String>,
     kind: ValueKind,
+    /// The built-in default.
+    default: Value,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -434,7 +443,9 @@ impl Settings {
         }
 
         let settings: Settings = figment.extract().map_err(describe)?;
-        settings.validate()?;
+        settings
+            .validate()
+            .map_err(|problem| name_the_source(&figment, &keys, problem))?;
         Ok(settings)
     }
 
@@ -447,8 +458,40 @@ impl Settings {
         if self.max_body_bytes == 0 {
             return Err("max_body_bytes must be at least 1".into());
         }
+        if self.body_timeout_secs == 0 {
+            return Err("body_timeout_secs must be at least 1".into());
+        }
+        tracing_subscriber::EnvFilter::try_new(&self.log_level).map_err(|err| {
+            format!(
+                "log_level '{}' is not a log filter ({err}); try info, warn or rogeriq=debug",
+                self.log_level
+            )
+        })?;
         self.rate_limit.check()?;
         self.webhooks.validate()
+    }
+
+    /// Every setting with its default and environment variable, for `serve --help`.
+    pub fn help_table() -> String {
+        let keys = Settings::keys();
+        let width = keys.iter().map(|k| k.dotted().len()).max().unwrap_or(0);
+        let env_width = keys.iter().map(|k| k.env_var().len()).max().unwrap_or(0);
+        let mut text = String::from(
+            "Settings (defaults < --config file < environment < flags; see config.toml.example):\n",
+        );
+        for key in &keys {
+            let default = serde_json::to_string(&key.default).unwrap_or_default();
+            text.push_str(&format!(
+                "  {:width$}  {:env_width$}  default: {default}\n",
+                key.dotted(),
+                key.env_var(),
+            ));
+        }
+        text.push_str(
+            "  master_key has no flag, to keep it out of process lists: set ROGERIQ_MASTER_KEY.\n\n\
+             A relative data_dir, from any source, is taken from the working directory.\n",
+        );
+        text
     }
 
     pub fn data_file(&self) -> PathBuf {
@@ -469,6 +512,7 @@ impl Settings {
                             Value::Array(..) => ValueKind::List,
                             _ => ValueKind::Other,
                         },
+                        default: leaf.clone(),
                     }),
                 }
             }
@@ -508,6 +552,26 @@ impl Provider for Layer {
 
     fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
         Serialized::default(&self.key, &self.value).data()
+    }
+}
+
+/// A problem that `validate` found, prefixed with where the value came from (the file, the
+/// variable or the flag), found by the key the problem starts with.
+fn name_the_source(figment: &Figment, keys: &[Key], problem: String) -> String {
+    let key = keys
+        .iter()
+        .map(Key::dotted)
+        .filter(|dotted| problem.starts_with(dotted.as_str()))
+        .max_by_key(String::len);
+    let place = key
+        .and_then(|key| figment.find_metadata(&key))
+        .map(|md| match &md.source {
+            Some(Source::File(file)) => format!("config file {}", file.display()),
+            _ => md.name.to_string(),
+        });
+    match place {
+        Some(place) => format!("{place}: {problem}"),
+        None => problem,
     }
 }
 
@@ -625,6 +689,19 @@ mod tests {
         let (_dir, flags) = config_file("workers = \"many\"\n");
         let err = Settings::load(&flags, no_env).unwrap_err();
         assert!(err.contains("workers") && err.contains("c.toml"), "{err}");
+        // A value that parses but is out of range names its source too.
+        let (_dir, flags) = config_file("[rate_limit]\nwindow_secs = 0\n");
+        let err = Settings::load(&flags, no_env).unwrap_err();
+        assert!(
+            err.contains("c.toml") && err.contains("rate_limit.window_secs"),
+            "{err}"
+        );
+        let zero = |k: &str| (k == "ROGERIQ_MAX_BODY_BYTES").then(|| "0".to_string());
+        let err = Settings::load(&Flags::default(), zero).unwrap_err();
+        assert!(
+            err.starts_with("ROGERIQ_MAX_BODY_BYTES: max_body_bytes"),
+            "{err}"
+        );
     }
 
     /// Settings from these environment variables alone.
@@ -800,6 +877,30 @@ mod tests {
                 "config.toml.example and the flags disagree on {flag}"
             );
         }
+    }
+
+    #[test]
+    fn help_table_names_every_key_with_its_env_and_default() {
+        let help = Settings::help_table();
+        for key in Settings::keys() {
+            let line = help
+                .lines()
+                .find(|l| l.split_whitespace().next() == Some(key.dotted().as_str()))
+                .unwrap_or_else(|| panic!("{} missing from {help}", key.dotted()));
+            assert!(line.contains(&key.env_var()), "{line}");
+            assert!(line.contains("default: "), "{line}");
+        }
+        assert!(help.contains("default: \"127.0.0.1:8080\""), "{help}");
+        assert!(help.contains("ROGERIQ_MASTER_KEY"), "{help}");
+    }
+
+    #[test]
+    fn a_log_filter_that_does_not_parse_is_refused() {
+        let env = |k: &str| (k == "ROGERIQ_LOG_LEVEL").then(|| "rogeriq=loud,,=".to_string());
+        let err = Settings::load(&Flags::default(), env).unwrap_err();
+        assert!(err.contains("log_level 'rogeriq=loud,,='"), "{err}");
+        let env = |k: &str| (k == "ROGERIQ_LOG_LEVEL").then(|| "warn,rogeriq=debug".to_string());
+        assert!(Settings::load(&Flags::default(), env).is_ok());
     }
 
     /// The rows of README.md's settings table: key, env and flag cells, backticks removed.

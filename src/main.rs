@@ -3,7 +3,7 @@ use std::pin::Pin;
 use std::process::ExitCode;
 use std::task::Poll;
 
-use clap::{CommandFactory, Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use rogeriq::config::{Flags, LogFormat, Settings};
 use rogeriq::server::{self, Options};
 
@@ -55,7 +55,20 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let parsed = match Cli::try_parse() {
+    // `serve --help` lists every setting with its default and environment variable.
+    let command = Cli::command().mut_subcommand("serve", |serve| {
+        let examples = serve.get_after_help().map(ToString::to_string);
+        let text = format!(
+            "{}\n{}",
+            Settings::help_table(),
+            examples.unwrap_or_default()
+        );
+        serve.after_help(text)
+    });
+    let parsed = match command
+        .try_get_matches()
+        .and_then(|matches| Cli::from_arg_matches(&matches))
+    {
         Ok(parsed) => parsed,
         Err(err) => {
             let _ = err.print();
@@ -104,8 +117,17 @@ fn no_client_options(
 }
 
 fn init_logging(settings: &Settings) {
-    let filter = tracing_subscriber::EnvFilter::try_new(&settings.log_level)
+    // `Settings::load` refused a filter that does not parse.
+    let mut filter = tracing_subscriber::EnvFilter::try_new(&settings.log_level)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // actix-http logs every malformed request at ERROR, without the peer; the server logs each
+    // at debug level with the peer instead (`api::connection`). A filter that names actix_http
+    // keeps actix's own lines.
+    if !settings.log_level.contains("actix_http")
+        && let Ok(directive) = "actix_http::h1::dispatcher=off".parse()
+    {
+        filter = filter.add_directive(directive);
+    }
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

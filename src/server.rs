@@ -1,4 +1,4 @@
-//! Start-up and shutdown: the one way to build the app from settings (open the store, bind,
+//! Start-up and shutdown: the one way to build the app from settings (bind, open the store,
 //! start the webhook dispatcher, first-start bootstrap), serve until a signal or a stop
 //! request, then stop the dispatcher and close the store cleanly.
 
@@ -7,10 +7,14 @@ use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use actix_web::dev::{Server, ServerHandle};
-use actix_web::{HttpServer, web};
+use actix_http::HttpService;
+use actix_service::{IntoServiceFactory, ServiceFactoryExt, apply_fn_factory, map_config};
+use actix_web::dev::{AppConfig, Server, ServerHandle, Service, fn_service};
+use actix_web::rt::net::TcpStream;
+use actix_web::rt::signal::unix::{SignalKind, signal};
+use actix_web::web;
 
-use crate::api::{self, AppState};
+use crate::api::{self, AppState, connection};
 use crate::auth::MasterKey;
 use crate::auth::scope::{Scope, Verb};
 use crate::config::Settings;
@@ -25,6 +29,10 @@ use crate::store::{Limits, OpenError, Store};
 
 /// How long in-flight requests may take to finish after a shutdown signal.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+/// How long a client may take to send a request's head (actix-web's default).
+const HEAD_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a closing connection may take to shut down (actix-web's default).
+const DISCONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// What the first start created; shown once.
 pub struct Bootstrap {
@@ -37,7 +45,7 @@ impl Bootstrap {
     pub fn banner(&self) -> String {
         format!(
             "\n================================================================\n\
-             rogeriq first start: created organization \"{}\" and an admin key.\n\
+             rogeriq first start: created organisation \"{}\" and an admin key.\n\
              \n  org id:  {}\n  API key: {}\n\n\
              Store this key now: it will not be shown again.\n\
              ================================================================\n",
@@ -77,7 +85,8 @@ fn bootstrap(store: &Store, tier: Tier) -> ApiResult<Option<Bootstrap>> {
 
 /// How the embedding program wants the server run.
 pub struct Options {
-    /// Stop on SIGTERM and Ctrl-C; off where the embedding program (tests) owns the signals.
+    /// Drain on SIGTERM or SIGINT (Ctrl-C) and end the process on a second one; off where the
+    /// embedding program (tests) owns the signals.
     pub handle_signals: bool,
 }
 
@@ -128,12 +137,16 @@ impl fmt::Display for StartError {
 
 impl std::error::Error for StartError {}
 
-/// Builds the app from settings: creates the data folder, opens the store, binds the listener,
-/// builds the HTTP server and, on a store with no organisation, makes the first one. The server
-/// does not run until polled. Call it outside any async runtime: it waits for the store.
+/// Builds the app from settings: binds the listener, creates the data folder, opens the
+/// store, builds the HTTP server and, on a store with no organisation, makes the first one. The
+/// server does not run until polled. Call it outside any async runtime: it waits for the store.
 pub fn launch(mut settings: Settings, options: Options) -> Result<Launched, StartError> {
     // From here on only the master key's hash is kept (API.md §18.1).
     let master = MasterKey::from_setting(&std::mem::take(&mut settings.master_key));
+    // First, so that a busy port or a bad `listen` leaves no data folder behind.
+    let listener = TcpListener::bind(&settings.listen)
+        .map_err(|err| StartError::Listen(settings.listen.clone(), err))?;
+    let addr = listener.local_addr().map_err(StartError::Serve)?;
     std::fs::create_dir_all(&settings.data_dir)
         .map_err(|err| StartError::DataDir(settings.data_dir.clone(), err))?;
     let limits = Limits {
@@ -141,9 +154,6 @@ pub fn launch(mut settings: Settings, options: Options) -> Result<Launched, Star
         cache_bytes: settings.store.cache_bytes(),
     };
     let store = Store::open_with(&settings.data_file(), limits).map_err(StartError::Store)?;
-    let listener = TcpListener::bind(&settings.listen)
-        .map_err(|err| StartError::Listen(settings.listen.clone(), err))?;
-    let addr = listener.local_addr().map_err(StartError::Serve)?;
     let client = outbound::client(&settings).map_err(StartError::HttpClient)?;
     let state = web::Data::new(AppState::new(
         store.clone(),
@@ -151,17 +161,7 @@ pub fn launch(mut settings: Settings, options: Options) -> Result<Launched, Star
         &settings,
         client.clone(),
     ));
-    let mut http = HttpServer::new(move || api::app(state.clone()))
-        .shutdown_timeout(SHUTDOWN_GRACE.as_secs())
-        .listen(listener)
-        .map_err(StartError::Serve)?;
-    if settings.workers > 0 {
-        http = http.workers(usize::try_from(settings.workers).unwrap_or(1));
-    }
-    if !options.handle_signals {
-        http = http.disable_signals();
-    }
-    let server = http.run();
+    let server = http_server(listener, state, &settings, &options).map_err(StartError::Serve)?;
     let dispatcher = Dispatcher::start(store.clone(), client, &settings.webhooks)
         .map_err(StartError::Dispatcher)?;
     // Last, so that nothing after it can fail: a first start whose banner was never shown
@@ -176,6 +176,91 @@ pub fn launch(mut settings: Settings, options: Options) -> Result<Launched, Star
         dispatcher,
         bootstrap,
     })
+}
+
+/// The HTTP server on `listener`, assembled as actix-web's `HttpServer` does, plus what it
+/// cannot be told: the answer to `Expect: 100-continue` ([`connection::expect_continue`]) and
+/// a log line with the peer's address for each connection the HTTP layer drops
+/// ([`connection::log_dropped`]).
+fn http_server(
+    listener: TcpListener,
+    state: web::Data<AppState>,
+    settings: &Settings,
+    options: &Options,
+) -> std::io::Result<Server> {
+    let mut builder = Server::build().shutdown_timeout(SHUTDOWN_GRACE.as_secs());
+    if settings.workers > 0 {
+        builder = builder.workers(usize::try_from(settings.workers).unwrap_or(1));
+    }
+    builder = if options.handle_signals {
+        builder.shutdown_signal(drain_signal())
+    } else {
+        builder.disable_signals()
+    };
+    let draining = builder.graceful_shutdown_signal();
+    builder
+        .listen("rogeriq", listener, move || {
+            let (state, draining) = (state.clone(), draining.clone());
+            let expect_state = state.clone();
+            let http = HttpService::build()
+                // Idle keep-alive connections close as soon as a drain starts.
+                .graceful_shutdown_signal(move || {
+                    let draining = draining.clone();
+                    async move { draining.notified().await }
+                })
+                .client_request_timeout(HEAD_TIMEOUT)
+                .client_disconnect_timeout(DISCONNECT_TIMEOUT)
+                .expect(fn_service(move |req| {
+                    let answer = connection::expect_continue(&expect_state, req);
+                    async move { answer }
+                }))
+                .finish(map_config(
+                    api::app(state)
+                        .into_factory()
+                        .map_err(|err| err.error_response()),
+                    |_| AppConfig::default(),
+                ))
+                .tcp();
+            apply_fn_factory(http, |io: TcpStream, http: &_| {
+                let peer = io.peer_addr().ok();
+                let connection = http.call(io);
+                async move {
+                    if let Err(err) = connection.await {
+                        connection::log_dropped(peer, &err);
+                    }
+                    Ok(())
+                }
+            })
+        })
+        .map(|builder| builder.run())
+}
+
+/// Resolves on the first SIGTERM or SIGINT, which starts the drain: no new connections,
+/// in-flight requests finish. A second signal ends the process at once.
+async fn drain_signal() {
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        tracing::error!("cannot listen for SIGTERM and SIGINT; stop the server with SIGKILL");
+        return std::future::pending().await;
+    };
+    let first = tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    };
+    tracing::info!(
+        signal = first,
+        "draining in-flight requests; a second signal stops at once"
+    );
+    actix_web::rt::spawn(async move {
+        let (second, code) = tokio::select! {
+            _ = term.recv() => ("SIGTERM", 143),
+            _ = int.recv() => ("SIGINT", 130),
+        };
+        tracing::warn!(signal = second, "second signal: stopping without draining");
+        std::process::exit(code);
+    });
 }
 
 /// After the server stopped: stops the webhook dispatcher, which holds a handle of the store,

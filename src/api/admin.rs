@@ -46,7 +46,7 @@ pub async fn create_key(
         .store
         .write(move |tx| {
             org::get(tx, &org_id)?.ok_or_else(|| {
-                ApiError::new(ErrorCode::ResourceNotFound, "Organization not found")
+                ApiError::new(ErrorCode::ResourceNotFound, "Organisation not found")
             })?;
             api_key::create(tx, &actor, &org_id, input)
         })

@@ -47,11 +47,14 @@ pub async fn revoke(
     let (org_id, key_id) = path.into_inner();
     let org = auth.org(&org_id)?;
     let actor = auth.actor();
-    let key = state
+    let (key, already_revoked) = state
         .store
         .write(move |tx| api_key::revoke(tx, &actor, &org, &key_id))
         .await?;
-    Ok(ok(json!({"id": key.id, "revoked": true})))
+    // API.md §18.2 answers `{id, revoked}`; `already_revoked` tells a repeat from the first.
+    Ok(ok(
+        json!({"id": key.id, "revoked": true, "already_revoked": already_revoked}),
+    ))
 }
 
 /// The calling key's own record, secret excluded: how a client holding only a key learns its

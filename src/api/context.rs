@@ -91,7 +91,8 @@ fn log_request(
         method = %method,
         route = %route,
         status,
-        latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+        // To a tenth of a millisecond: finer digits are noise.
+        latency_ms = (started.elapsed().as_secs_f64() * 10_000.0).round() / 10.0,
         request_id = %request_id,
         key_id = key_id.unwrap_or("-"),
         "request"

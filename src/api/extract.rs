@@ -41,6 +41,8 @@ pub struct AppState {
     pub store: Store,
     pub master: MasterKey,
     pub max_body_bytes: usize,
+    /// Longest wait for a request's whole body once its head has arrived.
+    pub body_timeout: Duration,
     pub agent: AgentSettings,
     pub webhooks: WebhookSettings,
     pub integrations: IntegrationSettings,
@@ -71,6 +73,7 @@ impl AppState {
             store,
             master,
             max_body_bytes: usize::try_from(settings.max_body_bytes).unwrap_or(usize::MAX),
+            body_timeout: Duration::from_secs(settings.body_timeout_secs),
             agent: settings.agent.clone(),
             webhooks: settings.webhooks.clone(),
             integrations: settings.integrations.clone(),
@@ -150,7 +153,7 @@ fn unauthorized(message: &'static str) -> ApiError {
 
 /// Looks up a presented org key; `None` for malformed, unknown, wrong-secret, revoked or
 /// expired keys alike.
-fn usable_key(state: &AppState, token: &str) -> ApiResult<Option<ApiKey>> {
+pub fn usable_key(state: &AppState, token: &str) -> ApiResult<Option<ApiKey>> {
     let Some(presented) = auth::parse_key(token) else {
         return Ok(None);
     };
@@ -211,7 +214,7 @@ impl Auth {
         } else {
             Err(ApiError::new(
                 ErrorCode::ApiKeyOrgMismatch,
-                "API key is not authorized for this organization",
+                "API key is not authorized for this organisation",
             ))
         }
     }
@@ -326,27 +329,49 @@ pub struct JsonBody {
     limit: usize,
     /// `Content-Length` already says the body is too large; reported when the body is read.
     declared_too_large: bool,
+    /// How long the whole body may take to arrive (`body_timeout_secs`).
+    timeout: Duration,
+}
+
+/// The answer to a body over `max_body_bytes`.
+pub fn too_large(limit: usize) -> ApiError {
+    ApiError::bad_request(format!("Request body is larger than {limit} bytes"))
 }
 
 impl JsonBody {
-    /// Reads the body, capped at the configured size, as bytes.
-    pub async fn bytes(mut self) -> ApiResult<web::BytesMut> {
-        let too_large =
-            || ApiError::bad_request(format!("Request body is larger than {} bytes", self.limit));
-        if self.declared_too_large {
-            return Err(too_large());
+    /// Reads the body, capped at the configured size and time, as bytes. A client that stalls
+    /// is answered once the time is up, and its connection is closed rather than held.
+    pub async fn bytes(self) -> ApiResult<web::BytesMut> {
+        let JsonBody {
+            mut payload,
+            limit,
+            declared_too_large,
+            timeout,
+        } = self;
+        if declared_too_large {
+            return Err(too_large(limit));
         }
-        let mut bytes = web::BytesMut::new();
-        while let Some(chunk) = self.payload.next().await {
-            let chunk = chunk.map_err(|e| {
-                ApiError::bad_request(format!("Could not read the request body: {e}"))
-            })?;
-            if bytes.len() + chunk.len() > self.limit {
-                return Err(too_large());
+        let read = async {
+            let mut bytes = web::BytesMut::new();
+            while let Some(chunk) = payload.next().await {
+                let chunk = chunk.map_err(|e| {
+                    ApiError::bad_request(format!("Could not read the request body: {e}"))
+                })?;
+                if bytes.len() + chunk.len() > limit {
+                    return Err(too_large(limit));
+                }
+                bytes.extend_from_slice(&chunk);
             }
-            bytes.extend_from_slice(&chunk);
-        }
-        Ok(bytes)
+            Ok(bytes)
+        };
+        actix_web::rt::time::timeout(timeout, read)
+            .await
+            .unwrap_or_else(|_| {
+                Err(ApiError::bad_request(format!(
+                    "Request body not received within {} s",
+                    timeout.as_secs()
+                )))
+            })
     }
 
     /// Reads the body, capped at the configured size, as a JSON value. A missing
@@ -388,6 +413,7 @@ impl FromRequest for JsonBody {
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         ready(state(req).map(|state| {
             let limit = state.max_body_bytes;
+            let timeout = state.body_timeout;
             let declared = req
                 .headers()
                 .get(actix_web::http::header::CONTENT_LENGTH)
@@ -400,6 +426,7 @@ impl FromRequest for JsonBody {
                 payload: payload.take(),
                 limit,
                 declared_too_large,
+                timeout,
             }
         }))
     }

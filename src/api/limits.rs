@@ -21,7 +21,7 @@ use crate::rate_limit::{self, Bucket, Decision, IpRange, Tier};
 
 /// The paths the limit covers: the API, not `/healthz` nor the public form endpoint (which has
 /// its own limit per form and address, API.md §9.12).
-const LIMITED_PREFIX: &str = "/api/v1/";
+pub const LIMITED_PREFIX: &str = "/api/v1/";
 
 pub const LIMIT: &str = "x-ratelimit-limit";
 pub const REMAINING: &str = "x-ratelimit-remaining";

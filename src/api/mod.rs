@@ -1,6 +1,7 @@
 //! The HTTP layer. Handlers are thin: extract, authorize, run one store operation, render.
 
 pub mod access;
+pub mod connection;
 pub mod context;
 pub mod error;
 pub mod extract;

@@ -196,11 +196,17 @@ pub fn list(reader: &impl Reader, org_id: &str) -> ApiResult<Vec<ApiKey>> {
     Ok(found)
 }
 
-/// Revokes a key; revoking a revoked key keeps the first revocation time.
-pub fn revoke(tx: &mut Tx<'_>, actor: &Actor, org_id: &str, key_id: &str) -> ApiResult<ApiKey> {
+/// Revokes a key; with it, whether it was revoked already. Revoking a revoked key changes
+/// nothing and writes no audit entry: the first revocation time stands.
+pub fn revoke(
+    tx: &mut Tx<'_>,
+    actor: &Actor,
+    org_id: &str,
+    key_id: &str,
+) -> ApiResult<(ApiKey, bool)> {
     let mut key = get_in_org(tx, org_id, key_id)?;
     if key.revoked_at.is_some() {
-        return Ok(key);
+        return Ok((key, true));
     }
     let before = audit::snapshot(&key.view())?;
     key.revoked_at = Some(tx.now);
@@ -218,7 +224,7 @@ pub fn revoke(tx: &mut Tx<'_>, actor: &Actor, org_id: &str, key_id: &str) -> Api
             cascade: Vec::new(),
         },
     )?;
-    Ok(key)
+    Ok((key, false))
 }
 
 /// Records that a key was used. Not a client mutation, so it is not audited.

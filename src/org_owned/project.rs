@@ -349,7 +349,7 @@ pub fn create(
         return Err(ApiError::new(
             ErrorCode::SlugConflict,
             format!(
-                "The slug '{}' is already used in this organization",
+                "The slug '{}' is already used in this organisation",
                 input.slug
             ),
         ));

@@ -3,7 +3,7 @@
 //! registry's `view_of`). One line per object:
 //!
 //! ```text
-//! {"kind":"organization","data":{…}}
+//! {"kind":"organisation","data":{…}}
 //! {"kind":"project","data":{…}}
 //! {"kind":"conversation","project_id":"prj_…","data":{…}}
 //! ```
@@ -42,8 +42,8 @@ pub struct Exported {
 /// Writes the organisation `org_id` and all its projects' objects to `out`, one JSON line each.
 pub fn export_org(reader: &impl Reader, org_id: &str, out: &mut dyn Write) -> ApiResult<Exported> {
     let org = org::get(reader, org_id)?
-        .ok_or_else(|| ApiError::new(ErrorCode::ResourceNotFound, "Organization not found"))?;
-    write_line(out, "organization", None, &audit::snapshot(&org.view())?)?;
+        .ok_or_else(|| ApiError::new(ErrorCode::ResourceNotFound, "Organisation not found"))?;
+    write_line(out, "organisation", None, &audit::snapshot(&org.view())?)?;
     let mut exported = Exported::default();
     for project in project::list(reader, org_id)? {
         write_line(out, "project", None, &audit::snapshot(&project.view())?)?;

@@ -476,7 +476,7 @@ fn an_export_reads_back_to_the_objects_the_api_returns() {
         .lines()
         .map(|l| serde_json::from_str(l).expect("a JSON line"))
         .collect();
-    assert_eq!(lines[0]["kind"], "organization");
+    assert_eq!(lines[0]["kind"], "organisation");
     assert_eq!(lines[0]["data"]["id"], org.as_str());
 
     let mut exported: BTreeMap<String, String> = BTreeMap::new();

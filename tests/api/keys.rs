@@ -294,7 +294,10 @@ fn revoke_takes_effect_on_the_next_request() {
     let r = app.delete(&format!("{}/{id}", keys_path(&app.org_id)), &app.admin_key);
     assert_eq!(
         (r.status, r.data().clone()),
-        (200, json!({"id": id, "revoked": true})),
+        (
+            200,
+            json!({"id": id, "revoked": true, "already_revoked": false})
+        ),
         "{}",
         r.body
     );
@@ -317,9 +320,32 @@ fn revoke_takes_effect_on_the_next_request() {
             .is_some_and(|t| t.ends_with('Z')),
         "{entry}"
     );
-    // Revoking again is harmless and keeps the first revocation.
+    // Revoking again is harmless, says so, keeps the first revocation and is not audited.
     let again = app.delete(&format!("{}/{id}", keys_path(&app.org_id)), &app.admin_key);
-    assert_eq!(again.status, 200);
+    assert_eq!(
+        (again.status, again.data().clone()),
+        (
+            200,
+            json!({"id": id, "revoked": true, "already_revoked": true})
+        ),
+        "{}",
+        again.body
+    );
+    let audited = app.get(
+        &format!(
+            "/api/v1/orgs/{}/audit-log?action=api_key.revoked",
+            app.org_id
+        ),
+        &app.admin_key,
+    );
+    let entries: Vec<&Value> = audited
+        .data()
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["target_id"] == id.as_str())
+        .collect();
+    assert_eq!(entries.len(), 1, "{}", audited.body);
     let list = app.get(&keys_path(&app.org_id), &app.admin_key);
     let after = list
         .data()

@@ -29,6 +29,7 @@ mod pagination;
 mod agent;
 mod backup;
 mod beacons;
+mod connection;
 mod forms;
 mod integrations;
 mod sdk_compat;

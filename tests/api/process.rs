@@ -330,7 +330,8 @@ fn one_log_line_per_request_without_secrets() {
     assert_eq!(line["method"], "GET");
     assert_eq!(line["route"], "/api/v1/orgs/{org_id}/projects");
     assert_eq!(line["status"], 200);
-    assert!(line["latency_ms"].is_number(), "{line}");
+    let latency = line["latency_ms"].as_f64().expect("latency_ms is a number");
+    assert_eq!(latency, (latency * 10.0).round() / 10.0, "rounded: {line}");
     assert_eq!(line["key_id"], key_id(&key).as_str());
     assert_eq!(line_for(&bad_id)["status"], 401);
     assert_eq!(line_for(&admin_id)["route"], "/api/v1/admin/orgs");
@@ -598,4 +599,172 @@ fn acknowledged_writes_survive_a_kill() {
     );
     assert!(stored.len() >= acknowledged.len());
     assert_eq!(restarted.terminate().code(), Some(0));
+}
+
+impl Proc {
+    fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("kill");
+        assert!(status.success());
+    }
+
+    /// The banner's org id and key (after a first start).
+    fn banner(&mut self) -> (String, String) {
+        self.stdout_until("will not be shown again");
+        let out = self.stdout_text();
+        (
+            banner_value(&out, "org id:"),
+            banner_value(&out, "API key:"),
+        )
+    }
+}
+
+/// A raw connection that has sent a project create's head and half its body: a request in
+/// flight, which the test completes with [`finish_create`].
+fn start_create(addr: &str, org_id: &str, key: &str) -> (std::net::TcpStream, &'static str) {
+    use std::io::Write;
+    let body = r#"{"name": "In flight"}"#;
+    let mut stream = std::net::TcpStream::connect(addr).expect("connect");
+    stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    let head = format!(
+        "POST /api/v1/orgs/{org_id}/projects HTTP/1.1\r\nHost: test\r\nX-API-Key: {key}\r\n\
+         Content-Length: {}\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    let (sent, rest) = body.split_at(10);
+    stream.write_all(sent.as_bytes()).unwrap();
+    (stream, rest)
+}
+
+/// Sends the rest of the body; returns the whole answer.
+fn finish_create(mut stream: std::net::TcpStream, rest: &str) -> String {
+    use std::io::{Read, Write};
+    stream.write_all(rest.as_bytes()).unwrap();
+    let mut answer = [0u8; 4096];
+    let n = stream.read(&mut answer).expect("an answer");
+    String::from_utf8_lossy(&answer[..n]).into_owned()
+}
+
+#[test]
+fn sigint_drains_in_flight_requests_and_a_second_signal_forces() {
+    let dir = crate::helpers::temp_dir();
+    let mut server = serve(dir.path());
+    let addr = server.addr();
+    let (org_id, key) = server.banner();
+    let (stream, rest) = start_create(&addr, &org_id, &key);
+    // Let the request reach its handler, which waits for the body.
+    std::thread::sleep(Duration::from_millis(200));
+    server.signal("INT");
+    server.log("draining in-flight requests; a second signal stops at once");
+    let answer = finish_create(stream, rest);
+    assert!(answer.starts_with("HTTP/1.1 201 "), "{answer}");
+    assert_eq!(server.wait().code(), Some(0), "{}", server.stderr_text());
+    assert!(
+        server
+            .err_lines
+            .iter()
+            .filter_map(|l| json_line(l))
+            .any(|v| v["message"] == "stopped"),
+        "{}",
+        server.stderr_text()
+    );
+
+    // A request that never finishes holds the drain until a second signal ends it at once.
+    let mut again = serve(dir.path());
+    let addr = again.addr();
+    let (_stalled, _) = start_create(&addr, &org_id, &key);
+    std::thread::sleep(Duration::from_millis(200));
+    again.signal("INT");
+    again.log("draining in-flight requests; a second signal stops at once");
+    let started = Instant::now();
+    again.signal("TERM");
+    assert_eq!(again.wait().code(), Some(143));
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+#[test]
+fn a_busy_port_leaves_no_banner_and_no_data_directory() {
+    let dir = crate::helpers::temp_dir();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let listen = taken.local_addr().unwrap().to_string();
+    let data_dir = dir.path().join("data");
+    let mut proc = start(command(&data_dir, &["--listen", &listen], &[]));
+    let status = proc.wait();
+    assert_eq!(status.code(), Some(1), "{}", proc.stderr_text());
+    assert!(
+        proc.stderr_text()
+            .contains(&format!("cannot listen on {listen}")),
+        "{}",
+        proc.stderr_text()
+    );
+    assert!(
+        !proc.stdout_text().contains("API key"),
+        "{}",
+        proc.stdout_text()
+    );
+    assert!(!data_dir.exists(), "the data directory was created");
+}
+
+#[test]
+fn a_bad_log_filter_is_refused() {
+    let dir = crate::helpers::temp_dir();
+    let data_dir = dir.path().join("data");
+    let args = ["--listen", "127.0.0.1:0", "--log-level", "rogeriq=loud,,="];
+    let mut proc = start(command(&data_dir, &args, &[]));
+    assert_eq!(proc.wait().code(), Some(2));
+    let err = proc.stderr_text();
+    assert!(
+        err.contains("log_level 'rogeriq=loud,,=' is not a log filter"),
+        "{err}"
+    );
+    assert!(!data_dir.exists());
+}
+
+/// Malformed HTTP from anyone is a client's doing: logged at debug level with the peer's
+/// address, never at ERROR.
+#[test]
+fn malformed_requests_are_logged_at_debug_with_the_peer() {
+    use std::io::{Read, Write};
+    let dir = crate::helpers::temp_dir();
+    let args = [
+        "--listen",
+        "127.0.0.1:0",
+        "--log-level",
+        "info,rogeriq=debug",
+    ];
+    let mut server = start(command(dir.path(), &args, &[]));
+    let addr = server.addr();
+    let long_uri = format!("GET /{} HTTP/1.1\r\nHost: x\r\n\r\n", "a".repeat(70_000));
+    let huge_head = format!(
+        "GET / HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
+        "b".repeat(200_000)
+    );
+    for garbage in ["GARBAGE\r\n\r\n", long_uri.as_str(), huge_head.as_str()] {
+        let mut stream = std::net::TcpStream::connect(&addr).unwrap();
+        stream.set_read_timeout(Some(PATIENCE)).unwrap();
+        let _ = stream.write_all(garbage.as_bytes());
+        let mut answer = Vec::new();
+        let _ = stream.read_to_end(&mut answer);
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(answer.starts_with("HTTP/1.1 4"), "{answer}");
+        let peer = stream.local_addr().unwrap().to_string();
+        let line = loop {
+            let line = server.log("connection closed: client error");
+            if line["peer"] == peer.as_str() {
+                break line;
+            }
+        };
+        assert_eq!(line["level"], "DEBUG", "{line}");
+    }
+    server.terminate();
+    let errors: Vec<&String> = server
+        .err_lines
+        .iter()
+        .filter(|l| json_line(l).is_some_and(|v| v["level"] == "ERROR"))
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}");
 }
