@@ -55,6 +55,9 @@ pub async fn rate_limit(
         req.extensions_mut().insert(caller);
         next.call(req).await?.map_into_boxed_body()
     } else {
+        state
+            .metrics
+            .rate_limited(tier.map_or("anonymous", Tier::as_str));
         req.error_response(ApiError::rate_limited(decision.retry_after()))
     };
     add_headers(response.headers_mut(), &decision, tier);
