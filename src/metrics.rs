@@ -13,8 +13,15 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
+use crate::rate_limit::Tier;
+
 /// The `Content-Type` of [`Metrics::render`]'s text.
 pub const CONTENT_TYPE: &str = prometheus_text::CONTENT_TYPE;
+
+/// The outcome labels of webhook attempts.
+const WEBHOOK_OUTCOMES: [&str; 3] = ["delivered", "retryable_failure", "permanent_failure"];
+/// The tier label of refused requests without a usable key.
+pub const ANONYMOUS_TIER: &str = "anonymous";
 
 /// The route label of a request that matched no route: raw paths never become labels.
 pub const UNMATCHED_ROUTE: &str = "unmatched";
@@ -46,9 +53,14 @@ struct KindLabels {
     kind: &'static str,
 }
 
+/// 0.1 ms to 10 s, in the 1-2.5-5 steps Prometheus' own clients use.
+const SECONDS_BUCKETS: [f64; 16] = [
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    5.0, 10.0,
+];
+
 fn seconds_histogram() -> Histogram {
-    // 0.1 ms to about 13 s.
-    Histogram::new(exponential_buckets(0.0001, 2.5, 14))
+    Histogram::new(SECONDS_BUCKETS)
 }
 
 fn batch_histogram() -> Histogram {
@@ -102,6 +114,22 @@ impl Metrics {
             rate_limited: Family::default(),
             audit_expired: Counter::default(),
         };
+        // Every outcome and tier from the start, so that an alert on a rate sees zeros
+        // rather than no series.
+        for outcome in WEBHOOK_OUTCOMES {
+            metrics
+                .webhook_attempts
+                .get_or_create_owned(&OutcomeLabels { outcome });
+        }
+        for tier in Tier::VALUES
+            .iter()
+            .map(|(name, _)| *name)
+            .chain([ANONYMOUS_TIER])
+        {
+            metrics
+                .rate_limited
+                .get_or_create_owned(&TierLabels { tier });
+        }
         let registry = &mut metrics.registry;
         registry.register(
             "http_requests",

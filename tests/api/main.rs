@@ -30,6 +30,7 @@ mod agent;
 mod beacons;
 mod forms;
 mod integrations;
+mod metrics;
 mod sdk_compat;
 mod webhook_delivery;
 mod webhooks;
