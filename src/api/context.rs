@@ -50,18 +50,18 @@ pub async fn request_context(
                 .extensions()
                 .get::<AuthenticatedKeyId>()
                 .map(|k| k.0.clone());
-            let route = request.match_pattern().unwrap_or_else(|| "-".into());
+            let route = request.match_pattern();
             if let Some(state) = &state {
-                let route = request.match_pattern();
-                let route = route.as_deref().unwrap_or(UNMATCHED_ROUTE);
-                let status = response.status().as_u16();
-                state
-                    .metrics
-                    .request(method.as_str(), route, status, started.elapsed());
+                state.metrics.request(
+                    method.as_str(),
+                    route.as_deref().unwrap_or(UNMATCHED_ROUTE),
+                    response.status().as_u16(),
+                    started.elapsed(),
+                );
             }
             log_request(
                 &method,
-                &route,
+                route.as_deref().unwrap_or("-"),
                 response.status().as_u16(),
                 started,
                 &request_id,

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use rogeriq::config::{Flags, Settings};
 use rogeriq::org_owned::audit::{self, Actor, Event};
 use rogeriq::timestamp::Timestamp;
 
@@ -425,5 +426,44 @@ fn the_retention_sweep_deletes_the_entries_older_than_the_cut_in_batches() {
     assert_eq!(
         scraped.value("rogeriq_store_records", &[("kind", "audit_entries")]),
         left.len() as f64
+    );
+}
+
+#[test]
+fn bad_metrics_and_audit_settings_are_refused_naming_the_key() {
+    let load = |var: &str, value: &str| {
+        let (var, value) = (var.to_string(), value.to_string());
+        Settings::load(&Flags::default(), move |name| {
+            (name == var).then(|| value.clone())
+        })
+    };
+    for (var, value, named) in [
+        ("ROGERIQ_METRICS_PATH", "/api/v1/metrics", "metrics.path"),
+        ("ROGERIQ_METRICS_PATH", "/healthz", "metrics.path"),
+        ("ROGERIQ_METRICS_PATH", "metrics", "metrics.path"),
+        ("ROGERIQ_METRICS_PATH", "/a/{id}", "metrics.path"),
+        ("ROGERIQ_AUDIT_SWEEP_BATCH", "0", "audit.sweep_batch"),
+        (
+            "ROGERIQ_AUDIT_SWEEP_INTERVAL_SECS",
+            "0",
+            "audit.sweep_interval_secs",
+        ),
+        (
+            "ROGERIQ_AUDIT_RETENTION_DAYS",
+            "-1",
+            "ROGERIQ_AUDIT_RETENTION_DAYS",
+        ),
+    ] {
+        let err = load(var, value).expect_err(value);
+        assert!(err.contains(named), "{var}={value}: {err}");
+    }
+    let fine = load("ROGERIQ_METRICS_PATH", "/internal/metrics").unwrap();
+    assert_eq!(fine.metrics.path, "/internal/metrics");
+    assert_eq!(
+        load("ROGERIQ_AUDIT_RETENTION_DAYS", "0")
+            .unwrap()
+            .audit
+            .retention_days,
+        0
     );
 }
