@@ -35,6 +35,8 @@ pub struct Swept {
     pub deleted: u64,
     /// Write transactions it took.
     pub batches: u64,
+    /// The longest that one of them kept the writer busy before its commit.
+    pub longest_batch: Duration,
 }
 
 /// The entries created before `now` minus `retention_days`; `None` when kept forever (0).
@@ -65,16 +67,18 @@ pub fn expire(
         let found = store.read_blocking(|rx| find_expired(rx, after.as_deref(), cut, batch))?;
         if !found.keys.is_empty() {
             let keys = found.keys;
-            let removed = store.write_blocking(move |tx| {
+            let (removed, took) = store.write_blocking(move |tx| {
+                let started = Instant::now();
                 let mut removed = 0u64;
                 for key in &keys {
                     // Audit entries are never rewritten, so an entry found old is still old.
                     removed += u64::from(tx.remove(tables::AUDIT, key)?);
                 }
-                Ok(removed)
+                Ok((removed, started.elapsed()))
             })?;
             swept.deleted += removed;
             swept.batches += 1;
+            swept.longest_batch = swept.longest_batch.max(took);
         }
         match found.last_examined {
             Some(last) if !stop() => after = Some(last),
@@ -170,6 +174,7 @@ impl RetentionSweep {
                                 tracing::info!(
                                     deleted = swept.deleted,
                                     batches = swept.batches,
+                                    longest_batch_ms = swept.longest_batch.as_secs_f64() * 1000.0,
                                     took_ms = started.elapsed().as_millis() as u64,
                                     "audit retention sweep"
                                 );
@@ -293,11 +298,8 @@ mod tests {
 
         let swept = expire(&store, Timestamp::from_unix(cut_at), 3, || false).unwrap();
         assert_eq!(
-            swept,
-            Swept {
-                deleted: 7,
-                batches: 3
-            },
+            (swept.deleted, swept.batches),
+            (7, 3),
             "7 entries in batches of at most 3"
         );
         assert_eq!(dates(&store), expected);
@@ -333,13 +335,7 @@ mod tests {
             entry_at(&store, "org_aaaaaaaaaaaa", NOW - 400 * DAY);
         }
         let swept = expire(&store, Timestamp::from_unix(NOW), 2, || true).unwrap();
-        assert_eq!(
-            swept,
-            Swept {
-                deleted: 2,
-                batches: 1
-            }
-        );
+        assert_eq!((swept.deleted, swept.batches), (2, 1));
         assert_eq!(dates(&store).len(), 3);
     }
 }
