@@ -38,6 +38,8 @@ pub struct Settings {
     pub rate_limit: RateLimitSettings,
     pub cors: CorsSettings,
     pub store: StoreSettings,
+    pub metrics: MetricsSettings,
+    pub audit: AuditSettings,
 }
 
 /// `[agent]`: the model provider behind `agent/respond` (API.md §9.7).
@@ -257,6 +259,104 @@ impl StoreSettings {
     }
 }
 
+/// `[metrics]`: the Prometheus endpoint.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsSettings {
+    /// Whether the server answers `path` with its metrics.
+    pub enabled: bool,
+    /// Where the metrics are served: a plain path outside `/api/`.
+    pub path: String,
+}
+
+impl Default for MetricsSettings {
+    fn default() -> Self {
+        MetricsSettings {
+            enabled: true,
+            path: "/metrics".into(),
+        }
+    }
+}
+
+impl MetricsSettings {
+    fn validate(&self) -> Result<(), String> {
+        let plain = self.path.len() <= 200
+            && self.path.starts_with('/')
+            && self.path.len() > 1
+            && !self.path.ends_with('/')
+            && !self.path.contains("//")
+            && self
+                .path
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"/-_.".contains(&b));
+        if !plain {
+            return Err(format!(
+                "metrics.path '{}' is not a path such as /metrics (letters, digits, '-', '_', \
+                 '.' and single '/' between segments)",
+                self.path
+            ));
+        }
+        if self.path == "/healthz" || self.path == "/api" || self.path.starts_with("/api/") {
+            return Err(format!(
+                "metrics.path '{}' is taken by the API; choose another, such as /metrics",
+                self.path
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// `[audit]`: how long the audit log keeps its entries.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AuditSettings {
+    /// Entries older than this many days are deleted; 0 keeps them forever.
+    pub retention_days: u64,
+    /// Seconds between two sweeps for old entries (fractions allowed); the first runs at start.
+    pub sweep_interval_secs: f64,
+    /// Most entries one sweep deletes per write transaction.
+    pub sweep_batch: u64,
+}
+
+impl Default for AuditSettings {
+    fn default() -> Self {
+        AuditSettings {
+            retention_days: 365,
+            sweep_interval_secs: 3600.0,
+            sweep_batch: 500,
+        }
+    }
+}
+
+/// The shortest and longest waits between two retention sweeps: 10 ms, a week.
+const SWEEP_INTERVAL_SECS: std::ops::RangeInclusive<f64> = 0.01..=7.0 * 24.0 * 3600.0;
+/// The most entries one write transaction of the sweep deletes.
+const MAX_SWEEP_BATCH: u64 = 10_000;
+
+impl AuditSettings {
+    fn validate(&self) -> Result<(), String> {
+        if !SWEEP_INTERVAL_SECS.contains(&self.sweep_interval_secs) {
+            return Err(format!(
+                "audit.sweep_interval_secs: {} is not a number of seconds from {} to {}",
+                self.sweep_interval_secs,
+                SWEEP_INTERVAL_SECS.start(),
+                SWEEP_INTERVAL_SECS.end()
+            ));
+        }
+        if !(1..=MAX_SWEEP_BATCH).contains(&self.sweep_batch) {
+            return Err(format!(
+                "audit.sweep_batch must be from 1 to {MAX_SWEEP_BATCH}"
+            ));
+        }
+        if self.retention_days > 1_000_000 {
+            return Err(
+                "audit.retention_days must be at most 1000000 (0 keeps entries forever)".into(),
+            );
+        }
+        Ok(())
+    }
+}
+
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
@@ -309,6 +409,8 @@ impl Default for Settings {
                 allowed_origins: vec![AllowedOrigin(AllowedOrigin::ANY.into())],
             },
             store: StoreSettings::default(),
+            metrics: MetricsSettings::default(),
+            audit: AuditSettings::default(),
         }
     }
 }
@@ -468,7 +570,9 @@ impl Settings {
             )
         })?;
         self.rate_limit.check()?;
-        self.webhooks.validate()
+        self.webhooks.validate()?;
+        self.metrics.validate()?;
+        self.audit.validate()
     }
 
     /// Every setting with its default and environment variable, for `serve --help`.

@@ -5,6 +5,7 @@
 use std::fmt;
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_http::HttpService;
@@ -22,7 +23,9 @@ use crate::error::{ApiError, ApiResult};
 use crate::org_owned::api_key::{self, KeyCreate};
 use crate::org_owned::audit::Actor;
 use crate::org_owned::org::{self, OrgCreate};
+use crate::org_owned::retention::RetentionSweep;
 use crate::outbound;
+use crate::project_owned::registry;
 use crate::project_owned::webhook_dispatch::Dispatcher;
 use crate::rate_limit::Tier;
 use crate::store::{Limits, OpenError, Store};
@@ -115,6 +118,8 @@ pub enum StartError {
     HttpClient(String),
     Dispatcher(std::io::Error),
     Bootstrap(ApiError),
+    Counts(ApiError),
+    Retention(std::io::Error),
 }
 
 impl fmt::Display for StartError {
@@ -131,6 +136,10 @@ impl fmt::Display for StartError {
                 write!(f, "cannot start the webhook dispatcher: {err}")
             }
             StartError::Bootstrap(err) => write!(f, "first-start setup failed: {err}"),
+            StartError::Counts(err) => write!(f, "cannot count the stored records: {err}"),
+            StartError::Retention(err) => {
+                write!(f, "cannot start the audit retention sweep: {err}")
+            }
         }
     }
 }
@@ -155,14 +164,20 @@ pub fn launch(mut settings: Settings, options: Options) -> Result<Launched, Star
     };
     let store = Store::open_with(&settings.data_file(), limits).map_err(StartError::Store)?;
     let client = outbound::client(&settings).map_err(StartError::HttpClient)?;
-    let state = web::Data::new(AppState::new(
-        store.clone(),
-        master,
-        &settings,
-        client.clone(),
-    ));
+    // Once, on a store written before the record counts existed.
+    store
+        .write_blocking(registry::count_records_once)
+        .map_err(StartError::Counts)?;
+    let mut state = AppState::new(store.clone(), master, &settings, client.clone());
+    let metrics = Arc::clone(&state.metrics);
+    let observer = Arc::clone(&metrics);
+    store.observe_commits(Box::new(move |jobs, took| observer.commit(jobs, took)));
+    // Held by the state, so it stops when the server's last worker is gone.
+    state.retention = RetentionSweep::start(store.clone(), &settings.audit, Arc::clone(&metrics))
+        .map_err(StartError::Retention)?;
+    let state = web::Data::new(state);
     let server = http_server(listener, state, &settings, &options).map_err(StartError::Serve)?;
-    let dispatcher = Dispatcher::start(store.clone(), client, &settings.webhooks)
+    let dispatcher = Dispatcher::start(store.clone(), client, &settings.webhooks, metrics)
         .map_err(StartError::Dispatcher)?;
     // Last, so that nothing after it can fail: a first start whose banner was never shown
     // would leave an organisation whose key nobody has.

@@ -1,5 +1,6 @@
-//! The per-request context: a request id for every response, one log line per request, JSON
-//! errors even for panics and CORS refusals, and the CORS rules (actix-cors).
+//! The per-request context: a request id for every response, one log line and one count in the
+//! metrics per request, JSON errors even for panics and CORS refusals, and the CORS rules
+//! (actix-cors).
 
 use std::panic::AssertUnwindSafe;
 use std::time::Instant;
@@ -13,6 +14,7 @@ use actix_web::middleware::Next;
 use actix_web::{HttpMessage, HttpResponse, ResponseError};
 use futures_util::FutureExt;
 
+use crate::api::State;
 use crate::api::error;
 use crate::api::extract::AuthenticatedKeyId;
 use crate::api::limits;
@@ -20,6 +22,7 @@ use crate::api::request_id::{self, REQUEST_ID_HEADER};
 use crate::config::{AllowedOrigin, CorsSettings};
 use crate::error::ApiError;
 use crate::ids;
+use crate::metrics::{UNKNOWN_ROUTE, UNMATCHED_ROUTE};
 use crate::store::panic_message;
 
 pub async fn request_context(
@@ -30,6 +33,8 @@ pub async fn request_context(
     let started = Instant::now();
     let method = req.method().clone();
     let path = req.path().to_string();
+    // Cloned before the call: a failed call takes the request, and its route, with it.
+    let state = req.app_data::<State>().cloned();
 
     let outcome = request_id::scope(
         request_id.clone(),
@@ -45,10 +50,18 @@ pub async fn request_context(
                 .extensions()
                 .get::<AuthenticatedKeyId>()
                 .map(|k| k.0.clone());
-            let route = request.match_pattern().unwrap_or_else(|| "-".into());
+            let route = request.match_pattern();
+            if let Some(state) = &state {
+                state.metrics.request(
+                    method.as_str(),
+                    route.as_deref().unwrap_or(UNMATCHED_ROUTE),
+                    response.status().as_u16(),
+                    started.elapsed(),
+                );
+            }
             log_request(
                 &method,
-                &route,
+                route.as_deref().unwrap_or("-"),
                 response.status().as_u16(),
                 started,
                 &request_id,
@@ -64,6 +77,12 @@ pub async fn request_context(
             panic_message(panic.as_ref())
         )),
     };
+    if let Some(state) = &state {
+        let status = error::status(failure.code()).as_u16();
+        state
+            .metrics
+            .request(method.as_str(), UNKNOWN_ROUTE, status, started.elapsed());
+    }
     log_request(
         &method,
         &path,

@@ -3,7 +3,8 @@
 //! without a key is a 401 even when its body is malformed.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use actix_web::dev::Payload;
@@ -21,8 +22,10 @@ use crate::config::{
     AgentSettings, CorsSettings, IntegrationSettings, RateLimitSettings, Settings, WebhookSettings,
 };
 use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::metrics::Metrics;
 use crate::org_owned::api_key::{self, ApiKey};
 use crate::org_owned::audit::Actor;
+use crate::org_owned::retention::RetentionSweep;
 use crate::project_owned::agent::responder::{Provider, Responder};
 use crate::project_owned::form_submission::SubmissionLimiter;
 use crate::query::QueryParams;
@@ -52,6 +55,13 @@ pub struct AppState {
     /// API requests counted per key and per client address (API.md §7.2).
     pub limiter: RateLimiter,
     pub cors: CorsSettings,
+    /// This server's Prometheus metrics, and where they are served (`None`: not served).
+    pub metrics: Arc<Metrics>,
+    pub metrics_path: Option<String>,
+    /// The data file, whose size the metrics report.
+    pub data_file: PathBuf,
+    /// The audit retention sweep, stopped when the server's state goes (`server::launch`).
+    pub retention: Option<RetentionSweep>,
     /// When each key's `last_used_at` was last written by this process.
     key_touches: Mutex<HashMap<String, Instant>>,
     /// The server's one HTTP client for outgoing calls (`outbound::client`), shared with the
@@ -85,6 +95,13 @@ impl AppState {
                 MAX_RATE_LIMITED,
             ),
             cors: settings.cors.clone(),
+            metrics: Arc::new(Metrics::new()),
+            metrics_path: settings
+                .metrics
+                .enabled
+                .then(|| settings.metrics.path.clone()),
+            data_file: settings.data_file(),
+            retention: None,
             key_touches: Mutex::new(HashMap::new()),
             http,
             backups: crate::api::admin::Backups::new(&settings.data_dir),

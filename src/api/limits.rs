@@ -17,6 +17,7 @@ use actix_web::{HttpMessage, HttpRequest};
 use crate::api::State;
 use crate::api::extract::{self, AppState, AuthenticatedKeyId, Caller};
 use crate::error::ApiError;
+use crate::metrics::ANONYMOUS_TIER;
 use crate::rate_limit::{self, Bucket, Decision, IpRange, Tier};
 
 /// The paths the limit covers: the API, not `/healthz` nor the public form endpoint (which has
@@ -55,6 +56,9 @@ pub async fn rate_limit(
         req.extensions_mut().insert(caller);
         next.call(req).await?.map_into_boxed_body()
     } else {
+        state
+            .metrics
+            .rate_limited(tier.map_or(ANONYMOUS_TIER, Tier::as_str));
         req.error_response(ApiError::rate_limited(decision.retry_after()))
     };
     add_headers(response.headers_mut(), &decision, tier);

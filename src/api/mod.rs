@@ -15,6 +15,7 @@ mod audit_log;
 mod conversations;
 mod health;
 mod kb;
+mod metrics;
 mod owned;
 mod projects;
 mod scoped;
@@ -48,9 +49,11 @@ pub fn app(
     >,
 > {
     let cors = context::cors(&state.cors);
+    let metrics_path = state.metrics_path.clone();
     App::new()
         .app_data(state)
         .configure(routes::configure)
+        .configure(|cfg| metrics::configure(cfg, metrics_path.as_deref()))
         .default_service(web::to(routes::not_found))
         .wrap(from_fn(limits::rate_limit))
         .wrap(cors)

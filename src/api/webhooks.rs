@@ -37,6 +37,7 @@ pub async fn test(
         state.webhooks.allow_private_targets,
     )
     .await;
+    sent.count_in(&state.metrics);
     let result = project
         .write(&state, move |tx, scope, _| {
             webhook_dispatch::record_test(tx, scope, &outgoing, &sent)

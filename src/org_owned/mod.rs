@@ -6,3 +6,4 @@ pub mod api_key;
 pub mod audit;
 pub mod org;
 pub mod project;
+pub mod retention;

@@ -405,8 +405,11 @@ fn write_record<K: Kind>(
     }
     match (old, new) {
         (old, Some(record)) => {
-            if K::PUBLIC && old.is_none() {
-                tx.put_raw(tables::PUBLIC_IDS, record.id().as_bytes(), &scope.prefix)?;
+            if old.is_none() {
+                if K::PUBLIC {
+                    tx.put_raw(tables::PUBLIC_IDS, record.id().as_bytes(), &scope.prefix)?;
+                }
+                change_record_count(tx, K::TAG, 1, true)?;
             }
             tx.put(
                 tables::OWNED,
@@ -418,11 +421,26 @@ fn write_record<K: Kind>(
             if K::PUBLIC {
                 tx.remove(tables::PUBLIC_IDS, record.id().as_bytes())?;
             }
+            change_record_count(tx, K::TAG, 1, false)?;
             tx.remove(tables::OWNED, &scope.key(K::TAG, record.id().as_bytes()))
                 .map(drop)
         }
         (None, None) => Ok(()),
     }
+}
+
+/// Adds to (or subtracts from) the store-wide count of the records tagged `tag`
+/// (`tables::COUNTS`), in the transaction of the change: metrics read it without a scan.
+pub(crate) fn change_record_count(tx: &Tx<'_>, tag: u8, amount: u64, add: bool) -> ApiResult<()> {
+    let current = tx
+        .get_raw(tables::COUNTS, &[tag])?
+        .map_or(0, |v| decode_u64(&v));
+    let next = if add {
+        current.saturating_add(amount)
+    } else {
+        current.saturating_sub(amount)
+    };
+    tx.put_raw(tables::COUNTS, &[tag], &next.to_be_bytes())
 }
 
 fn add_to_counter(

@@ -3,16 +3,18 @@
 //! place that names every kind.
 
 use std::collections::BTreeMap;
+use std::ops::{Bound, ControlFlow};
 
 use crate::codec;
 use crate::error::{ApiResult, ErrorCode};
+use crate::ids;
 use crate::org_owned::audit::{self, Actor};
 use crate::org_owned::project;
 use crate::project_owned::{
-    IndexEntry, Kind, agent, beacon, contact, conversation, form, form_submission, integration, kb,
-    message, outbox, webhook, webhook_delivery, widget,
+    FIRST_INDEX_TAG, IndexEntry, Kind, agent, beacon, contact, conversation, form, form_submission,
+    integration, kb, message, outbox, webhook, webhook_delivery, widget,
 };
-use crate::store::{Tx, layout, tables};
+use crate::store::{Reader, Tx, layout, tables};
 
 /// What the store knows of a kind without its type: one entry per kind in `KINDS`.
 #[derive(Debug)]
@@ -90,10 +92,12 @@ pub fn delete_project(
     let project = project::resolve(tx, org_id, project_id)?;
     let prefix = layout::project_prefix(&project.org_id, &project.id);
     let mut counts: BTreeMap<&'static str, u64> = BTreeMap::new();
+    let mut by_tag: BTreeMap<u8, u64> = BTreeMap::new();
     let mut public_ids: Vec<Vec<u8>> = Vec::new();
     tx.remove_range(tables::OWNED, layout::prefix_range(&prefix), |key| {
         if let Some(kind) = key.get(prefix.len()).and_then(|&tag| kind_of_tag(tag)) {
             *counts.entry(kind.plural).or_default() += 1;
+            *by_tag.entry(kind.tag).or_default() += 1;
             if kind.public {
                 public_ids.push(key[prefix.len() + 1..].to_vec());
             }
@@ -101,6 +105,9 @@ pub fn delete_project(
     })?;
     for id in public_ids {
         tx.remove(tables::PUBLIC_IDS, &id)?;
+    }
+    for (tag, removed) in by_tag {
+        super::change_record_count(tx, tag, removed, false)?;
     }
     outbox::drop_project(tx, &project.org_id, &project.id)?;
     let cascade: Vec<(String, u64)> = counts
@@ -111,12 +118,191 @@ pub fn delete_project(
     Ok(cascade)
 }
 
+/// The key of `tables::COUNTS` saying that its counts cover every record: a store written
+/// before the counts existed has records they do not cover.
+const COUNTED: &[u8] = b"counted";
+
+/// How many records of each kind the store holds (plural name, count), read from the counts
+/// the write path keeps: one short read, whatever the store's size.
+pub fn record_counts(reader: &impl Reader) -> ApiResult<Vec<(&'static str, u64)>> {
+    KINDS
+        .iter()
+        .map(|kind| {
+            let stored = reader.get_raw(tables::COUNTS, &[kind.tag])?;
+            let count = stored
+                .and_then(|v| <[u8; 8]>::try_from(v.as_slice()).ok())
+                .map_or(0, u64::from_be_bytes);
+            Ok((kind.plural, count))
+        })
+        .collect()
+}
+
+/// Counts every record once, on a store whose counts do not cover them all yet (one written
+/// before they existed): a scan of the owned table's keys, in one write transaction at start-up.
+/// Afterwards the write path keeps the counts. Returns whether it counted.
+pub fn count_records_once(tx: &mut Tx<'_>) -> ApiResult<bool> {
+    if tx.get_raw(tables::COUNTS, COUNTED)?.is_some() {
+        return Ok(false);
+    }
+    let mut by_tag: BTreeMap<u8, u64> = BTreeMap::new();
+    // Every owned key is `org_id ++ project_id ++ tag ++ …`; tags below FIRST_INDEX_TAG are
+    // records.
+    let tag_at = 2 * ids::ID_LEN;
+    tx.scan(
+        tables::OWNED,
+        (Bound::Unbounded, Bound::Unbounded),
+        false,
+        &mut |key, _| {
+            if let Some(&tag) = key.get(tag_at)
+                && tag < FIRST_INDEX_TAG
+            {
+                *by_tag.entry(tag).or_default() += 1;
+            }
+            Ok(ControlFlow::Continue(()))
+        },
+    )?;
+    for kind in KINDS {
+        let count = by_tag.get(&kind.tag).copied().unwrap_or(0);
+        tx.put_raw(tables::COUNTS, &[kind.tag], &count.to_be_bytes())?;
+    }
+    tx.put_raw(tables::COUNTS, COUNTED, &[1])?;
+    Ok(true)
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::HashSet;
 
+    use serde_json::json;
+
     use super::*;
-    use crate::project_owned::FIRST_INDEX_TAG;
+    use crate::org_owned::org::{self, OrgCreate};
+    use crate::org_owned::project::{ProjectCreate, Slug};
+    use crate::project_owned::conversation::{Conversation, ConversationCreate};
+    use crate::project_owned::form::{Form, FormInput};
+    use crate::project_owned::message::{self, MessageCreate};
+    use crate::project_owned::{self, ProjectScope, Routed};
+    use crate::store::Store;
+
+    /// The counts as a scan of every record finds them, by plural.
+    fn scanned(store: &Store) -> Vec<(&'static str, u64)> {
+        store
+            .read_blocking(|rx| {
+                let mut by_tag: BTreeMap<u8, u64> = BTreeMap::new();
+                rx.scan(
+                    tables::OWNED,
+                    (Bound::Unbounded, Bound::Unbounded),
+                    false,
+                    &mut |key, _| {
+                        let tag = key[2 * ids::ID_LEN];
+                        if tag < FIRST_INDEX_TAG {
+                            *by_tag.entry(tag).or_default() += 1;
+                        }
+                        Ok(ControlFlow::Continue(()))
+                    },
+                )?;
+                Ok(KINDS
+                    .iter()
+                    .map(|k| (k.plural, by_tag.get(&k.tag).copied().unwrap_or(0)))
+                    .collect())
+            })
+            .unwrap()
+    }
+
+    fn counted(store: &Store) -> Vec<(&'static str, u64)> {
+        store.read_blocking(record_counts).unwrap()
+    }
+
+    fn count_of(counts: &[(&'static str, u64)], plural: &str) -> u64 {
+        counts.iter().find(|(k, _)| *k == plural).map_or(0, |c| c.1)
+    }
+
+    /// A project with `conversations` conversations of two messages each, and a form.
+    fn fill(store: &Store, org_id: &str, slug: &str, conversations: usize) -> String {
+        let org_id = org_id.to_string();
+        let slug = slug.to_string();
+        store
+            .write_blocking(move |tx| {
+                let actor = Actor::master(None);
+                let input = ProjectCreate {
+                    name: slug.clone(),
+                    slug: Slug::try_from(slug).unwrap(),
+                    domain: None,
+                };
+                let project = project::create(tx, &actor, &org_id, input)?;
+                let scope = ProjectScope::resolve(tx, &org_id, &project.id)?;
+                for _ in 0..conversations {
+                    let input = ConversationCreate::from_json(json!({}))?;
+                    let conversation = Conversation::create(tx, &scope, &actor, input)?;
+                    for _ in 0..2 {
+                        let input = MessageCreate::from_json(json!({"content": "hi"}))?;
+                        message::post(tx, &scope, &actor, &conversation.id, input)?;
+                    }
+                }
+                let input = FormInput::create_from_json(json!({"name": "Contact"}))?;
+                Form::create(tx, &scope, &actor, input)?;
+                Ok(project.id)
+            })
+            .unwrap()
+    }
+
+    #[test]
+    fn record_counts_follow_creates_deletes_and_project_deletes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("counts.redb")).unwrap();
+        let org_id = store
+            .write_blocking(|tx| {
+                let input = OrgCreate {
+                    name: "Acme".into(),
+                };
+                Ok(org::create(tx, &Actor::master(None), input)?.id)
+            })
+            .unwrap();
+        let first = fill(&store, &org_id, "first", 3);
+        fill(&store, &org_id, "second", 2);
+        let counts = counted(&store);
+        assert_eq!(counts, scanned(&store));
+        assert_eq!(count_of(&counts, "conversations"), 5);
+        assert_eq!(count_of(&counts, "messages"), 10);
+        assert_eq!(count_of(&counts, "forms"), 2);
+
+        // One record deleted through the generic path, then a whole project.
+        let (o, p) = (org_id.clone(), first.clone());
+        store
+            .write_blocking(move |tx| {
+                let scope = ProjectScope::resolve(tx, &o, &p)?;
+                let forms: Vec<Form> = tx.scan_prefix(tables::OWNED, &scope.key(Form::TAG, b""))?;
+                project_owned::remove(tx, &scope, &Actor::master(None), &forms[0])
+            })
+            .unwrap();
+        assert_eq!(count_of(&counted(&store), "forms"), 1);
+        let o = org_id.clone();
+        store
+            .write_blocking(move |tx| delete_project(tx, &Actor::master(None), &o, &first))
+            .unwrap();
+        let counts = counted(&store);
+        assert_eq!(counts, scanned(&store));
+        assert_eq!(count_of(&counts, "conversations"), 2);
+        assert_eq!(count_of(&counts, "messages"), 4);
+        assert_eq!(count_of(&counts, "forms"), 1);
+
+        // A store from before the counts: they are made once from a scan, then kept.
+        store
+            .write_blocking(|tx| {
+                for kind in KINDS {
+                    tx.remove(tables::COUNTS, &[kind.tag])?;
+                }
+                tx.remove(tables::COUNTS, COUNTED)?;
+                Ok(())
+            })
+            .unwrap();
+        assert!(counted(&store).iter().all(|(_, n)| *n == 0));
+        assert!(store.write_blocking(count_records_once).unwrap());
+        assert_eq!(counted(&store), scanned(&store));
+        assert!(!store.write_blocking(count_records_once).unwrap());
+        fill(&store, &org_id, "third", 1);
+        assert_eq!(counted(&store), scanned(&store));
+    }
 
     #[test]
     fn registry_tags_and_names_are_distinct() {

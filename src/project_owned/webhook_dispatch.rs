@@ -30,6 +30,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::config::WebhookSettings;
 use crate::error::ApiResult;
+use crate::metrics::Metrics;
 use crate::outbound;
 use crate::project_owned::outbox::{self, Event, PendingDelivery};
 use crate::project_owned::webhook::{Secret, Webhook, WebhookStatus};
@@ -81,6 +82,15 @@ impl Verdict {
         }
     }
 
+    /// The outcome label of the attempt metrics.
+    fn metric_label(self) -> &'static str {
+        match self {
+            Verdict::Delivered => "delivered",
+            Verdict::Transient => "retryable_failure",
+            Verdict::Permanent => "permanent_failure",
+        }
+    }
+
     fn as_str(self) -> &'static str {
         match self {
             Verdict::Delivered => "delivered",
@@ -97,6 +107,13 @@ pub struct Sent {
     status_code: Option<u16>,
     duration_ms: u64,
     verdict: Verdict,
+}
+
+impl Sent {
+    /// Counts this attempt in the server's metrics, by outcome.
+    pub fn count_in(&self, metrics: &Metrics) {
+        metrics.webhook_attempt(self.verdict.metric_label());
+    }
 }
 
 /// `sha256=` and the lowercase hex HMAC-SHA256 of `body` under `key` (API.md §10.3).
@@ -317,12 +334,14 @@ struct Config {
     retry_delays: Vec<Duration>,
     max_in_flight: usize,
     allow_private: bool,
+    metrics: Arc<Metrics>,
 }
 
 impl Config {
-    fn new(client: reqwest::Client, settings: &WebhookSettings) -> Config {
+    fn new(client: reqwest::Client, settings: &WebhookSettings, metrics: Arc<Metrics>) -> Config {
         Config {
             client,
+            metrics,
             timeout: Duration::from_secs(settings.timeout_secs),
             // Settings::load refuses delays that are not a number of seconds; a negative or
             // non-finite one from elsewhere means no wait.
@@ -346,13 +365,14 @@ pub struct Dispatcher {
 }
 
 impl Dispatcher {
-    /// Starts delivering from `store`'s outbox with `client`.
+    /// Starts delivering from `store`'s outbox with `client`, counting attempts in `metrics`.
     pub fn start(
         store: Store,
         client: reqwest::Client,
         settings: &WebhookSettings,
+        metrics: Arc<Metrics>,
     ) -> std::io::Result<Dispatcher> {
-        let config = Arc::new(Config::new(client, settings));
+        let config = Arc::new(Config::new(client, settings, metrics));
         let (stop, stopped) = oneshot::channel();
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -473,6 +493,7 @@ async fn run(store: Store, config: Arc<Config>, mut stop: oneshot::Receiver<()>)
                                         config.allow_private,
                                     )
                                     .await;
+                                    sent.count_in(&config.metrics);
                                     let settle = Settle::Attempted {
                                         key,
                                         outgoing,

@@ -10,8 +10,9 @@ mod writer;
 use std::cell::{Cell, OnceCell, Ref, RefCell, RefMut};
 use std::ops::{Bound, ControlFlow};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -64,11 +65,14 @@ pub mod tables {
     pub const OUTBOX: Table = TableDefinition::new("outbox");
     /// `due (u64 ms, big-endian) ++ seq` → the entry's `OUTBOX` key: the outbox by due time.
     pub const OUTBOX_DUE: Table = TableDefinition::new("outbox_due");
+    /// Kind tag (one byte) → how many records of that project-owned kind the store holds
+    /// (u64, big-endian), kept by the write path; `project_owned::registry` owns its keys.
+    pub const COUNTS: Table = TableDefinition::new("counts");
     /// Name → random bytes made once, when the file is created; never sent to a client.
     pub const SECRETS: TableDefinition<'static, &'static str, &'static [u8]> =
         TableDefinition::new("secrets");
 
-    pub const ALL: [Table; 11] = [
+    pub const ALL: [Table; 12] = [
         ORGS,
         API_KEYS,
         KEY_INDEX,
@@ -80,6 +84,7 @@ pub mod tables {
         PUBLIC_IDS,
         OUTBOX,
         OUTBOX_DUE,
+        COUNTS,
     ];
 }
 
@@ -107,6 +112,10 @@ impl std::fmt::Display for OpenError {
         }
     }
 }
+
+/// Told after each durable commit: how many write operations it held and how long the commit
+/// took.
+pub type CommitObserver = Box<dyn Fn(usize, Duration) + Send + Sync>;
 
 /// Bounds on what write operations may store and on the page cache, fixed when the store
 /// opens.
@@ -157,6 +166,9 @@ struct Inner {
     commits: CommitSignals,
     jobs: Mutex<Option<mpsc::Sender<Job>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
+    /// Jobs sent to the writer and not yet taken by it.
+    queued: Arc<AtomicUsize>,
+    observer: Arc<OnceLock<CommitObserver>>,
 }
 
 impl Store {
@@ -180,11 +192,15 @@ impl Store {
         let db = Arc::new(db);
         let (jobs, queue) = mpsc::channel::<Job>();
         let commits: CommitSignals = Arc::new(std::array::from_fn(|_| Notify::new()));
+        let queued = Arc::new(AtomicUsize::new(0));
+        let observer: Arc<OnceLock<CommitObserver>> = Arc::new(OnceLock::new());
         let writer = Writer {
             db: Arc::clone(&db),
             seq,
             limits,
             commits: Arc::clone(&commits),
+            observer: Arc::clone(&observer),
+            queued: Arc::clone(&queued),
         };
         let handle = std::thread::Builder::new()
             .name("rogeriq-writer".into())
@@ -197,6 +213,8 @@ impl Store {
                 commits,
                 jobs: Mutex::new(Some(jobs)),
                 writer: Mutex::new(Some(handle)),
+                queued,
+                observer,
             }),
         })
     }
@@ -222,6 +240,17 @@ impl Store {
             signals: Arc::clone(&self.inner.commits),
             index: table_index(table)?,
         })
+    }
+
+    /// Write operations waiting for the writer thread (metrics).
+    pub fn queue_depth(&self) -> usize {
+        self.inner.queued.load(Ordering::Relaxed)
+    }
+
+    /// Has `observer` told of every durable commit from now on (metrics). The first observer
+    /// set stays; later calls change nothing.
+    pub fn observe_commits(&self, observer: CommitObserver) {
+        let _ = self.inner.observer.set(observer);
     }
 
     /// Runs `op` on the writer thread, in a write transaction it may share with other
@@ -261,10 +290,14 @@ impl Store {
             .jobs
             .lock()
             .map_err(|_| ApiError::internal("writer lock poisoned"))?;
-        jobs.as_ref()
-            .ok_or_else(|| ApiError::internal("the store is closed"))?
-            .send(job)
-            .map_err(|_| ApiError::internal("the writer thread has stopped"))?;
+        let sender = jobs
+            .as_ref()
+            .ok_or_else(|| ApiError::internal("the store is closed"))?;
+        self.inner.queued.fetch_add(1, Ordering::Relaxed);
+        if sender.send(job).is_err() {
+            self.inner.queued.fetch_sub(1, Ordering::Relaxed);
+            return Err(ApiError::internal("the writer thread has stopped"));
+        }
         Ok(receiver)
     }
 

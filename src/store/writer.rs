@@ -19,13 +19,17 @@
 
 use std::cell::Cell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::Receiver;
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
 
 use redb::{Database, Durability};
 use tokio::sync::oneshot;
 
-use super::{CommitSignals, Limits, OpenTables, SEQ_KEY, Tx, panic_message, tables};
+use super::{
+    CommitObserver, CommitSignals, Limits, OpenTables, SEQ_KEY, Tx, panic_message, tables,
+};
 use crate::error::{ApiError, ApiResult};
 use crate::timestamp::Timestamp;
 
@@ -114,12 +118,16 @@ where
 }
 
 /// The writer thread's state: the database, the creation-order counter, the limits its
-/// transactions see and the signals it wakes after a commit.
+/// transactions see, the signals it wakes after a commit, and what it reports (metrics).
 pub(super) struct Writer {
     pub(super) db: Arc<Database>,
     pub(super) seq: u64,
     pub(super) limits: Limits,
     pub(super) commits: CommitSignals,
+    /// Told of each commit: the operations it held and how long it took.
+    pub(super) observer: Arc<OnceLock<CommitObserver>>,
+    /// Operations submitted and not yet taken by the writer.
+    pub(super) queued: Arc<AtomicUsize>,
 }
 
 /// What became of a batch's transaction.
@@ -141,6 +149,7 @@ impl Writer {
                     Err(_) => break,
                 }
             }
+            self.queued.fetch_sub(batch.len(), Ordering::Relaxed);
             self.commit(batch);
         }
     }
@@ -199,6 +208,7 @@ impl Writer {
             // Nothing to make durable (every operation failed before writing): no fsync.
             return Batch::Finished(None);
         }
+        let committing = Instant::now();
         let committed = (|| -> ApiResult<()> {
             if self.seq != start_seq {
                 txn.open_table(tables::META)?.insert(SEQ_KEY, self.seq)?;
@@ -208,6 +218,9 @@ impl Writer {
         })();
         if let Err(err) = committed {
             return Batch::Finished(Some(err));
+        }
+        if let Some(observe) = self.observer.get() {
+            observe(batch.len(), committing.elapsed());
         }
         for (index, signal) in self.commits.iter().enumerate() {
             if written.get() & (1 << index) != 0 {

@@ -32,6 +32,7 @@ mod beacons;
 mod connection;
 mod forms;
 mod integrations;
+mod metrics;
 mod sdk_compat;
 mod webhook_delivery;
 mod webhooks;

@@ -1,0 +1,49 @@
+//! `GET /metrics` (or `[metrics] path`): the server's Prometheus metrics. The numbers that the
+//! store already keeps are read at each scrape: the writer's queue, the data file's size, the
+//! record counts (kept by the write path, so one short read transaction) and the org-owned
+//! tables' lengths (kept by redb).
+
+use actix_web::{HttpResponse, web};
+
+use crate::api::State;
+use crate::error::ApiResult;
+use crate::metrics::{CONTENT_TYPE, StoreSnapshot};
+use crate::project_owned::registry;
+use crate::store::{Reader, tables};
+
+/// Serves the metrics at `[metrics] path` unless they are off.
+pub fn configure(cfg: &mut web::ServiceConfig, path: Option<&str>) {
+    if let Some(path) = path {
+        cfg.route(path, web::get().to(render));
+    }
+}
+
+async fn render(state: State) -> ApiResult<HttpResponse> {
+    let data_file = state.data_file.clone();
+    let (records, file_bytes) = state
+        .store
+        .read(move |rx| {
+            let mut records = registry::record_counts(rx)?;
+            for (kind, table) in [
+                ("orgs", tables::ORGS),
+                ("api_keys", tables::API_KEYS),
+                ("projects", tables::PROJECTS),
+                ("audit_entries", tables::AUDIT),
+                ("pending_webhook_deliveries", tables::OUTBOX),
+            ] {
+                records.push((kind, rx.len(table)?));
+            }
+            // A stat of a local file: on the blocking pool with the read.
+            let file_bytes = std::fs::metadata(&data_file).map_or(0, |m| m.len());
+            Ok((records, file_bytes))
+        })
+        .await?;
+    let snapshot = StoreSnapshot {
+        queue_depth: u64::try_from(state.store.queue_depth()).unwrap_or(u64::MAX),
+        file_bytes,
+        records,
+    };
+    Ok(HttpResponse::Ok()
+        .content_type(CONTENT_TYPE)
+        .body(state.metrics.render(&snapshot)))
+}
