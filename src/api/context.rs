@@ -2,6 +2,7 @@
 //! metrics per request, JSON errors even for panics and CORS refusals, and the CORS rules
 //! (actix-cors).
 
+use std::borrow::Cow;
 use std::panic::AssertUnwindSafe;
 use std::time::Instant;
 
@@ -19,6 +20,7 @@ use crate::api::error;
 use crate::api::extract::AuthenticatedKeyId;
 use crate::api::limits;
 use crate::api::request_id::{self, REQUEST_ID_HEADER};
+use crate::api::routes::RoutePattern;
 use crate::config::{AllowedOrigin, CorsSettings};
 use crate::error::ApiError;
 use crate::ids;
@@ -50,7 +52,11 @@ pub async fn request_context(
                 .extensions()
                 .get::<AuthenticatedKeyId>()
                 .map(|k| k.0.clone());
-            let route = request.match_pattern();
+            let route: Option<Cow<'static, str>> = match request.app_data::<RoutePattern>() {
+                Some(pattern) => Some(Cow::Borrowed(pattern.0)),
+                // Routes outside the table (the metrics endpoint) and unknown paths.
+                None => request.match_pattern().map(Cow::Owned),
+            };
             if let Some(state) = &state {
                 state.metrics.request(
                     method.as_str(),

@@ -468,6 +468,11 @@ pub fn table() -> Vec<RouteSpec> {
     ]
 }
 
+/// The path pattern of the route that served a request, for its log line and metrics. It is
+/// stored with the route's resource, so finding it costs no second walk of the router, as
+/// `HttpRequest::match_pattern` would.
+pub struct RoutePattern(pub &'static str);
+
 /// Registers every route of the table. Paths are grouped into one resource each, whose unknown
 /// methods answer like unknown routes: 404 `RESOURCE_NOT_FOUND` (API.md §1).
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -488,6 +493,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         );
         let mut resource = web::resource(path)
             .app_data(access)
+            .app_data(RoutePattern(path))
             .default_service(web::to(not_found));
         for spec in on_path {
             let route = if spec.method == Method::GET {
