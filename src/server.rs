@@ -19,6 +19,7 @@ use crate::org_owned::api_key::{self, KeyCreate};
 use crate::org_owned::audit::Actor;
 use crate::org_owned::org::{self, OrgCreate};
 use crate::outbound;
+use crate::project_owned;
 use crate::project_owned::webhook_dispatch::Dispatcher;
 use crate::rate_limit::Tier;
 use crate::store::{Limits, OpenError, Store};
@@ -139,8 +140,11 @@ pub fn launch(mut settings: Settings, options: Options) -> Result<Launched, Star
     let limits = Limits {
         outbox_entries: settings.webhooks.max_pending,
         cache_bytes: settings.store.cache_bytes(),
+        list_scan_budget: settings.store.list_scan_budget,
     };
     let store = Store::open_with(&settings.data_file(), limits).map_err(StartError::Store)?;
+    project_owned::registry::build_indexes(&store)
+        .map_err(|err| StartError::Store(OpenError::Other(format!("building indexes: {err}"))))?;
     let listener = TcpListener::bind(&settings.listen)
         .map_err(|err| StartError::Listen(settings.listen.clone(), err))?;
     let addr = listener.local_addr().map_err(StartError::Serve)?;

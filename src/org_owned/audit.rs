@@ -236,6 +236,11 @@ pub fn list(
     let mut has_more = false;
     reader.scan(tables::AUDIT, (start, end), true, &mut |_, value| {
         let entry: AuditEntry = crate::codec::decode(value)?;
+        // Newest first, and entries are numbered in commit order with their commit's time:
+        // past `since`, no older entry can match.
+        if filter.since.is_some_and(|since| entry.created_at < since) {
+            return Ok(ControlFlow::Break(()));
+        }
         if !filter.matches(&entry) {
             return Ok(ControlFlow::Continue(()));
         }

@@ -115,6 +115,8 @@ pub struct Limits {
     pub outbox_entries: u64,
     /// Bytes of redb's page cache.
     pub cache_bytes: usize,
+    /// Most index entries one list page examines (`[store] list_scan_budget`).
+    pub list_scan_budget: u64,
 }
 
 impl Default for Limits {
@@ -122,6 +124,7 @@ impl Default for Limits {
         Limits {
             outbox_entries: crate::config::DEFAULT_MAX_PENDING,
             cache_bytes: crate::config::StoreSettings::default().cache_bytes(),
+            list_scan_budget: crate::config::StoreSettings::default().list_scan_budget,
         }
     }
 }
@@ -152,6 +155,7 @@ pub struct Store {
 
 struct Inner {
     db: Arc<Database>,
+    limits: Limits,
     hash_salt: [u8; 32],
     commits: CommitSignals,
     jobs: Mutex<Option<mpsc::Sender<Job>>>,
@@ -193,6 +197,7 @@ impl Store {
         Ok(Store {
             inner: Arc::new(Inner {
                 db,
+                limits,
                 hash_salt,
                 commits,
                 jobs: Mutex::new(Some(jobs)),
@@ -278,7 +283,8 @@ impl Store {
         T: Send + 'static,
     {
         let db = Arc::clone(&self.inner.db);
-        tokio::task::spawn_blocking(move || read_in(&db, op))
+        let limits = self.inner.limits;
+        tokio::task::spawn_blocking(move || read_in(&db, limits, op))
             .await
             .map_err(|err| match err.try_into_panic() {
                 Ok(panic) => ApiError::internal(format!(
@@ -294,7 +300,7 @@ impl Store {
     /// wait for the writer, so it costs a few page look-ups, less than a round trip through the
     /// blocking pool. Scans, search, the audit log and lists go through [`Store::read`].
     pub fn read_blocking<T>(&self, op: impl FnOnce(&Rx) -> ApiResult<T>) -> ApiResult<T> {
-        read_in(&self.inner.db, op)
+        read_in(&self.inner.db, self.inner.limits, op)
     }
 
     /// Stops the writer after the jobs already queued, then closes the file once no other
@@ -357,10 +363,11 @@ fn init_tables(db: &Database) -> Result<(u64, [u8; 32]), redb::Error> {
     Ok(found)
 }
 
-fn read_in<T>(db: &Database, op: impl FnOnce(&Rx) -> ApiResult<T>) -> ApiResult<T> {
+fn read_in<T>(db: &Database, limits: Limits, op: impl FnOnce(&Rx) -> ApiResult<T>) -> ApiResult<T> {
     let rx = Rx {
         tables: OpenTables::new(),
         txn: db.begin_read()?,
+        limits,
     };
     op(&rx)
 }
@@ -431,6 +438,9 @@ pub type Visitor<'a> = dyn FnMut(&[u8], &[u8]) -> ApiResult<Visit> + 'a;
 /// Read access, the same inside a write transaction (`Tx`) and a read transaction (`Rx`), so
 /// look-ups are written once.
 pub trait Reader: open::OpenTable {
+    /// The limits the store was opened with (a list page's scan budget).
+    fn limits(&self) -> Limits;
+
     fn get_raw(&self, table: Table, key: &[u8]) -> ApiResult<Option<Vec<u8>>> {
         Ok(self.open(table)?.get(key)?.map(|v| v.value().to_vec()))
     }
@@ -575,9 +585,14 @@ mod open {
 pub struct Rx {
     tables: OpenTables<ReadOnlyTable<&'static [u8], &'static [u8]>>,
     txn: ReadTransaction,
+    limits: Limits,
 }
 
-impl Reader for Rx {}
+impl Reader for Rx {
+    fn limits(&self) -> Limits {
+        self.limits
+    }
+}
 
 type WriteTable<'t> = redb::Table<'t, &'static [u8], &'static [u8]>;
 
@@ -608,6 +623,18 @@ impl<'t> Tx<'t> {
 
     pub fn put_raw(&self, table: Table, key: &[u8], value: &[u8]) -> ApiResult<()> {
         self.writable(table)?.insert(key, value)?;
+        Ok(())
+    }
+
+    /// A store-level value of the `meta` table (`index_version`).
+    pub fn meta(&self, name: &str) -> ApiResult<Option<u64>> {
+        let meta = self.txn.open_table(tables::META)?;
+        let value = meta.get(name)?.map(|v| v.value());
+        Ok(value)
+    }
+
+    pub fn set_meta(&self, name: &str, value: u64) -> ApiResult<()> {
+        self.txn.open_table(tables::META)?.insert(name, value)?;
         Ok(())
     }
 
@@ -653,7 +680,11 @@ impl<'t> Tx<'t> {
     }
 }
 
-impl Reader for Tx<'_> {}
+impl Reader for Tx<'_> {
+    fn limits(&self) -> Limits {
+        self.limits
+    }
+}
 
 #[cfg(test)]
 mod tests {
