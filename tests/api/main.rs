@@ -28,6 +28,7 @@ mod pagination;
 
 mod agent;
 mod beacons;
+mod filters;
 mod forms;
 mod integrations;
 mod sdk_compat;
