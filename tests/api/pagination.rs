@@ -177,7 +177,7 @@ fn filtered_walks_are_stable_under_inserts() {
     for (query, keep) in [
         (
             "priority=high",
-            Box::new(|i: usize| i % 3 == 0) as Box<dyn Fn(usize) -> bool>,
+            Box::new(|i: usize| i.is_multiple_of(3)) as Box<dyn Fn(usize) -> bool>,
         ),
         (
             "q=inal 1",
@@ -185,7 +185,7 @@ fn filtered_walks_are_stable_under_inserts() {
         ),
         (
             "priority=high&q=l 2",
-            Box::new(|i: usize| i % 3 == 0 && format!("original {i}").contains("l 2")),
+            Box::new(|i: usize| i.is_multiple_of(3) && format!("original {i}").contains("l 2")),
         ),
     ] {
         for order in ["desc", "asc"] {
