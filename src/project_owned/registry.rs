@@ -129,33 +129,37 @@ const PROGRESS_EVERY: u64 = 100_000;
 /// Counters are left alone: they are sums kept since before version 1, and adding a record's
 /// share again would count it twice; a version that changes counters must clear them first.
 pub fn build_indexes(store: &Store) -> ApiResult<()> {
-    let version = store
-        .write_blocking(|tx| tx.meta(INDEX_VERSION_KEY))?
-        .unwrap_or(0);
-    if version >= INDEX_VERSION {
-        return Ok(());
-    }
-    let projects: Vec<Vec<u8>> = store.read_blocking(|rx| {
-        let mut keys = Vec::new();
-        rx.scan(
+    // One transaction decides: up to date, nothing to index (a new file), or which projects.
+    let pending = store.write_blocking(|tx| {
+        let version = tx.meta(INDEX_VERSION_KEY)?.unwrap_or(0);
+        if version >= INDEX_VERSION {
+            return Ok(None);
+        }
+        let mut projects = Vec::new();
+        tx.scan(
             tables::PROJECTS,
             (Bound::Unbounded, Bound::Unbounded),
             false,
             &mut |key, _| {
-                keys.push(key.to_vec());
+                projects.push(key.to_vec());
                 Ok(ControlFlow::Continue(()))
             },
         )?;
-        Ok(keys)
+        if projects.is_empty() {
+            tx.set_meta(INDEX_VERSION_KEY, INDEX_VERSION)?;
+            return Ok(None);
+        }
+        Ok(Some((version, projects)))
     })?;
-    if !projects.is_empty() {
-        tracing::info!(
-            from = version,
-            to = INDEX_VERSION,
-            projects = projects.len(),
-            "building index entries"
-        );
-    }
+    let Some((version, projects)) = pending else {
+        return Ok(());
+    };
+    tracing::info!(
+        from = version,
+        to = INDEX_VERSION,
+        projects = projects.len(),
+        "building index entries"
+    );
     let mut records = 0u64;
     for prefix in &projects {
         for kind in KINDS {
@@ -177,9 +181,7 @@ pub fn build_indexes(store: &Store) -> ApiResult<()> {
         }
     }
     store.write_blocking(|tx| tx.set_meta(INDEX_VERSION_KEY, INDEX_VERSION))?;
-    if !projects.is_empty() {
-        tracing::info!(records, version = INDEX_VERSION, "index entries built");
-    }
+    tracing::info!(records, version = INDEX_VERSION, "index entries built");
     Ok(())
 }
 
