@@ -59,7 +59,7 @@ fn main() {
             conversations: 1_000,
             messages_per_conversation: 10,
             articles: 50,
-            iterations: 50,
+            iterations: 20,
         }
     };
     if let Err(err) = run(&sizes, full) {
