@@ -115,7 +115,9 @@ fn run(sizes: &Sizes, full: bool) -> ApiResult<()> {
         .close(Duration::from_secs(5))
         .map_err(ApiError::internal)?;
 
-    println!("\nover HTTP: the release server on loopback, one connection, requests in sequence");
+    println!(
+        "\nover HTTP: the server on loopback (release build under `cargo bench`), one connection, requests in sequence"
+    );
     let mut settings = Settings {
         listen: "127.0.0.1:0".into(),
         data_dir: dir.path().to_path_buf(),
