@@ -568,6 +568,11 @@ pub fn list<K: Kind>(
     list_within(reader, scope, &walk, cursor, limit, filter)
 }
 
+/// Entries read from each posting list to judge how sparse it is.
+const SAMPLE: usize = 8;
+/// The most posting lists one page intersects (the sparsest of those a filter names).
+const MOST_INTERSECTED: usize = 3;
+
 /// Why a page ended.
 enum Stop {
     /// The walk reached the end: no cursor.
@@ -609,6 +614,7 @@ pub fn list_within<K: Kind>(
         limit,
         filter,
     };
+    let lists = walker.sparsest(lists, descending)?;
     let stop = if let [list] = lists.as_slice() {
         walker.stream(list, descending)?
     } else {
@@ -680,6 +686,42 @@ impl<R: Reader, K: Kind, F: Fn(&K) -> bool> Walker<'_, R, K, F> {
         }
         self.decided = Some(position.to_vec());
         Ok(Decision::Next)
+    }
+
+    /// At most `MOST_INTERSECTED` of `lists`: those whose next `SAMPLE` entries after the
+    /// cursor lie furthest apart (a list that ends within its sample first). A dense list
+    /// rarely rules a candidate out but costs a seek for each, and dropping one only widens
+    /// the candidates, which the filter checks on the records. Kept whole when there are few
+    /// lists or the samples would take more than a quarter of the budget.
+    fn sparsest(&mut self, lists: Vec<Vec<u8>>, descending: bool) -> ApiResult<Vec<Vec<u8>>> {
+        let cost = u64::try_from(SAMPLE * lists.len()).unwrap_or(u64::MAX);
+        if lists.len() <= MOST_INTERSECTED || self.budget / 4 < cost {
+            return Ok(lists);
+        }
+        let mut spread = Vec::with_capacity(lists.len());
+        for list in lists {
+            let range = after(&list, self.decided.as_deref(), false, descending);
+            let mut sorts: Vec<u64> = Vec::with_capacity(SAMPLE);
+            let reader = self.reader;
+            reader.scan(tables::OWNED, range, descending, &mut |key, _| {
+                self.budget -= 1;
+                sorts.push(decode_u64(&tail_of(key, &list)?[..8]));
+                Ok(if sorts.len() == SAMPLE {
+                    ControlFlow::Break(())
+                } else {
+                    ControlFlow::Continue(())
+                })
+            })?;
+            let gap = match (sorts.first(), sorts.last()) {
+                (Some(first), Some(last)) if sorts.len() == SAMPLE => first.abs_diff(*last),
+                _ => u64::MAX,
+            };
+            spread.push((gap, list));
+        }
+        // Widest first; equal gaps keep the kind's order.
+        spread.sort_by(|a, b| b.0.cmp(&a.0));
+        spread.truncate(MOST_INTERSECTED);
+        Ok(spread.into_iter().map(|(_, list)| list).collect())
     }
 
     /// One list: a single pass over its range after the cursor.
