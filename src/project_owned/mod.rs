@@ -719,7 +719,7 @@ impl<R: Reader, K: Kind, F: Fn(&K) -> bool> Walker<'_, R, K, F> {
             spread.push((gap, list));
         }
         // Widest first; equal gaps keep the kind's order.
-        spread.sort_by(|a, b| b.0.cmp(&a.0));
+        spread.sort_by_key(|(gap, _)| std::cmp::Reverse(*gap));
         spread.truncate(MOST_INTERSECTED);
         Ok(spread.into_iter().map(|(_, list)| list).collect())
     }
