@@ -688,8 +688,10 @@ impl<R: Reader, K: Kind, F: Fn(&K) -> bool> Walker<'_, R, K, F> {
         Ok(Decision::Next)
     }
 
-    /// At most `MOST_INTERSECTED` of `lists`: those whose next `SAMPLE` entries after the
-    /// cursor lie furthest apart (a list that ends within its sample first). A dense list
+    /// At most `MOST_INTERSECTED` of `lists`: those whose `SAMPLE`th entry after the cursor
+    /// lies furthest from where the walk starts (the nearest first entry of any list), so a
+    /// list whose entries sit together far away counts as sparse, as the seek that skips to
+    /// them does; a list that ends within its sample counts as the sparsest. A dense list
     /// rarely rules a candidate out but costs a seek for each, and dropping one only widens
     /// the candidates, which the filter checks on the records. Kept whole when there are few
     /// lists or the samples would take more than a quarter of the budget.
@@ -698,7 +700,7 @@ impl<R: Reader, K: Kind, F: Fn(&K) -> bool> Walker<'_, R, K, F> {
         if lists.len() <= MOST_INTERSECTED || self.budget / 4 < cost {
             return Ok(lists);
         }
-        let mut spread = Vec::with_capacity(lists.len());
+        let mut samples = Vec::with_capacity(lists.len());
         for list in lists {
             let range = after(&list, self.decided.as_deref(), false, descending);
             let mut sorts: Vec<u64> = Vec::with_capacity(SAMPLE);
@@ -712,13 +714,25 @@ impl<R: Reader, K: Kind, F: Fn(&K) -> bool> Walker<'_, R, K, F> {
                     ControlFlow::Continue(())
                 })
             })?;
-            let gap = match (sorts.first(), sorts.last()) {
-                (Some(first), Some(last)) if sorts.len() == SAMPLE => first.abs_diff(*last),
-                _ => u64::MAX,
-            };
-            spread.push((gap, list));
+            samples.push((sorts, list));
         }
-        // Widest first; equal gaps keep the kind's order.
+        let firsts = samples
+            .iter()
+            .filter_map(|(sorts, _)| sorts.first().copied());
+        let start = if descending {
+            firsts.max()
+        } else {
+            firsts.min()
+        }
+        .unwrap_or(0);
+        let mut spread: Vec<(u64, Vec<u8>)> = samples
+            .into_iter()
+            .map(|(sorts, list)| match sorts.last() {
+                Some(last) if sorts.len() == SAMPLE => (start.abs_diff(*last), list),
+                _ => (u64::MAX, list),
+            })
+            .collect();
+        // Furthest first; equal spreads keep the kind's order.
         spread.sort_by_key(|(gap, _)| std::cmp::Reverse(*gap));
         spread.truncate(MOST_INTERSECTED);
         Ok(spread.into_iter().map(|(_, list)| list).collect())
