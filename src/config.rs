@@ -244,11 +244,22 @@ pub struct StoreSettings {
     /// Memory for redb's page cache, in MiB. redb's own default (1 GiB) would let a large
     /// store's hot pages fill the server's memory; 64 keeps the whole process near 128 MB.
     pub cache_mb: u64,
+    /// Most index entries one page of a list examines. A page that runs out returns what it
+    /// found with `has_more` and a cursor that resumes the scan, so no request's cost grows
+    /// with the project's size. Values below `MIN_LIST_SCAN_BUDGET` count as that.
+    pub list_scan_budget: u64,
 }
+
+/// The least scan budget a page gets: enough to decide at least one position of the
+/// intersection of every index a filter walks, so that every page moves its cursor on.
+pub const MIN_LIST_SCAN_BUDGET: u64 = 64;
 
 impl Default for StoreSettings {
     fn default() -> Self {
-        StoreSettings { cache_mb: 64 }
+        StoreSettings {
+            cache_mb: 64,
+            list_scan_budget: 1000,
+        }
     }
 }
 

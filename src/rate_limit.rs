@@ -31,15 +31,6 @@ wire_enum! {
     }
 }
 
-impl Tier {
-    pub fn as_str(self) -> &'static str {
-        Tier::VALUES
-            .iter()
-            .find(|(_, tier)| *tier == self)
-            .map_or("", |(name, _)| name)
-    }
-}
-
 /// Whose budget a request spends.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Bucket {

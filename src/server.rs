@@ -161,8 +161,11 @@ pub fn launch(mut settings: Settings, options: Options) -> Result<Launched, Star
     let limits = Limits {
         outbox_entries: settings.webhooks.max_pending,
         cache_bytes: settings.store.cache_bytes(),
+        list_scan_budget: settings.store.list_scan_budget,
     };
     let store = Store::open_with(&settings.data_file(), limits).map_err(StartError::Store)?;
+    registry::build_indexes(&store)
+        .map_err(|err| StartError::Store(OpenError::Other(format!("building indexes: {err}"))))?;
     let client = outbound::client(&settings).map_err(StartError::HttpClient)?;
     // Once, on a store written before the record counts existed.
     store

@@ -279,6 +279,13 @@ macro_rules! wire_enum {
 
         impl $name {
             pub const VALUES: &'static [(&'static str, $name)] = &[$(($text, $name::$variant)),+];
+
+            /// The value as the API spells it.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text),+
+                }
+            }
         }
     };
 }

@@ -236,6 +236,11 @@ pub fn list(
     let mut has_more = false;
     reader.scan(tables::AUDIT, (start, end), true, &mut |_, value| {
         let entry: AuditEntry = crate::codec::decode(value)?;
+        // Newest first, and entries are numbered in commit order with their commit's time:
+        // past `since`, no older entry can match.
+        if filter.since.is_some_and(|since| entry.created_at < since) {
+            return Ok(ControlFlow::Break(()));
+        }
         if !filter.matches(&entry) {
             return Ok(ControlFlow::Continue(()));
         }
@@ -298,6 +303,52 @@ mod tests {
         let again: AuditEntry =
             crate::codec::decode(&crate::codec::encode(&public).unwrap()).unwrap();
         assert_eq!(again.view().actor, "public");
+    }
+
+    /// Entries are scanned newest first and the scan stops at the first one older than
+    /// `since`: an older-stamped entry further down (a clock that went back) is never reached.
+    #[test]
+    fn since_stops_the_scan_at_the_first_older_entry() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::Store::open(&dir.path().join("audit.redb")).unwrap();
+        let org = "org_abcdefghijkl";
+        let entry = |seq: u64, at: i64| AuditEntry {
+            id: format!("aud_{seq:012}"),
+            org_id: org.into(),
+            project_id: None,
+            action: "org.updated".into(),
+            target_id: org.into(),
+            api_key_id: None,
+            request_id: None,
+            changes: "{}".into(),
+            cascade: Vec::new(),
+            created_at: Timestamp::from_unix(at),
+            seq,
+            public: false,
+        };
+        // seq 1 carries a late time: only a full scan would find it.
+        let entries = [entry(1, 1_700_000_900), entry(2, 1_700_000_100)]
+            .into_iter()
+            .chain((3..=5).map(|seq| entry(seq, 1_700_000_000 + 100 * seq as i64)))
+            .collect::<Vec<_>>();
+        store
+            .write_blocking(move |tx| {
+                for e in &entries {
+                    tx.put(tables::AUDIT, &layout::audit(org, e.seq), e)?;
+                }
+                Ok(())
+            })
+            .unwrap();
+        let filter = AuditFilter {
+            since: Some(Timestamp::from_unix(1_700_000_400)),
+            ..AuditFilter::default()
+        };
+        let page = store
+            .read_blocking(|rx| list(rx, org, &filter, None, 10))
+            .unwrap();
+        let seqs: Vec<u64> = page.items.iter().map(|e| e.seq).collect();
+        assert_eq!(seqs, [5, 4]);
+        assert!(page.next.is_none());
     }
 
     #[test]

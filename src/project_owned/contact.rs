@@ -8,7 +8,8 @@ use crate::error::{ApiResult, ErrorCode};
 use crate::org_owned::audit::{self, Actor};
 use crate::project_owned::outbox::Event;
 use crate::project_owned::{
-    self, Filter, IndexEntry, InputSettings, Kind, Listing, ProjectScope, Routed,
+    self, Filter, IndexEntry, InputSettings, Kind, Listing, Postings, ProjectScope, Routed,
+    lookup_prefix, trigram,
 };
 use crate::query::{QueryParams, lowercase_param, text_param};
 use crate::store::Tx;
@@ -20,6 +21,8 @@ pub const BY_CREATED: u8 = 0x44;
 pub const BY_EXTERNAL_ID: u8 = 0x45;
 /// `len ++ lowercase email ++ seq ++ id`: the upsert's second match (the oldest contact).
 pub const BY_EMAIL: u8 = 0x46;
+/// `len ++ trigram ++ seq ++ id`: the trigrams of the lowercase name and email, for `q`.
+pub const TRIGRAMS: u8 = 0x70;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Contact {
@@ -59,7 +62,7 @@ pub struct ContactView {
 
 impl Kind for Contact {
     const TAG: u8 = 0x03;
-    const INDEX_TAGS: &'static [u8] = &[BY_CREATED, BY_EXTERNAL_ID, BY_EMAIL];
+    const INDEX_TAGS: &'static [u8] = &[BY_CREATED, BY_EXTERNAL_ID, BY_EMAIL, TRIGRAMS];
     const PLURAL: &'static str = "contacts";
     const SINGULAR: &'static str = "contact";
     const ID_PREFIX: &'static str = "ct_";
@@ -96,14 +99,17 @@ impl Kind for Contact {
                 &self.id,
             ));
         }
-        if let Some(email) = &self.email {
-            entries.push(IndexEntry::lookup(
-                BY_EMAIL,
-                &email.lowercase(),
-                self.seq,
-                &self.id,
-            ));
+        let email = self.email.as_ref().map(Email::lowercase);
+        if let Some(email) = &email {
+            entries.push(IndexEntry::lookup(BY_EMAIL, email, self.seq, &self.id));
         }
+        let name = self.name.as_ref().map(|n| n.to_lowercase());
+        entries.extend(trigram::entries(
+            TRIGRAMS,
+            name.iter().chain(&email).map(String::as_str),
+            self.seq,
+            &self.id,
+        ));
         Ok(entries)
     }
 
@@ -366,6 +372,28 @@ impl Filter<Contact> for ContactFilter {
                 .external_id
                 .as_ref()
                 .is_none_or(|x| c.external_id.as_ref() == Some(x))
+    }
+
+    /// Email and external id through their look-up entries (ordered by creation within one
+    /// text, as the list is), `q` through the trigrams of name and email.
+    fn postings(&self, _order: u8) -> Vec<Postings> {
+        let mut postings = Vec::new();
+        if let Some(email) = &self.email {
+            postings.push(Postings {
+                tag: BY_EMAIL,
+                group: lookup_prefix(email),
+            });
+        }
+        if let Some(external_id) = &self.external_id {
+            postings.push(Postings {
+                tag: BY_EXTERNAL_ID,
+                group: lookup_prefix(external_id),
+            });
+        }
+        if let Some(q) = &self.q {
+            postings.extend(trigram::postings(TRIGRAMS, q));
+        }
+        postings
     }
 }
 

@@ -9,7 +9,7 @@ use crate::org_owned::audit::Actor;
 use crate::project_owned::contact::Contact;
 use crate::project_owned::outbox::Event;
 use crate::project_owned::{
-    self, Filter, IndexEntry, InputSettings, Kind, Listing, ProjectScope, Routed,
+    self, Filter, IndexEntry, InputSettings, Kind, Listing, Postings, ProjectScope, Routed, trigram,
 };
 use crate::query::{QueryParams, enum_param, lowercase_param, text_param};
 use crate::store::Tx;
@@ -19,6 +19,19 @@ use crate::validate::{Input, Patch, Presence, SHORT_TEXT_MAX, one_of, text, trim
 
 pub const BY_CREATED: u8 = 0x41;
 pub const BY_UPDATED: u8 = 0x42;
+/// `field ++ len ++ value ++ seq ++ id`: the postings of the filtered fields, by creation.
+pub const FIELDS_BY_CREATED: u8 = 0x71;
+/// `field ++ len ++ value ++ updated_seq ++ id`: the same, by last update.
+pub const FIELDS_BY_UPDATED: u8 = 0x72;
+/// `len ++ trigram ++ seq ++ id`: the trigrams of the lowercase subject, for `q`.
+pub const TRIGRAMS: u8 = 0x73;
+
+/// The field bytes of `FIELDS_BY_*`.
+const STATUS: u8 = 1;
+const PRIORITY: u8 = 2;
+const CHANNEL: u8 = 3;
+const ASSIGNED_TO: u8 = 4;
+const CONTACT_ID: u8 = 5;
 
 wire_enum! {
     pub enum Status {
@@ -94,7 +107,13 @@ pub struct ConversationView {
 
 impl Kind for Conversation {
     const TAG: u8 = 0x01;
-    const INDEX_TAGS: &'static [u8] = &[BY_CREATED, BY_UPDATED];
+    const INDEX_TAGS: &'static [u8] = &[
+        BY_CREATED,
+        BY_UPDATED,
+        FIELDS_BY_CREATED,
+        FIELDS_BY_UPDATED,
+        TRIGRAMS,
+    ];
     const PLURAL: &'static str = "conversations";
     const SINGULAR: &'static str = "conversation";
     const ID_PREFIX: &'static str = "con_";
@@ -123,10 +142,34 @@ impl Kind for Conversation {
     }
 
     fn index(&self) -> ApiResult<Vec<IndexEntry>> {
-        Ok(vec![
+        let mut entries = vec![
             IndexEntry::order(BY_CREATED, b"", self.seq, &self.id),
             IndexEntry::order(BY_UPDATED, b"", self.updated_seq, &self.id),
-        ])
+        ];
+        for (field, value) in self.fields() {
+            entries.push(IndexEntry::field(
+                FIELDS_BY_CREATED,
+                field,
+                value,
+                self.seq,
+                &self.id,
+            ));
+            entries.push(IndexEntry::field(
+                FIELDS_BY_UPDATED,
+                field,
+                value,
+                self.updated_seq,
+                &self.id,
+            ));
+        }
+        let subject = self.subject.as_ref().map(|s| s.to_lowercase());
+        entries.extend(trigram::entries(
+            TRIGRAMS,
+            subject.as_deref(),
+            self.seq,
+            &self.id,
+        ));
+        Ok(entries)
     }
 
     /// `conversation.created`; `conversation.updated` when a field that API.md §10.1 names
@@ -152,6 +195,24 @@ impl Kind for Conversation {
             events.push(Event::new("conversation.resolved", &after.view())?);
         }
         Ok(events)
+    }
+}
+
+impl Conversation {
+    /// The filtered fields that have a value, with their field bytes.
+    fn fields(&self) -> Vec<(u8, &str)> {
+        let mut fields = vec![
+            (STATUS, self.status.as_str()),
+            (PRIORITY, self.priority.as_str()),
+            (CHANNEL, self.channel.as_str()),
+        ];
+        if let Some(assigned_to) = &self.assigned_to {
+            fields.push((ASSIGNED_TO, assigned_to));
+        }
+        if let Some(contact_id) = &self.contact_id {
+            fields.push((CONTACT_ID, contact_id));
+        }
+        fields
     }
 }
 
@@ -337,5 +398,33 @@ impl Filter<Conversation> for ConversationFilter {
                     .as_ref()
                     .is_some_and(|s| s.to_lowercase().contains(q.as_str()))
             })
+    }
+
+    /// Each given field's postings in the list's order. `q`'s trigrams are kept by creation
+    /// only (a message moves a conversation's update position, and rewriting every trigram of
+    /// its subject then would multiply the cost of a message), so with `sort=updated_at` `q` is
+    /// checked on the records the walk reaches.
+    fn postings(&self, order: u8) -> Vec<Postings> {
+        let tag = if order == BY_UPDATED {
+            FIELDS_BY_UPDATED
+        } else {
+            FIELDS_BY_CREATED
+        };
+        let mut postings: Vec<Postings> = [
+            (STATUS, self.status.map(Status::as_str)),
+            (PRIORITY, self.priority.map(Priority::as_str)),
+            (CHANNEL, self.channel.map(Channel::as_str)),
+            (ASSIGNED_TO, self.assigned_to.as_deref()),
+            (CONTACT_ID, self.contact_id.as_deref()),
+        ]
+        .into_iter()
+        .filter_map(|(field, value)| value.map(|v| Postings::field(tag, field, v)))
+        .collect();
+        if order == BY_CREATED
+            && let Some(q) = &self.q
+        {
+            postings.extend(trigram::postings(TRIGRAMS, q));
+        }
+        postings
     }
 }

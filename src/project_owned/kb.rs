@@ -15,7 +15,8 @@ use crate::org_owned::audit::Actor;
 use crate::org_owned::project::{Slug, unique_slug};
 use crate::project_owned::search::{self, TermStats};
 use crate::project_owned::{
-    self, Filter, IndexEntry, InputSettings, Kind, Listing, ProjectScope, Routed, lookup_prefix,
+    self, Filter, IndexEntry, InputSettings, Kind, Listing, Postings, ProjectScope, Routed,
+    lookup_prefix, trigram,
 };
 use crate::query::{QueryParams, enum_param, lowercase_param, text_param};
 use crate::store::{Reader, Tx, layout, tables};
@@ -33,6 +34,16 @@ pub const BY_SLUG: u8 = 0x49;
 pub const POSTINGS: u8 = 0x4a;
 /// `docs` and `length` counters over published articles.
 pub const STATS: u8 = 0x4b;
+/// `field ++ len ++ value ++ seq ++ id`: the postings of the filtered fields, by creation.
+pub const FIELDS_BY_CREATED: u8 = 0x74;
+/// `field ++ len ++ value ++ updated_seq ++ id`: the same, by last update.
+pub const FIELDS_BY_UPDATED: u8 = 0x75;
+/// `len ++ trigram ++ seq ++ id`: the trigrams of the lowercase title and content, for `q`.
+pub const TRIGRAMS: u8 = 0x76;
+
+/// The field bytes of `FIELDS_BY_*`.
+const STATUS: u8 = 1;
+const CATEGORY: u8 = 2;
 
 const STAT_DOCS: &[u8] = b"docs";
 const STAT_LENGTH: &[u8] = b"length";
@@ -103,7 +114,16 @@ impl Record for Posting {
 
 impl Kind for Article {
     const TAG: u8 = 0x04;
-    const INDEX_TAGS: &'static [u8] = &[BY_CREATED, BY_UPDATED, BY_SLUG, POSTINGS, STATS];
+    const INDEX_TAGS: &'static [u8] = &[
+        BY_CREATED,
+        BY_UPDATED,
+        BY_SLUG,
+        POSTINGS,
+        STATS,
+        FIELDS_BY_CREATED,
+        FIELDS_BY_UPDATED,
+        TRIGRAMS,
+    ];
     const PLURAL: &'static str = "kb_articles";
     const SINGULAR: &'static str = "kb_article";
     const ID_PREFIX: &'static str = "kba_";
@@ -139,6 +159,33 @@ impl Kind for Article {
             IndexEntry::order(BY_UPDATED, b"", self.updated_seq, &self.id),
             IndexEntry::lookup(BY_SLUG, self.slug.as_str(), self.seq, &self.id),
         ];
+        let mut fields = vec![(STATUS, self.status.as_str())];
+        if let Some(category) = &self.category {
+            fields.push((CATEGORY, category));
+        }
+        for (field, value) in fields {
+            entries.push(IndexEntry::field(
+                FIELDS_BY_CREATED,
+                field,
+                value,
+                self.seq,
+                &self.id,
+            ));
+            entries.push(IndexEntry::field(
+                FIELDS_BY_UPDATED,
+                field,
+                value,
+                self.updated_seq,
+                &self.id,
+            ));
+        }
+        let (title, content) = (self.title.to_lowercase(), self.content.to_lowercase());
+        entries.extend(trigram::entries(
+            TRIGRAMS,
+            [title.as_str(), content.as_str()],
+            self.seq,
+            &self.id,
+        ));
         if self.status == ArticleStatus::Published {
             let doc_len = search::doc_len(&self.title, &self.content);
             let mut counts: BTreeMap<String, (u32, u32)> = BTreeMap::new();
@@ -374,6 +421,29 @@ impl Filter<Article> for ArticleFilter {
                 a.title.to_lowercase().contains(q.as_str())
                     || a.content.to_lowercase().contains(q.as_str())
             })
+    }
+
+    /// Each given field's postings in the list's order; `q`'s trigrams are kept by creation
+    /// only, so with `sort=updated_at` `q` is checked on the records the walk reaches.
+    fn postings(&self, order: u8) -> Vec<Postings> {
+        let tag = if order == BY_UPDATED {
+            FIELDS_BY_UPDATED
+        } else {
+            FIELDS_BY_CREATED
+        };
+        let mut postings = Vec::new();
+        if let Some(status) = self.status {
+            postings.push(Postings::field(tag, STATUS, status.as_str()));
+        }
+        if let Some(category) = &self.category {
+            postings.push(Postings::field(tag, CATEGORY, category));
+        }
+        if order == BY_CREATED
+            && let Some(q) = &self.q
+        {
+            postings.extend(trigram::postings(TRIGRAMS, q));
+        }
+        postings
     }
 }
 

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::ops::{Bound, ControlFlow};
 
 use crate::codec;
-use crate::error::{ApiResult, ErrorCode};
+use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::ids;
 use crate::org_owned::audit::{self, Actor};
 use crate::org_owned::project;
@@ -14,7 +14,7 @@ use crate::project_owned::{
     FIRST_INDEX_TAG, IndexEntry, Kind, agent, beacon, contact, conversation, form, form_submission,
     integration, kb, message, outbox, webhook, webhook_delivery, widget,
 };
-use crate::store::{Reader, Tx, layout, tables};
+use crate::store::{Reader, Store, Tx, layout, tables};
 
 /// What the store knows of a kind without its type: one entry per kind in `KINDS`.
 #[derive(Debug)]
@@ -167,6 +167,121 @@ pub fn count_records_once(tx: &mut Tx<'_>) -> ApiResult<bool> {
     }
     tx.put_raw(tables::COUNTS, COUNTED, &[1])?;
     Ok(true)
+}
+
+/// The index layout this build writes: 1 added the filter postings and the trigrams of `q`.
+/// A data file written with an older layout gets its entries built when it is opened.
+pub const INDEX_VERSION: u64 = 1;
+/// Its key in the store's `meta` table.
+pub const INDEX_VERSION_KEY: &str = "index_version";
+/// Records indexed per write transaction while building.
+const BUILD_BATCH: usize = 2_000;
+/// Records between two progress lines.
+const PROGRESS_EVERY: u64 = 100_000;
+
+/// Brings a data file's index entries up to `INDEX_VERSION`, once: for every record of every
+/// kind of `KINDS` in every project, writes the key entries its kind's `index` implies (writing
+/// an existing entry again changes nothing), in batches of `BUILD_BATCH` records per
+/// transaction, then records the version. An interrupted build is redone at the next open.
+/// Counters are left alone: they are sums kept since before version 1, and adding a record's
+/// share again would count it twice; a version that changes counters must clear them first.
+pub fn build_indexes(store: &Store) -> ApiResult<()> {
+    // One transaction decides: up to date, nothing to index (a new file), or which projects.
+    let pending = store.write_blocking(|tx| {
+        let version = tx.meta(INDEX_VERSION_KEY)?.unwrap_or(0);
+        if version >= INDEX_VERSION {
+            return Ok(None);
+        }
+        let mut projects = Vec::new();
+        tx.scan(
+            tables::PROJECTS,
+            (Bound::Unbounded, Bound::Unbounded),
+            false,
+            &mut |key, _| {
+                projects.push(key.to_vec());
+                Ok(ControlFlow::Continue(()))
+            },
+        )?;
+        if projects.is_empty() {
+            tx.set_meta(INDEX_VERSION_KEY, INDEX_VERSION)?;
+            return Ok(None);
+        }
+        Ok(Some((version, projects)))
+    })?;
+    let Some((version, projects)) = pending else {
+        return Ok(());
+    };
+    tracing::info!(
+        from = version,
+        to = INDEX_VERSION,
+        projects = projects.len(),
+        "building index entries"
+    );
+    let mut records = 0u64;
+    for prefix in &projects {
+        for kind in KINDS {
+            let mut after: Option<Vec<u8>> = None;
+            loop {
+                let (prefix, start) = (prefix.clone(), after.clone());
+                let (count, last) = store
+                    .write_blocking(move |tx| index_batch(tx, &prefix, kind, start.as_deref()))?;
+                let before = records;
+                records += count;
+                if records / PROGRESS_EVERY > before / PROGRESS_EVERY {
+                    tracing::info!(records, "building index entries");
+                }
+                match last {
+                    Some(last) => after = Some(last),
+                    None => break,
+                }
+            }
+        }
+    }
+    store.write_blocking(|tx| tx.set_meta(INDEX_VERSION_KEY, INDEX_VERSION))?;
+    tracing::info!(records, version = INDEX_VERSION, "index entries built");
+    Ok(())
+}
+
+/// Writes the key entries of at most `BUILD_BATCH` records of `kind` under `project` (the
+/// project prefix), after the record key `after`. Returns how many it indexed, and the last
+/// key when there may be more.
+fn index_batch(
+    tx: &mut Tx<'_>,
+    project: &[u8],
+    kind: &KindInfo,
+    after: Option<&[u8]>,
+) -> ApiResult<(u64, Option<Vec<u8>>)> {
+    let mut records_prefix = project.to_vec();
+    records_prefix.push(kind.tag);
+    let (mut start, end) = layout::prefix_range(&records_prefix);
+    if let Some(after) = after {
+        start = Bound::Excluded(after.to_vec());
+    }
+    // Records first: a table cannot be written while it is being scanned.
+    let mut batch: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+    tx.scan(tables::OWNED, (start, end), false, &mut |key, value| {
+        batch.push((key.to_vec(), value.to_vec()));
+        Ok(if batch.len() == BUILD_BATCH {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        })
+    })?;
+    for (_, value) in &batch {
+        for entry in (kind.index_of)(value)? {
+            if let IndexEntry::Key { tag, key, value } = entry {
+                let mut full = project.to_vec();
+                full.push(tag);
+                full.extend(key);
+                tx.put_raw(tables::OWNED, &full, &value)?;
+            }
+        }
+    }
+    let count = u64::try_from(batch.len()).map_err(ApiError::internal)?;
+    let last = (batch.len() == BUILD_BATCH)
+        .then(|| batch.pop().map(|(key, _)| key))
+        .flatten();
+    Ok((count, last))
 }
 
 #[cfg(test)]

@@ -5,11 +5,12 @@
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::config::MIN_LIST_SCAN_BUDGET;
 use crate::config::WebhookSettings;
 use crate::error::{ApiError, ApiResult};
 use crate::org_owned::audit::Actor;
 use crate::pagination::Page;
-use crate::project_owned::{self, Kind, Order, ProjectScope};
+use crate::project_owned::{self, Kind, Order, Postings, ProjectScope, Walk};
 use crate::query::{ListParams, QueryParams};
 use crate::store::{Reader, Tx};
 use crate::timestamp::Timestamp;
@@ -20,6 +21,13 @@ const MAX_LIMIT: usize = 100;
 /// A list filter of one kind, applied before paging.
 pub trait Filter<K>: Send + 'static {
     fn matches(&self, record: &K) -> bool;
+
+    /// Postings ordered like the ordering index `order` whose intersection holds every record
+    /// that matches (each filtered field's value, a query's trigrams); `matches` checks the
+    /// rest on each record found. Empty: the list walks the ordering and checks every record.
+    fn postings(&self, _order: u8) -> Vec<Postings> {
+        Vec::new()
+    }
 }
 
 /// The filter of a kind whose list takes no filter parameters.
@@ -97,8 +105,9 @@ pub trait Routed: Kind {
 }
 
 /// One page of `K` for a paged list request: paging, `sort`/`order` where the kind keeps an
-/// update index, and the kind's filters. Query parameters are read here, after the project
-/// resolved (API.md §2.3).
+/// update index, and the kind's filters, walked through their postings within the store's
+/// `list_scan_budget`. Query parameters are read here, after the project resolved (API.md
+/// §2.3).
 pub fn list_page<K: Routed>(
     reader: &impl Reader,
     scope: &ProjectScope,
@@ -128,15 +137,19 @@ pub fn list_page<K: Routed>(
         }
     };
     let filter = K::parse_filter(query)?;
-    let order = Order {
-        tag,
-        group: b"",
-        descending: params.descending,
+    let walk = Walk {
+        order: Order {
+            tag,
+            group: b"",
+            descending: params.descending,
+        },
+        postings: filter.postings(tag),
+        budget: reader.limits().list_scan_budget.max(MIN_LIST_SCAN_BUDGET),
     };
-    project_owned::list::<K>(
+    project_owned::list_within::<K>(
         reader,
         scope,
-        order,
+        &walk,
         params.cursor.as_ref(),
         params.limit,
         |record| filter.matches(record),

@@ -93,6 +93,8 @@ impl ReadSource {
         let rx = Rx {
             tables: OpenTables::new(),
             txn: self.begin_read()?,
+            // Tools read whole tables; no list page is served from here.
+            limits: super::Limits::default(),
         };
         op(&rx)
     }

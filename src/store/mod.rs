@@ -125,6 +125,8 @@ pub struct Limits {
     pub outbox_entries: u64,
     /// Bytes of redb's page cache.
     pub cache_bytes: usize,
+    /// Most index entries one list page examines (`[store] list_scan_budget`).
+    pub list_scan_budget: u64,
 }
 
 impl Default for Limits {
@@ -132,6 +134,7 @@ impl Default for Limits {
         Limits {
             outbox_entries: crate::config::DEFAULT_MAX_PENDING,
             cache_bytes: crate::config::StoreSettings::default().cache_bytes(),
+            list_scan_budget: crate::config::StoreSettings::default().list_scan_budget,
         }
     }
 }
@@ -162,6 +165,7 @@ pub struct Store {
 
 struct Inner {
     db: Arc<Database>,
+    limits: Limits,
     hash_salt: [u8; 32],
     commits: CommitSignals,
     jobs: Mutex<Option<mpsc::Sender<Job>>>,
@@ -209,6 +213,7 @@ impl Store {
         Ok(Store {
             inner: Arc::new(Inner {
                 db,
+                limits,
                 hash_salt,
                 commits,
                 jobs: Mutex::new(Some(jobs)),
@@ -310,7 +315,8 @@ impl Store {
         T: Send + 'static,
     {
         let db = Arc::clone(&self.inner.db);
-        tokio::task::spawn_blocking(move || read_in(&db, op))
+        let limits = self.inner.limits;
+        tokio::task::spawn_blocking(move || read_in(&db, limits, op))
             .await
             .map_err(|err| match err.try_into_panic() {
                 Ok(panic) => ApiError::internal(format!(
@@ -326,7 +332,7 @@ impl Store {
     /// wait for the writer, so it costs a few page look-ups, less than a round trip through the
     /// blocking pool. Scans, search, the audit log and lists go through [`Store::read`].
     pub fn read_blocking<T>(&self, op: impl FnOnce(&Rx) -> ApiResult<T>) -> ApiResult<T> {
-        read_in(&self.inner.db, op)
+        read_in(&self.inner.db, self.inner.limits, op)
     }
 
     /// Stops the writer after the jobs already queued, then closes the file once no other
@@ -389,10 +395,11 @@ fn init_tables(db: &Database) -> Result<(u64, [u8; 32]), redb::Error> {
     Ok(found)
 }
 
-fn read_in<T>(db: &Database, op: impl FnOnce(&Rx) -> ApiResult<T>) -> ApiResult<T> {
+fn read_in<T>(db: &Database, limits: Limits, op: impl FnOnce(&Rx) -> ApiResult<T>) -> ApiResult<T> {
     let rx = Rx {
         tables: OpenTables::new(),
         txn: db.begin_read()?,
+        limits,
     };
     op(&rx)
 }
@@ -414,6 +421,9 @@ pub type Visitor<'a> = dyn FnMut(&[u8], &[u8]) -> ApiResult<Visit> + 'a;
 /// Read access, the same inside a write transaction (`Tx`) and a read transaction (`Rx`), so
 /// look-ups are written once.
 pub trait Reader: open::OpenTable {
+    /// The limits the store was opened with (a list page's scan budget).
+    fn limits(&self) -> Limits;
+
     fn get_raw(&self, table: Table, key: &[u8]) -> ApiResult<Option<Vec<u8>>> {
         Ok(self.open(table)?.get(key)?.map(|v| v.value().to_vec()))
     }
@@ -558,9 +568,14 @@ mod open {
 pub struct Rx {
     tables: OpenTables<ReadOnlyTable<&'static [u8], &'static [u8]>>,
     txn: ReadTransaction,
+    limits: Limits,
 }
 
-impl Reader for Rx {}
+impl Reader for Rx {
+    fn limits(&self) -> Limits {
+        self.limits
+    }
+}
 
 type WriteTable<'t> = redb::Table<'t, &'static [u8], &'static [u8]>;
 
@@ -593,6 +608,19 @@ impl<'t> Tx<'t> {
 
     pub fn put_raw(&self, table: Table, key: &[u8], value: &[u8]) -> ApiResult<()> {
         self.writable(table)?.insert(key, value)?;
+        Ok(())
+    }
+
+    /// A store-level value of the `meta` table (`index_version`).
+    pub fn meta(&self, name: &str) -> ApiResult<Option<u64>> {
+        let meta = self.txn.open_table(tables::META)?;
+        let value = meta.get(name)?.map(|v| v.value());
+        Ok(value)
+    }
+
+    pub fn set_meta(&self, name: &str, value: u64) -> ApiResult<()> {
+        self.writes.set(self.writes.get() + 1);
+        self.txn.open_table(tables::META)?.insert(name, value)?;
         Ok(())
     }
 
@@ -639,7 +667,11 @@ impl<'t> Tx<'t> {
     }
 }
 
-impl Reader for Tx<'_> {}
+impl Reader for Tx<'_> {
+    fn limits(&self) -> Limits {
+        self.limits
+    }
+}
 
 #[cfg(test)]
 mod tests {

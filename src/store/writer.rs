@@ -182,7 +182,7 @@ impl Writer {
         let alone = batch.len() == 1;
         let start_seq = self.seq;
         let written = Cell::new(0u32);
-        {
+        let wrote = {
             let mut tx = Tx {
                 txn: &txn,
                 tables: OpenTables::new(),
@@ -203,9 +203,11 @@ impl Writer {
                     };
                 }
             }
-        }
-        if written.get() == 0 && self.seq == start_seq {
-            // Nothing to make durable (every operation failed before writing): no fsync.
+            tx.writes.get() > 0
+        };
+        if !wrote && self.seq == start_seq {
+            // Nothing to make durable (every operation only read, or failed before writing):
+            // no fsync.
             return Batch::Finished(None);
         }
         let committing = Instant::now();

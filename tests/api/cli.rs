@@ -917,8 +917,9 @@ impl Stub {
                          Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
                         body.len()
                     );
-                    let _ = stream.write_all(reply.as_bytes());
+                    // Counted before the reply: the client may read it and exit at once.
                     served.fetch_add(1, Ordering::Relaxed);
+                    let _ = stream.write_all(reply.as_bytes());
                 }
             })
         };

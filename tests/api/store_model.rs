@@ -348,7 +348,13 @@ fn kind_step(store: &Store, model: &mut Model, rng: &mut Rng, project: &str, ste
         }
         1 if !conversations.is_empty() => {
             let id = rng.pick(&conversations).clone();
-            let body = json!({"status": *rng.pick(&["open", "resolved", "closed"]), "tags": [words(rng, 1)]});
+            // Status, assignee and subject move the conversation between filter postings.
+            let body = json!({
+                "status": *rng.pick(&["open", "resolved", "closed"]),
+                "tags": [words(rng, 1)],
+                "assigned_to": *rng.pick(&[None, Some("agent-a"), Some("agent-b")]),
+                "subject": words(rng, 2),
+            });
             let input = Conversation::parse_update(body, input_settings()).unwrap();
             let updated = in_project(store, &org, project, move |tx, scope, actor| {
                 Conversation::update(tx, scope, actor, &id, input)
@@ -408,7 +414,9 @@ fn kind_step(store: &Store, model: &mut Model, rng: &mut Rng, project: &str, ste
         7 if !articles.is_empty() => {
             let id = rng.pick(&articles).clone();
             let body = match rng.below(3) {
-                0 => json!({"content": words(rng, 5)}),
+                0 => {
+                    json!({"content": words(rng, 5), "category": *rng.pick(&[None, Some("billing")])})
+                }
                 1 => json!({"status": "archived"}),
                 _ => json!({"title": words(rng, 2), "status": "published"}),
             };
