@@ -9,7 +9,10 @@
 //!   servers measure apart: the noise floor for "on / off";
 //! - durable creates (POST a project, audited), rate limiting off. Every write is its own
 //!   durable commit today;
-//! - the rate limiter alone, in process: its cost per request without HTTP.
+//! - the rate limiter alone, in process: its cost per request without HTTP;
+//! - then the store at scale (`scale/mod.rs`): the project cascade, the server's memory under
+//!   load and its restart time, over stores of a million records and more (at smoke size, a
+//!   few thousand). `cargo bench --bench requests -- http` (or `-- scale`) runs one part.
 //!
 //! wrk runs out of process on the same machine, so it takes CPU from the server as it does
 //! from the ceiling; the shares compare like with like. `cargo bench --bench requests` (or
