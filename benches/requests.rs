@@ -9,7 +9,10 @@
 //!   servers measure apart: the noise floor for "on / off";
 //! - durable creates (POST a project, audited), rate limiting off. Every write is its own
 //!   durable commit today;
-//! - the rate limiter alone, in process: its cost per request without HTTP.
+//! - the rate limiter alone, in process: its cost per request without HTTP;
+//! - then the store at scale (`scale/mod.rs`): the project cascade, the server's memory under
+//!   load and its restart time, over stores of a million records and more (at smoke size, a
+//!   few thousand). `cargo bench --bench requests -- http` (or `-- scale`) runs one part.
 //!
 //! wrk runs out of process on the same machine, so it takes CPU from the server as it does
 //! from the ceiling; the shares compare like with like. `cargo bench --bench requests` (or
@@ -31,6 +34,8 @@ use rogeriq::server::{self, Options};
 use rogeriq::store::Store;
 use serde_json::{Value, json};
 use tempfile::TempDir;
+
+mod scale;
 
 /// Conversations made on each server before the reads.
 const SEEDED: usize = 100;
@@ -73,13 +78,58 @@ struct Measured {
 
 fn main() {
     let full = std::env::args().any(|a| a == "--bench");
+    // `cargo bench --bench requests -- http` (or `-- scale`) runs one part of the table.
+    let only = |part: &str| {
+        let parts = ["http", "scale"];
+        let chosen: Vec<String> = std::env::args()
+            .filter(|a| parts.contains(&a.as_str()))
+            .collect();
+        chosen.is_empty() || chosen.iter().any(|a| a == part)
+    };
     let seconds = if full { 5 } else { 1 };
     let wrk_found = Command::new("wrk").arg("--version").output().is_ok();
     assert!(
         wrk_found || !full,
         "wrk is missing: `make bench` installs it (apt-get install wrk)"
     );
+    if only("http") {
+        http_rows(full, seconds, wrk_found);
+    }
+    if only("scale") {
+        scale_rows(full, seconds, wrk_found);
+    }
+}
 
+/// The store at scale (benches/scale): cascade, memory and restart, printed as a second part of
+/// the same table.
+fn scale_rows(full: bool, seconds: u64, wrk_found: bool) {
+    let sizes = if full {
+        scale::Sizes {
+            records: 100_000,
+            other_projects: 10,
+            load_seconds: seconds,
+        }
+    } else {
+        scale::Sizes {
+            records: 500,
+            other_projects: 1,
+            load_seconds: seconds,
+        }
+    };
+    println!(
+        "store at scale: projects of {} records (contacts, conversations, messages, published \
+         articles) written through their create operations, beside {} other projects",
+        sizes.records, sizes.other_projects
+    );
+    println!("{:<72} {:>9}  goal", "measure", "value");
+    let rows = scale::rows(&sizes, wrk_found).unwrap_or_else(|err| panic!("scale rows: {err:?}"));
+    for row in rows {
+        println!("{:<72} {:>9}  {}", row.name, row.value, row.goal);
+    }
+}
+
+/// Ceiling, reads and durable creates over HTTP at 1 and 64 connections, and the limiter.
+fn http_rows(full: bool, seconds: u64, wrk_found: bool) {
     let ceiling = start_ceiling();
     let servers = [
         ("limit off", start(false)),
