@@ -209,6 +209,10 @@ fn count(n: usize) -> String {
 fn build(records: usize, other_projects: usize, targets: usize) -> ApiResult<Built> {
     let dir = tempfile::tempdir().map_err(ApiError::internal)?;
     let store = Store::open(&dir.path().join("rogeriq.redb")).map_err(ApiError::internal)?;
+    // Marks the new file as holding the current index layout and complete record counts, as
+    // the server's first start does; the records below keep both up to date as they are written.
+    project_owned::registry::build_indexes(&store)?;
+    store.write_blocking(project_owned::registry::count_records_once)?;
     let (org_id, key) = store.write_blocking(|tx| {
         let actor = Actor::master(None);
         let created = org::create(
