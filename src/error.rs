@@ -24,6 +24,8 @@ pub enum ErrorCode {
     ConversationNotFound,
     ContactNotFound,
     ResourceNotFound,
+    /// A known path with a method it does not serve (405, with `Allow`).
+    MethodNotAllowed,
     SlugConflict,
     /// A public form that its project archived (API.md §9.9, §9.12).
     FormArchived,
@@ -46,6 +48,7 @@ impl ErrorCode {
             ErrorCode::ConversationNotFound => "CONVERSATION_NOT_FOUND",
             ErrorCode::ContactNotFound => "CONTACT_NOT_FOUND",
             ErrorCode::ResourceNotFound => "RESOURCE_NOT_FOUND",
+            ErrorCode::MethodNotAllowed => "METHOD_NOT_ALLOWED",
             ErrorCode::SlugConflict => "SLUG_CONFLICT",
             ErrorCode::FormArchived => "FORM_ARCHIVED",
             ErrorCode::RateLimited => "RATE_LIMITED",

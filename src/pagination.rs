@@ -30,16 +30,26 @@ impl Cursor {
     }
 }
 
-/// Reads `limit`: absent → `default`; above `max` → clamped; below 1 or not a number → 400.
+/// Reads `limit`: absent → `default`; above `max`, however large → clamped (API.md §6.2); below
+/// 1 or not a decimal integer → 400.
 pub fn parse_limit(raw: Option<&str>, default: usize, max: usize) -> ApiResult<usize> {
-    match raw {
-        None => Ok(default),
-        Some(text) => match text.trim().parse::<i64>() {
-            Ok(n) if n >= 1 => Ok((n as u64).min(max as u64) as usize),
-            _ => Err(ApiError::bad_request(
-                "limit must be an integer of at least 1",
-            )),
-        },
+    let Some(text) = raw else {
+        return Ok(default);
+    };
+    let digits = text.trim();
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(ApiError::bad_request(
+            "limit must be an integer of at least 1",
+        ));
+    }
+    let significant = digits.trim_start_matches('0');
+    match significant.parse::<usize>() {
+        _ if significant.is_empty() => Err(ApiError::bad_request(
+            "limit must be an integer of at least 1",
+        )),
+        Ok(n) => Ok(n.min(max)),
+        // Only digits, so the one failure left is overflow: a number above any maximum.
+        Err(_) => Ok(max),
     }
 }
 
@@ -104,7 +114,12 @@ mod tests {
         assert_eq!(parse_limit(None, 50, 100).unwrap(), 50);
         assert_eq!(parse_limit(Some("7"), 50, 100).unwrap(), 7);
         assert_eq!(parse_limit(Some("1000"), 50, 100).unwrap(), 100);
-        for bad in ["0", "-1", "x", "1.5", ""] {
+        assert_eq!(parse_limit(Some("007"), 50, 100).unwrap(), 7);
+        let huge = "9".repeat(400);
+        for large in ["9223372036854775808", "18446744073709551616", huge.as_str()] {
+            assert_eq!(parse_limit(Some(large), 50, 100).unwrap(), 100, "{large}");
+        }
+        for bad in ["0", "000", "-1", "-0", "+5", "x", "1.5", "", "1e3"] {
             assert!(parse_limit(Some(bad), 50, 100).is_err(), "{bad}");
         }
     }

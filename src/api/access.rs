@@ -31,4 +31,14 @@ impl RouteAccess {
     pub fn get(&self, method: &Method) -> Option<Access> {
         self.0.get(method).copied()
     }
+
+    /// The `Allow` header's value: the path's methods, with HEAD beside GET.
+    pub fn allow(&self) -> String {
+        let mut methods: Vec<&str> = self.0.keys().map(Method::as_str).collect();
+        if self.0.contains_key(&Method::GET) {
+            methods.push("HEAD");
+        }
+        methods.sort_unstable();
+        methods.join(", ")
+    }
 }

@@ -7,7 +7,6 @@ use crate::api::{State, created, ok};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::org_owned::api_key::{self, CreatedKeyView, KeyCreate};
 use crate::org_owned::org::{self, Org, OrgCreate};
-use crate::timestamp::Timestamp;
 
 pub async fn list_orgs(_master: Master, state: State) -> ApiResult<HttpResponse> {
     let orgs = state.store.read(org::list).await?;
@@ -32,11 +31,7 @@ pub async fn create_key(
     state: State,
 ) -> ApiResult<HttpResponse> {
     let org_id = org_id.into_inner();
-    let input = KeyCreate::from_json(
-        body.value().await?,
-        Timestamp::now(),
-        state.rate_limit.default_tier,
-    )?;
+    let input = KeyCreate::from_json(body.value().await?, state.rate_limit.default_tier)?;
     let actor = master.actor();
     let (key, secret) = state
         .store

@@ -23,6 +23,7 @@ pub fn status(code: ErrorCode) -> StatusCode {
         | ErrorCode::ConversationNotFound
         | ErrorCode::ContactNotFound
         | ErrorCode::ResourceNotFound => StatusCode::NOT_FOUND,
+        ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         ErrorCode::SlugConflict => StatusCode::CONFLICT,
         ErrorCode::FormArchived => StatusCode::GONE,
         ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,

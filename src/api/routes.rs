@@ -7,7 +7,7 @@ use actix_web::{Route, guard, web};
 
 pub use crate::api::access::{Access, RouteAccess};
 use crate::api::webhooks;
-use crate::api::{admin, api_keys, audit_log, conversations, health, kb, owned, projects};
+use crate::api::{admin, api_keys, audit_log, conversations, health, kb, openapi, owned, projects};
 use crate::api::{agent, widget};
 use crate::auth::scope::{Required, Resource, Verb};
 use crate::error::{ApiError, ErrorCode};
@@ -461,11 +461,16 @@ pub fn table() -> Vec<RouteSpec> {
             key(Beacons, Write),
             |r| r.to(owned::unarchive::<Beacon>),
         ),
+        // The OpenAPI document of this table (src/api/openapi.rs).
+        spec(get.clone(), "/api/v1/openapi.json", Access::Public, |r| {
+            r.to(openapi::serve)
+        }),
     ]
 }
 
 /// Registers every route of the table. Paths are grouped into one resource each, whose unknown
-/// methods answer like unknown routes: 404 `RESOURCE_NOT_FOUND` (API.md §1).
+/// methods answer 405 `METHOD_NOT_ALLOWED` with `Allow`, as HTTP and the OpenAPI document
+/// say (RFC 9110 §15.5.6); unknown paths answer 404 `RESOURCE_NOT_FOUND` (API.md §1).
 pub fn configure(cfg: &mut web::ServiceConfig) {
     let specs = table();
     let mut paths: Vec<&'static str> = Vec::new();
@@ -484,7 +489,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         );
         let mut resource = web::resource(path)
             .app_data(access)
-            .default_service(web::to(not_found));
+            .default_service(web::to(method_not_allowed));
         for spec in on_path {
             let route = if spec.method == Method::GET {
                 web::route().guard(guard::Any(guard::Get()).or(guard::Head()))
@@ -499,4 +504,20 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 pub async fn not_found() -> Result<actix_web::HttpResponse, ApiError> {
     Err(ApiError::new(ErrorCode::ResourceNotFound, "Not found"))
+}
+
+async fn method_not_allowed(req: actix_web::HttpRequest) -> actix_web::HttpResponse {
+    let error = ApiError::new(
+        ErrorCode::MethodNotAllowed,
+        format!("{} is not allowed on this path", req.method()),
+    );
+    let mut response = actix_web::ResponseError::error_response(&error);
+    if let Some(access) = req.app_data::<RouteAccess>()
+        && let Ok(allow) = actix_web::http::header::HeaderValue::from_str(&access.allow())
+    {
+        response
+            .headers_mut()
+            .insert(actix_web::http::header::ALLOW, allow);
+    }
+    response
 }

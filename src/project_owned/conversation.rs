@@ -198,7 +198,7 @@ impl ConversationUpdate {
     pub fn from_json(body: Value) -> ApiResult<Self> {
         let mut input = Input::new(body)?;
         let update = ConversationUpdate {
-            subject: input.nullable("subject", text(SHORT_TEXT_MAX)),
+            subject: input.settable("subject", text(SHORT_TEXT_MAX)),
             status: input.updatable("status", one_of(Status::VALUES)),
             priority: input.updatable("priority", one_of(Priority::VALUES)),
             assigned_to: input.nullable("assigned_to", trimmed(1, SHORT_TEXT_MAX)),

@@ -32,9 +32,9 @@ pub const BY_SLUG: u8 = 0x55;
 /// A form holds at most this many fields, and a choice field this many options.
 pub const MAX_FIELDS: usize = 100;
 const MAX_OPTIONS: usize = 100;
-const MAX_RATE_LIMIT: u64 = 1_000_000;
+pub const MAX_RATE_LIMIT: u64 = 1_000_000;
 /// Thirty days: the limiter keeps a window in memory for this long at most.
-const MAX_WINDOW_SECONDS: u64 = 30 * 24 * 3600;
+pub const MAX_WINDOW_SECONDS: u64 = 30 * 24 * 3600;
 
 wire_enum! {
     pub enum FieldType {
@@ -209,7 +209,7 @@ struct FieldDraft {
 impl FieldDraft {
     /// Reads one item of `fields`; its issues are relative to the item.
     fn from_json(item: &Value) -> ApiResult<FieldDraft> {
-        let options_sent = item.get("options").is_some_and(|v| !v.is_null());
+        let options_sent = item.get("options").is_some();
         let mut input = Input::new(item.clone())
             .map_err(|_| ApiError::invalid(vec![Issue::new("", "Expected object")]))?;
         let kind = input.required("type", one_of(FieldType::VALUES));
@@ -217,7 +217,11 @@ impl FieldDraft {
         let id = input.updatable("id", parsed::<FieldKey>);
         let name = input.updatable("name", parsed::<FieldKey>);
         let required = input.updatable("required", boolean);
-        let placeholder = input.optional("placeholder", text(SHORT_TEXT_MAX));
+        // `null` is the record's own value (API.md §11), which a client may send back.
+        let placeholder = input
+            .nullable("placeholder", text(SHORT_TEXT_MAX))
+            .into_change()
+            .flatten();
         let mut options = Vec::new();
         if kind.is_some_and(FieldType::is_choice) {
             match input.array(

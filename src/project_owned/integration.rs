@@ -415,7 +415,7 @@ impl LifecycleUpdate {
         let mut input = Input::new(body)?;
         let update = LifecycleUpdate {
             status: input.updatable("status", settable_status),
-            display_name: input.nullable("display_name", display_name),
+            display_name: input.settable("display_name", display_name),
             sidebar_enabled: input.updatable("sidebar_enabled", boolean),
             settings: input.updatable("settings", capped_object),
             action_permissions: input.updatable("action_permissions", capped_object),

@@ -43,7 +43,7 @@ const FIELDS: &[&str] = &[
 
 /// Read-only keys that clients send back with a whole record (API.md §16 row 18): ignored,
 /// never stored as extra keys.
-const READ_ONLY: &[&str] = &[
+pub const READ_ONLY: &[&str] = &[
     "id",
     "project_id",
     "created_at",

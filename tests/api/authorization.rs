@@ -298,6 +298,7 @@ const EXPECTED: &[(&str, &str, &str)] = &[
         "/api/v1/projects/{project_id}/beacons/{beacon_id}/unarchive",
         "beacons:write",
     ),
+    ("GET", "/api/v1/openapi.json", "public"),
 ];
 
 fn access_name(access: &Access) -> String {

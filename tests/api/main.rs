@@ -28,6 +28,7 @@ mod pagination;
 
 mod agent;
 mod beacons;
+mod contract;
 mod forms;
 mod integrations;
 mod sdk_compat;
