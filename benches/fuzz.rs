@@ -67,7 +67,9 @@ fn run(examples: &str, seed: Option<&str>, full: bool) -> Result<bool, String> {
         .args(["--workers", "2"])
         .args(["--header", &format!("X-API-Key: {}", target.key)])
         .args(["--suppress-health-check", "too_slow,filter_too_much"])
-        .env("NO_COLOR", "1");
+        .env("NO_COLOR", "1")
+        // Schemathesis and Hypothesis keep their caches in the working directory.
+        .current_dir(dir.path());
     if let Some(seed) = seed {
         cmd.args(["--seed", seed]);
     }

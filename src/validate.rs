@@ -310,6 +310,18 @@ macro_rules! wire_enum {
         impl $name {
             pub const VALUES: &'static [(&'static str, $name)] = &[$(($text, $name::$variant)),+];
         }
+
+        /// In the OpenAPI document: one of the names of `VALUES`.
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                utoipa::openapi::schema::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::String)
+                    .enum_values(Some(Self::VALUES.iter().map(|(name, _)| *name)))
+                    .into()
+            }
+        }
+
+        impl utoipa::ToSchema for $name {}
     };
 }
 pub(crate) use wire_enum;

@@ -11,6 +11,7 @@ use actix_web::HttpResponse;
 use actix_web::http::Method;
 use actix_web::http::header::ContentType;
 use serde_json::json;
+use utoipa::ToSchema;
 use utoipa::openapi::extensions::Extensions;
 use utoipa::openapi::path::{
     HttpMethod, OperationBuilder, Parameter, ParameterBuilder, ParameterIn, PathItem,
@@ -130,6 +131,15 @@ fn components() -> utoipa::openapi::Components {
                 .required("message"),
         );
     for (name, schema) in bodies() {
+        components = components.schema(name, schema);
+    }
+    let mut views = Vec::new();
+    for spec in table() {
+        if let Some(view) = data(&spec.method, spec.path).view() {
+            (view.register)(&mut views);
+        }
+    }
+    for (name, schema) in views {
         components = components.schema(name, schema);
     }
     components.build()
@@ -331,12 +341,167 @@ fn contract(method: &Method, path: &str) -> Contract {
     }
 }
 
+/// A response type of the server, derived with `utoipa::ToSchema` beside its type.
+#[derive(Clone, Copy)]
+struct View {
+    name: fn() -> std::borrow::Cow<'static, str>,
+    register: fn(&mut Vec<(String, RefOr<Schema>)>),
+}
+
+fn view<T: ToSchema>() -> View {
+    fn register<T: ToSchema>(out: &mut Vec<(String, RefOr<Schema>)>) {
+        T::schemas(out);
+        out.push((T::name().into_owned(), T::schema()));
+    }
+    View {
+        name: T::name,
+        register: register::<T>,
+    }
+}
+
+/// What a success body's `data` holds.
+#[derive(Clone, Copy)]
+enum Data {
+    One(View),
+    OneOrNull(View),
+    /// A plain list `{data: [...]}` or the items of a page.
+    List(View),
+    /// A small object the handler writes in place (`{id, deleted}` and the like).
+    Object(&'static [&'static str]),
+}
+
+impl Data {
+    fn view(self) -> Option<View> {
+        match self {
+            Data::One(v) | Data::OneOrNull(v) | Data::List(v) => Some(v),
+            Data::Object(_) => None,
+        }
+    }
+
+    fn schema(self) -> Schema {
+        let reference = |v: View| Ref::from_schema_name((v.name)());
+        match self {
+            Data::One(v) => AllOfBuilder::new().item(reference(v)).into(),
+            Data::OneOrNull(v) => utoipa::openapi::schema::OneOfBuilder::new()
+                .item(reference(v))
+                .item(ObjectBuilder::new().schema_type(Type::Null))
+                .into(),
+            Data::List(v) => ArrayBuilder::new().items(reference(v)).into(),
+            Data::Object(fields) => {
+                let mut object = object();
+                for field in fields {
+                    object = object.property(*field, any()).required(*field);
+                }
+                object.into()
+            }
+        }
+    }
+}
+
+/// The `data` of each route's success body.
+fn data(method: &Method, path: &str) -> Data {
+    use crate::org_owned::{api_key, audit, org, project};
+    use crate::project_owned::{
+        agent, contact, conversation, form, form_submission, integration, kb, message, webhook,
+        webhook_delivery, webhook_dispatch,
+    };
+    let tail = path
+        .strip_prefix("/api/v1/projects/{project_id}")
+        .or_else(|| path.strip_prefix("/api/v1/orgs/{org_id}"))
+        .unwrap_or(path);
+    let kind = |plural: &str| -> Option<(View, bool)> {
+        Some(match plural {
+            "projects" => (view::<project::ProjectView>(), false),
+            "conversations" => (view::<conversation::ConversationView>(), true),
+            "contacts" => (view::<contact::ContactView>(), true),
+            "kb/articles" => (view::<kb::ArticleView>(), true),
+            "webhooks" => (view::<webhook::WebhookView>(), false),
+            "forms" => (view::<form::FormView>(), false),
+            "beacons" => (view::<beacon::BeaconView>(), false),
+            _ => return None,
+        })
+    };
+    let get = *method == Method::GET;
+    match (method.as_str(), tail) {
+        ("GET", "/api/v1/admin/orgs") => Data::List(view::<org::OrgView>()),
+        ("POST", "/api/v1/admin/orgs") => Data::One(view::<org::OrgView>()),
+        ("POST", "/api/v1/admin/orgs/{org_id}/keys" | "/keys") => {
+            Data::One(view::<api_key::CreatedKeyView>())
+        }
+        ("GET", "/keys") => Data::List(view::<api_key::ApiKeyView>()),
+        ("DELETE", "/keys/{key_id}") => Data::Object(&["id", "revoked"]),
+        ("GET", "/api/v1/auth/whoami") => Data::One(view::<api_key::ApiKeyView>()),
+        ("GET", "/audit-log") => Data::List(view::<audit::AuditEntryView>()),
+        ("POST", "/webhooks") => Data::One(view::<webhook::CreatedWebhook>()),
+        ("GET", "/conversations/{conversation_id}/messages") => {
+            Data::List(view::<message::MessageView>())
+        }
+        ("POST", "/conversations/{conversation_id}/messages") => {
+            Data::One(view::<message::MessageView>())
+        }
+        ("GET", "/kb/search") => Data::List(view::<super::kb::SearchHit>()),
+        ("POST", "/kb/articles/{kb_article_id}/publish") => Data::One(view::<kb::ArticleView>()),
+        ("GET", "/integrations") => Data::List(view::<integration::IntegrationView>()),
+        ("GET", "/integrations/catalog") => Data::List(view::<integration::CatalogEntry>()),
+        ("GET", "/integrations/catalog/{provider}") => {
+            Data::One(view::<integration::CatalogEntry>())
+        }
+        ("POST", "/integrations/{provider}/install-url") => {
+            Data::One(view::<integration::InstallUrl>())
+        }
+        ("PATCH", "/integrations/{provider}/lifecycle") => {
+            Data::OneOrNull(view::<integration::IntegrationView>())
+        }
+        ("DELETE", "/integrations/{provider}")
+        | ("POST", "/api/v1/admin/projects/{project_id}/integrations/{provider}") => {
+            Data::One(view::<integration::IntegrationView>())
+        }
+        ("POST", "/webhooks/{webhook_id}/test") => {
+            Data::One(view::<webhook_dispatch::TestResult>())
+        }
+        ("GET", "/webhooks/{webhook_id}/deliveries") => {
+            Data::List(view::<webhook_delivery::WebhookDeliveryView>())
+        }
+        ("POST", "/webhooks/{webhook_id}/rotate-secret") => {
+            Data::One(view::<super::webhooks::Rotated>())
+        }
+        ("GET" | "PATCH", "/widget/config") => Data::One(view::<widget::WidgetConfigView>()),
+        ("GET", "/agent/status") => Data::One(view::<agent::AgentStatus>()),
+        ("GET" | "PATCH", "/agent/config") => Data::One(view::<agent::AgentConfig>()),
+        ("POST", "/agent/respond") => Data::One(view::<agent::RespondResult>()),
+        ("POST", "/agent/classify") => {
+            Data::One(view::<crate::project_owned::agent::classify::Classification>())
+        }
+        ("POST", "/agent/suggest") => Data::One(view::<agent::SuggestResult>()),
+        ("GET", "/forms/{form_id}/submissions") => {
+            Data::List(view::<form_submission::FormSubmissionView>())
+        }
+        ("POST", "/api/f/{form_id}") => Data::One(view::<super::forms::SubmitResult>()),
+        (_, t) if t.ends_with("/archive") || t.ends_with("/unarchive") => {
+            Data::Object(&["id", "archived"])
+        }
+        ("DELETE", _) => Data::Object(&["id", "deleted"]),
+        (_, t) => {
+            let plural = t.trim_start_matches('/');
+            let (collection, is_item) = match plural.rsplit_once("/{") {
+                Some((collection, _)) => (collection, true),
+                None => (plural, false),
+            };
+            match kind(collection) {
+                Some((v, _)) if get && !is_item => Data::List(v),
+                Some((v, _)) => Data::One(v),
+                None => Data::Object(&[]),
+            }
+        }
+    }
+}
+
 /// The success response and one response per error status, each listing the codes the route
 /// can answer with at that status (API.md §5.2).
 fn responses(spec: &RouteSpec, contract: &Contract) -> utoipa::openapi::Responses {
     let data = if contract.paged {
         ObjectBuilder::new()
-            .property("data", ArrayBuilder::new().items(items(any())))
+            .property("data", data(&spec.method, spec.path).schema())
             .property(
                 "cursor",
                 ObjectBuilder::new().schema_type(SchemaType::from_iter([Type::String, Type::Null])),
@@ -354,11 +519,10 @@ fn responses(spec: &RouteSpec, contract: &Contract) -> utoipa::openapi::Response
     } else if spec.path == "/api/v1/openapi.json" {
         Schema::Object(ObjectBuilder::new().build())
     } else {
-        let data: Schema = ObjectBuilder::new()
-            .property("data", any())
+        ObjectBuilder::new()
+            .property("data", data(&spec.method, spec.path).schema())
             .required("data")
-            .into();
-        data
+            .into()
     };
     let mut responses = ResponsesBuilder::new().response(
         contract.success.to_string(),
@@ -1114,6 +1278,22 @@ fn widget_update() -> Schema {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_route_names_the_type_of_its_data() {
+        for spec in table() {
+            if matches!(spec.path, "/healthz" | "/api/v1/openapi.json") {
+                continue;
+            }
+            let data = data(&spec.method, spec.path);
+            assert!(
+                !matches!(data, Data::Object(fields) if fields.is_empty()),
+                "{} {} has no response type in `data`",
+                spec.method,
+                spec.path
+            );
+        }
+    }
 
     #[test]
     fn every_body_is_named_once() {

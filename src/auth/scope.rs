@@ -129,6 +129,19 @@ impl fmt::Display for Required {
 
 /// A scope a key may hold, parsed once when a key is created or loaded. Stored and sent as its
 /// string (`kb:write`), so stored records read the same as when scopes were kept as text.
+/// In the OpenAPI document: one of the scope strings.
+impl utoipa::PartialSchema for Scope {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .enum_values(Some(every_scope()))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Scope {}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub enum Scope {

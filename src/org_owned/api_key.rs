@@ -37,7 +37,7 @@ impl Record for ApiKey {
     const NAME: &'static str = "api key";
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ApiKeyView {
     pub id: String,
     pub org_id: String,
@@ -52,7 +52,7 @@ pub struct ApiKeyView {
 }
 
 /// The create response: the view plus the secret, shown this once.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct CreatedKeyView {
     #[serde(flatten)]
     pub view: ApiKeyView,

@@ -41,7 +41,7 @@ impl Record for Project {
 }
 
 /// The wire form, field for field as API.md §11.2.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ProjectView {
     pub id: String,
     pub org_id: String,
@@ -70,7 +70,7 @@ impl Project {
 
 /// A project slug, also used for KB article slugs: 2-50 characters of `a-z0-9` and single
 /// hyphens, starting and ending with a letter or digit. Stored and sent as its string.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(try_from = "String", into = "String")]
 pub struct Slug(String);
 
@@ -168,7 +168,7 @@ pub fn unique_slug(
 
 /// A hostname of RFC 1123 labels, single labels such as `localhost` included, at most 253
 /// characters: no scheme, path or port. Uppercase is taken and stored lowercase (API.md §9.1).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(try_from = "String", into = "String")]
 pub struct Domain(String);
 

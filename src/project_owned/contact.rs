@@ -42,7 +42,7 @@ impl Record for Contact {
     const NAME: &'static str = "contact";
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ContactView {
     pub id: String,
     pub project_id: String,
@@ -131,7 +131,7 @@ impl Contact {
 
 /// A syntactically valid address: one `@`, a non-empty local part, a dotted domain, no spaces,
 /// at most 255 characters. Kept as sent; stored and sent as its string.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(try_from = "String", into = "String")]
 pub struct Email(String);
 

@@ -76,7 +76,7 @@ impl Record for Conversation {
     const NAME: &'static str = "conversation";
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ConversationView {
     pub id: String,
     pub project_id: String,

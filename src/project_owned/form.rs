@@ -80,7 +80,7 @@ wire_enum! {
 
 /// A field's `id` or `name`: 1-64 letters, digits, `_` or `-`. Names key the submitted values,
 /// so they must be safe in issue paths (no dots).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(try_from = "String", into = "String")]
 pub struct FieldKey(String);
 
@@ -148,7 +148,7 @@ pub struct FormField {
 }
 
 /// A field on the wire; `options` only on choice fields.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct FormFieldView {
     pub id: FieldKey,
     #[serde(rename = "type")]
@@ -386,7 +386,7 @@ impl Record for Form {
 }
 
 /// FormRecord, field for field as API.md §11.11.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct FormView {
     pub id: String,
     pub project_id: String,

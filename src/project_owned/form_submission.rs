@@ -77,7 +77,7 @@ struct SubmittedEvent<'a> {
     conversation_id: Option<&'a str>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct FormSubmissionView {
     pub id: String,
     pub form_id: String,

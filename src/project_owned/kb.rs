@@ -71,7 +71,7 @@ impl Record for Article {
     const NAME: &'static str = "kb article";
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ArticleView {
     pub id: String,
     pub project_id: String,

@@ -12,7 +12,7 @@ const URL_MAX: usize = 2048;
 
 /// An origin a browser sends: `scheme://host[:port]`, http or https, kept in lowercase and
 /// without the scheme's default port, so that it compares equal to the `Origin` header.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(try_from = "String", into = "String")]
 pub struct Origin(String);
 
@@ -74,7 +74,7 @@ impl From<Origin> for String {
 }
 
 /// An absolute http(s) URL with a host, at most 2048 characters, no whitespace. Kept as sent.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(try_from = "String", into = "String")]
 pub struct HttpUrl(String);
 
@@ -110,7 +110,7 @@ impl From<HttpUrl> for String {
 }
 
 /// A colour as `#RGB` or `#RRGGBB`, case kept as sent.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(try_from = "String", into = "String")]
 pub struct HexColor(String);
 

@@ -78,7 +78,7 @@ impl Record for Webhook {
 }
 
 /// API.md §11.7: no secret, no `project_id`, no `updated_at`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct WebhookView {
     pub id: String,
     pub url: WebhookUrl,
@@ -90,7 +90,7 @@ pub struct WebhookView {
 }
 
 /// The create response: the view and, this once, the secret.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct CreatedWebhook {
     #[serde(flatten)]
     pub view: WebhookView,
@@ -139,7 +139,7 @@ impl Kind for Webhook {
 
 /// A signing secret: `whsec_` and 32 random base64url characters. `Debug` hides it, so a
 /// record printed to a log shows none.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(transparent)]
 pub struct Secret(String);
 
@@ -166,7 +166,7 @@ impl fmt::Debug for Secret {
 /// An absolute `http` or `https` URL with a host, without credentials, of at most 2048
 /// characters, kept as sent. Whether plain `http` is allowed is a server setting, checked when a
 /// client sends a URL (`url_input`), not here: stored webhooks stay readable when it changes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(try_from = "String", into = "String")]
 pub struct WebhookUrl(String);
 
@@ -234,7 +234,7 @@ fn url_input(allow_http: bool) -> impl Fn(&Value) -> Check<WebhookUrl> {
 }
 
 /// One `events` entry: an event name of `EVENTS`, `*`, or `<group>.*` for a group of `GROUPS`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(try_from = "String", into = "String")]
 pub struct EventPattern(String);
 
