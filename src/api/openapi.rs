@@ -34,6 +34,7 @@ use crate::api::routes::{RouteSpec, table};
 use crate::auth::scope::every_scope;
 use crate::error::ErrorCode;
 use crate::org_owned::project::AgentMode;
+use crate::pagination::CURSOR_PATTERN;
 use crate::project_owned::conversation::{Channel, Priority, Status};
 use crate::project_owned::form::{
     ButtonAlign, FieldType, MAX_FIELDS, MAX_RATE_LIMIT, MAX_WINDOW_SECONDS, SuccessAction,
@@ -634,11 +635,20 @@ fn query_parameters(method: &Method, path: &str) -> Vec<Parameter> {
         .strip_prefix("/api/v1/projects/{project_id}")
         .or_else(|| path.strip_prefix("/api/v1/orgs/{org_id}"))
         .unwrap_or(path);
-    let paging = || vec![limit(), query("cursor", string())];
+    // An empty value is no value (`QueryParams`), so each restricted parameter also takes "".
+    let paging = || {
+        vec![
+            limit(),
+            query(
+                "cursor",
+                string().pattern(Some(format!("^$|{CURSOR_PATTERN}"))),
+            ),
+        ]
+    };
     let sorting = || {
         vec![
-            query("sort", names(&["created_at", "updated_at"])),
-            query("order", names(&["asc", "desc"])),
+            query("sort", names(&["", "created_at", "updated_at"])),
+            query("order", names(&["", "asc", "desc"])),
         ]
     };
     let filter = |name: &str| query(name, text(SHORT_TEXT_MAX));
@@ -647,9 +657,9 @@ fn query_parameters(method: &Method, path: &str) -> Vec<Parameter> {
             paging(),
             sorting(),
             vec![
-                query("status", wire(Status::VALUES)),
-                query("priority", wire(Priority::VALUES)),
-                query("channel", wire(Channel::VALUES)),
+                query("status", wire_or_empty(Status::VALUES)),
+                query("priority", wire_or_empty(Priority::VALUES)),
+                query("channel", wire_or_empty(Channel::VALUES)),
                 filter("assigned_to"),
                 filter("contact_id"),
                 filter("q"),
@@ -666,7 +676,7 @@ fn query_parameters(method: &Method, path: &str) -> Vec<Parameter> {
             paging(),
             sorting(),
             vec![
-                query("status", wire(ArticleStatus::VALUES)),
+                query("status", wire_or_empty(ArticleStatus::VALUES)),
                 filter("category"),
                 filter("q"),
             ],
@@ -685,7 +695,7 @@ fn query_parameters(method: &Method, path: &str) -> Vec<Parameter> {
         "/integrations/catalog" => vec![
             filter("q"),
             filter("category"),
-            query("status", names(&["installed", "available"])),
+            query("status", names(&["", "installed", "available"])),
         ],
         "/forms/{form_id}/submissions" => vec![limit()],
         "/audit-log" => [
@@ -765,6 +775,13 @@ fn trimmed(max: usize) -> ObjectBuilder {
 
 fn names(values: &[&str]) -> ObjectBuilder {
     string().enum_values(Some(values.iter().copied()))
+}
+
+/// A query parameter's enum: its values, or "", which is no value.
+fn wire_or_empty<T>(values: &[(&str, T)]) -> ObjectBuilder {
+    string().enum_values(Some(
+        std::iter::once("").chain(values.iter().map(|(name, _)| *name)),
+    ))
 }
 
 fn wire<T>(values: &[(&str, T)]) -> ObjectBuilder {
