@@ -20,7 +20,7 @@ bench:
 
 fuzz:
 	@# benches/fuzz.rs installs schemathesis into target/fuzz-venv when missing.
-	$(CARGO) bench --bench fuzz
+	FUZZ_SIZE=full $(CARGO) bench --bench fuzz
 
 lint:
 	$(CARGO) clippy --all-targets -- -D warnings

@@ -3,10 +3,11 @@
 //! key that holds every scope. Schemathesis comes from PyPI, installed into
 //! `<target>/fuzz-venv` when missing. The run fails on any failure the checks report.
 //!
-//! `cargo bench --bench fuzz` (or `make fuzz`) is the full run: schemathesis' own default of
-//! 100 examples per operation and phase. Without `--bench` (as `cargo test --all-targets` and so
-//! `make test` do) it is the small pass: a few examples per operation, with a fixed seed.
-//! `FUZZ_EXAMPLES` and `FUZZ_SEED` override either.
+//! `make fuzz` (`FUZZ_SIZE=full cargo bench --bench fuzz`) is the full run: schemathesis' own
+//! default of 100 examples per operation and phase, with a random seed. Otherwise (in
+//! `cargo test --all-targets`, so `make test`, and in `make bench`) it is the small pass: 3
+//! examples per operation with a fixed seed, about half a minute. `FUZZ_EXAMPLES` and
+//! `FUZZ_SEED` override either.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -22,7 +23,7 @@ const SCHEMATHESIS: &str = "schemathesis==4.32.5";
 const MASTER_KEY: &str = "fuzz-master-key-0123456789";
 
 fn main() -> ExitCode {
-    let full = std::env::args().any(|a| a == "--bench");
+    let full = std::env::var("FUZZ_SIZE").is_ok_and(|size| size == "full");
     let examples = std::env::var("FUZZ_EXAMPLES")
         .unwrap_or_else(|_| if full { "100" } else { "3" }.to_string());
     let seed = std::env::var("FUZZ_SEED")

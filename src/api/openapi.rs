@@ -32,7 +32,7 @@ use utoipa::openapi::{
 use crate::api::access::Access;
 use crate::api::routes::{RouteSpec, table};
 use crate::auth::scope::every_scope;
-use crate::error::ErrorCode;
+use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::org_owned::project::AgentMode;
 use crate::pagination::CURSOR_PATTERN;
 use crate::project_owned::conversation::{Channel, Priority, Status};
@@ -49,16 +49,15 @@ use crate::rate_limit::Tier;
 use crate::validate::{LONG_TEXT_MAX, SHORT_TEXT_MAX};
 
 /// `GET /api/v1/openapi.json`: the document, built once per process.
-pub async fn serve() -> HttpResponse {
-    static BODY: OnceLock<String> = OnceLock::new();
-    let body = BODY.get_or_init(|| {
-        document()
-            .to_json()
-            .unwrap_or_else(|e| json!({"error": e.to_string()}).to_string())
-    });
-    HttpResponse::Ok()
+pub async fn serve() -> ApiResult<HttpResponse> {
+    static BODY: OnceLock<Result<String, String>> = OnceLock::new();
+    let body = BODY
+        .get_or_init(|| document().to_json().map_err(|e| e.to_string()))
+        .as_ref()
+        .map_err(|e| ApiError::internal(format!("OpenAPI document: {e}")))?;
+    Ok(HttpResponse::Ok()
         .insert_header(ContentType::json())
-        .body(body.clone())
+        .body(body.clone()))
 }
 
 /// The whole document: one operation per row of the route table.
