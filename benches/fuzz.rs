@@ -52,7 +52,14 @@ fn run(examples: &str, seed: Option<&str>, full: bool) -> Result<bool, String> {
         .iter()
         .map(|(name, value)| format!("{name} = {value:?}\n"))
         .collect();
-    std::fs::write(&config, format!("[parameters]\n{parameters}")).map_err(|e| e.to_string())?;
+    // The org key for every operation, the master key for the admin API's.
+    let settings = format!(
+        "[headers]\n\"X-API-Key\" = {:?}\n\n[parameters]\n{parameters}\n\
+         [[operations]]\ninclude-path-regex = \"^/api/v1/admin/\"\n\
+         headers = {{ \"X-API-Key\" = {MASTER_KEY:?} }}\n",
+        target.key
+    );
+    std::fs::write(&config, settings).map_err(|e| e.to_string())?;
     println!(
         "fuzz: {} size, {examples} examples per operation{}, server {base}",
         if full { "full" } else { "small" },
@@ -66,7 +73,6 @@ fn run(examples: &str, seed: Option<&str>, full: bool) -> Result<bool, String> {
         .args(["--checks", "all"])
         .args(["--max-examples", examples])
         .args(["--workers", "2"])
-        .args(["--header", &format!("X-API-Key: {}", target.key)])
         .args(["--suppress-health-check", "too_slow,filter_too_much"])
         .env("NO_COLOR", "1")
         // Schemathesis and Hypothesis keep their caches in the working directory.

@@ -209,7 +209,11 @@ fn operation(spec: &RouteSpec) -> utoipa::openapi::path::Operation {
                         .schema(Some(Ref::from_schema_name(body)))
                         .build(),
                 )
-                .required(Some(utoipa::openapi::Required::True))
+                .required(Some(if contract.body_optional {
+                    utoipa::openapi::Required::False
+                } else {
+                    utoipa::openapi::Required::True
+                }))
                 .build(),
         ));
     }
@@ -249,6 +253,8 @@ fn path_parameters(path: &str) -> Vec<&str> {
 struct Contract {
     /// The component name of the request body, if the route reads one.
     body: Option<&'static str>,
+    /// The body may be left out altogether.
+    body_optional: bool,
     /// The success status and whether its body is a page (`{data, cursor, has_more}`).
     success: u16,
     paged: bool,
@@ -265,6 +271,7 @@ fn contract(method: &Method, path: &str) -> Contract {
         .unwrap_or(path);
     let plain = Contract {
         body: None,
+        body_optional: false,
         success: 200,
         paged: false,
         body_refs: &[],
@@ -311,8 +318,8 @@ fn contract(method: &Method, path: &str) -> Contract {
         ("PATCH", "/kb/articles/{kb_article_id}") => update("ArticleUpdate"),
         ("PATCH", "/integrations/{provider}/lifecycle") => update("LifecycleUpdate"),
         ("POST", "/api/v1/admin/projects/{project_id}/integrations/{provider}") => Contract {
-            body: Some("IntegrationInstall"),
-            ..plain
+            body_optional: true,
+            ..create("IntegrationInstall")
         },
         ("POST", "/webhooks") => create("WebhookCreate"),
         ("PATCH", "/webhooks/{webhook_id}") => update("WebhookUpdate"),
