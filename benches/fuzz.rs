@@ -52,12 +52,16 @@ fn run(examples: &str, seed: Option<&str>, full: bool) -> Result<bool, String> {
         .iter()
         .map(|(name, value)| format!("{name} = {value:?}\n"))
         .collect();
-    // The org key for every operation, the master key for the admin API's.
+    // The org key for every operation, the master key for the admin API's; deleting a project
+    // deletes a spare one, so that the others keep theirs for the rest of the run.
     let settings = format!(
         "[headers]\n\"X-API-Key\" = {:?}\n\n[parameters]\n{parameters}\n\
          [[operations]]\ninclude-path-regex = \"^/api/v1/admin/\"\n\
-         headers = {{ \"X-API-Key\" = {MASTER_KEY:?} }}\n",
-        target.key
+         headers = {{ \"X-API-Key\" = {MASTER_KEY:?} }}\n\n\
+         [[operations]]\ninclude-method = \"DELETE\"\n\
+         include-path = \"/api/v1/orgs/{{org_id}}/projects/{{project_id}}\"\n\
+         parameters = {{ project_id = {:?} }}\n",
+        target.key, target.spare_project_id
     );
     std::fs::write(&config, settings).map_err(|e| e.to_string())?;
     println!(
@@ -187,6 +191,7 @@ impl Server {
 struct Target {
     parameters: Vec<(&'static str, String)>,
     key: String,
+    spare_project_id: String,
 }
 
 impl Target {
@@ -279,6 +284,15 @@ impl Target {
             MASTER_KEY,
             json!({}),
         )?;
-        Ok(Target { parameters, key })
+        let spare = post(
+            &format!("/api/v1/orgs/{org_id}/projects"),
+            &key,
+            json!({"name": "Fuzz spare"}),
+        )?;
+        Ok(Target {
+            parameters,
+            key,
+            spare_project_id: text(&spare, "id")?,
+        })
     }
 }

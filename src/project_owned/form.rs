@@ -342,13 +342,20 @@ fn read_fields(input: &mut Input) -> Option<Vec<FormField>> {
     Some(fields)
 }
 
-/// A whole number from 1 to `max`.
+/// A whole number from 1 to `max`. As in JSON Schema, `5.0` is the integer 5.
 fn count(max: u64) -> impl Fn(&Value) -> Check<u32> {
     move |value| {
         if !value.is_number() {
             return Err("Expected integer".into());
         }
-        match value.as_u64() {
+        let whole = value.as_u64().or_else(|| {
+            value
+                .as_f64()
+                .filter(|f| f.fract() == 0.0 && *f >= 0.0)
+                // Saturates above u64::MAX, which the bound below refuses anyway.
+                .map(|f| f as u64)
+        });
+        match whole {
             Some(n) if (1..=max).contains(&n) => u32::try_from(n).map_err(|e| e.to_string()),
             Some(n) if n > max => Err(format!("Must be at most {max}")),
             _ => Err("Must be an integer of at least 1".into()),
@@ -804,7 +811,11 @@ mod tests {
         let c = count(10);
         assert_eq!(c(&json!(1)), Ok(1));
         assert_eq!(c(&json!(10)), Ok(10));
+        assert_eq!(c(&json!(5.0)), Ok(5));
         for bad in [
+            json!(11.0),
+            json!(1e300),
+            json!(-0.0),
             json!(0),
             json!(-1),
             json!(1.5),

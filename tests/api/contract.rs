@@ -400,3 +400,23 @@ fn names_titles_and_labels_are_trimmed_and_content_is_kept() {
     );
     assert_eq!(project["name"], "Spaced");
 }
+
+#[test]
+fn an_integer_written_with_a_zero_fraction_is_an_integer() {
+    // JSON Schema's integer, which the document states: `5.0` is 5, `5.5` is not an integer.
+    let app = TestApp::spawn();
+    let (p, key) = project_and_key(&app);
+    let form = created(
+        &app,
+        &key,
+        &pp(&p, "/forms"),
+        json!({"name": "F", "rate_limit_per_ip": 5.0, "rate_limit_window_seconds": 60}),
+    );
+    assert_eq!(form["rate_limit_per_ip"], 5);
+    let r = app.post(
+        &pp(&p, "/forms"),
+        &key,
+        json!({"name": "G", "rate_limit_per_ip": 5.5}),
+    );
+    assert_one_issue(&r, "rate_limit_per_ip");
+}
