@@ -901,12 +901,22 @@ fn hex_color() -> ObjectBuilder {
     string().pattern(Some("^#([0-9A-Fa-f]{3}|[0-9A-Fa-f]{6})$"))
 }
 
-/// An absolute http(s) URL with a host, no whitespace or control characters, ≤ 2048.
+/// An IPv6 address in hex groups (`values::is_ipv6_literal`).
+const IPV6: &str = "(([0-9a-fA-F]{1,4}:){7}[0-9a-fA-F]{1,4}|([0-9a-fA-F]{1,4}:){1,7}:|\
+     ([0-9a-fA-F]{1,4}:){1,6}:[0-9a-fA-F]{1,4}|([0-9a-fA-F]{1,4}:){1,5}(:[0-9a-fA-F]{1,4}){1,2}|\
+     ([0-9a-fA-F]{1,4}:){1,4}(:[0-9a-fA-F]{1,4}){1,3}|([0-9a-fA-F]{1,4}:){1,3}(:[0-9a-fA-F]{1,4}){1,4}|\
+     ([0-9a-fA-F]{1,4}:){1,2}(:[0-9a-fA-F]{1,4}){1,5}|[0-9a-fA-F]{1,4}:((:[0-9a-fA-F]{1,4}){1,6})|\
+     :((:[0-9a-fA-F]{1,4}){1,7}|:))";
+
+/// An absolute http(s) URL with a host, no whitespace or control characters, ≤ 2048; brackets
+/// in the authority only around one IPv6 address.
 fn http_url() -> ObjectBuilder {
     let plain = format!("[^{WHITESPACE}\\u0000-\\u001f\\u007f-\\u009f]");
-    let host = format!("[^/?#{WHITESPACE}\\u0000-\\u001f\\u007f-\\u009f]");
+    let host = format!("[^/?#\\[\\]{WHITESPACE}\\u0000-\\u001f\\u007f-\\u009f]");
     string()
-        .pattern(Some(format!("^[Hh][Tt][Tt][Pp][Ss]?://{host}{plain}*$")))
+        .pattern(Some(format!(
+            "^[Hh][Tt][Tt][Pp][Ss]?://({host}*\\[{IPV6}\\]{host}*|{host}+)([/?#]{plain}*)?$"
+        )))
         .max_length(Some(2048))
 }
 
@@ -916,7 +926,7 @@ fn origin() -> ObjectBuilder {
         "0*([0-9]{1,4}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])";
     string()
         .pattern(Some(format!(
-            "^[Hh][Tt][Tt][Pp][Ss]?://([A-Za-z0-9-]+(\\.[A-Za-z0-9-]+)*|\\[[0-9A-Fa-f:]+\\])(:{port})?$"
+            "^[Hh][Tt][Tt][Pp][Ss]?://([A-Za-z0-9-]+(\\.[A-Za-z0-9-]+)*|\\[{IPV6}\\])(:{port})?$"
         )))
         .max_length(Some(SHORT_TEXT_MAX))
 }
@@ -1315,6 +1325,25 @@ mod tests {
                 spec.method,
                 spec.path
             );
+        }
+    }
+
+    /// Two response types of one name (say two `Position` enums) must be the same schema, or
+    /// the document would describe one of them wrongly.
+    #[test]
+    fn response_types_of_one_name_agree() {
+        let mut views = Vec::new();
+        for spec in table() {
+            if let Some(view) = data(&spec.method, spec.path).view() {
+                (view.register)(&mut views);
+            }
+        }
+        let mut seen = std::collections::HashMap::new();
+        for (name, schema) in views {
+            let json = serde_json::to_string(&schema).unwrap();
+            if let Some(earlier) = seen.insert(name.clone(), json.clone()) {
+                assert_eq!(earlier, json, "two different schemas named {name}");
+            }
         }
     }
 
