@@ -27,6 +27,8 @@ pub enum ErrorCode {
     /// A known path with a method it does not serve (405, with `Allow`).
     MethodNotAllowed,
     SlugConflict,
+    /// A project already holds as many objects of a plainly listed kind as it may (409).
+    LimitReached,
     /// A public form that its project archived (API.md §9.9, §9.12).
     FormArchived,
     RateLimited,
@@ -50,6 +52,7 @@ impl ErrorCode {
             ErrorCode::ResourceNotFound => "RESOURCE_NOT_FOUND",
             ErrorCode::MethodNotAllowed => "METHOD_NOT_ALLOWED",
             ErrorCode::SlugConflict => "SLUG_CONFLICT",
+            ErrorCode::LimitReached => "LIMIT_REACHED",
             ErrorCode::FormArchived => "FORM_ARCHIVED",
             ErrorCode::RateLimited => "RATE_LIMITED",
             ErrorCode::InternalError => "INTERNAL_ERROR",

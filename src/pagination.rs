@@ -48,7 +48,7 @@ pub fn parse_limit(raw: Option<&str>, default: usize, max: usize) -> ApiResult<u
     let Some(text) = raw else {
         return Ok(default);
     };
-    let digits = text.trim();
+    let digits = text;
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return Err(ApiError::bad_request(
             "limit must be an integer of at least 1",

@@ -262,6 +262,8 @@ struct Contract {
     body_refs: &'static [ErrorCode],
     /// 409 `SLUG_CONFLICT` is possible.
     slug: bool,
+    /// 409 `LIMIT_REACHED`: a plainly listed kind, capped per project.
+    capped: bool,
 }
 
 fn contract(method: &Method, path: &str) -> Contract {
@@ -276,6 +278,7 @@ fn contract(method: &Method, path: &str) -> Contract {
         paged: false,
         body_refs: &[],
         slug: false,
+        capped: false,
     };
     let create = |body| Contract {
         body: Some(body),
@@ -321,7 +324,10 @@ fn contract(method: &Method, path: &str) -> Contract {
             body_optional: true,
             ..create("IntegrationInstall")
         },
-        ("POST", "/webhooks") => create("WebhookCreate"),
+        ("POST", "/webhooks") => Contract {
+            capped: true,
+            ..create("WebhookCreate")
+        },
         ("PATCH", "/webhooks/{webhook_id}") => update("WebhookUpdate"),
         ("PATCH", "/widget/config") => update("WidgetUpdate"),
         ("PATCH", "/agent/config") => update("AgentConfigUpdate"),
@@ -329,6 +335,7 @@ fn contract(method: &Method, path: &str) -> Contract {
         ("POST", "/agent/classify" | "/agent/suggest") => agent("AgentTask"),
         ("POST", "/forms") => Contract {
             slug: true,
+            capped: true,
             ..create("FormCreate")
         },
         ("PATCH", "/forms/{form_id}") => Contract {
@@ -338,6 +345,7 @@ fn contract(method: &Method, path: &str) -> Contract {
         ("POST", "/api/f/{form_id}") => create("FormSubmission"),
         ("POST", "/beacons") => Contract {
             body_refs: &[ErrorCode::ResourceNotFound],
+            capped: true,
             ..create("BeaconCreate")
         },
         ("PATCH", "/beacons/{beacon_id}") => Contract {
@@ -619,10 +627,19 @@ fn error_codes(spec: &RouteSpec, contract: &Contract) -> Vec<(u16, Vec<ErrorCode
         }
     }
     out.push((404, missing));
+    let mut conflicts = Vec::new();
     if contract.slug {
-        out.push((409, vec![SlugConflict]));
+        conflicts.push(SlugConflict);
+    }
+    if contract.capped {
+        conflicts.push(LimitReached);
+    }
+    if !conflicts.is_empty() {
+        out.push((409, conflicts));
     }
     if path.starts_with("/api/f/") {
+        // A form whose `public_api` is off.
+        out.push((403, vec![Forbidden]));
         out.push((410, vec![FormArchived]));
     }
     if path.starts_with("/api/") {
@@ -726,13 +743,16 @@ fn query(name: &str, schema: impl Into<RefOr<Schema>>) -> Parameter {
         .build()
 }
 
-/// `limit`: any integer of at least 1; above the list's maximum it is clamped (API.md §6.2).
+/// `limit`: any integer of at least 1 in decimal digits, however large: above the list's
+/// maximum it is clamped (API.md §6.2). Empty is no value.
 fn limit() -> Parameter {
     query(
         "limit",
-        ObjectBuilder::new()
-            .schema_type(Type::Integer)
-            .minimum(Some(1)),
+        string()
+            .pattern(Some("^(0*[1-9][0-9]*)?$"))
+            .description(Some(
+                "An integer of at least 1; above the maximum it is clamped.",
+            )),
     )
 }
 
