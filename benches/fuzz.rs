@@ -311,7 +311,13 @@ impl Target {
             &format!("/api/v1/projects/{project_id}/forms"),
             &key,
             // Its per-address limit stays out of the way of thousands of submissions.
-            json!({"name": "Fuzz public form", "rate_limit_per_ip": 1_000_000, "rate_limit_window_seconds": 1}),
+            // One optional field: any JSON object, `null` included, is a valid submission.
+            json!({
+                "name": "Fuzz public form",
+                "fields": [{"type": "short_text", "label": "Note", "required": false}],
+                "rate_limit_per_ip": 1_000_000,
+                "rate_limit_window_seconds": 1,
+            }),
         )?;
         Ok(Target {
             parameters,

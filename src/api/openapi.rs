@@ -342,7 +342,8 @@ fn contract(method: &Method, path: &str) -> Contract {
             slug: true,
             ..update("FormUpdate")
         },
-        ("POST", "/api/f/{form_id}") => create("FormSubmission"),
+        // 200, as the docs have it (§9.12); an HTML form post is answered 303 instead.
+        ("POST", "/api/f/{form_id}") => update("FormSubmission"),
         ("POST", "/beacons") => Contract {
             body_refs: &[ErrorCode::ResourceNotFound],
             capped: true,
@@ -959,11 +960,14 @@ fn email() -> ObjectBuilder {
         .max_length(Some(SHORT_TEXT_MAX))
 }
 
-/// An https URL of a webhook receiver (API.md §9.11): scheme, host, optional port and path.
+/// An https URL of a webhook receiver (API.md §9.11): scheme, host, optional port and path. The
+/// server checks it with the WHATWG URL parser, whose rules no pattern states exactly; this is
+/// the plain subset, whose last label starts with a letter (one that ends in a number makes the
+/// parser read an IPv4 address).
 fn webhook_url() -> ObjectBuilder {
     string()
         .pattern(Some(
-            "^https://[a-z0-9]([a-z0-9-]*[a-z0-9])?(\\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*(:[1-9][0-9]{0,3})?(/[A-Za-z0-9._~-]*)*$",
+            "^https://([a-z0-9]([a-z0-9-]*[a-z0-9])?\\.)*[a-z]([a-z0-9-]*[a-z0-9])?(:[1-9][0-9]{0,3})?(/[A-Za-z0-9._~-]*)*$",
         ))
         .max_length(Some(URL_MAX_CHARS))
 }
