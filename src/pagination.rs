@@ -48,7 +48,8 @@ pub fn parse_limit(raw: Option<&str>, default: usize, max: usize) -> ApiResult<u
     let Some(text) = raw else {
         return Ok(default);
     };
-    let digits = text;
+    // ASCII whitespace around the digits is allowed (`?limit=+5` decodes to " 5").
+    let digits = text.trim_matches(|c: char| c.is_ascii_whitespace());
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return Err(ApiError::bad_request(
             "limit must be an integer of at least 1",
@@ -145,7 +146,10 @@ mod tests {
         for large in ["9223372036854775808", "18446744073709551616", huge.as_str()] {
             assert_eq!(parse_limit(Some(large), 50, 100).unwrap(), 100, "{large}");
         }
-        for bad in ["0", "000", "-1", "-0", "+5", "x", "1.5", "", "1e3"] {
+        assert_eq!(parse_limit(Some(" 5\t"), 50, 100).unwrap(), 5);
+        for bad in [
+            "0", "000", "-1", "-0", "+5", "x", "1.5", "", "  ", "1e3", "\u{a0}5",
+        ] {
             assert!(parse_limit(Some(bad), 50, 100).is_err(), "{bad}");
         }
     }

@@ -199,6 +199,23 @@ impl TryFrom<String> for WebhookUrl {
         if !url.username().is_empty() || url.password().is_some() {
             return Err("Must not contain credentials".into());
         }
+        // The WHATWG parser takes nearly any character in a host name (`https://a*`); a
+        // receiver is named by DNS labels or an IP address.
+        let host_ok = match url.host() {
+            Some(url::Host::Domain(domain)) => domain.split('.').all(|label| {
+                !label.is_empty()
+                    && !label.starts_with('-')
+                    && !label.ends_with('-')
+                    && label
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            }),
+            Some(url::Host::Ipv4(_) | url::Host::Ipv6(_)) => true,
+            None => false,
+        };
+        if !host_ok {
+            return Err("Must name its host by a hostname or an IP address".into());
+        }
         Ok(WebhookUrl(text))
     }
 }

@@ -299,7 +299,15 @@ fn a_huge_limit_is_clamped_on_every_list() {
             let r = app.get(&format!("{list}?limit={limit}"), &key);
             assert_eq!(r.status, 200, "{list} {limit}: {}", r.body);
         }
-        for bad in ["0", "-1", "1.5", "x", "-9223372036854775809", "%205", "+5"] {
+        for bad in [
+            "0",
+            "-1",
+            "1.5",
+            "x",
+            "-9223372036854775809",
+            "%2B5",
+            "%C2%A05",
+        ] {
             app.get(&format!("{list}?limit={bad}"), &key)
                 .assert_error(400, "BAD_REQUEST");
         }
@@ -419,16 +427,4 @@ fn an_integer_written_with_a_zero_fraction_is_an_integer() {
         json!({"name": "G", "rate_limit_per_ip": 5.5}),
     );
     assert_one_issue(&r, "rate_limit_per_ip");
-}
-
-#[test]
-fn a_full_project_is_a_conflict_not_a_bad_body() {
-    let app = TestApp::spawn();
-    let (p, key) = project_and_key(&app);
-    let body = json!({"url": "https://hooks.example.com/in", "events": ["*"]});
-    for _ in 0..100 {
-        created(&app, &key, &pp(&p, "/webhooks"), body.clone());
-    }
-    app.post(&pp(&p, "/webhooks"), &key, body)
-        .assert_error(409, "LIMIT_REACHED");
 }
