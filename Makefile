@@ -1,7 +1,8 @@
-# rogeriq: `make run` serves on 127.0.0.1:8080 with data in ./data; `make test` runs every test.
+# rogeriq: `make run` serves on 127.0.0.1:8080 with data in ./data; `make test` runs every test,
+# a small schemathesis pass included; `make fuzz` runs schemathesis at full size.
 CARGO ?= cargo
 
-.PHONY: run build test bench lint clean
+.PHONY: run build test bench fuzz lint clean
 
 run:
 	$(CARGO) run --release -- serve
@@ -17,6 +18,10 @@ bench:
 	@# benches/requests.rs loads the server with wrk (Debian package); install it when missing.
 	command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk)
 	$(CARGO) bench
+
+fuzz:
+	@# benches/fuzz.rs installs schemathesis into target/fuzz-venv when missing.
+	FUZZ_SIZE=full $(CARGO) bench --bench fuzz
 
 lint:
 	$(CARGO) clippy --all-targets -- -D warnings

@@ -25,6 +25,8 @@ pub enum ErrorCode {
     ContactNotFound,
     ResourceNotFound,
     SlugConflict,
+    /// A project already holds as many objects of a plainly listed kind as it may (409).
+    LimitReached,
     /// A public form that its project archived (API.md §9.9, §9.12).
     FormArchived,
     RateLimited,
@@ -47,6 +49,7 @@ impl ErrorCode {
             ErrorCode::ContactNotFound => "CONTACT_NOT_FOUND",
             ErrorCode::ResourceNotFound => "RESOURCE_NOT_FOUND",
             ErrorCode::SlugConflict => "SLUG_CONFLICT",
+            ErrorCode::LimitReached => "LIMIT_REACHED",
             ErrorCode::FormArchived => "FORM_ARCHIVED",
             ErrorCode::RateLimited => "RATE_LIMITED",
             ErrorCode::InternalError => "INTERNAL_ERROR",

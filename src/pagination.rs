@@ -1,8 +1,8 @@
-//! Cursor pagination (API.md §6.2). A cursor is base64url of (sort value, id): a position in the
-//! listing's order, so a walk stays stable while new items are inserted.
+//! Cursor pagination (API.md §6.2). A cursor is (sort value, id): a position in the listing's
+//! order, so a walk stays stable while new items are inserted. It is written as the sort value
+//! in 16 lowercase hex digits followed by the id, so that `CURSOR_PATTERN` describes exactly the
+//! cursors the server reads: any string it matches is a position, and any other is malformed.
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Serialize;
 
 use crate::error::{ApiError, ApiResult};
@@ -13,33 +13,56 @@ pub struct Cursor {
     pub id: String,
 }
 
+/// Every cursor the server reads, and nothing else (ids are lowercase letters, digits and `_`).
+pub const CURSOR_PATTERN: &str = "^[0-9a-f]{16}[a-z0-9_]{1,64}$";
+
 impl Cursor {
     pub fn encode(&self) -> String {
-        let mut bytes = self.sort.to_be_bytes().to_vec();
-        bytes.extend_from_slice(self.id.as_bytes());
-        URL_SAFE_NO_PAD.encode(bytes)
+        format!("{:016x}{}", self.sort, self.id)
     }
 
     pub fn decode(text: &str) -> ApiResult<Cursor> {
         let invalid = || ApiError::bad_request("Invalid cursor");
-        let bytes = URL_SAFE_NO_PAD.decode(text).map_err(|_| invalid())?;
-        let (sort, id) = bytes.split_at_checked(8).ok_or_else(invalid)?;
-        let sort = u64::from_be_bytes(sort.try_into().map_err(|_| invalid())?);
-        let id = String::from_utf8(id.to_vec()).map_err(|_| invalid())?;
-        Ok(Cursor { sort, id })
+        let (sort, id) = text.split_at_checked(16).ok_or_else(invalid)?;
+        let id_ok = (1..=64).contains(&id.len())
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+        let sort_ok = sort
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        if !(id_ok && sort_ok) {
+            return Err(invalid());
+        }
+        let sort = u64::from_str_radix(sort, 16).map_err(|_| invalid())?;
+        Ok(Cursor {
+            sort,
+            id: id.to_string(),
+        })
     }
 }
 
-/// Reads `limit`: absent → `default`; above `max` → clamped; below 1 or not a number → 400.
+/// Reads `limit`: absent → `default`; above `max`, however large → clamped (API.md §6.2); below
+/// 1 or not a decimal integer → 400.
 pub fn parse_limit(raw: Option<&str>, default: usize, max: usize) -> ApiResult<usize> {
-    match raw {
-        None => Ok(default),
-        Some(text) => match text.trim().parse::<i64>() {
-            Ok(n) if n >= 1 => Ok((n as u64).min(max as u64) as usize),
-            _ => Err(ApiError::bad_request(
-                "limit must be an integer of at least 1",
-            )),
-        },
+    let Some(text) = raw else {
+        return Ok(default);
+    };
+    // ASCII whitespace around the digits is allowed (`?limit=+5` decodes to " 5").
+    let digits = text.trim_matches(|c: char| c.is_ascii_whitespace());
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(ApiError::bad_request(
+            "limit must be an integer of at least 1",
+        ));
+    }
+    let significant = digits.trim_start_matches('0');
+    match significant.parse::<usize>() {
+        _ if significant.is_empty() => Err(ApiError::bad_request(
+            "limit must be an integer of at least 1",
+        )),
+        Ok(n) => Ok(n.min(max)),
+        // Only digits, so the one failure left is overflow: a number above any maximum.
+        Err(_) => Ok(max),
     }
 }
 
@@ -90,11 +113,25 @@ mod tests {
             id: "con_abcdefghijkl".into(),
         };
         assert_eq!(Cursor::decode(&c.encode()).unwrap(), c);
+        assert_eq!(c.encode(), "000000000000002acon_abcdefghijkl");
+        let last = Cursor {
+            sort: u64::MAX,
+            id: "x".into(),
+        };
+        assert_eq!(Cursor::decode(&last.encode()).unwrap(), last);
     }
 
     #[test]
     fn malformed_cursors_are_bad_requests() {
-        for bad in ["", "!!!", "YWJj"] {
+        for bad in [
+            "",
+            "!!!",
+            "YWJj",
+            "000000000000002a",
+            "000000000000002A con_x",
+            "+00000000000002acon_x",
+            "000000000000002aCON_x",
+        ] {
             assert!(Cursor::decode(bad).is_err(), "{bad}");
         }
     }
@@ -104,7 +141,15 @@ mod tests {
         assert_eq!(parse_limit(None, 50, 100).unwrap(), 50);
         assert_eq!(parse_limit(Some("7"), 50, 100).unwrap(), 7);
         assert_eq!(parse_limit(Some("1000"), 50, 100).unwrap(), 100);
-        for bad in ["0", "-1", "x", "1.5", ""] {
+        assert_eq!(parse_limit(Some("007"), 50, 100).unwrap(), 7);
+        let huge = "9".repeat(400);
+        for large in ["9223372036854775808", "18446744073709551616", huge.as_str()] {
+            assert_eq!(parse_limit(Some(large), 50, 100).unwrap(), 100, "{large}");
+        }
+        assert_eq!(parse_limit(Some(" 5\t"), 50, 100).unwrap(), 5);
+        for bad in [
+            "0", "000", "-1", "-0", "+5", "x", "1.5", "", "  ", "1e3", "\u{a0}5",
+        ] {
             assert!(parse_limit(Some(bad), 50, 100).is_err(), "{bad}");
         }
     }

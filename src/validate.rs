@@ -33,8 +33,8 @@ impl<T> Patch<T> {
     }
 }
 
-/// Whether a field must be sent: `Optional` takes `null` as "not supplied", `Updatable` (a
-/// PATCH field that cannot be cleared) takes it as a type error.
+/// Whether a field must be sent: `Optional` may be left out of a create body, `Updatable` (a
+/// PATCH field that cannot be cleared) may be left out of a PATCH body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Presence {
     Required,
@@ -52,6 +52,14 @@ pub struct Input {
 /// The outcome of checking one value: the parsed value or the issue's message.
 pub type Check<T> = Result<T, String>;
 
+/// A field as sent, after the null rule.
+enum Sent {
+    Absent,
+    /// `null` where the field has no `null`: the issue is already recorded.
+    Refused,
+    Value(Value),
+}
+
 impl Input {
     pub fn new(value: Value) -> ApiResult<Input> {
         match value {
@@ -67,10 +75,28 @@ impl Input {
         }
     }
 
+    /// Whether the body has the field, whatever its value.
+    pub fn has(&self, key: &str) -> bool {
+        self.fields.contains_key(key)
+    }
+
     fn take(&mut self, key: &str) -> Option<Value> {
         let value = self.fields.remove(key);
         self.touched |= value.is_some();
         value
+    }
+
+    /// The one null rule of API.md §1, for every field of every route: `null` is a value only
+    /// for a field read with `nullable`; anywhere else it is an issue at the field's path.
+    fn take_non_null(&mut self, key: &str) -> Sent {
+        match self.take(key) {
+            None => Sent::Absent,
+            Some(Value::Null) => {
+                self.issue(key, "Must not be null");
+                Sent::Refused
+            }
+            Some(value) => Sent::Value(value),
+        }
     }
 
     fn check<T>(
@@ -84,26 +110,27 @@ impl Input {
             .ok()
     }
 
-    /// A field that must be present and not null.
+    /// A field that must be present.
     pub fn required<T>(&mut self, key: &str, parse: impl FnOnce(&Value) -> Check<T>) -> Option<T> {
-        match self.take(key) {
-            None | Some(Value::Null) => {
-                self.issues.push(Issue::new(key, "Required"));
+        match self.take_non_null(key) {
+            Sent::Absent => {
+                self.issue(key, "Required");
                 None
             }
-            Some(value) => self.check(key, &value, parse),
+            Sent::Refused => None,
+            Sent::Value(value) => self.check(key, &value, parse),
         }
     }
 
-    /// A field that may be left out or sent as `null`; both mean "not supplied".
+    /// A field that may be left out.
     pub fn optional<T>(&mut self, key: &str, parse: impl FnOnce(&Value) -> Check<T>) -> Option<T> {
-        match self.take(key) {
-            None | Some(Value::Null) => None,
-            Some(value) => self.check(key, &value, parse),
+        match self.take_non_null(key) {
+            Sent::Absent | Sent::Refused => None,
+            Sent::Value(value) => self.check(key, &value, parse),
         }
     }
 
-    /// A PATCH field whose `null` clears it.
+    /// A field whose `null` is a value: it clears the field, or on a create means "none".
     pub fn nullable<T>(&mut self, key: &str, parse: impl FnOnce(&Value) -> Check<T>) -> Patch<T> {
         match self.take(key) {
             None => Patch::Absent,
@@ -114,12 +141,15 @@ impl Input {
         }
     }
 
-    /// A PATCH field that cannot be cleared: `null` is a type error.
+    /// A field that may be left out, as a `Patch` that is never `Null`: for a body type whose
+    /// field is clearable on one route but not on another.
+    pub fn settable<T>(&mut self, key: &str, parse: impl FnOnce(&Value) -> Check<T>) -> Patch<T> {
+        self.optional(key, parse).map_or(Patch::Absent, Patch::Set)
+    }
+
+    /// A PATCH field that cannot be cleared.
     pub fn updatable<T>(&mut self, key: &str, parse: impl FnOnce(&Value) -> Check<T>) -> Option<T> {
-        match self.take(key) {
-            None => None,
-            Some(value) => self.check(key, &value, parse),
-        }
+        self.optional(key, parse)
     }
 
     /// An array field of at most `max_items` items, each checked by `item`; a bad item is
@@ -131,13 +161,13 @@ impl Input {
         max_items: usize,
         item: impl Fn(&Value) -> Check<T>,
     ) -> Option<Vec<T>> {
-        let value = match (self.take(key), presence) {
-            (None | Some(Value::Null), Presence::Required) => {
+        let value = match (self.take_non_null(key), presence) {
+            (Sent::Absent, Presence::Required) => {
                 self.issue(key, "Required");
                 return None;
             }
-            (None, _) | (Some(Value::Null), Presence::Optional) => return None,
-            (Some(value), _) => value,
+            (Sent::Absent | Sent::Refused, _) => return None,
+            (Sent::Value(value), _) => value,
         };
         let Some(items) = value.as_array() else {
             self.issue(key, "Expected array");
@@ -287,6 +317,18 @@ macro_rules! wire_enum {
                 }
             }
         }
+
+        /// In the OpenAPI document: one of the names of `VALUES`.
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                utoipa::openapi::schema::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::String)
+                    .enum_values(Some(Self::VALUES.iter().map(|(name, _)| *name)))
+                    .into()
+            }
+        }
+
+        impl utoipa::ToSchema for $name {}
     };
 }
 pub(crate) use wire_enum;
@@ -439,11 +481,39 @@ mod tests {
 
     #[test]
     fn array_items_are_trimmed_and_deduplicated() {
-        let mut input = Input::new(json!({"a": [" x ", "y", "x"], "n": null})).unwrap();
+        let mut input = Input::new(json!({"a": [" x ", "y", "x"]})).unwrap();
         let items = input.array("a", Presence::Optional, 9, trimmed(1, 5));
         assert_eq!(items, Some(vec!["x".to_string(), "y".to_string()]));
-        assert_eq!(input.array("n", Presence::Optional, 9, trimmed(1, 5)), None);
         assert!(input.finish_with(|| Some(())).is_ok());
+    }
+
+    #[test]
+    fn null_is_an_issue_except_where_a_field_declares_it() {
+        let body = json!({"r": null, "o": null, "u": null, "a": null, "n": null, "s": null});
+        let mut input = Input::new(body).unwrap();
+        assert_eq!(input.required("r", text(5)), None);
+        assert_eq!(input.optional("o", text(5)), None);
+        assert_eq!(input.updatable("u", text(5)), None);
+        assert_eq!(input.array("a", Presence::Optional, 9, text(5)), None);
+        assert_eq!(input.nullable("n", text(5)), Patch::Null);
+        assert_eq!(input.settable("s", text(5)), Patch::Absent);
+        let err = input.finish_update_with(|| Some(())).unwrap_err();
+        let issues: Vec<(&str, &str)> = err
+            .issues()
+            .iter()
+            .map(|i| (i.path.as_str(), i.message.as_str()))
+            .collect();
+        let refused = "Must not be null";
+        assert_eq!(
+            issues,
+            [
+                ("r", refused),
+                ("o", refused),
+                ("u", refused),
+                ("a", refused),
+                ("s", refused)
+            ]
+        );
     }
 
     #[test]

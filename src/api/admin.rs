@@ -36,11 +36,7 @@ pub async fn create_key(
     state: State,
 ) -> ApiResult<HttpResponse> {
     let org_id = org_id.into_inner();
-    let input = KeyCreate::from_json(
-        body.value().await?,
-        Timestamp::now(),
-        state.rate_limit.default_tier,
-    )?;
+    let input = KeyCreate::from_json(body.value().await?, state.rate_limit.default_tier)?;
     let actor = master.actor();
     let (key, secret) = state
         .store
@@ -73,8 +69,8 @@ impl Backups {
     }
 }
 
-#[derive(Serialize)]
-struct BackupView {
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct BackupView {
     /// The file's name in `data_dir/backups/`.
     name: String,
     /// Its size in bytes.

@@ -23,7 +23,7 @@ pub fn status(code: ErrorCode) -> StatusCode {
         | ErrorCode::ConversationNotFound
         | ErrorCode::ContactNotFound
         | ErrorCode::ResourceNotFound => StatusCode::NOT_FOUND,
-        ErrorCode::SlugConflict => StatusCode::CONFLICT,
+        ErrorCode::SlugConflict | ErrorCode::LimitReached => StatusCode::CONFLICT,
         ErrorCode::FormArchived => StatusCode::GONE,
         ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
         ErrorCode::InternalError => StatusCode::INTERNAL_SERVER_ERROR,

@@ -406,7 +406,8 @@ impl JsonBody {
         JsonBody::parse(&bytes).map(Some)
     }
 
-    /// A body already read, as JSON: empty or malformed is 400 `BAD_JSON`.
+    /// A body already read, as JSON: empty or malformed is 400 `BAD_JSON`; exactly `null` is
+    /// no fields, `{}` (API.md §1).
     pub fn parse(bytes: &[u8]) -> ApiResult<Value> {
         if is_blank(bytes) {
             return Err(ApiError::new(
@@ -414,8 +415,14 @@ impl JsonBody {
                 "Request body is empty; expected a JSON object",
             ));
         }
-        serde_json::from_slice(bytes)
-            .map_err(|e| ApiError::new(ErrorCode::BadJson, format!("Malformed JSON: {e}")))
+        match serde_json::from_slice(bytes) {
+            Ok(Value::Null) => Ok(Value::Object(serde_json::Map::new())),
+            Ok(value) => Ok(value),
+            Err(e) => Err(ApiError::new(
+                ErrorCode::BadJson,
+                format!("Malformed JSON: {e}"),
+            )),
+        }
     }
 }
 

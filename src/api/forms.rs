@@ -42,8 +42,8 @@ pub async fn submissions(
 }
 
 /// What a browser or script learns from an accepted submission.
-#[derive(Serialize)]
-struct SubmitResult {
+#[derive(Serialize, utoipa::ToSchema)]
+pub(super) struct SubmitResult {
     id: String,
     conversation_id: String,
     success_action: SuccessAction,

@@ -27,8 +27,8 @@ pub async fn publish(
     Ok(ok(article.view()))
 }
 
-#[derive(Serialize)]
-struct SearchHit {
+#[derive(Serialize, utoipa::ToSchema)]
+pub(super) struct SearchHit {
     id: String,
     title: String,
     score: f64,

@@ -6,6 +6,7 @@ pub mod context;
 pub mod error;
 pub mod extract;
 pub mod limits;
+pub mod openapi;
 pub mod request_id;
 pub mod routes;
 

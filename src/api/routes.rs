@@ -7,7 +7,7 @@ use actix_web::{Route, guard, web};
 
 pub use crate::api::access::{Access, RouteAccess};
 use crate::api::webhooks;
-use crate::api::{admin, api_keys, audit_log, conversations, health, kb, owned, projects};
+use crate::api::{admin, api_keys, audit_log, conversations, health, kb, openapi, owned, projects};
 use crate::api::{agent, widget};
 use crate::auth::scope::{Required, Resource, Verb};
 use crate::error::{ApiError, ErrorCode};
@@ -465,6 +465,10 @@ pub fn table() -> Vec<RouteSpec> {
         spec(post.clone(), "/api/v1/admin/backup", Access::Master, |r| {
             r.to(admin::backup)
         }),
+        // The OpenAPI document of this table (src/api/openapi.rs).
+        spec(get.clone(), "/api/v1/openapi.json", Access::Public, |r| {
+            r.to(openapi::serve)
+        }),
     ]
 }
 
@@ -474,7 +478,8 @@ pub fn table() -> Vec<RouteSpec> {
 pub struct RoutePattern(pub &'static str);
 
 /// Registers every route of the table. Paths are grouped into one resource each, whose unknown
-/// methods answer like unknown routes: 404 `RESOURCE_NOT_FOUND` (API.md §1).
+/// methods answer like unknown paths: 404 `RESOURCE_NOT_FOUND` (API.md §1, whose default we
+/// keep: the hosted service answers a wrong method so).
 pub fn configure(cfg: &mut web::ServiceConfig) {
     let specs = table();
     let mut paths: Vec<&'static str> = Vec::new();

@@ -64,8 +64,8 @@ pub async fn deliveries(
         .collect::<Vec<_>>()))
 }
 
-#[derive(Serialize)]
-struct Rotated {
+#[derive(Serialize, utoipa::ToSchema)]
+pub(super) struct Rotated {
     secret: Secret,
 }
 

@@ -31,6 +31,18 @@ impl Verb {
     }
 }
 
+/// Every scope string a key can hold: the coarse verbs, then each resource's.
+pub fn every_scope() -> Vec<String> {
+    let verbs = [Verb::Read, Verb::Write, Verb::Admin];
+    let mut all: Vec<String> = verbs.iter().map(|v| v.as_str().to_string()).collect();
+    for resource in Resource::ALL {
+        for verb in verbs {
+            all.push(format!("{}:{}", resource.as_str(), verb.as_str()));
+        }
+    }
+    all
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Resource {
     Projects,
@@ -117,6 +129,19 @@ impl fmt::Display for Required {
 
 /// A scope a key may hold, parsed once when a key is created or loaded. Stored and sent as its
 /// string (`kb:write`), so stored records read the same as when scopes were kept as text.
+/// In the OpenAPI document: one of the scope strings.
+impl utoipa::PartialSchema for Scope {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .enum_values(Some(every_scope()))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Scope {}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub enum Scope {
@@ -290,14 +315,7 @@ mod tests {
 
     #[test]
     fn every_scope_displays_as_the_string_it_parses_from() {
-        let verbs = [Read, Write, Admin];
-        let mut all: Vec<String> = verbs.iter().map(|v| v.as_str().to_string()).collect();
-        for resource in Resource::ALL {
-            for verb in verbs {
-                all.push(format!("{}:{}", resource.as_str(), verb.as_str()));
-            }
-        }
-        for s in all {
+        for s in every_scope() {
             let scope = Scope::try_from(s.clone()).unwrap();
             assert_eq!(scope.to_string(), s);
             assert_eq!(String::from(scope), s);

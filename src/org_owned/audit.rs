@@ -150,7 +150,7 @@ pub fn diff(before: Option<&Value>, after: Option<&Value>) -> Map<String, Value>
     changes
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AuditEntryView {
     pub id: String,
     pub org_id: String,

@@ -24,7 +24,7 @@ impl Record for Org {
     const NAME: &'static str = "org";
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct OrgView {
     pub id: String,
     pub name: String,

@@ -41,7 +41,7 @@ impl Record for Project {
 }
 
 /// The wire form, field for field as API.md §11.2.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ProjectView {
     pub id: String,
     pub org_id: String,
@@ -70,7 +70,7 @@ impl Project {
 
 /// A project slug, also used for KB article slugs: 2-50 characters of `a-z0-9` and single
 /// hyphens, starting and ending with a letter or digit. Stored and sent as its string.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(try_from = "String", into = "String")]
 pub struct Slug(String);
 
@@ -183,9 +183,9 @@ pub fn unique_slug(
     Ok(base.numbered(free))
 }
 
-/// A lowercase hostname with at least one dot: no scheme, path or port. Stored and sent as its
-/// string.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A hostname of RFC 1123 labels, single labels such as `localhost` included, at most 253
+/// characters: no scheme, path or port. Uppercase is taken and stored lowercase (API.md §9.1).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(try_from = "String", into = "String")]
 pub struct Domain(String);
 
@@ -193,6 +193,7 @@ impl TryFrom<String> for Domain {
     type Error = String;
 
     fn try_from(domain: String) -> Check<Domain> {
+        let domain = domain.to_ascii_lowercase();
         let label_ok = |l: &str| {
             (1..=63).contains(&l.len())
                 && l.bytes()
@@ -200,13 +201,10 @@ impl TryFrom<String> for Domain {
                 && !l.starts_with('-')
                 && !l.ends_with('-')
         };
-        if domain.len() <= 253 && domain.contains('.') && domain.split('.').all(label_ok) {
+        if domain.len() <= 253 && domain.split('.').all(label_ok) {
             Ok(Domain(domain))
         } else {
-            Err(
-                "Must be a lowercase hostname such as support.example.com (no scheme, path or port)"
-                    .into(),
-            )
+            Err("Must be a hostname such as support.example.com (no scheme, path or port)".into())
         }
     }
 }
@@ -250,9 +248,14 @@ impl ProjectCreate {
     pub fn from_json(body: Value) -> ApiResult<Self> {
         let mut input = Input::new(body)?;
         let name = input.required("name", name);
+        // A slug that was sent, valid or not, is the slug: only a missing one is derived.
+        let slug_sent = input.has("slug");
         let given_slug = input.optional("slug", parsed::<Slug>);
         let domain = input.optional("domain", parsed::<Domain>);
         let slug = given_slug.or_else(|| {
+            if slug_sent {
+                return None;
+            }
             let derived = name.as_deref().and_then(derive_slug);
             if name.is_some() && derived.is_none() {
                 input.issue(
@@ -572,16 +575,27 @@ mod tests {
 
     #[test]
     fn domain_rules() {
-        for good in ["support.acme.com", "a.io", "x-1.example.org"] {
+        for good in [
+            "support.acme.com",
+            "a.io",
+            "x-1.example.org",
+            "localhost",
+            "string",
+        ] {
             assert!(Domain::try_from(good.to_string()).is_ok(), "{good}");
         }
+        assert_eq!(
+            Domain::try_from("Support.ACME.com".to_string()).map(String::from),
+            Ok("support.acme.com".to_string())
+        );
         for bad in [
-            "localhost",
             "https://acme.com",
             "acme.com/path",
             "acme.com:8080",
-            "Acme.com",
             "-a.com",
+            "a-",
+            "a_b.com",
+            "",
             "a..com",
             ".a.com",
             &format!("{}.com", "a".repeat(64)),
@@ -593,7 +607,7 @@ mod tests {
     #[test]
     fn slugs_and_domains_encode_as_their_strings() {
         assert_string_newtype::<Slug>("acme-support", "Acme");
-        assert_string_newtype::<Domain>("support.acme.com", "localhost");
+        assert_string_newtype::<Domain>("support.acme.com", "-acme.com");
     }
 
     /// Records written before slug and domain had their own types still decode, and new ones

@@ -51,7 +51,7 @@ impl Record for AgentSettings {
     const NAME: &'static str = "agent settings";
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AgentSettingsView {
     pub project_id: String,
     pub settings: Value,
@@ -128,7 +128,7 @@ impl Record for AgentUsage {
     const NAME: &'static str = "agent usage";
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AgentUsageView {
     pub project_id: String,
     pub month: String,
@@ -222,7 +222,7 @@ impl AgentUsage {
     }
 }
 
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Default, Serialize, utoipa::ToSchema)]
 pub struct UsageThisMonth {
     pub calls: u64,
     pub input_tokens: u64,
@@ -231,7 +231,7 @@ pub struct UsageThisMonth {
 }
 
 /// AgentStatus (API.md §11.8).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AgentStatus {
     pub enabled: bool,
     pub mode: AgentMode,
@@ -242,7 +242,7 @@ pub struct AgentStatus {
 }
 
 /// AgentConfig (API.md §11.8).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AgentConfig {
     pub project_name: String,
     pub agent_mode: AgentMode,
@@ -520,7 +520,7 @@ fn question(conversation: &Conversation, transcript: &[Message]) -> String {
 }
 
 /// A knowledge-base article the answer drew on.
-#[derive(Debug, Serialize, Clone)]
+#[derive(Debug, Serialize, Clone, utoipa::ToSchema)]
 pub struct Source {
     pub id: String,
     pub title: String,
@@ -528,7 +528,7 @@ pub struct Source {
 }
 
 /// AgentRespondResult (API.md §11.8); `content_html` is omitted.
-#[derive(Debug, Serialize, Clone)]
+#[derive(Debug, Serialize, Clone, utoipa::ToSchema)]
 pub struct RespondResult {
     pub content: String,
     pub confidence: f64,
@@ -542,7 +542,7 @@ pub struct RespondResult {
 }
 
 /// SuggestResult (API.md §11.8).
-#[derive(Debug, Serialize, Clone)]
+#[derive(Debug, Serialize, Clone, utoipa::ToSchema)]
 pub struct SuggestResult {
     pub suggested_response: String,
     pub confidence: f64,

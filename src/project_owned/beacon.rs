@@ -71,7 +71,7 @@ impl Record for Beacon {
 }
 
 /// BeaconRecord, field for field as API.md §11.12 (no `updated_at`).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct BeaconView {
     pub id: String,
     pub project_id: String,

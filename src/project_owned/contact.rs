@@ -14,7 +14,7 @@ use crate::project_owned::{
 use crate::query::{QueryParams, lowercase_param, text_param};
 use crate::store::Tx;
 use crate::timestamp::Timestamp;
-use crate::validate::{Check, Input, Patch, SHORT_TEXT_MAX, object, parsed, text};
+use crate::validate::{Check, Input, Patch, SHORT_TEXT_MAX, object, parsed, text, trimmed};
 
 pub const BY_CREATED: u8 = 0x44;
 /// `len ++ external_id ++ seq ++ id`: the upsert's first match (the oldest contact).
@@ -45,7 +45,7 @@ impl Record for Contact {
     const NAME: &'static str = "contact";
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ContactView {
     pub id: String,
     pub project_id: String,
@@ -137,7 +137,7 @@ impl Contact {
 
 /// A syntactically valid address: one `@`, a non-empty local part, a dotted domain, no spaces,
 /// at most 255 characters. Kept as sent; stored and sent as its string.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(try_from = "String", into = "String")]
 pub struct Email(String);
 
@@ -187,14 +187,34 @@ pub struct ContactFields {
 }
 
 impl ContactFields {
-    fn read(input: &mut Input) -> ContactFields {
+    /// The fields of a body; a PATCH may clear the string fields with `null` (API.md §9.4), an
+    /// upsert may not.
+    fn read(input: &mut Input, clearable: bool) -> ContactFields {
+        let mut field = |key: &str, parse: &dyn Fn(&Value) -> Check<String>| {
+            if clearable {
+                input.nullable(key, parse)
+            } else {
+                input.settable(key, parse)
+            }
+        };
+        let text = text(SHORT_TEXT_MAX);
+        let name = field("name", &trimmed(1, SHORT_TEXT_MAX));
+        let phone = field("phone", &text);
+        let external_id = field("external_id", &text);
+        let company = field("company", &text);
+        let job_title = field("job_title", &text);
+        let email = if clearable {
+            input.nullable("email", parsed::<Email>)
+        } else {
+            input.settable("email", parsed::<Email>)
+        };
         ContactFields {
-            email: input.nullable("email", parsed::<Email>),
-            name: input.nullable("name", text(SHORT_TEXT_MAX)),
-            phone: input.nullable("phone", text(SHORT_TEXT_MAX)),
-            external_id: input.nullable("external_id", text(SHORT_TEXT_MAX)),
-            company: input.nullable("company", text(SHORT_TEXT_MAX)),
-            job_title: input.nullable("job_title", text(SHORT_TEXT_MAX)),
+            email,
+            name,
+            phone,
+            external_id,
+            company,
+            job_title,
             metadata: input.updatable("metadata", object),
         }
     }
@@ -202,7 +222,7 @@ impl ContactFields {
     /// The upsert body: at least one of `email`, `name`, `external_id`.
     pub fn upsert_from_json(body: Value) -> ApiResult<Self> {
         let mut input = Input::new(body)?;
-        let fields = ContactFields::read(&mut input);
+        let fields = ContactFields::read(&mut input, false);
         let identified =
             fields.email.is_set() || fields.name.is_set() || fields.external_id.is_set();
         if !identified {
@@ -216,7 +236,7 @@ impl ContactFields {
 
     pub fn update_from_json(body: Value) -> ApiResult<Self> {
         let mut input = Input::new(body)?;
-        let fields = ContactFields::read(&mut input);
+        let fields = ContactFields::read(&mut input, true);
         input.finish_update_with(|| Some(fields))
     }
 

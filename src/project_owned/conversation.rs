@@ -89,7 +89,7 @@ impl Record for Conversation {
     const NAME: &'static str = "conversation";
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ConversationView {
     pub id: String,
     pub project_id: String,
@@ -261,7 +261,7 @@ impl ConversationUpdate {
     pub fn from_json(body: Value) -> ApiResult<Self> {
         let mut input = Input::new(body)?;
         let update = ConversationUpdate {
-            subject: input.nullable("subject", text(SHORT_TEXT_MAX)),
+            subject: input.settable("subject", text(SHORT_TEXT_MAX)),
             status: input.updatable("status", one_of(Status::VALUES)),
             priority: input.updatable("priority", one_of(Priority::VALUES)),
             assigned_to: input.nullable("assigned_to", trimmed(1, SHORT_TEXT_MAX)),

@@ -32,9 +32,9 @@ pub const BY_SLUG: u8 = 0x55;
 /// A form holds at most this many fields, and a choice field this many options.
 pub const MAX_FIELDS: usize = 100;
 const MAX_OPTIONS: usize = 100;
-const MAX_RATE_LIMIT: u64 = 1_000_000;
+pub const MAX_RATE_LIMIT: u64 = 1_000_000;
 /// Thirty days: the limiter keeps a window in memory for this long at most.
-const MAX_WINDOW_SECONDS: u64 = 30 * 24 * 3600;
+pub const MAX_WINDOW_SECONDS: u64 = 30 * 24 * 3600;
 
 wire_enum! {
     pub enum FieldType {
@@ -80,7 +80,7 @@ wire_enum! {
 
 /// A field's `id` or `name`: 1-64 letters, digits, `_` or `-`. Names key the submitted values,
 /// so they must be safe in issue paths (no dots).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(try_from = "String", into = "String")]
 pub struct FieldKey(String);
 
@@ -148,7 +148,7 @@ pub struct FormField {
 }
 
 /// A field on the wire; `options` only on choice fields.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct FormFieldView {
     pub id: FieldKey,
     #[serde(rename = "type")]
@@ -209,7 +209,7 @@ struct FieldDraft {
 impl FieldDraft {
     /// Reads one item of `fields`; its issues are relative to the item.
     fn from_json(item: &Value) -> ApiResult<FieldDraft> {
-        let options_sent = item.get("options").is_some_and(|v| !v.is_null());
+        let options_sent = item.get("options").is_some();
         let mut input = Input::new(item.clone())
             .map_err(|_| ApiError::invalid(vec![Issue::new("", "Expected object")]))?;
         let kind = input.required("type", one_of(FieldType::VALUES));
@@ -217,7 +217,11 @@ impl FieldDraft {
         let id = input.updatable("id", parsed::<FieldKey>);
         let name = input.updatable("name", parsed::<FieldKey>);
         let required = input.updatable("required", boolean);
-        let placeholder = input.optional("placeholder", text(SHORT_TEXT_MAX));
+        // `null` is the record's own value (API.md §11), which a client may send back.
+        let placeholder = input
+            .nullable("placeholder", text(SHORT_TEXT_MAX))
+            .into_change()
+            .flatten();
         let mut options = Vec::new();
         if kind.is_some_and(FieldType::is_choice) {
             match input.array(
@@ -338,13 +342,20 @@ fn read_fields(input: &mut Input) -> Option<Vec<FormField>> {
     Some(fields)
 }
 
-/// A whole number from 1 to `max`.
+/// A whole number from 1 to `max`. As in JSON Schema, `5.0` is the integer 5.
 fn count(max: u64) -> impl Fn(&Value) -> Check<u32> {
     move |value| {
         if !value.is_number() {
             return Err("Expected integer".into());
         }
-        match value.as_u64() {
+        let whole = value.as_u64().or_else(|| {
+            value
+                .as_f64()
+                .filter(|f| f.fract() == 0.0 && *f >= 0.0)
+                // Saturates above u64::MAX, which the bound below refuses anyway.
+                .map(|f| f as u64)
+        });
+        match whole {
             Some(n) if (1..=max).contains(&n) => u32::try_from(n).map_err(|e| e.to_string()),
             Some(n) if n > max => Err(format!("Must be at most {max}")),
             _ => Err("Must be an integer of at least 1".into()),
@@ -382,7 +393,7 @@ impl Record for Form {
 }
 
 /// FormRecord, field for field as API.md §11.11.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct FormView {
     pub id: String,
     pub project_id: String,
@@ -801,7 +812,11 @@ mod tests {
         let c = count(10);
         assert_eq!(c(&json!(1)), Ok(1));
         assert_eq!(c(&json!(10)), Ok(10));
+        assert_eq!(c(&json!(5.0)), Ok(5));
         for bad in [
+            json!(11.0),
+            json!(1e300),
+            json!(-0.0),
             json!(0),
             json!(-1),
             json!(1.5),

@@ -138,7 +138,7 @@ impl Record for Integration {
 
 /// The wire form: API.md §11.9, plus `settings` and `action_permissions` (Integration is an
 /// open object), so that what the lifecycle PATCH sets can be read back.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct IntegrationView {
     pub id: String,
     pub provider: String,
@@ -257,7 +257,7 @@ pub enum Availability {
 }
 
 /// One provider as the catalog lists it for a project (API.md §9.8).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct CatalogEntry {
     pub provider: &'static str,
     pub name: &'static str,
@@ -352,7 +352,7 @@ pub fn catalog_item(
 }
 
 /// API.md §11.9 InstallUrlResponse.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct InstallUrl {
     pub provider: &'static str,
     pub install_url: String,
@@ -416,7 +416,7 @@ impl LifecycleUpdate {
         let mut input = Input::new(body)?;
         let update = LifecycleUpdate {
             status: input.updatable("status", settable_status),
-            display_name: input.nullable("display_name", display_name),
+            display_name: input.settable("display_name", display_name),
             sidebar_enabled: input.updatable("sidebar_enabled", boolean),
             settings: input.updatable("settings", capped_object),
             action_permissions: input.updatable("action_permissions", capped_object),

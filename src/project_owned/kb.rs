@@ -23,7 +23,7 @@ use crate::store::{Reader, Tx, layout, tables};
 use crate::timestamp::Timestamp;
 use crate::validate::wire_enum;
 use crate::validate::{
-    Input, LONG_TEXT_MAX, Patch, SHORT_TEXT_MAX, boolean, non_blank, one_of, text,
+    Input, LONG_TEXT_MAX, Patch, SHORT_TEXT_MAX, boolean, non_blank, one_of, text, trimmed,
 };
 
 pub const BY_CREATED: u8 = 0x47;
@@ -82,7 +82,7 @@ impl Record for Article {
     const NAME: &'static str = "kb article";
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ArticleView {
     pub id: String,
     pub project_id: String,
@@ -237,7 +237,7 @@ pub struct ArticleCreate {
 impl ArticleCreate {
     pub fn from_json(body: Value) -> ApiResult<Self> {
         let mut input = Input::new(body)?;
-        let title = input.required("title", non_blank(SHORT_TEXT_MAX));
+        let title = input.required("title", trimmed(1, SHORT_TEXT_MAX));
         let content = input.required("content", non_blank(LONG_TEXT_MAX));
         let category = input.optional("category", text(SHORT_TEXT_MAX));
         // These two cannot be null, as in an update: `null` is a type error.
@@ -269,9 +269,9 @@ impl ArticleFields {
     pub fn update_from_json(body: Value) -> ApiResult<Self> {
         let mut input = Input::new(body)?;
         let fields = ArticleFields {
-            title: input.updatable("title", non_blank(SHORT_TEXT_MAX)),
+            title: input.updatable("title", trimmed(1, SHORT_TEXT_MAX)),
             content: input.updatable("content", non_blank(LONG_TEXT_MAX)),
-            category: input.nullable("category", text(SHORT_TEXT_MAX)),
+            category: input.settable("category", text(SHORT_TEXT_MAX)),
             status: input.updatable("status", one_of(ArticleStatus::VALUES)),
             is_public: input.updatable("is_public", boolean),
         };

@@ -17,7 +17,7 @@ use crate::validate::{Input, LONG_TEXT_MAX, boolean, non_blank, one_of};
 /// `conversation_id ++ seq ++ id`: a conversation's messages in the order they were posted.
 pub const IN_CONVERSATION: u8 = 0x43;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum SenderType {
     Customer,
@@ -30,7 +30,7 @@ pub enum SenderType {
 const POSTABLE_SENDERS: &[(&str, SenderType)] =
     &[("agent", SenderType::Agent), ("system", SenderType::System)];
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ContentType {
     Text,
@@ -55,7 +55,7 @@ impl Record for Message {
     const NAME: &'static str = "message";
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct MessageView {
     pub id: String,
     pub conversation_id: String,

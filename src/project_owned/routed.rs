@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use crate::config::MIN_LIST_SCAN_BUDGET;
 use crate::config::WebhookSettings;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::org_owned::audit::Actor;
 use crate::pagination::Page;
 use crate::project_owned::{self, Kind, Order, Postings, ProjectScope, Walk};
@@ -189,10 +189,11 @@ pub fn create<K: Routed>(
         };
         let existing = project_owned::list::<K>(tx, scope, order, None, max_per_project, |_| true)?;
         if existing.next.is_some() || existing.items.len() >= max_per_project {
-            return Err(ApiError::bad_request(format!(
-                "A project holds at most {max_per_project} {}",
-                K::PLURAL
-            )));
+            // The body is valid; the project is full: a conflict with its state.
+            return Err(ApiError::new(
+                ErrorCode::LimitReached,
+                format!("A project holds at most {max_per_project} {}", K::PLURAL),
+            ));
         }
     }
     K::create(tx, scope, actor, input)

@@ -12,7 +12,7 @@ const URL_MAX: usize = 2048;
 
 /// An origin a browser sends: `scheme://host[:port]`, http or https, kept in lowercase and
 /// without the scheme's default port, so that it compares equal to the `Origin` header.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(try_from = "String", into = "String")]
 pub struct Origin(String);
 
@@ -42,9 +42,7 @@ impl TryFrom<String> for Origin {
             }
         };
         let host_ok = if let Some(v6) = host.strip_prefix('[') {
-            v6.strip_suffix(']').is_some_and(|inner| {
-                !inner.is_empty() && inner.bytes().all(|b| b.is_ascii_hexdigit() || b == b':')
-            })
+            v6.strip_suffix(']').is_some_and(is_ipv6_literal)
         } else {
             !host.is_empty()
                 && host.split('.').all(|label| {
@@ -73,8 +71,29 @@ impl From<Origin> for String {
     }
 }
 
+/// An IPv6 address in hex groups, as written between `[` and `]` in a URL (no zone, no embedded
+/// IPv4: what `openapi::IPV6` matches).
+pub fn is_ipv6_literal(text: &str) -> bool {
+    !text.is_empty()
+        && text.bytes().all(|b| b.is_ascii_hexdigit() || b == b':')
+        && text.parse::<std::net::Ipv6Addr>().is_ok()
+}
+
+/// The authority of a URL: brackets only around one IPv6 address.
+fn brackets_ok(authority: &str) -> bool {
+    match (authority.find('['), authority.find(']')) {
+        (None, None) => true,
+        (Some(open), Some(close)) if open < close => {
+            authority.matches('[').count() == 1
+                && authority.matches(']').count() == 1
+                && is_ipv6_literal(&authority[open + 1..close])
+        }
+        _ => false,
+    }
+}
+
 /// An absolute http(s) URL with a host, at most 2048 characters, no whitespace. Kept as sent.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(try_from = "String", into = "String")]
 pub struct HttpUrl(String);
 
@@ -90,7 +109,7 @@ impl TryFrom<String> for HttpUrl {
         let host_ok = after_scheme.is_some_and(|rest| {
             rest.split(['/', '?', '#'])
                 .next()
-                .is_some_and(|host| !host.is_empty())
+                .is_some_and(|host| !host.is_empty() && brackets_ok(host))
         });
         let ok = host_ok
             && url.chars().count() <= URL_MAX
@@ -110,7 +129,7 @@ impl From<HttpUrl> for String {
 }
 
 /// A colour as `#RGB` or `#RRGGBB`, case kept as sent.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(try_from = "String", into = "String")]
 pub struct HexColor(String);
 
@@ -177,8 +196,45 @@ mod tests {
             "https://example.com:99999",
             "https://user@example.com",
             "null",
+            "http://[93516f77]",
+            "http://[::1%eth0]",
+            "http://[::ffff:1.2.3.4]",
         ] {
             assert!(o(bad).is_err(), "{bad}");
+        }
+    }
+
+    /// The cases that the document's `IPV6` pattern and Python's `ipaddress` (schemathesis
+    /// parses URLs in responses with it) decide alike.
+    #[test]
+    fn ipv6_literals() {
+        for good in [
+            "::",
+            "::1",
+            "1::",
+            "1:2:3:4:5:6:7:8",
+            "1:2:3:4:5:6:7::",
+            "::1:2:3:4:5:6:7",
+            "1::2:3:4:5:6:7",
+            "fe80::1",
+            "ABCD::ef",
+        ] {
+            assert!(is_ipv6_literal(good), "{good}");
+        }
+        for bad in [
+            "",
+            ":",
+            ":::",
+            "1:::2",
+            "12345::",
+            "1:2:3:4:5:6:7:8:9",
+            "1::2::3",
+            "93516f77",
+            "g::1",
+            "::ffff:1.2.3.4",
+            "1:2:3:4:5:6:7:8::",
+        ] {
+            assert!(!is_ipv6_literal(bad), "{bad}");
         }
     }
 
@@ -188,8 +244,17 @@ mod tests {
             "https://example.com",
             "HTTP://a.io/x?y=1#z",
             "http://localhost:3000/",
+            "https://[::1]:8080/p?q=[x]",
         ] {
             assert!(HttpUrl::try_from(good.to_string()).is_ok(), "{good}");
+        }
+        for bad in [
+            "https://[93516f77]",
+            "https://[::1",
+            "https://a]b",
+            "https://[::1][::2]",
+        ] {
+            assert!(HttpUrl::try_from(bad.to_string()).is_err(), "{bad}");
         }
         for bad in [
             "",

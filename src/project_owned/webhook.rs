@@ -78,7 +78,7 @@ impl Record for Webhook {
 }
 
 /// API.md §11.7: no secret, no `project_id`, no `updated_at`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct WebhookView {
     pub id: String,
     pub url: WebhookUrl,
@@ -90,7 +90,7 @@ pub struct WebhookView {
 }
 
 /// The create response: the view and, this once, the secret.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct CreatedWebhook {
     #[serde(flatten)]
     pub view: WebhookView,
@@ -139,7 +139,7 @@ impl Kind for Webhook {
 
 /// A signing secret: `whsec_` and 32 random base64url characters. `Debug` hides it, so a
 /// record printed to a log shows none.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(transparent)]
 pub struct Secret(String);
 
@@ -166,7 +166,7 @@ impl fmt::Debug for Secret {
 /// An absolute `http` or `https` URL with a host, without credentials, of at most 2048
 /// characters, kept as sent. Whether plain `http` is allowed is a server setting, checked when a
 /// client sends a URL (`url_input`), not here: stored webhooks stay readable when it changes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(try_from = "String", into = "String")]
 pub struct WebhookUrl(String);
 
@@ -198,6 +198,23 @@ impl TryFrom<String> for WebhookUrl {
         }
         if !url.username().is_empty() || url.password().is_some() {
             return Err("Must not contain credentials".into());
+        }
+        // The WHATWG parser takes nearly any character in a host name (`https://a*`); a
+        // receiver is named by DNS labels or an IP address.
+        let host_ok = match url.host() {
+            Some(url::Host::Domain(domain)) => domain.split('.').all(|label| {
+                !label.is_empty()
+                    && !label.starts_with('-')
+                    && !label.ends_with('-')
+                    && label
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            }),
+            Some(url::Host::Ipv4(_) | url::Host::Ipv6(_)) => true,
+            None => false,
+        };
+        if !host_ok {
+            return Err("Must name its host by a hostname or an IP address".into());
         }
         Ok(WebhookUrl(text))
     }
@@ -234,7 +251,7 @@ fn url_input(allow_http: bool) -> impl Fn(&Value) -> Check<WebhookUrl> {
 }
 
 /// One `events` entry: an event name of `EVENTS`, `*`, or `<group>.*` for a group of `GROUPS`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(try_from = "String", into = "String")]
 pub struct EventPattern(String);
 

@@ -49,7 +49,7 @@ impl Record for WebhookDelivery {
     const NAME: &'static str = "webhook delivery";
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct WebhookDeliveryView {
     pub id: String,
     pub event: String,

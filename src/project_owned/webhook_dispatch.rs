@@ -260,7 +260,7 @@ fn source_text(err: &(dyn std::error::Error + 'static)) -> String {
 
 /// The test action (API.md §9.11): one `webhook.test` attempt, whatever the webhook subscribes
 /// to and whether or not it is active.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TestResult {
     pub delivered: bool,
     pub status_code: Option<u16>,

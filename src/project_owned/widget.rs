@@ -43,7 +43,7 @@ const FIELDS: &[&str] = &[
 
 /// Read-only keys that clients send back with a whole record (API.md §16 row 18): ignored,
 /// never stored as extra keys.
-const READ_ONLY: &[&str] = &[
+pub const READ_ONLY: &[&str] = &[
     "id",
     "project_id",
     "created_at",
@@ -52,7 +52,7 @@ const READ_ONLY: &[&str] = &[
 ];
 
 /// An ISO 639-1 language code: two lowercase letters.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(try_from = "String", into = "String")]
 pub struct Locale(String);
 
@@ -94,7 +94,7 @@ impl Record for WidgetConfig {
 }
 
 /// The wire form: the documented fields, then the extra keys.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct WidgetConfigView {
     pub project_id: String,
     pub enabled: bool,

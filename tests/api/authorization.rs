@@ -299,6 +299,7 @@ const EXPECTED: &[(&str, &str, &str)] = &[
         "beacons:write",
     ),
     ("POST", "/api/v1/admin/backup", "master"),
+    ("GET", "/api/v1/openapi.json", "public"),
 ];
 
 fn access_name(access: &Access) -> String {

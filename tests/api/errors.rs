@@ -44,7 +44,6 @@ fn malformed_or_non_object_json_is_bad_json_everywhere() {
             "[1]",
             "\"x\"",
             "42",
-            "null",
             "true",
             "{\"a\":1} trailing",
         ] {
@@ -186,7 +185,7 @@ fn unknown_routes_and_wrong_methods_are_json_404s() {
     let project = app.project("Routes");
     let org = &app.org_id;
     let key = Some(app.admin_key.as_str());
-    let cases = [
+    let unknown = [
         (Method::GET, "/".to_string()),
         (Method::GET, "/api/v1".to_string()),
         (Method::GET, "/api/v1/nope".to_string()),
@@ -196,33 +195,68 @@ fn unknown_routes_and_wrong_methods_are_json_404s() {
             format!("/api/v1/orgs/{org}/projects/{project}/nope"),
         ),
         (Method::POST, "/api/v1/whatever".to_string()),
-        (Method::PUT, format!("/api/v1/orgs/{org}/projects")),
+    ];
+    // A known path with a method it lacks: 404 like an unknown path (API.md §1).
+    let wrong_method = [
+        (
+            Method::PUT,
+            format!("/api/v1/orgs/{org}/projects"),
+            "GET, HEAD, POST",
+        ),
         (
             Method::PUT,
             format!("/api/v1/orgs/{org}/projects/{project}"),
+            "DELETE, GET, HEAD, PATCH",
         ),
-        (Method::DELETE, format!("/api/v1/orgs/{org}/projects")),
+        (
+            Method::DELETE,
+            format!("/api/v1/orgs/{org}/projects"),
+            "GET, HEAD, POST",
+        ),
         (
             Method::POST,
             format!("/api/v1/orgs/{org}/projects/{project}"),
+            "DELETE, GET, HEAD, PATCH",
         ),
-        (Method::PATCH, format!("/api/v1/orgs/{org}/keys")),
+        (
+            Method::PATCH,
+            format!("/api/v1/orgs/{org}/keys"),
+            "GET, HEAD, POST",
+        ),
         (
             Method::GET,
             format!("/api/v1/orgs/{org}/keys/key_aaaaaaaaaaaa"),
+            "DELETE",
         ),
-        (Method::DELETE, "/api/v1/admin/orgs".to_string()),
-        (Method::POST, "/healthz".to_string()),
+        (
+            Method::DELETE,
+            "/api/v1/admin/orgs".to_string(),
+            "GET, HEAD, POST",
+        ),
+        (Method::POST, "/healthz".to_string(), "GET, HEAD"),
+        (
+            Method::TRACE,
+            "/api/v1/openapi.json".to_string(),
+            "GET, HEAD",
+        ),
     ];
-    for (method, path) in cases {
-        for credential in [key, None] {
-            let r = app.request(method.clone(), &path, credential, None);
+    let json = |r: &Resp, what: &str| {
+        assert!(
+            r.header("content-type")
+                .is_some_and(|t| t.starts_with("application/json")),
+            "{what}"
+        );
+    };
+    for credential in [key, None] {
+        for (method, path) in &unknown {
+            let r = app.request(method.clone(), path, credential, None);
             r.assert_error(404, "RESOURCE_NOT_FOUND");
-            assert!(
-                r.header("content-type")
-                    .is_some_and(|t| t.starts_with("application/json")),
-                "{method} {path}"
-            );
+            json(&r, &format!("{method} {path}"));
+        }
+        for (method, path, _) in &wrong_method {
+            let r = app.request(method.clone(), path, credential, None);
+            r.assert_error(404, "RESOURCE_NOT_FOUND");
+            json(&r, &format!("{method} {path}"));
         }
     }
 }
@@ -435,7 +469,7 @@ fn cors_preflight_needs_no_key() {
     ] {
         assert!(exposed.contains(h), "{exposed}");
     }
-    // An OPTIONS without the preflight header is no preflight: it is an unknown method.
+    // An OPTIONS without the preflight header is no preflight: a method the path lacks.
     app.send(Method::OPTIONS, &paths[0], &[], None)
         .assert_error(404, "RESOURCE_NOT_FOUND");
 }

@@ -389,7 +389,7 @@ fn random_walks(budget: u64, seed: u64) {
         let id = rng.pick(&article_ids).clone();
         let body = match rng.below(3) {
             0 => json!({"status": rng.pick(ARTICLE_STATUSES)}),
-            1 => json!({"category": null, "content": words(&mut rng, 3)}),
+            1 => json!({"category": "general", "content": words(&mut rng, 3)}),
             _ => json!({"category": rng.pick(CATEGORIES), "title": words(&mut rng, 2)}),
         };
         ok_patch(&app, &app.admin_key, &article(&p, &id), body);

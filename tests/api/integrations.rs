@@ -65,6 +65,12 @@ fn assert_not_found(r: &Resp) {
     r.assert_error(404, "RESOURCE_NOT_FOUND");
 }
 
+/// A path that the fixed `catalog` segment owns, with a method it does not serve.
+#[track_caller]
+fn assert_not_allowed(r: &Resp) {
+    r.assert_error(404, "RESOURCE_NOT_FOUND");
+}
+
 #[test]
 fn a_fresh_project_has_no_integrations_and_a_full_catalog() {
     let app = TestApp::spawn();
@@ -328,10 +334,10 @@ fn catalog_items_and_the_fixed_catalog_segment() {
         assert_not_found(&app.get(&catalog_item(&p, unknown), &app.admin_key));
     }
     // `catalog` is a segment, not a provider: no other method is routed there.
-    assert_not_found(&app.delete(&integration(&p, "catalog"), &app.admin_key));
-    assert_not_found(&app.post(&install_url(&p, "catalog"), &app.admin_key, json!({})));
+    assert_not_allowed(&app.delete(&integration(&p, "catalog"), &app.admin_key));
+    assert_not_allowed(&app.post(&install_url(&p, "catalog"), &app.admin_key, json!({})));
     // A provider path has no GET.
-    assert_not_found(&app.get(&integration(&p, "linear"), &app.admin_key));
+    assert_not_allowed(&app.get(&integration(&p, "linear"), &app.admin_key));
 }
 
 #[test]
@@ -371,9 +377,10 @@ fn install_urls_point_at_the_dashboard() {
         1
     );
 
-    for unknown in ["jira", "Slack", "catalog"] {
+    for unknown in ["jira", "Slack"] {
         assert_not_found(&app.request(Method::POST, &install_url(&p, unknown), Some(&key), None));
     }
+    assert_not_allowed(&app.request(Method::POST, &install_url(&p, "catalog"), Some(&key), None));
     app.request(
         Method::POST,
         &install_url("prj_000000000000", "slack"),
@@ -430,8 +437,9 @@ fn lifecycle_updates_each_field() {
     let d = ok_patch(&app, &key, &path, json!({"sidebar_enabled": false}));
     assert_eq!(d["sidebar_enabled"], false);
     assert_eq!(d["display_name"], "Team Slack", "untouched fields are kept");
-    let d = ok_patch(&app, &key, &path, json!({"display_name": null}));
-    assert_eq!(d["display_name"], Value::Null);
+    // The body types `display_name` as a string: `null` is refused, not a clear (API.md §1).
+    app.patch(&path, &key, json!({"display_name": null}))
+        .assert_error(400, "BAD_REQUEST");
 
     // Settings merge shallowly; action permissions are replaced.
     let d = ok_patch(
@@ -564,10 +572,13 @@ fn lifecycle_refuses_bad_bodies() {
     ] {
         patch(empty).assert_error(400, "NO_UPDATES");
     }
-    for body in ["[1]", "{", "null"] {
+    for body in ["[1]", "{"] {
         app.request_raw(Method::PATCH, &path, Some(&app.admin_key), body)
             .assert_error(400, "BAD_JSON");
     }
+    // A body of exactly `null` is no body (API.md §1).
+    app.request_raw(Method::PATCH, &path, Some(&app.admin_key), "null")
+        .assert_error(400, "NO_UPDATES");
     // Nothing changed.
     let row = &ok_get(&app, &app.admin_key, &integrations(&p))["data"][0];
     assert_eq!(row["status"], "active");
@@ -588,7 +599,12 @@ fn lifecycle_of_a_provider_not_installed_is_null_and_unknown_is_404() {
     // A body is still validated first.
     app.patch(&lifecycle(&p, "discord"), &app.admin_key, json!({}))
         .assert_error(400, "NO_UPDATES");
-    for unknown in ["jira", "catalog", "Discord"] {
+    assert_not_allowed(&app.patch(
+        &lifecycle(&p, "catalog"),
+        &app.admin_key,
+        json!({"status": "paused"}),
+    ));
+    for unknown in ["jira", "Discord"] {
         assert_not_found(&app.patch(
             &lifecycle(&p, unknown),
             &app.admin_key,

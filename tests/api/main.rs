@@ -30,6 +30,7 @@ mod agent;
 mod backup;
 mod beacons;
 mod connection;
+mod contract;
 mod filters;
 mod forms;
 mod integrations;

@@ -415,7 +415,7 @@ fn kind_step(store: &Store, model: &mut Model, rng: &mut Rng, project: &str, ste
             let id = rng.pick(&articles).clone();
             let body = match rng.below(3) {
                 0 => {
-                    json!({"content": words(rng, 5), "category": *rng.pick(&[None, Some("billing")])})
+                    json!({"content": words(rng, 5), "category": *rng.pick(&["general", "billing"])})
                 }
                 1 => json!({"status": "archived"}),
                 _ => json!({"title": words(rng, 2), "status": "published"}),

@@ -297,7 +297,8 @@ fn a_project_holds_at_most_100_webhooks() {
         &app.admin_key,
         json!({"url": URL, "events": ["*"]}),
     );
-    r.assert_error(400, "BAD_REQUEST");
+    // The body is valid; the project is full: a conflict with its state.
+    r.assert_error(409, "LIMIT_REACHED");
     assert_eq!(ids(&ok_get(&app, &app.admin_key, &webhooks(&p))).len(), 100);
     // Deleting one makes room.
     let first = ids(&ok_get(&app, &app.admin_key, &webhooks(&p)))[0].clone();

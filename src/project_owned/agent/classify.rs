@@ -11,7 +11,7 @@ use crate::project_owned::conversation::Priority;
 use crate::project_owned::message::SenderType;
 use crate::project_owned::search;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Sentiment {
     Positive,
@@ -19,7 +19,7 @@ pub enum Sentiment {
     Negative,
 }
 
-#[derive(Debug, Serialize, Clone)]
+#[derive(Debug, Serialize, Clone, utoipa::ToSchema)]
 pub struct Classification {
     pub category: &'static str,
     pub intent: &'static str,

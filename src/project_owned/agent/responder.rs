@@ -40,7 +40,7 @@ pub struct Provider<'a> {
 }
 
 /// What one call cost.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Usage {
     pub model: String,
     pub input_tokens: u64,
