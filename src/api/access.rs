@@ -3,9 +3,21 @@
 
 use std::collections::HashMap;
 
+use actix_web::Route;
 use actix_web::http::Method;
 
 use crate::auth::scope::Required;
+
+/// One row of the route table (`routes::table`): what the router registers and what the
+/// OpenAPI document (`openapi`) and the authorization tests read.
+pub struct RouteSpec {
+    pub method: Method,
+    /// The full path pattern, `{name}` for path parameters.
+    pub path: &'static str,
+    pub access: Access,
+    /// Adds the handler to the route.
+    pub handler: fn(Route) -> Route,
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {

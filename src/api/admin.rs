@@ -1,7 +1,5 @@
 //! The admin API, authenticated by the master key: API.md §18.1.
 
-use std::path::{Path, PathBuf};
-
 use actix_web::{HttpResponse, web};
 use serde::Serialize;
 
@@ -51,22 +49,6 @@ pub async fn create_key(
         view: key.view(),
         key: secret,
     }))
-}
-
-/// Where `POST /admin/backup` writes: `data_dir/backups/`, one backup at a time, so that
-/// concurrent requests cannot multiply the disk and I/O a backup takes.
-pub struct Backups {
-    folder: PathBuf,
-    one_at_a_time: tokio::sync::Mutex<()>,
-}
-
-impl Backups {
-    pub fn new(data_dir: &Path) -> Self {
-        Backups {
-            folder: data_dir.join("backups"),
-            one_at_a_time: tokio::sync::Mutex::new(()),
-        }
-    }
 }
 
 #[derive(Serialize, utoipa::ToSchema)]

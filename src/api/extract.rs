@@ -3,7 +3,7 @@
 //! without a key is a 401 even when its body is malformed.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -67,7 +67,7 @@ pub struct AppState {
     /// The server's one HTTP client for outgoing calls (`outbound::client`), shared with the
     /// webhook dispatcher.
     http: reqwest::Client,
-    pub(crate) backups: crate::api::admin::Backups,
+    pub(crate) backups: Backups,
 }
 
 impl AppState {
@@ -104,7 +104,7 @@ impl AppState {
             retention: None,
             key_touches: Mutex::new(HashMap::new()),
             http,
-            backups: crate::api::admin::Backups::new(&settings.data_dir),
+            backups: Backups::new(&settings.data_dir),
         }
     }
 
@@ -129,6 +129,22 @@ impl AppState {
                 tracing::warn!(error = %err, "could not record key use");
             }
         });
+    }
+}
+
+/// Where `POST /admin/backup` writes: `data_dir/backups/`, one backup at a time, so that
+/// concurrent requests cannot multiply the disk and I/O a backup takes.
+pub struct Backups {
+    pub(crate) folder: PathBuf,
+    pub(crate) one_at_a_time: tokio::sync::Mutex<()>,
+}
+
+impl Backups {
+    pub fn new(data_dir: &Path) -> Self {
+        Backups {
+            folder: data_dir.join("backups"),
+            one_at_a_time: tokio::sync::Mutex::new(()),
+        }
     }
 }
 

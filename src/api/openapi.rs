@@ -5,11 +5,9 @@
 //! the server reads them field by field (`validate::Input`) rather than through serde types;
 //! each schema states exactly what that reader accepts, so that a fuzzer can check both ways.
 
-use std::sync::OnceLock;
-
-use actix_web::HttpResponse;
 use actix_web::http::Method;
 use actix_web::http::header::ContentType;
+use actix_web::{HttpResponse, web};
 use serde_json::json;
 use utoipa::ToSchema;
 use utoipa::openapi::extensions::Extensions;
@@ -29,8 +27,7 @@ use utoipa::openapi::{
     ContentBuilder, HeaderBuilder, InfoBuilder, OpenApi, OpenApiBuilder, PathsBuilder, Ref, RefOr,
 };
 
-use crate::api::access::Access;
-use crate::api::routes::{RouteSpec, table};
+use crate::api::access::{Access, RouteSpec};
 use crate::auth::scope::every_scope;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::org_owned::project::AgentMode;
@@ -49,10 +46,19 @@ use crate::rate_limit::Tier;
 use crate::validate::{LONG_TEXT_MAX, SHORT_TEXT_MAX};
 
 /// `GET /api/v1/openapi.json`: the document, built once per process.
-pub async fn serve() -> ApiResult<HttpResponse> {
-    static BODY: OnceLock<Result<String, String>> = OnceLock::new();
-    let body = BODY
-        .get_or_init(|| document().to_json().map_err(|e| e.to_string()))
+/// The document as JSON, rendered from the route table when the routes are registered
+/// (`routes::configure`), so that this module needs the table's rows, not the table's module.
+pub struct Rendered(Result<String, String>);
+
+impl Rendered {
+    pub fn of(table: &[RouteSpec]) -> Self {
+        Rendered(document(table).to_json().map_err(|e| e.to_string()))
+    }
+}
+
+pub async fn serve(rendered: web::Data<Rendered>) -> ApiResult<HttpResponse> {
+    let body = rendered
+        .0
         .as_ref()
         .map_err(|e| ApiError::internal(format!("OpenAPI document: {e}")))?;
     Ok(HttpResponse::Ok()
@@ -61,13 +67,13 @@ pub async fn serve() -> ApiResult<HttpResponse> {
 }
 
 /// The whole document: one operation per row of the route table.
-pub fn document() -> OpenApi {
+pub fn document(table: &[RouteSpec]) -> OpenApi {
     let mut paths = PathsBuilder::new();
-    for spec in table() {
+    for spec in table {
         let Some(method) = http_method(&spec.method) else {
             continue;
         };
-        let path = PathItem::new(method, operation(&spec));
+        let path = PathItem::new(method, operation(spec));
         paths = paths.path(spec.path, path);
     }
     OpenApiBuilder::new()
@@ -82,7 +88,7 @@ pub fn document() -> OpenApi {
                 .build(),
         )
         .paths(paths.build())
-        .components(Some(components()))
+        .components(Some(components(table)))
         .build()
 }
 
@@ -101,7 +107,7 @@ fn http_method(method: &Method) -> Option<HttpMethod> {
 const API_KEY: &str = "ApiKey";
 const BEARER: &str = "Bearer";
 
-fn components() -> utoipa::openapi::Components {
+fn components(table: &[RouteSpec]) -> utoipa::openapi::Components {
     let mut components = ComponentsBuilder::new()
         .security_scheme(
             API_KEY,
@@ -134,7 +140,7 @@ fn components() -> utoipa::openapi::Components {
         components = components.schema(name, schema);
     }
     let mut views = Vec::new();
-    for spec in table() {
+    for spec in table {
         if let Some(view) = data(&spec.method, spec.path).view() {
             (view.register)(&mut views);
         }
@@ -1346,6 +1352,7 @@ fn widget_update() -> Schema {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::routes::table;
 
     #[test]
     fn every_route_names_the_type_of_its_data() {
@@ -1393,7 +1400,8 @@ mod tests {
 
     #[test]
     fn the_document_serialises() {
-        let json: serde_json::Value = serde_json::from_str(&document().to_json().unwrap()).unwrap();
+        let json: serde_json::Value =
+            serde_json::from_str(&document(&table()).to_json().unwrap()).unwrap();
         assert_eq!(json["openapi"], "3.1.0");
     }
 }

@@ -5,7 +5,7 @@
 use actix_web::http::Method;
 use actix_web::{Route, guard, web};
 
-pub use crate::api::access::{Access, RouteAccess};
+pub use crate::api::access::{Access, RouteAccess, RouteSpec};
 use crate::api::webhooks;
 use crate::api::{admin, api_keys, audit_log, conversations, health, kb, openapi, owned, projects};
 use crate::api::{agent, widget};
@@ -21,14 +21,6 @@ use crate::api::integrations;
 use crate::api::forms;
 use crate::project_owned::beacon::Beacon;
 use crate::project_owned::form::Form;
-
-pub struct RouteSpec {
-    pub method: Method,
-    /// The full path pattern, `{name}` for path parameters.
-    pub path: &'static str,
-    pub access: Access,
-    handler: fn(Route) -> Route,
-}
 
 const fn key(resource: Resource, verb: Verb) -> Access {
     Access::Key(Required::new(resource, verb))
@@ -482,6 +474,8 @@ pub struct RoutePattern(pub &'static str);
 /// keep: the hosted service answers a wrong method so).
 pub fn configure(cfg: &mut web::ServiceConfig) {
     let specs = table();
+    // The OpenAPI document of this table, rendered once per worker.
+    cfg.app_data(web::Data::new(openapi::Rendered::of(&specs)));
     let mut paths: Vec<&'static str> = Vec::new();
     for spec in &specs {
         if !paths.contains(&spec.path) {
