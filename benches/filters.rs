@@ -443,6 +443,7 @@ fn load(store: &Store, sizes: &Sizes) -> ApiResult<(ProjectScope, String)> {
         let created = project::create(tx, &actor, &org.id, input)?;
         let key = KeyCreate::from_json(
             serde_json::json!({"name": "bench", "scopes": ["admin"]}),
+            tx.now,
             Tier::Enterprise,
         )?;
         let (_, secret) = api_key::create(tx, &actor, &org.id, key)?;

@@ -34,7 +34,11 @@ pub async fn create_key(
     state: State,
 ) -> ApiResult<HttpResponse> {
     let org_id = org_id.into_inner();
-    let input = KeyCreate::from_json(body.value().await?, state.rate_limit.default_tier)?;
+    let input = KeyCreate::from_json(
+        body.value().await?,
+        Timestamp::now(),
+        state.rate_limit.default_tier,
+    )?;
     let actor = master.actor();
     let (key, secret) = state
         .store

@@ -7,6 +7,7 @@ use crate::api::extract::{Auth, JsonBody};
 use crate::api::{State, created, ok};
 use crate::error::ApiResult;
 use crate::org_owned::api_key::{self, ApiKey, CreatedKeyView, KeyCreate};
+use crate::timestamp::Timestamp;
 
 pub async fn list(auth: Auth, org_id: web::Path<String>, state: State) -> ApiResult<HttpResponse> {
     let org = auth.org(&org_id)?;
@@ -21,7 +22,11 @@ pub async fn create(
     state: State,
 ) -> ApiResult<HttpResponse> {
     let org = auth.org(&org_id)?;
-    let input = KeyCreate::from_json(body.value().await?, state.rate_limit.default_tier)?;
+    let input = KeyCreate::from_json(
+        body.value().await?,
+        Timestamp::now(),
+        state.rate_limit.default_tier,
+    )?;
     input.check_grantable(&auth.key.scopes)?;
     let actor = auth.actor();
     let (key, secret) = state

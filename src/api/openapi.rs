@@ -1046,7 +1046,9 @@ fn bodies() -> Vec<(&'static str, Schema)> {
                     .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
                         utoipa::openapi::KnownFormat::DateTime,
                     )))
-                    .description(Some("RFC 3339; a time already past makes an expired key")),
+                    .description(Some(
+                        "RFC 3339, in the future (API.md §18); a past time is refused with 400",
+                    )),
             ),
         ],
         &["name", "scopes"],

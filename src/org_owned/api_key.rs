@@ -89,10 +89,8 @@ pub struct KeyCreate {
 }
 
 impl KeyCreate {
-    /// A create body; a key created without a `tier` gets `default_tier` (`[rate_limit]`). An
-    /// `expires_at` already past makes a key that is expired from the start: "in the future"
-    /// depends on the clock, which no request schema can state, so it is not a validation rule.
-    pub fn from_json(body: Value, default_tier: Tier) -> ApiResult<Self> {
+    /// A create body; a key created without a `tier` gets `default_tier` (`[rate_limit]`).
+    pub fn from_json(body: Value, now: Timestamp, default_tier: Tier) -> ApiResult<Self> {
         let mut input = Input::new(body)?;
         let name = input.required("name", trimmed(1, 100));
         let scopes = input.array("scopes", Presence::Required, MAX_SCOPES, parsed::<Scope>);
@@ -101,7 +99,11 @@ impl KeyCreate {
         }
         let tier = input.optional("tier", one_of(Tier::VALUES));
         let expires_at = input.optional("expires_at", |v| {
-            Timestamp::parse(string(v)?).ok_or_else(|| "Expected an RFC 3339 date-time".into())
+            let t = Timestamp::parse(string(v)?).ok_or("Expected an RFC 3339 date-time")?;
+            if t <= now {
+                return Err("Must be in the future".into());
+            }
+            Ok(t)
         });
         input.finish_with(|| {
             Some(KeyCreate {
@@ -301,7 +303,7 @@ mod tests {
     #[test]
     fn scopes_are_parsed_when_the_body_is_read() {
         let body = json!({"name": "k", "scopes": ["kb:read", "kb:read", "admin"]});
-        let input = KeyCreate::from_json(body, Tier::Starter).unwrap();
+        let input = KeyCreate::from_json(body, Timestamp::from_unix(0), Tier::Starter).unwrap();
         assert_eq!(
             input.scopes,
             [
@@ -310,7 +312,9 @@ mod tests {
             ]
         );
         let body = json!({"name": "k", "scopes": ["read", "kb:delete"]});
-        let err = KeyCreate::from_json(body, Tier::Starter).err().unwrap();
+        let err = KeyCreate::from_json(body, Timestamp::from_unix(0), Tier::Starter)
+            .err()
+            .unwrap();
         assert_eq!(err.issues()[0].path, "scopes.1");
         assert_eq!(err.issues()[0].message, "Unknown scope 'kb:delete'");
     }

@@ -150,7 +150,7 @@ fn tiers() {
 }
 
 #[test]
-fn expires_at_must_be_rfc3339_and_a_past_one_makes_an_expired_key() {
+fn expires_at_must_be_rfc3339_in_the_future() {
     let app = TestApp::spawn();
     let future = rfc3339_in(3600);
     let r = create(
@@ -177,18 +177,13 @@ fn expires_at_must_be_rfc3339_and_a_past_one_makes_an_expired_key() {
         json!({"name": "e", "scopes": ["read"], "expires_at": "2999-01-01T02:00:00+02:00"}),
     );
     assert_eq!(r.data()["expires_at"], "2999-01-01T00:00:00Z");
-    // A time already past makes a key that is expired from the start.
-    for past in ["2000-01-01T00:00:00Z".to_string(), rfc3339_in(-5)] {
-        let r = create(
-            &app,
-            &app.admin_key,
-            json!({"name": "e", "scopes": ["read"], "expires_at": past}),
-        );
-        assert_eq!(r.status, 201, "{}", r.body);
-        app.get(&keys_path(&app.org_id), r.data()["key"].as_str().unwrap())
-            .assert_error(401, "UNAUTHORIZED");
-    }
-    for bad in [json!("2999-01-01"), json!("tomorrow"), json!(4102444800u64)] {
+    for bad in [
+        json!("2000-01-01T00:00:00Z"),
+        json!(rfc3339_in(-5)),
+        json!("2999-01-01"),
+        json!("tomorrow"),
+        json!(4102444800u64),
+    ] {
         let r = create(
             &app,
             &app.admin_key,
