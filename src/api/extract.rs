@@ -64,6 +64,8 @@ pub struct AppState {
     pub retention: Option<RetentionSweep>,
     /// When each key's `last_used_at` was last written by this process.
     key_touches: Mutex<HashMap<String, Instant>>,
+    /// Org keys by id, exact after every commit (`api_key::KeyCache`).
+    keys: api_key::KeyCache,
     /// The server's one HTTP client for outgoing calls (`outbound::client`), shared with the
     /// webhook dispatcher.
     http: reqwest::Client,
@@ -103,6 +105,7 @@ impl AppState {
             data_file: settings.data_file(),
             retention: None,
             key_touches: Mutex::new(HashMap::new()),
+            keys: api_key::KeyCache::default(),
             http,
             backups: Backups::new(&settings.data_dir),
         }
@@ -192,8 +195,7 @@ pub fn usable_key(state: &AppState, token: &str) -> ApiResult<Option<ApiKey>> {
     };
     let secret_hash = auth::hash_secret(presented.secret);
     let key_id = presented.key_id;
-    // Two point gets, inline: see `Store::read_blocking`.
-    let key = state.store.read_blocking(|rx| api_key::find(rx, &key_id))?;
+    let key = state.keys.find(&state.store, &key_id)?;
     Ok(key.filter(|k| {
         auth::hashes_match(&k.secret_hash, &secret_hash) && k.is_usable(Timestamp::now())
     }))

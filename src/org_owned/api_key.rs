@@ -1,5 +1,8 @@
 //! Org API keys (API.md §2, §18.2). The record holds the hash of the secret, never the secret.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -10,7 +13,7 @@ use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::ids::IdKind;
 use crate::org_owned::audit::{self, Actor, Event};
 use crate::rate_limit::Tier;
-use crate::store::{Reader, Tx, layout, tables};
+use crate::store::{Reader, Store, Tx, layout, tables};
 use crate::timestamp::Timestamp;
 use crate::validate::{Input, Presence, one_of, parsed, string, trimmed};
 
@@ -179,6 +182,48 @@ pub fn find(reader: &impl Reader, key_id: &str) -> ApiResult<Option<ApiKey>> {
     reader.get(tables::API_KEYS, &layout::org_child(&org_id, key_id))
 }
 
+/// Most keys `KeyCache` holds; when full it starts over, so its memory stays bounded whatever
+/// keys are presented (unknown keys are never cached).
+const MAX_CACHED_KEYS: usize = 10_000;
+
+/// Keys found by id, kept while no commit has written the key tables since they were read, so
+/// that an authenticated request costs no read transaction for its key. Exact: a revocation's
+/// commit raises the tables' generation before it is answered, so the next request reads the
+/// key again and finds it revoked.
+#[derive(Default)]
+pub struct KeyCache {
+    entries: Mutex<HashMap<String, (Generation, ApiKey)>>,
+}
+
+/// The commits that had written the key tables when an entry was read.
+type Generation = (u64, u64);
+
+impl KeyCache {
+    /// The key `key_id`, from the cache when still current, else read (inline: two point gets,
+    /// see `Store::read_blocking`) and kept.
+    pub fn find(&self, store: &Store, key_id: &str) -> ApiResult<Option<ApiKey>> {
+        // Read before the transaction: a commit in between makes the entry stale at once.
+        let now = (
+            store.generation(tables::API_KEYS)?,
+            store.generation(tables::KEY_INDEX)?,
+        );
+        if let Ok(entries) = self.entries.lock()
+            && let Some((read_at, key)) = entries.get(key_id)
+            && *read_at == now
+        {
+            return Ok(Some(key.clone()));
+        }
+        let found = store.read_blocking(|rx| find(rx, key_id))?;
+        if let (Some(key), Ok(mut entries)) = (&found, self.entries.lock()) {
+            if entries.len() >= MAX_CACHED_KEYS {
+                entries.clear();
+            }
+            entries.insert(key_id.to_string(), (now, key.clone()));
+        }
+        Ok(found)
+    }
+}
+
 /// The key named in a path, if it belongs to `org_id`.
 pub fn get_in_org(reader: &impl Reader, org_id: &str, key_id: &str) -> ApiResult<ApiKey> {
     let not_found = || ApiError::new(ErrorCode::ResourceNotFound, "API key not found");
@@ -242,6 +287,43 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    #[test]
+    fn a_cached_key_is_read_again_after_a_commit_revokes_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("keys.redb")).unwrap();
+        let (org_id, key_id) = store
+            .write_blocking(|tx| {
+                let actor = Actor::master(None);
+                let org = crate::org_owned::org::create(
+                    tx,
+                    &actor,
+                    crate::org_owned::org::OrgCreate {
+                        name: "Acme".into(),
+                    },
+                )?;
+                let input = KeyCreate::from_json(
+                    json!({"name": "k", "scopes": ["read"]}),
+                    tx.now,
+                    Tier::Starter,
+                )?;
+                let (key, _) = create(tx, &actor, &org.id, input)?;
+                Ok((org.id, key.id))
+            })
+            .unwrap();
+        let cache = KeyCache::default();
+        for _ in 0..2 {
+            let key = cache.find(&store, &key_id).unwrap().unwrap();
+            assert!(key.revoked_at.is_none());
+        }
+        let (o, k) = (org_id.clone(), key_id.clone());
+        store
+            .write_blocking(move |tx| revoke(tx, &Actor::master(None), &o, &k))
+            .unwrap();
+        let key = cache.find(&store, &key_id).unwrap().unwrap();
+        assert!(key.revoked_at.is_some(), "the revocation is seen at once");
+        assert!(cache.find(&store, "key_unknown00000").unwrap().is_none());
+    }
 
     /// The layout before scopes were parsed on load: the same strings, as text.
     #[derive(Serialize)]

@@ -10,7 +10,7 @@ mod writer;
 use std::cell::{Cell, OnceCell, Ref, RefCell, RefMut};
 use std::ops::{Bound, ControlFlow};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
@@ -141,6 +141,9 @@ impl Default for Limits {
 
 /// One `Notify` per table of `tables::ALL`, woken after each commit that wrote that table.
 type CommitSignals = Arc<[Notify; tables::ALL.len()]>;
+/// One counter per table of `tables::ALL`: how many commits wrote that table. The writer
+/// raises it after the commit and before it answers any operation of the batch.
+type Generations = Arc<[AtomicU64; tables::ALL.len()]>;
 // `Tx::written` keeps one bit per table.
 const _: () = assert!(tables::ALL.len() <= 32);
 
@@ -165,6 +168,7 @@ pub struct Store {
 
 struct Inner {
     db: Arc<Database>,
+    generations: Generations,
     limits: Limits,
     hash_salt: [u8; 32],
     commits: CommitSignals,
@@ -196,6 +200,7 @@ impl Store {
         let db = Arc::new(db);
         let (jobs, queue) = mpsc::channel::<Job>();
         let commits: CommitSignals = Arc::new(std::array::from_fn(|_| Notify::new()));
+        let generations: Generations = Arc::new(std::array::from_fn(|_| AtomicU64::new(0)));
         let queued = Arc::new(AtomicUsize::new(0));
         let observer: Arc<OnceLock<CommitObserver>> = Arc::new(OnceLock::new());
         let writer = Writer {
@@ -203,6 +208,7 @@ impl Store {
             seq,
             limits,
             commits: Arc::clone(&commits),
+            generations: Arc::clone(&generations),
             observer: Arc::clone(&observer),
             queued: Arc::clone(&queued),
         };
@@ -213,6 +219,7 @@ impl Store {
         Ok(Store {
             inner: Arc::new(Inner {
                 db,
+                generations,
                 limits,
                 hash_salt,
                 commits,
@@ -245,6 +252,14 @@ impl Store {
             signals: Arc::clone(&self.inner.commits),
             index: table_index(table)?,
         })
+    }
+
+    /// How many commits have written `table` so far. A value read before a read transaction
+    /// begins is still current after it only if no commit wrote the table meanwhile: a cache
+    /// of that table's records stamped with it stays exact (`api_key::KeyCache`). The writer
+    /// raises it before answering, so an acknowledged write changes it.
+    pub fn generation(&self, table: Table) -> ApiResult<u64> {
+        Ok(self.inner.generations[table_index(table)?].load(Ordering::SeqCst))
     }
 
     /// Write operations waiting for the writer thread (metrics).

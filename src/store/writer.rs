@@ -28,7 +28,8 @@ use redb::{Database, Durability};
 use tokio::sync::oneshot;
 
 use super::{
-    CommitObserver, CommitSignals, Limits, OpenTables, SEQ_KEY, Tx, panic_message, tables,
+    CommitObserver, CommitSignals, Generations, Limits, OpenTables, SEQ_KEY, Tx, panic_message,
+    tables,
 };
 use crate::error::{ApiError, ApiResult};
 use crate::timestamp::Timestamp;
@@ -124,6 +125,8 @@ pub(super) struct Writer {
     pub(super) seq: u64,
     pub(super) limits: Limits,
     pub(super) commits: CommitSignals,
+    /// Raised for each table a commit wrote, before anyone is answered.
+    pub(super) generations: Generations,
     /// Told of each commit: the operations it held and how long it took.
     pub(super) observer: Arc<OnceLock<CommitObserver>>,
     /// Operations submitted and not yet taken by the writer.
@@ -226,6 +229,7 @@ impl Writer {
         }
         for (index, signal) in self.commits.iter().enumerate() {
             if written.get() & (1 << index) != 0 {
+                self.generations[index].fetch_add(1, Ordering::SeqCst);
                 signal.notify_one();
             }
         }
