@@ -349,7 +349,8 @@ pub fn one_of<T: Copy>(allowed: &'static [(&'static str, T)]) -> impl Fn(&Value)
 }
 
 /// Checks a string newtype: `valid` encodes in JSON and postcard exactly as the plain string
-/// does and decodes back, and `invalid` is refused by both decoders, as by `TryFrom`.
+/// does and decodes back, and `invalid` is refused by both decoders, as by `TryFrom`. Test
+/// code only (never built into the server): its `unwrap`s and `expect`s are its assertions.
 #[cfg(test)]
 pub(crate) fn assert_string_newtype<T>(valid: &str, invalid: &str)
 where

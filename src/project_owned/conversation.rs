@@ -146,22 +146,12 @@ impl Kind for Conversation {
             IndexEntry::order(BY_CREATED, b"", self.seq, &self.id),
             IndexEntry::order(BY_UPDATED, b"", self.updated_seq, &self.id),
         ];
-        for (field, value) in self.fields() {
-            entries.push(IndexEntry::field(
-                FIELDS_BY_CREATED,
-                field,
-                value,
-                self.seq,
-                &self.id,
-            ));
-            entries.push(IndexEntry::field(
-                FIELDS_BY_UPDATED,
-                field,
-                value,
-                self.updated_seq,
-                &self.id,
-            ));
-        }
+        entries.extend(IndexEntry::fields_in_both_orders(
+            (FIELDS_BY_CREATED, FIELDS_BY_UPDATED),
+            &self.fields(),
+            (self.seq, self.updated_seq),
+            &self.id,
+        ));
         let subject = self.subject.as_ref().map(|s| s.to_lowercase());
         entries.extend(trigram::entries(
             TRIGRAMS,

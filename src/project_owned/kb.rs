@@ -163,22 +163,12 @@ impl Kind for Article {
         if let Some(category) = &self.category {
             fields.push((CATEGORY, category));
         }
-        for (field, value) in fields {
-            entries.push(IndexEntry::field(
-                FIELDS_BY_CREATED,
-                field,
-                value,
-                self.seq,
-                &self.id,
-            ));
-            entries.push(IndexEntry::field(
-                FIELDS_BY_UPDATED,
-                field,
-                value,
-                self.updated_seq,
-                &self.id,
-            ));
-        }
+        entries.extend(IndexEntry::fields_in_both_orders(
+            (FIELDS_BY_CREATED, FIELDS_BY_UPDATED),
+            &fields,
+            (self.seq, self.updated_seq),
+            &self.id,
+        ));
         let (title, content) = (self.title.to_lowercase(), self.content.to_lowercase());
         entries.extend(trigram::entries(
             TRIGRAMS,

@@ -556,6 +556,26 @@ impl IndexEntry {
     pub fn field(tag: u8, field: u8, value: &str, sort: u64, id: &str) -> IndexEntry {
         IndexEntry::order(tag, &field_group(field, value), sort, id)
     }
+
+    /// A record's postings of each `(field, value)`, kept in both orderings so that every
+    /// filter serves either `sort`: under `tags.0` by creation (`seq`), under `tags.1` by last
+    /// update (`updated_seq`).
+    pub fn fields_in_both_orders(
+        tags: (u8, u8),
+        fields: &[(u8, &str)],
+        (seq, updated_seq): (u64, u64),
+        id: &str,
+    ) -> Vec<IndexEntry> {
+        fields
+            .iter()
+            .flat_map(|&(field, value)| {
+                [
+                    IndexEntry::field(tags.0, field, value, seq, id),
+                    IndexEntry::field(tags.1, field, value, updated_seq, id),
+                ]
+            })
+            .collect()
+    }
 }
 
 /// What a filtered list walks and how far one page may go.

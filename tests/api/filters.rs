@@ -22,26 +22,6 @@ fn spawn() -> TestApp {
     TestApp::spawn_with(|s| s.store.list_scan_budget = BUDGET)
 }
 
-/// xorshift64*: small, seeded, deterministic.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len())]
-    }
-}
-
 const WORDS: &[&str] = &[
     "Refund", "password", "reset", "billing", "Über", "login", "ab", "shipping", "invoice",
 ];
