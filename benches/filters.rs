@@ -349,7 +349,7 @@ fn rendered<K: Routed>(
     scope: &ProjectScope,
     params: &QueryParams,
 ) -> ApiResult<usize> {
-    let page = routed::list_page::<K>(rx, scope, params)?;
+    let page = routed::list_page::<K>(rx, scope, params, routed::page_budget(rx))?.page;
     to_json(&page.render(K::view))?;
     Ok(page.items.len())
 }

@@ -1,6 +1,8 @@
 //! Identifiers: `<prefix>_` plus random characters from `[a-z0-9]` (API.md §12), and the random
 //! secrets behind API keys and request ids. All randomness comes from the operating system.
 
+use std::cell::RefCell;
+
 const ALPHABET: &[u8; 36] = b"abcdefghijklmnopqrstuvwxyz0123456789";
 
 /// Length of the random part of every generated object id.
@@ -14,22 +16,60 @@ pub fn random_alphanumeric(len: usize) -> String {
     let mut out = String::with_capacity(len);
     let mut buf = [0u8; 64];
     while out.len() < len {
-        fill_random(&mut buf);
+        let wanted = &mut buf[..(len - out.len()).min(64)];
+        fill_random(wanted);
         // Rejection sampling keeps the distribution uniform: 252 = 7 * 36.
-        for &b in buf.iter().filter(|&&b| b < 252) {
-            if out.len() == len {
-                break;
-            }
+        for &b in wanted.iter().filter(|&&b| b < 252) {
             out.push(ALPHABET[(b % 36) as usize] as char);
         }
     }
     out
 }
 
+/// Fills `buf` with bytes from the operating system's random source, drawn from a per-thread
+/// pool that fetches them 4 KiB at a time: a request id then costs no system call. Each byte
+/// is handed out once, so a drawn byte is as good as one asked of the OS directly.
 pub fn fill_random(buf: &mut [u8]) {
-    // getrandom fails only when the OS has no usable random source, which no request can
-    // cause; without it no key or id can be issued safely, so there is no fallback.
-    getrandom::fill(buf).expect("the operating system's random number generator failed");
+    RANDOM_POOL.with_borrow_mut(|pool| pool.fill(buf));
+}
+
+thread_local! {
+    static RANDOM_POOL: RefCell<RandomPool> = const {
+        RefCell::new(RandomPool {
+            bytes: [0; RANDOM_POOL_BYTES],
+            used: RANDOM_POOL_BYTES,
+        })
+    };
+}
+
+const RANDOM_POOL_BYTES: usize = 4096;
+
+struct RandomPool {
+    bytes: [u8; RANDOM_POOL_BYTES],
+    /// Bytes already handed out, from the start; all of them when it must be refilled.
+    used: usize,
+}
+
+impl RandomPool {
+    fn fill(&mut self, out: &mut [u8]) {
+        let mut done = 0;
+        while done < out.len() {
+            if self.used == RANDOM_POOL_BYTES {
+                // getrandom fails only when the OS has no usable random source, which no
+                // request can cause; without it no key or id can be issued safely, so there
+                // is no fallback.
+                getrandom::fill(&mut self.bytes)
+                    .expect("the operating system's random number generator failed");
+                self.used = 0;
+            }
+            let n = (out.len() - done).min(RANDOM_POOL_BYTES - self.used);
+            out[done..done + n].copy_from_slice(&self.bytes[self.used..self.used + n]);
+            // A byte handed out is not kept: a later look at this memory cannot recover it.
+            self.bytes[self.used..self.used + n].fill(0);
+            self.used += n;
+            done += n;
+        }
+    }
 }
 
 /// A new id: `prefix` plus `ID_SUFFIX_LEN` random characters.

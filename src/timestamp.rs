@@ -48,8 +48,19 @@ impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // A whole second in UTC renders with no fraction and a `Z`. Outside the years 0-9999
         // RFC 3339 has no form; such a value shows as its Unix seconds.
-        match OffsetDateTime::from_unix_timestamp(self.0).map(|t| t.format(&Rfc3339)) {
-            Ok(Ok(text)) => f.write_str(&text),
+        // Written field by field rather than through `format`, which allocates a string: a
+        // page of records renders two timestamps each.
+        match OffsetDateTime::from_unix_timestamp(self.0) {
+            Ok(t) if (0..=9999).contains(&t.year()) => write!(
+                f,
+                "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+                t.year(),
+                u8::from(t.month()),
+                t.day(),
+                t.hour(),
+                t.minute(),
+                t.second()
+            ),
             _ => write!(f, "{}", self.0),
         }
     }
@@ -87,6 +98,30 @@ mod tests {
             Timestamp::from_unix(1_779_040_800).to_string(),
             "2026-05-17T18:00:00Z"
         );
+    }
+
+    /// The hand-written rendering agrees with the `time` crate's RFC 3339 over the years RFC
+    /// 3339 can write, and falls back to Unix seconds outside them.
+    #[test]
+    fn renders_like_rfc3339_in_every_year_it_can_write() {
+        let first = OffsetDateTime::new_utc(
+            time::Date::from_calendar_date(0, time::Month::January, 1).unwrap(),
+            time::Time::MIDNIGHT,
+        )
+        .unix_timestamp();
+        let mut seconds = first;
+        while let Ok(t) = OffsetDateTime::from_unix_timestamp(seconds) {
+            let expected = t.format(&Rfc3339).unwrap();
+            assert_eq!(Timestamp::from_unix(seconds).to_string(), expected);
+            seconds += 7_777_777;
+        }
+        assert!(seconds > first + 9_999 * 365 * 86_400);
+        for outside in [first - 1, seconds] {
+            assert_eq!(
+                Timestamp::from_unix(outside).to_string(),
+                outside.to_string()
+            );
+        }
     }
 
     #[test]

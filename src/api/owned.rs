@@ -23,11 +23,21 @@ pub async fn list<K: Routed>(
     let project = InProject::new(&auth, project_id.into_inner());
     match K::LISTING {
         Listing::Paged { .. } => {
-            let page = project
-                .read(&state, move |rx, scope| {
-                    routed::list_page::<K>(rx, scope, &query)
-                })
-                .await?;
+            // Most pages are the next few entries of one index: served inline. A walk that
+            // outgrows that is run again, whole, on the blocking pool.
+            let inline = project.look_up(&state, |rx, scope| {
+                routed::list_page::<K>(rx, scope, &query, routed::INLINE_PAGE_ENTRIES)
+            })?;
+            let page = if inline.spent {
+                project
+                    .read(&state, move |rx, scope| {
+                        routed::list_page::<K>(rx, scope, &query, routed::page_budget(rx))
+                    })
+                    .await?
+                    .page
+            } else {
+                inline.page
+            };
             Ok(HttpResponse::Ok().json(page.render(K::view)))
         }
         Listing::Plain { .. } => {

@@ -32,9 +32,10 @@ impl InProject {
         Ok(project)
     }
 
-    /// A point read — the project and a few keys of it — run inline on the async worker:
-    /// redb's read transactions never wait for the writer, so this costs a few page look-ups,
-    /// less than a hand-off to the blocking pool. Anything that scans uses [`InProject::read`].
+    /// A point read — the project and a few keys of it, or a page walk held to
+    /// `routed::INLINE_PAGE_ENTRIES` — run inline on the async worker: redb's read transactions
+    /// never wait for the writer, so this costs a few page look-ups, less than a hand-off to
+    /// the blocking pool. Anything that scans further uses [`InProject::read`].
     pub fn look_up<T>(
         &self,
         state: &State,

@@ -588,6 +588,13 @@ pub struct Walk<'a> {
     pub budget: u64,
 }
 
+/// A page of a walk, and whether the walk spent its whole budget: the page may then have ended
+/// early, which a caller that tried a small budget first takes as "run it again with more".
+pub struct Walked<K> {
+    pub page: Page<K>,
+    pub spent: bool,
+}
+
 /// One page in `order`, after `cursor`, of the records that pass `filter`. Filters apply
 /// before paging, so `limit` counts matching records. Unbounded: for lists whose size is
 /// bounded otherwise (plain lists, recent deliveries, a transcript).
@@ -604,7 +611,7 @@ pub fn list<K: Kind>(
         postings: Vec::new(),
         budget: u64::MAX,
     };
-    list_within(reader, scope, &walk, cursor, limit, filter)
+    Ok(list_within(reader, scope, &walk, cursor, limit, filter)?.page)
 }
 
 /// Entries read from each posting list to judge how sparse it is.
@@ -616,9 +623,10 @@ const MOST_INTERSECTED: usize = 3;
 enum Stop {
     /// The walk reached the end: no cursor.
     End,
-    /// Another match exists past the page, or the budget ran out: resume after the last
-    /// decided position.
+    /// Another match exists past the page: resume after the last decided position.
     Resume,
+    /// The budget ran out: resume after the last decided position.
+    Spent,
 }
 
 /// One page of the records at the positions present in every posting list of `walk` (the
@@ -634,7 +642,7 @@ pub fn list_within<K: Kind>(
     cursor: Option<&Cursor>,
     limit: usize,
     filter: impl Fn(&K) -> bool,
-) -> ApiResult<Page<K>> {
+) -> ApiResult<Walked<K>> {
     let lists: Vec<Vec<u8>> = if walk.postings.is_empty() {
         vec![scope.key(walk.order.tag, walk.order.group)]
     } else {
@@ -661,7 +669,7 @@ pub fn list_within<K: Kind>(
     };
     let next = match stop {
         Stop::End => None,
-        Stop::Resume => Some(
+        Stop::Resume | Stop::Spent => Some(
             walker
                 .decided
                 .as_deref()
@@ -669,9 +677,12 @@ pub fn list_within<K: Kind>(
                 .ok_or_else(|| ApiError::internal("a page ended before deciding a position"))?,
         ),
     };
-    Ok(Page {
-        items: walker.items,
-        next,
+    Ok(Walked {
+        page: Page {
+            items: walker.items,
+            next,
+        },
+        spent: matches!(stop, Stop::Spent),
     })
 }
 
@@ -785,7 +796,7 @@ impl<R: Reader, K: Kind, F: Fn(&K) -> bool> Walker<'_, R, K, F> {
         let reader = self.reader;
         reader.scan(tables::OWNED, range, descending, &mut |key, _| {
             if !self.spend() {
-                stop = Stop::Resume;
+                stop = Stop::Spent;
                 return Ok(ControlFlow::Break(()));
             }
             let position = match tail_of(key, list) {
@@ -812,7 +823,7 @@ impl<R: Reader, K: Kind, F: Fn(&K) -> bool> Walker<'_, R, K, F> {
     fn leapfrog(&mut self, lists: &[Vec<u8>], descending: bool) -> ApiResult<Stop> {
         loop {
             if !self.spend() {
-                return Ok(Stop::Resume);
+                return Ok(Stop::Spent);
             }
             let Some(mut candidate) =
                 self.seek(&lists[0], self.decided.clone(), false, descending)?
@@ -823,7 +834,7 @@ impl<R: Reader, K: Kind, F: Fn(&K) -> bool> Walker<'_, R, K, F> {
             let mut turn = 1;
             while agreed < lists.len() {
                 if !self.spend() {
-                    return Ok(Stop::Resume);
+                    return Ok(Stop::Spent);
                 }
                 let Some(found) =
                     self.seek(&lists[turn], Some(candidate.clone()), true, descending)?

@@ -9,14 +9,19 @@ use crate::config::MIN_LIST_SCAN_BUDGET;
 use crate::config::WebhookSettings;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::org_owned::audit::Actor;
-use crate::pagination::Page;
-use crate::project_owned::{self, Kind, Order, Postings, ProjectScope, Walk};
+use crate::project_owned::{self, Kind, Order, Postings, ProjectScope, Walk, Walked};
 use crate::query::{ListParams, QueryParams};
 use crate::store::{Reader, Tx};
 use crate::timestamp::Timestamp;
 
 /// The most items one page holds (API.md §6.2).
 const MAX_LIMIT: usize = 100;
+
+/// The index entries a page may walk inline on an async worker (`api::owned::list`) before it
+/// is run again on the blocking pool: a page of up to 63 items from one index, unfiltered or
+/// with one exact filter, reads that many contiguous entries and records, the cost of a few
+/// point reads. Filters that reject most of what they walk, and `q`, spend it and move.
+pub const INLINE_PAGE_ENTRIES: u64 = 64;
 
 /// A list filter of one kind, applied before paging.
 pub trait Filter<K>: Send + 'static {
@@ -108,11 +113,14 @@ pub trait Routed: Kind {
 /// update index, and the kind's filters, walked through their postings within the store's
 /// `list_scan_budget`. Query parameters are read here, after the project resolved (API.md
 /// §2.3).
+/// A page of `K` as `query` asks, walking at most `budget` index entries (see
+/// [`page_budget`]).
 pub fn list_page<K: Routed>(
     reader: &impl Reader,
     scope: &ProjectScope,
     query: &QueryParams,
-) -> ApiResult<Page<K>> {
+    budget: u64,
+) -> ApiResult<Walked<K>> {
     let (params, tag) = match K::LISTING {
         Listing::Paged {
             default_limit,
@@ -144,7 +152,7 @@ pub fn list_page<K: Routed>(
             descending: params.descending,
         },
         postings: filter.postings(tag),
-        budget: reader.limits().list_scan_budget.max(MIN_LIST_SCAN_BUDGET),
+        budget,
     };
     project_owned::list_within::<K>(
         reader,
@@ -154,6 +162,11 @@ pub fn list_page<K: Routed>(
         params.limit,
         |record| filter.matches(record),
     )
+}
+
+/// The index entries one page may walk: `[store] list_scan_budget`.
+pub fn page_budget(reader: &impl Reader) -> u64 {
+    reader.limits().list_scan_budget.max(MIN_LIST_SCAN_BUDGET)
 }
 
 /// Every record of a plain-listed kind that passes its filters, oldest first.
