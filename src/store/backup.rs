@@ -26,7 +26,7 @@ use redb::{
     ReadableDatabase, ReadableTable, TableDefinition, TableHandle, Value,
 };
 
-use super::{OpenTables, Rx, Store, panic_message, tables};
+use super::{Rx, Store, panic_message, tables};
 use crate::error::{ApiError, ApiResult};
 use crate::ids;
 
@@ -90,13 +90,8 @@ impl ReadSource {
 
     /// Runs `op` in one read transaction: one snapshot of the store.
     pub fn read<T>(&self, op: impl FnOnce(&Rx) -> ApiResult<T>) -> ApiResult<T> {
-        let rx = Rx {
-            tables: OpenTables::new(),
-            txn: self.begin_read()?,
-            // Tools read whole tables; no list page is served from here.
-            limits: super::Limits::default(),
-        };
-        op(&rx)
+        // Tools read whole tables; no list page is served from here.
+        op(&Rx::of(self.begin_read()?, super::Limits::default()))
     }
 
     /// Copies one snapshot of every table to a new backup file at `dest`.

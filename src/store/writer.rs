@@ -28,8 +28,8 @@ use redb::{Database, Durability};
 use tokio::sync::oneshot;
 
 use super::{
-    CommitObserver, CommitSignals, Generations, Limits, OpenTables, SEQ_KEY, Tx, panic_message,
-    tables,
+    CommitObserver, CommitSignals, Generations, LatestSnapshot, Limits, OpenTables, SEQ_KEY, Tx,
+    panic_message, tables,
 };
 use crate::error::{ApiError, ApiResult};
 use crate::timestamp::Timestamp;
@@ -122,6 +122,8 @@ where
 /// transactions see, the signals it wakes after a commit, and what it reports (metrics).
 pub(super) struct Writer {
     pub(super) db: Arc<Database>,
+    /// Renewed after each commit, before anyone is answered.
+    pub(super) latest: LatestSnapshot,
     pub(super) seq: u64,
     pub(super) limits: Limits,
     pub(super) commits: CommitSignals,
@@ -224,6 +226,7 @@ impl Writer {
         if let Err(err) = committed {
             return Batch::Finished(Some(err));
         }
+        self.latest.renew(&self.db);
         if let Some(observe) = self.observer.get() {
             observe(batch.len(), committing.elapsed());
         }
