@@ -356,3 +356,27 @@ fn export_to_file(
         .map_err(|err| err.to_string())?;
     Ok(json!({"file": path, "projects": exported.projects, "objects": exported.objects}))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_server_is_reached_where_it_listens_and_on_loopback_for_all_interfaces() {
+        let base = |listen: &str| server_base(listen);
+        assert_eq!(base("127.0.0.1:8080").unwrap(), "http://127.0.0.1:8080");
+        assert_eq!(base("0.0.0.0:9000").unwrap(), "http://127.0.0.1:9000");
+        assert_eq!(base("[::]:9000").unwrap(), "http://[::1]:9000");
+        assert_eq!(base("[::1]:9000").unwrap(), "http://[::1]:9000");
+        assert_eq!(base("localhost:8080").unwrap(), "http://localhost:8080");
+        assert!(base("127.0.0.1:0").unwrap_err().contains("free port"));
+    }
+
+    #[test]
+    fn a_backup_name_from_the_server_stays_in_the_backups_folder() {
+        assert!(is_plain_file_name("rogeriq-20261129T042525Z-tk01nt.redb"));
+        for bad in ["", ".", "..", "../x.redb", "a/b.redb", "/etc/passwd"] {
+            assert!(!is_plain_file_name(bad), "{bad}");
+        }
+    }
+}

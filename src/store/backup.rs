@@ -666,6 +666,20 @@ mod tests {
     }
 
     #[test]
+    fn a_placed_backup_is_the_same_file_under_a_new_name_and_never_overwrites() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_with_entries(dir.path(), 3);
+        let made = dir.path().join("backups").join("made.redb");
+        backup_of(&store, &made);
+        let dest = dir.path().join("out").join("placed.redb");
+        let size = place_backup(&made, &dest).unwrap();
+        assert_eq!(fs::read(&dest).unwrap(), fs::read(&made).unwrap());
+        assert_eq!(size, fs::metadata(&made).unwrap().len());
+        let err = place_backup(&made, &dest).unwrap_err();
+        assert!(format!("{err}").contains("already exists"), "{err}");
+    }
+
+    #[test]
     fn a_restore_keeps_the_old_file_aside_and_refuses_a_held_one() {
         let dir = tempfile::tempdir().unwrap();
         let store = store_with_entries(dir.path(), 3);
