@@ -1,23 +1,37 @@
 //! The operator's tools that open the store directly rather than speak HTTP: `backup`, `restore`
 //! and `export`. They find the store the way `serve` does (`--config`, `--data-dir`,
 //! `ROGERIQ_DATA_DIR`), print one JSON object when done, and fail with one line on stderr.
+//!
+//! A running server holds its data file alone (redb's `ExclusiveWriter` mode, which keeps file
+//! locks off its read transactions). Beside one, `backup` and `export` ask that server for a
+//! backup (`POST /api/v1/admin/backup`, at the address and with the master key of the same
+//! settings), which it writes under `data_dir/backups/`: `backup` gives that file its name,
+//! `export` reads it, and both remove it from there. `restore` is refused.
 
 use std::fs::{self, OpenOptions};
 use std::io::BufWriter;
-use std::path::{Path, PathBuf};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::{Component, Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::Args;
+use reqwest::Method;
 use rogeriq::config::{Flags, Settings};
 use rogeriq::error::ApiError;
 use rogeriq::project_owned::export::export_org;
-use rogeriq::store::backup::{self, ReadSource, RestoreError};
+use rogeriq::store::backup::{self, ReadSource, RestoreError, SourceError};
 use serde_json::json;
+
+use crate::cli::client::{Api, Credential};
+use crate::cli::error::CliError;
 
 /// Exit code of a restore refused because a server holds the data file.
 const EXIT_IN_USE: u8 = 3;
 /// Exit code of settings that do not load, as for `serve`.
 const EXIT_SETTINGS: u8 = 2;
+/// The longest wait for a running server's backup: it copies the whole store.
+const SERVER_BACKUP_TIMEOUT: Duration = Duration::from_secs(3600);
 
 /// Where the store is: the settings `serve` reads.
 #[derive(Debug, Args)]
@@ -30,6 +44,16 @@ pub struct StoreFlags {
     data_dir: Option<PathBuf>,
 }
 
+/// Where a server that holds the store listens.
+#[derive(Debug, Args)]
+pub struct ServerFlags {
+    /// The address of the server that may hold the store, host:port, asked for a backup with
+    /// the settings' master key [env: ROGERIQ_LISTEN; else the settings file; default:
+    /// 127.0.0.1:8080]
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<String>,
+}
+
 #[derive(Debug, Args)]
 pub struct BackupArgs {
     /// The backup file to write; it must not exist
@@ -37,6 +61,8 @@ pub struct BackupArgs {
     to: PathBuf,
     #[command(flatten)]
     store: StoreFlags,
+    #[command(flatten)]
+    server: ServerFlags,
 }
 
 #[derive(Debug, Args)]
@@ -55,12 +81,15 @@ pub struct ExportArgs {
     out: Option<PathBuf>,
     #[command(flatten)]
     store: StoreFlags,
+    #[command(flatten)]
+    server: ServerFlags,
 }
 
-fn settings(flags: &StoreFlags) -> Result<Settings, ExitCode> {
+fn settings(flags: &StoreFlags, listen: Option<&str>) -> Result<Settings, ExitCode> {
     let flags = Flags {
         config: flags.config.clone(),
         data_dir: flags.data_dir.clone(),
+        listen: listen.map(str::to_string),
         ..Flags::default()
     };
     Settings::load(&flags, |k| std::env::var(k).ok()).map_err(|err| {
@@ -90,23 +119,158 @@ fn done(summary: serde_json::Value) -> ExitCode {
 
 /// `rogeriq backup --to FILE`: one snapshot of the store, whether or not a server holds it.
 pub fn backup(args: &BackupArgs) -> ExitCode {
-    let settings = match settings(&args.store) {
+    let settings = match settings(&args.store, args.server.listen.as_deref()) {
         Ok(settings) => settings,
         Err(code) => return code,
     };
-    let source = match ReadSource::open(&settings.data_file()) {
-        Ok(source) => source,
-        Err(err) => return fail(err),
-    };
-    match source.backup_to(&args.to) {
-        Ok(info) => done(json!(info)),
-        Err(err) => fail(describe(&err)),
+    match ReadSource::open(&settings.data_file()) {
+        Ok(source) => match source.backup_to(&args.to) {
+            Ok(info) => done(json!(info)),
+            Err(err) => fail(describe(&err)),
+        },
+        Err(SourceError::Held(_)) => match backup_by_server(&settings, &args.to) {
+            Ok(summary) => done(summary),
+            Err(err) => fail(err),
+        },
+        Err(err) => fail(err),
+    }
+}
+
+/// The backup of the server that holds the store, moved to `to`.
+fn backup_by_server(settings: &Settings, to: &Path) -> Result<serde_json::Value, String> {
+    // Checked first, so that no backup is made for nothing; `place_backup` checks again.
+    if to.exists() {
+        return Err(format!(
+            "{} already exists; a backup never overwrites a file",
+            to.display()
+        ));
+    }
+    let made = ServerBackup::ask(settings, "backup")?;
+    let size = backup::place_backup(&made.file, to).map_err(|err| describe(&err))?;
+    Ok(json!({"file": to, "size": size, "entries": made.entries, "server": made.server}))
+}
+
+/// A backup that the server holding the store wrote under `data_dir/backups/` for this tool;
+/// removed from there when dropped.
+struct ServerBackup {
+    file: PathBuf,
+    entries: Option<u64>,
+    /// The server's base URL.
+    server: String,
+}
+
+impl ServerBackup {
+    /// Asks the server of `settings` (`listen`, `master_key`) for a backup, after
+    /// `ReadSource::open` found the data file held. `tool` names the command, for messages.
+    fn ask(settings: &Settings, tool: &str) -> Result<ServerBackup, String> {
+        let held = format!(
+            "the data file {} is held by a running rogeriq server",
+            settings.data_file().display()
+        );
+        let fix = format!(
+            "give `rogeriq {tool}` the settings of that server (its address: listen, --listen or \
+             ROGERIQ_LISTEN; its master key: master_key or ROGERIQ_MASTER_KEY; or its --config \
+             file), or stop the server"
+        );
+        if settings.master_key.is_empty() {
+            return Err(format!(
+                "{held}, and no master key is set to ask it for a backup (POST \
+                 /api/v1/admin/backup): {fix}"
+            ));
+        }
+        let server =
+            server_base(&settings.listen).map_err(|why| format!("{held}, but {why}: {fix}"))?;
+        let asked = Api::with_timeout(&server, SERVER_BACKUP_TIMEOUT).and_then(|api| {
+            let url = api.url(&["admin", "backup"])?;
+            api.call(
+                Method::POST,
+                url,
+                Credential::Master(&settings.master_key),
+                &Vec::new(),
+                None,
+            )
+        });
+        let answer = asked.map_err(|err| {
+            format!(
+                "{held}, and asking the server at {server} for a backup failed ({}): {fix}",
+                cli_failure(&err)
+            )
+        })?;
+        let name = answer["data"]["name"]
+            .as_str()
+            .filter(|name| is_plain_file_name(name))
+            .ok_or_else(|| format!("the server at {server} answered no backup name: {answer}"))?;
+        let folder = settings.data_dir.join("backups");
+        let made = ServerBackup {
+            file: folder.join(name),
+            entries: answer["data"]["entries"].as_u64(),
+            server,
+        };
+        if !made.file.is_file() {
+            return Err(format!(
+                "{held}, but the server at {} wrote its backup {name} elsewhere than {}: it \
+                 serves another data folder. {fix}",
+                made.server,
+                folder.display()
+            ));
+        }
+        Ok(made)
+    }
+}
+
+impl Drop for ServerBackup {
+    fn drop(&mut self) {
+        match fs::remove_file(&self.file) {
+            Ok(()) => {}
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+            Err(err) => eprintln!(
+                "rogeriq: warning: cannot remove the server's backup {}: {err}",
+                self.file.display()
+            ),
+        }
+    }
+}
+
+/// The base URL of a server that listens on `listen`: an unspecified address (all interfaces)
+/// is reached on loopback.
+fn server_base(listen: &str) -> Result<String, String> {
+    match listen.parse::<SocketAddr>() {
+        Ok(addr) if addr.port() == 0 => Err(format!(
+            "its address is not known (listen = {listen:?} picks a free port)"
+        )),
+        Ok(mut addr) => {
+            if addr.ip().is_unspecified() {
+                addr.set_ip(match addr {
+                    SocketAddr::V4(_) => Ipv4Addr::LOCALHOST.into(),
+                    SocketAddr::V6(_) => Ipv6Addr::LOCALHOST.into(),
+                });
+            }
+            Ok(format!("http://{addr}"))
+        }
+        // host:port, as the server binds it.
+        Err(_) => Ok(format!("http://{listen}")),
+    }
+}
+
+/// A name the server gave that cannot lead out of the backups folder.
+fn is_plain_file_name(name: &str) -> bool {
+    let mut parts = Path::new(name).components();
+    matches!(parts.next(), Some(Component::Normal(_))) && parts.next().is_none()
+}
+
+fn cli_failure(err: &CliError) -> String {
+    match err {
+        CliError::Api(failure) => format!(
+            "HTTP {} {}: {}",
+            failure.status, failure.code, failure.message
+        ),
+        CliError::Usage(why) | CliError::NoCredentials(why) | CliError::Network(why) => why.clone(),
     }
 }
 
 /// `rogeriq restore --from FILE`: refused while a server holds the data file.
 pub fn restore(args: &RestoreArgs) -> ExitCode {
-    let settings = match settings(&args.store) {
+    let settings = match settings(&args.store, None) {
         Ok(settings) => settings,
         Err(code) => return code,
     };
@@ -127,12 +291,23 @@ pub fn export(args: &ExportArgs, org: Option<String>) -> ExitCode {
         eprintln!("rogeriq: export needs --org ORG_ID");
         return crate::cli::usage_exit();
     };
-    let settings = match settings(&args.store) {
+    let settings = match settings(&args.store, args.server.listen.as_deref()) {
         Ok(settings) => settings,
         Err(code) => return code,
     };
-    let source = match ReadSource::open(&settings.data_file()) {
-        Ok(source) => source,
+    // Beside a running server, its backup is read, then removed when `by_server` drops.
+    let (source, by_server) = match ReadSource::open(&settings.data_file()) {
+        Ok(source) => (source, None),
+        Err(SourceError::Held(_)) => {
+            let made = match ServerBackup::ask(&settings, "export") {
+                Ok(made) => made,
+                Err(err) => return fail(err),
+            };
+            match ReadSource::open(&made.file) {
+                Ok(source) => (source, Some(made)),
+                Err(err) => return fail(err),
+            }
+        }
         Err(err) => return fail(err),
     };
     match &args.out {
@@ -144,7 +319,12 @@ pub fn export(args: &ExportArgs, org: Option<String>) -> ExitCode {
             }
         }
         Some(path) => match export_to_file(&source, &org, path) {
-            Ok(summary) => done(summary),
+            Ok(mut summary) => {
+                if let Some(made) = &by_server {
+                    summary["server"] = json!(made.server);
+                }
+                done(summary)
+            }
             Err(err) => {
                 let _ = fs::remove_file(path);
                 fail(err)
@@ -175,4 +355,28 @@ fn export_to_file(
         .sync_all()
         .map_err(|err| err.to_string())?;
     Ok(json!({"file": path, "projects": exported.projects, "objects": exported.objects}))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_server_is_reached_where_it_listens_and_on_loopback_for_all_interfaces() {
+        let base = |listen: &str| server_base(listen);
+        assert_eq!(base("127.0.0.1:8080").unwrap(), "http://127.0.0.1:8080");
+        assert_eq!(base("0.0.0.0:9000").unwrap(), "http://127.0.0.1:9000");
+        assert_eq!(base("[::]:9000").unwrap(), "http://[::1]:9000");
+        assert_eq!(base("[::1]:9000").unwrap(), "http://[::1]:9000");
+        assert_eq!(base("localhost:8080").unwrap(), "http://localhost:8080");
+        assert!(base("127.0.0.1:0").unwrap_err().contains("free port"));
+    }
+
+    #[test]
+    fn a_backup_name_from_the_server_stays_in_the_backups_folder() {
+        assert!(is_plain_file_name("rogeriq-20261129T042525Z-tk01nt.redb"));
+        for bad in ["", ".", "..", "../x.redb", "a/b.redb", "/etc/passwd"] {
+            assert!(!is_plain_file_name(bad), "{bad}");
+        }
+    }
 }

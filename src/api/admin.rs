@@ -61,6 +61,8 @@ pub struct BackupView {
     name: String,
     /// Its size in bytes.
     size: u64,
+    /// Entries copied, over every table.
+    entries: u64,
     created_at: Timestamp,
 }
 
@@ -82,6 +84,7 @@ pub async fn backup(_master: Master, state: State) -> ApiResult<HttpResponse> {
     Ok(created(BackupView {
         name,
         size: info.size,
+        entries: info.entries,
         created_at,
     }))
 }

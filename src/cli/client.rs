@@ -33,6 +33,7 @@ pub enum Credential<'a> {
 pub struct Api {
     http: Client,
     base: Url,
+    timeout: Duration,
 }
 
 /// A request's query string: only the parameters that were given.
@@ -42,6 +43,11 @@ impl Api {
     /// `base` is the server root (`https://api.rogeriq.com`, `http://127.0.0.1:8080`); a path
     /// after the host (a reverse proxy's prefix) is kept.
     pub fn new(base: &str) -> CliResult<Api> {
+        Api::with_timeout(base, TIMEOUT)
+    }
+
+    /// As `new`, waiting up to `timeout` for each answer.
+    pub fn with_timeout(base: &str, timeout: Duration) -> CliResult<Api> {
         let base = Url::parse(base)
             .ok()
             .filter(|u| matches!(u.scheme(), "http" | "https") && u.has_host())
@@ -51,11 +57,15 @@ impl Api {
                 ))
             })?;
         let http = Client::builder()
-            .timeout(TIMEOUT)
+            .timeout(timeout)
             .user_agent(concat!("rogeriq-cli/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| CliError::Network(format!("cannot start the HTTP client: {e}")))?;
-        Ok(Api { http, base })
+        Ok(Api {
+            http,
+            base,
+            timeout,
+        })
     }
 
     /// `<base>/api/v1/<segments…>`, each segment percent-encoded, so an id typed by the user
@@ -101,7 +111,7 @@ impl Api {
         };
         let mut retried = false;
         loop {
-            match send(build())? {
+            match send(build(), self.timeout)? {
                 Outcome::Done(value) => return Ok(value),
                 Outcome::Failed {
                     retry_in: Some(seconds),
@@ -125,10 +135,10 @@ enum Outcome {
     },
 }
 
-fn send(request: RequestBuilder) -> CliResult<Outcome> {
+fn send(request: RequestBuilder, timeout: Duration) -> CliResult<Outcome> {
     let response = request
         .send()
-        .map_err(|e| CliError::Network(describe(&e)))?;
+        .map_err(|e| CliError::Network(describe(&e, timeout)))?;
     let status = response.status().as_u16();
     let header = |name: &str| {
         response
@@ -189,13 +199,13 @@ fn read_body(response: Response) -> CliResult<String> {
 }
 
 /// Why no answer came, in the words of the innermost cause ("Connection refused").
-fn describe(err: &reqwest::Error) -> String {
+fn describe(err: &reqwest::Error, timeout: Duration) -> String {
     let server = err
         .url()
         .map(|u| u[..url::Position::BeforePath].to_string())
         .unwrap_or_else(|| "the server".into());
     if err.is_timeout() {
-        return format!("no answer from {server} within {} s", TIMEOUT.as_secs());
+        return format!("no answer from {server} within {} s", timeout.as_secs());
     }
     let mut cause: &dyn std::error::Error = err;
     while let Some(inner) = cause.source() {

@@ -8,9 +8,11 @@
 //! for it: the server keeps committing while the copy runs (redb keeps the pages the snapshot
 //! still reads).
 //!
-//! The server opens the data file in redb's `ConcurrencyMode::SingleWriter`, so another process
-//! (`rogeriq backup`, `rogeriq export`) can open it read-only beside the server and read a
-//! snapshot; without a server, the same open works on its own.
+//! The server opens the data file in redb's default `ConcurrencyMode::ExclusiveWriter`: it locks
+//! the whole file once, so its read transactions take no file locks, and no other process can
+//! open the file while it runs. `ReadSource::open` (`rogeriq backup`, `rogeriq export`) therefore
+//! reads the file directly only when no server holds it, and reports `SourceError::Held`
+//! otherwise; the binary then asks the running server for the backup over HTTP (`src/ops.rs`).
 //!
 //! A restore copies the backup into the data folder, verifies the copy (every page's checksum,
 //! the format, every table read to its end), and only then keeps the current data file aside
@@ -52,38 +54,63 @@ pub struct BackupInfo {
     pub entries: u64,
 }
 
-/// The data file opened to read from outside the server: beside a running server, or alone.
+/// A data file (or a backup file) opened to read from outside the server, which must not hold
+/// it.
 pub enum ReadSource {
-    /// A read-only handle that follows the server's commits (or a file nobody else has open).
-    Shared(ReadOnlyDatabase),
+    /// A read-only handle. It keeps a server from opening the file until it is dropped.
+    ReadOnly(ReadOnlyDatabase),
     /// A file that needed the repair an unclean stop leaves, which a read-only handle may not
     /// make: opened, and so repaired, as a writer, since no server holds it.
     Repaired(Database),
 }
 
+/// Why `ReadSource::open` did not open the file.
+#[derive(Debug)]
+pub enum SourceError {
+    /// Another process holds the file: a running server, as a rule.
+    Held(PathBuf),
+    Other(String),
+}
+
+impl std::fmt::Display for SourceError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SourceError::Held(path) => write!(
+                f,
+                "the data file {} is held by another process (a running rogeriq server?)",
+                path.display()
+            ),
+            SourceError::Other(why) => f.write_str(why),
+        }
+    }
+}
+
 impl ReadSource {
-    /// Opens an existing data file for reading, whether or not a server holds it.
-    pub fn open(path: &Path) -> Result<ReadSource, String> {
+    /// Opens an existing data file for reading; refused while another process holds it.
+    pub fn open(path: &Path) -> Result<ReadSource, SourceError> {
         if !path.is_file() {
-            return Err(format!("no data file at {}", path.display()));
+            return Err(SourceError::Other(format!(
+                "no data file at {}",
+                path.display()
+            )));
         }
         let mut builder = Database::builder();
         builder
             .set_cache_size(COPY_CACHE_BYTES)
-            .set_concurrency_mode(ConcurrencyMode::SingleWriter);
+            .set_concurrency_mode(ConcurrencyMode::ExclusiveWriter);
         match builder.open_read_only(path) {
-            Ok(db) => Ok(ReadSource::Shared(db)),
+            Ok(db) => Ok(ReadSource::ReadOnly(db)),
             Err(DatabaseError::RepairAborted) => match builder.open(path) {
                 Ok(db) => Ok(ReadSource::Repaired(db)),
-                Err(err) => Err(describe_open_error(path, err)),
+                Err(err) => Err(open_error(path, err)),
             },
-            Err(err) => Err(describe_open_error(path, err)),
+            Err(err) => Err(open_error(path, err)),
         }
     }
 
     fn begin_read(&self) -> ApiResult<ReadTransaction> {
         Ok(match self {
-            ReadSource::Shared(db) => db.begin_read()?,
+            ReadSource::ReadOnly(db) => db.begin_read()?,
             ReadSource::Repaired(db) => db.begin_read()?,
         })
     }
@@ -100,15 +127,13 @@ impl ReadSource {
     }
 }
 
-fn describe_open_error(path: &Path, err: DatabaseError) -> String {
+fn open_error(path: &Path, err: DatabaseError) -> SourceError {
     match err {
-        DatabaseError::DatabaseAlreadyOpen | DatabaseError::LockProtocolMismatch => format!(
-            "the data file {} is held by a process that does not share it (a rogeriq server \
-             older than this one?): stop it, or ask it for a backup with POST \
-             /api/v1/admin/backup",
-            path.display()
-        ),
-        other => format!("cannot open {}: {other}", path.display()),
+        // The second: a server of another redb locking generation, or one in shared mode.
+        DatabaseError::DatabaseAlreadyOpen | DatabaseError::LockProtocolMismatch => {
+            SourceError::Held(path.to_path_buf())
+        }
+        other => SourceError::Other(format!("cannot open {}: {other}", path.display())),
     }
 }
 
@@ -264,6 +289,44 @@ pub fn write_backup(source: &ReadTransaction, dest: &Path) -> ApiResult<BackupIn
             Err(err)
         }
     }
+}
+
+/// Gives the finished backup file `from` a second name `dest`, which must not exist: a hard
+/// link where it can (the same file system), else a copy published as `write_backup` publishes
+/// its file. Returns the size. The caller removes `from`.
+pub fn place_backup(from: &Path, dest: &Path) -> ApiResult<u64> {
+    let io = |err| ApiError::internal_from("backup", err);
+    if dest.exists() {
+        return Err(ApiError::internal(format!(
+            "{} already exists; a backup never overwrites a file",
+            dest.display()
+        )));
+    }
+    if let Some(folder) = dest.parent().filter(|f| !f.as_os_str().is_empty()) {
+        fs::create_dir_all(folder).map_err(io)?;
+    }
+    match fs::hard_link(from, dest) {
+        Ok(()) => sync_folder(dest).map_err(io)?,
+        Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => return Err(io(err)),
+        // Another file system, or links refused: copy.
+        Err(_) => {
+            let temp = temporary_beside(dest, "partial")?;
+            let copied = copy_synced(from, &temp)
+                .map_err(io)
+                .and_then(|()| publish(&temp, dest));
+            if let Err(err) = copied {
+                let _ = fs::remove_file(&temp);
+                return Err(err);
+            }
+        }
+    }
+    Ok(fs::metadata(dest).map_err(io)?.len())
+}
+
+fn copy_synced(from: &Path, to: &Path) -> std::io::Result<()> {
+    let mut out = create_private(to)?;
+    std::io::copy(&mut File::open(from)?, &mut out)?;
+    out.sync_all()
 }
 
 fn write_backup_file(source: &ReadTransaction, temp: &Path) -> ApiResult<u64> {
@@ -595,6 +658,20 @@ mod tests {
             .map(|t| t.name().to_string())
             .collect::<Vec<_>>();
         assert!(!meta_tables.contains(&"backup".to_string()));
+    }
+
+    #[test]
+    fn a_placed_backup_is_the_same_file_under_a_new_name_and_never_overwrites() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_with_entries(dir.path(), 3);
+        let made = dir.path().join("backups").join("made.redb");
+        backup_of(&store, &made);
+        let dest = dir.path().join("out").join("placed.redb");
+        let size = place_backup(&made, &dest).unwrap();
+        assert_eq!(fs::read(&dest).unwrap(), fs::read(&made).unwrap());
+        assert_eq!(size, fs::metadata(&made).unwrap().len());
+        let err = place_backup(&made, &dest).unwrap_err();
+        assert!(format!("{err}").contains("already exists"), "{err}");
     }
 
     #[test]

@@ -104,8 +104,8 @@ impl std::fmt::Display for OpenError {
         match self {
             OpenError::AlreadyOpen(path) => write!(
                 f,
-                "the data file {} is in use: another rogeriq server holds it open; stop that \
-                 server or choose another data_dir",
+                "the data file {} is in use: another rogeriq process (a server, or a backup, \
+                 export or restore) holds it open; stop it or choose another data_dir",
                 path.display()
             ),
             OpenError::Other(msg) => f.write_str(msg),
@@ -188,12 +188,15 @@ impl Store {
     pub fn open_with(path: &Path, limits: Limits) -> Result<Store, OpenError> {
         let db = Database::builder()
             .set_cache_size(limits.cache_bytes)
-            // Lets `rogeriq backup` and `rogeriq export` read beside the server (`backup.rs`);
-            // a second writer is still refused.
-            .set_concurrency_mode(ConcurrencyMode::SingleWriter)
+            // The whole file is locked once at open, so read transactions take no file locks
+            // (`SingleWriter` takes byte-range locks in each). Another process cannot open the
+            // file meanwhile: `rogeriq backup` and `export` then ask this server (`src/ops.rs`).
+            .set_concurrency_mode(ConcurrencyMode::ExclusiveWriter)
             .create(path)
             .map_err(|err| match err {
-                DatabaseError::DatabaseAlreadyOpen => OpenError::AlreadyOpen(path.to_path_buf()),
+                DatabaseError::DatabaseAlreadyOpen | DatabaseError::LockProtocolMismatch => {
+                    OpenError::AlreadyOpen(path.to_path_buf())
+                }
                 other => OpenError::Other(format!("cannot open {}: {other}", path.display())),
             })?;
         let (seq, hash_salt) = init_tables(&db)

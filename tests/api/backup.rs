@@ -33,6 +33,30 @@ fn rogeriq_with(args: &[&str], env: &[(&str, &str)]) -> Output {
     cmd.output().expect("run rogeriq")
 }
 
+/// The settings that let a tool reach `app`, which holds its data file: its address and master
+/// key, as `ROGERIQ_*` variables.
+fn server_of(app: &TestApp) -> [(&'static str, &str); 2] {
+    [
+        ("ROGERIQ_LISTEN", listen_of(app)),
+        ("ROGERIQ_MASTER_KEY", MASTER_KEY),
+    ]
+}
+
+/// `host:port` of a test server.
+fn listen_of(app: &TestApp) -> &str {
+    app.base.trim_start_matches("http://")
+}
+
+/// The files a server's backups left in its `backups` folder.
+fn server_backups_left(app: &TestApp) -> Vec<String> {
+    match std::fs::read_dir(app.data_dir().join("backups")) {
+        Ok(entries) => entries
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
 fn path_arg(path: &Path) -> &str {
     path.to_str().expect("a UTF-8 path")
 }
@@ -237,16 +261,27 @@ fn a_backup_under_four_writers_restores_a_prefix_of_the_acknowledged_writes() {
     wait_for(&total, total.load(Ordering::Relaxed) + 40);
     let cli_file = app.data_dir().join("by-cli.redb");
     let began = Instant::now();
-    let out = rogeriq(&[
-        "backup",
-        "--data-dir",
-        path_arg(app.data_dir()),
-        "--to",
-        path_arg(&cli_file),
-    ]);
+    let out = rogeriq_with(
+        &[
+            "backup",
+            "--data-dir",
+            path_arg(app.data_dir()),
+            "--to",
+            path_arg(&cli_file),
+        ],
+        &server_of(&app),
+    );
     let ended = Instant::now();
     let summary = succeeded(&out);
     assert_eq!(summary["file"], path_arg(&cli_file));
+    // The server holds the file alone, so the tool asked it, and took its file away.
+    assert_eq!(summary["server"], app.base.as_str());
+    assert_eq!(
+        summary["size"].as_u64(),
+        Some(std::fs::metadata(&cli_file).unwrap().len())
+    );
+    assert!(summary["entries"].as_u64() > Some(0), "{summary}");
+    assert_eq!(server_backups_left(&app), [name.as_str()]);
     backups.push((cli_file, began, ended));
 
     wait_for(&total, total.load(Ordering::Relaxed) + 40);
@@ -305,21 +340,27 @@ fn a_restore_is_refused_beside_a_server_and_for_a_damaged_file() {
     let before = app.project("Before the backup");
     let backup = temp_dir();
     let good = backup.path().join("good.redb");
-    succeeded(&rogeriq(&[
-        "backup",
-        "--data-dir",
-        path_arg(app.data_dir()),
-        "--to",
-        path_arg(&good),
-    ]));
+    succeeded(&rogeriq_with(
+        &[
+            "backup",
+            "--data-dir",
+            path_arg(app.data_dir()),
+            "--to",
+            path_arg(&good),
+        ],
+        &server_of(&app),
+    ));
     // The target must not exist: a backup never overwrites.
-    let again = rogeriq(&[
-        "backup",
-        "--data-dir",
-        path_arg(app.data_dir()),
-        "--to",
-        path_arg(&good),
-    ]);
+    let again = rogeriq_with(
+        &[
+            "backup",
+            "--data-dir",
+            path_arg(app.data_dir()),
+            "--to",
+            path_arg(&good),
+        ],
+        &server_of(&app),
+    );
     assert!(
         stderr(&again).contains("already exists"),
         "{}",
@@ -463,14 +504,19 @@ fn an_export_reads_back_to_the_objects_the_api_returns() {
     let (other_org, other_key) = app.new_org("Other", &["admin"]);
     app.project_in(&other_org, &other_key, "Not exported");
 
-    let out = rogeriq(&[
-        "export",
-        "--data-dir",
-        path_arg(app.data_dir()),
-        "--org",
-        &org,
-    ]);
+    let out = rogeriq_with(
+        &[
+            "export",
+            "--data-dir",
+            path_arg(app.data_dir()),
+            "--org",
+            &org,
+        ],
+        &server_of(&app),
+    );
     assert!(out.status.success(), "{}", stderr(&out));
+    // It read a backup of the server, and removed it.
+    assert_eq!(server_backups_left(&app), Vec::<String>::new());
     let lines: Vec<Value> = String::from_utf8(out.stdout)
         .unwrap()
         .lines()
@@ -543,27 +589,34 @@ fn an_export_reads_back_to_the_objects_the_api_returns() {
 
     // To a file, with a summary; an unknown organisation is an error.
     let file = app.data_dir().join("export.jsonl");
-    let summary = succeeded(&rogeriq(&[
-        "export",
-        "--data-dir",
-        path_arg(app.data_dir()),
-        "--org",
-        &org,
-        "--out",
-        path_arg(&file),
-    ]));
+    let summary = succeeded(&rogeriq_with(
+        &[
+            "export",
+            "--data-dir",
+            path_arg(app.data_dir()),
+            "--org",
+            &org,
+            "--out",
+            path_arg(&file),
+        ],
+        &server_of(&app),
+    ));
     assert_eq!(summary["projects"], 2);
+    assert_eq!(summary["server"], app.base.as_str());
     assert_eq!(
         std::fs::read_to_string(&file).unwrap().lines().count(),
         lines.len()
     );
-    let unknown = rogeriq(&[
-        "export",
-        "--data-dir",
-        path_arg(app.data_dir()),
-        "--org",
-        "org_000000000000",
-    ]);
+    let unknown = rogeriq_with(
+        &[
+            "export",
+            "--data-dir",
+            path_arg(app.data_dir()),
+            "--org",
+            "org_000000000000",
+        ],
+        &server_of(&app),
+    );
     assert!(!unknown.status.success());
     assert!(
         stderr(&unknown).contains("not found"),
@@ -572,20 +625,43 @@ fn an_export_reads_back_to_the_objects_the_api_returns() {
     );
 }
 
-/// The tools find the store as `serve` does: `--data-dir`, `ROGERIQ_DATA_DIR`, or the settings
-/// file's `data_dir` (`--config` or `ROGERIQ_CONFIG`); and they take no client option.
+/// The tools find the store, and the server that holds it, as `serve` does: `--data-dir`,
+/// `--listen`, `ROGERIQ_*` variables, or the settings file (`--config` or `ROGERIQ_CONFIG`); and
+/// they take no client option.
 #[test]
 fn the_tools_find_the_store_like_serve() {
     let app = TestApp::spawn();
     let data_dir = path_arg(app.data_dir());
     let out = temp_dir();
     let by_env = out.path().join("by-env.redb");
+    let [listen, master] = server_of(&app);
     succeeded(&rogeriq_with(
         &["backup", "--to", path_arg(&by_env)],
-        &[("ROGERIQ_DATA_DIR", data_dir)],
+        &[("ROGERIQ_DATA_DIR", data_dir), listen, master],
+    ));
+    let by_listen_flag = out.path().join("by-listen-flag.redb");
+    succeeded(&rogeriq_with(
+        &[
+            "backup",
+            "--data-dir",
+            data_dir,
+            "--listen",
+            listen_of(&app),
+            "--to",
+            path_arg(&by_listen_flag),
+        ],
+        &[master],
     ));
     let config = out.path().join("rogeriq.toml");
-    std::fs::write(&config, format!("data_dir = {:?}\n", data_dir)).unwrap();
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = {:?}\nlisten = {:?}\nmaster_key = {MASTER_KEY:?}\n",
+            data_dir,
+            listen_of(&app)
+        ),
+    )
+    .unwrap();
     let exported = rogeriq_with(
         &["export", "--org", &app.org_id],
         &[("ROGERIQ_CONFIG", path_arg(&config))],
@@ -620,5 +696,94 @@ fn the_tools_find_the_store_like_serve() {
         Some(1),
         "{}",
         stderr(&client_option)
+    );
+}
+
+/// Beside a running server that the tool cannot ask (no master key in its settings, nothing
+/// listening at the address, or another server there), `backup` and `export` fail with what
+/// to do, and leave nothing behind; without a server, they read the file themselves.
+#[test]
+fn beside_a_server_it_cannot_ask_a_backup_fails_clearly() {
+    let app = TestApp::spawn();
+    app.project("Kept");
+    let data_dir = path_arg(app.data_dir());
+    let out = temp_dir();
+    let to = out.path().join("b.redb");
+    let backup = |env: &[(&str, &str)]| {
+        let result = rogeriq_with(
+            &["backup", "--data-dir", data_dir, "--to", path_arg(&to)],
+            env,
+        );
+        assert_eq!(result.status.code(), Some(1), "{}", stderr(&result));
+        stderr(&result)
+    };
+
+    let no_key = backup(&[("ROGERIQ_LISTEN", listen_of(&app))]);
+    assert!(
+        no_key.contains("held by a running rogeriq server") && no_key.contains("no master key"),
+        "{no_key}"
+    );
+    assert!(no_key.contains("ROGERIQ_MASTER_KEY"), "{no_key}");
+
+    // A port nobody listens on: one just taken and given back.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .to_string();
+    let unreachable = backup(&[
+        ("ROGERIQ_LISTEN", &closed),
+        ("ROGERIQ_MASTER_KEY", MASTER_KEY),
+    ]);
+    assert!(
+        unreachable.contains("held by a running rogeriq server")
+            && unreachable.contains(&format!("asking the server at http://{closed}"))
+            && unreachable.contains("--listen"),
+        "{unreachable}"
+    );
+
+    let wrong_key = backup(&[
+        ("ROGERIQ_LISTEN", listen_of(&app)),
+        ("ROGERIQ_MASTER_KEY", "not-the-master-key-0000"),
+    ]);
+    assert!(wrong_key.contains("HTTP 401"), "{wrong_key}");
+
+    // Another server at the address: its backup is of another store, and is refused.
+    let other = TestApp::spawn();
+    let elsewhere = backup(&server_of(&other));
+    assert!(elsewhere.contains("another data folder"), "{elsewhere}");
+
+    let export = rogeriq_with(
+        &["export", "--data-dir", data_dir, "--org", &app.org_id],
+        &[
+            ("ROGERIQ_LISTEN", &closed),
+            ("ROGERIQ_MASTER_KEY", MASTER_KEY),
+        ],
+    );
+    assert_eq!(export.status.code(), Some(1), "{}", stderr(&export));
+    assert!(
+        stderr(&export).contains("`rogeriq export`"),
+        "{}",
+        stderr(&export)
+    );
+    assert!(!to.exists());
+    assert_eq!(server_backups_left(&app), Vec::<String>::new());
+
+    // Stopped, the server's file is read directly: no address or key needed.
+    let (org, dir) = (app.org_id.clone(), app.stop());
+    let data_dir = path_arg(dir.path());
+    let summary = succeeded(&rogeriq(&[
+        "backup",
+        "--data-dir",
+        data_dir,
+        "--to",
+        path_arg(&to),
+    ]));
+    assert_eq!(summary["server"], Value::Null);
+    let exported = rogeriq(&["export", "--data-dir", data_dir, "--org", &org]);
+    assert!(
+        String::from_utf8_lossy(&exported.stdout).contains("Kept"),
+        "{}",
+        stderr(&exported)
     );
 }
