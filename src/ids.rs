@@ -85,6 +85,12 @@ pub fn generate(prefix: &str) -> String {
     id
 }
 
+/// A new id of wholly random characters, for objects that anyone who knows the id may use
+/// (a public form): unordered, so that one id tells nothing about the next.
+pub fn random_id(prefix: &str) -> String {
+    format!("{prefix}{}", random_alphanumeric(ID_SUFFIX_LEN))
+}
+
 /// Whether `id` has the shape of an id with `prefix`. Ids from paths that fail this can never
 /// name a stored object, so they are "not found" without a look-up.
 pub fn has_shape(prefix: &str, id: &str) -> bool {
@@ -138,6 +144,8 @@ mod tests {
             assert_eq!(id.len(), kind.prefix().len() + ID_SUFFIX_LEN);
         }
         assert_eq!(IdKind::Org.generate().len(), ID_LEN);
+        let random = random_id(IdKind::Project.prefix());
+        assert!(IdKind::Project.matches(&random), "{random}");
     }
 
     #[test]
