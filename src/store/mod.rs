@@ -39,7 +39,8 @@ pub mod tables {
     use super::Table;
     use redb::TableDefinition;
 
-    /// Counters: `seq` orders everything by creation, independent of the clock.
+    /// Counters: `seq` orders everything by creation, independent of the clock; the stored
+    /// value is a bound above every value handed out (`writer::SEQ_RESERVE`).
     pub const META: TableDefinition<'static, &'static str, u64> = TableDefinition::new("meta");
     /// `org_id` → Org.
     pub const ORGS: Table = TableDefinition::new("orgs");
@@ -213,6 +214,7 @@ impl Store {
             db: Arc::clone(&db),
             latest: latest.clone(),
             seq,
+            seq_reserved: seq,
             limits,
             commits: Arc::clone(&commits),
             generations: Arc::clone(&generations),
@@ -391,7 +393,8 @@ impl Store {
     }
 }
 
-/// Creates missing tables and the salt; returns the creation counter and the salt.
+/// Creates missing tables and the salt; returns the stored creation counter (a bound above
+/// every value handed out) and the salt.
 fn init_tables(db: &Database) -> Result<(u64, [u8; 32]), redb::Error> {
     let txn = db.begin_write()?;
     let found = {

@@ -38,6 +38,13 @@ use crate::timestamp::Timestamp;
 /// the dirty pages.
 const MAX_BATCH: usize = 1024;
 
+/// How far ahead of the creation counter the stored `seq` runs. The `meta` table holds a bound
+/// that no counter value handed out has reached, not the counter itself, so only one commit in
+/// this many counter values writes `meta`: every other commit leaves that table (a leaf and its
+/// place in the table tree) alone. A restart resumes at the bound; the values skipped are never
+/// used, which costs nothing, since the counter only has to grow.
+const SEQ_RESERVE: u64 = 4096;
+
 /// A queued write operation with the channel its answer goes back on.
 pub(super) type Job = Box<dyn Pending>;
 
@@ -124,7 +131,11 @@ pub(super) struct Writer {
     pub(super) db: Arc<Database>,
     /// Renewed after each commit, before anyone is answered.
     pub(super) latest: LatestSnapshot,
+    /// The last counter value handed out.
     pub(super) seq: u64,
+    /// The bound stored in `meta` (`SEQ_RESERVE`): every value up to it may be handed out
+    /// without writing `meta`.
+    pub(super) seq_reserved: u64,
     pub(super) limits: Limits,
     pub(super) commits: CommitSignals,
     /// Raised for each table a commit wrote, before anyone is answered.
@@ -185,7 +196,6 @@ impl Writer {
             Err(err) => return Batch::Finished(Some(err.into())),
         };
         let alone = batch.len() == 1;
-        let start_seq = self.seq;
         let written = Cell::new(0u32);
         let wrote = {
             let mut tx = Tx {
@@ -210,21 +220,25 @@ impl Writer {
             }
             tx.writes.get() > 0
         };
-        if !wrote && self.seq == start_seq {
+        let reserve = (self.seq > self.seq_reserved).then_some(self.seq + SEQ_RESERVE);
+        if !wrote && reserve.is_none() {
             // Nothing to make durable (every operation only read, or failed before writing):
             // no fsync.
             return Batch::Finished(None);
         }
         let committing = Instant::now();
         let committed = (|| -> ApiResult<()> {
-            if self.seq != start_seq {
-                txn.open_table(tables::META)?.insert(SEQ_KEY, self.seq)?;
+            if let Some(bound) = reserve {
+                txn.open_table(tables::META)?.insert(SEQ_KEY, bound)?;
             }
             txn.commit()?;
             Ok(())
         })();
         if let Err(err) = committed {
             return Batch::Finished(Some(err));
+        }
+        if let Some(bound) = reserve {
+            self.seq_reserved = bound;
         }
         self.latest.renew(&self.db);
         if let Some(observe) = self.observer.get() {
@@ -246,6 +260,8 @@ mod tests {
     use std::sync::{Condvar, Mutex};
 
     use super::*;
+    use redb::ReadableDatabase;
+
     use crate::store::{Reader, Store};
 
     /// Holds the writer thread inside a job until `open` is called, so that the jobs submitted
@@ -336,6 +352,51 @@ mod tests {
             Failure::ErrorMidway | Failure::PanicMidway => 2,
         };
         assert_eq!(first_runs.load(Ordering::SeqCst), expected_runs);
+    }
+
+    fn stored_seq(store: &Store) -> u64 {
+        let txn = store.inner.db.begin_read().unwrap();
+        let meta = txn.open_table(tables::META).unwrap();
+        meta.get(SEQ_KEY).unwrap().unwrap().value()
+    }
+
+    fn take_seq(store: &Store) -> u64 {
+        store
+            .write_blocking(|tx| {
+                tx.put_raw(tables::AUDIT, b"k", b"v")?;
+                Ok(tx.next_seq())
+            })
+            .unwrap()
+    }
+
+    #[test]
+    fn the_counter_is_stored_once_per_reserve_and_resumes_above_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("seq.redb");
+        let store = Store::open(&path).unwrap();
+        let first = take_seq(&store);
+        let bound = stored_seq(&store);
+        assert_eq!(bound, first + SEQ_RESERVE);
+        let mut last = first;
+        for _ in 0..10 {
+            let next = take_seq(&store);
+            assert!(next > last);
+            last = next;
+        }
+        assert_eq!(
+            stored_seq(&store),
+            bound,
+            "commits within the reserve leave meta alone"
+        );
+        store.close(std::time::Duration::from_secs(5)).unwrap();
+
+        let reopened = Store::open(&path).unwrap();
+        let resumed = take_seq(&reopened);
+        assert!(
+            resumed > bound,
+            "{resumed} must lie above every value handed out"
+        );
+        assert_eq!(stored_seq(&reopened), resumed + SEQ_RESERVE);
     }
 
     #[test]
