@@ -1,13 +1,5 @@
-//! Identifiers: `<prefix>_` plus 12 characters from `[a-z0-9]` (API.md §12), and the random
+//! Identifiers: `<prefix>_` plus random characters from `[a-z0-9]` (API.md §12), and the random
 //! secrets behind API keys and request ids. All randomness comes from the operating system.
-//!
-//! Object ids are ordered by creation (`generate`): stored under keys that start with their
-//! id, records of one table then land side by side, so that a commit of many creates rewrites a
-//! few B-tree leaves instead of one leaf per create (see docs/design.md, "Performance"). Secrets
-//! stay wholly random.
-
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime};
 
 use std::cell::RefCell;
 
@@ -80,54 +72,8 @@ impl RandomPool {
     }
 }
 
-/// Characters of an object id that count up (`ORDER_DIGITS`, in ASCII order); the rest of its
-/// `ID_SUFFIX_LEN` are random.
-const ORDER_DIGITS: usize = 10;
-const ORDERED: &[u8; 36] = b"0123456789abcdefghijklmnopqrstuvwxyz";
-/// The count starts at the microseconds since 2024-01-01 (Unix 1 704 067 200 s): ten base-36
-/// digits hold 36^10 µs, about 115 years.
-const ORDER_EPOCH: Duration = Duration::from_secs(1_704_067_200);
-/// The last count this process handed out.
-static LAST_ORDER: AtomicU64 = AtomicU64::new(0);
-
-/// A count above every count this process made before, and at least the microseconds since
-/// `ORDER_EPOCH`: ids of one process never share it, and a restart continues above the last
-/// run's (unless the clock was set back by more than the restart took, when the random
-/// characters still keep ids apart).
-fn next_order() -> u64 {
-    let now = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH + ORDER_EPOCH)
-        .map_or(0, |since| since.as_micros() as u64);
-    let mut last = LAST_ORDER.load(Ordering::Relaxed);
-    loop {
-        let next = now.max(last + 1);
-        match LAST_ORDER.compare_exchange_weak(last, next, Ordering::Relaxed, Ordering::Relaxed) {
-            Ok(_) => return next,
-            Err(seen) => last = seen,
-        }
-    }
-}
-
-/// A new object id: `prefix`, then `ORDER_DIGITS` base-36 digits of a count that grows with
-/// every id (unique within the process), then random characters up to `ID_SUFFIX_LEN`. Ids made
-/// later sort after earlier ones, byte for byte.
+/// A new id: `prefix` plus `ID_SUFFIX_LEN` random characters.
 pub fn generate(prefix: &str) -> String {
-    let mut order = next_order();
-    let mut digits = [0u8; ORDER_DIGITS];
-    for digit in digits.iter_mut().rev() {
-        *digit = ORDERED[(order % 36) as usize];
-        order /= 36;
-    }
-    let mut id = String::with_capacity(prefix.len() + ID_SUFFIX_LEN);
-    id.push_str(prefix);
-    id.extend(digits.iter().map(|&b| b as char));
-    id.push_str(&random_alphanumeric(ID_SUFFIX_LEN - ORDER_DIGITS));
-    id
-}
-
-/// A new id of wholly random characters, for objects that anyone who knows the id may use
-/// (a public form): unordered, so that one id tells nothing about the next.
-pub fn random_id(prefix: &str) -> String {
     format!("{prefix}{}", random_alphanumeric(ID_SUFFIX_LEN))
 }
 
@@ -184,15 +130,6 @@ mod tests {
             assert_eq!(id.len(), kind.prefix().len() + ID_SUFFIX_LEN);
         }
         assert_eq!(IdKind::Org.generate().len(), ID_LEN);
-        let random = random_id(IdKind::Project.prefix());
-        assert!(IdKind::Project.matches(&random), "{random}");
-    }
-
-    #[test]
-    fn generated_ids_sort_in_creation_order() {
-        let ids: Vec<String> = (0..1000).map(|_| IdKind::Project.generate()).collect();
-        assert!(ids.windows(2).all(|pair| pair[0] < pair[1]), "{ids:?}");
-        assert!(ids.iter().all(|id| IdKind::Project.matches(id)));
     }
 
     #[test]

@@ -84,14 +84,9 @@ pub trait Kind: Record + Send + 'static {
 
 pub const FIRST_INDEX_TAG: u8 = 0x40;
 
-/// A fresh id of kind `K`: in creation order, or wholly random for a public kind, whose
-/// records anyone holding the id may reach.
+/// A fresh id of kind `K`.
 pub fn new_id<K: Kind>() -> String {
-    if K::PUBLIC {
-        ids::random_id(K::ID_PREFIX)
-    } else {
-        ids::generate(K::ID_PREFIX)
-    }
+    ids::generate(K::ID_PREFIX)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
