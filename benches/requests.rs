@@ -37,11 +37,6 @@ use tempfile::TempDir;
 
 mod scale;
 
-/// The allocator of the `rogeriq` binary (src/main.rs), so the servers this bench runs in
-/// process allocate as the real one does.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 /// Conversations made on each server before the reads.
 const SEEDED: usize = 100;
 

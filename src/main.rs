@@ -10,11 +10,6 @@ use rogeriq::server::{self, Options};
 mod cli;
 mod ops;
 
-/// mimalloc instead of glibc's malloc: the writer thread spent about a quarter of its time
-/// in glibc allocating and freeing redb's 4 KiB page buffers (see docs/design.md, "Performance").
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[derive(Parser)]
 #[command(
     name = "rogeriq",
