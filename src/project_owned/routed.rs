@@ -110,11 +110,9 @@ pub trait Routed: Kind {
 }
 
 /// One page of `K` for a paged list request: paging, `sort`/`order` where the kind keeps an
-/// update index, and the kind's filters, walked through their postings within the store's
-/// `list_scan_budget`. Query parameters are read here, after the project resolved (API.md
-/// §2.3).
-/// A page of `K` as `query` asks, walking at most `budget` index entries (see
-/// [`page_budget`]).
+/// update index, and the kind's filters, walked through their postings within `budget` index
+/// entries (the store's `list_scan_budget`, [`page_budget`], or the smaller inline budget).
+/// Query parameters are read here, after the project resolved (API.md §2.3).
 pub fn list_page<K: Routed>(
     reader: &impl Reader,
     scope: &ProjectScope,

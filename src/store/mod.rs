@@ -354,7 +354,8 @@ impl Store {
     /// Runs `op` in a read transaction on the calling thread. On an async worker this is only
     /// for a point read of a handful of keys (an API key by id): redb's read transactions never
     /// wait for the writer, so it costs a few page look-ups, less than a round trip through the
-    /// blocking pool. Scans, search, the audit log and lists go through [`Store::read`].
+    /// blocking pool. Scans, search, the audit log and lists that outgrow
+    /// `routed::INLINE_PAGE_ENTRIES` go through [`Store::read`].
     pub fn read_blocking<T>(&self, op: impl FnOnce(&Rx) -> ApiResult<T>) -> ApiResult<T> {
         read_in(&self.inner, op)
     }
@@ -434,7 +435,7 @@ fn read_in<T>(inner: &Inner, op: impl FnOnce(&Rx) -> ApiResult<T>) -> ApiResult<
 }
 
 /// One committed state of the store, open for reading, its tables opened at first use.
-pub struct Snapshot {
+struct Snapshot {
     txn: ReadTransaction,
     tables: OpenTables<ReadOnlyTable<&'static [u8], &'static [u8]>>,
 }
