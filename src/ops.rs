@@ -24,7 +24,6 @@ use rogeriq::store::backup::{self, ReadSource, RestoreError, SourceError};
 use serde_json::json;
 
 use crate::cli::client::{Api, Credential};
-use crate::cli::error::CliError;
 
 /// Exit code of a restore refused because a server holds the data file.
 const EXIT_IN_USE: u8 = 3;
@@ -193,7 +192,7 @@ impl ServerBackup {
         let answer = asked.map_err(|err| {
             format!(
                 "{held}, and asking the server at {server} for a backup failed ({}): {fix}",
-                cli_failure(&err)
+                err.one_line()
             )
         })?;
         let name = answer["data"]["name"]
@@ -256,16 +255,6 @@ fn server_base(listen: &str) -> Result<String, String> {
 fn is_plain_file_name(name: &str) -> bool {
     let mut parts = Path::new(name).components();
     matches!(parts.next(), Some(Component::Normal(_))) && parts.next().is_none()
-}
-
-fn cli_failure(err: &CliError) -> String {
-    match err {
-        CliError::Api(failure) => format!(
-            "HTTP {} {}: {}",
-            failure.status, failure.code, failure.message
-        ),
-        CliError::Usage(why) | CliError::NoCredentials(why) | CliError::Network(why) => why.clone(),
-    }
 }
 
 /// `rogeriq restore --from FILE`: refused while a server holds the data file.

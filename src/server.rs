@@ -228,6 +228,7 @@ fn http_server(
                 })
                 .client_request_timeout(HEAD_TIMEOUT)
                 .client_disconnect_timeout(DISCONNECT_TIMEOUT)
+                // actix's handler of `Expect: 100-continue` (not a panic on a failure).
                 .expect(fn_service(move |req| {
                     let answer = connection::expect_continue(&expect_state, req);
                     async move { answer }

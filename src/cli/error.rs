@@ -70,6 +70,18 @@ impl CliError {
         }
     }
 
+    /// The failure in one line, for a message that embeds it: the message, led by the HTTP
+    /// status and code when the server answered.
+    pub fn one_line(&self) -> String {
+        match self {
+            CliError::Api(failure) => format!(
+                "HTTP {} {}: {}",
+                failure.status, failure.code, failure.message
+            ),
+            _ => self.message().to_string(),
+        }
+    }
+
     /// `{"error", "code", "request_id", "status_code"}` (plus `issues` when the server sent
     /// some); `request_id` and `status_code` are `null` when no answer came.
     pub fn to_json(&self) -> Value {

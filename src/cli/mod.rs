@@ -18,7 +18,7 @@ pub(crate) mod client;
 mod config;
 mod contacts;
 mod conversations;
-pub(crate) mod error;
+mod error;
 mod integrations;
 mod kb;
 mod keys;

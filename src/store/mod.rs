@@ -424,14 +424,14 @@ fn init_tables(db: &Database) -> Result<(u64, [u8; 32]), redb::Error> {
 }
 
 fn read_in<T>(inner: &Inner, op: impl FnOnce(&Rx) -> ApiResult<T>) -> ApiResult<T> {
-    let snapshot = match inner.latest.get() {
-        Some(snapshot) => snapshot,
-        None => Arc::new(Snapshot::new(inner.db.begin_read()?)),
+    let rx = match inner.latest.get() {
+        Some(snapshot) => Rx {
+            snapshot,
+            limits: inner.limits,
+        },
+        None => Rx::of(inner.db.begin_read()?, inner.limits),
     };
-    op(&Rx {
-        snapshot,
-        limits: inner.limits,
-    })
+    op(&rx)
 }
 
 /// One committed state of the store, open for reading, its tables opened at first use.
@@ -644,7 +644,8 @@ pub struct Rx {
 }
 
 impl Rx {
-    /// A read of its own transaction `txn` (the tools' reads of a file, `backup.rs`).
+    /// A read of its own transaction `txn`: the tools' reads of a file (`backup.rs`), and a
+    /// server's reads while no shared snapshot is at hand.
     pub(crate) fn of(txn: ReadTransaction, limits: Limits) -> Rx {
         Rx {
             snapshot: Arc::new(Snapshot::new(txn)),
