@@ -7,8 +7,10 @@
 //!   the same data: one with rate limiting off, two with it on (every request counted in its
 //!   key's window, none refused). The second limited server shows how far two identical
 //!   servers measure apart: the noise floor for "on / off";
-//! - durable creates (POST a project, audited), rate limiting off. Every write is its own
-//!   durable commit today;
+//! - the server's floor: `GET /healthz` through the whole middleware chain (request id, CORS
+//!   and rate-limit headers, log line, metrics) with no key and no store, the least any
+//!   request costs;
+//! - durable creates (POST a project, audited), rate limiting off, committed in groups;
 //! - the rate limiter alone, in process: its cost per request without HTTP;
 //! - then the store at scale (`scale/mod.rs`): the project cascade, the server's memory under
 //!   load and its restart time, over stores of a million records and more (at smoke size, a
@@ -146,9 +148,21 @@ fn http_rows(full: bool, seconds: u64, wrk_found: bool) {
             script: None,
         },
     )];
+    // What every request pays before its own work: the contract's headers (request id, CORS,
+    // rate-limit headers), the log line and the metrics, but no key and no store.
+    loads.push((
+        "GET /healthz, limit off (the server's floor)".into(),
+        Load {
+            url: format!("{}/healthz", servers[0].1.base),
+            key: None,
+            script: None,
+        },
+    ));
+    let first_get = loads.len();
     for (name, server) in &servers {
         loads.push((format!("GET one project, {name}"), get_project(server)));
     }
+    let first_list = loads.len();
     for (name, server) in &servers {
         loads.push((format!("GET 20 conversations, {name}"), list(server)));
     }
@@ -178,7 +192,10 @@ fn http_rows(full: bool, seconds: u64, wrk_found: bool) {
             for ((name, _), m) in loads.iter().zip(&measured) {
                 row(name, m, top, connections);
             }
-            for (first, what) in [(1, "GET one project"), (4, "GET 20 conversations")] {
+            for (first, what) in [
+                (first_get, "GET one project"),
+                (first_list, "GET 20 conversations"),
+            ] {
                 println!(
                     "  {what}: on / off {:.1}% (2nd server / 1st, the noise floor: {:.1}%)",
                     measured[first + 1].per_sec / measured[first].per_sec * 100.0,
@@ -197,6 +214,13 @@ fn http_rows(full: bool, seconds: u64, wrk_found: bool) {
                 top,
                 connections,
             );
+            if connections == 1 {
+                let (p50, p99) = disk_floor(dir.path(), if full { 2000 } else { 200 });
+                println!(
+                    "  the disk alone, as a lone create commits ({DISK_FLOOR_PAGES} page writes, \
+                     one fdatasync): p50 {p50:.2} ms, p99 {p99:.2} ms"
+                );
+            }
         }
     }
     limiter_alone(if full { 2_000_000 } else { 100_000 });
@@ -425,6 +449,39 @@ fn wrk(load: &Load, connections: usize, seconds: u64) -> Measured {
         p50_ms: millis(&field("50%")),
         p99_ms: millis(&field("99%")),
     }
+}
+
+/// The pages a lone project create writes at its commit (strace of the writer: its four
+/// tables' leaves, the table tree, the allocator's state and the header).
+const DISK_FLOOR_PAGES: u64 = 9;
+
+/// The latency floor of a durable create on this file system, in milliseconds (p50, p99):
+/// `commits` rounds of `DISK_FLOOR_PAGES` 4 KiB page writes and one `fdatasync`, in a file of
+/// `dir`, which is on the servers' file system.
+fn disk_floor(dir: &std::path::Path, commits: u64) -> (f64, f64) {
+    use std::os::unix::fs::FileExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(dir.join("disk-floor"))
+        .expect("disk floor file");
+    let page = [0x5a_u8; 4096];
+    let mut millis: Vec<f64> = (0..commits)
+        .map(|round| {
+            let started = Instant::now();
+            for i in 0..DISK_FLOOR_PAGES {
+                let offset = (round * DISK_FLOOR_PAGES + i) % 256 * 4096;
+                file.write_all_at(&page, offset).expect("page written");
+            }
+            file.sync_data().expect("fdatasync");
+            started.elapsed().as_secs_f64() * 1000.0
+        })
+        .collect();
+    millis.sort_by(f64::total_cmp);
+    let at = |share: f64| millis[((millis.len() - 1) as f64 * share) as usize];
+    (at(0.5), at(0.99))
 }
 
 /// A wrk duration such as `635.91us`, `1.23ms` or `1.01s`, in milliseconds.
