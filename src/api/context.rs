@@ -37,6 +37,7 @@ pub async fn request_context(
     let path = req.path().to_string();
     // Cloned before the call: a failed call takes the request, and its route, with it.
     let state = req.app_data::<State>().cloned();
+    let origin = req.headers().get(header::ORIGIN).cloned();
 
     let outcome = request_id::scope(
         request_id.clone(),
@@ -97,9 +98,15 @@ pub async fn request_context(
         &request_id,
         None,
     );
+    // The CORS layer never saw this answer (a panic, or an error that took the request), so a
+    // browser could not read it without these.
+    let allow_origin = state
+        .as_ref()
+        .and_then(|state| allowed_origin(&state.cors, origin.as_ref()?));
     Err(FailedRequest {
         error: failure,
         request_id,
+        allow_origin,
     }
     .into())
 }
@@ -129,6 +136,8 @@ fn log_request(
 struct FailedRequest {
     error: ApiError,
     request_id: String,
+    /// `Access-Control-Allow-Origin` for the request's origin, when the CORS rules allow it.
+    allow_origin: Option<HeaderValue>,
 }
 
 impl std::fmt::Display for FailedRequest {
@@ -144,9 +153,41 @@ impl ResponseError for FailedRequest {
 
     fn error_response(&self) -> HttpResponse {
         let mut response = error::render(&self.error, self.request_id.clone());
-        add_headers(response.headers_mut(), &self.request_id);
+        let headers = response.headers_mut();
+        add_headers(headers, &self.request_id);
+        if let Some(origin) = &self.allow_origin {
+            headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
+            headers.insert(header::VARY, HeaderValue::from_static("Origin"));
+            if let Ok(exposed) = HeaderValue::from_str(&EXPOSED_HEADERS.join(", ")) {
+                headers.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, exposed);
+            }
+        }
         response
     }
+}
+
+/// The response headers a browser may read (API.md §1).
+const EXPOSED_HEADERS: [&str; 6] = [
+    REQUEST_ID_HEADER,
+    limits::LIMIT,
+    limits::REMAINING,
+    limits::RESET,
+    limits::TIER,
+    "retry-after",
+];
+
+/// What `cors` answers an actual request from `origin` with: `*` when any origin is allowed,
+/// the origin itself when it is one of the allowed ones, else nothing.
+fn allowed_origin(settings: &CorsSettings, origin: &HeaderValue) -> Option<HeaderValue> {
+    let origins = &settings.allowed_origins;
+    if origins.iter().any(|o| o.as_str() == AllowedOrigin::ANY) {
+        return Some(HeaderValue::from_static("*"));
+    }
+    let origin_text = origin.to_str().ok()?;
+    origins
+        .iter()
+        .any(|o| o.as_str() == origin_text)
+        .then(|| origin.clone())
 }
 
 /// The CORS rules of API.md §1: preflights are answered here, before the rate limit, routing
@@ -163,14 +204,7 @@ pub fn cors(settings: &CorsSettings) -> Cors {
             "Accept",
             "User-Agent",
         ])
-        .expose_headers([
-            REQUEST_ID_HEADER,
-            limits::LIMIT,
-            limits::REMAINING,
-            limits::RESET,
-            limits::TIER,
-            header::RETRY_AFTER.as_str(),
-        ])
+        .expose_headers(EXPOSED_HEADERS)
         .max_age(600);
     let origins = &settings.allowed_origins;
     if origins.iter().any(|o| o.as_str() == AllowedOrigin::ANY) {
@@ -292,6 +326,50 @@ mod tests {
         assert_eq!(body["code"], "INTERNAL_ERROR");
         assert_eq!(body["request_id"], request_id.as_str());
         assert!(!body.to_string().contains("secret detail"));
+    }
+
+    #[actix_web::test]
+    async fn a_failed_request_carries_cors_headers_for_an_allowed_origin() {
+        let origin = HeaderValue::from_static("https://app.example.com");
+        let settings = |origins: &[&str]| CorsSettings {
+            allowed_origins: origins
+                .iter()
+                .map(|o| AllowedOrigin::try_from(o.to_string()).unwrap())
+                .collect(),
+        };
+        assert_eq!(
+            allowed_origin(&settings(&["*"]), &origin).unwrap(),
+            HeaderValue::from_static("*")
+        );
+        assert_eq!(
+            allowed_origin(&settings(&["https://app.example.com"]), &origin).unwrap(),
+            origin
+        );
+        assert!(allowed_origin(&settings(&["https://other.example.com"]), &origin).is_none());
+
+        let failed = FailedRequest {
+            error: ApiError::internal("handler panicked: boom".to_string()),
+            request_id: "req_0123456789abcdef".into(),
+            allow_origin: Some(origin.clone()),
+        };
+        let response = failed.error_response();
+        let headers = response.headers();
+        assert_eq!(
+            headers.get(header::ACCESS_CONTROL_ALLOW_ORIGIN),
+            Some(&origin)
+        );
+        let exposed = headers
+            .get(header::ACCESS_CONTROL_EXPOSE_HEADERS)
+            .unwrap()
+            .to_str()
+            .unwrap();
+        for name in EXPOSED_HEADERS {
+            assert!(exposed.contains(name), "{exposed}");
+        }
+        assert_eq!(
+            headers.get(REQUEST_ID_HEADER).unwrap(),
+            "req_0123456789abcdef"
+        );
     }
 
     /// A middleware inside `request_context` that fails every request with actix's own error.
