@@ -7,11 +7,11 @@ use std::net::SocketAddr;
 use actix_http::error::DispatchError;
 use actix_http::{ConnectionType, Request};
 use actix_web::error::InternalError;
-use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpMessage, web};
 
 use crate::api::extract::{self, AppState};
-use crate::api::request_id::REQUEST_ID_HEADER;
+use crate::api::request_id::REQUEST_ID_NAME;
 use crate::api::{error, limits};
 use crate::auth;
 use crate::error::{ApiError, ErrorCode};
@@ -40,9 +40,7 @@ pub fn expect_continue(
     );
     let mut response = error::render(&refusal, request_id.clone());
     if let Ok(value) = HeaderValue::from_str(&request_id) {
-        response
-            .headers_mut()
-            .insert(HeaderName::from_static(REQUEST_ID_HEADER), value);
+        response.headers_mut().insert(REQUEST_ID_NAME, value);
     }
     // The client may send the body anyway; it must not be read as the next request.
     response

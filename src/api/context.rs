@@ -10,7 +10,7 @@ use actix_cors::{Cors, CorsError};
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::Method;
-use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::http::header::{self, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{HttpMessage, HttpResponse, ResponseError};
 use futures_util::FutureExt;
@@ -19,7 +19,7 @@ use crate::api::State;
 use crate::api::error;
 use crate::api::extract::AuthenticatedKeyId;
 use crate::api::limits;
-use crate::api::request_id::{self, REQUEST_ID_HEADER};
+use crate::api::request_id::{self, REQUEST_ID_HEADER, REQUEST_ID_NAME};
 use crate::api::routes::RoutePattern;
 use crate::config::{AllowedOrigin, CorsSettings};
 use crate::error::ApiError;
@@ -234,7 +234,7 @@ fn json_cors_refusal(
 
 fn add_headers(headers: &mut actix_web::http::header::HeaderMap, request_id: &str) {
     if let Ok(value) = HeaderValue::from_str(request_id) {
-        headers.insert(HeaderName::from_static(REQUEST_ID_HEADER), value);
+        headers.insert(REQUEST_ID_NAME, value);
     }
 }
 

@@ -189,7 +189,7 @@ fn unauthorized(message: &'static str) -> ApiError {
 
 /// Looks up a presented org key; `None` for malformed, unknown, wrong-secret, revoked or
 /// expired keys alike.
-pub fn usable_key(state: &AppState, token: &str) -> ApiResult<Option<ApiKey>> {
+pub fn usable_key(state: &AppState, token: &str) -> ApiResult<Option<Arc<ApiKey>>> {
     let Some(presented) = auth::parse_key(token) else {
         return Ok(None);
     };
@@ -208,7 +208,7 @@ pub struct AuthenticatedKeyId(pub String);
 /// Who sends a request, as the rate limiter found out before routing; `Auth` takes it from the
 /// request's extensions instead of looking the key up again.
 pub enum Caller {
-    Key(Box<ApiKey>),
+    Key(Arc<ApiKey>),
     /// No usable org key: none presented, or one that is malformed, unknown, revoked or
     /// expired (or the master key, which is no org key).
     Anonymous {
@@ -222,14 +222,14 @@ pub async fn identify(state: &AppState, req: &HttpRequest) -> ApiResult<Caller> 
         return Ok(Caller::Anonymous { presented: false });
     };
     Ok(match usable_key(state, &token)? {
-        Some(key) => Caller::Key(Box::new(key)),
+        Some(key) => Caller::Key(key),
         None => Caller::Anonymous { presented: true },
     })
 }
 
 /// An authenticated org API key that holds the route's required scope.
 pub struct Auth {
-    pub key: ApiKey,
+    pub key: Arc<ApiKey>,
     request_id: String,
 }
 
@@ -287,7 +287,7 @@ impl FromRequest for Auth {
             let required = required_scope(&req)?;
             let caller = req.extensions_mut().remove::<Caller>();
             let key = match caller {
-                Some(Caller::Key(key)) => *key,
+                Some(Caller::Key(key)) => key,
                 Some(Caller::Anonymous { presented: false }) => {
                     return Err(unauthorized("Missing API key"));
                 }

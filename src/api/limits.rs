@@ -103,24 +103,21 @@ pub fn client_address(req: &HttpRequest, trusted: &[IpRange]) -> Option<IpAddr> 
     ))
 }
 
+// Built at compile time: `from_static` at run time checks the name on every request.
+const LIMIT_NAME: HeaderName = HeaderName::from_static(LIMIT);
+const REMAINING_NAME: HeaderName = HeaderName::from_static(REMAINING);
+const RESET_NAME: HeaderName = HeaderName::from_static(RESET);
+const TIER_NAME: HeaderName = HeaderName::from_static(TIER);
+
 fn add_headers(headers: &mut HeaderMap, decision: &Decision, tier: Option<Tier>) {
+    headers.insert(LIMIT_NAME, HeaderValue::from(decision.limit));
+    headers.insert(REMAINING_NAME, HeaderValue::from(decision.remaining));
     headers.insert(
-        HeaderName::from_static(LIMIT),
-        HeaderValue::from(decision.limit),
-    );
-    headers.insert(
-        HeaderName::from_static(REMAINING),
-        HeaderValue::from(decision.remaining),
-    );
-    headers.insert(
-        HeaderName::from_static(RESET),
+        RESET_NAME,
         HeaderValue::from(unix_seconds_after(decision.reset_in)),
     );
     if let Some(tier) = tier {
-        headers.insert(
-            HeaderName::from_static(TIER),
-            HeaderValue::from_static(tier.as_str()),
-        );
+        headers.insert(TIER_NAME, HeaderValue::from_static(tier.as_str()));
     }
 }
 

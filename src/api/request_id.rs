@@ -10,6 +10,9 @@ tokio::task_local! {
 }
 
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
+/// The same, as a header name built at compile time (not checked again on every response).
+pub const REQUEST_ID_NAME: actix_web::http::header::HeaderName =
+    actix_web::http::header::HeaderName::from_static(REQUEST_ID_HEADER);
 
 /// Runs `request` with `id` as its request id.
 pub async fn scope<F: Future>(id: String, request: F) -> F::Output {

@@ -1,7 +1,7 @@
 //! Org API keys (API.md §2, §18.2). The record holds the hash of the secret, never the secret.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -192,7 +192,8 @@ const MAX_CACHED_KEYS: usize = 10_000;
 /// key again and finds it revoked.
 #[derive(Default)]
 pub struct KeyCache {
-    entries: Mutex<HashMap<String, (Generation, ApiKey)>>,
+    /// Shared, not cloned: every request of a key reads the same record.
+    entries: Mutex<HashMap<String, (Generation, Arc<ApiKey>)>>,
 }
 
 /// The commits that had written the key tables when an entry was read.
@@ -201,7 +202,7 @@ type Generation = (u64, u64);
 impl KeyCache {
     /// The key `key_id`, from the cache when still current, else read (inline: two point gets,
     /// see `Store::read_blocking`) and kept.
-    pub fn find(&self, store: &Store, key_id: &str) -> ApiResult<Option<ApiKey>> {
+    pub fn find(&self, store: &Store, key_id: &str) -> ApiResult<Option<Arc<ApiKey>>> {
         // Read before the transaction: a commit in between makes the entry stale at once.
         let now = (
             store.generation(tables::API_KEYS)?,
@@ -211,14 +212,14 @@ impl KeyCache {
             && let Some((read_at, key)) = entries.get(key_id)
             && *read_at == now
         {
-            return Ok(Some(key.clone()));
+            return Ok(Some(Arc::clone(key)));
         }
-        let found = store.read_blocking(|rx| find(rx, key_id))?;
+        let found = store.read_blocking(|rx| find(rx, key_id))?.map(Arc::new);
         if let (Some(key), Ok(mut entries)) = (&found, self.entries.lock()) {
             if entries.len() >= MAX_CACHED_KEYS {
                 entries.clear();
             }
-            entries.insert(key_id.to_string(), (now, key.clone()));
+            entries.insert(key_id.to_string(), (now, Arc::clone(key)));
         }
         Ok(found)
     }
