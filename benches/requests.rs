@@ -7,9 +7,9 @@
 //!   the same data: one with rate limiting off, two with it on (every request counted in its
 //!   key's window, none refused). The second limited server shows how far two identical
 //!   servers measure apart: the noise floor for "on / off";
-//! - the server's floor: `GET /healthz` through the whole middleware chain (request id, CORS
-//!   and rate-limit headers, log line, metrics) with no key and no store, the least any
-//!   request costs;
+//! - the server's floor: `GET /healthz` through the middleware chain (request id and CORS
+//!   headers, log line, metrics) with no key, no store and, outside `/api/v1/`, no rate
+//!   limiter: less than any API request costs;
 //! - durable creates (POST a project, audited), rate limiting off, committed in groups;
 //! - the rate limiter alone, in process: its cost per request without HTTP;
 //! - then the store at scale (`scale/mod.rs`): the project cascade, the server's memory under
@@ -148,8 +148,8 @@ fn http_rows(full: bool, seconds: u64, wrk_found: bool) {
             script: None,
         },
     )];
-    // What every request pays before its own work: the contract's headers (request id, CORS,
-    // rate-limit headers), the log line and the metrics, but no key and no store.
+    // Less than every API request pays before its own work: the request id and CORS headers,
+    // the log line and the metrics, but no key, no store and no rate limiter.
     loads.push((
         "GET /healthz, limit off (the server's floor)".into(),
         Load {
