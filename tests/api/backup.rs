@@ -57,6 +57,20 @@ fn server_backups_left(app: &TestApp) -> Vec<String> {
     }
 }
 
+/// `rogeriq backup --data-dir D --to TO` for the data folder `D` of `app`, which is running.
+fn backup_beside(app: &TestApp, to: &Path) -> Output {
+    rogeriq_with(
+        &[
+            "backup",
+            "--data-dir",
+            path_arg(app.data_dir()),
+            "--to",
+            path_arg(to),
+        ],
+        &server_of(app),
+    )
+}
+
 fn path_arg(path: &Path) -> &str {
     path.to_str().expect("a UTF-8 path")
 }
@@ -261,16 +275,7 @@ fn a_backup_under_four_writers_restores_a_prefix_of_the_acknowledged_writes() {
     wait_for(&total, total.load(Ordering::Relaxed) + 40);
     let cli_file = app.data_dir().join("by-cli.redb");
     let began = Instant::now();
-    let out = rogeriq_with(
-        &[
-            "backup",
-            "--data-dir",
-            path_arg(app.data_dir()),
-            "--to",
-            path_arg(&cli_file),
-        ],
-        &server_of(&app),
-    );
+    let out = backup_beside(&app, &cli_file);
     let ended = Instant::now();
     let summary = succeeded(&out);
     assert_eq!(summary["file"], path_arg(&cli_file));
@@ -340,27 +345,9 @@ fn a_restore_is_refused_beside_a_server_and_for_a_damaged_file() {
     let before = app.project("Before the backup");
     let backup = temp_dir();
     let good = backup.path().join("good.redb");
-    succeeded(&rogeriq_with(
-        &[
-            "backup",
-            "--data-dir",
-            path_arg(app.data_dir()),
-            "--to",
-            path_arg(&good),
-        ],
-        &server_of(&app),
-    ));
+    succeeded(&backup_beside(&app, &good));
     // The target must not exist: a backup never overwrites.
-    let again = rogeriq_with(
-        &[
-            "backup",
-            "--data-dir",
-            path_arg(app.data_dir()),
-            "--to",
-            path_arg(&good),
-        ],
-        &server_of(&app),
-    );
+    let again = backup_beside(&app, &good);
     assert!(
         stderr(&again).contains("already exists"),
         "{}",
