@@ -20,7 +20,8 @@ use reqwest::Method;
 use rogeriq::config::{Flags, Settings};
 use rogeriq::error::ApiError;
 use rogeriq::project_owned::export::export_org;
-use rogeriq::store::backup::{self, ReadSource, RestoreError, SourceError};
+use rogeriq::store::OpenError;
+use rogeriq::store::backup::{self, ReadSource, RestoreError};
 use serde_json::json;
 
 use crate::cli::client::{Api, Credential};
@@ -127,7 +128,7 @@ pub fn backup(args: &BackupArgs) -> ExitCode {
             Ok(info) => done(json!(info)),
             Err(err) => fail(describe(&err)),
         },
-        Err(SourceError::Held(_)) => match backup_by_server(&settings, &args.to) {
+        Err(OpenError::AlreadyOpen(_)) => match backup_by_server(&settings, &args.to) {
             Ok(summary) => done(summary),
             Err(err) => fail(err),
         },
@@ -287,7 +288,7 @@ pub fn export(args: &ExportArgs, org: Option<String>) -> ExitCode {
     // Beside a running server, its backup is read, then removed when `by_server` drops.
     let (source, by_server) = match ReadSource::open(&settings.data_file()) {
         Ok(source) => (source, None),
-        Err(SourceError::Held(_)) => {
+        Err(OpenError::AlreadyOpen(_)) => {
             let made = match ServerBackup::ask(&settings, "export") {
                 Ok(made) => made,
                 Err(err) => return fail(err),

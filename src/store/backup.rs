@@ -11,7 +11,7 @@
 //! The server opens the data file in redb's default `ConcurrencyMode::ExclusiveWriter`: it locks
 //! the whole file once, so its read transactions take no file locks, and no other process can
 //! open the file while it runs. `ReadSource::open` (`rogeriq backup`, `rogeriq export`) therefore
-//! reads the file directly only when no server holds it, and reports `SourceError::Held`
+//! reads the file directly only when no server holds it, and reports `OpenError::AlreadyOpen`
 //! otherwise; the binary then asks the running server for the backup over HTTP (`src/ops.rs`).
 //!
 //! A restore copies the backup into the data folder, verifies the copy (every page's checksum,
@@ -28,7 +28,7 @@ use redb::{
     ReadableDatabase, ReadableTable, TableDefinition, TableHandle, Value,
 };
 
-use super::{Rx, Store, panic_message, tables};
+use super::{OpenError, Rx, Store, panic_message, tables};
 use crate::error::{ApiError, ApiResult};
 use crate::ids;
 
@@ -64,32 +64,11 @@ pub enum ReadSource {
     Repaired(Database),
 }
 
-/// Why `ReadSource::open` did not open the file.
-#[derive(Debug)]
-pub enum SourceError {
-    /// Another process holds the file: a running server, as a rule.
-    Held(PathBuf),
-    Other(String),
-}
-
-impl std::fmt::Display for SourceError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            SourceError::Held(path) => write!(
-                f,
-                "the data file {} is held by another process (a running rogeriq server?)",
-                path.display()
-            ),
-            SourceError::Other(why) => f.write_str(why),
-        }
-    }
-}
-
 impl ReadSource {
     /// Opens an existing data file for reading; refused while another process holds it.
-    pub fn open(path: &Path) -> Result<ReadSource, SourceError> {
+    pub fn open(path: &Path) -> Result<ReadSource, OpenError> {
         if !path.is_file() {
-            return Err(SourceError::Other(format!(
+            return Err(OpenError::Other(format!(
                 "no data file at {}",
                 path.display()
             )));
@@ -102,9 +81,9 @@ impl ReadSource {
             Ok(db) => Ok(ReadSource::ReadOnly(db)),
             Err(DatabaseError::RepairAborted) => match builder.open(path) {
                 Ok(db) => Ok(ReadSource::Repaired(db)),
-                Err(err) => Err(open_error(path, err)),
+                Err(err) => Err(OpenError::of(path, err)),
             },
-            Err(err) => Err(open_error(path, err)),
+            Err(err) => Err(OpenError::of(path, err)),
         }
     }
 
@@ -124,16 +103,6 @@ impl ReadSource {
     /// Copies one snapshot of every table to a new backup file at `dest`.
     pub fn backup_to(&self, dest: &Path) -> ApiResult<BackupInfo> {
         write_backup(&self.begin_read()?, dest)
-    }
-}
-
-fn open_error(path: &Path, err: DatabaseError) -> SourceError {
-    match err {
-        // The second: a server of another redb locking generation, or one in shared mode.
-        DatabaseError::DatabaseAlreadyOpen | DatabaseError::LockProtocolMismatch => {
-            SourceError::Held(path.to_path_buf())
-        }
-        other => SourceError::Other(format!("cannot open {}: {other}", path.display())),
     }
 }
 

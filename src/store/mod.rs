@@ -100,6 +100,19 @@ pub enum OpenError {
     Other(String),
 }
 
+impl OpenError {
+    /// Why redb did not open the file at `path`: held by another process, or anything else.
+    pub(crate) fn of(path: &Path, err: DatabaseError) -> OpenError {
+        match err {
+            // The second: a process of another redb locking generation, or one in shared mode.
+            DatabaseError::DatabaseAlreadyOpen | DatabaseError::LockProtocolMismatch => {
+                OpenError::AlreadyOpen(path.to_path_buf())
+            }
+            other => OpenError::Other(format!("cannot open {}: {other}", path.display())),
+        }
+    }
+}
+
 impl std::fmt::Display for OpenError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -194,12 +207,7 @@ impl Store {
             // file meanwhile: `rogeriq backup` and `export` then ask this server (`src/ops.rs`).
             .set_concurrency_mode(ConcurrencyMode::ExclusiveWriter)
             .create(path)
-            .map_err(|err| match err {
-                DatabaseError::DatabaseAlreadyOpen | DatabaseError::LockProtocolMismatch => {
-                    OpenError::AlreadyOpen(path.to_path_buf())
-                }
-                other => OpenError::Other(format!("cannot open {}: {other}", path.display())),
-            })?;
+            .map_err(|err| OpenError::of(path, err))?;
         let (seq, hash_salt) = init_tables(&db)
             .map_err(|e| OpenError::Other(format!("cannot initialise {}: {e}", path.display())))?;
         let db = Arc::new(db);
