@@ -31,6 +31,9 @@ pub enum ErrorCode {
     FormArchived,
     RateLimited,
     InternalError,
+    /// The store cannot serve now (its database is unreachable, or a write kept conflicting
+    /// with concurrent writes); a retry after `retry_after` seconds may succeed (503).
+    ServiceUnavailable,
 }
 
 impl ErrorCode {
@@ -53,6 +56,7 @@ impl ErrorCode {
             ErrorCode::FormArchived => "FORM_ARCHIVED",
             ErrorCode::RateLimited => "RATE_LIMITED",
             ErrorCode::InternalError => "INTERNAL_ERROR",
+            ErrorCode::ServiceUnavailable => "SERVICE_UNAVAILABLE",
         }
     }
 }
@@ -81,7 +85,8 @@ pub struct ApiError {
     code: ErrorCode,
     message: Cow<'static, str>,
     issues: Vec<Issue>,
-    /// For `RATE_LIMITED`: whole seconds until a retry can succeed (API.md §5.1, §7.2).
+    /// For `RATE_LIMITED` and `SERVICE_UNAVAILABLE`: whole seconds until a retry can succeed
+    /// (API.md §5.1, §7.2).
     retry_after: Option<u64>,
     /// What went wrong inside, for the log only; never rendered to the client.
     internal: Option<Internal>,
@@ -112,6 +117,18 @@ impl ApiError {
         ApiError {
             retry_after: Some(retry_after),
             ..ApiError::new(ErrorCode::RateLimited, "Too many requests")
+        }
+    }
+
+    /// 503 `SERVICE_UNAVAILABLE`: the store cannot serve now; a retry after `retry_after`
+    /// whole seconds may succeed. Nothing of the request was written.
+    pub fn unavailable(retry_after: u64) -> Self {
+        ApiError {
+            retry_after: Some(retry_after),
+            ..ApiError::new(
+                ErrorCode::ServiceUnavailable,
+                "The service is unavailable for a moment; retry shortly",
+            )
         }
     }
 

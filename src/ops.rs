@@ -9,7 +9,7 @@
 //! `export` reads it, and both remove it from there. `restore` is refused.
 
 use std::fs::{self, OpenOptions};
-use std::io::BufWriter;
+use std::io::{BufWriter, Write};
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Component, Path, PathBuf};
 use std::process::ExitCode;
@@ -17,11 +17,11 @@ use std::time::Duration;
 
 use clap::Args;
 use reqwest::Method;
-use rogeriq::config::{Flags, Settings};
+use rogeriq::config::{Flags, Settings, StoreBackend};
 use rogeriq::error::ApiError;
-use rogeriq::project_owned::export::export_org;
-use rogeriq::store::OpenError;
+use rogeriq::project_owned::export::{Exported, export_org};
 use rogeriq::store::backup::{self, ReadSource, RestoreError};
+use rogeriq::store::{Limits, Location, OpenError, Store, postgres};
 use serde_json::json;
 
 use crate::cli::client::{Api, Credential};
@@ -92,7 +92,7 @@ fn settings(flags: &StoreFlags, listen: Option<&str>) -> Result<Settings, ExitCo
         listen: listen.map(str::to_string),
         ..Flags::default()
     };
-    Settings::load(&flags, |k| std::env::var(k).ok()).map_err(|err| {
+    Settings::load_from_process(&flags).map_err(|err| {
         eprintln!("rogeriq: {err}");
         ExitCode::from(EXIT_SETTINGS)
     })
@@ -117,12 +117,20 @@ fn done(summary: serde_json::Value) -> ExitCode {
     ExitCode::SUCCESS
 }
 
+/// `backup` and `restore` of a PostgreSQL store: refused, pointing to PostgreSQL's tools.
+fn refuse_postgres(settings: &Settings) -> Option<ExitCode> {
+    (settings.store.backend == StoreBackend::Postgres).then(|| fail(postgres::BACKUP_REFUSED))
+}
+
 /// `rogeriq backup --to FILE`: one snapshot of the store, whether or not a server holds it.
 pub fn backup(args: &BackupArgs) -> ExitCode {
     let settings = match settings(&args.store, args.server.listen.as_deref()) {
         Ok(settings) => settings,
         Err(code) => return code,
     };
+    if let Some(refused) = refuse_postgres(&settings) {
+        return refused;
+    }
     match ReadSource::open(&settings.data_file()) {
         Ok(source) => match source.backup_to(&args.to) {
             Ok(info) => done(json!(info)),
@@ -264,6 +272,9 @@ pub fn restore(args: &RestoreArgs) -> ExitCode {
         Ok(settings) => settings,
         Err(code) => return code,
     };
+    if let Some(refused) = refuse_postgres(&settings) {
+        return refused;
+    }
     match backup::restore(&settings.data_file(), &args.from) {
         Ok(restored) => done(json!(restored)),
         Err(err @ RestoreError::InUse(_)) => {
@@ -285,6 +296,27 @@ pub fn export(args: &ExportArgs, org: Option<String>) -> ExitCode {
         Ok(settings) => settings,
         Err(code) => return code,
     };
+    if settings.store.backend == StoreBackend::Postgres {
+        // Servers may use the database meanwhile: one snapshot of it is read directly.
+        let store = match Store::open_at(&Location::of(&settings), Limits::default()) {
+            Ok(store) => store,
+            Err(err @ OpenError::Refused(_)) => {
+                eprintln!("rogeriq: {err}");
+                return ExitCode::from(EXIT_SETTINGS);
+            }
+            Err(err) => return fail(err),
+        };
+        let exited = write_export(
+            &Exporting::Database(&store),
+            &org,
+            args.out.as_deref(),
+            None,
+        );
+        if let Err(err) = store.close(Duration::from_secs(5)) {
+            eprintln!("rogeriq: warning: {err}");
+        }
+        return exited;
+    }
     // Beside a running server, its backup is read, then removed when `by_server` drops.
     let (source, by_server) = match ReadSource::open(&settings.data_file()) {
         Ok(source) => (source, None),
@@ -300,18 +332,46 @@ pub fn export(args: &ExportArgs, org: Option<String>) -> ExitCode {
         }
         Err(err) => return fail(err),
     };
-    match &args.out {
+    let server = by_server.as_ref().map(|made| made.server.as_str());
+    write_export(&Exporting::File(&source), &org, args.out.as_deref(), server)
+}
+
+/// What `export` reads: a redb file, or a PostgreSQL database.
+enum Exporting<'a> {
+    File(&'a ReadSource),
+    Database(&'a Store),
+}
+
+impl Exporting<'_> {
+    /// The organisation's export, read in one snapshot, written to `out`.
+    fn export(&self, org: &str, out: &mut dyn Write) -> Result<Exported, ApiError> {
+        match self {
+            Exporting::File(source) => source.read(|rx| export_org(rx, org, out)),
+            Exporting::Database(store) => store.read_blocking(|rx| export_org(rx, org, out)),
+        }
+    }
+}
+
+/// Writes the export to stdout, or to the file `out` with a summary on stdout (naming the
+/// `server` whose backup was read, if any).
+fn write_export(
+    source: &Exporting<'_>,
+    org: &str,
+    out: Option<&Path>,
+    server: Option<&str>,
+) -> ExitCode {
+    match out {
         None => {
             let mut out = BufWriter::new(std::io::stdout().lock());
-            match source.read(|rx| export_org(rx, &org, &mut out)) {
+            match source.export(org, &mut out) {
                 Ok(_) => ExitCode::SUCCESS,
                 Err(err) => fail(describe(&err)),
             }
         }
-        Some(path) => match export_to_file(&source, &org, path) {
+        Some(path) => match export_to_file(source, org, path) {
             Ok(mut summary) => {
-                if let Some(made) = &by_server {
-                    summary["server"] = json!(made.server);
+                if let Some(server) = server {
+                    summary["server"] = json!(server);
                 }
                 done(summary)
             }
@@ -324,7 +384,7 @@ pub fn export(args: &ExportArgs, org: Option<String>) -> ExitCode {
 }
 
 fn export_to_file(
-    source: &ReadSource,
+    source: &Exporting<'_>,
     org: &str,
     path: &Path,
 ) -> Result<serde_json::Value, String> {
@@ -337,9 +397,7 @@ fn export_to_file(
         .open(path)
         .map_err(|err| format!("cannot write {}: {err}", path.display()))?;
     let mut out = BufWriter::new(file);
-    let exported = source
-        .read(|rx| export_org(rx, org, &mut out))
-        .map_err(|err| describe(&err))?;
+    let exported = source.export(org, &mut out).map_err(|err| describe(&err))?;
     out.into_inner()
         .map_err(|err| err.to_string())?
         .sync_all()

@@ -18,7 +18,7 @@ use actix_web::web;
 use crate::api::{self, AppState, connection};
 use crate::auth::MasterKey;
 use crate::auth::scope::{Scope, Verb};
-use crate::config::Settings;
+use crate::config::{Settings, StoreBackend};
 use crate::error::{ApiError, ApiResult};
 use crate::org_owned::api_key::{self, KeyCreate};
 use crate::org_owned::audit::Actor;
@@ -28,7 +28,7 @@ use crate::outbound;
 use crate::project_owned::registry;
 use crate::project_owned::webhook_dispatch::Dispatcher;
 use crate::rate_limit::Tier;
-use crate::store::{Limits, OpenError, Store};
+use crate::store::{Limits, Location, OpenError, Store};
 
 /// How long in-flight requests may take to finish after a shutdown signal.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
@@ -144,6 +144,17 @@ impl fmt::Display for StartError {
     }
 }
 
+impl StartError {
+    /// The process's exit status: 2 for settings or a database that forbid starting (as for
+    /// settings that do not load), 1 for anything else.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            StartError::Store(OpenError::Refused(_)) => 2,
+            _ => 1,
+        }
+    }
+}
+
 impl std::error::Error for StartError {}
 
 /// Builds the app from settings: binds the listener, creates the data folder, opens the
@@ -156,14 +167,16 @@ pub fn launch(mut settings: Settings, options: Options) -> Result<Launched, Star
     let listener = TcpListener::bind(&settings.listen)
         .map_err(|err| StartError::Listen(settings.listen.clone(), err))?;
     let addr = listener.local_addr().map_err(StartError::Serve)?;
-    std::fs::create_dir_all(&settings.data_dir)
-        .map_err(|err| StartError::DataDir(settings.data_dir.clone(), err))?;
+    if settings.store.backend == StoreBackend::Redb {
+        std::fs::create_dir_all(&settings.data_dir)
+            .map_err(|err| StartError::DataDir(settings.data_dir.clone(), err))?;
+    }
     let limits = Limits {
         outbox_entries: settings.webhooks.max_pending,
         cache_bytes: settings.store.cache_bytes(),
         list_scan_budget: settings.store.list_scan_budget,
     };
-    let store = Store::open_with(&settings.data_file(), limits).map_err(StartError::Store)?;
+    let store = Store::open_at(&Location::of(&settings), limits).map_err(StartError::Store)?;
     registry::build_indexes(&store)
         .map_err(|err| StartError::Store(OpenError::Other(format!("building indexes: {err}"))))?;
     let client = outbound::client(&settings).map_err(StartError::HttpClient)?;

@@ -27,6 +27,7 @@ pub fn status(code: ErrorCode) -> StatusCode {
         ErrorCode::FormArchived => StatusCode::GONE,
         ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
         ErrorCode::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
+        ErrorCode::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
     }
 }
 

@@ -18,15 +18,17 @@ pub(super) trait Pending: Send {
     /// Runs the operation in `tx` and keeps its result. `alone`: no rerun can follow, so the
     /// operation itself may be consumed rather than a copy of it.
     fn run(&mut self, tx: &mut Tx<'_>, alone: bool) -> Ran;
-    /// Sends the kept result, or `commit_failed` in its place.
-    fn answer(self: Box<Self>, commit_failed: Option<&ApiError>);
+    /// Sends the kept result, or `failure` in its place (the commit failed, the store could
+    /// not run it).
+    fn answer(self: Box<Self>, failure: Option<ApiError>);
 }
 
 /// How one run of an operation ended.
 #[derive(Debug, PartialEq, Eq)]
 pub(super) enum Ran {
-    /// It succeeded, or failed without writing anything.
-    Cleanly,
+    Succeeded,
+    /// It failed without writing anything.
+    FailedBeforeWriting,
     /// It failed after writing: the transaction holds part of its work.
     FailedAfterWriting,
 }
@@ -61,7 +63,7 @@ where
         let Some(op) = op else {
             // Only a rerun after a run alone could get here, and there is none.
             self.result = Some(Err(ApiError::internal("write operation ran twice")));
-            return Ran::Cleanly;
+            return Ran::FailedBeforeWriting;
         };
         let writes_before = tx.writes.get();
         let result = catch_unwind(AssertUnwindSafe(|| op(tx))).unwrap_or_else(|panic| {
@@ -72,16 +74,17 @@ where
         });
         let wrote = tx.writes.get() != writes_before;
         let ran = match &result {
+            Ok(_) => Ran::Succeeded,
             Err(_) if wrote => Ran::FailedAfterWriting,
-            _ => Ran::Cleanly,
+            Err(_) => Ran::FailedBeforeWriting,
         };
         self.result = Some(result);
         ran
     }
 
-    fn answer(self: Box<Self>, commit_failed: Option<&ApiError>) {
-        let result = match (commit_failed, self.result) {
-            (Some(err), _) => Err(ApiError::internal(format!("the commit failed: {err}"))),
+    fn answer(self: Box<Self>, failure: Option<ApiError>) {
+        let result = match (failure, self.result) {
+            (Some(err), _) => Err(err),
             (None, Some(result)) => result,
             (None, None) => Err(ApiError::internal("write operation never ran")),
         };

@@ -2,6 +2,7 @@
 //! HTTP. One test binary, one module per area.
 
 mod helpers;
+mod pg_cluster;
 mod shapes;
 
 mod admin;
@@ -10,10 +11,12 @@ mod authorization;
 mod cli;
 mod errors;
 mod keys;
+mod nodes;
 mod persistence;
 mod process;
 mod projects;
 mod rate_limit;
+mod store;
 mod store_model;
 
 mod fixtures;

@@ -10,11 +10,11 @@ use std::time::{Duration, Instant};
 use crate::helpers::*;
 
 /// How long to wait for the child to say something before giving up (a hang guard only).
-const PATIENCE: Duration = Duration::from_secs(30);
+pub(crate) const PATIENCE: Duration = Duration::from_secs(30);
 
 /// A `rogeriq serve` child with its output collected line by line; killed when dropped.
-struct Proc {
-    child: Child,
+pub(crate) struct Proc {
+    pub(crate) child: Child,
     stdout: Receiver<String>,
     stderr: Receiver<String>,
     out_lines: Vec<String>,
@@ -42,7 +42,7 @@ fn lines_of(stream: impl std::io::Read + Send + 'static) -> Receiver<String> {
 
 /// `rogeriq serve --data-dir DIR --log-format json ARGS` with only the `ROGERIQ_*` variables
 /// given here (plus the master key).
-fn command(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Command {
+pub(crate) fn command(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_rogeriq"));
     cmd.arg("serve")
         .arg("--data-dir")
@@ -55,6 +55,7 @@ fn command(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Command {
         }
     }
     cmd.env("ROGERIQ_MASTER_KEY", MASTER_KEY);
+    cmd.envs(store_env_for(dir));
     cmd.envs(env.iter().copied());
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -62,7 +63,7 @@ fn command(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Command {
     cmd
 }
 
-fn start(mut cmd: Command) -> Proc {
+pub(crate) fn start(mut cmd: Command) -> Proc {
     let mut child = cmd.spawn().expect("spawn rogeriq");
     let stdout = lines_of(child.stdout.take().unwrap());
     let stderr = lines_of(child.stderr.take().unwrap());
@@ -76,11 +77,11 @@ fn start(mut cmd: Command) -> Proc {
 }
 
 /// Starts a server listening on a free loopback port.
-fn serve(dir: &Path) -> Proc {
+pub(crate) fn serve(dir: &Path) -> Proc {
     start(command(dir, &["--listen", "127.0.0.1:0"], &[]))
 }
 
-fn json_line(line: &str) -> Option<Value> {
+pub(crate) fn json_line(line: &str) -> Option<Value> {
     serde_json::from_str::<Value>(line)
         .ok()
         .filter(Value::is_object)
@@ -88,7 +89,7 @@ fn json_line(line: &str) -> Option<Value> {
 
 impl Proc {
     /// The next stderr log line (JSON) whose `message` is `message`.
-    fn log(&mut self, message: &str) -> Value {
+    pub(crate) fn log(&mut self, message: &str) -> Value {
         let deadline = Instant::now() + PATIENCE;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -106,7 +107,7 @@ impl Proc {
     }
 
     /// Waits for the `listening` line; returns the bound address.
-    fn addr(&mut self) -> String {
+    pub(crate) fn addr(&mut self) -> String {
         self.log("listening")["addr"]
             .as_str()
             .expect("addr field")
@@ -114,7 +115,7 @@ impl Proc {
     }
 
     /// Stdout up to the line containing `needle`.
-    fn stdout_until(&mut self, needle: &str) {
+    pub(crate) fn stdout_until(&mut self, needle: &str) {
         while !self.out_lines.iter().any(|l| l.contains(needle)) {
             let line = self
                 .stdout
@@ -124,7 +125,7 @@ impl Proc {
         }
     }
 
-    fn terminate(&mut self) -> ExitStatus {
+    pub(crate) fn terminate(&mut self) -> ExitStatus {
         let status = Command::new("kill")
             .arg("-TERM")
             .arg(self.child.id().to_string())
@@ -135,7 +136,7 @@ impl Proc {
     }
 
     /// Waits for the exit (bounded by `PATIENCE`), then collects the rest of both streams.
-    fn wait(&mut self) -> ExitStatus {
+    pub(crate) fn wait(&mut self) -> ExitStatus {
         let deadline = Instant::now() + PATIENCE;
         let status = loop {
             if let Some(status) = self.child.try_wait().expect("try_wait") {
@@ -153,17 +154,17 @@ impl Proc {
         status
     }
 
-    fn stdout_text(&self) -> String {
+    pub(crate) fn stdout_text(&self) -> String {
         self.out_lines.join("\n")
     }
 
-    fn stderr_text(&self) -> String {
+    pub(crate) fn stderr_text(&self) -> String {
         self.err_lines.join("\n")
     }
 }
 
 /// One request over a fresh connection (no idle keep-alive left to delay shutdown).
-fn http(method: Method, url: &str, headers: &[(&str, &str)]) -> (u16, String, Value) {
+pub(crate) fn http(method: Method, url: &str, headers: &[(&str, &str)]) -> (u16, String, Value) {
     let client = reqwest::blocking::Client::builder()
         .pool_max_idle_per_host(0)
         .build()
@@ -185,7 +186,7 @@ fn http(method: Method, url: &str, headers: &[(&str, &str)]) -> (u16, String, Va
 }
 
 /// The value after `label` on the banner line that has it.
-fn banner_value(stdout: &str, label: &str) -> String {
+pub(crate) fn banner_value(stdout: &str, label: &str) -> String {
     let line = stdout
         .lines()
         .find(|l| l.contains(label))
@@ -260,6 +261,9 @@ fn banner_on_first_start_only_and_sigterm_exits_cleanly() {
 
 #[test]
 fn a_second_server_on_the_same_data_dir_exits() {
+    if skipped_on_postgres("servers share a PostgreSQL database by design (nodes.rs)") {
+        return;
+    }
     let dir = crate::helpers::temp_dir();
     let mut holder = serve(dir.path());
     holder.addr();
@@ -352,7 +356,7 @@ fn one_log_line_per_request_without_secrets() {
 }
 
 /// POSTs JSON with a key over a fresh connection; returns the response's `data`.
-fn post_json(url: &str, key: &str, body: Value) -> Value {
+pub(crate) fn post_json(url: &str, key: &str, body: Value) -> Value {
     let r = reqwest::blocking::Client::builder()
         .pool_max_idle_per_host(0)
         .build()
@@ -529,8 +533,8 @@ fn bad_config_values_exit_naming_the_setting() {
 }
 
 /// Nothing acknowledged is lost: a writer creates projects as fast as it can, the server is
-/// killed with SIGKILL mid-stream, and after a restart (with redb's repair) every project that
-/// got its 201 is there.
+/// killed with SIGKILL mid-stream, and after a restart (with redb's repair, or on the same
+/// PostgreSQL database) every project that got its 201 is there.
 #[test]
 fn acknowledged_writes_survive_a_kill() {
     let dir = crate::helpers::temp_dir();
@@ -602,7 +606,7 @@ fn acknowledged_writes_survive_a_kill() {
 }
 
 impl Proc {
-    fn signal(&self, name: &str) {
+    pub(crate) fn signal(&self, name: &str) {
         let status = Command::new("kill")
             .arg(format!("-{name}"))
             .arg(self.child.id().to_string())
@@ -612,7 +616,7 @@ impl Proc {
     }
 
     /// The banner's org id and key (after a first start).
-    fn banner(&mut self) -> (String, String) {
+    pub(crate) fn banner(&mut self) -> (String, String) {
         self.stdout_until("will not be shown again");
         let out = self.stdout_text();
         (

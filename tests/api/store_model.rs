@@ -510,8 +510,8 @@ fn kind_step(store: &Store, model: &mut Model, rng: &mut Rng, project: &str, ste
 }
 
 fn run(seed: u64, steps: usize) {
-    let dir = crate::helpers::temp_dir();
-    let store = Store::open(&dir.path().join("model.redb")).expect("open store");
+    let data = crate::helpers::TestData::new();
+    let store = data.open_store();
     let mut rng = Rng(seed);
     let mut model = Model::default();
 

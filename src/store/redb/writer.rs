@@ -90,7 +90,10 @@ impl Writer {
         match self.run_batch(&mut batch) {
             Batch::Finished(failure) => {
                 for job in batch {
-                    job.answer(failure.as_ref());
+                    let failure = failure
+                        .as_ref()
+                        .map(|err| ApiError::internal(format!("the commit failed: {err}")));
+                    job.answer(failure);
                 }
             }
             Batch::Spoiled => {
