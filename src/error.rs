@@ -77,6 +77,19 @@ impl Issue {
     }
 }
 
+/// An error's text followed by its sources', one after the other: the whole chain on one line,
+/// for a log line or an operator's message (never a client's).
+pub fn with_sources(err: &(dyn Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
 /// An underlying error, boxed so that any layer's error type fits.
 pub type Cause = Box<dyn Error + Send + Sync + 'static>;
 

@@ -29,7 +29,7 @@ use sha2::Sha256;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::config::WebhookSettings;
-use crate::error::ApiResult;
+use crate::error::{ApiResult, with_sources};
 use crate::metrics::Metrics;
 use crate::outbound;
 use crate::project_owned::outbox::{self, Event, PendingDelivery};
@@ -232,11 +232,11 @@ async fn post(
     let mut response = request.send().await.map_err(|err| {
         let err = err.without_url();
         if outbound::is_refused_target(&err) {
-            Failure::Refused(source_text(&err))
+            Failure::Refused(with_sources(&err))
         } else if err.is_timeout() {
             Failure::Network("timed out".into())
         } else {
-            Failure::Network(source_text(&err))
+            Failure::Network(with_sources(&err))
         }
     })?;
     let status = response.status().as_u16();
@@ -250,18 +250,6 @@ async fn post(
         }
     }
     Ok(status)
-}
-
-/// An error with its sources, one after the other.
-fn source_text(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 /// The test action (API.md §9.11): one `webhook.test` attempt, whatever the webhook subscribes

@@ -646,6 +646,26 @@ impl<'t> Tx<'t> {
         }
     }
 
+    /// Stores `value` at `key` unless the key is present; says whether it stored it. A
+    /// uniqueness claim (a slug) made this way rather than by a read and a put: on PostgreSQL
+    /// the read would mark the index page it looked at as read by this transaction, and every
+    /// concurrent claim nearby would then conflict with it, while the database's own check of
+    /// the key conflicts only with a claim of the same key.
+    pub fn insert_new(&self, table: Table, key: &[u8], value: &[u8]) -> ApiResult<bool> {
+        match &self.inner {
+            // Checked first: a refusal writes nothing.
+            TxInner::Redb(tx) if redb::contains(tx, table, key)? => Ok(false),
+            TxInner::Redb(tx) => {
+                self.writing(table);
+                tx.put_raw(table, key, value).map(|()| true)
+            }
+            TxInner::Postgres(tx) => {
+                self.writing(table);
+                tx.insert_new(table, key, value)
+            }
+        }
+    }
+
     /// A store-level value of the `meta` table (`index_version`).
     pub fn meta(&self, name: &str) -> ApiResult<Option<u64>> {
         match &self.inner {

@@ -318,6 +318,11 @@ impl TestApp {
         self.dir.path()
     }
 
+    /// The name of this server's database, on PostgreSQL.
+    pub fn database(&self) -> Option<&str> {
+        self.dir.database.as_deref()
+    }
+
     /// The `ROGERIQ_*` variables that point a `rogeriq` process at this server's store beside
     /// its `--data-dir`: none on redb; the database's on PostgreSQL.
     pub fn store_env(&self) -> Vec<(&'static str, String)> {

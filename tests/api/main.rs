@@ -2,6 +2,8 @@
 //! HTTP. One test binary, one module per area.
 
 mod helpers;
+// Shared with benches/requests.rs, whose durable cluster and pgbench runs the tests do not use.
+#[allow(dead_code)]
 mod pg_cluster;
 mod shapes;
 
@@ -34,6 +36,7 @@ mod backup;
 mod beacons;
 mod connection;
 mod contract;
+mod database;
 mod filters;
 mod forms;
 mod integrations;

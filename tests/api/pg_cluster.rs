@@ -1,7 +1,9 @@
 //! A throwaway PostgreSQL cluster for the tests and benchmarks that run on the PostgreSQL
 //! backend: made with the system's `initdb` and `pg_ctl` (PostgreSQL 15 or newer) in a
-//! temporary folder, listening only on a socket in that folder, once per process. Each user
-//! gets a fresh database copied from a template that already holds the schema.
+//! temporary folder, listening only on a socket in that folder. Each user gets a fresh
+//! database copied from a template that already holds the schema. The tests share one cluster
+//! per process, on tmpfs with no fsync; a benchmark makes a durable one on disk
+//! (`Cluster::durable`), stopped when dropped.
 //!
 //! `initdb` refuses to run as root: as root, the cluster runs as the `postgres` user
 //! (`runuser -u postgres --`). A watcher process stops the cluster and removes its folder once
@@ -26,7 +28,7 @@ pub struct Cluster {
     as_postgres: bool,
 }
 
-static CLUSTER: LazyLock<Result<Cluster, String>> = LazyLock::new(Cluster::start);
+static CLUSTER: LazyLock<Result<Cluster, String>> = LazyLock::new(|| Cluster::start(false));
 
 /// The folder of the newest PostgreSQL (15 or newer) installed, if any: Debian's layout, then
 /// `initdb` on the PATH.
@@ -70,10 +72,16 @@ fn is_root() -> bool {
 }
 
 impl Cluster {
-    fn start() -> Result<Cluster, String> {
+    /// A cluster of its own that syncs every commit to disk, as a production one does; stopped
+    /// and removed when dropped.
+    pub fn durable() -> Result<Cluster, String> {
+        Cluster::start(true)
+    }
+
+    fn start(durable: bool) -> Result<Cluster, String> {
         let bin =
             binaries().ok_or("no PostgreSQL 15 or newer installed (apt-get install postgresql)")?;
-        let parent = if Path::new("/dev/shm").is_dir() {
+        let parent = if Path::new("/dev/shm").is_dir() && !durable {
             PathBuf::from("/dev/shm")
         } else {
             std::env::temp_dir()
@@ -116,9 +124,14 @@ impl Cluster {
                 "--no-sync",
             ],
         )?;
+        let unsafe_for_speed = if durable {
+            ""
+        } else {
+            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+        };
         let options = format!(
-            "-c listen_addresses='' -k {} -p {} -c fsync=off -c synchronous_commit=off \
-             -c full_page_writes=off -c max_connections=400 -c shared_buffers=128MB",
+            "-c listen_addresses='' -k {} -p {} {unsafe_for_speed} -c max_connections=400 \
+             -c shared_buffers=128MB",
             cluster.folder.display(),
             cluster.port
         );
@@ -179,16 +192,7 @@ impl Cluster {
     /// A shell that waits for this process to end, then stops the cluster and removes its
     /// folder. It outlives a test binary that is killed.
     fn watch(&self) -> Result<(), String> {
-        let stop = format!(
-            "{} -D {} stop -m immediate",
-            self.bin.join("pg_ctl").display(),
-            self.path_text("data")
-        );
-        let stop = if self.as_postgres {
-            format!("runuser -u postgres -- {stop}")
-        } else {
-            stop
-        };
+        let stop = self.stop_command();
         let script = format!(
             "while kill -0 {pid} 2>/dev/null; do sleep 1; done; {stop} >/dev/null 2>&1; rm -rf {folder}",
             pid = std::process::id(),
@@ -202,6 +206,50 @@ impl Cluster {
             .spawn()
             .map(drop)
             .map_err(|e| format!("the cluster's watcher: {e}"))
+    }
+
+    /// The shell command that stops the cluster at once.
+    fn stop_command(&self) -> String {
+        let stop = format!(
+            "{} -D {} stop -m immediate",
+            self.bin.join("pg_ctl").display(),
+            self.path_text("data")
+        );
+        if self.as_postgres {
+            format!("runuser -u postgres -- {stop}")
+        } else {
+            stop
+        }
+    }
+
+    /// pgbench's rate (transactions per second) for `script` on database `name`, with
+    /// `clients` connections for `seconds`, statements prepared.
+    pub fn pgbench(
+        &self,
+        name: &str,
+        script: &Path,
+        clients: usize,
+        seconds: u64,
+    ) -> Result<f64, String> {
+        let clients = clients.to_string();
+        let seconds = seconds.to_string();
+        let out = Command::new(self.bin.join("pgbench"))
+            .args(["-n", "-M", "prepared", "-U", "postgres", "-j", "2"])
+            .arg("-h")
+            .arg(&self.folder)
+            .args(["-p", &self.port.to_string(), "-c", &clients, "-T", &seconds])
+            .arg("-f")
+            .arg(script)
+            .arg(name)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| format!("pgbench: {e}"))?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        text.lines()
+            .find_map(|line| line.strip_prefix("tps = "))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|tps| tps.parse().ok())
+            .ok_or_else(|| format!("pgbench: {text}{}", String::from_utf8_lossy(&out.stderr)))
     }
 
     /// The URL of database `name`: the socket in the cluster's folder, user `postgres`.
@@ -303,5 +351,16 @@ fn remove_stale(parent: &Path, bin: &Path) {
             .stderr(Stdio::null())
             .status();
         let _ = std::fs::remove_dir_all(entry.path());
+    }
+}
+
+impl Drop for Cluster {
+    /// The tests' cluster lives as long as their process, and its watcher removes it; one made
+    /// for a while (`durable`) goes now.
+    fn drop(&mut self) {
+        let _ = Command::new("sh")
+            .args(["-c", &format!("{} >/dev/null 2>&1", self.stop_command())])
+            .status();
+        let _ = std::fs::remove_dir_all(&self.folder);
     }
 }

@@ -532,6 +532,25 @@ fn bad_config_values_exit_naming_the_setting() {
     );
 }
 
+/// A mistyped variable is refused like a mistyped key of the file: `ROGERIQ_STORE_BAKEND`
+/// would otherwise start silently on the default store.
+#[test]
+fn an_unknown_rogeriq_variable_is_refused_naming_the_closest_one() {
+    let dir = crate::helpers::temp_dir();
+    let mut proc = start(command(
+        dir.path(),
+        &["--listen", "127.0.0.1:0"],
+        &[("ROGERIQ_STORE_BAKEND", "postgres")],
+    ));
+    assert_eq!(proc.wait().code(), Some(2));
+    let err = proc.stderr_text();
+    assert!(
+        err.contains("ROGERIQ_STORE_BAKEND") && err.contains("did you mean ROGERIQ_STORE_BACKEND?"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
+}
+
 /// Nothing acknowledged is lost: a writer creates projects as fast as it can, the server is
 /// killed with SIGKILL mid-stream, and after a restart (with redb's repair, or on the same
 /// PostgreSQL database) every project that got its 201 is there.

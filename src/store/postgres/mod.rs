@@ -37,7 +37,7 @@ use super::{
     Visitor, tables,
 };
 use crate::codec::Record;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, with_sources};
 use crate::ids;
 use crate::timestamp::Timestamp;
 pub(crate) use session::Reads;
@@ -116,6 +116,8 @@ pub(super) struct Postgres {
     counters: Counters,
     /// Each table's length as last counted, for `Tx::len` (see there).
     lengths: Arc<Lengths>,
+    /// Values of the creation counter taken from the sequence ahead of their use.
+    seqs: SeqBlock,
     /// Logs a lost database at most once per `POLL`.
     last_lost_log: Mutex<Option<Instant>>,
 }
@@ -157,10 +159,10 @@ impl Postgres {
                         "the database {place} holds schema version {found}, newer than this \
                          rogeriq's {SCHEMA_VERSION}: run a newer rogeriq"
                     )),
-                    Init::Failed(err) => OpenError::Refused(format!(
-                        "cannot set up the database {place}: {}",
-                        session::cause(&err)
-                    )),
+                    // The error's text already holds its cause.
+                    Init::Failed(err) => {
+                        OpenError::Refused(format!("cannot set up the database {place}: {err}"))
+                    }
                 })
             })?;
         let lengths = Arc::new(Lengths::default());
@@ -177,6 +179,7 @@ impl Postgres {
             holder: format!("{}-{}", std::process::id(), ids::random_alphanumeric(12)),
             counters: Counters::default(),
             lengths,
+            seqs: SeqBlock::default(),
             last_lost_log: Mutex::new(None),
         })
     }
@@ -271,12 +274,10 @@ impl Postgres {
             Ok(session) => session,
             Err(err) => return Tried::Answered(Some(err)),
         };
-        if let Err(err) = session.begin(session::SERIALIZABLE) {
-            return self.after_failure(&session, err);
-        }
+        session.begin(session::SERIALIZABLE);
         let (ran, written) = {
             let mut tx = Tx::new(
-                TxInner::Postgres(WriteTx::new(&session, &self.lengths)),
+                TxInner::Postgres(WriteTx::new(&session, &self.lengths, &self.seqs)),
                 Timestamp::now(),
                 self.limits,
             );
@@ -334,9 +335,7 @@ impl Postgres {
     /// worker (it waits for each statement).
     pub(super) fn read_in<T>(&self, op: impl FnOnce(&Rx) -> ApiResult<T>) -> ApiResult<T> {
         let session = self.session()?;
-        session
-            .begin(session::SNAPSHOT)
-            .map_err(|err| self.read_failure(&session, err))?;
+        session.begin(session::SNAPSHOT);
         let rx = Rx {
             inner: RxInner::Postgres(Box::new(Reads { session })),
             limits: self.limits,
@@ -346,6 +345,8 @@ impl Postgres {
             return Err(ApiError::internal("a read of another backend"));
         };
         let session = reads.session;
+        // Ends the snapshot; a COMMIT of one that a failed statement aborted rolls it back.
+        session.release();
         if session.failure().is_some() {
             let err = match result {
                 Err(err) => err,
@@ -353,9 +354,6 @@ impl Postgres {
             };
             return Err(self.read_failure(&session, err));
         }
-        session
-            .commit()
-            .map_err(|err| self.read_failure(&session, err))?;
         result
     }
 
@@ -430,7 +428,7 @@ fn config_of(url: &str) -> Result<tokio_postgres::Config, OpenError> {
         OpenError::Refused(format!(
             "store.postgres_url is not a PostgreSQL URL such as \
              postgres://rogeriq@127.0.0.1:5432/rogeriq: {}",
-            session::cause(&err)
+            with_sources(&err)
         ))
     })?;
     if config.get_password().is_none()
@@ -490,9 +488,9 @@ fn initialise(session: &Session) -> Result<[u8; 32], Init> {
             Some(_) => break,
             None => {}
         }
+        session.begin(session::SERIALIZABLE);
         let made = session
-            .begin(session::SERIALIZABLE)
-            .and_then(|()| session.batch(&sql::schema()))
+            .batch(&sql::schema())
             .and_then(|()| {
                 let version = SCHEMA_VERSION as i64;
                 session.execute(sql::INSERT_META, &[&SCHEMA_VERSION_KEY, &version])
@@ -596,20 +594,58 @@ impl Lengths {
     }
 }
 
+/// Values of the shared sequence fetched `SEQ_BLOCK` at a time, so that a create spends no
+/// round trip on its counter most of the time. The sequence hands every node different
+/// values; a node uses its block in order, and drops what is left of it after `SEQ_BLOCK_AGE`,
+/// so that no node's values lag far behind the others' (creation order across nodes is the
+/// order in which values were taken, to within that age).
+#[derive(Default)]
+struct SeqBlock(Mutex<(Vec<u64>, Option<Instant>)>);
+
+const SEQ_BLOCK: i64 = 32;
+const SEQ_BLOCK_AGE: Duration = Duration::from_secs(1);
+
+impl SeqBlock {
+    /// The next value: from the block while it is fresh, else from a new block fetched with
+    /// `session`. `None` when the fetch failed (the transaction is then aborted).
+    fn next(&self, session: &Session) -> Option<u64> {
+        let mut block = self.0.lock().ok()?;
+        let (values, fetched) = &mut *block;
+        if fetched.is_none_or(|at| at.elapsed() >= SEQ_BLOCK_AGE) {
+            values.clear();
+        }
+        if values.is_empty() {
+            let rows = session.query(sql::NEXT_SEQS, &[&SEQ_BLOCK]).ok()?;
+            let mut fresh: Vec<u64> = rows
+                .iter()
+                .filter_map(|row| row.try_get::<_, i64>(0).ok())
+                .filter_map(|seq| u64::try_from(seq).ok())
+                .collect();
+            // Taken from the end: the smallest first.
+            fresh.sort_unstable_by(|a, b| b.cmp(a));
+            *values = fresh;
+            *fetched = Some(Instant::now());
+        }
+        values.pop()
+    }
+}
+
 /// The PostgreSQL side of a write transaction, as seen by one write operation.
 pub(crate) struct WriteTx<'t> {
     session: &'t Session,
     lengths: &'t Lengths,
+    seqs: &'t SeqBlock,
     /// Per table: scans in progress. A write to a table that a scan is still reading is
     /// refused, as redb refuses it, so that an operation that runs on one backend runs on both.
     scanning: [Cell<u32>; tables::ALL.len()],
 }
 
 impl<'t> WriteTx<'t> {
-    fn new(session: &'t Session, lengths: &'t Lengths) -> WriteTx<'t> {
+    fn new(session: &'t Session, lengths: &'t Lengths, seqs: &'t SeqBlock) -> WriteTx<'t> {
         WriteTx {
             session,
             lengths,
+            seqs,
             scanning: std::array::from_fn(|_| Cell::new(0)),
         }
     }
@@ -636,16 +672,10 @@ impl<'t> WriteTx<'t> {
         session::count_of(self.session, key)
     }
 
-    /// The next value of the shared sequence. On a failed statement the transaction is
-    /// aborted and cannot commit; the value returned then is never stored.
+    /// The next value of the shared sequence (`SeqBlock`). On a failed fetch the transaction
+    /// is aborted and cannot commit; the value returned then is never stored.
     pub(super) fn next_seq(&mut self) -> u64 {
-        self.session
-            .query_opt(sql::NEXT_SEQ, &[])
-            .ok()
-            .flatten()
-            .and_then(|row| row.try_get::<_, i64>(0).ok())
-            .and_then(|seq| u64::try_from(seq).ok())
-            .unwrap_or(u64::MAX)
+        self.seqs.next(self.session).unwrap_or(u64::MAX)
     }
 
     fn writable(&self, table: Table) -> ApiResult<()> {
@@ -663,6 +693,16 @@ impl<'t> WriteTx<'t> {
         self.session
             .execute(&sql::of(table).put, &[&key, &value])
             .map(drop)
+    }
+
+    /// `INSERT … ON CONFLICT (k) DO NOTHING`: the unique index decides, and only a claim of
+    /// the same key conflicts (a read of the key would lock its index page).
+    pub(super) fn insert_new(&self, table: Table, key: &[u8], value: &[u8]) -> ApiResult<bool> {
+        self.writable(table)?;
+        Ok(self
+            .session
+            .execute(&sql::of(table).insert_new, &[&key, &value])?
+            > 0)
     }
 
     pub(super) fn remove(&self, table: Table, key: &[u8]) -> ApiResult<bool> {

@@ -6,6 +6,8 @@ use std::future::Future;
 use std::ops::Bound;
 
 use deadpool_postgres::Object;
+use futures_util::FutureExt;
+use futures_util::future::join;
 use tokio::runtime::Handle;
 use tokio_postgres::Row;
 use tokio_postgres::error::SqlState;
@@ -44,18 +46,6 @@ pub(super) fn unavailable() -> ApiError {
     ApiError::unavailable(RETRY_AFTER_SECS)
 }
 
-/// An error's text with its sources, for a start-up message (never a client's).
-pub(super) fn cause(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(inner) = source {
-        text.push_str(": ");
-        text.push_str(&inner.to_string());
-        source = inner.source();
-    }
-    text
-}
-
 fn classify(err: &tokio_postgres::Error) -> Failure {
     if let Some(state) = err.code() {
         if *state == SqlState::T_R_SERIALIZATION_FAILURE
@@ -80,6 +70,10 @@ pub(crate) struct Session {
     /// `None` only once discarded.
     client: Option<Object>,
     handle: Handle,
+    /// A BEGIN not sent yet: it goes out with the transaction's first statement, in the same
+    /// round trip.
+    pending_begin: Cell<Option<&'static str>>,
+    /// Whether the server holds a transaction of this session open.
     in_transaction: Cell<bool>,
     /// The first failure of a statement since the last `reset`: the transaction is then
     /// aborted, and every later statement of it fails too.
@@ -93,6 +87,7 @@ impl Session {
         Session {
             client: Some(client),
             handle,
+            pending_begin: Cell::new(None),
             in_transaction: Cell::new(false),
             failure: Cell::new(None),
             state: Cell::new(None),
@@ -105,6 +100,7 @@ impl Session {
 
     /// Forgets a failure that the caller handled (outside any transaction).
     pub(super) fn reset(&self) {
+        self.pending_begin.set(None);
         if self.in_transaction.get() {
             let _ = self.batch("ROLLBACK");
         }
@@ -131,13 +127,25 @@ impl Session {
         }
     }
 
+    /// Waits for `statement`, sent after the pending BEGIN if there is one: both leave in one
+    /// write (`join` polls the BEGIN first, and a request is queued on the connection when its
+    /// future is first polled), and the answers come back in that order.
     fn run<T>(
         &self,
         statement: impl Future<Output = Result<T, tokio_postgres::Error>>,
     ) -> ApiResult<T> {
-        self.handle
-            .block_on(statement)
-            .map_err(|err| self.failed(err))
+        let done = match self.pending_begin.take() {
+            None => self.handle.block_on(statement),
+            Some(begin) => {
+                let client = self.client()?;
+                self.in_transaction.set(true);
+                self.handle.block_on(async {
+                    let (begun, done) = join(client.batch_execute(begin), statement).await;
+                    begun.and(done)
+                })
+            }
+        };
+        done.map_err(|err| self.failed(err))
     }
 
     fn client(&self) -> ApiResult<&Object> {
@@ -152,23 +160,45 @@ impl Session {
         self.run(client.batch_execute(text))
     }
 
-    pub(super) fn begin(&self, kind: &str) -> ApiResult<()> {
-        self.batch(kind)?;
-        self.in_transaction.set(true);
-        Ok(())
+    /// Begins a transaction of `kind` (`SERIALIZABLE`, `SNAPSHOT`) with the next statement.
+    pub(super) fn begin(&self, kind: &'static str) {
+        self.pending_begin.set(Some(kind));
     }
 
     pub(super) fn commit(&self) -> ApiResult<()> {
-        let committed = self.batch("COMMIT");
-        // A failed COMMIT ends the transaction too.
-        self.in_transaction.set(false);
-        committed
+        self.end("COMMIT")
     }
 
     pub(super) fn rollback(&self) -> ApiResult<()> {
-        let rolled_back = self.batch("ROLLBACK");
+        self.end("ROLLBACK")
+    }
+
+    /// Ends a read-only transaction without waiting: the COMMIT is sent, and the connection's
+    /// next statement (another operation's, once it is back in the pool) follows it on the
+    /// wire, so the server runs it after the COMMIT. A snapshot has nothing to commit, and a
+    /// connection that broke meanwhile fails its next statement, which is then answered as a
+    /// lost database.
+    pub(super) fn release(&self) {
+        if self.pending_begin.take().is_some() {
+            return;
+        }
+        if let Ok(client) = self.client() {
+            // The request is queued on the connection at the first poll; its answer is
+            // dropped.
+            let _ = client.batch_execute("COMMIT").now_or_never();
+        }
         self.in_transaction.set(false);
-        rolled_back
+    }
+
+    /// Ends the transaction: no round trip when it never began (no statement ran).
+    fn end(&self, how: &str) -> ApiResult<()> {
+        if self.pending_begin.take().is_some() {
+            return Ok(());
+        }
+        let ended = self.batch(how);
+        // A failed COMMIT ends the transaction too.
+        self.in_transaction.set(false);
+        ended
     }
 
     /// A prepared statement, kept by the connection after its first use.

@@ -12,6 +12,7 @@ use crate::store::{KeyRange, Table, tables};
 pub(super) struct TableSql {
     pub(super) get: String,
     pub(super) put: String,
+    pub(super) insert_new: String,
     pub(super) remove: String,
 }
 
@@ -24,6 +25,9 @@ static TABLES: LazyLock<Vec<TableSql>> = LazyLock::new(|| {
                 get: format!("SELECT v FROM {t} WHERE k = $1"),
                 put: format!(
                     "INSERT INTO {t} (k, v) VALUES ($1, $2) ON CONFLICT (k) DO UPDATE SET v = excluded.v"
+                ),
+                insert_new: format!(
+                    "INSERT INTO {t} (k, v) VALUES ($1, $2) ON CONFLICT (k) DO NOTHING"
                 ),
                 remove: format!("DELETE FROM {t} WHERE k = $1"),
             }
@@ -67,7 +71,9 @@ pub(super) const PUT_META: &str =
 pub(super) const INSERT_SECRET: &str =
     "INSERT INTO secrets (name, v) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING";
 pub(super) const GET_SECRET: &str = "SELECT v FROM secrets WHERE name = $1";
-pub(super) const NEXT_SEQ: &str = "SELECT nextval('creation_seq')";
+/// `$1` values of the creation counter's sequence.
+pub(super) const NEXT_SEQS: &str =
+    "SELECT nextval('creation_seq') FROM generate_series(1, $1::bigint)";
 
 /// The store-wide counters (`Tx::add_to_count`): rows of `(k, shard, v)` whose `v` add up to
 /// the counter `k`. Each add inserts a row with a shard of its own; the fold sums them into the

@@ -352,6 +352,10 @@ pub(super) fn get_raw(
     Ok(reader.open(table)?.get(key)?.map(|v| v.value().to_vec()))
 }
 
+pub(super) fn contains(reader: &impl OpenTable, table: Table, key: &[u8]) -> ApiResult<bool> {
+    Ok(reader.open(table)?.get(key)?.is_some())
+}
+
 pub(super) fn get<T: Record>(
     reader: &impl OpenTable,
     table: Table,
