@@ -70,8 +70,14 @@ pub struct WebhookSettings {
     pub timeout_secs: u64,
     /// Most delivery attempts in progress at once.
     pub max_in_flight: u64,
-    /// Whether receivers may be on loopback, private or link-local addresses.
+    /// Whether receivers may be at private addresses: loopback, private networks, link-local
+    /// and the other special-purpose ranges (docs/webhooks.md). Off, so that a webhook cannot
+    /// reach the server's own network.
     pub allow_private_targets: bool,
+    /// Private addresses or networks that receivers may be at all the same.
+    pub allowed_private_targets: Vec<IpRange>,
+    /// Most `test` calls per API key in a minute, besides the key's rate limit.
+    pub tests_per_minute: u64,
     /// Most deliveries the outbox holds (pending first attempts and retries together); an
     /// event for a webhook beyond it is dropped, and the change that fired it still commits.
     pub max_pending: u64,
@@ -106,6 +112,7 @@ impl WebhookSettings {
             ("timeout_secs", self.timeout_secs),
             ("max_in_flight", self.max_in_flight),
             ("max_pending", self.max_pending),
+            ("tests_per_minute", self.tests_per_minute),
         ] {
             if value == 0 {
                 return Err(format!("webhooks.{name} must be at least 1"));
@@ -397,7 +404,9 @@ impl Default for Settings {
                 retry_delays: DEFAULT_RETRY_DELAYS.to_vec(),
                 timeout_secs: 10,
                 max_in_flight: 32,
-                allow_private_targets: true,
+                allow_private_targets: false,
+                allowed_private_targets: Vec::new(),
+                tests_per_minute: 10,
                 max_pending: DEFAULT_MAX_PENDING,
             },
             integrations: IntegrationSettings {
@@ -791,6 +800,31 @@ mod tests {
         let zero = |k: &str| (k == "ROGERIQ_WEBHOOKS_MAX_IN_FLIGHT").then(|| "0".to_string());
         let err = Settings::load(&Flags::default(), zero).unwrap_err();
         assert!(err.contains("webhooks.max_in_flight"), "{err}");
+    }
+
+    #[test]
+    fn private_targets_are_refused_unless_allowed_and_the_allow_list_is_checked() {
+        let defaults = Settings::default();
+        assert!(!defaults.webhooks.allow_private_targets);
+        assert!(defaults.webhooks.allowed_private_targets.is_empty());
+        let var = "ROGERIQ_WEBHOOKS_ALLOWED_PRIVATE_TARGETS";
+        let s = from_env(&[(var, "10.0.0.5, 192.168.7.0/24")]).unwrap();
+        let allowed: Vec<String> = s
+            .webhooks
+            .allowed_private_targets
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(allowed, ["10.0.0.5", "192.168.7.0/24"]);
+        for bad in ["10.0.0.5, hooks.internal", "10.0.0.0/33"] {
+            let err = from_env(&[(var, bad)]).unwrap_err();
+            assert!(
+                err.contains(var) && err.contains("is neither an IP address nor a network"),
+                "{bad}: {err}"
+            );
+        }
+        let err = from_env(&[("ROGERIQ_WEBHOOKS_TESTS_PER_MINUTE", "0")]).unwrap_err();
+        assert!(err.contains("webhooks.tests_per_minute"), "{err}");
     }
 
     #[test]

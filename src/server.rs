@@ -166,12 +166,13 @@ pub fn launch(mut settings: Settings, options: Options) -> Result<Launched, Star
     let store = Store::open_with(&settings.data_file(), limits).map_err(StartError::Store)?;
     registry::build_indexes(&store)
         .map_err(|err| StartError::Store(OpenError::Other(format!("building indexes: {err}"))))?;
-    let client = outbound::client(&settings).map_err(StartError::HttpClient)?;
+    let clients = outbound::clients(&settings.webhooks).map_err(StartError::HttpClient)?;
+    let webhook_client = clients.webhooks.clone();
     // Once, on a store written before the record counts existed.
     store
         .write_blocking(registry::count_records_once)
         .map_err(StartError::Counts)?;
-    let mut state = AppState::new(store.clone(), master, &settings, client.clone());
+    let mut state = AppState::new(store.clone(), master, &settings, clients);
     let metrics = Arc::clone(&state.metrics);
     let observer = Arc::clone(&metrics);
     store.observe_commits(Box::new(move |jobs, took| observer.commit(jobs, took)));
@@ -180,7 +181,7 @@ pub fn launch(mut settings: Settings, options: Options) -> Result<Launched, Star
         .map_err(StartError::Retention)?;
     let state = web::Data::new(state);
     let server = http_server(listener, state, &settings, &options).map_err(StartError::Serve)?;
-    let dispatcher = Dispatcher::start(store.clone(), client, &settings.webhooks, metrics)
+    let dispatcher = Dispatcher::start(store.clone(), webhook_client, &settings.webhooks, metrics)
         .map_err(StartError::Dispatcher)?;
     // Last, so that nothing after it can fail: a first start whose banner was never shown
     // would leave an organisation whose key nobody has.

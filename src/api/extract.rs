@@ -26,6 +26,7 @@ use crate::metrics::Metrics;
 use crate::org_owned::api_key::{self, ApiKey};
 use crate::org_owned::audit::Actor;
 use crate::org_owned::retention::RetentionSweep;
+use crate::outbound::Clients;
 use crate::project_owned::agent::responder::{Provider, Responder};
 use crate::project_owned::form_submission::SubmissionLimiter;
 use crate::query::QueryParams;
@@ -54,6 +55,8 @@ pub struct AppState {
     pub rate_limit: RateLimitSettings,
     /// API requests counted per key and per client address (API.md §7.2).
     pub limiter: RateLimiter,
+    /// Webhook `test` calls counted per key (`webhooks.tests_per_minute`), besides `limiter`.
+    pub webhook_tests: RateLimiter,
     pub cors: CorsSettings,
     /// This server's Prometheus metrics, and where they are served (`None`: not served).
     pub metrics: Arc<Metrics>,
@@ -66,21 +69,16 @@ pub struct AppState {
     key_touches: Mutex<HashMap<String, Instant>>,
     /// Org keys by id, exact after every commit (`api_key::KeyCache`).
     keys: api_key::KeyCache,
-    /// The server's one HTTP client for outgoing calls (`outbound::client`), shared with the
-    /// webhook dispatcher.
-    http: reqwest::Client,
+    /// The server's outgoing HTTP clients (`outbound::clients`); the webhook one is shared
+    /// with the webhook dispatcher.
+    http: Clients,
     pub(crate) backups: Backups,
 }
 
 impl AppState {
     /// The state of one server: its store, the master key's hash, and the settings that
     /// handlers read. The master key itself is not kept (API.md §18.1).
-    pub fn new(
-        store: Store,
-        master: MasterKey,
-        settings: &Settings,
-        http: reqwest::Client,
-    ) -> Self {
+    pub fn new(store: Store, master: MasterKey, settings: &Settings, http: Clients) -> Self {
         AppState {
             store,
             master,
@@ -96,6 +94,7 @@ impl AppState {
                 u32::try_from(settings.rate_limit.window_secs).unwrap_or(u32::MAX),
                 MAX_RATE_LIMITED,
             ),
+            webhook_tests: RateLimiter::new(60, MAX_RATE_LIMITED),
             cors: settings.cors.clone(),
             metrics: Arc::new(Metrics::new()),
             metrics_path: settings
@@ -151,10 +150,11 @@ impl Backups {
     }
 }
 
-/// Outgoing HTTP: one client (and connection pool) per server.
+/// Outgoing HTTP: one client (and connection pool) per purpose and server.
 impl AppState {
-    pub fn http_client(&self) -> &reqwest::Client {
-        &self.http
+    /// The client that webhook deliveries are sent with, guarded against private targets.
+    pub fn webhook_client(&self) -> &reqwest::Client {
+        &self.http.webhooks
     }
 
     /// The agent's responder: the configured provider, or the offline one when
@@ -164,7 +164,7 @@ impl AppState {
             return Responder::Offline;
         }
         Responder::Provider(Provider {
-            client: self.http_client(),
+            client: &self.http.provider,
             url: &self.agent.provider_url,
             key: &self.agent.provider_key,
             timeout: Duration::from_secs(self.agent.timeout_secs),

@@ -37,5 +37,6 @@ mod integrations;
 mod metrics;
 mod sdk_compat;
 mod webhook_delivery;
+mod webhook_targets;
 mod webhooks;
 mod widget;

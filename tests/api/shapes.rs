@@ -145,6 +145,15 @@ pub const DELIVERY_FIELDS: &[&str] = &[
     "created_at",
 ];
 
+/// API.md §11.7's three, and why nothing was delivered (docs/webhooks.md).
+pub const TEST_RESULT_FIELDS: &[&str] = &[
+    "delivered",
+    "status_code",
+    "duration_ms",
+    "error",
+    "message",
+];
+
 pub const FORM_FIELDS: &[&str] = &[
     "id",
     "project_id",
