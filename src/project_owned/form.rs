@@ -147,7 +147,8 @@ pub struct FormField {
     pub options: Vec<String>,
 }
 
-/// A field on the wire; `options` only on choice fields.
+/// A field on the wire, in the authenticated views and the public schema alike: `options` is
+/// always there, `[]` on fields that are not choices (the "Get a form" reference page).
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct FormFieldView {
     pub id: FieldKey,
@@ -157,8 +158,7 @@ pub struct FormFieldView {
     pub name: FieldKey,
     pub required: bool,
     pub placeholder: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub options: Option<Vec<String>>,
+    pub options: Vec<String>,
 }
 
 impl FormField {
@@ -170,7 +170,11 @@ impl FormField {
             name: self.name.clone(),
             required: self.required,
             placeholder: self.placeholder.clone(),
-            options: self.kind.is_choice().then(|| self.options.clone()),
+            options: if self.kind.is_choice() {
+                self.options.clone()
+            } else {
+                Vec::new()
+            },
         }
     }
 }
@@ -753,7 +757,11 @@ mod tests {
         assert_eq!(fields[3].placeholder.as_deref(), Some("42"));
         assert_eq!(fields[0].placeholder, None);
         let view = serde_json::to_value(fields[0].view()).unwrap();
-        assert!(view.get("options").is_none());
+        assert_eq!(
+            view["options"],
+            json!([]),
+            "always there, empty on non-choices"
+        );
         assert_eq!(view["type"], "short_text");
         assert_eq!(
             serde_json::to_value(fields[1].view()).unwrap()["options"],

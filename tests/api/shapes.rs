@@ -202,5 +202,13 @@ pub const PROJECT_FIELDS: &[&str] = &[
     "created_at",
 ];
 
-/// FormField, one entry of a form's `fields` (`options` only on choice fields).
-pub const FORMFIELD_FIELDS: &[&str] = &["id", "type", "label", "name", "required", "placeholder"];
+/// FormField, one entry of a form's `fields` (`options` on every field, `[]` unless a choice).
+pub const FORMFIELD_FIELDS: &[&str] = &[
+    "id",
+    "type",
+    "label",
+    "name",
+    "required",
+    "placeholder",
+    "options",
+];
