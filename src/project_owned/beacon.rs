@@ -100,6 +100,7 @@ impl Kind for Beacon {
     const SINGULAR: &'static str = "beacon";
     const ID_PREFIX: &'static str = "bcn_";
     const NOT_FOUND: ErrorCode = ErrorCode::ResourceNotFound;
+    const PUBLIC: bool = true;
     type View = BeaconView;
 
     fn id(&self) -> &str {

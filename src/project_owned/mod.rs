@@ -63,8 +63,9 @@ pub trait Kind: Record + Send + 'static {
     /// Prefix of its ids (API.md §12), e.g. `con_`.
     const ID_PREFIX: &'static str;
     const NOT_FOUND: ErrorCode;
-    /// Whether public endpoints find its records by id alone, without their project
-    /// (`POST /api/f/{formId}`): each such record keeps a `public_ids` entry.
+    /// Whether public endpoints find its records by id alone, without their project (a form's
+    /// `POST /api/f/{formId}`, a beacon's `GET /api/beacons/{beaconId}/public`): each such record
+    /// keeps a `public_ids` entry.
     const PUBLIC: bool = false;
     type View: Serialize;
 
