@@ -258,6 +258,17 @@ pub fn find_by<K: Kind>(
 }
 
 impl ProjectScope {
+    /// The server's project when it holds exactly one (public look-ups by a form's slug).
+    pub fn the_only_one(reader: &impl Reader) -> ApiResult<Option<ProjectScope>> {
+        Ok(
+            project::the_only_one(reader)?.map(|(org_id, project_id)| ProjectScope {
+                prefix: layout::project_prefix(&org_id, &project_id),
+                org_id,
+                project_id,
+            }),
+        )
+    }
+
     /// A project for the master key, which reaches every organisation: unknown → 404
     /// `PROJECT_NOT_FOUND`.
     pub fn resolve_any(reader: &impl Reader, project_id: &str) -> ApiResult<ProjectScope> {

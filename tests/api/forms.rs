@@ -30,16 +30,6 @@ fn new_form(app: &TestApp, p: &str, body: Value) -> Value {
     created(app, &app.admin_key, &forms(p), body)
 }
 
-/// A bodiless POST with no Content-Type, as the SDK sends actions.
-fn action(app: &TestApp, path: &str) -> Resp {
-    app.send(
-        Method::POST,
-        path,
-        &[("X-API-Key", app.admin_key.as_str())],
-        None,
-    )
-}
-
 /// A public submission: no key, a JSON body, and extra headers (`Origin`).
 fn submit(app: &TestApp, form_id: &str, body: Value, headers: &[(&str, &str)]) -> Resp {
     let mut all = vec![("Content-Type", "application/json")];
