@@ -1,6 +1,10 @@
 //! The public browser endpoints of API.md §9.12 (issue #26): a form's schema, a beacon's
 //! config, and the submit path under both names; their CORS by the object's `allowed_origins`,
-//! and their rate limit per client address.
+//! their rate limit per client address, and the README's embedded form, served and submitted
+//! the way a browser would.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
 
 use rogeriq::config::AllowedOrigin;
 
@@ -466,4 +470,147 @@ fn public_reads_are_rate_limited_per_address() {
     let r = preflight(&app, &schema(&form_id), SHOP, "GET");
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(app.get(&pp(&p, "/forms"), &app.admin_key).status, 200);
+}
+
+/// README's forms section embeds docs/examples/embedded-form.html verbatim. A page serves it,
+/// and the test does what its script does: fetch the schema, fill the fields, post them.
+#[test]
+fn the_readme_embedded_form_works_as_served() {
+    let snippet = include_str!("../../docs/examples/embedded-form.html");
+    let readme = include_str!("../../README.md");
+    assert!(
+        readme.contains(&format!("```html\n{snippet}```\n")),
+        "README must include docs/examples/embedded-form.html verbatim"
+    );
+    // The requests below are the script's own.
+    for call in [
+        "fetch(`${api}/api/forms/${formId}/public`)",
+        "fetch(`${api}/api/f/${schema.id}`",
+        "body: new URLSearchParams(new FormData(form))",
+        "input.name = field.name",
+    ] {
+        assert!(snippet.contains(call), "the script no longer does {call}");
+    }
+
+    let app = TestApp::spawn();
+    let page = TcpListener::bind("127.0.0.1:0").unwrap();
+    let page_origin = format!("http://{}", page.local_addr().unwrap());
+    let p = app.project("Site");
+    let form = new_form(
+        &app,
+        &p,
+        json!({
+            "name": "Contact us",
+            "fields": [
+                {"type": "short_text", "label": "Name", "required": true},
+                {"type": "email", "label": "Email", "required": true},
+                {"type": "single_select", "label": "Topic", "options": ["billing", "bugs"]},
+                {"type": "checkbox", "label": "Subscribe"},
+                {"type": "long_text", "label": "Message"},
+            ],
+            "allowed_origins": [page_origin],
+        }),
+    );
+    let form_id = id_of(&form);
+    let served = snippet
+        .replace("http://localhost:8080", &app.base)
+        .replace("frm_yourformid00", &form_id);
+    assert_ne!(served, snippet, "the placeholders are in the snippet");
+    let html = served.clone();
+    let server = std::thread::spawn(move || {
+        let (mut stream, _) = page.accept().unwrap();
+        let mut reader = BufReader::new(stream.try_clone().unwrap());
+        let mut line = String::new();
+        while reader.read_line(&mut line).unwrap() > 0 && line != "\r\n" {
+            line.clear();
+        }
+        let response = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n{html}",
+            html.len()
+        );
+        stream.write_all(response.as_bytes()).unwrap();
+    });
+
+    // The browser loads the page.
+    let loaded = reqwest::blocking::get(format!("{page_origin}/contact.html"))
+        .unwrap()
+        .text()
+        .unwrap();
+    server.join().unwrap();
+    assert_eq!(loaded, served);
+    let attribute = |name: &str| {
+        let start = loaded.find(&format!("{name}=\"")).unwrap() + name.len() + 2;
+        loaded[start..start + loaded[start..].find('"').unwrap()].to_string()
+    };
+    let (api, form_attr) = (attribute("data-api"), attribute("data-form"));
+    assert_eq!(
+        (api.as_str(), form_attr.as_str()),
+        (app.base.as_str(), form_id.as_str())
+    );
+
+    // Its script fetches the schema (a simple GET: no preflight) and may read it.
+    let client = reqwest::blocking::Client::new();
+    let r = client
+        .get(format!("{api}/api/forms/{form_attr}/public"))
+        .header("Origin", &page_origin)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.headers()["access-control-allow-origin"].to_str().unwrap(),
+        page_origin
+    );
+    let schema: Value = r.json::<Value>().unwrap()["data"].clone();
+    // A visitor fills in every control the script made, and the form data goes out encoded.
+    let mut pairs: Vec<(String, String)> = Vec::new();
+    for field in schema["fields"].as_array().unwrap() {
+        let name = field["name"].as_str().unwrap().to_string();
+        let value = match field["type"].as_str().unwrap() {
+            "email" => "ann@example.com".to_string(),
+            "checkbox" => "on".to_string(),
+            _ if !field["options"].as_array().unwrap().is_empty() => {
+                field["options"][1].as_str().unwrap().to_string()
+            }
+            _ => format!("Ann's {}", field["label"].as_str().unwrap()),
+        };
+        pairs.push((name, value));
+    }
+    let body = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(&pairs)
+        .finish();
+    let r = client
+        .post(format!("{api}/api/f/{}", schema["id"].as_str().unwrap()))
+        .header("Origin", &page_origin)
+        .header(
+            "Content-Type",
+            "application/x-www-form-urlencoded;charset=UTF-8",
+        )
+        .body(body)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.headers()["access-control-allow-origin"].to_str().unwrap(),
+        page_origin
+    );
+    let answer: Value = r.json().unwrap();
+    assert_eq!(answer["data"]["success_action"], "inline");
+    assert_eq!(answer["data"]["success_message"], form["success_message"]);
+
+    let stored = ok_get(
+        &app,
+        &app.admin_key,
+        &pp(&p, &format!("/forms/{form_id}/submissions")),
+    );
+    assert_eq!(
+        stored["data"][0]["payload"],
+        json!({
+            "name": "Ann's Name",
+            "email": "ann@example.com",
+            "topic": "bugs",
+            "subscribe": true,
+            "message": "Ann's Message",
+        })
+    );
 }
