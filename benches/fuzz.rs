@@ -90,7 +90,7 @@ fn run(examples: &str, seed: Option<&str>, full: bool) -> Result<bool, String> {
          [[operations]]\ninclude-method = \"DELETE\"\n\
          include-path = \"/api/v1/orgs/{{org_id}}/projects/{{project_id}}\"\n\
          parameters = {{ project_id = {:?} }}\n\n\
-         [[operations]]\ninclude-path = \"/api/f/{{form_id}}\"\n\
+         [[operations]]\ninclude-path-regex = \"^/api(/v1)?/f/\"\n\
          parameters = {{ form_id = {:?} }}\n\n\
          {KEY_EXPIRY}\n\
          {GONE_IS_STATE}",
@@ -232,7 +232,7 @@ struct Target {
     parameters: Vec<(&'static str, String)>,
     key: String,
     spare_project_id: String,
-    /// A form that only the public submit endpoint uses, so that no other operation archives it.
+    /// A form that only the public submit endpoints use, so that no other operation archives it.
     public_form_id: String,
 }
 
@@ -307,6 +307,7 @@ impl Target {
                 "beacon_id",
                 in_project("/beacons", json!({"form_id": form_id}))?,
             ),
+            ("form_id_or_slug", form_id.clone()),
             ("form_id", form_id),
             ("provider", "slack".to_string()),
             (

@@ -1,6 +1,7 @@
 //! The HTTP layer. Handlers are thin: extract, authorize, run one store operation, render.
 
 pub mod access;
+pub mod browser;
 pub mod connection;
 pub mod context;
 pub mod error;
@@ -37,7 +38,8 @@ pub use extract::AppState;
 
 pub type State = web::Data<AppState>;
 
-/// The whole application: routes, JSON 404s, request ids, logging, CORS and the rate limit.
+/// The whole application: routes, JSON 404s, request ids, logging, CORS (the browser endpoints'
+/// own around the server's) and the rate limit.
 pub fn app(
     state: State,
 ) -> App<
@@ -58,6 +60,7 @@ pub fn app(
         .default_service(web::to(routes::not_found))
         .wrap(from_fn(limits::rate_limit))
         .wrap(cors)
+        .wrap(from_fn(context::browser_cors))
         .wrap(from_fn(context::request_context))
         .wrap(NormalizePath::new(TrailingSlash::Trim))
 }

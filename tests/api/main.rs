@@ -29,6 +29,7 @@ mod pagination;
 mod agent;
 mod backup;
 mod beacons;
+mod browser;
 mod connection;
 mod contract;
 mod filters;
