@@ -13,6 +13,7 @@ use actix_web::middleware::Next;
 use actix_web::{HttpRequest, HttpResponse, web};
 use http_body_util::{BodyExt, Full};
 use serde_json::Value;
+use url::{Host, Url};
 
 use crate::api::State;
 use crate::api::error;
@@ -47,10 +48,11 @@ pub fn configure(cfg: &mut web::ServiceConfig, enabled: bool) {
     }
 }
 
-/// Refuses a request to `/mcp` whose `Origin` is not one of `cors.allowed_origins` named
-/// one by one (the MCP transport's defence against DNS rebinding). `*`, the default, lets any
-/// page call the API, which needs a key anyway, but names no origin for `/mcp`. A request
-/// without `Origin` (any client but a browser) passes.
+/// Refuses a request to `/mcp` whose `Origin` is foreign (the MCP transport's defence against
+/// DNS rebinding): allowed are the origins `cors.allowed_origins` names one by one, and the
+/// request's own origin when its host is a loopback name, which no other site can rebind.
+/// `*`, the default, lets any page call the API, which needs a key anyway, but names no origin
+/// for `/mcp`. A request without `Origin` (any client but a browser) passes.
 pub async fn refuse_foreign_origins(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
@@ -59,7 +61,11 @@ pub async fn refuse_foreign_origins(
         && let Some(state) = req.app_data::<State>()
         && state.mcp.is_some()
         && let Some(origin) = req.headers().get(header::ORIGIN)
-        && !named_origin(&state.cors.allowed_origins, origin)
+        && !allowed_origin(
+            &state.cors.allowed_origins,
+            origin,
+            req.headers().get(header::HOST),
+        )
     {
         let refusal = ApiError::new(
             ErrorCode::Forbidden,
@@ -72,12 +78,33 @@ pub async fn refuse_foreign_origins(
         .map(ServiceResponse::map_into_boxed_body)
 }
 
-fn named_origin(allowed: &[AllowedOrigin], origin: &HeaderValue) -> bool {
-    origin.to_str().is_ok_and(|origin| {
-        allowed
-            .iter()
-            .any(|a| a.as_str() != AllowedOrigin::ANY && a.as_str() == origin)
-    })
+fn allowed_origin(
+    allowed: &[AllowedOrigin],
+    origin: &HeaderValue,
+    host: Option<&HeaderValue>,
+) -> bool {
+    let Ok(origin) = origin.to_str() else {
+        return false;
+    };
+    if allowed
+        .iter()
+        .any(|a| a.as_str() != AllowedOrigin::ANY && a.as_str() == origin)
+    {
+        return true;
+    }
+    let Some(host) = host.and_then(|h| h.to_str().ok()) else {
+        return false;
+    };
+    let own = ["http://", "https://"]
+        .iter()
+        .any(|scheme| origin.strip_prefix(scheme) == Some(host));
+    let loopback = Url::parse(origin).is_ok_and(|url| match url.host() {
+        Some(Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        Some(Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    });
+    own && loopback
 }
 
 /// 401 `UNAUTHORIZED` with the challenge of RFC 6750.
@@ -186,6 +213,38 @@ mod tests {
                 def.name
             );
         }
+    }
+
+    #[test]
+    fn an_origin_is_allowed_when_named_or_this_servers_own_on_loopback() {
+        let named = |list: &[&str]| -> Vec<AllowedOrigin> {
+            list.iter()
+                .map(|o| AllowedOrigin::try_from(o.to_string()).unwrap())
+                .collect()
+        };
+        let check = |allowed: &[&str], origin: &str, host: &str| {
+            allowed_origin(
+                &named(allowed),
+                &HeaderValue::from_str(origin).unwrap(),
+                Some(&HeaderValue::from_str(host).unwrap()),
+            )
+        };
+        assert!(check(
+            &["https://app.example.com"],
+            "https://app.example.com",
+            "api.example.com"
+        ));
+        assert!(!check(&["*"], "https://app.example.com", "api.example.com"));
+        assert!(check(&["*"], "http://localhost:8080", "localhost:8080"));
+        assert!(check(&["*"], "http://127.0.0.1:8080", "127.0.0.1:8080"));
+        assert!(check(&["*"], "http://[::1]:8080", "[::1]:8080"));
+        // Another port of the same machine is another site; a rebound name is not loopback.
+        assert!(!check(&["*"], "http://localhost:6274", "localhost:8080"));
+        assert!(!check(
+            &["*"],
+            "http://evil.example:8080",
+            "evil.example:8080"
+        ));
     }
 
     /// docs/mcp.md lists the tools as `rogeriq mcp --list-tools` prints them.
