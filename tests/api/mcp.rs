@@ -1,9 +1,12 @@
 //! MCP: the official Python client (PyPI `mcp`, in a virtualenv made on first use) against a
 //! real server, over `rogeriq mcp` (stdio) and over `/mcp` (streamable HTTP); see
-//! mcp_client.py for what it checks. Beside it, `/mcp` spoken to as plain JSON-RPC: each tool
-//! call spends one request of the key's rate limit, a write lands in the audit log under the
-//! caller's key, and `mcp.enabled = false` leaves `/mcp` unknown.
+//! mcp_client.py for what it checks. The server scenarios of the MCP conformance suite (npm)
+//! against `/mcp`. Beside them, `/mcp` spoken to as plain JSON-RPC: each tool call spends one
+//! request of the key's rate limit, a write lands in the audit log under the caller's key, and
+//! `mcp.enabled = false` leaves `/mcp` unknown.
 
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
@@ -107,6 +110,123 @@ fn the_official_client_over_stdio_and_http() {
         stdout.contains("stdio: ") && stdout.contains("403"),
         "{stdout}"
     );
+}
+
+/// The conformance suite and a Node.js it runs on (22 or later; Debian's is 20), from npm.
+const CONFORMANCE: [&str; 2] = ["@modelcontextprotocol/conformance@0.1.16", "node@22"];
+
+/// `<target>/mcp-conformance`, filled from npm on first use.
+fn conformance() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"));
+    let dir = target.join("mcp-conformance");
+    let marker = dir.join(CONFORMANCE.join(" ").replace('/', "_"));
+    if !marker.exists() {
+        let installed = Command::new("npm")
+            .args(["install", "--no-audit", "--no-fund", "--silent", "--prefix"])
+            .arg(&dir)
+            .args(CONFORMANCE)
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(
+            installed && std::fs::write(&marker, "").is_ok(),
+            "could not install {CONFORMANCE:?} into {} (needs npm and its registry)",
+            dir.display()
+        );
+    }
+    dir
+}
+
+/// A loopback proxy that adds `Authorization: Bearer <key>` to every request it forwards, for
+/// a client that sends no header of its own (the conformance suite). It reads each request's
+/// head and its `Content-Length` body, so keep-alive connections work; answers pass through.
+fn key_proxy(target: &str, key: &str) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (target, key) = (target.to_string(), key.to_string());
+    std::thread::spawn(move || {
+        for client in listener.incoming().map_while(Result::ok) {
+            let (target, key) = (target.clone(), key.clone());
+            std::thread::spawn(move || forward(client, &target, &key));
+        }
+    });
+    format!("http://{addr}")
+}
+
+fn forward(client: TcpStream, target: &str, key: &str) -> std::io::Result<()> {
+    let mut upstream = TcpStream::connect(target)?;
+    let (mut answers, mut to_client) = (upstream.try_clone()?, client.try_clone()?);
+    std::thread::spawn(move || {
+        let _ = std::io::copy(&mut answers, &mut to_client);
+        let _ = to_client.shutdown(Shutdown::Write);
+    });
+    let mut requests = BufReader::new(client);
+    loop {
+        let mut head = String::new();
+        let mut length = 0;
+        loop {
+            let mut line = String::new();
+            if requests.read_line(&mut line)? == 0 {
+                return upstream.shutdown(Shutdown::Write);
+            }
+            if line == "\r\n" {
+                break;
+            }
+            if let Some(value) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                length = value.trim().parse().unwrap_or(0);
+            }
+            head.push_str(&line);
+            if head.lines().count() == 1 {
+                head.push_str(&format!("Authorization: Bearer {key}\r\n"));
+            }
+        }
+        let mut body = vec![0; length];
+        requests.read_exact(&mut body)?;
+        upstream.write_all(head.as_bytes())?;
+        upstream.write_all(b"\r\n")?;
+        upstream.write_all(&body)?;
+    }
+}
+
+/// The suite's server scenarios against `/mcp`; the ones rogeriq cannot pass, and why, are in
+/// mcp_conformance_baseline.yml.
+#[test]
+fn the_conformance_suites_server_scenarios() {
+    let dir = conformance();
+    let app = TestApp::spawn();
+    let proxy = key_proxy(app.base.trim_start_matches("http://"), &app.admin_key);
+    let results = temp_dir();
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = Command::new(dir.join("node_modules/.bin/node"))
+        .arg(dir.join("node_modules/@modelcontextprotocol/conformance/dist/index.js"))
+        .args([
+            "server",
+            "--url",
+            &format!("{proxy}/mcp"),
+            "--expected-failures",
+        ])
+        .arg(manifest.join("tests/api/mcp_conformance_baseline.yml"))
+        .arg("--output-dir")
+        .arg(results.path())
+        .output()
+        .expect("run the conformance suite");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let summary = stdout.split("=== SUMMARY ===").nth(1).unwrap_or(&stdout);
+    assert!(
+        out.status.success(),
+        "conformance: {summary}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for passing in [
+        "server-initialize",
+        "ping",
+        "tools-list",
+        "resources-list",
+        "dns-rebinding-protection",
+    ] {
+        assert!(summary.contains(&format!("✓ {passing}")), "{summary}");
+    }
 }
 
 /// One JSON-RPC request to `/mcp` as `key` (stateless: no session, no handshake needed).
