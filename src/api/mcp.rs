@@ -200,6 +200,22 @@ mod tests {
         }
     }
 
+    /// `conversations_close` sets the status itself, so it needs no field beside the ids: the
+    /// PATCH's "at least one field" is met.
+    #[test]
+    fn a_tool_that_fixes_a_field_asks_only_for_the_rest() {
+        let table = tool_table().unwrap();
+        let close = &table.get("conversations_close").unwrap().input_schema;
+        assert!(close["properties"].get("status").is_none());
+        assert!(close.get("allOf").is_none(), "{close:?}");
+        assert_eq!(
+            close["required"],
+            serde_json::json!(["project_id", "conversation_id"])
+        );
+        let update = &table.get("conversations_update").unwrap().input_schema;
+        assert!(update.contains_key("allOf"));
+    }
+
     /// A create is a route that answers 201; only creates take an idempotency key.
     #[test]
     fn creates_are_the_routes_that_answer_201() {

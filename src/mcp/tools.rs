@@ -206,6 +206,26 @@ pub fn split_body(body: &Value) -> Result<SplitBody, String> {
     })
 }
 
+/// Whether `constraint`, an `anyOf` of alternatives, has one that only requires fields of
+/// `fixed`.
+fn satisfied_by(constraint: &Value, fixed: &[(&str, &str)]) -> bool {
+    let requires_only_fixed = |alternative: &Value| {
+        let required = alternative["required"].as_array();
+        alternative
+            .as_object()
+            .is_some_and(|a| a.keys().all(|k| k == "type" || k == "required"))
+            && required.is_some_and(|names| {
+                !names.is_empty()
+                    && names
+                        .iter()
+                        .all(|n| fixed.iter().any(|(f, _)| n.as_str() == Some(*f)))
+            })
+    };
+    constraint["anyOf"]
+        .as_array()
+        .is_some_and(|alternatives| alternatives.iter().any(requires_only_fixed))
+}
+
 fn tool(document: &Value, def: &'static ToolDef) -> Result<Tool, String> {
     let op = operation(document, def.method, def.path)
         .ok_or_else(|| format!("no operation {} {} in the document", def.method, def.path))?;
@@ -252,6 +272,9 @@ fn tool(document: &Value, def: &'static ToolDef) -> Result<Tool, String> {
         }
         required.retain(|r| r != name);
     }
+    // A constraint the fixed fields satisfy ("at least one field" of a PATCH) asks nothing of
+    // the arguments.
+    constraints.retain(|constraint| !satisfied_by(constraint, def.fixed));
     if def.effect == Effect::Create {
         properties.insert(
             IDEMPOTENCY_KEY.into(),
