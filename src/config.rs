@@ -39,6 +39,7 @@ pub struct Settings {
     pub cors: CorsSettings,
     pub store: StoreSettings,
     pub metrics: MetricsSettings,
+    pub mcp: McpSettings,
     pub audit: AuditSettings,
 }
 
@@ -314,13 +315,29 @@ impl MetricsSettings {
                 self.path
             ));
         }
-        if self.path == "/healthz" || self.path == "/api" || self.path.starts_with("/api/") {
+        if ["/healthz", "/api", "/mcp"].contains(&self.path.as_str())
+            || self.path.starts_with("/api/")
+        {
             return Err(format!(
                 "metrics.path '{}' is taken by the API; choose another, such as /metrics",
                 self.path
             ));
         }
         Ok(())
+    }
+}
+
+/// `[mcp]`: the API as tools for LLM agents, over MCP's streamable HTTP at `/mcp`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct McpSettings {
+    /// Whether the server answers `/mcp`; off, `/mcp` is an unknown path (404).
+    pub enabled: bool,
+}
+
+impl Default for McpSettings {
+    fn default() -> Self {
+        McpSettings { enabled: true }
     }
 }
 
@@ -430,6 +447,7 @@ impl Default for Settings {
             },
             store: StoreSettings::default(),
             metrics: MetricsSettings::default(),
+            mcp: McpSettings::default(),
             audit: AuditSettings::default(),
         }
     }

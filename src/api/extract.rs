@@ -22,6 +22,7 @@ use crate::config::{
     AgentSettings, CorsSettings, IntegrationSettings, RateLimitSettings, Settings, WebhookSettings,
 };
 use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::mcp::http::HttpEndpoint;
 use crate::metrics::Metrics;
 use crate::org_owned::api_key::{self, ApiKey};
 use crate::org_owned::audit::Actor;
@@ -73,6 +74,8 @@ pub struct AppState {
     /// with the webhook dispatcher.
     http: Clients,
     pub(crate) backups: Backups,
+    /// `/mcp`, when `mcp.enabled` (`server::launch` sets it once the address is bound).
+    pub mcp: Option<HttpEndpoint>,
 }
 
 impl AppState {
@@ -107,6 +110,7 @@ impl AppState {
             keys: api_key::KeyCache::default(),
             http,
             backups: Backups::new(&settings.data_dir),
+            mcp: None,
         }
     }
 

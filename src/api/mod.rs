@@ -7,6 +7,7 @@ pub mod context;
 pub mod error;
 pub mod extract;
 pub mod limits;
+pub mod mcp;
 pub mod openapi;
 pub mod request_id;
 pub mod routes;
@@ -38,8 +39,8 @@ pub use extract::AppState;
 
 pub type State = web::Data<AppState>;
 
-/// The whole application: routes, JSON 404s, request ids, logging, CORS (the browser endpoints'
-/// own around the server's) and the rate limit.
+/// The whole application: routes, `/mcp`, JSON 404s, request ids, logging, CORS (the browser
+/// endpoints' own around the server's) and the rate limit.
 pub fn app(
     state: State,
 ) -> App<
@@ -53,14 +54,17 @@ pub fn app(
 > {
     let cors = context::cors(&state.cors);
     let metrics_path = state.metrics_path.clone();
+    let mcp_enabled = state.mcp.is_some();
     App::new()
         .app_data(state)
         .configure(routes::configure)
         .configure(|cfg| metrics::configure(cfg, metrics_path.as_deref()))
+        .configure(|cfg| mcp::configure(cfg, mcp_enabled))
         .default_service(web::to(routes::not_found))
         .wrap(from_fn(limits::rate_limit))
         .wrap(cors)
         .wrap(from_fn(context::browser_cors))
+        .wrap(from_fn(mcp::refuse_foreign_origins))
         .wrap(from_fn(context::request_context))
         .wrap(NormalizePath::new(TrailingSlash::Trim))
 }

@@ -35,6 +35,7 @@ mod contract;
 mod filters;
 mod forms;
 mod integrations;
+mod mcp;
 mod metrics;
 mod sdk_compat;
 mod webhook_delivery;
