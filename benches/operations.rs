@@ -1,8 +1,9 @@
 //! What operating the server costs: the audit retention sweep over a large log, how long it
-//! keeps other writes waiting, and the metrics' cost per request and per scrape.
+//! keeps other writes waiting, the store's point reads beneath a GET, and the metrics' cost per
+//! request and per scrape.
 //!
 //! `cargo bench --bench operations` (or `make bench`) runs the full size: a log of 1 000 000
-//! entries of which 100 000 are past the cut. Run without `--bench` (as `cargo test
+//! entries of which 100 000 are past the cut; `-- reads` (or `sweep`, `metrics`) runs one part. Run without `--bench` (as `cargo test
 //! --all-targets` does) it runs the same code at 1/100 scale, as a smoke test.
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -11,8 +12,10 @@ use std::time::{Duration, Instant};
 
 use rogeriq::metrics::{Metrics, StoreSnapshot};
 use rogeriq::org_owned::audit::{self, Actor, Event};
+use rogeriq::org_owned::org::{self, OrgCreate};
+use rogeriq::org_owned::project::{self, Project, ProjectCreate, Slug};
 use rogeriq::org_owned::retention;
-use rogeriq::store::Store;
+use rogeriq::store::{Reader, Store, layout, tables};
 use rogeriq::timestamp::Timestamp;
 
 /// Entries written per write transaction while loading.
@@ -32,9 +35,22 @@ fn main() {
             "smoke size, 1/100"
         }
     );
-    sweep(1_000_000 / scale, 100_000 / scale);
-    metrics_per_request(2_000_000 / scale);
-    scrape(1_000 / scale);
+    // `cargo bench --bench operations -- reads` (or `sweep`, `metrics`) runs one part.
+    let named: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let only = |part: &str| named.is_empty() || named.iter().any(|n| n == part);
+    if only("sweep") {
+        sweep(1_000_000 / scale, 100_000 / scale);
+    }
+    if only("reads") {
+        point_reads(1_000_000 / scale);
+    }
+    if only("metrics") {
+        metrics_per_request(2_000_000 / scale);
+        scrape(1_000 / scale);
+    }
 }
 
 /// Loads `total` audit entries, `old` of them past the cut, sweeps them while another thread
@@ -90,6 +106,68 @@ fn sweep(total: usize, old: usize) {
         during.p(0.99),
         during.max(),
         during.0.len(),
+    );
+    store.close(Duration::from_secs(5)).expect("closed");
+}
+
+/// What the store part of a GET costs: a read transaction with one `Reader::get` of a project,
+/// and one with the project resolved as a request resolves it (its index, then its record),
+/// `reads` times each, on one thread; the best of three rounds, in ns per read.
+fn point_reads(reads: usize) {
+    const PROJECTS: usize = 1_000;
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let store = Store::open(&dir.path().join("reads.redb")).expect("a store");
+    let (org_id, ids) = store
+        .write_blocking(|tx| {
+            let actor = Actor::master(None);
+            let org = org::create(
+                tx,
+                &actor,
+                OrgCreate {
+                    name: "Acme".into(),
+                },
+            )?;
+            let mut ids = Vec::with_capacity(PROJECTS);
+            for i in 0..PROJECTS {
+                let input = ProjectCreate {
+                    name: format!("Project {i}"),
+                    slug: Slug::try_from(format!("project-{i}")).expect("a slug"),
+                    domain: None,
+                };
+                ids.push(project::create(tx, &actor, &org.id, input)?.id);
+            }
+            Ok((org.id, ids))
+        })
+        .expect("projects made");
+    let keys: Vec<Vec<u8>> = ids
+        .iter()
+        .map(|id| layout::org_child(&org_id, id))
+        .collect();
+    let best_of_three = |read: &dyn Fn(usize)| {
+        (0..3)
+            .map(|_| {
+                let started = Instant::now();
+                for i in 0..reads {
+                    read(i % PROJECTS);
+                }
+                started.elapsed().as_nanos() as f64 / reads as f64
+            })
+            .fold(f64::INFINITY, f64::min)
+    };
+    let get = best_of_three(&|i| {
+        let found = store
+            .read_blocking(|rx| rx.get::<Project>(tables::PROJECTS, &keys[i]))
+            .expect("a read");
+        assert!(found.is_some());
+    });
+    let resolve = best_of_three(&|i| {
+        store
+            .read_blocking(|rx| project::resolve(rx, &org_id, &ids[i]))
+            .expect("a project");
+    });
+    println!(
+        "point reads, {reads} per round, best of 3: Reader::get of a project {get:.0} ns, \
+         project::resolve {resolve:.0} ns"
     );
     store.close(Duration::from_secs(5)).expect("closed");
 }

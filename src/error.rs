@@ -189,49 +189,9 @@ impl Error for ApiError {
     }
 }
 
-impl From<redb::Error> for ApiError {
-    fn from(err: redb::Error) -> Self {
-        ApiError::internal_from("storage", err)
-    }
-}
-
-macro_rules! storage_error_into_api_error {
-    ($($ty:ty),*) => {$(
-        impl From<$ty> for ApiError {
-            fn from(err: $ty) -> Self {
-                ApiError::from(redb::Error::from(err))
-            }
-        }
-    )*};
-}
-
-storage_error_into_api_error!(
-    redb::StorageError,
-    redb::TableError,
-    redb::TransactionError,
-    redb::CommitError,
-    redb::SetDurabilityError
-);
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_storage_error_keeps_its_cause_for_the_log() {
-        let err = ApiError::from(redb::StorageError::Corrupted("page 7 checksum".into()));
-        assert_eq!(err.code(), ErrorCode::InternalError);
-        assert_eq!(err.message(), "Internal server error");
-        let shown = err.to_string();
-        assert!(
-            shown.starts_with("INTERNAL_ERROR: Internal server error: storage: "),
-            "{shown}"
-        );
-        assert!(shown.contains("page 7 checksum"), "{shown}");
-        let source = err.source().expect("a storage error has a source");
-        assert!(source.downcast_ref::<redb::Error>().is_some());
-        assert!(source.to_string().contains("page 7 checksum"));
-    }
 
     #[test]
     fn a_described_internal_error_shows_its_detail() {

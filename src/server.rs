@@ -259,8 +259,8 @@ fn http_server(
                 .client_disconnect_timeout(DISCONNECT_TIMEOUT)
                 // actix's handler of `Expect: 100-continue` (not a panic on a failure).
                 .expect(fn_service(move |req| {
-                    let answer = connection::expect_continue(&expect_state, req);
-                    async move { answer }
+                    let state = expect_state.clone();
+                    async move { connection::expect_continue(&state, req).await }
                 }))
                 .finish(map_config(
                     api::app(state)

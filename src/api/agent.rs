@@ -28,7 +28,9 @@ pub async fn get_config(
     project_id: web::Path<String>,
     state: State,
 ) -> ApiResult<HttpResponse> {
-    let config = InProject::new(&auth, project_id.into_inner()).look_up(&state, agent::config)?;
+    let config = InProject::new(&auth, project_id.into_inner())
+        .look_up(&state, agent::config)
+        .await?;
     Ok(ok(config))
 }
 
@@ -38,7 +40,7 @@ pub async fn update_config(
     body: JsonBody,
     state: State,
 ) -> ApiResult<HttpResponse> {
-    let project = InProject::checked(&state, &auth, project_id.into_inner())?;
+    let project = InProject::checked(&state, &auth, project_id.into_inner()).await?;
     let input = ConfigUpdate::from_json(body.value().await?)?;
     let config = project
         .write(&state, move |tx, scope, actor| {
@@ -83,7 +85,7 @@ async fn run(
     body: JsonBody,
     state: State,
 ) -> ApiResult<HttpResponse> {
-    let project = InProject::checked(&state, &auth, project_id.into_inner())?;
+    let project = InProject::checked(&state, &auth, project_id.into_inner()).await?;
     let request = AgentRequest::from_json(kind, body.value().await?)?;
     let default_model = state.agent.default_model.clone();
     let context = project

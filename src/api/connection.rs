@@ -22,11 +22,11 @@ use crate::ids;
 /// `max_body_bytes`, or an API request without a usable key (org key or master key), is
 /// refused at once, so an unauthenticated client cannot make the server read an upload. The
 /// public browser endpoints (`POST /api/v1/f/{formId}`) take no key.
-pub fn expect_continue(
+pub async fn expect_continue(
     state: &web::Data<AppState>,
     req: Request,
 ) -> Result<Request, actix_web::Error> {
-    let refusal = match refusal(state, &req) {
+    let refusal = match refusal(state, &req).await {
         Ok(None) => return Ok(req),
         Ok(Some(refusal)) => refusal,
         Err(err) => err,
@@ -51,7 +51,7 @@ pub fn expect_continue(
 }
 
 /// Why a request announcing its body should not send it, if it should not.
-fn refusal(state: &AppState, req: &Request) -> Result<Option<ApiError>, ApiError> {
+async fn refusal(state: &AppState, req: &Request) -> Result<Option<ApiError>, ApiError> {
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)
@@ -71,7 +71,7 @@ fn refusal(state: &AppState, req: &Request) -> Result<Option<ApiError>, ApiError
             "Missing API key",
         )));
     };
-    if state.master.verify(token) || extract::usable_key(state, token)?.is_some() {
+    if state.master.verify(token) || extract::usable_key(state, token).await?.is_some() {
         return Ok(None);
     }
     Ok(Some(ApiError::new(

@@ -50,7 +50,7 @@ pub async fn post_message(
     state: State,
 ) -> ApiResult<HttpResponse> {
     let (project_id, conversation_id) = path.into_inner();
-    let project = InProject::checked(&state, &auth, project_id)?;
+    let project = InProject::checked(&state, &auth, project_id).await?;
     let input = MessageCreate::from_json(body.value().await?)?;
     let posted = project
         .write(&state, move |tx, scope, actor| {

@@ -99,7 +99,7 @@ mod tests {
 
     #[actix_web::test]
     async fn an_internal_error_renders_without_its_cause() {
-        let err = ApiError::from(redb::StorageError::Corrupted("secret page 7".into()));
+        let err = ApiError::internal_from("storage", std::io::Error::other("secret page 7"));
         let response = render(&err, "req_test".into());
         assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
         let body = body_of(response).await;

@@ -193,13 +193,13 @@ fn unauthorized(message: &'static str) -> ApiError {
 
 /// Looks up a presented org key; `None` for malformed, unknown, wrong-secret, revoked or
 /// expired keys alike.
-pub fn usable_key(state: &AppState, token: &str) -> ApiResult<Option<Arc<ApiKey>>> {
+pub async fn usable_key(state: &AppState, token: &str) -> ApiResult<Option<Arc<ApiKey>>> {
     let Some(presented) = auth::parse_key(token) else {
         return Ok(None);
     };
     let secret_hash = auth::hash_secret(presented.secret);
     let key_id = presented.key_id;
-    let key = state.keys.find(&state.store, &key_id)?;
+    let key = state.keys.find(&state.store, &key_id).await?;
     Ok(key.filter(|k| {
         auth::hashes_match(&k.secret_hash, &secret_hash) && k.is_usable(Timestamp::now())
     }))
@@ -225,7 +225,7 @@ pub async fn identify(state: &AppState, req: &HttpRequest) -> ApiResult<Caller> 
     let Some(token) = credential(req) else {
         return Ok(Caller::Anonymous { presented: false });
     };
-    Ok(match usable_key(state, &token)? {
+    Ok(match usable_key(state, &token).await? {
         Some(key) => Caller::Key(key),
         None => Caller::Anonymous { presented: true },
     })

@@ -76,7 +76,7 @@ pub async fn update_lifecycle(
     state: State,
 ) -> ApiResult<HttpResponse> {
     let (project_id, provider) = path.into_inner();
-    let project = InProject::checked(&state, &auth, project_id)?;
+    let project = InProject::checked(&state, &auth, project_id).await?;
     let update = LifecycleUpdate::from_json(body.value().await?)?;
     let updated = project
         .write(&state, move |tx, scope, actor| {

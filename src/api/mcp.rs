@@ -141,7 +141,7 @@ async fn handle(req: HttpRequest, body: JsonBody, state: State) -> ApiResult<Htt
             false,
         ));
     };
-    let Some(key) = extract::usable_key(&state, token)? else {
+    let Some(key) = extract::usable_key(&state, token).await? else {
         return Ok(unauthorized("Invalid API key", true));
     };
     let caller = Caller::new(token.to_string(), Some(key.org_id.clone()));

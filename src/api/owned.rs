@@ -23,11 +23,16 @@ pub async fn list<K: Routed>(
     let project = InProject::new(&auth, project_id.into_inner());
     match K::LISTING {
         Listing::Paged { .. } => {
-            // Most pages are the next few entries of one index: served inline. A walk that
-            // outgrows that is run again, whole, on the blocking pool.
-            let inline = project.look_up(&state, |rx, scope| {
-                routed::list_page::<K>(rx, scope, &query, routed::INLINE_PAGE_ENTRIES)
-            })?;
+            // Most pages are the next few entries of one index: served as a point read. A walk
+            // that outgrows that is run again, whole, on the blocking pool.
+            let (inline, query) = project
+                .look_up(&state, move |rx, scope| {
+                    let page =
+                        routed::list_page::<K>(rx, scope, &query, routed::INLINE_PAGE_ENTRIES);
+                    Ok((page, query))
+                })
+                .await?;
+            let inline = inline?;
             let page = if inline.spent {
                 project
                     .read(&state, move |rx, scope| {
@@ -57,7 +62,7 @@ pub async fn create<K: Routed>(
     body: JsonBody,
     state: State,
 ) -> ApiResult<HttpResponse> {
-    let project = InProject::checked(&state, &auth, project_id.into_inner())?;
+    let project = InProject::checked(&state, &auth, project_id.into_inner()).await?;
     let input = K::parse_create(body.value().await?, input_settings(&state))?;
     let record = project
         .write(&state, move |tx, scope, actor| {
@@ -74,7 +79,10 @@ pub async fn get<K: Kind>(
 ) -> ApiResult<HttpResponse> {
     let (project_id, id) = path.into_inner();
     let record = InProject::new(&auth, project_id)
-        .look_up(&state, |rx, scope| project_owned::get::<K>(rx, scope, &id))?;
+        .look_up(&state, move |rx, scope| {
+            project_owned::get::<K>(rx, scope, &id)
+        })
+        .await?;
     Ok(ok(record.view()))
 }
 
@@ -85,7 +93,7 @@ pub async fn update<K: Routed>(
     state: State,
 ) -> ApiResult<HttpResponse> {
     let (project_id, id) = path.into_inner();
-    let project = InProject::checked(&state, &auth, project_id)?;
+    let project = InProject::checked(&state, &auth, project_id).await?;
     let input = K::parse_update(body.value().await?, input_settings(&state))?;
     let record = project
         .write(&state, move |tx, scope, actor| {

@@ -38,10 +38,11 @@ pub async fn get(
 ) -> ApiResult<HttpResponse> {
     let (org_id, project_id) = path.into_inner();
     let org = auth.org(&org_id)?;
-    // A point read: inline (see `InProject::look_up`).
+    // A point read (see `InProject::look_up`).
     let project = state
         .store
-        .read_blocking(|rx| project::resolve(rx, &org, &project_id))?;
+        .look_up(move |rx| project::resolve(rx, &org, &project_id))
+        .await?;
     Ok(ok(project.view()))
 }
 
@@ -54,9 +55,11 @@ pub async fn update(
     let (org_id, project_id) = path.into_inner();
     let org = auth.org(&org_id)?;
     // The project is resolved before the body is read (API.md §2.3), and again in the write.
+    let (resolving, id) = (org.clone(), project_id.clone());
     state
         .store
-        .read_blocking(|rx| project::resolve(rx, &org, &project_id))?;
+        .look_up(move |rx| project::resolve(rx, &resolving, &id))
+        .await?;
     let input = ProjectUpdate::from_json(body.value().await?)?;
     let actor = auth.actor();
     let project = state

@@ -26,27 +26,26 @@ impl InProject {
 
     /// Resolves the project now, so that a bad project answers before the body is read
     /// (API.md §2.3).
-    pub fn checked(state: &State, auth: &Auth, project_id: String) -> ApiResult<Self> {
+    pub async fn checked(state: &State, auth: &Auth, project_id: String) -> ApiResult<Self> {
         let project = InProject::new(auth, project_id);
-        project.look_up(state, |_, _| Ok(()))?;
+        project.look_up(state, |_, _| Ok(())).await?;
         Ok(project)
     }
 
     /// A point read — the project and a few keys of it, or a page walk held to
-    /// `routed::INLINE_PAGE_ENTRIES` — run inline on the async worker: redb's read transactions
-    /// never wait for the writer, so this costs a few page look-ups, less than a hand-off to
-    /// the blocking pool. Anything that scans further uses [`InProject::read`].
-    pub fn look_up<T>(
+    /// `routed::INLINE_PAGE_ENTRIES` — through `Store::look_up` (inline on the async worker on
+    /// redb, whose read transactions never wait for the writer: a few page look-ups, less than
+    /// a hand-off to the blocking pool). Anything that scans further uses [`InProject::read`].
+    pub async fn look_up<T: Send + 'static>(
         &self,
         state: &State,
-        op: impl FnOnce(&Rx, &ProjectScope) -> ApiResult<T>,
+        op: impl FnOnce(&Rx, &ProjectScope) -> ApiResult<T> + Send + 'static,
     ) -> ApiResult<T> {
-        state.store.read_blocking(|rx| {
-            op(
-                rx,
-                &ProjectScope::resolve(rx, &self.org_id, &self.project_id)?,
-            )
-        })
+        let (org_id, project_id) = (self.org_id.clone(), self.project_id.clone());
+        state
+            .store
+            .look_up(move |rx| op(rx, &ProjectScope::resolve(rx, &org_id, &project_id)?))
+            .await
     }
 
     /// A read that may touch many pages (a list, a search), on the blocking pool.

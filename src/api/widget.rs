@@ -14,7 +14,9 @@ pub async fn get_config(
     project_id: web::Path<String>,
     state: State,
 ) -> ApiResult<HttpResponse> {
-    let config = InProject::new(&auth, project_id.into_inner()).look_up(&state, widget::get)?;
+    let config = InProject::new(&auth, project_id.into_inner())
+        .look_up(&state, widget::get)
+        .await?;
     Ok(ok(config.view()))
 }
 
@@ -25,7 +27,7 @@ pub async fn update_config(
     body: JsonBody,
     state: State,
 ) -> ApiResult<HttpResponse> {
-    let project = InProject::checked(&state, &auth, project_id.into_inner())?;
+    let project = InProject::checked(&state, &auth, project_id.into_inner()).await?;
     let input = WidgetUpdate::from_json(body.value().await?)?;
     let config = project
         .write(&state, move |tx, scope, actor| {

@@ -200,22 +200,24 @@ pub struct KeyCache {
 type Generation = (u64, u64);
 
 impl KeyCache {
-    /// The key `key_id`, from the cache when still current, else read (inline: two point gets,
-    /// see `Store::read_blocking`) and kept.
-    pub fn find(&self, store: &Store, key_id: &str) -> ApiResult<Option<Arc<ApiKey>>> {
+    /// The key `key_id`, from the cache when still current, else read (two point gets, see
+    /// `Store::look_up`) and kept. A store shared with other processes keeps no generations:
+    /// the key is then read every time.
+    pub async fn find(&self, store: &Store, key_id: &str) -> ApiResult<Option<Arc<ApiKey>>> {
         // Read before the transaction: a commit in between makes the entry stale at once.
-        let now = (
-            store.generation(tables::API_KEYS)?,
-            store.generation(tables::KEY_INDEX)?,
-        );
-        if let Ok(entries) = self.entries.lock()
+        let now = store
+            .generation(tables::API_KEYS)
+            .zip(store.generation(tables::KEY_INDEX));
+        if let Some(now) = now
+            && let Ok(entries) = self.entries.lock()
             && let Some((read_at, key)) = entries.get(key_id)
             && *read_at == now
         {
             return Ok(Some(Arc::clone(key)));
         }
-        let found = store.read_blocking(|rx| find(rx, key_id))?.map(Arc::new);
-        if let (Some(key), Ok(mut entries)) = (&found, self.entries.lock()) {
+        let id = key_id.to_string();
+        let found = store.look_up(move |rx| find(rx, &id)).await?.map(Arc::new);
+        if let (Some(now), Some(key), Ok(mut entries)) = (now, &found, self.entries.lock()) {
             if entries.len() >= MAX_CACHED_KEYS {
                 entries.clear();
             }
@@ -313,17 +315,21 @@ mod tests {
             })
             .unwrap();
         let cache = KeyCache::default();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let find = |id: &str| runtime.block_on(cache.find(&store, id)).unwrap();
         for _ in 0..2 {
-            let key = cache.find(&store, &key_id).unwrap().unwrap();
+            let key = find(&key_id).unwrap();
             assert!(key.revoked_at.is_none());
         }
         let (o, k) = (org_id.clone(), key_id.clone());
         store
             .write_blocking(move |tx| revoke(tx, &Actor::master(None), &o, &k))
             .unwrap();
-        let key = cache.find(&store, &key_id).unwrap().unwrap();
+        let key = find(&key_id).unwrap();
         assert!(key.revoked_at.is_some(), "the revocation is seen at once");
-        assert!(cache.find(&store, "key_unknown00000").unwrap().is_none());
+        assert!(find("key_unknown00000").is_none());
     }
 
     /// The layout before scopes were parsed on load: the same strings, as text.

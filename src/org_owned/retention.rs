@@ -28,6 +28,16 @@ const EXAMINED_PER_BATCH: usize = 16;
 
 const SECONDS_PER_DAY: i64 = 86_400;
 
+/// The lease a sweep holds (`Store::try_lease`): where several processes share a store, one of
+/// them sweeps.
+const LEASE: &str = "audit-retention";
+
+/// How long a sweep's lease lasts: past the next sweep of the process that holds it, so it
+/// keeps the lease while it runs, and another takes over about two intervals after it stopped.
+fn lease_for(interval: Duration) -> Duration {
+    interval.saturating_mul(2).max(Duration::from_secs(60))
+}
+
 /// What one sweep did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Swept {
@@ -167,7 +177,17 @@ impl RetentionSweep {
                     let started = Instant::now();
                     let stop_asked =
                         || !matches!(stopped.try_recv(), Err(mpsc::TryRecvError::Empty));
-                    match expire(&store, cut, batch, stop_asked) {
+                    // One process at a time: a store shared by several sweeps this way.
+                    let swept = store
+                        .try_lease(LEASE, lease_for(interval))
+                        .and_then(|held| {
+                            if held {
+                                expire(&store, cut, batch, stop_asked)
+                            } else {
+                                Ok(Swept::default())
+                            }
+                        });
+                    match swept {
                         Ok(swept) => {
                             metrics.audit_expired(swept.deleted);
                             if swept.deleted > 0 {

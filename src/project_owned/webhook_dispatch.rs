@@ -529,13 +529,7 @@ enum Progress {
 /// write transaction at a time, while further attempts go on: `max_in_flight` counts attempts,
 /// not outcomes waiting for their commit.
 async fn run(store: Store, config: Arc<Config>, mut stop: oneshot::Receiver<()>) {
-    let commits = match store.commits_to(tables::OUTBOX_DUE) {
-        Ok(commits) => commits,
-        Err(err) => {
-            tracing::error!(error = %err, "webhook dispatcher cannot watch the outbox");
-            return;
-        }
-    };
+    let commits = store.commits_to(tables::OUTBOX_DUE);
     let (report, mut reports) = mpsc::unbounded_channel::<Progress>();
     let mut work = Work::default();
     loop {

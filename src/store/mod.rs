@@ -1,77 +1,92 @@
-//! The embedded store: one redb file. Scans run on the async runtime's blocking pool, point
-//! reads may run inline; every write goes through one writer thread (`writer`), which commits
-//! what is queued in shared `Durability::Immediate` transactions, so that a request is
-//! acknowledged only once its commit is durable.
+//! The store, behind one interface whatever holds the data: tables of byte keys and byte
+//! values, read in read transactions (`Rx`) and written by write operations (`Tx`) that are all
+//! or nothing. The domain code is written against this module alone; which backend runs is
+//! known only here.
+//!
+//! - `redb` (the default): one embedded file. Scans run on the async runtime's blocking pool,
+//!   point reads may run inline; every write goes through one writer thread, which commits what
+//!   is queued in shared `Durability::Immediate` transactions, so that a request is
+//!   acknowledged only once its commit is durable.
 
-pub mod backup;
 pub mod layout;
-mod writer;
 
-use std::cell::{Cell, Ref, RefCell, RefMut};
-use std::ops::{Bound, ControlFlow};
+mod job;
+mod redb;
+
+pub use self::redb::backup;
+
+use std::cell::Cell;
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex, OnceLock, RwLock};
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
-use redb::{
-    ConcurrencyMode, Database, DatabaseError, ReadOnlyTable, ReadTransaction, ReadableDatabase,
-    ReadableTable, ReadableTableMetadata, TableDefinition, TableHandle, WriteTransaction,
-};
 use sha2::{Digest, Sha256};
 use tokio::sync::{Notify, oneshot};
 
-use writer::{Job, Operation, Writer};
-
+use self::job::{Job, Operation};
+use self::redb::Redb;
 use crate::codec::{self, Record};
 use crate::error::{ApiError, ApiResult};
-use crate::ids;
 use crate::timestamp::Timestamp;
 
 pub use layout::KeyRange;
 
-pub type Table = TableDefinition<'static, &'static [u8], &'static [u8]>;
+/// A table of the store: byte keys in byte order, byte values. Store-owned: a name and its
+/// place in `tables::ALL`, which each backend maps to its own table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Table {
+    name: &'static str,
+    index: usize,
+}
 
-/// The tables. Key layouts are in `layout`.
+impl Table {
+    const fn new(name: &'static str, index: usize) -> Table {
+        Table { name, index }
+    }
+
+    pub const fn name(self) -> &'static str {
+        self.name
+    }
+
+    /// Its position in `tables::ALL`.
+    const fn index(self) -> usize {
+        self.index
+    }
+}
+
+/// The tables. Key layouts are in `layout`. The store keeps two more of its own: the
+/// creation counter and the salt of `Store::salted_hash`.
 pub mod tables {
     use super::Table;
-    use redb::TableDefinition;
 
-    /// Counters: `seq` orders everything by creation, independent of the clock; the stored
-    /// value is a bound above every value handed out (`writer::SEQ_RESERVE`).
-    pub const META: TableDefinition<'static, &'static str, u64> = TableDefinition::new("meta");
     /// `org_id` → Org.
-    pub const ORGS: Table = TableDefinition::new("orgs");
+    pub const ORGS: Table = Table::new("orgs", 0);
     /// `org_id ++ key_id` → ApiKey.
-    pub const API_KEYS: Table = TableDefinition::new("api_keys");
+    pub const API_KEYS: Table = Table::new("api_keys", 1);
     /// `key_id` → `org_id`: finds a presented key's record in one look-up.
-    pub const KEY_INDEX: Table = TableDefinition::new("key_index");
+    pub const KEY_INDEX: Table = Table::new("key_index", 2);
     /// `org_id ++ project_id` → Project.
-    pub const PROJECTS: Table = TableDefinition::new("projects");
+    pub const PROJECTS: Table = Table::new("projects", 3);
     /// `project_id` → `org_id`: resolves `/projects/{projectId}` paths.
-    pub const PROJECT_INDEX: Table = TableDefinition::new("project_index");
+    pub const PROJECT_INDEX: Table = Table::new("project_index", 4);
     /// `org_id ++ slug` → `project_id`: slug uniqueness within an organisation.
-    pub const PROJECT_SLUGS: Table = TableDefinition::new("project_slugs");
+    pub const PROJECT_SLUGS: Table = Table::new("project_slugs", 5);
     /// `org_id ++ project_id ++ kind ++ …` → everything a project owns, records and indexes.
-    pub const OWNED: Table = TableDefinition::new("owned");
+    pub const OWNED: Table = Table::new("owned", 6);
     /// `org_id ++ seq` → AuditEntry. Org-owned, so entries outlive their project.
-    pub const AUDIT: Table = TableDefinition::new("audit");
+    pub const AUDIT: Table = Table::new("audit", 7);
     /// `object_id` → `org_id ++ project_id`, for the project-owned kinds that public endpoints
     /// find by id alone (`POST /api/f/{formId}`).
-    pub const PUBLIC_IDS: Table = TableDefinition::new("public_ids");
+    pub const PUBLIC_IDS: Table = Table::new("public_ids", 8);
     /// `org_id ++ project_id ++ webhook_id ++ delivery_id` → PendingDelivery: the webhook
     /// outbox, one entry per event and webhook still to be delivered.
-    pub const OUTBOX: Table = TableDefinition::new("outbox");
+    pub const OUTBOX: Table = Table::new("outbox", 9);
     /// `due (u64 ms, big-endian) ++ seq` → the entry's `OUTBOX` key: the outbox by due time.
-    pub const OUTBOX_DUE: Table = TableDefinition::new("outbox_due");
+    pub const OUTBOX_DUE: Table = Table::new("outbox_due", 10);
     /// Kind tag (one byte) → how many records of that project-owned kind the store holds
     /// (u64, big-endian), kept by the write path; `project_owned::registry` owns its keys.
-    pub const COUNTS: Table = TableDefinition::new("counts");
-    /// Name → random bytes made once, when the file is created; never sent to a client.
-    pub const SECRETS: TableDefinition<'static, &'static str, &'static [u8]> =
-        TableDefinition::new("secrets");
+    pub const COUNTS: Table = Table::new("counts", 11);
 
     pub const ALL: [Table; 12] = [
         ORGS,
@@ -89,28 +104,21 @@ pub mod tables {
     ];
 }
 
-const SEQ_KEY: &str = "seq";
-/// The salt of `Store::salted_hash`.
-const HASH_SALT_KEY: &str = "hash_salt";
+// Each table's index is its position in `tables::ALL`; `Tx::written` keeps one bit per table.
+const _: () = {
+    let mut i = 0;
+    while i < tables::ALL.len() {
+        assert!(tables::ALL[i].index == i);
+        i += 1;
+    }
+    assert!(tables::ALL.len() <= 32);
+};
 
 #[derive(Debug)]
 pub enum OpenError {
     /// Another process holds the data file.
     AlreadyOpen(PathBuf),
     Other(String),
-}
-
-impl OpenError {
-    /// Why redb did not open the file at `path`: held by another process, or anything else.
-    pub(crate) fn of(path: &Path, err: DatabaseError) -> OpenError {
-        match err {
-            // The second: a process of another redb locking generation, or one in shared mode.
-            DatabaseError::DatabaseAlreadyOpen | DatabaseError::LockProtocolMismatch => {
-                OpenError::AlreadyOpen(path.to_path_buf())
-            }
-            other => OpenError::Other(format!("cannot open {}: {other}", path.display())),
-        }
-    }
 }
 
 impl std::fmt::Display for OpenError {
@@ -155,11 +163,6 @@ impl Default for Limits {
 
 /// One `Notify` per table of `tables::ALL`, woken after each commit that wrote that table.
 type CommitSignals = Arc<[Notify; tables::ALL.len()]>;
-/// One counter per table of `tables::ALL`: how many commits wrote that table. The writer
-/// raises it after the commit and before it answers any operation of the batch.
-type Generations = Arc<[AtomicU64; tables::ALL.len()]>;
-// `Tx::written` keeps one bit per table.
-const _: () = assert!(tables::ALL.len() <= 32);
 
 /// Commits to one table, as `Store::commits_to` gives them.
 pub struct CommitSignal {
@@ -177,21 +180,13 @@ impl CommitSignal {
 
 #[derive(Clone)]
 pub struct Store {
-    inner: Arc<Inner>,
+    backend: Backend,
 }
 
-struct Inner {
-    db: Arc<Database>,
-    latest: LatestSnapshot,
-    generations: Generations,
-    limits: Limits,
-    hash_salt: [u8; 32],
-    commits: CommitSignals,
-    jobs: Mutex<Option<mpsc::Sender<Job>>>,
-    writer: Mutex<Option<JoinHandle<()>>>,
-    /// Jobs sent to the writer and not yet taken by it.
-    queued: Arc<AtomicUsize>,
-    observer: Arc<OnceLock<CommitObserver>>,
+/// The backend that holds the data; `Store` dispatches each call to it.
+#[derive(Clone)]
+enum Backend {
+    Redb(Arc<Redb>),
 }
 
 impl Store {
@@ -199,62 +194,22 @@ impl Store {
         Store::open_with(path, Limits::default())
     }
 
+    /// Opens (or creates) the redb file at `path`.
     pub fn open_with(path: &Path, limits: Limits) -> Result<Store, OpenError> {
-        let db = Database::builder()
-            .set_cache_size(limits.cache_bytes)
-            // The whole file is locked once at open, so read transactions take no file locks
-            // (`SingleWriter` takes byte-range locks in each). Another process cannot open the
-            // file meanwhile: `rogeriq backup` and `export` then ask this server (`src/ops.rs`).
-            .set_concurrency_mode(ConcurrencyMode::ExclusiveWriter)
-            .create(path)
-            .map_err(|err| OpenError::of(path, err))?;
-        let (seq, hash_salt) = init_tables(&db)
-            .map_err(|e| OpenError::Other(format!("cannot initialise {}: {e}", path.display())))?;
-        let db = Arc::new(db);
-        let latest = LatestSnapshot::default();
-        latest.renew(&db);
-        let (jobs, queue) = mpsc::channel::<Job>();
-        let commits: CommitSignals = Arc::new(std::array::from_fn(|_| Notify::new()));
-        let generations: Generations = Arc::new(std::array::from_fn(|_| AtomicU64::new(0)));
-        let queued = Arc::new(AtomicUsize::new(0));
-        let observer: Arc<OnceLock<CommitObserver>> = Arc::new(OnceLock::new());
-        let writer = Writer {
-            db: Arc::clone(&db),
-            latest: latest.clone(),
-            seq,
-            seq_reserved: seq,
-            limits,
-            commits: Arc::clone(&commits),
-            generations: Arc::clone(&generations),
-            observer: Arc::clone(&observer),
-            queued: Arc::clone(&queued),
-        };
-        let handle = std::thread::Builder::new()
-            .name("rogeriq-writer".into())
-            .spawn(move || writer.serve(queue))
-            .map_err(|e| OpenError::Other(format!("cannot start the writer thread: {e}")))?;
         Ok(Store {
-            inner: Arc::new(Inner {
-                db,
-                latest,
-                generations,
-                limits,
-                hash_salt,
-                commits,
-                jobs: Mutex::new(Some(jobs)),
-                writer: Mutex::new(Some(handle)),
-                queued,
-                observer,
-            }),
+            backend: Backend::Redb(Arc::new(Redb::open(path, limits)?)),
         })
     }
 
     /// Lowercase hex SHA-256 of `text` after this store's secret salt: the same text hashes
-    /// the same way for the life of the data file, and nobody without the file can reverse a
+    /// the same way for the life of the store, and nobody without the store can reverse a
     /// hash of a small space (an IP address) by trying every value.
     pub fn salted_hash(&self, text: &str) -> String {
+        let salt = match &self.backend {
+            Backend::Redb(db) => &db.hash_salt,
+        };
         let mut hasher = Sha256::new();
-        hasher.update(self.inner.hash_salt);
+        hasher.update(salt);
         hasher.update(text.as_bytes());
         hasher
             .finalize()
@@ -265,36 +220,47 @@ impl Store {
 
     /// Wakes its holder after each commit that wrote `table`: the webhook dispatcher waits on
     /// the outbox's.
-    pub fn commits_to(&self, table: Table) -> ApiResult<CommitSignal> {
-        Ok(CommitSignal {
-            signals: Arc::clone(&self.inner.commits),
-            index: table_index(table)?,
-        })
+    pub fn commits_to(&self, table: Table) -> CommitSignal {
+        let signals = match &self.backend {
+            Backend::Redb(db) => Arc::clone(&db.commits),
+        };
+        CommitSignal {
+            signals,
+            index: table.index(),
+        }
     }
 
-    /// How many commits have written `table` so far. A value read before a read transaction
-    /// begins is still current after it only if no commit wrote the table meanwhile: a cache
-    /// of that table's records stamped with it stays exact (`api_key::KeyCache`). The writer
-    /// raises it before answering, so an acknowledged write changes it.
-    pub fn generation(&self, table: Table) -> ApiResult<u64> {
-        Ok(self.inner.generations[table_index(table)?].load(Ordering::SeqCst))
+    /// How many commits have written `table` so far, when this process sees every commit. A
+    /// value read before a read transaction begins is still current after it only if no commit
+    /// wrote the table meanwhile: a cache of that table's records stamped with it stays exact
+    /// (`api_key::KeyCache`). The writer raises it before answering, so an acknowledged write
+    /// changes it. `None` where other processes may write the store too: no cache can then be
+    /// known to be exact.
+    pub fn generation(&self, table: Table) -> Option<u64> {
+        match &self.backend {
+            Backend::Redb(db) => Some(db.generation(table)),
+        }
     }
 
-    /// Write operations waiting for the writer thread (metrics).
+    /// Write operations waiting for the writer (metrics).
     pub fn queue_depth(&self) -> usize {
-        self.inner.queued.load(Ordering::Relaxed)
+        match &self.backend {
+            Backend::Redb(db) => db.queue_depth(),
+        }
     }
 
     /// Has `observer` told of every durable commit from now on (metrics). The first observer
     /// set stays; later calls change nothing.
     pub fn observe_commits(&self, observer: CommitObserver) {
-        let _ = self.inner.observer.set(observer);
+        match &self.backend {
+            Backend::Redb(db) => db.observe_commits(observer),
+        }
     }
 
-    /// Runs `op` on the writer thread, in a write transaction it may share with other
-    /// operations, and answers once the commit that holds its writes is durable. An `Err`
-    /// leaves nothing written. `op` must only read and write through `tx` and fail before its
-    /// first write where it can: it may run twice (see `writer`), hence `Clone`.
+    /// Runs `op` in a write transaction, which it may share with other operations, and answers
+    /// once the commit that holds its writes is durable. An `Err` leaves nothing written. `op`
+    /// must only read and write through `tx` and fail before its first write where it can: it
+    /// may run more than once, hence `Clone`.
     pub async fn write<T, F>(&self, op: F) -> ApiResult<T>
     where
         F: FnOnce(&mut Tx<'_>) -> ApiResult<T> + Clone + Send + 'static,
@@ -323,18 +289,8 @@ impl Store {
     {
         let (reply, receiver) = oneshot::channel();
         let job: Job = Box::new(Operation::new(op, reply));
-        let jobs = self
-            .inner
-            .jobs
-            .lock()
-            .map_err(|_| ApiError::internal("writer lock poisoned"))?;
-        let sender = jobs
-            .as_ref()
-            .ok_or_else(|| ApiError::internal("the store is closed"))?;
-        self.inner.queued.fetch_add(1, Ordering::Relaxed);
-        if sender.send(job).is_err() {
-            self.inner.queued.fetch_sub(1, Ordering::Relaxed);
-            return Err(ApiError::internal("the writer thread has stopped"));
+        match &self.backend {
+            Backend::Redb(db) => db.submit(job)?,
         }
         Ok(receiver)
     }
@@ -347,8 +303,8 @@ impl Store {
         F: FnOnce(&Rx) -> ApiResult<T> + Send + 'static,
         T: Send + 'static,
     {
-        let inner = Arc::clone(&self.inner);
-        tokio::task::spawn_blocking(move || read_in(&inner, op))
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || store.read_blocking(op))
             .await
             .map_err(|err| match err.try_into_panic() {
                 Ok(panic) => ApiError::internal(format!(
@@ -359,126 +315,64 @@ impl Store {
             })?
     }
 
-    /// Runs `op` in a read transaction on the calling thread. On an async worker this is only
-    /// for a point read of a handful of keys (an API key by id): redb's read transactions never
-    /// wait for the writer, so it costs a few page look-ups, less than a round trip through the
+    /// A point read of a handful of keys from async code (an API key by id, a project, one
+    /// record). redb runs it inline on the calling thread: its read transactions never wait
+    /// for the writer, so it costs a few page look-ups, less than a round trip through the
     /// blocking pool. Scans, search, the audit log and lists that outgrow
     /// `routed::INLINE_PAGE_ENTRIES` go through [`Store::read`].
-    pub fn read_blocking<T>(&self, op: impl FnOnce(&Rx) -> ApiResult<T>) -> ApiResult<T> {
-        read_in(&self.inner, op)
+    pub async fn look_up<T, F>(&self, op: F) -> ApiResult<T>
+    where
+        F: FnOnce(&Rx) -> ApiResult<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        match &self.backend {
+            Backend::Redb(db) => db.read_in(op),
+        }
     }
 
-    /// Stops the writer after the jobs already queued, then closes the file once no other
+    /// Runs `op` in a read transaction on the calling thread, which waits for it: for code that
+    /// is not async (start-up, tools, background threads, tests). Async code uses
+    /// [`Store::look_up`] or [`Store::read`].
+    pub fn read_blocking<T>(&self, op: impl FnOnce(&Rx) -> ApiResult<T>) -> ApiResult<T> {
+        match &self.backend {
+            Backend::Redb(db) => db.read_in(op),
+        }
+    }
+
+    /// Takes or renews the lease `name` for `ttl`: whether this process holds it now. Work
+    /// that one process at a time must do (a sweep) runs only while it holds the lease. redb's
+    /// file has one process, which always holds every lease.
+    pub fn try_lease(&self, _name: &str, _ttl: Duration) -> ApiResult<bool> {
+        match &self.backend {
+            Backend::Redb(_) => Ok(true),
+        }
+    }
+
+    /// Writes a backup of the store to `dest` on the runtime's blocking pool, never on an
+    /// async worker: the copy reads the whole store.
+    pub async fn backup_to(&self, dest: PathBuf) -> ApiResult<backup::BackupInfo> {
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || match &store.backend {
+            Backend::Redb(db) => db.backup_to(&dest),
+        })
+        .await
+        .map_err(|err| ApiError::internal_from("backup task", err))?
+    }
+
+    /// Stops the writer after the jobs already queued, then closes the store once no other
     /// handle is left, so that the next open runs no repair.
     pub fn close(self, wait_for_handles: Duration) -> Result<(), String> {
-        if let Ok(mut jobs) = self.inner.jobs.lock() {
-            jobs.take();
-        }
-        let writer = self.inner.writer.lock().ok().and_then(|mut w| w.take());
-        if let Some(handle) = writer {
-            handle
-                .join()
-                .map_err(|_| "the writer thread panicked".to_string())?;
-        }
-        let deadline = Instant::now() + wait_for_handles;
-        let mut inner = self.inner;
-        loop {
-            match Arc::try_unwrap(inner) {
-                Ok(Inner { db, latest, .. }) => {
-                    // The last snapshot's read transaction must end before the file closes.
-                    drop(latest);
-                    return match Arc::try_unwrap(db) {
-                        Ok(db) => db.close().map_err(|e| format!("closing the store: {e}")),
-                        Err(_) => Err("the store is still in use".into()),
-                    };
-                }
-                Err(shared) if Instant::now() < deadline => {
-                    inner = shared;
-                    std::thread::sleep(Duration::from_millis(10));
-                }
-                Err(_) => return Err("the store is still in use; it closes when released".into()),
-            }
+        match self.backend {
+            Backend::Redb(db) => Redb::close(db, wait_for_handles),
         }
     }
-}
 
-/// Creates missing tables and the salt; returns the stored creation counter (a bound above
-/// every value handed out) and the salt.
-fn init_tables(db: &Database) -> Result<(u64, [u8; 32]), redb::Error> {
-    let txn = db.begin_write()?;
-    let found = {
-        for table in tables::ALL {
-            txn.open_table(table)?;
+    /// The redb backend, for the tests beneath it.
+    #[cfg(test)]
+    fn redb(&self) -> &Redb {
+        match &self.backend {
+            Backend::Redb(db) => db,
         }
-        let meta = txn.open_table(tables::META)?;
-        let seq = meta.get(SEQ_KEY)?.map(|v| v.value()).unwrap_or(0);
-        let mut secrets = txn.open_table(tables::SECRETS)?;
-        let stored = secrets
-            .get(HASH_SALT_KEY)?
-            .and_then(|v| <[u8; 32]>::try_from(v.value()).ok());
-        let salt = match stored {
-            Some(salt) => salt,
-            None => {
-                let mut salt = [0u8; 32];
-                ids::fill_random(&mut salt);
-                secrets.insert(HASH_SALT_KEY, &salt[..])?;
-                salt
-            }
-        };
-        (seq, salt)
-    };
-    txn.commit()?;
-    Ok(found)
-}
-
-fn read_in<T>(inner: &Inner, op: impl FnOnce(&Rx) -> ApiResult<T>) -> ApiResult<T> {
-    let rx = match inner.latest.get() {
-        Some(snapshot) => Rx {
-            snapshot,
-            limits: inner.limits,
-        },
-        None => Rx::of(inner.db.begin_read()?, inner.limits),
-    };
-    op(&rx)
-}
-
-/// One committed state of the store, open for reading, its tables opened at first use.
-struct Snapshot {
-    txn: ReadTransaction,
-    tables: OpenTables<ReadOnlyTable<&'static [u8], &'static [u8]>>,
-}
-
-impl Snapshot {
-    fn new(txn: ReadTransaction) -> Self {
-        Snapshot {
-            txn,
-            tables: OpenTables::new(),
-        }
-    }
-}
-
-/// The snapshot of the last commit, which every read shares until the next one. The writer
-/// renews it after each commit, before it answers, so a read that starts after a write was
-/// acknowledged sees that write; sharing it spares each read redb's registration of a read
-/// transaction and its table look-ups (about a tenth of a GET by id). Empty when renewing
-/// failed: reads then open their own transaction.
-#[derive(Clone, Default)]
-pub(crate) struct LatestSnapshot(Arc<RwLock<Option<Arc<Snapshot>>>>);
-
-impl LatestSnapshot {
-    fn get(&self) -> Option<Arc<Snapshot>> {
-        self.0.read().ok().and_then(|latest| latest.clone())
-    }
-
-    /// Takes the database's newest commit as the latest snapshot.
-    pub(crate) fn renew(&self, db: &Database) {
-        let renewed = db.begin_read().ok().map(|txn| Arc::new(Snapshot::new(txn)));
-        // A poisoned lock is still replaced: the value, not the lock, is what matters here.
-        let mut latest = self
-            .0
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        *latest = renewed;
     }
 }
 
@@ -498,13 +392,11 @@ pub type Visitor<'a> = dyn FnMut(&[u8], &[u8]) -> ApiResult<Visit> + 'a;
 
 /// Read access, the same inside a write transaction (`Tx`) and a read transaction (`Rx`), so
 /// look-ups are written once.
-pub trait Reader: open::OpenTable {
+pub trait Reader {
     /// The limits the store was opened with (a list page's scan budget).
     fn limits(&self) -> Limits;
 
-    fn get_raw(&self, table: Table, key: &[u8]) -> ApiResult<Option<Vec<u8>>> {
-        Ok(self.open(table)?.get(key)?.map(|v| v.value().to_vec()))
-    }
+    fn get_raw(&self, table: Table, key: &[u8]) -> ApiResult<Option<Vec<u8>>>;
 
     /// Visits the entries of `range` in key order (or reversed) until `visit` breaks.
     fn scan(
@@ -513,40 +405,15 @@ pub trait Reader: open::OpenTable {
         range: KeyRange,
         reverse: bool,
         visit: &mut Visitor<'_>,
-    ) -> ApiResult<()> {
-        let table = self.open(table)?;
-        let bounds = (as_slice_bound(&range.0), as_slice_bound(&range.1));
-        let mut entries = table.range::<&[u8]>(bounds)?;
-        loop {
-            let next = if reverse {
-                entries.next_back()
-            } else {
-                entries.next()
-            };
-            let Some(entry) = next else { return Ok(()) };
-            let (key, value) = entry?;
-            if visit(key.value(), value.value())?.is_break() {
-                return Ok(());
-            }
-        }
-    }
+    ) -> ApiResult<()>;
 
     /// How many entries `table` holds (kept by redb, not counted).
-    fn len(&self, table: Table) -> ApiResult<u64> {
-        Ok(self.open(table)?.len()?)
-    }
+    fn len(&self, table: Table) -> ApiResult<u64>;
 
+    /// The record at `key`, decoded in place from the backend's buffer where it has one.
     fn get<T: Record>(&self, table: Table, key: &[u8]) -> ApiResult<Option<T>>
     where
-        Self: Sized,
-    {
-        // Decoded from redb's buffer in place: a copy of the value first was a tenth of a list
-        // page's store time.
-        match self.open(table)?.get(key)? {
-            Some(value) => Ok(Some(codec::decode(value.value())?)),
-            None => Ok(None),
-        }
-    }
+        Self: Sized;
 
     /// Every record under `prefix`, in key order.
     fn scan_prefix<T: Record>(&self, table: Table, prefix: &[u8]) -> ApiResult<Vec<T>>
@@ -567,120 +434,57 @@ pub trait Reader: open::OpenTable {
     }
 }
 
-fn as_slice_bound(bound: &Bound<Vec<u8>>) -> Bound<&[u8]> {
-    bound.as_ref().map(Vec::as_slice)
-}
-
-/// Each table of `tables::ALL`, opened at its first use in a transaction and kept until the
-/// transaction ends: redb refuses to open a table that is already open in a write transaction,
-/// and in a read transaction reuse saves a look-up per call.
-struct OpenTables<T>([OnceLock<T>; tables::ALL.len()]);
-
-impl<T> OpenTables<T> {
-    fn new() -> Self {
-        OpenTables(std::array::from_fn(|_| OnceLock::new()))
-    }
-
-    fn get_or_open(
-        &self,
-        table: Table,
-        open: impl FnOnce(Table) -> Result<T, redb::TableError>,
-    ) -> ApiResult<&T> {
-        let slot = &self.0[table_index(table)?];
-        if let Some(opened) = slot.get() {
-            return Ok(opened);
-        }
-        let opened = open(table)?;
-        Ok(slot.get_or_init(|| opened))
-    }
-}
-
-/// The position of `table` in `tables::ALL`.
-fn table_index(table: Table) -> ApiResult<usize> {
-    tables::ALL
-        .iter()
-        .position(|t| t.name() == table.name())
-        .ok_or_else(|| ApiError::internal(format!("table {} is not in tables::ALL", table.name())))
-}
-
-mod open {
-    use std::ops::Deref;
-
-    use super::*;
-
-    /// How each transaction opens a table for reading. Sealed in this module: `Reader` is
-    /// implemented once on top of it.
-    pub trait OpenTable {
-        type Opened<'a>: Deref<Target: ReadableTable<&'static [u8], &'static [u8]>>
-        where
-            Self: 'a;
-
-        fn open(&self, table: Table) -> ApiResult<Self::Opened<'_>>;
-    }
-
-    impl OpenTable for Rx {
-        type Opened<'a> = &'a ReadOnlyTable<&'static [u8], &'static [u8]>;
-
-        fn open(&self, table: Table) -> ApiResult<Self::Opened<'_>> {
-            let snapshot = &*self.snapshot;
-            snapshot
-                .tables
-                .get_or_open(table, |t| snapshot.txn.open_table(t))
-        }
-    }
-
-    impl<'t> OpenTable for Tx<'t> {
-        type Opened<'a>
-            = Ref<'a, WriteTable<'t>>
-        where
-            Self: 'a;
-
-        /// A shared borrow: any number of reads and scans of one table may overlap.
-        fn open(&self, table: Table) -> ApiResult<Self::Opened<'_>> {
-            self.table(table)?.try_borrow().map_err(|_| {
-                ApiError::internal(format!(
-                    "table {} read while it is being written",
-                    table.name()
-                ))
-            })
-        }
-    }
-}
-
-/// A read transaction.
+/// A read transaction: one committed state of the store.
 pub struct Rx {
-    snapshot: Arc<Snapshot>,
+    inner: RxInner,
     limits: Limits,
 }
 
-impl Rx {
-    /// A read of its own transaction `txn`: the tools' reads of a file (`backup.rs`), and a
-    /// server's reads while no shared snapshot is at hand.
-    pub(crate) fn of(txn: ReadTransaction, limits: Limits) -> Rx {
-        Rx {
-            snapshot: Arc::new(Snapshot::new(txn)),
-            limits,
-        }
-    }
+enum RxInner {
+    Redb(Arc<redb::Snapshot>),
 }
 
 impl Reader for Rx {
     fn limits(&self) -> Limits {
         self.limits
     }
-}
 
-type WriteTable<'t> = redb::Table<'t, &'static [u8], &'static [u8]>;
+    fn get_raw(&self, table: Table, key: &[u8]) -> ApiResult<Option<Vec<u8>>> {
+        match &self.inner {
+            RxInner::Redb(snapshot) => redb::get_raw(&**snapshot, table, key),
+        }
+    }
+
+    fn scan(
+        &self,
+        table: Table,
+        range: KeyRange,
+        reverse: bool,
+        visit: &mut Visitor<'_>,
+    ) -> ApiResult<()> {
+        match &self.inner {
+            RxInner::Redb(snapshot) => redb::scan(&**snapshot, table, range, reverse, visit),
+        }
+    }
+
+    fn len(&self, table: Table) -> ApiResult<u64> {
+        match &self.inner {
+            RxInner::Redb(snapshot) => redb::len(&**snapshot, table),
+        }
+    }
+
+    fn get<T: Record>(&self, table: Table, key: &[u8]) -> ApiResult<Option<T>> {
+        match &self.inner {
+            RxInner::Redb(snapshot) => redb::get(&**snapshot, table, key),
+        }
+    }
+}
 
 /// A write transaction, as seen by one write operation.
 pub struct Tx<'t> {
-    txn: &'t WriteTransaction,
-    /// Reads borrow a table shared, writes exclusively; all are closed when `Tx` drops, before
-    /// the commit.
-    tables: OpenTables<RefCell<WriteTable<'t>>>,
-    seq: &'t mut u64,
+    inner: TxInner<'t>,
     /// Bit `i` is set once table `tables::ALL[i]` was written.
-    written: &'t Cell<u32>,
+    written: Cell<u32>,
     /// Writes so far, so that the writer can tell whether a failed operation wrote anything.
     writes: Cell<u64>,
     /// The time of this transaction; every timestamp it writes uses it.
@@ -688,11 +492,26 @@ pub struct Tx<'t> {
     pub limits: Limits,
 }
 
+enum TxInner<'t> {
+    Redb(redb::WriteTx<'t>),
+}
+
 impl<'t> Tx<'t> {
+    fn new(inner: TxInner<'t>, now: Timestamp, limits: Limits) -> Tx<'t> {
+        Tx {
+            inner,
+            written: Cell::new(0),
+            writes: Cell::new(0),
+            now,
+            limits,
+        }
+    }
+
     /// The next value of the store-wide creation counter.
     pub fn next_seq(&mut self) -> u64 {
-        *self.seq += 1;
-        *self.seq
+        match &mut self.inner {
+            TxInner::Redb(tx) => tx.next_seq(),
+        }
     }
 
     pub fn put<T: Record>(&self, table: Table, key: &[u8], record: &T) -> ApiResult<()> {
@@ -700,27 +519,32 @@ impl<'t> Tx<'t> {
     }
 
     pub fn put_raw(&self, table: Table, key: &[u8], value: &[u8]) -> ApiResult<()> {
-        self.writable(table)?.insert(key, value)?;
-        Ok(())
+        self.writing(table);
+        match &self.inner {
+            TxInner::Redb(tx) => tx.put_raw(table, key, value),
+        }
     }
 
     /// A store-level value of the `meta` table (`index_version`).
     pub fn meta(&self, name: &str) -> ApiResult<Option<u64>> {
-        let meta = self.txn.open_table(tables::META)?;
-        let value = meta.get(name)?.map(|v| v.value());
-        Ok(value)
+        match &self.inner {
+            TxInner::Redb(tx) => tx.meta(name),
+        }
     }
 
     pub fn set_meta(&self, name: &str, value: u64) -> ApiResult<()> {
         self.writes.set(self.writes.get() + 1);
-        self.txn.open_table(tables::META)?.insert(name, value)?;
-        Ok(())
+        match &self.inner {
+            TxInner::Redb(tx) => tx.set_meta(name, value),
+        }
     }
 
     /// Removes one key; says whether it was there.
     pub fn remove(&self, table: Table, key: &[u8]) -> ApiResult<bool> {
-        let removed = self.writable(table)?.remove(key)?.is_some();
-        Ok(removed)
+        self.writing(table);
+        match &self.inner {
+            TxInner::Redb(tx) => tx.remove(table, key),
+        }
     }
 
     /// Removes every key in `range` in one pass over that range only, calling `removed` with
@@ -729,34 +553,18 @@ impl<'t> Tx<'t> {
         &self,
         table: Table,
         range: KeyRange,
-        mut removed: impl FnMut(&[u8]),
+        removed: impl FnMut(&[u8]),
     ) -> ApiResult<()> {
-        let bounds = (as_slice_bound(&range.0), as_slice_bound(&range.1));
-        self.writable(table)?
-            .retain_in::<&[u8], _>(bounds, |key, _| {
-                removed(key);
-                false
-            })?;
-        Ok(())
+        self.writing(table);
+        match &self.inner {
+            TxInner::Redb(tx) => tx.remove_range(table, range, removed),
+        }
     }
 
-    fn table(&self, table: Table) -> ApiResult<&RefCell<WriteTable<'t>>> {
-        self.tables
-            .get_or_open(table, |t| self.txn.open_table(t).map(RefCell::new))
-    }
-
-    /// An exclusive borrow. A write while the same table is being read (e.g. from a scan's
-    /// visitor) is refused with an internal error rather than a panic.
-    fn writable(&self, table: Table) -> ApiResult<RefMut<'_, WriteTable<'t>>> {
-        self.written
-            .set(self.written.get() | 1 << table_index(table)?);
+    /// Counts a write to `table`, before it is made: a failed write counts too.
+    fn writing(&self, table: Table) {
+        self.written.set(self.written.get() | 1 << table.index());
         self.writes.set(self.writes.get() + 1);
-        self.table(table)?.try_borrow_mut().map_err(|_| {
-            ApiError::internal(format!(
-                "table {} written while it is being read",
-                table.name()
-            ))
-        })
     }
 }
 
@@ -764,10 +572,42 @@ impl Reader for Tx<'_> {
     fn limits(&self) -> Limits {
         self.limits
     }
+
+    fn get_raw(&self, table: Table, key: &[u8]) -> ApiResult<Option<Vec<u8>>> {
+        match &self.inner {
+            TxInner::Redb(tx) => redb::get_raw(tx, table, key),
+        }
+    }
+
+    fn scan(
+        &self,
+        table: Table,
+        range: KeyRange,
+        reverse: bool,
+        visit: &mut Visitor<'_>,
+    ) -> ApiResult<()> {
+        match &self.inner {
+            TxInner::Redb(tx) => redb::scan(tx, table, range, reverse, visit),
+        }
+    }
+
+    fn len(&self, table: Table) -> ApiResult<u64> {
+        match &self.inner {
+            TxInner::Redb(tx) => redb::len(tx, table),
+        }
+    }
+
+    fn get<T: Record>(&self, table: Table, key: &[u8]) -> ApiResult<Option<T>> {
+        match &self.inner {
+            TxInner::Redb(tx) => redb::get(tx, table, key),
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::ops::Bound;
+
     use serde_json::json;
 
     use super::*;
@@ -947,7 +787,7 @@ mod tests {
     fn a_commit_wakes_the_watchers_of_the_tables_it_wrote() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("signal.redb")).unwrap();
-        let outbox = store.commits_to(tables::OUTBOX).unwrap();
+        let outbox = store.commits_to(tables::OUTBOX);
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_time()
             .build()

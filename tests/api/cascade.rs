@@ -6,7 +6,6 @@ use std::ops::{Bound, ControlFlow};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use redb::TableHandle;
 use rogeriq::org_owned::audit::Actor;
 use rogeriq::org_owned::project;
 use rogeriq::project_owned::webhook_delivery::{Attempt, WebhookDelivery};

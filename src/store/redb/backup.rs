@@ -28,9 +28,10 @@ use redb::{
     ReadableDatabase, ReadableTable, TableDefinition, TableHandle, Value,
 };
 
-use super::{OpenError, Rx, Store, panic_message, tables};
+use super::{META, SECRETS, definition, open_error, rx_of};
 use crate::error::{ApiError, ApiResult};
 use crate::ids;
+use crate::store::{Limits, OpenError, Rx, panic_message, tables};
 
 /// The layout of a backup file, kept in its `backup` table. A restore refuses a higher one.
 pub const BACKUP_FORMAT: u64 = 1;
@@ -56,7 +57,9 @@ pub struct BackupInfo {
 
 /// A data file (or a backup file) opened to read from outside the server, which must not hold
 /// it.
-pub enum ReadSource {
+pub struct ReadSource(Source);
+
+enum Source {
     /// A read-only handle. It keeps a server from opening the file until it is dropped.
     ReadOnly(ReadOnlyDatabase),
     /// A file that needed the repair an unclean stop leaves, which a read-only handle may not
@@ -78,42 +81,31 @@ impl ReadSource {
             .set_cache_size(COPY_CACHE_BYTES)
             .set_concurrency_mode(ConcurrencyMode::ExclusiveWriter);
         match builder.open_read_only(path) {
-            Ok(db) => Ok(ReadSource::ReadOnly(db)),
+            Ok(db) => Ok(ReadSource(Source::ReadOnly(db))),
             Err(DatabaseError::RepairAborted) => match builder.open(path) {
-                Ok(db) => Ok(ReadSource::Repaired(db)),
-                Err(err) => Err(OpenError::of(path, err)),
+                Ok(db) => Ok(ReadSource(Source::Repaired(db))),
+                Err(err) => Err(open_error(path, err)),
             },
-            Err(err) => Err(OpenError::of(path, err)),
+            Err(err) => Err(open_error(path, err)),
         }
     }
 
     fn begin_read(&self) -> ApiResult<ReadTransaction> {
-        Ok(match self {
-            ReadSource::ReadOnly(db) => db.begin_read()?,
-            ReadSource::Repaired(db) => db.begin_read()?,
+        Ok(match &self.0 {
+            Source::ReadOnly(db) => db.begin_read()?,
+            Source::Repaired(db) => db.begin_read()?,
         })
     }
 
     /// Runs `op` in one read transaction: one snapshot of the store.
     pub fn read<T>(&self, op: impl FnOnce(&Rx) -> ApiResult<T>) -> ApiResult<T> {
         // Tools read whole tables; no list page is served from here.
-        op(&Rx::of(self.begin_read()?, super::Limits::default()))
+        op(&rx_of(self.begin_read()?, Limits::default()))
     }
 
     /// Copies one snapshot of every table to a new backup file at `dest`.
     pub fn backup_to(&self, dest: &Path) -> ApiResult<BackupInfo> {
         write_backup(&self.begin_read()?, dest)
-    }
-}
-
-impl Store {
-    /// Writes a backup of the store to `dest` on the runtime's blocking pool, never on an
-    /// async worker: the copy reads the whole store.
-    pub async fn backup_to(&self, dest: PathBuf) -> ApiResult<BackupInfo> {
-        let db = std::sync::Arc::clone(&self.inner.db);
-        tokio::task::spawn_blocking(move || write_backup(&db.begin_read()?, &dest))
-            .await
-            .map_err(|err| ApiError::internal_from("backup task", err))?
     }
 }
 
@@ -125,10 +117,10 @@ fn copy_tables(mut each: impl FnMut(&dyn CopyTable) -> ApiResult<()>) -> ApiResu
         each(table)
     };
     for table in tables::ALL {
-        visit(&table)?;
+        visit(&definition(table))?;
     }
-    visit(&tables::META)?;
-    visit(&tables::SECRETS)?;
+    visit(&META)?;
+    visit(&SECRETS)?;
     Ok(names)
 }
 
@@ -230,7 +222,7 @@ fn temporary_beside(dest: &Path, what: &str) -> ApiResult<PathBuf> {
 
 /// Copies the snapshot `source` into a new backup file at `dest`, which must not exist; its
 /// folder is made if missing.
-pub fn write_backup(source: &ReadTransaction, dest: &Path) -> ApiResult<BackupInfo> {
+pub(super) fn write_backup(source: &ReadTransaction, dest: &Path) -> ApiResult<BackupInfo> {
     if dest.exists() {
         return Err(ApiError::internal(format!(
             "{} already exists; a backup never overwrites a file",
@@ -567,7 +559,7 @@ fn verify_copy(staging: &Path) -> Result<u64, RestoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::Reader;
+    use crate::store::{Reader, Store};
 
     fn store_with_entries(dir: &Path, n: u32) -> Store {
         let store = Store::open(&dir.join("rogeriq.redb")).unwrap();
@@ -583,7 +575,7 @@ mod tests {
     }
 
     fn backup_of(store: &Store, dest: &Path) -> BackupInfo {
-        write_backup(&store.inner.db.begin_read().unwrap(), dest).unwrap()
+        write_backup(&store.redb().db.begin_read().unwrap(), dest).unwrap()
     }
 
     #[test]
@@ -603,7 +595,7 @@ mod tests {
             .collect();
         assert!(names.iter().all(|n| !n.starts_with('.')), "{names:?}");
         assert!(
-            write_backup(&store.inner.db.begin_read().unwrap(), &dest).is_err(),
+            write_backup(&store.redb().db.begin_read().unwrap(), &dest).is_err(),
             "never overwrites"
         );
 
@@ -618,7 +610,7 @@ mod tests {
         );
         assert_eq!(copy.salted_hash("x"), salt, "the secrets came along");
         let meta_tables = copy
-            .inner
+            .redb()
             .db
             .begin_read()
             .unwrap()

@@ -17,21 +17,17 @@
 //! runs every operation of the batch again, each in a transaction of its own. That is why an
 //! operation is a `Clone` closure: the batch run uses a copy, and the rerun can start over.
 
-use std::cell::Cell;
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::Receiver;
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use redb::{Database, Durability};
-use tokio::sync::oneshot;
 
-use super::{
-    CommitObserver, CommitSignals, Generations, LatestSnapshot, Limits, OpenTables, SEQ_KEY, Tx,
-    panic_message, tables,
-};
+use super::{Generations, LatestSnapshot, META, OpenTables, SEQ_KEY, WriteTx};
 use crate::error::{ApiError, ApiResult};
+use crate::store::job::{Job, Ran};
+use crate::store::{CommitObserver, CommitSignals, Limits, Tx, TxInner};
 use crate::timestamp::Timestamp;
 
 /// Most operations in one commit: bounds a batch's latency and the time its transaction holds
@@ -44,86 +40,6 @@ const MAX_BATCH: usize = 1024;
 /// place in the table tree) alone. A restart resumes at the bound; the values skipped are never
 /// used, which costs nothing, since the counter only has to grow.
 const SEQ_RESERVE: u64 = 4096;
-
-/// A queued write operation with the channel its answer goes back on.
-pub(super) type Job = Box<dyn Pending>;
-
-/// One queued operation, as the writer sees it whatever its result type.
-pub(super) trait Pending: Send {
-    /// Runs the operation in `tx` and keeps its result. `alone`: no rerun can follow, so the
-    /// operation itself may be consumed rather than a copy of it.
-    fn run(&mut self, tx: &mut Tx<'_>, alone: bool) -> Ran;
-    /// Sends the kept result, or `commit_failed` in its place.
-    fn answer(self: Box<Self>, commit_failed: Option<&ApiError>);
-}
-
-/// How one operation ended in a batch.
-#[derive(Debug, PartialEq, Eq)]
-pub(super) enum Ran {
-    /// It succeeded, or failed without writing anything: the batch goes on.
-    Cleanly,
-    /// It failed after writing: the transaction holds part of its work.
-    FailedAfterWriting,
-}
-
-pub(super) struct Operation<T, F> {
-    op: Option<F>,
-    reply: oneshot::Sender<ApiResult<T>>,
-    result: Option<ApiResult<T>>,
-}
-
-impl<T, F> Operation<T, F> {
-    pub(super) fn new(op: F, reply: oneshot::Sender<ApiResult<T>>) -> Self {
-        Operation {
-            op: Some(op),
-            reply,
-            result: None,
-        }
-    }
-}
-
-impl<T, F> Pending for Operation<T, F>
-where
-    F: FnOnce(&mut Tx<'_>) -> ApiResult<T> + Clone + Send,
-    T: Send,
-{
-    fn run(&mut self, tx: &mut Tx<'_>, alone: bool) -> Ran {
-        let op = if alone {
-            self.op.take()
-        } else {
-            self.op.clone()
-        };
-        let Some(op) = op else {
-            // Only a rerun after a run alone could get here, and there is none.
-            self.result = Some(Err(ApiError::internal("write operation ran twice")));
-            return Ran::Cleanly;
-        };
-        let writes_before = tx.writes.get();
-        let result = catch_unwind(AssertUnwindSafe(|| op(tx))).unwrap_or_else(|panic| {
-            Err(ApiError::internal(format!(
-                "write operation panicked: {}",
-                panic_message(panic.as_ref())
-            )))
-        });
-        let wrote = tx.writes.get() != writes_before;
-        let ran = match &result {
-            Err(_) if wrote => Ran::FailedAfterWriting,
-            _ => Ran::Cleanly,
-        };
-        self.result = Some(result);
-        ran
-    }
-
-    fn answer(self: Box<Self>, commit_failed: Option<&ApiError>) {
-        let result = match (commit_failed, self.result) {
-            (Some(err), _) => Err(ApiError::internal(format!("the commit failed: {err}"))),
-            (None, Some(result)) => result,
-            (None, None) => Err(ApiError::internal("write operation never ran")),
-        };
-        // The requester may have gone away; its answer is then simply dropped.
-        let _ = self.reply.send(result);
-    }
-}
 
 /// The writer thread's state: the database, the creation-order counter, the limits its
 /// transactions see, the signals it wakes after a commit, and what it reports (metrics).
@@ -196,17 +112,13 @@ impl Writer {
             Err(err) => return Batch::Finished(Some(err.into())),
         };
         let alone = batch.len() == 1;
-        let written = Cell::new(0u32);
-        let wrote = {
-            let mut tx = Tx {
+        let (wrote, written) = {
+            let write = WriteTx {
                 txn: &txn,
                 tables: OpenTables::new(),
                 seq: &mut self.seq,
-                written: &written,
-                writes: Cell::new(0),
-                now: Timestamp::now(),
-                limits: self.limits,
             };
+            let mut tx = Tx::new(TxInner::Redb(write), Timestamp::now(), self.limits);
             for job in batch.iter_mut() {
                 if job.run(&mut tx, alone) == Ran::FailedAfterWriting {
                     // Dropping `txn` aborts it. The counter is not rolled back: it only has
@@ -218,7 +130,7 @@ impl Writer {
                     };
                 }
             }
-            tx.writes.get() > 0
+            (tx.writes.get() > 0, tx.written.get())
         };
         let reserve = (self.seq > self.seq_reserved).then_some(self.seq + SEQ_RESERVE);
         if !wrote && reserve.is_none() {
@@ -229,7 +141,7 @@ impl Writer {
         let committing = Instant::now();
         let committed = (|| -> ApiResult<()> {
             if let Some(bound) = reserve {
-                txn.open_table(tables::META)?.insert(SEQ_KEY, bound)?;
+                txn.open_table(META)?.insert(SEQ_KEY, bound)?;
             }
             txn.commit()?;
             Ok(())
@@ -245,7 +157,7 @@ impl Writer {
             observe(batch.len(), committing.elapsed());
         }
         for (index, signal) in self.commits.iter().enumerate() {
-            if written.get() & (1 << index) != 0 {
+            if written & (1 << index) != 0 {
                 self.generations[index].fetch_add(1, Ordering::SeqCst);
                 signal.notify_one();
             }
@@ -262,7 +174,7 @@ mod tests {
     use super::*;
     use redb::ReadableDatabase;
 
-    use crate::store::{Reader, Store};
+    use crate::store::{Reader, Store, tables};
 
     /// Holds the writer thread inside a job until `open` is called, so that the jobs submitted
     /// meanwhile queue up and are then taken as one batch.
@@ -355,8 +267,8 @@ mod tests {
     }
 
     fn stored_seq(store: &Store) -> u64 {
-        let txn = store.inner.db.begin_read().unwrap();
-        let meta = txn.open_table(tables::META).unwrap();
+        let txn = store.redb().db.begin_read().unwrap();
+        let meta = txn.open_table(META).unwrap();
         meta.get(SEQ_KEY).unwrap().unwrap().value()
     }
 
