@@ -40,6 +40,7 @@ pub struct Settings {
     pub store: StoreSettings,
     pub metrics: MetricsSettings,
     pub audit: AuditSettings,
+    pub dashboard: DashboardSettings,
 }
 
 /// `[agent]`: the model provider behind `agent/respond` (API.md §9.7).
@@ -375,6 +376,39 @@ impl AuditSettings {
     }
 }
 
+/// `[dashboard]`: the web dashboard at `/dashboard` (docs/design.md, "The dashboard").
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DashboardSettings {
+    /// Whether the server serves the dashboard; off, `/dashboard` and `/` answer 404.
+    pub enabled: bool,
+    /// A dashboard session that sees no request for this many hours ends.
+    pub session_idle_hours: u64,
+}
+
+impl Default for DashboardSettings {
+    fn default() -> Self {
+        DashboardSettings {
+            enabled: true,
+            session_idle_hours: 12,
+        }
+    }
+}
+
+/// The longest idle time a session may be given: a year.
+const MAX_SESSION_IDLE_HOURS: u64 = 24 * 366;
+
+impl DashboardSettings {
+    fn validate(&self) -> Result<(), String> {
+        if !(1..=MAX_SESSION_IDLE_HOURS).contains(&self.session_idle_hours) {
+            return Err(format!(
+                "dashboard.session_idle_hours must be from 1 to {MAX_SESSION_IDLE_HOURS}"
+            ));
+        }
+        Ok(())
+    }
+}
+
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
@@ -431,6 +465,7 @@ impl Default for Settings {
             store: StoreSettings::default(),
             metrics: MetricsSettings::default(),
             audit: AuditSettings::default(),
+            dashboard: DashboardSettings::default(),
         }
     }
 }
@@ -592,7 +627,8 @@ impl Settings {
         self.rate_limit.check()?;
         self.webhooks.validate()?;
         self.metrics.validate()?;
-        self.audit.validate()
+        self.audit.validate()?;
+        self.dashboard.validate()
     }
 
     /// Every setting with its default and environment variable, for `serve --help`.

@@ -7,6 +7,7 @@ pub mod error;
 pub mod extract;
 pub mod limits;
 pub mod openapi;
+pub mod origin;
 pub mod request_id;
 pub mod routes;
 
@@ -14,12 +15,14 @@ mod admin;
 mod api_keys;
 mod audit_log;
 mod conversations;
+mod dashboard;
 mod health;
 mod kb;
 mod metrics;
 mod owned;
 mod projects;
 mod scoped;
+mod session;
 mod webhooks;
 
 mod integrations;
@@ -51,10 +54,12 @@ pub fn app(
 > {
     let cors = context::cors(&state.cors);
     let metrics_path = state.metrics_path.clone();
+    let dashboard = state.dashboard.enabled;
     App::new()
         .app_data(state)
         .configure(routes::configure)
         .configure(|cfg| metrics::configure(cfg, metrics_path.as_deref()))
+        .configure(|cfg| dashboard::configure(cfg, dashboard))
         .default_service(web::to(routes::not_found))
         .wrap(from_fn(limits::rate_limit))
         .wrap(cors)

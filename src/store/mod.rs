@@ -69,11 +69,13 @@ pub mod tables {
     /// Kind tag (one byte) → how many records of that project-owned kind the store holds
     /// (u64, big-endian), kept by the write path; `project_owned::registry` owns its keys.
     pub const COUNTS: Table = TableDefinition::new("counts");
+    /// Dashboard sessions (`org_owned::session`), found by the hash of their token.
+    pub const SESSIONS: Table = TableDefinition::new("sessions");
     /// Name → random bytes made once, when the file is created; never sent to a client.
     pub const SECRETS: TableDefinition<'static, &'static str, &'static [u8]> =
         TableDefinition::new("secrets");
 
-    pub const ALL: [Table; 12] = [
+    pub const ALL: [Table; 13] = [
         ORGS,
         API_KEYS,
         KEY_INDEX,
@@ -86,6 +88,7 @@ pub mod tables {
         OUTBOX,
         OUTBOX_DUE,
         COUNTS,
+        SESSIONS,
     ];
 }
 

@@ -31,6 +31,7 @@ mod backup;
 mod beacons;
 mod connection;
 mod contract;
+mod dashboard;
 mod filters;
 mod forms;
 mod integrations;
