@@ -315,6 +315,13 @@ impl MetricsSettings {
                 self.path
             ));
         }
+        let dashboard = self.path == "/dashboard" || self.path.starts_with("/dashboard/");
+        if dashboard {
+            return Err(format!(
+                "metrics.path '{}' is taken by the dashboard; choose another, such as /metrics",
+                self.path
+            ));
+        }
         if self.path == "/healthz" || self.path == "/api" || self.path.starts_with("/api/") {
             return Err(format!(
                 "metrics.path '{}' is taken by the API; choose another, such as /metrics",

@@ -268,7 +268,10 @@ pub enum Credential {
 pub async fn identify(state: &AppState, req: &HttpRequest) -> ApiResult<Caller> {
     let (key, via) = if let Some(token) = credential(req) {
         (usable_key(state, &token)?, Credential::Header)
-    } else if let Some(cookie) = req.cookie(SESSION_COOKIE) {
+    } else if let Some(cookie) = req
+        .cookie(SESSION_COOKIE)
+        .filter(|_| state.dashboard.enabled)
+    {
         (session_key(state, cookie.value())?, Credential::Session)
     } else {
         return Ok(Caller::Anonymous { presented: false });

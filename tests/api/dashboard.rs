@@ -30,7 +30,9 @@ fn assets_folder(app: &TestApp) -> String {
     let shell = app.send(Method::GET, "/dashboard/projects", &[], None);
     let html = shell.body.as_str().expect("an HTML shell").to_string();
     let end = html.find("/app.css").expect("the style sheet");
-    let start = html[..end].rfind("/dashboard/assets/").expect("asset links");
+    let start = html[..end]
+        .rfind("/dashboard/assets/")
+        .expect("asset links");
     html[start..end].to_string()
 }
 

@@ -7,7 +7,7 @@ import { auditPage } from './audit.js';
 import { keysPage } from './keys.js';
 import { projectPage } from './project.js';
 import { newProjectPage, projectsPage } from './projects.js';
-import { button, errorSlot, field, h, run } from './ui.js';
+import { button, errorSlot, field, form, h } from './ui.js';
 
 const VERBS = ['read', 'write', 'admin'];
 const root = document.getElementById('app');
@@ -64,19 +64,13 @@ function signInPage() {
   });
   const submit = h('button', { type: 'submit', class: 'btn btn-primary btn-wide', text: 'Sign in' });
   const slot = errorSlot();
-  const form = h(
-    'form',
-    {
-      class: 'signin-form',
-      onsubmit: (event) => {
-        event.preventDefault();
-        run(submit, slot, async () => {
-          me = await session.signIn(key.value.trim());
-          key.value = '';
-          const next = new URLSearchParams(location.search).get('next');
-          navigate(next && next.startsWith('/dashboard/') ? next : '/dashboard/projects', { replace: true });
-        });
-      },
+  const signInForm = form(
+    { class: 'signin-form', submit, slot },
+    async () => {
+      me = await session.signIn(key.value.trim());
+      key.value = '';
+      const next = new URLSearchParams(location.search).get('next');
+      navigate(next && next.startsWith('/dashboard/') ? next : '/dashboard/projects', { replace: true });
     },
     field('API key', key, 'The key is checked once; the server keeps a session. The browser never stores the key.'),
     slot.el,
@@ -92,7 +86,7 @@ function signInPage() {
         h('div', { class: 'brand brand-large' }, h('span', { class: 'logo', 'aria-hidden': 'true', text: 'R' }), 'rogeriq'),
         h('h1', { text: 'Sign in' }),
         takeFlash(),
-        form,
+        signInForm,
       ),
     ),
   );

@@ -2,7 +2,7 @@
 // close / reopen) and contacts.
 
 import { api, query } from './api.js';
-import { badge, button, card, errorSlot, field, h, pager, run, select, table, time } from './ui.js';
+import { badge, button, card, errorSlot, field, form, h, pager, run, select, table, time } from './ui.js';
 
 const STATUSES = [
   ['', 'All statuses'],
@@ -13,7 +13,7 @@ const STATUSES = [
 ];
 const TONES = { open: 'green', snoozed: 'amber', resolved: 'blue', closed: 'neutral' };
 
-export function conversationsTab({ project, itemId, can, navigate }) {
+export function conversationsTab({ project, itemId, can }) {
   const base = `/projects/${project.id}`;
   const status = select(STATUSES);
   const list = h('ul', { class: 'conv-list' });
@@ -50,7 +50,6 @@ export function conversationsTab({ project, itemId, can, navigate }) {
   status.addEventListener('change', () => listing.reload());
   if (itemId) detail.replaceChildren(conversationView({ base, id: itemId, can, onChange: () => listing.reload() }));
   else detail.replaceChildren(h('p', { class: 'empty', text: 'Choose a conversation to read it.' }));
-  void navigate;
   return h(
     'div',
     { class: 'inbox' },
@@ -98,19 +97,13 @@ function conversationView({ base, id, can, onChange }) {
     const send = h('button', { type: 'submit', class: 'btn btn-primary', text: 'Send' });
     const replySlot = errorSlot();
     el.append(
-      h(
-        'form',
-        {
-          class: 'reply',
-          onsubmit: (event) => {
-            event.preventDefault();
-            run(send, replySlot, async () => {
-              const message = (await api('POST', `${path}/messages`, { content: reply.value, is_internal: false })).data;
-              messages.append(row(message));
-              reply.value = '';
-              onChange();
-            });
-          },
+      form(
+        { class: 'reply', submit: send, slot: replySlot },
+        async () => {
+          const message = (await api('POST', `${path}/messages`, { content: reply.value, is_internal: false })).data;
+          messages.append(row(message));
+          reply.value = '';
+          onChange();
         },
         field('Reply', reply),
         replySlot.el,

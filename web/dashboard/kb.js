@@ -2,7 +2,7 @@
 // over the published ones.
 
 import { api, get, query } from './api.js';
-import { badge, button, card, errorSlot, field, h, pager, run, table, time } from './ui.js';
+import { badge, button, card, errorSlot, field, form, h, pager, run, table, time } from './ui.js';
 
 const TONES = { draft: 'neutral', published: 'green', archived: 'amber' };
 
@@ -110,15 +110,9 @@ function articleEditor({ base, article, can, onSaved }) {
     title.readOnly = true;
     content.readOnly = true;
   }
-  return h(
-    'form',
-    {
-      class: 'form editor',
-      onsubmit: (event) => {
-        event.preventDefault();
-        run(save, slot, persist);
-      },
-    },
+  return form(
+    { class: 'form editor', submit: save, slot },
+    persist,
     heading,
     state,
     field('Title', title),

@@ -2,7 +2,7 @@
 // secret shown once), and revocation with a confirmation.
 
 import { api, get } from './api.js';
-import { badge, button, card, checkbox, confirm, errorSlot, field, h, run, secretBox, table, time } from './ui.js';
+import { badge, button, card, checkbox, confirm, errorSlot, field, form, h, run, secretBox, table, time } from './ui.js';
 
 export function keysPage({ me, can }) {
   document.title = 'API keys · rogeriq';
@@ -52,20 +52,14 @@ export function keysPage({ me, can }) {
     const submit = h('button', { type: 'submit', class: 'btn btn-primary', text: 'Create key' });
     const formSlot = errorSlot();
     creator.replaceChildren(
-      h(
-        'form',
-        {
-          class: 'form',
-          onsubmit: (event) => {
-            event.preventDefault();
-            run(submit, formSlot, async () => {
-              const scopes = boxes.filter((b) => b.input.checked).map((b) => b.input.value);
-              const created = (await api('POST', base, { name: name.value, scopes })).data;
-              creator.replaceChildren();
-              fresh.replaceChildren(secretBox(`Secret of “${created.name}”`, created.key));
-              load();
-            });
-          },
+      form(
+        { class: 'form', submit, slot: formSlot },
+        async () => {
+          const scopes = boxes.filter((b) => b.input.checked).map((b) => b.input.value);
+          const created = (await api('POST', base, { name: name.value, scopes })).data;
+          creator.replaceChildren();
+          fresh.replaceChildren(secretBox(`Secret of “${created.name}”`, created.key));
+          load();
         },
         h('h2', { text: 'New key' }),
         field('Key name', name),

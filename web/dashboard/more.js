@@ -3,7 +3,7 @@
 
 import { api, get } from './api.js';
 import { AGENT_MODES } from './projects.js';
-import { badge, button, card, checkbox, errorSlot, field, h, run, select, table, time } from './ui.js';
+import { badge, button, card, checkbox, errorSlot, field, form, h, run, select, table, time } from './ui.js';
 
 /** A form that loads an object, shows its fields and PATCHes what changed. */
 function settingsForm({ title, path, writable, fields, intro }) {
@@ -19,20 +19,14 @@ function settingsForm({ title, path, writable, fields, intro }) {
   };
   run(null, slot, async () => fill(await get(path)));
   return card(
-    h(
-      'form',
-      {
-        class: 'form',
-        onsubmit: (event) => {
-          event.preventDefault();
-          saved.textContent = '';
-          run(submit, slot, async () => {
-            const change = {};
-            fields.forEach((f, i) => f.read(controls[i].input, change));
-            fill((await api('PATCH', path, change)).data);
-            saved.textContent = 'Saved.';
-          });
-        },
+    form(
+      { class: 'form', submit, slot },
+      async () => {
+        saved.textContent = '';
+        const change = {};
+        fields.forEach((f, i) => f.read(controls[i].input, change));
+        fill((await api('PATCH', path, change)).data);
+        saved.textContent = 'Saved.';
       },
       h('h2', { text: title }),
       intro || null,
@@ -158,18 +152,12 @@ function archivableList({ title, noun, base, writable, columns, row, create }) {
     const submit = h('button', { type: 'submit', class: 'btn btn-primary', text: `Create ${noun}` });
     const { controls, body: toBody } = create();
     creator.replaceChildren(
-      h(
-        'form',
-        {
-          class: 'form',
-          onsubmit: (event) => {
-            event.preventDefault();
-            run(submit, formSlot, async () => {
-              await api('POST', base, toBody());
-              creator.replaceChildren();
-              load();
-            });
-          },
+      form(
+        { class: 'form', submit, slot: formSlot },
+        async () => {
+          await api('POST', base, toBody());
+          creator.replaceChildren();
+          load();
         },
         controls,
         formSlot.el,

@@ -1,7 +1,7 @@
 // Projects: the list (searchable by name, slug or domain), and the new-project form.
 
 import { api, get } from './api.js';
-import { button, card, errorSlot, field, h, run, select, table, time } from './ui.js';
+import { button, card, errorSlot, field, form, h, run, select, table, time } from './ui.js';
 
 export const AGENT_MODES = [
   ['copilot', 'Copilot — drafts replies as internal notes'],
@@ -63,31 +63,25 @@ export function projectForm({ me, project, onSaved }) {
   const submit = h('button', { type: 'submit', class: 'btn btn-primary', text: project ? 'Save' : 'Create project' });
   const slot = errorSlot();
   const saved = h('span', { class: 'muted', role: 'status' });
-  const form = h(
-    'form',
-    {
-      class: 'form',
-      onsubmit: (event) => {
-        event.preventDefault();
-        saved.textContent = '';
-        run(submit, slot, async () => {
-          const path = `/orgs/${me.org.id}/projects`;
-          let result;
-          if (project) {
-            const body = { name: name.value, agent_mode: mode.value, domain: domain.value.trim() || null };
-            result = (await api('PATCH', `${path}/${project.id}`, body)).data;
-          } else {
-            const body = { name: name.value };
-            if (domain.value.trim()) body.domain = domain.value.trim();
-            result = (await api('POST', path, body)).data;
-            if (mode.value !== result.agent_mode) {
-              result = (await api('PATCH', `${path}/${result.id}`, { agent_mode: mode.value })).data;
-            }
-          }
-          saved.textContent = 'Saved.';
-          onSaved(result);
-        });
-      },
+  const editor = form(
+    { class: 'form', submit, slot },
+    async () => {
+      saved.textContent = '';
+      const path = `/orgs/${me.org.id}/projects`;
+      let result;
+      if (project) {
+        const body = { name: name.value, agent_mode: mode.value, domain: domain.value.trim() || null };
+        result = (await api('PATCH', `${path}/${project.id}`, body)).data;
+      } else {
+        const body = { name: name.value };
+        if (domain.value.trim()) body.domain = domain.value.trim();
+        result = (await api('POST', path, body)).data;
+        if (mode.value !== result.agent_mode) {
+          result = (await api('PATCH', `${path}/${result.id}`, { agent_mode: mode.value })).data;
+        }
+      }
+      saved.textContent = 'Saved.';
+      onSaved(result);
     },
     field('Name', name),
     field('Domain', domain, 'Optional: the host your support site is served from.'),
@@ -95,7 +89,7 @@ export function projectForm({ me, project, onSaved }) {
     slot.el,
     h('div', { class: 'actions' }, submit, saved),
   );
-  return form;
+  return editor;
 }
 
 export function newProjectPage(ctx) {

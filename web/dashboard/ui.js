@@ -102,6 +102,15 @@ export async function run(control, slot, action) {
   }
 }
 
+/** A form whose submission runs `action` with `submit` disabled, its errors shown in `slot`. */
+export function form({ submit, slot, ...props }, action, ...children) {
+  const onsubmit = (event) => {
+    event.preventDefault();
+    run(submit, slot, action);
+  };
+  return h('form', { ...props, onsubmit }, ...children);
+}
+
 /**
  * A list that pages with the API's cursors: `load(cursor)` resolves to {data, cursor,
  * has_more}; `row(item)` renders one item into `into`. Returns {el, reload}.

@@ -2,7 +2,7 @@
 // recent deliveries, a test delivery and secret rotation.
 
 import { api, get } from './api.js';
-import { badge, button, card, checkbox, confirm, errorSlot, field, h, run, secretBox, table, time } from './ui.js';
+import { badge, button, card, checkbox, confirm, errorSlot, field, form, h, run, secretBox, table, time } from './ui.js';
 
 export function webhooksTab({ me, project, can }) {
   const base = `/projects/${project.id}/webhooks`;
@@ -24,20 +24,14 @@ export function webhooksTab({ me, project, can }) {
     const submit = h('button', { type: 'submit', class: 'btn btn-primary', text: 'Create webhook' });
     const formSlot = errorSlot();
     creator.replaceChildren(
-      h(
-        'form',
-        {
-          class: 'form',
-          onsubmit: (event) => {
-            event.preventDefault();
-            run(submit, formSlot, async () => {
-              const events = boxes.filter((b) => b.input.checked).map((b) => b.input.value);
-              const created = (await api('POST', base, { url: url.value.trim(), events })).data;
-              creator.replaceChildren();
-              fresh.replaceChildren(secretBox(`Signing secret of ${created.url}`, created.secret));
-              load();
-            });
-          },
+      form(
+        { class: 'form', submit, slot: formSlot },
+        async () => {
+          const events = boxes.filter((b) => b.input.checked).map((b) => b.input.value);
+          const created = (await api('POST', base, { url: url.value.trim(), events })).data;
+          creator.replaceChildren();
+          fresh.replaceChildren(secretBox(`Signing secret of ${created.url}`, created.secret));
+          load();
         },
         h('h3', { text: 'New webhook' }),
         field('URL', url),
