@@ -6,12 +6,13 @@
 use std::sync::Arc;
 
 use actix_web::cookie::{Cookie, SameSite};
+use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse};
 use serde_json::{Map, Value, json};
 
 use crate::api::extract::{self, Caller, JsonBody, SESSION_COOKIE};
 use crate::api::{State, limits, ok, origin};
-use crate::auth::scope;
+use crate::auth::{SecretHash, scope};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::org_owned::api_key::ApiKey;
 use crate::org_owned::{org, session};
@@ -37,10 +38,17 @@ pub async fn sign_in(req: HttpRequest, body: JsonBody, state: State) -> ApiResul
     let token = session::new_token();
     let hash =
         session::token_hash(&token).ok_or_else(|| ApiError::internal("malformed session token"))?;
+    // Signing in again from the same browser replaces its session.
+    let previous = current_hash(&req);
     let started = Arc::clone(&key);
     state
         .store
-        .write(move |tx| session::start(tx, &started, &hash))
+        .write(move |tx| {
+            if let Some(previous) = previous {
+                session::end(tx, &previous)?;
+            }
+            session::start(tx, &started, &hash)
+        })
         .await?;
     let cookie = Cookie::build(SESSION_COOKIE, token)
         .path("/")
@@ -48,7 +56,7 @@ pub async fn sign_in(req: HttpRequest, body: JsonBody, state: State) -> ApiResul
         .same_site(SameSite::Strict)
         .secure(origin::is_https(&req, &state.rate_limit.trusted_proxies))
         .finish();
-    let mut response = ok(describe(&state, &key)?);
+    let mut response = private(ok(describe(&state, &key)?));
     response
         .add_cookie(&cookie)
         .map_err(|e| ApiError::internal_from("session cookie", e))?;
@@ -62,16 +70,13 @@ pub async fn current(req: HttpRequest, state: State) -> ApiResult<HttpResponse> 
         None => None,
     };
     let key = key.ok_or_else(|| ApiError::new(ErrorCode::Unauthorized, "Not signed in"))?;
-    Ok(ok(describe(&state, &key)?))
+    Ok(private(ok(describe(&state, &key)?)))
 }
 
 /// `DELETE /dashboard/session`: ends the session and clears its cookie.
 pub async fn sign_out(req: HttpRequest, state: State) -> ApiResult<HttpResponse> {
     same_origin(&req, &state)?;
-    let hash = req
-        .cookie(SESSION_COOKIE)
-        .and_then(|cookie| session::token_hash(cookie.value()));
-    if let Some(hash) = hash {
+    if let Some(hash) = current_hash(&req) {
         state.store.write(move |tx| session::end(tx, &hash)).await?;
     }
     let mut response = ok(json!({"signed_out": true}));
@@ -81,6 +86,21 @@ pub async fn sign_out(req: HttpRequest, state: State) -> ApiResult<HttpResponse>
         .add_cookie(&gone)
         .map_err(|e| ApiError::internal_from("session cookie", e))?;
     Ok(response)
+}
+
+/// The stored hash of the session the request's cookie names, if it names one.
+fn current_hash(req: &HttpRequest) -> Option<SecretHash> {
+    req.cookie(SESSION_COOKIE)
+        .and_then(|cookie| session::token_hash(cookie.value()))
+}
+
+/// Keeps a description of the signed-in key out of every cache.
+fn private(mut response: HttpResponse) -> HttpResponse {
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
+    response
 }
 
 /// Refuses a sign-in or sign-out from another origin: a page elsewhere must neither sign the

@@ -250,6 +250,7 @@ fn a_session_stands_for_its_key_and_refuses_writes_from_other_origins() {
         None,
     );
     assert_eq!(current.data()["key"]["name"], "Bootstrap admin key");
+    assert_eq!(current.header("cache-control"), Some("no-store"));
     let listed = browser.call(Method::GET, &projects, &token, None);
     assert_eq!(listed.status, 200, "{}", listed.body);
     assert!(

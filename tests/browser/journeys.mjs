@@ -356,6 +356,12 @@ async function main() {
   assert.equal(forged.status, 403, JSON.stringify(forged.body));
   assert.equal(forged.body.code, 'INSUFFICIENT_SCOPE');
 
+  step('a session that ends sends the page back to sign-in');
+  await context.clearCookies();
+  await role('link', 'Projects', nav).click();
+  await page.getByText('Your session has ended. Sign in again.').waitFor();
+  await role('textbox', 'API key').waitFor();
+
   step('no CSP violation on any page');
   assert.ok(pagesSeen.length >= 8, `pages loaded: ${pagesSeen.length}`);
   assert.deepEqual(violations, []);
