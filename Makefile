@@ -2,7 +2,7 @@
 # a small schemathesis pass included; `make fuzz` runs schemathesis at full size.
 CARGO ?= cargo
 
-.PHONY: run build test bench fuzz lint clean
+.PHONY: run build test bench fuzz lint clean screenshots
 
 run:
 	$(CARGO) run --release -- serve
@@ -22,6 +22,10 @@ bench:
 fuzz:
 	@# benches/fuzz.rs installs schemathesis into target/fuzz-venv when missing.
 	FUZZ_SIZE=full $(CARGO) bench --bench fuzz
+
+screenshots:
+	@# The dashboard's browser journeys, saving their screenshots over docs/screenshots/.
+	ROGERIQ_SCREENSHOTS=$(CURDIR)/docs/screenshots $(CARGO) test --test api dashboard::browser_journeys
 
 lint:
 	$(CARGO) clippy --all-targets -- -D warnings

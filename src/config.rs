@@ -41,6 +41,7 @@ pub struct Settings {
     pub metrics: MetricsSettings,
     pub mcp: McpSettings,
     pub audit: AuditSettings,
+    pub dashboard: DashboardSettings,
 }
 
 /// `[agent]`: the model provider behind `agent/respond` (API.md §9.7).
@@ -315,6 +316,13 @@ impl MetricsSettings {
                 self.path
             ));
         }
+        let dashboard = self.path == "/dashboard" || self.path.starts_with("/dashboard/");
+        if dashboard {
+            return Err(format!(
+                "metrics.path '{}' is taken by the dashboard; choose another, such as /metrics",
+                self.path
+            ));
+        }
         if ["/healthz", "/api", "/mcp"].contains(&self.path.as_str())
             || self.path.starts_with("/api/")
         {
@@ -392,6 +400,39 @@ impl AuditSettings {
     }
 }
 
+/// `[dashboard]`: the web dashboard at `/dashboard` (docs/design.md, "The dashboard").
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DashboardSettings {
+    /// Whether the server serves the dashboard; off, `/dashboard` and `/` answer 404.
+    pub enabled: bool,
+    /// A dashboard session that sees no request for this many hours ends.
+    pub session_idle_hours: u64,
+}
+
+impl Default for DashboardSettings {
+    fn default() -> Self {
+        DashboardSettings {
+            enabled: true,
+            session_idle_hours: 12,
+        }
+    }
+}
+
+/// The longest idle time a session may be given: a year.
+const MAX_SESSION_IDLE_HOURS: u64 = 24 * 366;
+
+impl DashboardSettings {
+    fn validate(&self) -> Result<(), String> {
+        if !(1..=MAX_SESSION_IDLE_HOURS).contains(&self.session_idle_hours) {
+            return Err(format!(
+                "dashboard.session_idle_hours must be from 1 to {MAX_SESSION_IDLE_HOURS}"
+            ));
+        }
+        Ok(())
+    }
+}
+
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
@@ -449,6 +490,7 @@ impl Default for Settings {
             metrics: MetricsSettings::default(),
             mcp: McpSettings::default(),
             audit: AuditSettings::default(),
+            dashboard: DashboardSettings::default(),
         }
     }
 }
@@ -610,7 +652,8 @@ impl Settings {
         self.rate_limit.check()?;
         self.webhooks.validate()?;
         self.metrics.validate()?;
-        self.audit.validate()
+        self.audit.validate()?;
+        self.dashboard.validate()
     }
 
     /// Every setting with its default and environment variable, for `serve --help`.

@@ -104,11 +104,15 @@ pub fn is_browser_path(path: &str) -> bool {
 /// archived → 410 `FORM_ARCHIVED`, `public_api` false → 403 `FORBIDDEN`.
 pub async fn form_schema(path: web::Path<String>, state: State) -> ApiResult<HttpResponse> {
     let id_or_slug = path.into_inner();
-    let schema = state.store.read_blocking(|rx| {
-        let (_, form) = form::find_public_form(rx, &id_or_slug)?.ok_or_else(not_found::<Form>)?;
-        form.check_live()?;
-        Ok(form.public_view())
-    })?;
+    let schema = state
+        .store
+        .look_up(move |rx| {
+            let (_, form) =
+                form::find_public_form(rx, &id_or_slug)?.ok_or_else(not_found::<Form>)?;
+            form.check_live()?;
+            Ok(form.public_view())
+        })
+        .await?;
     Ok(ok(schema))
 }
 
@@ -117,7 +121,8 @@ pub async fn beacon_config(path: web::Path<String>, state: State) -> ApiResult<H
     let id = path.into_inner();
     let config = state
         .store
-        .read_blocking(|rx| beacon::public_config(rx, &id))?;
+        .look_up(move |rx| beacon::public_config(rx, &id))
+        .await?;
     Ok(ok(config))
 }
 

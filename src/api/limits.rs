@@ -55,8 +55,8 @@ pub async fn rate_limit(
         Ok(caller) => caller,
         Err(err) => return Ok(req.error_response(err)),
     };
-    let (decision, tier) = decide(&state, &req, &caller);
-    if let Caller::Key(key) = &caller {
+    let (decision, tier) = decide(&state, req.request(), &caller);
+    if let Caller::Key(key, _) = &caller {
         req.extensions_mut()
             .insert(AuthenticatedKeyId(key.id.clone()));
     }
@@ -73,21 +73,22 @@ pub async fn rate_limit(
     Ok(response)
 }
 
-/// Counts the request in its bucket, or, with limiting off, reports the nominal limit.
-fn decide(state: &AppState, req: &ServiceRequest, caller: &Caller) -> (Decision, Option<Tier>) {
+/// Counts the request in its bucket, or, with limiting off, reports the nominal limit. The
+/// dashboard's sign-in counts in the anonymous bucket of its client this way too.
+pub fn decide(state: &AppState, req: &HttpRequest, caller: &Caller) -> (Decision, Option<Tier>) {
     let settings = &state.rate_limit;
     let (limit, tier) = match caller {
-        Caller::Key(key) => (settings.tiers.of(key.tier), Some(key.tier)),
+        Caller::Key(key, _) => (settings.tiers.of(key.tier), Some(key.tier)),
         Caller::Anonymous { .. } => (settings.tiers.anonymous, None),
     };
     if !settings.enabled {
         return (Decision::nominal(limit), tier);
     }
     let bucket = match caller {
-        Caller::Key(key) => Bucket::Key(key.id.clone()),
+        Caller::Key(key, _) => Bucket::Key(key.id.clone()),
         Caller::Anonymous { .. } => Bucket::client(
             // Without a peer address (not over TCP) every such client shares one bucket.
-            client_address(req.request(), &settings.trusted_proxies)
+            client_address(req, &settings.trusted_proxies)
                 .unwrap_or(IpAddr::V6(Ipv6Addr::UNSPECIFIED)),
         ),
     };

@@ -9,6 +9,7 @@ pub mod extract;
 pub mod limits;
 pub mod mcp;
 pub mod openapi;
+pub mod origin;
 pub mod request_id;
 pub mod routes;
 
@@ -16,12 +17,14 @@ mod admin;
 mod api_keys;
 mod audit_log;
 mod conversations;
+mod dashboard;
 mod health;
 mod kb;
 mod metrics;
 mod owned;
 mod projects;
 mod scoped;
+mod session;
 mod webhooks;
 
 mod integrations;
@@ -55,11 +58,13 @@ pub fn app(
     let cors = context::cors(&state.cors);
     let metrics_path = state.metrics_path.clone();
     let mcp_enabled = state.mcp.is_some();
+    let dashboard = state.dashboard.enabled;
     App::new()
         .app_data(state)
         .configure(routes::configure)
         .configure(|cfg| metrics::configure(cfg, metrics_path.as_deref()))
         .configure(|cfg| mcp::configure(cfg, mcp_enabled))
+        .configure(|cfg| dashboard::configure(cfg, dashboard))
         .default_service(web::to(routes::not_found))
         .wrap(from_fn(limits::rate_limit))
         .wrap(cors)

@@ -461,6 +461,9 @@ fn data(method: &Method, path: &str) -> Data {
         ("DELETE", "/keys/{key_id}") => Data::Object(&["id", "revoked", "already_revoked"]),
         ("GET", "/api/v1/auth/whoami") => Data::One(view::<api_key::ApiKeyView>()),
         ("GET", "/audit-log") => Data::List(view::<audit::AuditEntryView>()),
+        ("GET", "/projects/{project_id}/contents") => {
+            Data::One(view::<super::projects::RecordCounts>())
+        }
         ("POST", "/webhooks") => Data::One(view::<webhook::CreatedWebhook>()),
         ("GET", "/conversations/{conversation_id}/messages") => {
             Data::List(view::<message::MessageView>())

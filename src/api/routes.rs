@@ -122,6 +122,13 @@ pub fn table() -> Vec<RouteSpec> {
             key(Projects, Admin),
             |r| r.to(projects::delete),
         ),
+        // What a delete would remove (self-hosting addition, for the dashboard's dialog).
+        spec(
+            get.clone(),
+            "/api/v1/orgs/{org_id}/projects/{project_id}/contents",
+            key(Projects, Read),
+            |r| r.to(projects::contents),
+        ),
         // Conversations and messages (rows 6-11).
         spec(
             get.clone(),

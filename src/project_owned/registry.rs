@@ -118,6 +118,40 @@ pub fn delete_project(
     Ok(cascade)
 }
 
+/// What a delete of the project would remove: its records per kind (plural name, count), the
+/// kinds it holds none of left out, as `delete_project` reports them. One pass over each kind's
+/// records under the project's prefix, index entries skipped: its cost follows the project's
+/// record count, below the delete's own.
+pub fn project_contents(
+    reader: &impl Reader,
+    org_id: &str,
+    project_id: &str,
+) -> ApiResult<Vec<(String, u64)>> {
+    let project = project::resolve(reader, org_id, project_id)?;
+    let prefix = layout::project_prefix(&project.org_id, &project.id);
+    let mut contents = BTreeMap::new();
+    for kind in KINDS {
+        let mut count = 0u64;
+        let records = [prefix.as_slice(), &[kind.tag]].concat();
+        reader.scan(
+            tables::OWNED,
+            layout::prefix_range(&records),
+            false,
+            &mut |_, _| {
+                count += 1;
+                Ok(ControlFlow::Continue(()))
+            },
+        )?;
+        if count > 0 {
+            contents.insert(kind.plural, count);
+        }
+    }
+    Ok(contents
+        .into_iter()
+        .map(|(kind, n)| (kind.to_string(), n))
+        .collect())
+}
+
 /// The key of `tables::COUNTS` saying that its counts cover every record: a store written
 /// before the counts existed has records they do not cover.
 const COUNTED: &[u8] = b"counted";

@@ -87,8 +87,10 @@ pub mod tables {
     /// Kind tag (one byte) → how many records of that project-owned kind the store holds
     /// (u64, big-endian), kept by the write path; `project_owned::registry` owns its keys.
     pub const COUNTS: Table = Table::new("counts", 11);
+    /// Dashboard sessions (`org_owned::session`), found by the hash of their token.
+    pub const SESSIONS: Table = Table::new("sessions", 12);
 
-    pub const ALL: [Table; 12] = [
+    pub const ALL: [Table; 13] = [
         ORGS,
         API_KEYS,
         KEY_INDEX,
@@ -101,6 +103,7 @@ pub mod tables {
         OUTBOX,
         OUTBOX_DUE,
         COUNTS,
+        SESSIONS,
     ];
 }
 

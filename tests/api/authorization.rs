@@ -46,6 +46,11 @@ const EXPECTED: &[(&str, &str, &str)] = &[
     ),
     (
         "GET",
+        "/api/v1/orgs/{org_id}/projects/{project_id}/contents",
+        "projects:read",
+    ),
+    (
+        "GET",
         "/api/v1/projects/{project_id}/conversations",
         "conversations:read",
     ),

@@ -32,6 +32,7 @@ mod beacons;
 mod browser;
 mod connection;
 mod contract;
+mod dashboard;
 mod filters;
 mod forms;
 mod integrations;
