@@ -3,7 +3,7 @@
 # PostgreSQL when it is installed; `make fuzz` runs schemathesis at full size.
 CARGO ?= cargo
 
-.PHONY: run build test bench fuzz lint clean
+.PHONY: run build test bench fuzz lint clean screenshots
 
 run:
 	$(CARGO) run --release -- serve
@@ -32,6 +32,10 @@ bench:
 fuzz:
 	@# benches/fuzz.rs installs schemathesis into target/fuzz-venv when missing.
 	FUZZ_SIZE=full $(CARGO) bench --bench fuzz
+
+screenshots:
+	@# The dashboard's browser journeys, saving their screenshots over docs/screenshots/.
+	TEST_SCREENSHOTS=$(CURDIR)/docs/screenshots $(CARGO) test --test api dashboard::browser_journeys
 
 lint:
 	$(CARGO) clippy --all-targets -- -D warnings

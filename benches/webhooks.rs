@@ -45,6 +45,7 @@ fn main() {
         ..Settings::default()
     };
     settings.webhooks.allow_http = true;
+    settings.webhooks.allow_private_targets = true;
     let max_in_flight = settings.webhooks.max_in_flight;
     let launched = server::launch(
         settings,

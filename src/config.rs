@@ -39,7 +39,9 @@ pub struct Settings {
     pub cors: CorsSettings,
     pub store: StoreSettings,
     pub metrics: MetricsSettings,
+    pub mcp: McpSettings,
     pub audit: AuditSettings,
+    pub dashboard: DashboardSettings,
 }
 
 /// `[agent]`: the model provider behind `agent/respond` (API.md §9.7).
@@ -70,8 +72,14 @@ pub struct WebhookSettings {
     pub timeout_secs: u64,
     /// Most delivery attempts in progress at once.
     pub max_in_flight: u64,
-    /// Whether receivers may be on loopback, private or link-local addresses.
+    /// Whether receivers may be at private addresses: loopback, private networks, link-local
+    /// and the other special-purpose ranges (docs/webhooks.md). Off, so that a webhook cannot
+    /// reach the server's own network.
     pub allow_private_targets: bool,
+    /// Private addresses or networks that receivers may be at all the same.
+    pub allowed_private_targets: Vec<IpRange>,
+    /// Most `test` calls per API key in a minute, besides the key's rate limit.
+    pub tests_per_minute: u64,
     /// Most deliveries the outbox holds (pending first attempts and retries together); an
     /// event for a webhook beyond it is dropped, and the change that fired it still commits.
     pub max_pending: u64,
@@ -106,6 +114,7 @@ impl WebhookSettings {
             ("timeout_secs", self.timeout_secs),
             ("max_in_flight", self.max_in_flight),
             ("max_pending", self.max_pending),
+            ("tests_per_minute", self.tests_per_minute),
         ] {
             if value == 0 {
                 return Err(format!("webhooks.{name} must be at least 1"));
@@ -341,13 +350,36 @@ impl MetricsSettings {
                 self.path
             ));
         }
-        if self.path == "/healthz" || self.path == "/api" || self.path.starts_with("/api/") {
+        let dashboard = self.path == "/dashboard" || self.path.starts_with("/dashboard/");
+        if dashboard {
+            return Err(format!(
+                "metrics.path '{}' is taken by the dashboard; choose another, such as /metrics",
+                self.path
+            ));
+        }
+        if ["/healthz", "/api", "/mcp"].contains(&self.path.as_str())
+            || self.path.starts_with("/api/")
+        {
             return Err(format!(
                 "metrics.path '{}' is taken by the API; choose another, such as /metrics",
                 self.path
             ));
         }
         Ok(())
+    }
+}
+
+/// `[mcp]`: the API as tools for LLM agents, over MCP's streamable HTTP at `/mcp`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct McpSettings {
+    /// Whether the server answers `/mcp`; off, `/mcp` is an unknown path (404).
+    pub enabled: bool,
+}
+
+impl Default for McpSettings {
+    fn default() -> Self {
+        McpSettings { enabled: true }
     }
 }
 
@@ -402,6 +434,39 @@ impl AuditSettings {
     }
 }
 
+/// `[dashboard]`: the web dashboard at `/dashboard` (docs/design.md, "The dashboard").
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DashboardSettings {
+    /// Whether the server serves the dashboard; off, `/dashboard` and `/` answer 404.
+    pub enabled: bool,
+    /// A dashboard session that sees no request for this many hours ends.
+    pub session_idle_hours: u64,
+}
+
+impl Default for DashboardSettings {
+    fn default() -> Self {
+        DashboardSettings {
+            enabled: true,
+            session_idle_hours: 12,
+        }
+    }
+}
+
+/// The longest idle time a session may be given: a year.
+const MAX_SESSION_IDLE_HOURS: u64 = 24 * 366;
+
+impl DashboardSettings {
+    fn validate(&self) -> Result<(), String> {
+        if !(1..=MAX_SESSION_IDLE_HOURS).contains(&self.session_idle_hours) {
+            return Err(format!(
+                "dashboard.session_idle_hours must be from 1 to {MAX_SESSION_IDLE_HOURS}"
+            ));
+        }
+        Ok(())
+    }
+}
+
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
@@ -431,7 +496,9 @@ impl Default for Settings {
                 retry_delays: DEFAULT_RETRY_DELAYS.to_vec(),
                 timeout_secs: 10,
                 max_in_flight: 32,
-                allow_private_targets: true,
+                allow_private_targets: false,
+                allowed_private_targets: Vec::new(),
+                tests_per_minute: 10,
                 max_pending: DEFAULT_MAX_PENDING,
             },
             integrations: IntegrationSettings {
@@ -455,7 +522,9 @@ impl Default for Settings {
             },
             store: StoreSettings::default(),
             metrics: MetricsSettings::default(),
+            mcp: McpSettings::default(),
             audit: AuditSettings::default(),
+            dashboard: DashboardSettings::default(),
         }
     }
 }
@@ -654,7 +723,8 @@ impl Settings {
         self.rate_limit.check()?;
         self.webhooks.validate()?;
         self.metrics.validate()?;
-        self.audit.validate()
+        self.audit.validate()?;
+        self.dashboard.validate()
     }
 
     /// Every setting with its default and environment variable, for `serve --help`.
@@ -862,6 +932,31 @@ mod tests {
         let zero = |k: &str| (k == "ROGERIQ_WEBHOOKS_MAX_IN_FLIGHT").then(|| "0".to_string());
         let err = Settings::load(&Flags::default(), zero).unwrap_err();
         assert!(err.contains("webhooks.max_in_flight"), "{err}");
+    }
+
+    #[test]
+    fn private_targets_are_refused_unless_allowed_and_the_allow_list_is_checked() {
+        let defaults = Settings::default();
+        assert!(!defaults.webhooks.allow_private_targets);
+        assert!(defaults.webhooks.allowed_private_targets.is_empty());
+        let var = "ROGERIQ_WEBHOOKS_ALLOWED_PRIVATE_TARGETS";
+        let s = from_env(&[(var, "10.0.0.5, 192.168.7.0/24")]).unwrap();
+        let allowed: Vec<String> = s
+            .webhooks
+            .allowed_private_targets
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(allowed, ["10.0.0.5", "192.168.7.0/24"]);
+        for bad in ["10.0.0.5, hooks.internal", "10.0.0.0/33"] {
+            let err = from_env(&[(var, bad)]).unwrap_err();
+            assert!(
+                err.contains(var) && err.contains("is neither an IP address nor a network"),
+                "{bad}: {err}"
+            );
+        }
+        let err = from_env(&[("ROGERIQ_WEBHOOKS_TESTS_PER_MINUTE", "0")]).unwrap_err();
+        assert!(err.contains("webhooks.tests_per_minute"), "{err}");
     }
 
     #[test]

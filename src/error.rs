@@ -29,6 +29,8 @@ pub enum ErrorCode {
     LimitReached,
     /// A public form that its project archived (API.md §9.9, §9.12).
     FormArchived,
+    /// A beacon that its project archived, asked for its public config.
+    BeaconArchived,
     RateLimited,
     InternalError,
     /// The store cannot serve now (its database is unreachable, or a write kept conflicting
@@ -54,6 +56,7 @@ impl ErrorCode {
             ErrorCode::SlugConflict => "SLUG_CONFLICT",
             ErrorCode::LimitReached => "LIMIT_REACHED",
             ErrorCode::FormArchived => "FORM_ARCHIVED",
+            ErrorCode::BeaconArchived => "BEACON_ARCHIVED",
             ErrorCode::RateLimited => "RATE_LIMITED",
             ErrorCode::InternalError => "INTERNAL_ERROR",
             ErrorCode::ServiceUnavailable => "SERVICE_UNAVAILABLE",

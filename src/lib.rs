@@ -7,6 +7,7 @@ pub mod codec;
 pub mod config;
 pub mod error;
 pub mod ids;
+pub mod mcp;
 pub mod metrics;
 pub mod org_owned;
 pub mod outbound;

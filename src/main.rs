@@ -5,6 +5,7 @@ use std::task::Poll;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use rogeriq::config::{Flags, LogFormat, Settings};
+use rogeriq::mcp::stdio;
 use rogeriq::server::{self, Options};
 use rogeriq::store::Location;
 
@@ -51,8 +52,21 @@ enum Command {
                       rogeriq export --org org_abc123def456 --out acme.jsonl"
     )]
     Export(ops::ExportArgs),
+    /// Serve the API as MCP tools over stdio, for an LLM agent; its calls go to the configured
+    /// server with the client options' key
+    #[command(after_help = "Examples:\n  rogeriq mcp\n  \
+                      RIQ_API_KEY=riq_… RIQ_API_BASE=https://support.example.com rogeriq mcp\n  \
+                      rogeriq mcp --list-tools")]
+    Mcp(McpArgs),
     #[command(flatten)]
     Client(cli::Command),
+}
+
+#[derive(clap::Args)]
+struct McpArgs {
+    /// Print the tools as a Markdown table (as docs/mcp.md lists them) and exit
+    #[arg(long)]
+    list_tools: bool,
 }
 
 fn main() -> ExitCode {
@@ -98,7 +112,40 @@ fn main() -> ExitCode {
             let org = client.take_org();
             no_client_options(&client, "export", || ops::export(&args, org))
         }
+        Command::Mcp(args) => mcp(&parsed.client, &args),
         Command::Client(command) => cli::run(parsed.client, command, Cli::command),
+    }
+}
+
+/// `rogeriq mcp`: the tools of this build (`api::mcp::tool_table`), served over stdio against
+/// the server the client options name (`mcp::stdio`).
+fn mcp(client: &cli::Options, args: &McpArgs) -> ExitCode {
+    let table = match rogeriq::api::mcp::tool_table() {
+        Ok(table) => table,
+        Err(err) => {
+            eprintln!("rogeriq: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if args.list_tools {
+        print!("{}", table.markdown());
+        return ExitCode::SUCCESS;
+    }
+    let access = match cli::ServerAccess::resolve(client) {
+        Ok(access) => access,
+        Err(code) => return code,
+    };
+    let endpoint = stdio::Endpoint {
+        api_base: access.api_base,
+        api_key: access.api_key,
+        org: access.org,
+    };
+    match stdio::serve(table, endpoint) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("rogeriq mcp: {err}");
+            ExitCode::FAILURE
+        }
     }
 }
 

@@ -10,7 +10,7 @@
 
 use std::fs::{self, OpenOptions};
 use std::io::{BufWriter, Write};
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::{Component, Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -20,6 +20,7 @@ use reqwest::Method;
 use rogeriq::config::{Flags, Settings, StoreBackend};
 use rogeriq::error::ApiError;
 use rogeriq::project_owned::export::{Exported, export_org};
+use rogeriq::server;
 use rogeriq::store::backup::{self, ReadSource, RestoreError};
 use rogeriq::store::{Limits, Location, OpenError, Store, postgres};
 use serde_json::json;
@@ -246,15 +247,7 @@ fn server_base(listen: &str) -> Result<String, String> {
         Ok(addr) if addr.port() == 0 => Err(format!(
             "its address is not known (listen = {listen:?} picks a free port)"
         )),
-        Ok(mut addr) => {
-            if addr.ip().is_unspecified() {
-                addr.set_ip(match addr {
-                    SocketAddr::V4(_) => Ipv4Addr::LOCALHOST.into(),
-                    SocketAddr::V6(_) => Ipv6Addr::LOCALHOST.into(),
-                });
-            }
-            Ok(format!("http://{addr}"))
-        }
+        Ok(addr) => Ok(format!("http://{}", server::reachable_at(addr))),
         // host:port, as the server binds it.
         Err(_) => Ok(format!("http://{listen}")),
     }

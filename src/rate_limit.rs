@@ -229,7 +229,8 @@ impl Shard {
     }
 }
 
-/// An address or a network, as `127.0.0.1`, `::1` or `10.0.0.0/8`: a trusted proxy.
+/// An address or a network, as `127.0.0.1`, `::1` or `10.0.0.0/8`: a trusted proxy, or a
+/// private webhook target allowed all the same.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct IpRange(IpNet);
 

@@ -3,7 +3,7 @@
 //! request, then stop the dispatcher and close the store cleanly.
 
 use std::fmt;
-use std::net::{SocketAddr, TcpListener};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,6 +20,8 @@ use crate::auth::MasterKey;
 use crate::auth::scope::{Scope, Verb};
 use crate::config::{Settings, StoreBackend};
 use crate::error::{ApiError, ApiResult};
+use crate::mcp::call::Api;
+use crate::mcp::http::HttpEndpoint;
 use crate::org_owned::api_key::{self, KeyCreate};
 use crate::org_owned::audit::Actor;
 use crate::org_owned::org::{self, OrgCreate};
@@ -120,6 +122,7 @@ pub enum StartError {
     Bootstrap(ApiError),
     Counts(ApiError),
     Retention(std::io::Error),
+    Mcp(String),
 }
 
 impl fmt::Display for StartError {
@@ -140,6 +143,7 @@ impl fmt::Display for StartError {
             StartError::Retention(err) => {
                 write!(f, "cannot start the audit retention sweep: {err}")
             }
+            StartError::Mcp(err) => write!(f, "cannot set up /mcp: {err}"),
         }
     }
 }
@@ -179,21 +183,25 @@ pub fn launch(mut settings: Settings, options: Options) -> Result<Launched, Star
     let store = Store::open_at(&Location::of(&settings), limits).map_err(StartError::Store)?;
     registry::build_indexes(&store)
         .map_err(|err| StartError::Store(OpenError::Other(format!("building indexes: {err}"))))?;
-    let client = outbound::client(&settings).map_err(StartError::HttpClient)?;
+    let clients = outbound::clients(&settings.webhooks).map_err(StartError::HttpClient)?;
+    let webhook_client = clients.webhooks.clone();
     // Once, on a store written before the record counts existed.
     store
         .write_blocking(registry::count_records_once)
         .map_err(StartError::Counts)?;
-    let mut state = AppState::new(store.clone(), master, &settings, client.clone());
+    let mut state = AppState::new(store.clone(), master, &settings, clients);
     let metrics = Arc::clone(&state.metrics);
     let observer = Arc::clone(&metrics);
     store.observe_commits(Box::new(move |jobs, took| observer.commit(jobs, took)));
     // Held by the state, so it stops when the server's last worker is gone.
     state.retention = RetentionSweep::start(store.clone(), &settings.audit, Arc::clone(&metrics))
         .map_err(StartError::Retention)?;
+    if settings.mcp.enabled {
+        state.mcp = Some(mcp_endpoint(addr, &settings).map_err(StartError::Mcp)?);
+    }
     let state = web::Data::new(state);
     let server = http_server(listener, state, &settings, &options).map_err(StartError::Serve)?;
-    let dispatcher = Dispatcher::start(store.clone(), client, &settings.webhooks, metrics)
+    let dispatcher = Dispatcher::start(store.clone(), webhook_client, &settings.webhooks, metrics)
         .map_err(StartError::Dispatcher)?;
     // Last, so that nothing after it can fail: a first start whose banner was never shown
     // would leave an organisation whose key nobody has.
@@ -207,6 +215,27 @@ pub fn launch(mut settings: Settings, options: Options) -> Result<Launched, Star
         dispatcher,
         bootstrap,
     })
+}
+
+/// Where a server bound to `addr` is reached: an unspecified address (all interfaces) on
+/// loopback, any other where it is.
+pub fn reachable_at(mut addr: SocketAddr) -> SocketAddr {
+    if addr.ip().is_unspecified() {
+        addr.set_ip(match addr {
+            SocketAddr::V4(_) => Ipv4Addr::LOCALHOST.into(),
+            SocketAddr::V6(_) => Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    addr
+}
+
+/// `/mcp`: the tools of this server, whose calls come back to it over HTTP at `addr`, so that
+/// each goes through the rate limit, the scopes and the audit log as any API request does.
+fn mcp_endpoint(addr: SocketAddr, settings: &Settings) -> Result<HttpEndpoint, String> {
+    let table = api::mcp::tool_table()?;
+    let loopback = Api::new(&format!("http://{}", reachable_at(addr)))?;
+    let max_body = usize::try_from(settings.max_body_bytes).unwrap_or(usize::MAX);
+    Ok(HttpEndpoint::new(table, loopback, max_body))
 }
 
 /// The HTTP server on `listener`, assembled as actix-web's `HttpServer` does, plus what it

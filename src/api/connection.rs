@@ -12,7 +12,7 @@ use actix_web::{HttpMessage, web};
 
 use crate::api::extract::{self, AppState};
 use crate::api::request_id::REQUEST_ID_NAME;
-use crate::api::{error, limits};
+use crate::api::{browser, error, limits};
 use crate::auth;
 use crate::error::{ApiError, ErrorCode};
 use crate::ids;
@@ -20,7 +20,8 @@ use crate::ids;
 /// Answers `Expect: 100-continue` (API.md §1): the request goes on, and the client is told to
 /// send its body, only when the body would be accepted. A declared length over
 /// `max_body_bytes`, or an API request without a usable key (org key or master key), is
-/// refused at once, so an unauthenticated client cannot make the server read an upload.
+/// refused at once, so an unauthenticated client cannot make the server read an upload. The
+/// public browser endpoints (`POST /api/v1/f/{formId}`) take no key.
 pub async fn expect_continue(
     state: &web::Data<AppState>,
     req: Request,
@@ -59,7 +60,7 @@ async fn refusal(state: &AppState, req: &Request) -> Result<Option<ApiError>, Ap
     if declared.is_some_and(|n| n > state.max_body_bytes as u64) {
         return Ok(Some(extract::too_large(state.max_body_bytes)));
     }
-    if !req.path().starts_with(limits::LIMITED_PREFIX) {
+    if !req.path().starts_with(limits::LIMITED_PREFIX) || browser::is_browser_path(req.path()) {
         return Ok(None);
     }
     let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());

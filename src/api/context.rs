@@ -1,6 +1,6 @@
 //! The per-request context: a request id for every response, one log line and one count in the
-//! metrics per request, JSON errors even for panics and CORS refusals, and the CORS rules
-//! (actix-cors).
+//! metrics per request, JSON errors even for panics and CORS refusals, and the CORS rules:
+//! actix-cors from `[cors]`, and the public browser endpoints' own around it.
 
 use std::borrow::Cow;
 use std::panic::AssertUnwindSafe;
@@ -10,12 +10,13 @@ use actix_cors::{Cors, CorsError};
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::Method;
-use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::header::{self, HeaderMap, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{HttpMessage, HttpResponse, ResponseError};
 use futures_util::FutureExt;
 
 use crate::api::State;
+use crate::api::browser;
 use crate::api::error;
 use crate::api::extract::AuthenticatedKeyId;
 use crate::api::limits;
@@ -158,9 +159,7 @@ impl ResponseError for FailedRequest {
         if let Some(origin) = &self.allow_origin {
             headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
             headers.insert(header::VARY, HeaderValue::from_static("Origin"));
-            if let Ok(exposed) = HeaderValue::from_str(&EXPOSED_HEADERS.join(", ")) {
-                headers.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, exposed);
-            }
+            expose_headers(headers);
         }
         response
     }
@@ -175,6 +174,16 @@ const EXPOSED_HEADERS: [&str; 6] = [
     limits::TIER,
     "retry-after",
 ];
+
+/// Lets a browser read `EXPOSED_HEADERS` of an answer that actix-cors did not make.
+fn expose_headers(headers: &mut HeaderMap) {
+    if let Ok(exposed) = HeaderValue::from_str(&EXPOSED_HEADERS.join(", ")) {
+        headers.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, exposed);
+    }
+}
+
+/// How long a browser may keep a preflight's answer, in seconds.
+const PREFLIGHT_MAX_AGE: usize = 600;
 
 /// What `cors` answers an actual request from `origin` with: `*` when any origin is allowed,
 /// the origin itself when it is one of the allowed ones, else nothing.
@@ -205,7 +214,7 @@ pub fn cors(settings: &CorsSettings) -> Cors {
             "User-Agent",
         ])
         .expose_headers(EXPOSED_HEADERS)
-        .max_age(600);
+        .max_age(PREFLIGHT_MAX_AGE);
     let origins = &settings.allowed_origins;
     if origins.iter().any(|o| o.as_str() == AllowedOrigin::ANY) {
         return cors.allow_any_origin().send_wildcard();
@@ -213,6 +222,71 @@ pub fn cors(settings: &CorsSettings) -> Cors {
     origins
         .iter()
         .fold(cors, |cors, origin| cors.allowed_origin(origin.as_str()))
+}
+
+/// The CORS of the public browser endpoints (`browser`), around actix-cors (which answers
+/// every other path from `[cors]`): each follows the `allowed_origins` of the form or beacon
+/// its path names. A preflight from an origin that object allows is answered here (200, that
+/// origin, the path's method); from any other origin, or for an object that does not exist,
+/// it is refused with 400 `BAD_REQUEST`, as actix-cors refuses one. Other answers carry
+/// `Access-Control-Allow-Origin` (and the exposed headers) only for an allowed origin, in place
+/// of what actix-cors added. Archived or closed objects keep their origin rules, so that a page
+/// can read their 410 or 403.
+pub async fn browser_cors(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let named = browser::Named::of(req.path());
+    let origin = req.headers().get(header::ORIGIN).cloned();
+    let (Some(named), Some(origin)) = (named, origin) else {
+        return next
+            .call(req)
+            .await
+            .map(ServiceResponse::map_into_boxed_body);
+    };
+    let method = named.method();
+    let allowed = match req.app_data::<State>().cloned() {
+        Some(state) => named.allows(&state, &origin).await,
+        None => false,
+    };
+    if is_preflight(&req) {
+        if !allowed {
+            return Ok(req.error_response(ApiError::bad_request(
+                "CORS: this origin may not use this form or beacon",
+            )));
+        }
+        let response = HttpResponse::Ok()
+            .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, origin))
+            .insert_header((header::ACCESS_CONTROL_ALLOW_METHODS, method))
+            .insert_header((header::ACCESS_CONTROL_ALLOW_HEADERS, "Content-Type, Accept"))
+            .insert_header((header::ACCESS_CONTROL_MAX_AGE, PREFLIGHT_MAX_AGE))
+            .insert_header((header::VARY, "Origin"))
+            .finish();
+        return Ok(req.into_response(response));
+    }
+    let mut response = next.call(req).await?.map_into_boxed_body();
+    allow_origin(response.headers_mut(), allowed.then_some(origin));
+    Ok(response)
+}
+
+/// `OPTIONS` naming the method to come, as actix-cors tells a preflight.
+fn is_preflight(req: &ServiceRequest) -> bool {
+    req.method() == Method::OPTIONS
+        && req
+            .headers()
+            .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
+}
+
+/// Replaces actix-cors's allow headers with this object's answer. Its `Vary` stays: the answer
+/// depends on the `Origin` here too.
+fn allow_origin(headers: &mut HeaderMap, origin: Option<HeaderValue>) {
+    headers.remove(header::ACCESS_CONTROL_ALLOW_ORIGIN);
+    headers.remove(header::ACCESS_CONTROL_EXPOSE_HEADERS);
+    let Some(origin) = origin else {
+        return;
+    };
+    headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+    expose_headers(headers);
 }
 
 /// actix-cors refuses a preflight (an origin, method or header not allowed) with a plain-text
@@ -232,7 +306,7 @@ fn json_cors_refusal(
     response.into_response(error::render(&error, request_id.to_string()))
 }
 
-fn add_headers(headers: &mut actix_web::http::header::HeaderMap, request_id: &str) {
+fn add_headers(headers: &mut HeaderMap, request_id: &str) {
     if let Ok(value) = HeaderValue::from_str(request_id) {
         headers.insert(REQUEST_ID_NAME, value);
     }

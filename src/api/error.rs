@@ -24,7 +24,7 @@ pub fn status(code: ErrorCode) -> StatusCode {
         | ErrorCode::ContactNotFound
         | ErrorCode::ResourceNotFound => StatusCode::NOT_FOUND,
         ErrorCode::SlugConflict | ErrorCode::LimitReached => StatusCode::CONFLICT,
-        ErrorCode::FormArchived => StatusCode::GONE,
+        ErrorCode::FormArchived | ErrorCode::BeaconArchived => StatusCode::GONE,
         ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
         ErrorCode::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
         ErrorCode::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,

@@ -15,17 +15,21 @@ use futures_util::future::{LocalBoxFuture, Ready, ready};
 use serde_json::Value;
 
 use crate::api::access::{Access, RouteAccess};
-use crate::api::request_id;
+use crate::api::{origin, request_id};
 use crate::auth::scope::{self, Required};
 use crate::auth::{self, MasterKey};
 use crate::config::{
-    AgentSettings, CorsSettings, IntegrationSettings, RateLimitSettings, Settings, WebhookSettings,
+    AgentSettings, CorsSettings, DashboardSettings, IntegrationSettings, RateLimitSettings,
+    Settings, WebhookSettings,
 };
 use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::mcp::http::HttpEndpoint;
 use crate::metrics::Metrics;
 use crate::org_owned::api_key::{self, ApiKey};
 use crate::org_owned::audit::Actor;
 use crate::org_owned::retention::RetentionSweep;
+use crate::org_owned::session;
+use crate::outbound::Clients;
 use crate::project_owned::agent::responder::{Provider, Responder};
 use crate::project_owned::form_submission::SubmissionLimiter;
 use crate::query::QueryParams;
@@ -54,7 +58,10 @@ pub struct AppState {
     pub rate_limit: RateLimitSettings,
     /// API requests counted per key and per client address (API.md §7.2).
     pub limiter: RateLimiter,
+    /// Webhook `test` calls counted per key (`webhooks.tests_per_minute`), besides `limiter`.
+    pub webhook_tests: RateLimiter,
     pub cors: CorsSettings,
+    pub dashboard: DashboardSettings,
     /// This server's Prometheus metrics, and where they are served (`None`: not served).
     pub metrics: Arc<Metrics>,
     pub metrics_path: Option<String>,
@@ -66,21 +73,18 @@ pub struct AppState {
     key_touches: Mutex<HashMap<String, Instant>>,
     /// Org keys by id, exact after every commit (`api_key::KeyCache`).
     keys: api_key::KeyCache,
-    /// The server's one HTTP client for outgoing calls (`outbound::client`), shared with the
-    /// webhook dispatcher.
-    http: reqwest::Client,
+    /// The server's outgoing HTTP clients (`outbound::clients`); the webhook one is shared
+    /// with the webhook dispatcher.
+    http: Clients,
     pub(crate) backups: Backups,
+    /// `/mcp`, when `mcp.enabled` (`server::launch` sets it once the address is bound).
+    pub mcp: Option<HttpEndpoint>,
 }
 
 impl AppState {
     /// The state of one server: its store, the master key's hash, and the settings that
     /// handlers read. The master key itself is not kept (API.md §18.1).
-    pub fn new(
-        store: Store,
-        master: MasterKey,
-        settings: &Settings,
-        http: reqwest::Client,
-    ) -> Self {
+    pub fn new(store: Store, master: MasterKey, settings: &Settings, http: Clients) -> Self {
         AppState {
             store,
             master,
@@ -96,7 +100,9 @@ impl AppState {
                 u32::try_from(settings.rate_limit.window_secs).unwrap_or(u32::MAX),
                 MAX_RATE_LIMITED,
             ),
+            webhook_tests: RateLimiter::new(60, MAX_RATE_LIMITED),
             cors: settings.cors.clone(),
+            dashboard: settings.dashboard.clone(),
             metrics: Arc::new(Metrics::new()),
             metrics_path: settings
                 .metrics
@@ -108,6 +114,7 @@ impl AppState {
             keys: api_key::KeyCache::default(),
             http,
             backups: Backups::new(&settings.data_dir),
+            mcp: None,
         }
     }
 
@@ -151,10 +158,11 @@ impl Backups {
     }
 }
 
-/// Outgoing HTTP: one client (and connection pool) per server.
+/// Outgoing HTTP: one client (and connection pool) per purpose and server.
 impl AppState {
-    pub fn http_client(&self) -> &reqwest::Client {
-        &self.http
+    /// The client that webhook deliveries are sent with, guarded against private targets.
+    pub fn webhook_client(&self) -> &reqwest::Client {
+        &self.http.webhooks
     }
 
     /// The agent's responder: the configured provider, or the offline one when
@@ -164,7 +172,7 @@ impl AppState {
             return Responder::Offline;
         }
         Responder::Provider(Provider {
-            client: self.http_client(),
+            client: &self.http.provider,
             url: &self.agent.provider_url,
             key: &self.agent.provider_key,
             timeout: Duration::from_secs(self.agent.timeout_secs),
@@ -201,6 +209,44 @@ pub async fn usable_key(state: &AppState, token: &str) -> ApiResult<Option<Arc<A
     }))
 }
 
+/// The cookie that holds a dashboard session's token (`api::session`).
+pub const SESSION_COOKIE: &str = "riq_session";
+
+/// The key a dashboard session stands for, while the session is current (not idle past
+/// `dashboard.session_idle_hours`) and its key usable; `None` otherwise. A point read, then
+/// the key cache; `last_seen_at` is written in the background, at most once a minute.
+pub async fn session_key(state: &AppState, token: &str) -> ApiResult<Option<Arc<ApiKey>>> {
+    let Some(hash) = session::token_hash(token) else {
+        return Ok(None);
+    };
+    let Some(found) = state
+        .store
+        .look_up(move |rx| session::find(rx, &hash))
+        .await?
+    else {
+        return Ok(None);
+    };
+    let now = Timestamp::now();
+    let idle_secs = i64::try_from(state.dashboard.session_idle_hours * 3600).unwrap_or(i64::MAX);
+    if found.is_idle(now, idle_secs) {
+        return Ok(None);
+    }
+    let key = state
+        .keys
+        .find(&state.store, &found.key_id)
+        .await?
+        .filter(|k| k.is_usable(now));
+    if key.is_some() && found.needs_touch(now) {
+        let store = state.store.clone();
+        actix_web::rt::spawn(async move {
+            if let Err(err) = store.write(move |tx| session::touch(tx, &hash)).await {
+                tracing::warn!(error = %err, "could not record session use");
+            }
+        });
+    }
+    Ok(key)
+}
+
 /// The id of the API key that authenticated the request, for the log line.
 #[derive(Clone)]
 pub struct AuthenticatedKeyId(pub String);
@@ -208,7 +254,7 @@ pub struct AuthenticatedKeyId(pub String);
 /// Who sends a request, as the rate limiter found out before routing; `Auth` takes it from the
 /// request's extensions instead of looking the key up again.
 pub enum Caller {
-    Key(Arc<ApiKey>),
+    Key(Arc<ApiKey>, Credential),
     /// No usable org key: none presented, or one that is malformed, unknown, revoked or
     /// expired (or the master key, which is no org key).
     Anonymous {
@@ -216,13 +262,34 @@ pub enum Caller {
     },
 }
 
-/// Finds the caller's org key, if a usable one is presented.
+/// How the caller presented its key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Credential {
+    /// `X-API-Key` or `Authorization: Bearer`.
+    Header,
+    /// The dashboard's session cookie, which a browser also sends with requests other sites
+    /// make it send: writes must come from this server's own origin.
+    Session,
+}
+
+/// Finds the caller's org key, if a usable one is presented: in a header, or else as a
+/// dashboard session.
 pub async fn identify(state: &AppState, req: &HttpRequest) -> ApiResult<Caller> {
-    let Some(token) = credential(req) else {
+    let (key, via) = if let Some(token) = credential(req) {
+        (usable_key(state, &token).await?, Credential::Header)
+    } else if let Some(cookie) = req
+        .cookie(SESSION_COOKIE)
+        .filter(|_| state.dashboard.enabled)
+    {
+        (
+            session_key(state, cookie.value()).await?,
+            Credential::Session,
+        )
+    } else {
         return Ok(Caller::Anonymous { presented: false });
     };
-    Ok(match usable_key(state, &token).await? {
-        Some(key) => Caller::Key(key),
+    Ok(match key {
+        Some(key) => Caller::Key(key, via),
         None => Caller::Anonymous { presented: true },
     })
 }
@@ -287,7 +354,18 @@ impl FromRequest for Auth {
             let required = required_scope(&req)?;
             let caller = req.extensions_mut().remove::<Caller>();
             let key = match caller {
-                Some(Caller::Key(key)) => key,
+                Some(Caller::Key(key, via)) => {
+                    let safe = matches!(*req.method(), Method::GET | Method::HEAD);
+                    let trusted = &state.rate_limit.trusted_proxies;
+                    if via == Credential::Session && !safe && !origin::is_same_origin(&req, trusted)
+                    {
+                        return Err(ApiError::new(
+                            ErrorCode::Forbidden,
+                            "A dashboard session writes only from the dashboard's own origin",
+                        ));
+                    }
+                    key
+                }
                 Some(Caller::Anonymous { presented: false }) => {
                     return Err(unauthorized("Missing API key"));
                 }
@@ -346,7 +424,7 @@ impl FromRequest for Master {
                 });
             }
             // The rate limiter already identified the caller; an org key is told why it fails.
-            let org_key = matches!(req.extensions().get::<Caller>(), Some(Caller::Key(_)));
+            let org_key = matches!(req.extensions().get::<Caller>(), Some(Caller::Key(..)));
             if org_key {
                 return Err(ApiError::new(
                     ErrorCode::Forbidden,

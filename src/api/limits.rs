@@ -1,7 +1,9 @@
 //! The rate limit in front of the API (API.md §7.2, in the order of §2.3). Every request under
 //! `/api/v1/` spends one request of a bucket before routing, scopes and bodies: its org key's,
 //! sized by the key's tier, or, without a usable key, its client address's (the anonymous
-//! tier; master-key requests count there too). Every response under `/api/v1/`, errors
+//! tier; master-key requests count there too). The public browser endpoints (`browser`: a
+//! form's schema, a beacon's config, both submit paths) take no key and always count in their
+//! client address's bucket, whatever key they carry. Every response they answer, errors
 //! included, carries the `X-RateLimit-*` headers. CORS preflights are answered before this
 //! middleware, so they never count.
 
@@ -14,14 +16,13 @@ use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{HttpMessage, HttpRequest};
 
-use crate::api::State;
 use crate::api::extract::{self, AppState, AuthenticatedKeyId, Caller};
+use crate::api::{State, browser};
 use crate::error::ApiError;
 use crate::metrics::ANONYMOUS_TIER;
 use crate::rate_limit::{self, Bucket, Decision, IpRange, Tier};
 
-/// The paths the limit covers: the API, not `/healthz` nor the public form endpoint (which has
-/// its own limit per form and address, API.md §9.12).
+/// The paths the limit covers besides the browser endpoints: the API, not `/healthz`.
 pub const LIMITED_PREFIX: &str = "/api/v1/";
 
 pub const LIMIT: &str = "x-ratelimit-limit";
@@ -34,7 +35,8 @@ pub async fn rate_limit(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    if !req.path().starts_with(LIMITED_PREFIX) {
+    let browser = browser::is_browser_path(req.path());
+    if !browser && !req.path().starts_with(LIMITED_PREFIX) {
         return next
             .call(req)
             .await
@@ -43,12 +45,18 @@ pub async fn rate_limit(
     let Some(state) = req.app_data::<State>().cloned() else {
         return Ok(req.error_response(ApiError::internal("application state missing")));
     };
-    let caller = match extract::identify(&state, req.request()).await {
+    // A browser endpoint reads no key, so none is looked up: it counts as anonymous.
+    let identified = if browser {
+        Ok(Caller::Anonymous { presented: false })
+    } else {
+        extract::identify(&state, req.request()).await
+    };
+    let caller = match identified {
         Ok(caller) => caller,
         Err(err) => return Ok(req.error_response(err)),
     };
-    let (decision, tier) = decide(&state, &req, &caller);
-    if let Caller::Key(key) = &caller {
+    let (decision, tier) = decide(&state, req.request(), &caller);
+    if let Caller::Key(key, _) = &caller {
         req.extensions_mut()
             .insert(AuthenticatedKeyId(key.id.clone()));
     }
@@ -65,21 +73,22 @@ pub async fn rate_limit(
     Ok(response)
 }
 
-/// Counts the request in its bucket, or, with limiting off, reports the nominal limit.
-fn decide(state: &AppState, req: &ServiceRequest, caller: &Caller) -> (Decision, Option<Tier>) {
+/// Counts the request in its bucket, or, with limiting off, reports the nominal limit. The
+/// dashboard's sign-in counts in the anonymous bucket of its client this way too.
+pub fn decide(state: &AppState, req: &HttpRequest, caller: &Caller) -> (Decision, Option<Tier>) {
     let settings = &state.rate_limit;
     let (limit, tier) = match caller {
-        Caller::Key(key) => (settings.tiers.of(key.tier), Some(key.tier)),
+        Caller::Key(key, _) => (settings.tiers.of(key.tier), Some(key.tier)),
         Caller::Anonymous { .. } => (settings.tiers.anonymous, None),
     };
     if !settings.enabled {
         return (Decision::nominal(limit), tier);
     }
     let bucket = match caller {
-        Caller::Key(key) => Bucket::Key(key.id.clone()),
+        Caller::Key(key, _) => Bucket::Key(key.id.clone()),
         Caller::Anonymous { .. } => Bucket::client(
             // Without a peer address (not over TCP) every such client shares one bucket.
-            client_address(req.request(), &settings.trusted_proxies)
+            client_address(req, &settings.trusted_proxies)
                 .unwrap_or(IpAddr::V6(Ipv6Addr::UNSPECIFIED)),
         ),
     };

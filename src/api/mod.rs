@@ -1,12 +1,15 @@
 //! The HTTP layer. Handlers are thin: extract, authorize, run one store operation, render.
 
 pub mod access;
+pub mod browser;
 pub mod connection;
 pub mod context;
 pub mod error;
 pub mod extract;
 pub mod limits;
+pub mod mcp;
 pub mod openapi;
+pub mod origin;
 pub mod request_id;
 pub mod routes;
 
@@ -14,12 +17,14 @@ mod admin;
 mod api_keys;
 mod audit_log;
 mod conversations;
+mod dashboard;
 mod health;
 mod kb;
 mod metrics;
 mod owned;
 mod projects;
 mod scoped;
+mod session;
 mod webhooks;
 
 mod integrations;
@@ -37,7 +42,8 @@ pub use extract::AppState;
 
 pub type State = web::Data<AppState>;
 
-/// The whole application: routes, JSON 404s, request ids, logging, CORS and the rate limit.
+/// The whole application: routes, `/mcp`, JSON 404s, request ids, logging, CORS (the browser
+/// endpoints' own around the server's) and the rate limit.
 pub fn app(
     state: State,
 ) -> App<
@@ -51,13 +57,19 @@ pub fn app(
 > {
     let cors = context::cors(&state.cors);
     let metrics_path = state.metrics_path.clone();
+    let mcp_enabled = state.mcp.is_some();
+    let dashboard = state.dashboard.enabled;
     App::new()
         .app_data(state)
         .configure(routes::configure)
         .configure(|cfg| metrics::configure(cfg, metrics_path.as_deref()))
+        .configure(|cfg| mcp::configure(cfg, mcp_enabled))
+        .configure(|cfg| dashboard::configure(cfg, dashboard))
         .default_service(web::to(routes::not_found))
         .wrap(from_fn(limits::rate_limit))
         .wrap(cors)
+        .wrap(from_fn(context::browser_cors))
+        .wrap(from_fn(mcp::refuse_foreign_origins))
         .wrap(from_fn(context::request_context))
         .wrap(NormalizePath::new(TrailingSlash::Trim))
 }

@@ -28,6 +28,7 @@ use utoipa::openapi::{
 };
 
 use crate::api::access::{Access, RouteSpec};
+use crate::api::browser::{BEACON_CONFIG, FORM_SCHEMA, SUBMIT, SUBMIT_V1};
 use crate::auth::scope::every_scope;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::org_owned::project::AgentMode;
@@ -354,7 +355,7 @@ fn contract(method: &Method, path: &str) -> Contract {
             ..update("FormUpdate")
         },
         // 200, as the docs have it (§9.12); an HTML form post is answered 303 instead.
-        ("POST", "/api/f/{form_id}") => update("FormSubmission"),
+        ("POST", SUBMIT | SUBMIT_V1) => update("FormSubmission"),
         ("POST", "/beacons") => Contract {
             body_refs: &[ErrorCode::ResourceNotFound],
             capped: true,
@@ -460,6 +461,9 @@ fn data(method: &Method, path: &str) -> Data {
         ("DELETE", "/keys/{key_id}") => Data::Object(&["id", "revoked", "already_revoked"]),
         ("GET", "/api/v1/auth/whoami") => Data::One(view::<api_key::ApiKeyView>()),
         ("GET", "/audit-log") => Data::List(view::<audit::AuditEntryView>()),
+        ("GET", "/projects/{project_id}/contents") => {
+            Data::One(view::<super::projects::RecordCounts>())
+        }
         ("POST", "/webhooks") => Data::One(view::<webhook::CreatedWebhook>()),
         ("GET", "/conversations/{conversation_id}/messages") => {
             Data::List(view::<message::MessageView>())
@@ -504,7 +508,9 @@ fn data(method: &Method, path: &str) -> Data {
         ("GET", "/forms/{form_id}/submissions") => {
             Data::List(view::<form_submission::FormSubmissionView>())
         }
-        ("POST", "/api/f/{form_id}") => Data::One(view::<super::forms::SubmitResult>()),
+        ("POST", SUBMIT | SUBMIT_V1) => Data::One(view::<super::forms::SubmitResult>()),
+        ("GET", FORM_SCHEMA) => Data::One(view::<form::PublicFormView>()),
+        ("GET", BEACON_CONFIG) => Data::One(view::<beacon::PublicBeaconView>()),
         (_, t) if t.ends_with("/archive") || t.ends_with("/unarchive") => {
             Data::Object(&["id", "archived"])
         }
@@ -650,10 +656,14 @@ fn error_codes(spec: &RouteSpec, contract: &Contract) -> Vec<(u16, Vec<ErrorCode
     if !conflicts.is_empty() {
         out.push((409, conflicts));
     }
-    if path.starts_with("/api/f/") {
-        // A form whose `public_api` is off.
-        out.push((403, vec![Forbidden]));
-        out.push((410, vec![FormArchived]));
+    match path {
+        // A form whose `public_api` is off, or (submitting) an origin it does not allow.
+        SUBMIT | SUBMIT_V1 | FORM_SCHEMA => {
+            out.push((403, vec![Forbidden]));
+            out.push((410, vec![FormArchived]));
+        }
+        BEACON_CONFIG => out.push((410, vec![BeaconArchived])),
+        _ => {}
     }
     if path.starts_with("/api/") {
         out.push((429, vec![RateLimited]));

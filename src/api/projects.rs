@@ -1,6 +1,9 @@
 //! Projects: API.md §8 rows 1-5.
 
+use std::collections::BTreeMap;
+
 use actix_web::{HttpResponse, web};
+use serde::Serialize;
 use serde_json::json;
 
 use crate::api::extract::{Auth, JsonBody};
@@ -82,11 +85,33 @@ pub async fn delete(
         .store
         .write(move |tx| project_owned::registry::delete_project(tx, &actor, &org, &id))
         .await?;
-    let removed: serde_json::Map<String, serde_json::Value> = cascade
-        .into_iter()
-        .map(|(kind, n)| (kind, json!(n)))
-        .collect();
     Ok(ok(
-        json!({"id": project_id, "deleted": true, "removed": removed}),
+        json!({"id": project_id, "deleted": true, "removed": counts(cascade)}),
     ))
+}
+
+/// What deleting the project would remove, as the delete reports it: records per kind, e.g.
+/// `{"conversations": 2, "messages": 5}` (a self-hosting addition; the dashboard's delete
+/// dialog shows it).
+pub async fn contents(
+    auth: Auth,
+    path: web::Path<(String, String)>,
+    state: State,
+) -> ApiResult<HttpResponse> {
+    let (org_id, project_id) = path.into_inner();
+    let org = auth.org(&org_id)?;
+    let contents = state
+        .store
+        .read(move |rx| project_owned::registry::project_contents(rx, &org, &project_id))
+        .await?;
+    Ok(ok(counts(contents)))
+}
+
+/// Records per kind of a project, by plural name: `{"conversations": 2, "messages": 5}`.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(transparent)]
+pub struct RecordCounts(BTreeMap<String, u64>);
+
+fn counts(by_kind: Vec<(String, u64)>) -> RecordCounts {
+    RecordCounts(by_kind.into_iter().collect())
 }

@@ -18,7 +18,7 @@ use crate::project_owned::webhook::Webhook;
 
 use crate::api::integrations;
 
-use crate::api::forms;
+use crate::api::{browser, forms};
 use crate::project_owned::beacon::Beacon;
 use crate::project_owned::form::Form;
 
@@ -121,6 +121,13 @@ pub fn table() -> Vec<RouteSpec> {
             "/api/v1/orgs/{org_id}/projects/{project_id}",
             key(Projects, Admin),
             |r| r.to(projects::delete),
+        ),
+        // What a delete would remove (self-hosting addition, for the dashboard's dialog).
+        spec(
+            get.clone(),
+            "/api/v1/orgs/{org_id}/projects/{project_id}/contents",
+            key(Projects, Read),
+            |r| r.to(projects::contents),
         ),
         // Conversations and messages (rows 6-11).
         spec(
@@ -370,7 +377,7 @@ pub fn table() -> Vec<RouteSpec> {
             key(Agent, Write),
             |r| r.to(agent::suggest),
         ),
-        // Forms and their submissions (rows 45-51), the public submit endpoint (§9.12).
+        // Forms and their submissions (rows 45-51).
         spec(
             get.clone(),
             "/api/v1/projects/{project_id}/forms",
@@ -413,8 +420,19 @@ pub fn table() -> Vec<RouteSpec> {
             key(Forms, Read),
             |r| r.to(forms::submissions),
         ),
-        spec(post.clone(), "/api/f/{form_id}", Access::Public, |r| {
+        // The public browser endpoints (§9.12): no key; their paths are `browser`'s, which
+        // gives them their rate limit and CORS. One handler serves both submit paths.
+        spec(post.clone(), browser::SUBMIT, Access::Public, |r| {
             r.to(forms::submit)
+        }),
+        spec(post.clone(), browser::SUBMIT_V1, Access::Public, |r| {
+            r.to(forms::submit)
+        }),
+        spec(get.clone(), browser::FORM_SCHEMA, Access::Public, |r| {
+            r.to(browser::form_schema)
+        }),
+        spec(get.clone(), browser::BEACON_CONFIG, Access::Public, |r| {
+            r.to(browser::beacon_config)
         }),
         // Beacons (rows 52-57).
         spec(

@@ -2,7 +2,7 @@
 //! listed, created, read, updated and deleted by the generic routes of `owned`. No action reads
 //! a body (the SDK sends none).
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use actix_web::{HttpResponse, web};
 use serde::Serialize;
@@ -10,19 +10,31 @@ use serde::Serialize;
 use crate::api::extract::Auth;
 use crate::api::scoped::InProject;
 use crate::api::{State, ok};
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
+use crate::outbound::TargetPolicy;
 use crate::project_owned::Kind;
 use crate::project_owned::webhook::{self, Secret};
 use crate::project_owned::webhook_delivery::WebhookDelivery;
 use crate::project_owned::webhook_dispatch;
+use crate::rate_limit::Bucket;
 
-/// `{delivered, status_code, duration_ms}`: one `webhook.test` attempt, sent while the request
-/// waits (at most `webhooks.timeout_secs`) with no transaction open, then recorded.
+/// `{delivered, status_code, duration_ms, error, message}`: one `webhook.test` attempt, sent
+/// while the request waits (at most `webhooks.timeout_secs`) with no transaction open, then
+/// recorded. Each key may test `webhooks.tests_per_minute` times a minute, so that the action
+/// cannot sweep a network quickly.
 pub async fn test(
     auth: Auth,
     path: web::Path<(String, String)>,
     state: State,
 ) -> ApiResult<HttpResponse> {
+    let tests = state.webhook_tests.admit(
+        Bucket::Key(auth.key.id.clone()),
+        u32::try_from(state.webhooks.tests_per_minute).unwrap_or(u32::MAX),
+        Instant::now(),
+    );
+    if !tests.allowed {
+        return Err(ApiError::rate_limited(tests.retry_after()));
+    }
     let (project_id, id) = path.into_inner();
     let project = InProject::new(&auth, project_id);
     let outgoing = project
@@ -31,10 +43,10 @@ pub async fn test(
         })
         .await?;
     let sent = webhook_dispatch::send(
-        state.http_client(),
+        state.webhook_client(),
         &outgoing,
         Duration::from_secs(state.webhooks.timeout_secs),
-        state.webhooks.allow_private_targets,
+        &TargetPolicy::of(&state.webhooks),
     )
     .await;
     sent.count_in(&state.metrics);

@@ -224,6 +224,21 @@ pub fn any_includes(granted: &[Scope], wanted: Scope) -> bool {
     granted.iter().any(|s| s.includes(wanted))
 }
 
+/// For each resource, the strongest verb the granted scopes cover (`None`: not even `read`):
+/// what a client shows its user, such as the dashboard hiding the controls of writes its key
+/// would be refused.
+pub fn access(granted: &[Scope]) -> Vec<(&'static str, Option<&'static str>)> {
+    Resource::ALL
+        .into_iter()
+        .map(|resource| {
+            let strongest = [Verb::Admin, Verb::Write, Verb::Read]
+                .into_iter()
+                .find(|&verb| any_covers(granted, Required::new(resource, verb)));
+            (resource.as_str(), strongest.map(Verb::as_str))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::Resource::*;
@@ -237,6 +252,21 @@ mod tests {
 
     fn allows(granted: &str, resource: Resource, verb: Verb) -> bool {
         any_covers(&scopes(&[granted]), Required::new(resource, verb))
+    }
+
+    #[test]
+    fn access_names_the_strongest_verb_per_resource() {
+        let access = access(&scopes(&["read", "kb:admin", "conversations:write"]));
+        let of = |name: &str| access.iter().find(|(r, _)| *r == name).unwrap().1;
+        assert_eq!(of("kb"), Some("admin"));
+        assert_eq!(of("conversations"), Some("write"));
+        assert_eq!(of("projects"), Some("read"));
+        assert_eq!(
+            of("audit"),
+            None,
+            "coarse read does not reach the audit log"
+        );
+        assert_eq!(access.len(), Resource::ALL.len());
     }
 
     /// API.md §3.3's table, row by row.

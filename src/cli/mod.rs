@@ -237,6 +237,32 @@ pub fn run(options: Options, command: Command, cli: fn() -> clap::Command) -> Ex
     }
 }
 
+/// What `rogeriq mcp` takes of the client's settings (flag > `RIQ_*` > config file > default).
+pub struct ServerAccess {
+    pub api_base: String,
+    pub api_key: String,
+    /// The configured organisation; without one the key's own is asked of the server.
+    pub org: Option<String>,
+}
+
+impl ServerAccess {
+    /// The settings, or the exit code after the error is printed as every command prints it.
+    pub fn resolve(options: &Options) -> Result<ServerAccess, ExitCode> {
+        let env = |name: &str| std::env::var(name).ok();
+        let resolved = Ctx::new(options, &env).and_then(|ctx| {
+            Ok(ServerAccess {
+                api_key: ctx.key()?.to_string(),
+                api_base: ctx.settings.api_base.value,
+                org: ctx.settings.org.map(|org| org.value),
+            })
+        });
+        resolved.map_err(|err| {
+            eprintln!("{}", err.to_text());
+            ExitCode::from(err.exit_code())
+        })
+    }
+}
+
 /// The exit code for a command line clap could not parse (a usage error, API.md §14.3).
 pub fn usage_exit() -> ExitCode {
     ExitCode::from(EXIT_USAGE)

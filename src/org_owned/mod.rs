@@ -7,3 +7,4 @@ pub mod audit;
 pub mod org;
 pub mod project;
 pub mod retention;
+pub mod session;

@@ -2,6 +2,7 @@
 //! live under its key prefix, so deleting it is one range delete (see `delete`).
 
 use std::fmt;
+use std::ops::{Bound, ControlFlow};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -347,6 +348,28 @@ pub fn owner(reader: &impl Reader, project_id: &str) -> ApiResult<String> {
         .get_raw(tables::PROJECT_INDEX, project_id.as_bytes())?
         .ok_or_else(not_found)?;
     String::from_utf8(owner).map_err(|e| ApiError::internal_from("storage", e))
+}
+
+/// The server's project `(org_id, project_id)` when it holds exactly one, whatever the
+/// organisation: a table length (kept by redb) and one entry.
+pub fn the_only_one(reader: &impl Reader) -> ApiResult<Option<(String, String)>> {
+    if reader.len(tables::PROJECT_INDEX)? != 1 {
+        return Ok(None);
+    }
+    let mut found = None;
+    reader.scan(
+        tables::PROJECT_INDEX,
+        (Bound::Unbounded, Bound::Unbounded),
+        false,
+        &mut |project_id, org_id| {
+            found = Some((
+                String::from_utf8_lossy(org_id).into_owned(),
+                String::from_utf8_lossy(project_id).into_owned(),
+            ));
+            Ok(ControlFlow::Break(()))
+        },
+    )?;
+    Ok(found)
 }
 
 /// All projects of an organisation, oldest first.

@@ -6,14 +6,14 @@ use serde_json::{Map, Value};
 use crate::codec::Record;
 use crate::error::{ApiError, ApiResult, ErrorCode, Issue};
 use crate::org_owned::audit::Actor;
-use crate::project_owned::form::Form;
+use crate::project_owned::form::{Form, PublicFormView};
 use crate::project_owned::routed::Unfiltered;
-use crate::project_owned::values::{HexColor, Origin, read_origins};
+use crate::project_owned::values::{HexColor, Origin, origin_allowed, read_origins};
 use crate::project_owned::{
     self, Archivable, IndexEntry, InputSettings, Kind, Listing, ProjectScope, Routed,
 };
 use crate::query::QueryParams;
-use crate::store::Tx;
+use crate::store::{Reader, Tx};
 use crate::timestamp::Timestamp;
 use crate::validate::wire_enum;
 use crate::validate::{
@@ -93,6 +93,24 @@ pub struct BeaconView {
     pub created_at: Timestamp,
 }
 
+/// A beacon's public config (`GET /api/beacons/{beaconId}/public`): its appearance and its form's
+/// public schema, `null` when that form is not served publicly (archived, or `public_api`
+/// false). Left out: the project, `docs_site_id`, allowed origins, the `*_enabled` switches
+/// (this server has no public chat or messaging), `settings` (free-form, it may hold anything)
+/// and the timestamps.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct PublicBeaconView {
+    pub id: String,
+    pub position: Position,
+    pub primary_color: HexColor,
+    pub button_label: String,
+    pub button_icon: ButtonIcon,
+    pub custom_svg: Option<String>,
+    pub greeting_title: String,
+    pub greeting_text: String,
+    pub form: Option<PublicFormView>,
+}
+
 impl Kind for Beacon {
     const TAG: u8 = 0x0a;
     const INDEX_TAGS: &'static [u8] = &[BY_CREATED];
@@ -100,6 +118,7 @@ impl Kind for Beacon {
     const SINGULAR: &'static str = "beacon";
     const ID_PREFIX: &'static str = "bcn_";
     const NOT_FOUND: ErrorCode = ErrorCode::ResourceNotFound;
+    const PUBLIC: bool = true;
     type View = BeaconView;
 
     fn id(&self) -> &str {
@@ -142,6 +161,12 @@ impl Archivable for Beacon {
 }
 
 impl Beacon {
+    /// Whether a browser at `origin` (the `Origin` header, if any) may load it: any origin when
+    /// the list is empty, else only a listed one.
+    pub fn allows_origin(&self, origin: Option<&str>) -> bool {
+        origin_allowed(&self.allowed_origins, origin)
+    }
+
     /// The rules between fields, checked on the beacon as it would be stored.
     fn check(&self) -> ApiResult<()> {
         if self.button_icon == ButtonIcon::CustomSvg && self.custom_svg.is_none() {
@@ -152,6 +177,33 @@ impl Beacon {
         }
         Ok(())
     }
+}
+
+/// The public config of a live beacon: unknown → 404, archived → 410 `BEACON_ARCHIVED`. Point
+/// reads only: the id's `public_ids` entry, the beacon and its form.
+pub fn public_config(reader: &impl Reader, id: &str) -> ApiResult<PublicBeaconView> {
+    let (scope, beacon) = project_owned::find_public::<Beacon>(reader, id)?
+        .ok_or_else(project_owned::not_found::<Beacon>)?;
+    if beacon.archived_at.is_some() {
+        return Err(ApiError::new(
+            ErrorCode::BeaconArchived,
+            "This beacon is archived",
+        ));
+    }
+    let form = project_owned::find::<Form>(reader, &scope, &beacon.form_id)?
+        .filter(|form| form.check_live().is_ok())
+        .map(|form| form.public_view());
+    Ok(PublicBeaconView {
+        id: beacon.id,
+        position: beacon.position,
+        primary_color: beacon.primary_color,
+        button_label: beacon.button_label,
+        button_icon: beacon.button_icon,
+        custom_svg: beacon.custom_svg,
+        greeting_title: beacon.greeting_title,
+        greeting_text: beacon.greeting_text,
+        form,
+    })
 }
 
 /// SVG markup: an `<svg` element somewhere in at most 100 000 characters.

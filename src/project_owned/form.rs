@@ -12,7 +12,7 @@ use crate::ids;
 use crate::org_owned::audit::Actor;
 use crate::org_owned::project::{Slug, unique_slug};
 use crate::project_owned::routed::Unfiltered;
-use crate::project_owned::values::{HexColor, HttpUrl, Origin, read_origins};
+use crate::project_owned::values::{HexColor, HttpUrl, Origin, origin_allowed, read_origins};
 use crate::project_owned::{
     self, Archivable, IndexEntry, InputSettings, Kind, Listing, ProjectScope, Routed,
 };
@@ -147,7 +147,8 @@ pub struct FormField {
     pub options: Vec<String>,
 }
 
-/// A field on the wire; `options` only on choice fields.
+/// A field on the wire, in the authenticated views and the public schema alike: `options` is
+/// always there, `[]` on fields that are not choices (the "Get a form" reference page).
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct FormFieldView {
     pub id: FieldKey,
@@ -157,8 +158,7 @@ pub struct FormFieldView {
     pub name: FieldKey,
     pub required: bool,
     pub placeholder: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub options: Option<Vec<String>>,
+    pub options: Vec<String>,
 }
 
 impl FormField {
@@ -170,7 +170,11 @@ impl FormField {
             name: self.name.clone(),
             required: self.required,
             placeholder: self.placeholder.clone(),
-            options: self.kind.is_choice().then(|| self.options.clone()),
+            options: if self.kind.is_choice() {
+                self.options.clone()
+            } else {
+                Vec::new()
+            },
         }
     }
 }
@@ -417,6 +421,22 @@ pub struct FormView {
     pub updated_at: Timestamp,
 }
 
+/// A form's public schema (`GET /api/forms/{idOrSlug}/public`): what a browser needs to render
+/// and submit it, and nothing else. Left out: the project, slug, allowed origins, rate limits,
+/// `public_api`, `redirect_url` (the submit answer carries it), `show_title`, `logo_url`,
+/// `archived_at` and the timestamps.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct PublicFormView {
+    pub id: String,
+    pub name: String,
+    pub fields: Vec<FormFieldView>,
+    pub success_action: SuccessAction,
+    pub success_message: String,
+    pub submit_button_label: String,
+    pub submit_button_align: ButtonAlign,
+    pub submit_button_color: Option<HexColor>,
+}
+
 impl Kind for Form {
     const TAG: u8 = 0x08;
     const INDEX_TAGS: &'static [u8] = &[BY_CREATED, BY_SLUG];
@@ -471,13 +491,41 @@ impl Archivable for Form {
 }
 
 impl Form {
+    pub fn public_view(&self) -> PublicFormView {
+        PublicFormView {
+            id: self.id.clone(),
+            name: self.name.clone(),
+            fields: self.fields.iter().map(FormField::view).collect(),
+            success_action: self.success_action,
+            success_message: self.success_message.clone(),
+            submit_button_label: self.submit_button_label.clone(),
+            submit_button_align: self.submit_button_align,
+            submit_button_color: self.submit_button_color.clone(),
+        }
+    }
+
+    /// Whether the public endpoints serve this form: archived → 410 `FORM_ARCHIVED`, closed to
+    /// the public API (`public_api` false) → 403 `FORBIDDEN`.
+    pub fn check_live(&self) -> ApiResult<()> {
+        if self.archived_at.is_some() {
+            return Err(ApiError::new(
+                ErrorCode::FormArchived,
+                "This form is archived",
+            ));
+        }
+        if !self.public_api {
+            return Err(ApiError::new(
+                ErrorCode::Forbidden,
+                "This form is closed to the public API (public_api is false)",
+            ));
+        }
+        Ok(())
+    }
+
     /// Whether a browser at `origin` (the `Origin` header, if any) may submit: any origin when
     /// the list is empty, else only a listed one.
     pub fn allows_origin(&self, origin: Option<&str>) -> bool {
-        self.allowed_origins.is_empty()
-            || origin
-                .and_then(|o| Origin::try_from(o.to_string()).ok())
-                .is_some_and(|o| self.allowed_origins.contains(&o))
+        origin_allowed(&self.allowed_origins, origin)
     }
 
     /// The rules between fields, checked on the form as it would be stored.
@@ -578,6 +626,31 @@ impl FormInput {
         set(&mut form.show_title, self.show_title);
         set(&mut form.logo_url, self.logo_url.into_change());
     }
+}
+
+/// The form that the public endpoints' `{idOrSlug}` names, whatever its state: by id, or by slug
+/// when the server holds exactly one project, since a slug is unique only within its project.
+/// A slug on a server with several projects is 404 with a hint to use the id.
+pub fn find_public_form(
+    reader: &impl Reader,
+    id_or_slug: &str,
+) -> ApiResult<Option<(ProjectScope, Form)>> {
+    if ids::has_shape(Form::ID_PREFIX, id_or_slug) {
+        return project_owned::find_public(reader, id_or_slug);
+    }
+    let Ok(slug) = Slug::try_from(id_or_slug.to_string()) else {
+        return Ok(None);
+    };
+    let Some(scope) = ProjectScope::the_only_one(reader)? else {
+        return Err(ApiError::new(
+            ErrorCode::ResourceNotFound,
+            "Form slugs are looked up only on a server with a single project: use the form's id",
+        ));
+    };
+    let Some(id) = slug_holder(reader, &scope, &slug)? else {
+        return Ok(None);
+    };
+    Ok(project_owned::find(reader, &scope, &id)?.map(|form| (scope, form)))
 }
 
 /// The form of this project that holds `slug`, if any.
@@ -753,7 +826,11 @@ mod tests {
         assert_eq!(fields[3].placeholder.as_deref(), Some("42"));
         assert_eq!(fields[0].placeholder, None);
         let view = serde_json::to_value(fields[0].view()).unwrap();
-        assert!(view.get("options").is_none());
+        assert_eq!(
+            view["options"],
+            json!([]),
+            "always there, empty on non-choices"
+        );
         assert_eq!(view["type"], "short_text");
         assert_eq!(
             serde_json::to_value(fields[1].view()).unwrap()["options"],

@@ -159,18 +159,7 @@ pub fn open_form(
 ) -> ApiResult<(ProjectScope, Form)> {
     let (scope, form) = project_owned::find_public::<Form>(reader, form_id)?
         .ok_or_else(project_owned::not_found::<Form>)?;
-    if form.archived_at.is_some() {
-        return Err(ApiError::new(
-            ErrorCode::FormArchived,
-            "This form is archived",
-        ));
-    }
-    if !form.public_api {
-        return Err(ApiError::new(
-            ErrorCode::Forbidden,
-            "This form does not accept submissions through the public API",
-        ));
-    }
+    form.check_live()?;
     if !form.allows_origin(origin) {
         return Err(ApiError::new(
             ErrorCode::Forbidden,

@@ -63,8 +63,9 @@ pub trait Kind: Record + Send + 'static {
     /// Prefix of its ids (API.md §12), e.g. `con_`.
     const ID_PREFIX: &'static str;
     const NOT_FOUND: ErrorCode;
-    /// Whether public endpoints find its records by id alone, without their project
-    /// (`POST /api/f/{formId}`): each such record keeps a `public_ids` entry.
+    /// Whether public endpoints find its records by id alone, without their project (a form's
+    /// `POST /api/f/{formId}`, a beacon's `GET /api/beacons/{beaconId}/public`): each such record
+    /// keeps a `public_ids` entry.
     const PUBLIC: bool = false;
     type View: Serialize;
 
@@ -257,6 +258,17 @@ pub fn find_by<K: Kind>(
 }
 
 impl ProjectScope {
+    /// The server's project when it holds exactly one (public look-ups by a form's slug).
+    pub fn the_only_one(reader: &impl Reader) -> ApiResult<Option<ProjectScope>> {
+        Ok(
+            project::the_only_one(reader)?.map(|(org_id, project_id)| ProjectScope {
+                prefix: layout::project_prefix(&org_id, &project_id),
+                org_id,
+                project_id,
+            }),
+        )
+    }
+
     /// A project for the master key, which reaches every organisation: unknown → 404
     /// `PROJECT_NOT_FOUND`.
     pub fn resolve_any(reader: &impl Reader, project_id: &str) -> ApiResult<ProjectScope> {

@@ -118,6 +118,40 @@ pub fn delete_project(
     Ok(cascade)
 }
 
+/// What a delete of the project would remove: its records per kind (plural name, count), the
+/// kinds it holds none of left out, as `delete_project` reports them. One pass over each kind's
+/// records under the project's prefix, index entries skipped: its cost follows the project's
+/// record count, below the delete's own.
+pub fn project_contents(
+    reader: &impl Reader,
+    org_id: &str,
+    project_id: &str,
+) -> ApiResult<Vec<(String, u64)>> {
+    let project = project::resolve(reader, org_id, project_id)?;
+    let prefix = layout::project_prefix(&project.org_id, &project.id);
+    let mut contents = BTreeMap::new();
+    for kind in KINDS {
+        let mut count = 0u64;
+        let records = [prefix.as_slice(), &[kind.tag]].concat();
+        reader.scan(
+            tables::OWNED,
+            layout::prefix_range(&records),
+            false,
+            &mut |_, _| {
+                count += 1;
+                Ok(ControlFlow::Continue(()))
+            },
+        )?;
+        if count > 0 {
+            contents.insert(kind.plural, count);
+        }
+    }
+    Ok(contents
+        .into_iter()
+        .map(|(kind, n)| (kind.to_string(), n))
+        .collect())
+}
+
 /// The key of `tables::COUNTS` saying that its counts cover every record: a store written
 /// before the counts existed has records they do not cover.
 const COUNTED: &[u8] = b"counted";
@@ -163,9 +197,10 @@ pub fn count_records_once(tx: &mut Tx<'_>) -> ApiResult<bool> {
     Ok(true)
 }
 
-/// The index layout this build writes: 1 added the filter postings and the trigrams of `q`.
-/// A data file written with an older layout gets its entries built when it is opened.
-pub const INDEX_VERSION: u64 = 1;
+/// The index layout this build writes: 1 added the filter postings and the trigrams of `q`; 2
+/// the `public_ids` entries of beacons, which became a public kind. A data file written with an
+/// older layout gets its entries built when it is opened.
+pub const INDEX_VERSION: u64 = 2;
 /// Its key in the store's `meta` table.
 pub const INDEX_VERSION_KEY: &str = "index_version";
 /// Records indexed per write transaction while building.
@@ -174,9 +209,11 @@ const BUILD_BATCH: usize = 2_000;
 const PROGRESS_EVERY: u64 = 100_000;
 
 /// Brings a data file's index entries up to `INDEX_VERSION`, once: for every record of every
-/// kind of `KINDS` in every project, writes the key entries its kind's `index` implies (writing
-/// an existing entry again changes nothing), in batches of `BUILD_BATCH` records per
-/// transaction, then records the version. An interrupted build is redone at the next open.
+/// kind of `KINDS` in every project, writes the key entries its kind's `index` implies and, for
+/// a public kind, its `public_ids` entry (writing an existing entry again changes nothing), in
+/// batches of `BUILD_BATCH` records per transaction, then records the version. From version 1,
+/// only the public kinds are walked: version 2 added nothing else. An interrupted build is
+/// redone at the next open.
 /// Counters are left alone: they are sums kept since before version 1, and adding a record's
 /// share again would count it twice; a version that changes counters must clear them first.
 pub fn build_indexes(store: &Store) -> ApiResult<()> {
@@ -213,7 +250,7 @@ pub fn build_indexes(store: &Store) -> ApiResult<()> {
     );
     let mut records = 0u64;
     for prefix in &projects {
-        for kind in KINDS {
+        for kind in KINDS.iter().filter(|kind| version < 1 || kind.public) {
             let mut after: Option<Vec<u8>> = None;
             loop {
                 let (prefix, start) = (prefix.clone(), after.clone());
@@ -261,7 +298,10 @@ fn index_batch(
             ControlFlow::Continue(())
         })
     })?;
-    for (_, value) in &batch {
+    for (key, value) in &batch {
+        if kind.public {
+            tx.put_raw(tables::PUBLIC_IDS, &key[project.len() + 1..], project)?;
+        }
         for entry in (kind.index_of)(value)? {
             if let IndexEntry::Key { tag, key, value } = entry {
                 let mut full = project.to_vec();
@@ -411,6 +451,54 @@ mod tests {
         assert!(!store.write_blocking(count_records_once).unwrap());
         fill(&store, &org_id, "third", 1);
         assert_eq!(counted(&store), scanned(&store));
+    }
+
+    /// Beacons became public in index version 2: a version-1 file gets their `public_ids`
+    /// entries when it is opened, and only the public kinds are walked for it.
+    #[test]
+    fn a_version_1_file_gets_the_public_ids_of_its_beacons() {
+        use crate::project_owned::beacon::{Beacon, BeaconInput};
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("v1.redb")).unwrap();
+        let beacon_id = store
+            .write_blocking(|tx| {
+                let actor = Actor::master(None);
+                let org = org::create(tx, &actor, OrgCreate { name: "O".into() })?;
+                let input = ProjectCreate {
+                    name: "P".into(),
+                    slug: Slug::try_from("p1".to_string()).unwrap(),
+                    domain: None,
+                };
+                let project = project::create(tx, &actor, &org.id, input)?;
+                let scope = ProjectScope::resolve(tx, &org.id, &project.id)?;
+                let form = Form::create(
+                    tx,
+                    &scope,
+                    &actor,
+                    FormInput::create_from_json(json!({"name": "F"}))?,
+                )?;
+                let input = BeaconInput::create_from_json(json!({"form_id": form.id}))?;
+                let beacon = Beacon::create(tx, &scope, &actor, input)?;
+                // As a version-1 build left it: no entry for the beacon.
+                tx.remove(tables::PUBLIC_IDS, beacon.id.as_bytes())?;
+                tx.set_meta(INDEX_VERSION_KEY, 1)?;
+                Ok(beacon.id)
+            })
+            .unwrap();
+        let found = |store: &Store| {
+            let id = beacon_id.clone();
+            store
+                .read_blocking(move |rx| project_owned::find_public::<Beacon>(rx, &id))
+                .unwrap()
+                .is_some()
+        };
+        assert!(!found(&store));
+        build_indexes(&store).unwrap();
+        assert!(found(&store));
+        let version = store
+            .write_blocking(|tx| tx.meta(INDEX_VERSION_KEY))
+            .unwrap();
+        assert_eq!(version, Some(INDEX_VERSION));
     }
 
     #[test]

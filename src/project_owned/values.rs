@@ -161,6 +161,15 @@ impl HexColor {
     }
 }
 
+/// Whether a browser at `origin` (its `Origin` header, if any) may use a form or beacon whose
+/// `allowed_origins` is `allowed`: any origin when the list is empty, else only a listed one.
+pub fn origin_allowed(allowed: &[Origin], origin: Option<&str>) -> bool {
+    allowed.is_empty()
+        || origin
+            .and_then(|o| Origin::try_from(o.to_string()).ok())
+            .is_some_and(|o| allowed.contains(&o))
+}
+
 /// Origins allowed to use a form or beacon; shared with beacons.
 pub fn read_origins(input: &mut Input) -> Option<Vec<Origin>> {
     input.array(

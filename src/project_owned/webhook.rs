@@ -11,9 +11,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::codec::Record;
+use crate::config::WebhookSettings;
 use crate::error::{ApiResult, ErrorCode};
 use crate::ids;
 use crate::org_owned::audit::Actor;
+use crate::outbound::TargetPolicy;
 use crate::project_owned::outbox::{self, SUBSCRIBED};
 use crate::project_owned::routed::{InputSettings, Unfiltered};
 use crate::project_owned::webhook_delivery::{IN_WEBHOOK, WebhookDelivery};
@@ -164,8 +166,9 @@ impl fmt::Debug for Secret {
 }
 
 /// An absolute `http` or `https` URL with a host, without credentials, of at most 2048
-/// characters, kept as sent. Whether plain `http` is allowed is a server setting, checked when a
-/// client sends a URL (`url_input`), not here: stored webhooks stay readable when it changes.
+/// characters, kept as sent. Whether plain `http` and private targets are allowed are server
+/// settings, checked when a client sends a URL (`url_input`), not here: stored webhooks stay
+/// readable when they change (and delivery checks the target again at every attempt).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(try_from = "String", into = "String")]
 pub struct WebhookUrl(String);
@@ -238,15 +241,22 @@ impl WebhookUrl {
     }
 }
 
-/// A URL sent by a client: `https`, and plain `http` only where the server allows it.
-fn url_input(allow_http: bool) -> impl Fn(&Value) -> Check<WebhookUrl> {
+/// A URL sent by a client: `https`, and plain `http` only where the server allows it; not at
+/// a private address (an address literal or a `localhost` name) unless the server allows it.
+fn url_input(settings: &WebhookSettings) -> impl Fn(&Value) -> Check<WebhookUrl> {
+    let allow_http = settings.allow_http;
+    let targets = TargetPolicy::of(settings);
     move |value| {
         let url = parsed::<WebhookUrl>(value)?;
-        if url.is_https() || allow_http {
-            Ok(url)
-        } else {
-            Err("Must be an https URL (this server accepts http with webhooks.allow_http)".into())
+        if !url.is_https() && !allow_http {
+            return Err(
+                "Must be an https URL (this server accepts http with webhooks.allow_http)".into(),
+            );
         }
+        targets
+            .check(url.as_str())
+            .map_err(|refused| format!("Must not be a private address: {refused}"))?;
+        Ok(url)
     }
 }
 
@@ -299,9 +309,9 @@ pub struct WebhookCreate {
 }
 
 impl WebhookCreate {
-    pub fn from_json(body: Value, allow_http: bool) -> ApiResult<Self> {
+    pub fn from_json(body: Value, settings: &WebhookSettings) -> ApiResult<Self> {
         let mut input = Input::new(body)?;
-        let url = input.required("url", url_input(allow_http));
+        let url = input.required("url", url_input(settings));
         let events = read_events(&mut input, Presence::Required);
         input.finish_with(|| {
             Some(WebhookCreate {
@@ -320,10 +330,10 @@ pub struct WebhookUpdate {
 }
 
 impl WebhookUpdate {
-    pub fn from_json(body: Value, allow_http: bool) -> ApiResult<Self> {
+    pub fn from_json(body: Value, settings: &WebhookSettings) -> ApiResult<Self> {
         let mut input = Input::new(body)?;
         let update = WebhookUpdate {
-            url: input.updatable("url", url_input(allow_http)),
+            url: input.updatable("url", url_input(settings)),
             events: read_events(&mut input, Presence::Updatable),
             status: input.updatable("status", one_of(WebhookStatus::VALUES)),
         };
@@ -346,11 +356,11 @@ impl Routed for Webhook {
     }
 
     fn parse_create(body: Value, settings: InputSettings<'_>) -> ApiResult<WebhookCreate> {
-        WebhookCreate::from_json(body, settings.webhooks.allow_http)
+        WebhookCreate::from_json(body, settings.webhooks)
     }
 
     fn parse_update(body: Value, settings: InputSettings<'_>) -> ApiResult<WebhookUpdate> {
-        WebhookUpdate::from_json(body, settings.webhooks.allow_http)
+        WebhookUpdate::from_json(body, settings.webhooks)
     }
 
     fn create(
@@ -457,6 +467,7 @@ pub fn recent_deliveries(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Settings;
     use crate::validate::assert_string_newtype;
 
     fn url(text: &str) -> Check<WebhookUrl> {
@@ -504,12 +515,22 @@ mod tests {
     }
 
     #[test]
-    fn http_needs_the_setting() {
-        let https = url_input(false)(&Value::from("https://example.com")).unwrap();
-        assert!(https.is_https());
-        assert!(url_input(false)(&Value::from("http://example.com")).is_err());
-        assert!(url_input(true)(&Value::from("http://example.com")).is_ok());
-        assert!(url_input(true)(&Value::from("ftp://example.com")).is_err());
+    fn http_and_private_targets_need_their_settings() {
+        let mut settings = Settings::default().webhooks;
+        let check = |settings: &WebhookSettings, url: &str| url_input(settings)(&Value::from(url));
+        assert!(check(&settings, "https://example.com").unwrap().is_https());
+        assert!(check(&settings, "http://example.com").is_err());
+        let refused = check(&settings, "https://127.1:8443/h").unwrap_err();
+        assert!(
+            refused.starts_with("Must not be a private address: 127.0.0.1 is a loopback"),
+            "{refused}"
+        );
+        settings.allow_http = true;
+        assert!(check(&settings, "http://example.com").is_ok());
+        assert!(check(&settings, "ftp://example.com").is_err());
+        assert!(check(&settings, "http://localhost:3000/h").is_err());
+        settings.allow_private_targets = true;
+        assert!(check(&settings, "http://localhost:3000/h").is_ok());
     }
 
     #[test]

@@ -31,7 +31,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::config::WebhookSettings;
 use crate::error::{ApiResult, with_sources};
 use crate::metrics::Metrics;
-use crate::outbound;
+use crate::outbound::{self, TargetPolicy};
 use crate::project_owned::outbox::{self, Event, PendingDelivery};
 use crate::project_owned::webhook::{Secret, Webhook, WebhookStatus};
 use crate::project_owned::webhook_delivery::{self, Attempt, WebhookDelivery};
@@ -113,6 +113,42 @@ pub struct Sent {
     status_code: Option<u16>,
     duration_ms: u64,
     verdict: Verdict,
+    /// Why it was not delivered.
+    failure: Option<Failure>,
+}
+
+/// Why an attempt was not delivered, for the test action's result (docs/webhooks.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureReason {
+    /// The address is private and private targets are refused (`outbound::TargetPolicy`).
+    PrivateTarget,
+    /// The host name did not resolve.
+    Dns,
+    /// No answer: the connection was refused, reset or closed.
+    Connect,
+    /// No answer within `webhooks.timeout_secs`.
+    Timeout,
+    /// The TLS handshake failed (a certificate not trusted, a receiver not speaking TLS).
+    Tls,
+    /// The receiver answered with a status other than 2xx.
+    Status,
+}
+
+/// Why, and in a few words for a person.
+#[derive(Debug, Clone)]
+struct Failure {
+    reason: FailureReason,
+    message: String,
+}
+
+impl Failure {
+    fn new(reason: FailureReason, message: impl Into<String>) -> Failure {
+        Failure {
+            reason,
+            message: message.into(),
+        }
+    }
 }
 
 impl Sent {
@@ -139,28 +175,51 @@ pub fn signature(key: &[u8], body: &[u8]) -> String {
 }
 
 /// Sends one attempt: the headers of API.md §10.2, the body as stored, signed with the secret
-/// it carries; at most `timeout`; no redirect followed. Logs the outcome, never the secret.
+/// it carries; at most `timeout`; no redirect followed; only to a target that `policy` allows.
+/// Logs the outcome, never the secret.
 pub async fn send(
     client: &reqwest::Client,
     outgoing: &Outgoing,
     timeout: Duration,
-    allow_private: bool,
+    policy: &TargetPolicy,
 ) -> Sent {
     let started = Instant::now();
-    let result = match outbound::check_literal(&outgoing.url, allow_private) {
-        Err(refused) => Err(Failure::Refused(refused.to_string())),
+    let result = match policy.check_literal(&outgoing.url) {
+        Err(refused) => Err(Attempted {
+            failure: Failure::new(FailureReason::PrivateTarget, refused.to_string()),
+            detail: refused.to_string(),
+        }),
         Ok(()) => post(client, outgoing, timeout).await,
     };
     let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-    let (status_code, verdict, error) = match result {
-        Ok(status) => (Some(status), Verdict::of_status(status), None),
-        Err(Failure::Refused(why)) => (None, Verdict::Permanent, Some(why)),
-        Err(Failure::Network(why)) => (None, Verdict::Transient, Some(why)),
+    let (status_code, verdict, failure, detail) = match result {
+        Ok(status) => {
+            let verdict = Verdict::of_status(status);
+            let failure = (verdict != Verdict::Delivered).then(|| {
+                let unfollowed = if (300..400).contains(&status) {
+                    " (redirects are not followed)"
+                } else {
+                    ""
+                };
+                Failure::new(
+                    FailureReason::Status,
+                    format!("the receiver answered {status}{unfollowed}"),
+                )
+            });
+            (Some(status), verdict, failure, None)
+        }
+        Err(Attempted { failure, detail }) => {
+            let verdict = match failure.reason {
+                FailureReason::PrivateTarget => Verdict::Permanent,
+                _ => Verdict::Transient,
+            };
+            (None, verdict, Some(failure), Some(detail))
+        }
     };
     let (delivery_id, attempt) = (outgoing.delivery_id.as_str(), outgoing.attempt);
     let (webhook_id, event) = (outgoing.webhook_id.as_str(), outgoing.event.as_str());
     let outcome = verdict.as_str();
-    match (verdict, error) {
+    match (verdict, detail) {
         (Verdict::Delivered, _) => tracing::info!(
             delivery_id,
             attempt,
@@ -196,15 +255,15 @@ pub async fn send(
         status_code,
         duration_ms,
         verdict,
+        failure,
     }
 }
 
-/// Why no response came.
-enum Failure {
-    /// The private-address guard refused the target: permanent.
-    Refused(String),
-    /// A timeout or a network error: transient.
-    Network(String),
+/// Why no response came: the failure as the test action reports it, and the whole chain of
+/// causes for the log.
+struct Attempted {
+    failure: Failure,
+    detail: String,
 }
 
 /// The status of the receiver's answer, or why none came. Texts leave out the URL, which may
@@ -213,7 +272,7 @@ async fn post(
     client: &reqwest::Client,
     outgoing: &Outgoing,
     timeout: Duration,
-) -> Result<u16, Failure> {
+) -> Result<u16, Attempted> {
     let body = outgoing.body.as_bytes();
     let request = client
         .post(&outgoing.url)
@@ -231,12 +290,15 @@ async fn post(
         .body(outgoing.body.clone());
     let mut response = request.send().await.map_err(|err| {
         let err = err.without_url();
-        if outbound::is_refused_target(&err) {
-            Failure::Refused(with_sources(&err))
-        } else if err.is_timeout() {
-            Failure::Network("timed out".into())
+        let failure = if err.is_timeout() {
+            let message = format!("no answer within {} s", timeout.as_secs_f64());
+            Failure::new(FailureReason::Timeout, message)
         } else {
-            Failure::Network(with_sources(&err))
+            failure_of(&err)
+        };
+        Attempted {
+            failure,
+            detail: with_sources(&err),
         }
     })?;
     let status = response.status().as_u16();
@@ -252,6 +314,24 @@ async fn post(
     Ok(status)
 }
 
+/// What a request error that is not a timeout comes to, found among its causes.
+fn failure_of(err: &(dyn std::error::Error + 'static)) -> Failure {
+    if let Some(refused) = outbound::find::<outbound::PrivateTarget>(err) {
+        return Failure::new(FailureReason::PrivateTarget, refused.to_string());
+    }
+    if let Some(dns) = outbound::find::<outbound::DnsFailure>(err) {
+        return Failure::new(FailureReason::Dns, dns.to_string());
+    }
+    if let Some(tls) = outbound::find::<rustls::Error>(err) {
+        return Failure::new(FailureReason::Tls, format!("TLS handshake failed: {tls}"));
+    }
+    let innermost = outbound::causes(err).last().unwrap_or(err);
+    Failure::new(
+        FailureReason::Connect,
+        format!("connection failed: {innermost}"),
+    )
+}
+
 /// The test action (API.md §9.11): one `webhook.test` attempt, whatever the webhook subscribes
 /// to and whether or not it is active.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -259,6 +339,10 @@ pub struct TestResult {
     pub delivered: bool,
     pub status_code: Option<u16>,
     pub duration_ms: u64,
+    /// Why it was not delivered; `null` when it was.
+    pub error: Option<FailureReason>,
+    /// The same in a few words for a person; `null` when it was delivered.
+    pub message: Option<String>,
 }
 
 /// What the test action sends to webhook `id` (404 if it has none).
@@ -303,6 +387,8 @@ pub fn record_test(
         delivered: sent.verdict == Verdict::Delivered,
         status_code: sent.status_code,
         duration_ms: sent.duration_ms,
+        error: sent.failure.as_ref().map(|f| f.reason),
+        message: sent.failure.as_ref().map(|f| f.message.clone()),
     })
 }
 
@@ -327,7 +413,7 @@ struct Config {
     timeout: Duration,
     retry_delays: Vec<Duration>,
     max_in_flight: usize,
-    allow_private: bool,
+    policy: TargetPolicy,
     metrics: Arc<Metrics>,
 }
 
@@ -347,7 +433,7 @@ impl Config {
             max_in_flight: usize::try_from(settings.max_in_flight)
                 .unwrap_or(usize::MAX)
                 .max(1),
-            allow_private: settings.allow_private_targets,
+            policy: TargetPolicy::of(settings),
         }
     }
 }
@@ -496,7 +582,7 @@ async fn run(store: Store, config: Arc<Config>, mut stop: oneshot::Receiver<()>)
                                         &config.client,
                                         &outgoing,
                                         config.timeout,
-                                        config.allow_private,
+                                        &config.policy,
                                     )
                                     .await;
                                     sent.count_in(&config.metrics);

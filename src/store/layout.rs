@@ -25,6 +25,21 @@ pub fn audit(org_id: &str, seq: u64) -> Vec<u8> {
     key
 }
 
+/// A dashboard session, by the SHA-256 hash of its token: `"s" ++ hash`.
+pub fn session(token_hash: &[u8]) -> Vec<u8> {
+    [b"s".as_slice(), token_hash].concat()
+}
+
+/// The sessions of one API key, oldest first: `"k" ++ key_id ++ seq (u64, big-endian)` → the
+/// session's token hash.
+pub fn key_sessions(key_id: &str) -> Vec<u8> {
+    [b"k".as_slice(), key_id.as_bytes()].concat()
+}
+
+pub fn key_session(key_id: &str, seq: u64) -> Vec<u8> {
+    [key_sessions(key_id).as_slice(), &seq.to_be_bytes()].concat()
+}
+
 /// The prefix under which everything a project owns is stored.
 pub fn project_prefix(org_id: &str, project_id: &str) -> Vec<u8> {
     org_child(org_id, project_id)

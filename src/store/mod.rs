@@ -94,8 +94,10 @@ pub mod tables {
     /// `project_owned::registry`, which owns its keys, marks beside them: a kind tag (one byte)
     /// counts the records of that project-owned kind.
     pub const COUNTS: Table = Table::new("counts", 11);
+    /// Dashboard sessions (`org_owned::session`), found by the hash of their token.
+    pub const SESSIONS: Table = Table::new("sessions", 12);
 
-    pub const ALL: [Table; 12] = [
+    pub const ALL: [Table; 13] = [
         ORGS,
         API_KEYS,
         KEY_INDEX,
@@ -108,6 +110,7 @@ pub mod tables {
         OUTBOX,
         OUTBOX_DUE,
         COUNTS,
+        SESSIONS,
     ];
 }
 

@@ -46,6 +46,11 @@ const EXPECTED: &[(&str, &str, &str)] = &[
     ),
     (
         "GET",
+        "/api/v1/orgs/{org_id}/projects/{project_id}/contents",
+        "projects:read",
+    ),
+    (
+        "GET",
         "/api/v1/projects/{project_id}/conversations",
         "conversations:read",
     ),
@@ -268,6 +273,9 @@ const EXPECTED: &[(&str, &str, &str)] = &[
         "forms:read",
     ),
     ("POST", "/api/f/{form_id}", "public"),
+    ("POST", "/api/v1/f/{form_id}", "public"),
+    ("GET", "/api/forms/{form_id_or_slug}/public", "public"),
+    ("GET", "/api/beacons/{beacon_id}/public", "public"),
     (
         "GET",
         "/api/v1/projects/{project_id}/beacons",
@@ -367,6 +375,8 @@ fn concrete_path(app: &TestApp, pattern: &str) -> String {
         let param = format!("{{{}_id}}", kind.singular);
         path = path.replace(&param, &ids::generate(kind.id_prefix));
     }
+    // The public form schema takes a form's id (or its slug).
+    path = path.replace("{form_id_or_slug}", &ids::generate("frm_"));
     // An integration is named by its catalog provider.
     path = path.replace("{provider}", "slack");
     if path.contains("{key_id}") {
@@ -597,9 +607,9 @@ fn public_routes_need_nothing() {
             None,
             None,
         );
-        // A public POST names an object and needs a body (a form submission): here it names
-        // none, so it answers that, without asking for a credential.
-        if spec.method == actix_web::http::Method::POST {
+        // A public route that names an object (a form to submit to, a form's schema, a beacon's
+        // config) names none here, so it answers that, without asking for a credential.
+        if spec.path.contains('{') {
             assert_passes_auth(&r, &format!("{} {}", spec.method, spec.path));
             continue;
         }

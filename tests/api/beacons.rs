@@ -2,7 +2,6 @@
 
 use std::time::Duration;
 
-use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::fixtures::*;
@@ -28,16 +27,6 @@ fn new_form(app: &TestApp, p: &str) -> String {
 
 fn new_beacon(app: &TestApp, p: &str, body: Value) -> Value {
     created(app, &app.admin_key, &beacons(p), body)
-}
-
-/// A bodiless POST with no Content-Type, as the SDK sends actions.
-fn action(app: &TestApp, path: &str) -> Resp {
-    app.send(
-        Method::POST,
-        path,
-        &[("X-API-Key", app.admin_key.as_str())],
-        None,
-    )
 }
 
 #[test]

@@ -114,6 +114,32 @@ fn expect_continue_is_refused_before_the_body_without_a_key_or_over_the_limit() 
     assert!(read_to_close(&mut stream).starts_with("HTTP/1.1 201 "));
 }
 
+/// The public submit path under `/api/v1` takes no key, so it is told to send its body.
+#[test]
+fn expect_continue_needs_no_key_on_the_public_submit_path() {
+    let app = TestApp::spawn();
+    let p = app.project("Site");
+    let form = app.post(
+        &format!("/api/v1/projects/{p}/forms"),
+        &app.admin_key,
+        json!({"name": "Contact"}),
+    );
+    assert_eq!(form.status, 201, "{}", form.body);
+    let body = r#"{"name": "Ann", "email": "ann@example.com", "message": "Hi"}"#;
+    let mut stream = connect(&app);
+    let head = format!(
+        "POST /api/v1/f/{} HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n",
+        form.data()["id"].as_str().unwrap(),
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    assert!(read_head(&mut stream).starts_with("HTTP/1.1 100 Continue"));
+    stream.write_all(body.as_bytes()).unwrap();
+    let response = read_to_close(&mut stream);
+    assert!(response.starts_with("HTTP/1.1 200 "), "{response}");
+}
+
 #[test]
 fn a_stalled_body_is_answered_and_its_connection_closed() {
     let app = TestApp::spawn_with(|s| s.body_timeout_secs = 1);

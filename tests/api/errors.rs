@@ -186,7 +186,8 @@ fn unknown_routes_and_wrong_methods_are_json_404s() {
     let org = &app.org_id;
     let key = Some(app.admin_key.as_str());
     let unknown = [
-        (Method::GET, "/".to_string()),
+        // `/` redirects to the dashboard (dashboard.rs).
+        (Method::GET, "/nope".to_string()),
         (Method::GET, "/api/v1".to_string()),
         (Method::GET, "/api/v1/nope".to_string()),
         (Method::GET, "/v1/orgs/x/projects".to_string()),

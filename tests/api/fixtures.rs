@@ -84,6 +84,16 @@ pub fn ok_patch(app: &TestApp, key: &str, path: &str, body: Value) -> Value {
     r.data().clone()
 }
 
+/// A bodiless POST with the admin key and no Content-Type, as the SDK sends actions.
+pub fn action(app: &TestApp, path: &str) -> Resp {
+    app.send(
+        Method::POST,
+        path,
+        &[("X-API-Key", app.admin_key.as_str())],
+        None,
+    )
+}
+
 pub fn new_conversation(app: &TestApp, project: &str, body: Value) -> Value {
     created(app, &app.admin_key, &convs(project), body)
 }

@@ -30,16 +30,6 @@ fn new_form(app: &TestApp, p: &str, body: Value) -> Value {
     created(app, &app.admin_key, &forms(p), body)
 }
 
-/// A bodiless POST with no Content-Type, as the SDK sends actions.
-fn action(app: &TestApp, path: &str) -> Resp {
-    app.send(
-        Method::POST,
-        path,
-        &[("X-API-Key", app.admin_key.as_str())],
-        None,
-    )
-}
-
 /// A public submission: no key, a JSON body, and extra headers (`Origin`).
 fn submit(app: &TestApp, form_id: &str, body: Value, headers: &[(&str, &str)]) -> Resp {
     let mut all = vec![("Content-Type", "application/json")];
@@ -112,9 +102,11 @@ fn create_fills_in_every_default() {
         ]
     );
     for f in fields {
+        assert_eq!(field_names(f), FORMFIELD_FIELDS);
         assert_eq!(
-            field_names(f),
-            ["id", "type", "label", "name", "required", "placeholder"]
+            f["options"],
+            json!([]),
+            "not a choice: no options, but the key"
         );
         let fid = f["id"].as_str().unwrap();
         assert!(fid.starts_with("fld_") && fid.len() == 12, "{fid}");
@@ -194,7 +186,7 @@ fn create_takes_every_field_and_fills_in_field_ids_and_names() {
     assert_eq!(f[1]["required"], false);
     assert_eq!(f[2]["name"], "team_size");
     assert_eq!(f[2]["options"], json!(["1-10", "11-50"]));
-    assert!(f[3].get("options").is_none(), "{}", f[3]);
+    assert_eq!(f[3]["options"], json!([]), "options only on choices");
 }
 
 #[test]

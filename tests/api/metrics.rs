@@ -194,6 +194,7 @@ fn the_text_parser_takes_samples_and_refuses_what_is_not_one() {
 fn metrics_parse_and_their_counters_move_with_requests() {
     let app = TestApp::spawn_with(|s| {
         s.webhooks.allow_http = true;
+        s.webhooks.allow_private_targets = true;
         s.webhooks.retry_delays = vec![0.05];
         s.webhooks.timeout_secs = 2;
     });

@@ -375,6 +375,7 @@ fn webhook_attempts_are_logged_without_the_secret() {
     let dir = crate::helpers::temp_dir();
     let env = [
         ("ROGERIQ_WEBHOOKS_ALLOW_HTTP", "true"),
+        ("ROGERIQ_WEBHOOKS_ALLOW_PRIVATE_TARGETS", "true"),
         ("ROGERIQ_WEBHOOKS_RETRY_DELAYS", "[0.1]"),
     ];
     let mut server = start(command(dir.path(), &["--listen", "127.0.0.1:0"], &env));

@@ -5,6 +5,7 @@
 //! benches/webhooks.rs uses it too.
 
 use std::collections::VecDeque;
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -21,6 +22,8 @@ pub enum Answer {
     Status(u16),
     /// A redirect to another path of the receiver itself.
     Redirect,
+    /// A redirect to `/hook` at another address.
+    RedirectTo(SocketAddr),
     /// No answer for this long (longer than the server waits).
     Hang(Duration),
 }
@@ -74,6 +77,7 @@ struct State {
 pub struct Receiver {
     /// `http://127.0.0.1:<port>/hook`.
     pub url: String,
+    pub addr: SocketAddr,
     state: Arc<Mutex<State>>,
     handle: ServerHandle,
     thread: Option<JoinHandle<std::io::Result<()>>>,
@@ -138,6 +142,9 @@ async fn receive(
         Answer::Redirect => HttpResponse::Found()
             .insert_header(("Location", "/elsewhere"))
             .finish(),
+        Answer::RedirectTo(addr) => HttpResponse::Found()
+            .insert_header(("Location", format!("http://{addr}/hook")))
+            .finish(),
         Answer::Hang(time) => {
             actix_web::rt::time::sleep(time).await;
             HttpResponse::Ok().finish()
@@ -172,6 +179,7 @@ impl Receiver {
         let thread = std::thread::spawn(move || actix_web::rt::System::new().block_on(server));
         Receiver {
             url: format!("http://{addr}/hook"),
+            addr,
             state,
             handle,
             thread: Some(thread),

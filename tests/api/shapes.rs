@@ -145,6 +145,15 @@ pub const DELIVERY_FIELDS: &[&str] = &[
     "created_at",
 ];
 
+/// API.md §11.7's three, and why nothing was delivered (docs/webhooks.md).
+pub const TEST_RESULT_FIELDS: &[&str] = &[
+    "delivered",
+    "status_code",
+    "duration_ms",
+    "error",
+    "message",
+];
+
 pub const FORM_FIELDS: &[&str] = &[
     "id",
     "project_id",
@@ -202,5 +211,38 @@ pub const PROJECT_FIELDS: &[&str] = &[
     "created_at",
 ];
 
-/// FormField, one entry of a form's `fields` (`options` only on choice fields).
-pub const FORMFIELD_FIELDS: &[&str] = &["id", "type", "label", "name", "required", "placeholder"];
+/// FormField, one entry of a form's `fields` (`options` on every field, `[]` unless a choice).
+pub const FORMFIELD_FIELDS: &[&str] = &[
+    "id",
+    "type",
+    "label",
+    "name",
+    "required",
+    "placeholder",
+    "options",
+];
+
+/// A form's public schema (`GET /api/forms/{idOrSlug}/public`): exactly these, no more.
+pub const PUBLIC_FORM_FIELDS: &[&str] = &[
+    "id",
+    "name",
+    "fields",
+    "success_action",
+    "success_message",
+    "submit_button_label",
+    "submit_button_align",
+    "submit_button_color",
+];
+
+/// A beacon's public config (`GET /api/beacons/{beaconId}/public`): exactly these, no more.
+pub const PUBLIC_BEACON_FIELDS: &[&str] = &[
+    "id",
+    "position",
+    "primary_color",
+    "button_label",
+    "button_icon",
+    "custom_svg",
+    "greeting_title",
+    "greeting_text",
+    "form",
+];

@@ -19,23 +19,24 @@ use crate::helpers::*;
 use crate::receiver::{Answer, Received, Receiver, verify};
 
 /// Long enough for any delivery on a busy test machine; tests wait for what they expect.
-const PATIENCE: Duration = Duration::from_secs(20);
+pub const PATIENCE: Duration = Duration::from_secs(20);
 
 /// A server that may send to loopback receivers over plain http, with quick retries.
-fn spawn(configure: impl FnOnce(&mut WebhookSettings)) -> TestApp {
+pub fn spawn(configure: impl FnOnce(&mut WebhookSettings)) -> TestApp {
     TestApp::spawn_with(|settings| {
         quick(&mut settings.webhooks);
         configure(&mut settings.webhooks);
     })
 }
 
-fn quick(webhooks: &mut WebhookSettings) {
+pub fn quick(webhooks: &mut WebhookSettings) {
     webhooks.allow_http = true;
+    webhooks.allow_private_targets = true;
     webhooks.retry_delays = vec![0.1, 0.1, 0.1];
     webhooks.timeout_secs = 1;
 }
 
-fn webhooks(project: &str) -> String {
+pub fn webhooks(project: &str) -> String {
     pp(project, "/webhooks")
 }
 
@@ -44,7 +45,7 @@ fn webhook(project: &str, id: &str) -> String {
 }
 
 /// Creates a webhook; returns its id and secret.
-fn hook(app: &TestApp, project: &str, url: &str, events: Value) -> (String, String) {
+pub fn hook(app: &TestApp, project: &str, url: &str, events: Value) -> (String, String) {
     let data = created(
         app,
         &app.admin_key,
@@ -55,14 +56,14 @@ fn hook(app: &TestApp, project: &str, url: &str, events: Value) -> (String, Stri
 }
 
 /// A receiver and a webhook of `project` subscribed to `events` that sends to it.
-fn hooked(app: &TestApp, project: &str, events: Value) -> (Receiver, String) {
+pub fn hooked(app: &TestApp, project: &str, events: Value) -> (Receiver, String) {
     let receiver = Receiver::start("unset");
     let (id, secret) = hook(app, project, &receiver.url, events);
     receiver.set_secret(&secret);
     (receiver, id)
 }
 
-fn act(app: &TestApp, project: &str, id: &str, action: &str) -> Resp {
+pub fn act(app: &TestApp, project: &str, id: &str, action: &str) -> Resp {
     app.request(
         Method::POST,
         &pp(project, &format!("/webhooks/{id}/{action}")),
@@ -72,7 +73,7 @@ fn act(app: &TestApp, project: &str, id: &str, action: &str) -> Resp {
 }
 
 /// The webhook's delivery records, newest first.
-fn deliveries(app: &TestApp, project: &str, id: &str) -> Vec<Value> {
+pub fn deliveries(app: &TestApp, project: &str, id: &str) -> Vec<Value> {
     let body = ok_get(
         app,
         &app.admin_key,
@@ -87,7 +88,7 @@ fn get_webhook(app: &TestApp, project: &str, id: &str) -> Value {
 
 /// Waits until `done` holds (at most `PATIENCE`).
 #[track_caller]
-fn eventually(what: &str, mut done: impl FnMut() -> bool) {
+pub fn eventually(what: &str, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + PATIENCE;
     while !done() {
         assert!(Instant::now() < deadline, "never happened: {what}");
@@ -107,7 +108,7 @@ fn records(app: &TestApp, project: &str, id: &str, n: usize) -> Vec<Value> {
 }
 
 /// Entries left in the outbox, beneath the API.
-fn outbox_len(app: &TestApp) -> u64 {
+pub fn outbox_len(app: &TestApp) -> u64 {
     app.store
         .read_blocking(|rx| rx.len(tables::OUTBOX))
         .expect("outbox")
@@ -658,6 +659,12 @@ fn a_change_whose_transaction_fails_emits_nothing() {
 
 #[test]
 fn a_full_outbox_drops_new_events_and_the_api_goes_on() {
+    if skipped_on_postgres(
+        "the outbox's bound is checked against a count up to 500 ms old there, so it may be \
+         overshot (docs/scaling.md)",
+    ) {
+        return;
+    }
     let app = spawn(|webhooks| {
         webhooks.max_pending = 2;
         webhooks.timeout_secs = 2;
@@ -695,32 +702,6 @@ fn a_full_outbox_drops_new_events_and_the_api_goes_on() {
         5,
         "every change committed"
     );
-}
-
-#[test]
-fn private_targets_are_refused_when_not_allowed() {
-    let app = spawn(|webhooks| webhooks.allow_private_targets = false);
-    let p = app.project("Main");
-    let receiver = Receiver::start("unset");
-    let by_name = receiver.url.replace("127.0.0.1", "localhost");
-    for url in [receiver.url.clone(), by_name] {
-        let (id, _) = hook(&app, &p, &url, json!(["conversation.created"]));
-        let r = act(&app, &p, &id, "test");
-        assert_eq!(r.status, 200, "{}", r.body);
-        assert_eq!(
-            (&r.data()["delivered"], &r.data()["status_code"]),
-            (&json!(false), &Value::Null),
-            "{url}"
-        );
-        let rows = deliveries(&app, &p, &id);
-        assert_eq!(rows.len(), 1);
-        assert_eq!(rows[0]["status"], "failed");
-    }
-    // An event's delivery fails for good: one attempt each, no retries.
-    new_conversation(&app, &p, json!({}));
-    eventually("an empty outbox", || outbox_len(&app) == 0);
-    std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(receiver.count(), 0, "nothing reached the loopback receiver");
 }
 
 #[test]

@@ -19,6 +19,11 @@ use crate::shapes::*;
 /// Nothing listens there: the test action's attempts fail at once and never leave the machine.
 const URL: &str = "https://127.0.0.1:9/rogeriq";
 
+/// A server that takes `URL`, a private address (webhook_targets.rs tests the default).
+fn spawn() -> TestApp {
+    TestApp::spawn_with(|s| s.webhooks.allow_private_targets = true)
+}
+
 fn webhooks(project: &str) -> String {
     pp(project, "/webhooks")
 }
@@ -186,7 +191,7 @@ fn owned_mentions(app: &TestApp, project: &str, needle: &str) -> bool {
 
 #[test]
 fn create_answers_the_webhook_with_its_secret() {
-    let app = TestApp::spawn();
+    let app = spawn();
     let p = app.project("Main");
     let r = app.post(
         &webhooks(&p),
@@ -234,7 +239,7 @@ fn create_answers_the_webhook_with_its_secret() {
 
 #[test]
 fn the_secret_appears_only_in_the_create_response() {
-    let app = TestApp::spawn();
+    let app = spawn();
     let p = app.project("Main");
     let made = new_webhook(&app, &p, json!(["*"]));
     let id = id_of(&made);
@@ -263,7 +268,7 @@ fn the_secret_appears_only_in_the_create_response() {
 
 #[test]
 fn list_is_a_plain_array_oldest_first_and_per_project() {
-    let app = TestApp::spawn();
+    let app = spawn();
     let p = app.project("Main");
     let other = app.project("Other");
     let body = ok_get(&app, &app.admin_key, &webhooks(&p));
@@ -287,7 +292,7 @@ fn list_is_a_plain_array_oldest_first_and_per_project() {
 
 #[test]
 fn a_project_holds_at_most_100_webhooks() {
-    let app = TestApp::spawn();
+    let app = spawn();
     let p = app.project("Main");
     for _ in 0..100 {
         new_webhook(&app, &p, json!(["*"]));
@@ -308,7 +313,7 @@ fn a_project_holds_at_most_100_webhooks() {
 
 #[test]
 fn create_validates_url_and_events() {
-    let app = TestApp::spawn();
+    let app = spawn();
     let p = app.project("Main");
     let post = |body: Value| app.post(&webhooks(&p), &app.admin_key, body);
     let check = |body: Value, paths: &[&str]| {
@@ -377,7 +382,7 @@ fn create_validates_url_and_events() {
 
 #[test]
 fn every_event_name_and_wildcard_is_accepted_and_duplicates_are_dropped() {
-    let app = TestApp::spawn();
+    let app = spawn();
     let p = app.project("Main");
     let all = json!([
         "conversation.created",
@@ -407,7 +412,7 @@ fn every_event_name_and_wildcard_is_accepted_and_duplicates_are_dropped() {
 
 #[test]
 fn http_urls_need_the_server_setting() {
-    let strict = TestApp::spawn();
+    let strict = spawn();
     let p = strict.project("Main");
     let id = id_of(&new_webhook(&strict, &p, json!(["*"])));
     let r = strict.patch(
@@ -418,7 +423,10 @@ fn http_urls_need_the_server_setting() {
     r.assert_error(400, "BAD_REQUEST");
     assert_eq!(r.issue_paths(), ["url"]);
 
-    let app = TestApp::spawn_with(|s| s.webhooks.allow_http = true);
+    let app = TestApp::spawn_with(|s| {
+        s.webhooks.allow_http = true;
+        s.webhooks.allow_private_targets = true;
+    });
     let p = app.project("Main");
     let d = created(
         &app,
@@ -449,7 +457,7 @@ fn http_urls_need_the_server_setting() {
 
 #[test]
 fn get_answers_the_view() {
-    let app = TestApp::spawn();
+    let app = spawn();
     let p = app.project("Main");
     let made = new_webhook(&app, &p, json!(["contact.*"]));
     let got = ok_get(&app, &app.admin_key, &webhook(&p, &id_of(&made)));
@@ -459,7 +467,7 @@ fn get_answers_the_view() {
 
 #[test]
 fn unknown_malformed_and_foreign_webhooks_are_not_found() {
-    let app = TestApp::spawn();
+    let app = spawn();
     let p = app.project("Main");
     let other = app.project("Other");
     let foreign = id_of(&new_webhook(&app, &other, json!(["*"])));
@@ -495,7 +503,7 @@ fn unknown_malformed_and_foreign_webhooks_are_not_found() {
 
 #[test]
 fn update_changes_url_events_and_status() {
-    let app = TestApp::spawn();
+    let app = spawn();
     let p = app.project("Main");
     let made = new_webhook(&app, &p, json!(["conversation.*", "contact.created"]));
     let id = id_of(&made);
@@ -552,7 +560,7 @@ fn update_changes_url_events_and_status() {
 
 #[test]
 fn update_errors() {
-    let app = TestApp::spawn();
+    let app = spawn();
     let p = app.project("Main");
     let path = webhook(&p, &id_of(&new_webhook(&app, &p, json!(["*"]))));
     for body in [
@@ -590,7 +598,7 @@ fn update_errors() {
 
 #[test]
 fn setting_status_active_resets_failure_count() {
-    let app = TestApp::spawn();
+    let app = spawn();
     let p = app.project("Main");
     let id = id_of(&new_webhook(&app, &p, json!(["*"])));
     let path = webhook(&p, &id);
@@ -643,7 +651,7 @@ fn setting_status_active_resets_failure_count() {
 
 #[test]
 fn rotate_secret_replaces_it_at_once() {
-    let app = TestApp::spawn();
+    let app = spawn();
     let p = app.project("Main");
     let made = new_webhook(&app, &p, json!(["*"]));
     let id = id_of(&made);
@@ -679,7 +687,7 @@ fn rotate_secret_replaces_it_at_once() {
 
 #[test]
 fn the_audit_log_never_holds_a_secret() {
-    let app = TestApp::spawn();
+    let app = spawn();
     let p = app.project("Main");
     let made = new_webhook(&app, &p, json!(["*"]));
     let id = id_of(&made);
@@ -729,18 +737,19 @@ fn the_audit_log_never_holds_a_secret() {
 
 #[test]
 fn test_reports_an_unreachable_receiver_and_records_the_attempt() {
-    let app = TestApp::spawn();
+    let app = spawn();
     let p = app.project("Main");
     let id = id_of(&new_webhook(&app, &p, json!(["conversation.created"])));
     let r = act(&app, &p, &id, "test");
     assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(field_names(r.data()), TEST_RESULT_FIELDS);
     assert_eq!(
-        field_names(r.data()),
-        ["delivered", "status_code", "duration_ms"]
-    );
-    assert_eq!(
-        (&r.data()["delivered"], &r.data()["status_code"]),
-        (&json!(false), &Value::Null)
+        (
+            &r.data()["delivered"],
+            &r.data()["status_code"],
+            &r.data()["error"]
+        ),
+        (&json!(false), &Value::Null, &json!("connect"))
     );
     assert!(r.data()["duration_ms"].is_u64(), "{}", r.body);
     // Disabled webhooks can be tested too.
@@ -781,7 +790,7 @@ fn test_reports_an_unreachable_receiver_and_records_the_attempt() {
 
 #[test]
 fn deliveries_are_the_50_most_recent_newest_first() {
-    let app = TestApp::spawn();
+    let app = spawn();
     let p = app.project("Main");
     let id = id_of(&new_webhook(&app, &p, json!(["*"])));
     let other = id_of(&new_webhook(&app, &p, json!(["*"])));
@@ -840,7 +849,7 @@ fn deliveries_are_the_50_most_recent_newest_first() {
 
 #[test]
 fn delete_removes_the_webhook_and_its_deliveries() {
-    let app = TestApp::spawn();
+    let app = spawn();
     let p = app.project("Main");
     let id = id_of(&new_webhook(&app, &p, json!(["*"])));
     let kept = id_of(&new_webhook(&app, &p, json!(["*"])));
@@ -898,7 +907,7 @@ fn delete_removes_the_webhook_and_its_deliveries() {
 
 #[test]
 fn deleting_the_project_removes_its_webhooks_and_deliveries() {
-    let app = TestApp::spawn();
+    let app = spawn();
     let p = app.project("Main");
     let neighbour = app.project("Neighbour");
     let a = id_of(&new_webhook(&app, &p, json!(["*"])));
