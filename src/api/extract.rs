@@ -15,6 +15,7 @@ use futures_util::future::{LocalBoxFuture, Ready, ready};
 use serde_json::Value;
 
 use crate::api::access::{Access, RouteAccess};
+use crate::api::idempotency::{Idempotent, KeyHeader};
 use crate::api::{origin, request_id};
 use crate::auth::scope::{self, Required};
 use crate::auth::{self, MasterKey};
@@ -27,6 +28,7 @@ use crate::mcp::http::HttpEndpoint;
 use crate::metrics::Metrics;
 use crate::org_owned::api_key::{self, ApiKey};
 use crate::org_owned::audit::Actor;
+use crate::org_owned::idempotency::Owner;
 use crate::org_owned::retention::RetentionSweep;
 use crate::org_owned::session;
 use crate::outbound::Clients;
@@ -67,8 +69,9 @@ pub struct AppState {
     pub metrics_path: Option<String>,
     /// The data file, whose size the metrics report.
     pub data_file: PathBuf,
-    /// The audit retention sweep, stopped when the server's state goes (`server::launch`).
-    pub retention: Option<RetentionSweep>,
+    /// The retention sweeps (the audit log's, the idempotency records'), stopped when the
+    /// server's state goes (`server::launch`).
+    pub sweeps: Vec<RetentionSweep>,
     /// When each key's `last_used_at` was last written by this process.
     key_touches: Mutex<HashMap<String, Instant>>,
     /// Org keys by id, exact after every commit (`api_key::KeyCache`).
@@ -109,7 +112,7 @@ impl AppState {
                 .enabled
                 .then(|| settings.metrics.path.clone()),
             data_file: settings.data_file(),
-            retention: None,
+            sweeps: Vec::new(),
             key_touches: Mutex::new(HashMap::new()),
             keys: api_key::KeyCache::default(),
             http,
@@ -294,13 +297,25 @@ pub async fn identify(state: &AppState, req: &HttpRequest) -> ApiResult<Caller> 
     })
 }
 
-/// An authenticated org API key that holds the route's required scope.
+/// An authenticated org API key that holds the route's required scope, and the write
+/// request's `Idempotency-Key`, if it carries one.
 pub struct Auth {
     pub key: Arc<ApiKey>,
     request_id: String,
+    idempotency: Option<KeyHeader>,
 }
 
 impl Auth {
+    /// The request's idempotency, its key scoped to this API key; `body` is the JSON body the
+    /// handler read (`None` for a route that reads none).
+    pub fn idempotent(&self, body: Option<&Value>) -> Idempotent {
+        let owner = Owner::Key {
+            org_id: self.key.org_id.clone(),
+            key_id: self.key.id.clone(),
+        };
+        Idempotent::new(self.idempotency.as_ref(), owner, body)
+    }
+
     pub fn actor(&self) -> Actor {
         Actor {
             api_key_id: Some(self.key.id.clone()),
@@ -383,22 +398,31 @@ impl FromRequest for Auth {
                     format!("This API key lacks the scope {required}"),
                 ));
             }
+            // After the scope: a request the key may not make is refused as such first.
+            let idempotency = KeyHeader::read(&req)?;
             Ok(Auth {
                 key,
                 request_id: request_id::current(),
+                idempotency,
             })
         })
     }
 }
 
-/// The master key, for the admin API (API.md §18.1).
+/// The master key, for the admin API (API.md §18.1), and the request's `Idempotency-Key`.
 pub struct Master {
     request_id: String,
+    idempotency: Option<KeyHeader>,
 }
 
 impl Master {
     pub fn actor(&self) -> Actor {
         Actor::master(Some(self.request_id.clone()))
+    }
+
+    /// The request's idempotency, its key scoped to the master key.
+    pub fn idempotent(&self, body: Option<&Value>) -> Idempotent {
+        Idempotent::new(self.idempotency.as_ref(), Owner::Master, body)
     }
 }
 
@@ -421,6 +445,7 @@ impl FromRequest for Master {
             if state.master.verify(&token) {
                 return Ok(Master {
                     request_id: request_id::current(),
+                    idempotency: KeyHeader::read(&req)?,
                 });
             }
             // The rate limiter already identified the caller; an org key is told why it fails.

@@ -2,11 +2,12 @@
 //! OAuth flow locally). Routes name an integration by its provider, so they are thin handlers
 //! over `project_owned::integration` rather than the id-keyed generic routes.
 
+use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 
 use crate::api::extract::{Auth, JsonBody, Master};
 use crate::api::scoped::InProject;
-use crate::api::{State, created, ok};
+use crate::api::{State, ok};
 use crate::error::ApiResult;
 use crate::project_owned::integration::{self, CatalogFilter, InstallInput, LifecycleUpdate};
 use crate::project_owned::{Kind, ProjectScope};
@@ -52,7 +53,8 @@ pub async fn catalog_item(
     Ok(ok(entry))
 }
 
-/// No body is read (the SDK sends none).
+/// No body is read (the SDK sends none). It changes nothing, so a retry is safe as it is: an
+/// `Idempotency-Key` is checked (by `Auth`) but leaves no record.
 pub async fn install_url(
     auth: Auth,
     path: web::Path<(String, String)>,
@@ -77,13 +79,20 @@ pub async fn update_lifecycle(
 ) -> ApiResult<HttpResponse> {
     let (project_id, provider) = path.into_inner();
     let project = InProject::checked(&state, &auth, project_id).await?;
-    let update = LifecycleUpdate::from_json(body.value().await?)?;
-    let updated = project
-        .write(&state, move |tx, scope, actor| {
-            integration::update_lifecycle(tx, scope, actor, &provider, update)
-        })
-        .await?;
-    Ok(ok(updated.as_ref().map(Kind::view)))
+    let body = body.value().await?;
+    let idempotent = auth.idempotent(Some(&body));
+    let update = LifecycleUpdate::from_json(body)?;
+    project
+        .answer(
+            &state,
+            idempotent,
+            StatusCode::OK,
+            move |tx, scope, actor| {
+                let updated = integration::update_lifecycle(tx, scope, actor, &provider, update)?;
+                Ok(updated.as_ref().map(Kind::view))
+            },
+        )
+        .await
 }
 
 pub async fn disconnect(
@@ -92,12 +101,14 @@ pub async fn disconnect(
     state: State,
 ) -> ApiResult<HttpResponse> {
     let (project_id, provider) = path.into_inner();
-    let row = InProject::new(&auth, project_id)
-        .write(&state, move |tx, scope, actor| {
-            integration::disconnect(tx, scope, actor, &provider)
-        })
-        .await?;
-    Ok(ok(row.view()))
+    InProject::new(&auth, project_id)
+        .answer(
+            &state,
+            auth.idempotent(None),
+            StatusCode::OK,
+            move |tx, scope, actor| Ok(integration::disconnect(tx, scope, actor, &provider)?.view()),
+        )
+        .await
 }
 
 /// Admin: installs (or re-activates) a provider in any organisation's project. The body is
@@ -109,14 +120,14 @@ pub async fn install(
     state: State,
 ) -> ApiResult<HttpResponse> {
     let (project_id, provider) = path.into_inner();
-    let input = InstallInput::from_json(body.optional_value().await?)?;
+    let body = body.optional_value().await?;
+    let idempotent = master.idempotent(body.as_ref());
+    let input = InstallInput::from_json(body)?;
     let actor = master.actor();
-    let row = state
-        .store
-        .write(move |tx| {
+    idempotent
+        .write(&state, StatusCode::CREATED, move |tx| {
             let scope = ProjectScope::resolve_any(tx, &project_id)?;
-            integration::install(tx, &scope, &actor, &provider, input)
+            Ok(integration::install(tx, &scope, &actor, &provider, input)?.view())
         })
-        .await?;
-    Ok(created(row.view()))
+        .await
 }

@@ -1,6 +1,7 @@
 //! Knowledge base: publish and search (API.md §8 rows 21-22). Articles are listed, created,
 //! read, updated and deleted by the generic routes of `owned`.
 
+use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use serde::Serialize;
 
@@ -19,12 +20,14 @@ pub async fn publish(
     state: State,
 ) -> ApiResult<HttpResponse> {
     let (project_id, id) = path.into_inner();
-    let article = InProject::new(&auth, project_id)
-        .write(&state, move |tx, scope, actor| {
-            kb::publish(tx, scope, actor, &id)
-        })
-        .await?;
-    Ok(ok(article.view()))
+    InProject::new(&auth, project_id)
+        .answer(
+            &state,
+            auth.idempotent(None),
+            StatusCode::OK,
+            move |tx, scope, actor| Ok(kb::publish(tx, scope, actor, &id)?.view()),
+        )
+        .await
 }
 
 #[derive(Serialize, utoipa::ToSchema)]

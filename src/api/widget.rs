@@ -1,5 +1,6 @@
 //! The widget config: API.md §8 rows 23-24. One per project, with defaults until first written.
 
+use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 
 use crate::api::extract::{Auth, JsonBody};
@@ -28,11 +29,15 @@ pub async fn update_config(
     state: State,
 ) -> ApiResult<HttpResponse> {
     let project = InProject::checked(&state, &auth, project_id.into_inner()).await?;
-    let input = WidgetUpdate::from_json(body.value().await?)?;
-    let config = project
-        .write(&state, move |tx, scope, actor| {
-            widget::update(tx, scope, actor, input)
-        })
-        .await?;
-    Ok(ok(config.view()))
+    let body = body.value().await?;
+    let idempotent = auth.idempotent(Some(&body));
+    let input = WidgetUpdate::from_json(body)?;
+    project
+        .answer(
+            &state,
+            idempotent,
+            StatusCode::OK,
+            move |tx, scope, actor| Ok(widget::update(tx, scope, actor, input)?.view()),
+        )
+        .await
 }
