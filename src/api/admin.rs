@@ -21,8 +21,7 @@ pub async fn list_orgs(_master: Master, state: State) -> ApiResult<HttpResponse>
 }
 
 pub async fn create_org(master: Master, body: JsonBody, state: State) -> ApiResult<HttpResponse> {
-    let body = body.value().await?;
-    let idempotent = master.idempotent(Some(&body));
+    let (body, idempotent) = master.read_body(body).await?;
     let input = OrgCreate::from_json(body)?;
     let actor = master.actor();
     idempotent
@@ -40,8 +39,7 @@ pub async fn create_key(
     state: State,
 ) -> ApiResult<HttpResponse> {
     let org_id = org_id.into_inner();
-    let body = body.value().await?;
-    let idempotent = master.idempotent(Some(&body));
+    let (body, idempotent) = master.read_body(body).await?;
     let input = KeyCreate::from_json(body, Timestamp::now(), state.rate_limit.default_tier)?;
     let actor = master.actor();
     idempotent

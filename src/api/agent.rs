@@ -45,8 +45,7 @@ pub async fn update_config(
     state: State,
 ) -> ApiResult<HttpResponse> {
     let project = InProject::checked(&state, &auth, project_id.into_inner()).await?;
-    let body = body.value().await?;
-    let idempotent = auth.idempotent(Some(&body));
+    let (body, idempotent) = auth.read_body(body).await?;
     let input = ConfigUpdate::from_json(body)?;
     project
         .answer(
@@ -95,8 +94,7 @@ async fn run(
     state: State,
 ) -> ApiResult<HttpResponse> {
     let project = InProject::checked(&state, &auth, project_id.into_inner()).await?;
-    let body = body.value().await?;
-    let idempotent = auth.idempotent(Some(&body));
+    let (body, idempotent) = auth.read_body(body).await?;
     let request = AgentRequest::from_json(kind, body)?;
     let thinking = Duration::from_secs(state.agent.timeout_secs);
     let mut held = match idempotent.claim(&state, thinking).await? {

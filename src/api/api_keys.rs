@@ -23,8 +23,7 @@ pub async fn create(
     state: State,
 ) -> ApiResult<HttpResponse> {
     let org = auth.org(&org_id)?;
-    let body = body.value().await?;
-    let idempotent = auth.idempotent(Some(&body));
+    let (body, idempotent) = auth.read_body(body).await?;
     let input = KeyCreate::from_json(body, Timestamp::now(), state.rate_limit.default_tier)?;
     input.check_grantable(&auth.key.scopes)?;
     let actor = auth.actor();

@@ -18,7 +18,7 @@ use futures_util::FutureExt;
 use crate::api::State;
 use crate::api::browser;
 use crate::api::error;
-use crate::api::extract::AuthenticatedKeyId;
+use crate::api::extract::{AuthenticatedKeyId, IDEMPOTENCY_KEY};
 use crate::api::idempotency;
 use crate::api::limits;
 use crate::api::request_id::{self, REQUEST_ID_HEADER, REQUEST_ID_NAME};
@@ -215,7 +215,7 @@ pub fn cors(settings: &CorsSettings) -> Cors {
             "Content-Type",
             "Accept",
             "User-Agent",
-            idempotency::HEADER,
+            IDEMPOTENCY_KEY,
         ])
         .expose_headers(EXPOSED_HEADERS)
         .max_age(PREFLIGHT_MAX_AGE);

@@ -51,8 +51,7 @@ pub async fn post_message(
 ) -> ApiResult<HttpResponse> {
     let (project_id, conversation_id) = path.into_inner();
     let project = InProject::checked(&state, &auth, project_id).await?;
-    let body = body.value().await?;
-    let idempotent = auth.idempotent(Some(&body));
+    let (body, idempotent) = auth.read_body(body).await?;
     let input = MessageCreate::from_json(body)?;
     project
         .answer(

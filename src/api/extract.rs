@@ -15,7 +15,6 @@ use futures_util::future::{LocalBoxFuture, Ready, ready};
 use serde_json::Value;
 
 use crate::api::access::{Access, RouteAccess};
-use crate::api::idempotency::{Idempotent, KeyHeader};
 use crate::api::{origin, request_id};
 use crate::auth::scope::{self, Required};
 use crate::auth::{self, MasterKey};
@@ -23,12 +22,12 @@ use crate::config::{
     AgentSettings, CorsSettings, DashboardSettings, IntegrationSettings, RateLimitSettings,
     Settings, WebhookSettings,
 };
-use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::error::{ApiError, ApiResult, ErrorCode, Issue};
 use crate::mcp::http::HttpEndpoint;
 use crate::metrics::Metrics;
 use crate::org_owned::api_key::{self, ApiKey};
 use crate::org_owned::audit::Actor;
-use crate::org_owned::idempotency::Owner;
+use crate::org_owned::idempotency;
 use crate::org_owned::retention::RetentionSweep;
 use crate::org_owned::session;
 use crate::outbound::Clients;
@@ -306,14 +305,9 @@ pub struct Auth {
 }
 
 impl Auth {
-    /// The request's idempotency, its key scoped to this API key; `body` is the JSON body the
-    /// handler read (`None` for a route that reads none).
-    pub fn idempotent(&self, body: Option<&Value>) -> Idempotent {
-        let owner = Owner::Key {
-            org_id: self.key.org_id.clone(),
-            key_id: self.key.id.clone(),
-        };
-        Idempotent::new(self.idempotency.as_ref(), owner, body)
+    /// The write request's `Idempotency-Key` (`api::idempotency` makes its record request).
+    pub fn idempotency_key(&self) -> Option<&KeyHeader> {
+        self.idempotency.as_ref()
     }
 
     pub fn actor(&self) -> Actor {
@@ -409,6 +403,69 @@ impl FromRequest for Auth {
     }
 }
 
+/// The `Idempotency-Key` request header, as API clients spell it (docs/idempotency.md).
+pub const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
+
+/// The routes whose writes take an `Idempotency-Key`.
+const KEYED_PREFIX: &str = "/api/v1/";
+
+/// A write request's `Idempotency-Key`, as `Auth` and `Master` read it once the caller is
+/// known; `api::idempotency` turns it into the request's record.
+#[derive(Debug, Clone)]
+pub struct KeyHeader {
+    pub key: String,
+    pub method: Method,
+    pub path: String,
+}
+
+impl KeyHeader {
+    /// The key of a POST, PATCH or DELETE under `/api/v1/`: `None` when it carries none (or is
+    /// a read, or elsewhere); 400 `BAD_REQUEST` naming the header when it is malformed.
+    fn read(req: &HttpRequest) -> ApiResult<Option<KeyHeader>> {
+        if !req.path().starts_with(KEYED_PREFIX)
+            || matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS)
+        {
+            return Ok(None);
+        }
+        let mut values = req.headers().get_all(IDEMPOTENCY_KEY);
+        let Some(value) = values.next() else {
+            return Ok(None);
+        };
+        if values.next().is_some() {
+            return Err(invalid_key("must be sent once"));
+        }
+        // HTTP drops the spaces around a value, so a key of spaces arrives empty.
+        let key = value
+            .to_str()
+            .ok()
+            .ok_or("must be printable ASCII characters only")
+            .and_then(|key| idempotency::check_key(key).map_or(Ok(key), Err))
+            .map_err(invalid_key)?;
+        Ok(Some(KeyHeader {
+            key: key.to_string(),
+            method: req.method().clone(),
+            path: req.path().to_string(),
+        }))
+    }
+
+    /// Refuses a key on a route that takes none: the public browser endpoints have no API key
+    /// to hold it, and any visitor could otherwise read another's replay by guessing the key.
+    pub fn refuse(req: &HttpRequest) -> ApiResult<()> {
+        if req.headers().contains_key(IDEMPOTENCY_KEY) {
+            return Err(invalid_key(
+                "is not accepted on the public endpoints, which take no API key to scope it to",
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn invalid_key(problem: &str) -> ApiError {
+    ApiError::bad_request(format!("Invalid {IDEMPOTENCY_KEY} header")).with_issues(vec![
+        Issue::new(IDEMPOTENCY_KEY, format!("{IDEMPOTENCY_KEY} {problem}")),
+    ])
+}
+
 /// The master key, for the admin API (API.md §18.1), and the request's `Idempotency-Key`.
 pub struct Master {
     request_id: String,
@@ -420,9 +477,9 @@ impl Master {
         Actor::master(Some(self.request_id.clone()))
     }
 
-    /// The request's idempotency, its key scoped to the master key.
-    pub fn idempotent(&self, body: Option<&Value>) -> Idempotent {
-        Idempotent::new(self.idempotency.as_ref(), Owner::Master, body)
+    /// The write request's `Idempotency-Key`.
+    pub fn idempotency_key(&self) -> Option<&KeyHeader> {
+        self.idempotency.as_ref()
     }
 }
 

@@ -9,8 +9,7 @@ use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::api::extract::{Auth, JsonBody};
-use crate::api::idempotency;
+use crate::api::extract::{Auth, JsonBody, KeyHeader};
 use crate::api::scoped::InProject;
 use crate::api::{State, limits, ok, request_id};
 use crate::error::{ApiError, ApiResult};
@@ -63,7 +62,7 @@ pub async fn submit(
     body: JsonBody,
     state: State,
 ) -> ApiResult<HttpResponse> {
-    idempotency::refuse(&req)?;
+    KeyHeader::refuse(&req)?;
     let form_id = form_id.into_inner();
     let origin = req
         .headers()

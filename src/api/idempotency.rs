@@ -13,23 +13,21 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use actix_web::HttpResponse;
+use actix_web::http::StatusCode;
 use actix_web::http::header::{ContentType, HeaderName, HeaderValue};
-use actix_web::http::{Method, StatusCode};
-use actix_web::{HttpRequest, HttpResponse};
 use serde::Serialize;
 use serde_json::Value;
 
 use crate::api::Envelope;
-use crate::api::extract::AppState;
-use crate::error::{ApiError, ApiResult, ErrorCode, Issue};
+use crate::api::extract::{AppState, Auth, JsonBody, KeyHeader, Master};
+use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::metrics::Metrics;
 use crate::org_owned::api_key::CreatedKeyView;
 use crate::org_owned::idempotency::{self, Claimed, Owner, Replay, Request};
 use crate::store::{Store, Tx};
 use crate::timestamp::Timestamp;
 
-/// The request header, as API clients spell it.
-pub const HEADER: &str = "Idempotency-Key";
 /// Response headers of a replay.
 pub const REPLAYED: &str = "idempotent-replayed";
 pub const AGE: &str = "idempotency-key-age";
@@ -40,67 +38,42 @@ const AGE_NAME: HeaderName = HeaderName::from_static(AGE);
 /// How long a claim outlasts the outside call it covers: the time to write its result.
 const CLAIM_SLACK: Duration = Duration::from_secs(60);
 
-/// The routes whose writes take a key.
-const API_PREFIX: &str = "/api/v1/";
-
-/// A write request's key, as read from its header.
-#[derive(Debug, Clone)]
-pub struct KeyHeader {
-    key: String,
-    method: Method,
-    path: String,
-}
-
-impl KeyHeader {
-    /// The key of a POST, PATCH or DELETE under `/api/v1/`: `None` when it carries none (or is
-    /// a read, or elsewhere); 400 `BAD_REQUEST` naming the header when it is malformed.
-    pub fn read(req: &HttpRequest) -> ApiResult<Option<KeyHeader>> {
-        if !req.path().starts_with(API_PREFIX)
-            || matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS)
-        {
-            return Ok(None);
-        }
-        let mut values = req.headers().get_all(HEADER);
-        let Some(value) = values.next() else {
-            return Ok(None);
-        };
-        if values.next().is_some() {
-            return Err(invalid("must be sent once"));
-        }
-        // HTTP drops the spaces around a value, so a key of spaces arrives empty.
-        let key = value
-            .to_str()
-            .ok()
-            .ok_or("must be printable ASCII characters only")
-            .and_then(|key| idempotency::check_key(key).map_or(Ok(key), Err))
-            .map_err(invalid)?;
-        Ok(Some(KeyHeader {
-            key: key.to_string(),
-            method: req.method().clone(),
-            path: req.path().to_string(),
-        }))
-    }
-}
-
-fn invalid(problem: &str) -> ApiError {
-    ApiError::bad_request(format!("Invalid {HEADER} header"))
-        .with_issues(vec![Issue::new(HEADER, format!("{HEADER} {problem}"))])
-}
-
-/// Refuses a key on a route that takes none: the public browser endpoints have no API key to
-/// hold it, and any visitor could otherwise read another's replay by guessing the key.
-pub fn refuse(req: &HttpRequest) -> ApiResult<()> {
-    if req.headers().contains_key(HEADER) {
-        return Err(invalid(
-            "is not accepted on the public endpoints, which take no API key to scope it to",
-        ));
-    }
-    Ok(())
-}
-
 /// A write request's idempotency: the record it is checked against and leaves, when it
 /// carries a key.
 pub struct Idempotent(Option<Request>);
+
+impl Auth {
+    /// The request's idempotency, its key scoped to this API key; `body` is the JSON body the
+    /// handler read (`None` for a route that reads none).
+    pub fn idempotent(&self, body: Option<&Value>) -> Idempotent {
+        let owner = Owner::Key {
+            org_id: self.key.org_id.clone(),
+            key_id: self.key.id.clone(),
+        };
+        Idempotent::new(self.idempotency_key(), owner, body)
+    }
+
+    /// The JSON body, and the request's idempotency, which hashes it.
+    pub async fn read_body(&self, body: JsonBody) -> ApiResult<(Value, Idempotent)> {
+        let body = body.value().await?;
+        let idempotent = self.idempotent(Some(&body));
+        Ok((body, idempotent))
+    }
+}
+
+impl Master {
+    /// The request's idempotency, its key scoped to the master key.
+    pub fn idempotent(&self, body: Option<&Value>) -> Idempotent {
+        Idempotent::new(self.idempotency_key(), Owner::Master, body)
+    }
+
+    /// The JSON body, and the request's idempotency, which hashes it.
+    pub async fn read_body(&self, body: JsonBody) -> ApiResult<(Value, Idempotent)> {
+        let body = body.value().await?;
+        let idempotent = self.idempotent(Some(&body));
+        Ok((body, idempotent))
+    }
+}
 
 /// A success body rendered inside the write, as sent and as kept.
 struct Rendered {

@@ -79,8 +79,7 @@ pub async fn update_lifecycle(
 ) -> ApiResult<HttpResponse> {
     let (project_id, provider) = path.into_inner();
     let project = InProject::checked(&state, &auth, project_id).await?;
-    let body = body.value().await?;
-    let idempotent = auth.idempotent(Some(&body));
+    let (body, idempotent) = auth.read_body(body).await?;
     let update = LifecycleUpdate::from_json(body)?;
     project
         .answer(

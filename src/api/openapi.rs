@@ -29,7 +29,7 @@ use utoipa::openapi::{
 
 use crate::api::access::{Access, RouteSpec};
 use crate::api::browser::{BEACON_CONFIG, FORM_SCHEMA, SUBMIT, SUBMIT_V1};
-use crate::api::idempotency;
+use crate::api::extract::IDEMPOTENCY_KEY;
 use crate::auth::scope::every_scope;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::org_owned::project::AgentMode;
@@ -262,7 +262,7 @@ fn takes_idempotency_key(spec: &RouteSpec) -> bool {
 
 fn idempotency_key() -> Parameter {
     ParameterBuilder::new()
-        .name(idempotency::HEADER)
+        .name(IDEMPOTENCY_KEY)
         .parameter_in(ParameterIn::Header)
         .required(utoipa::openapi::Required::False)
         .description(Some(

@@ -65,8 +65,7 @@ pub async fn create<K: Routed>(
     state: State,
 ) -> ApiResult<HttpResponse> {
     let project = InProject::checked(&state, &auth, project_id.into_inner()).await?;
-    let body = body.value().await?;
-    let idempotent = auth.idempotent(Some(&body));
+    let (body, idempotent) = auth.read_body(body).await?;
     let input = K::parse_create(body, input_settings(&state))?;
     project
         .answer(
@@ -102,8 +101,7 @@ pub async fn update<K: Routed>(
 ) -> ApiResult<HttpResponse> {
     let (project_id, id) = path.into_inner();
     let project = InProject::checked(&state, &auth, project_id).await?;
-    let body = body.value().await?;
-    let idempotent = auth.idempotent(Some(&body));
+    let (body, idempotent) = auth.read_body(body).await?;
     let input = K::parse_update(body, input_settings(&state))?;
     project
         .answer(

@@ -26,8 +26,7 @@ pub async fn create(
     state: State,
 ) -> ApiResult<HttpResponse> {
     let org = auth.org(&org_id)?;
-    let body = body.value().await?;
-    let idempotent = auth.idempotent(Some(&body));
+    let (body, idempotent) = auth.read_body(body).await?;
     let input = ProjectCreate::from_json(body)?;
     let actor = auth.actor();
     idempotent
@@ -66,8 +65,7 @@ pub async fn update(
         .store
         .look_up(move |rx| project::resolve(rx, &resolving, &id))
         .await?;
-    let body = body.value().await?;
-    let idempotent = auth.idempotent(Some(&body));
+    let (body, idempotent) = auth.read_body(body).await?;
     let input = ProjectUpdate::from_json(body)?;
     let actor = auth.actor();
     idempotent

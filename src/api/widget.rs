@@ -29,8 +29,7 @@ pub async fn update_config(
     state: State,
 ) -> ApiResult<HttpResponse> {
     let project = InProject::checked(&state, &auth, project_id.into_inner()).await?;
-    let body = body.value().await?;
-    let idempotent = auth.idempotent(Some(&body));
+    let (body, idempotent) = auth.read_body(body).await?;
     let input = WidgetUpdate::from_json(body)?;
     project
         .answer(

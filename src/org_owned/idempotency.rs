@@ -436,6 +436,18 @@ mod tests {
         }
     }
 
+    /// Records and entries of the age order.
+    fn entries(store: &Store) -> (u64, u64) {
+        store
+            .read_blocking(|rx| {
+                Ok((
+                    rx.len(tables::IDEMPOTENCY)?,
+                    rx.len(tables::IDEMPOTENCY_BY_AGE)?,
+                ))
+            })
+            .unwrap()
+    }
+
     fn request(key: &str, body: Value) -> Request {
         Request::new(owner(), key.into(), "POST", "/api/v1/x", Some(&body))
     }
@@ -524,15 +536,7 @@ mod tests {
                 .unwrap()
                 .is_none()
         );
-        let left = store
-            .read_blocking(|rx| {
-                Ok((
-                    rx.len(tables::IDEMPOTENCY)?,
-                    rx.len(tables::IDEMPOTENCY_BY_AGE)?,
-                ))
-            })
-            .unwrap();
-        assert_eq!(left, (0, 0));
+        assert_eq!(entries(&store), (0, 0));
     }
 
     #[test]
@@ -576,14 +580,6 @@ mod tests {
                 .unwrap()
                 .is_none()
         );
-        let left = store
-            .read_blocking(|rx| {
-                Ok((
-                    rx.len(tables::IDEMPOTENCY)?,
-                    rx.len(tables::IDEMPOTENCY_BY_AGE)?,
-                ))
-            })
-            .unwrap();
-        assert_eq!(left, (0, 0));
+        assert_eq!(entries(&store), (0, 0));
     }
 }

@@ -43,22 +43,36 @@ impl TestApp {
         )
     }
 
+    /// A POST with the first-start admin key and an `Idempotency-Key`.
+    fn keyed_post(&self, path: &str, idempotency_key: &str, body: Value) -> Resp {
+        self.with_idempotency(
+            Method::POST,
+            path,
+            &self.admin_key,
+            idempotency_key,
+            Some(body),
+        )
+    }
+
     fn entries(&self, table: rogeriq::store::Table) -> u64 {
         self.store.read_blocking(|rx| rx.len(table)).unwrap()
     }
 }
 
-/// `contact.created` audit entries of the first-start organisation.
-fn audited_contact_creates(app: &TestApp) -> usize {
-    let r = app.get(
-        &format!(
-            "/api/v1/orgs/{}/audit-log?action=contact.created",
-            app.org_id
-        ),
-        &app.admin_key,
-    );
+/// How many items a list at `path` answers the first-start admin key.
+fn listed(app: &TestApp, path: &str) -> usize {
+    let r = app.get(path, &app.admin_key);
     assert_eq!(r.status, 200, "{}", r.body);
     r.data().as_array().unwrap().len()
+}
+
+/// `contact.created` audit entries of the first-start organisation.
+fn audited_contact_creates(app: &TestApp) -> usize {
+    let path = format!(
+        "/api/v1/orgs/{}/audit-log?action=contact.created",
+        app.org_id
+    );
+    listed(app, &path)
 }
 
 fn contact_ids(app: &TestApp, project: &str) -> Vec<String> {
@@ -118,13 +132,7 @@ fn a_create_whose_answer_was_lost_is_answered_by_the_retry_and_happens_once() {
         contact_ids(&app, &project).len() == 1
     });
 
-    let retry = app.with_idempotency(
-        Method::POST,
-        &path,
-        &app.admin_key,
-        "lost-1",
-        Some(serde_json::from_str(body).unwrap()),
-    );
+    let retry = app.keyed_post(&path, "lost-1", serde_json::from_str(body).unwrap());
     assert_eq!(retry.status, 201, "{}", retry.body);
     assert_eq!(retry.header("idempotent-replayed"), Some("true"));
     let age: u64 = retry
@@ -165,23 +173,11 @@ fn a_create_whose_answer_was_lost_is_answered_by_the_retry_and_happens_once() {
 fn the_same_key_on_another_request_is_a_conflict_and_writes_nothing() {
     let (app, project) = app_with_a_held_webhook();
     let path = contacts(&project);
-    let first = app.with_idempotency(
-        Method::POST,
-        &path,
-        &app.admin_key,
-        "k-1",
-        Some(json!({"email": "first@example.com"})),
-    );
+    let first = app.keyed_post(&path, "k-1", json!({"email": "first@example.com"}));
     assert_eq!(first.status, 201, "{}", first.body);
     assert!(first.header("idempotent-replayed").is_none());
 
-    let other_body = app.with_idempotency(
-        Method::POST,
-        &path,
-        &app.admin_key,
-        "k-1",
-        Some(json!({"email": "second@example.com"})),
-    );
+    let other_body = app.keyed_post(&path, "k-1", json!({"email": "second@example.com"}));
     other_body.assert_error(409, "IDEMPOTENCY_CONFLICT");
     assert!(
         other_body.body["error"]
@@ -190,12 +186,10 @@ fn the_same_key_on_another_request_is_a_conflict_and_writes_nothing() {
             .contains("the body")
     );
 
-    let other_path = app.with_idempotency(
-        Method::POST,
+    let other_path = app.keyed_post(
         &format!("/api/v1/projects/{project}/conversations"),
-        &app.admin_key,
         "k-1",
-        Some(json!({"email": "first@example.com"})),
+        json!({"email": "first@example.com"}),
     );
     other_path.assert_error(409, "IDEMPOTENCY_CONFLICT");
     assert!(
@@ -208,28 +202,13 @@ fn the_same_key_on_another_request_is_a_conflict_and_writes_nothing() {
     assert_eq!(contact_ids(&app, &project).len(), 1);
     assert_eq!(audited_contact_creates(&app), 1);
     assert_eq!(app.entries(tables::OUTBOX), 1);
-    let conversations = app.get(
-        &format!("/api/v1/projects/{project}/conversations"),
-        &app.admin_key,
-    );
-    assert_eq!(conversations.data().as_array().unwrap().len(), 0);
+    let conversations = format!("/api/v1/projects/{project}/conversations");
+    assert_eq!(listed(&app, &conversations), 0);
 
     // A failed request stores nothing: the same key then runs as new.
-    let refused = app.with_idempotency(
-        Method::POST,
-        &path,
-        &app.admin_key,
-        "k-2",
-        Some(json!({"email": "not an email"})),
-    );
+    let refused = app.keyed_post(&path, "k-2", json!({"email": "not an email"}));
     refused.assert_error(400, "BAD_REQUEST");
-    let fixed = app.with_idempotency(
-        Method::POST,
-        &path,
-        &app.admin_key,
-        "k-2",
-        Some(json!({"email": "fixed@example.com"})),
-    );
+    let fixed = app.keyed_post(&path, "k-2", json!({"email": "fixed@example.com"}));
     assert_eq!(fixed.status, 201, "{}", fixed.body);
     assert!(fixed.header("idempotent-replayed").is_none());
 
@@ -244,13 +223,7 @@ fn the_same_key_on_another_request_is_a_conflict_and_writes_nothing() {
         text.contains("rogeriq_idempotent_replays_total 0\n"),
         "{text}"
     );
-    let replay = app.with_idempotency(
-        Method::POST,
-        &path,
-        &app.admin_key,
-        "k-2",
-        Some(json!({"email": "fixed@example.com"})),
-    );
+    let replay = app.keyed_post(&path, "k-2", json!({"email": "fixed@example.com"}));
     assert_eq!(replay.header("idempotent-replayed"), Some("true"));
     let metrics = app.send(Method::GET, "/metrics", &[], None);
     let text = metrics.body.as_str().unwrap().to_string();
@@ -271,13 +244,7 @@ fn thirty_two_racing_requests_with_one_key_make_one_write() {
             let (app, path, start) = (Arc::clone(&app), path.clone(), Arc::clone(&start));
             std::thread::spawn(move || {
                 start.wait();
-                app.with_idempotency(
-                    Method::POST,
-                    &path,
-                    &app.admin_key,
-                    "race",
-                    Some(json!({"subject": "Only once"})),
-                )
+                app.keyed_post(&path, "race", json!({"subject": "Only once"}))
             })
         })
         .collect();
@@ -335,8 +302,9 @@ fn a_replay_survives_a_restart() {
     assert_eq!(again.status, 201, "{}", again.body);
     assert_eq!(again.header("idempotent-replayed"), Some("true"));
     assert_eq!(again.body, first.body);
-    let listed = app.get(&path, &key);
-    assert_eq!(listed.data().as_array().unwrap().len(), 1);
+    // The restarted server made no first-start key: the first one is still the admin.
+    let projects = app.get(&path, &key);
+    assert_eq!(projects.data().as_array().unwrap().len(), 1);
 }
 
 #[test]
@@ -383,15 +351,7 @@ fn a_key_past_its_retention_runs_again() {
     let app = TestApp::spawn();
     let project = app.project("Retention");
     let path = contacts(&project);
-    let send = || {
-        app.with_idempotency(
-            Method::POST,
-            &path,
-            &app.admin_key,
-            "old",
-            Some(json!({"name": "No email"})),
-        )
-    };
+    let send = || app.keyed_post(&path, "old", json!({"name": "No email"}));
     let first = send();
     assert_eq!(first.status, 201, "{}", first.body);
     assert_eq!(send().header("idempotent-replayed"), Some("true"));
@@ -481,13 +441,7 @@ fn a_malformed_key_is_refused_naming_the_header_after_authentication() {
     assert_eq!(r.status, 201, "{}", r.body);
     let r = app.with_idempotency(Method::GET, &path, &app.admin_key, "", None);
     assert_eq!(r.status, 200, "{}", r.body);
-    let listed = app.get(&path, &app.admin_key);
-    assert_eq!(
-        listed.data().as_array().unwrap().len(),
-        1,
-        "{}",
-        listed.body
-    );
+    assert_eq!(listed(&app, &path), 1);
 }
 
 #[test]
@@ -593,16 +547,10 @@ fn a_new_keys_secret_is_never_stored_so_its_retry_names_the_key() {
     let app = TestApp::spawn();
     let path = format!("/api/v1/orgs/{}/keys", app.org_id);
     let body = json!({"name": "Robot", "scopes": ["contacts:read"]});
-    let first = app.with_idempotency(
-        Method::POST,
-        &path,
-        &app.admin_key,
-        "new-key",
-        Some(body.clone()),
-    );
+    let first = app.keyed_post(&path, "new-key", body.clone());
     assert_eq!(first.status, 201, "{}", first.body);
     let secret = first.data()["key"].as_str().unwrap().to_string();
-    let retry = app.with_idempotency(Method::POST, &path, &app.admin_key, "new-key", Some(body));
+    let retry = app.keyed_post(&path, "new-key", body);
     retry.assert_error(409, "IDEMPOTENCY_CONFLICT");
     let message = retry.body["error"].as_str().unwrap();
     assert!(
@@ -628,12 +576,7 @@ fn a_new_keys_secret_is_never_stored_so_its_retry_names_the_key() {
         })
         .unwrap();
     assert!(stored.contains("Robot") && !stored.contains(&secret));
-    let listed = app.get(&path, &app.admin_key);
-    assert_eq!(
-        listed.data().as_array().unwrap().len(),
-        2,
-        "bootstrap key and one more"
-    );
+    assert_eq!(listed(&app, &path), 2, "the first-start key and one more");
 }
 
 /// A proxy in front of `upstream` that forwards the first POST it sees, waits for the server's
@@ -749,8 +692,8 @@ fn the_cli_retries_a_lost_answer_with_the_same_key_and_creates_once() {
     );
     assert_eq!(code, 0, "{stdout}\n{stderr}");
     let created: Value = serde_json::from_str(&stdout).unwrap();
-    let listed = app.get(&projects, &app.admin_key);
-    let names: Vec<&str> = listed
+    let stored = app.get(&projects, &app.admin_key);
+    let names: Vec<&str> = stored
         .data()
         .as_array()
         .unwrap()
@@ -758,7 +701,7 @@ fn the_cli_retries_a_lost_answer_with_the_same_key_and_creates_once() {
         .map(|p| p["name"].as_str().unwrap())
         .collect();
     assert_eq!(names, vec!["Retried"], "exactly one project");
-    assert_eq!(listed.data()[0]["id"], created["id"]);
+    assert_eq!(stored.data()[0]["id"], created["id"]);
 
     // `--no-retry` reports the lost answer; the server made the project all the same, once.
     let proxy = DroppingProxy::start(&app.base);
@@ -770,13 +713,7 @@ fn the_cli_retries_a_lost_answer_with_the_same_key_and_creates_once() {
         &["projects", "create", "Unretried", "--json", "--no-retry"],
     );
     assert_ne!(code, 0, "{stdout}\n{stderr}");
-    let listed = app.get(&projects, &app.admin_key);
-    assert_eq!(
-        listed.data().as_array().unwrap().len(),
-        2,
-        "{}",
-        listed.body
-    );
+    assert_eq!(listed(&app, &projects), 2);
 }
 
 #[test]
@@ -790,23 +727,11 @@ fn routes_that_call_out_claim_the_key_and_replay_their_result() {
     crate::fixtures::new_message(&app, &project, &conversation, "It has not arrived.");
     let respond = format!("/api/v1/projects/{project}/agent/respond");
     let body = json!({"conversation_id": conversation});
-    let first = app.with_idempotency(
-        Method::POST,
-        &respond,
-        &app.admin_key,
-        "agent-1",
-        Some(body.clone()),
-    );
+    let first = app.keyed_post(&respond, "agent-1", body.clone());
     assert_eq!(first.status, 200, "{}", first.body);
     let messages = crate::fixtures::msgs(&project, &conversation);
     let posted = crate::fixtures::all_ids(&app, &app.admin_key, &messages);
-    let again = app.with_idempotency(
-        Method::POST,
-        &respond,
-        &app.admin_key,
-        "agent-1",
-        Some(body),
-    );
+    let again = app.keyed_post(&respond, "agent-1", body);
     assert_eq!(again.status, 200, "{}", again.body);
     assert_eq!(again.header("idempotent-replayed"), Some("true"));
     assert_eq!(again.body, first.body);
@@ -818,13 +743,7 @@ fn routes_that_call_out_claim_the_key_and_replay_their_result() {
     // A claimed request that fails releases its claim: the retry runs again.
     let missing = json!({"conversation_id": "con_aaaaaaaaaaaa"});
     for _ in 0..2 {
-        let r = app.with_idempotency(
-            Method::POST,
-            &respond,
-            &app.admin_key,
-            "agent-2",
-            Some(missing.clone()),
-        );
+        let r = app.keyed_post(&respond, "agent-2", missing.clone());
         r.assert_error(404, "CONVERSATION_NOT_FOUND");
     }
 
