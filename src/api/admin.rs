@@ -7,7 +7,7 @@ use actix_web::{HttpResponse, web};
 use serde::Serialize;
 
 use crate::api::extract::{JsonBody, Master};
-use crate::api::idempotency::Claim;
+use crate::api::idempotency::{Claim, body_of};
 use crate::api::{State, ok};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::ids;
@@ -25,9 +25,12 @@ pub async fn create_org(master: Master, body: JsonBody, state: State) -> ApiResu
     let input = OrgCreate::from_json(body)?;
     let actor = master.actor();
     idempotent
-        .write(&state, StatusCode::CREATED, move |tx| {
-            Ok(org::create(tx, &actor, input)?.view())
-        })
+        .write(
+            &state,
+            StatusCode::CREATED,
+            |org: &Org| body_of(&org.view()),
+            move |tx| org::create(tx, &actor, input),
+        )
         .await
 }
 

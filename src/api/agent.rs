@@ -7,7 +7,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 
 use crate::api::extract::{Auth, JsonBody};
-use crate::api::idempotency::Claim;
+use crate::api::idempotency::{Claim, body_of};
 use crate::api::scoped::InProject;
 use crate::api::{State, ok};
 use crate::error::ApiResult;
@@ -52,6 +52,7 @@ pub async fn update_config(
             &state,
             idempotent,
             StatusCode::OK,
+            body_of,
             move |tx, scope, actor| agent::update_config(tx, scope, actor, input),
         )
         .await

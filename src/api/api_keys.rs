@@ -5,6 +5,7 @@ use actix_web::{HttpResponse, web};
 use serde_json::json;
 
 use crate::api::extract::{Auth, JsonBody};
+use crate::api::idempotency::body_of;
 use crate::api::{State, ok};
 use crate::error::ApiResult;
 use crate::org_owned::api_key::{self, ApiKey, CreatedKeyView, KeyCreate};
@@ -47,7 +48,7 @@ pub async fn revoke(
     let org = auth.org(&org_id)?;
     let actor = auth.actor();
     auth.idempotent(None)
-        .write(&state, StatusCode::OK, move |tx| {
+        .write(&state, StatusCode::OK, body_of, move |tx| {
             let (key, already_revoked) = api_key::revoke(tx, &actor, &org, &key_id)?;
             // API.md §18.2 answers `{id, revoked}`; `already_revoked` tells a repeat from the
             // first.

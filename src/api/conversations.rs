@@ -6,6 +6,7 @@ use actix_web::{HttpResponse, web};
 
 use crate::api::State;
 use crate::api::extract::{Auth, JsonBody};
+use crate::api::idempotency::body_of;
 use crate::api::scoped::InProject;
 use crate::error::ApiResult;
 use crate::project_owned::conversation::Conversation;
@@ -58,9 +59,8 @@ pub async fn post_message(
             &state,
             idempotent,
             StatusCode::CREATED,
-            move |tx, scope, actor| {
-                Ok(message::post(tx, scope, actor, &conversation_id, input)?.view())
-            },
+            |posted: &Message| body_of(&posted.view()),
+            move |tx, scope, actor| message::post(tx, scope, actor, &conversation_id, input),
         )
         .await
 }

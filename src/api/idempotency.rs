@@ -83,28 +83,16 @@ struct Rendered {
     kept: Option<Vec<u8>>,
 }
 
-fn envelope<V: Serialize>(view: &V) -> ApiResult<Rendered> {
-    Ok(Rendered {
-        body: json(view)?,
-        kept: None,
-    })
-}
-
 /// A new API key's answer is kept without the key's secret, which the store never holds.
 fn new_key(created: &CreatedKeyView) -> ApiResult<Rendered> {
     Ok(Rendered {
-        body: json(created)?,
-        kept: Some(json(&created.view)?),
+        body: body_of(created)?,
+        kept: Some(body_of(&created.view)?),
     })
 }
 
-/// A view as JSON, for an operation whose view borrows its record (a kind's `view`): the
-/// value leaves the write operation, the record stays in it.
-pub fn json_of(view: impl Serialize) -> ApiResult<Value> {
-    serde_json::to_value(view).map_err(|e| ApiError::internal_from("response", e))
-}
-
-fn json<V: Serialize>(view: &V) -> ApiResult<Vec<u8>> {
+/// The answer body `{"data": view}`, as [`Idempotent::write`] renders a result.
+pub fn body_of<V: Serialize>(view: &V) -> ApiResult<Vec<u8>> {
     serde_json::to_vec(&Envelope { data: view }).map_err(|e| ApiError::internal_from("response", e))
 }
 
@@ -123,21 +111,30 @@ impl Idempotent {
         )
     }
 
-    /// Runs `op` in one write operation and answers its view as `{"data": …}` with `status`.
-    /// With a key, the same operation first looks for an earlier request with that key (its
-    /// response is replayed, or a conflict refused, and `op` never runs) and, when `op`
-    /// succeeds, stores the response. A failed `op` stores nothing.
-    pub async fn write<V, F>(
+    /// Runs `op` in one write operation and answers `status` with `view` of its result (a
+    /// record's view as `{"data": …}`, [`body_of`]). With a key, the same operation first looks
+    /// for an earlier request with that key (its response is replayed, or a conflict refused,
+    /// and `op` never runs) and, when `op` succeeds, renders and stores the response. A failed
+    /// `op` stores nothing. Without a key the answer is rendered after the write, so a plain
+    /// write leaves the writer thread no more to do than it did.
+    pub async fn write<R, F>(
         self,
         state: &AppState,
         status: StatusCode,
+        view: fn(&R) -> ApiResult<Vec<u8>>,
         op: F,
     ) -> ApiResult<HttpResponse>
     where
-        F: FnOnce(&mut Tx<'_>) -> ApiResult<V> + Clone + Send + 'static,
-        V: Serialize + Send + 'static,
+        F: FnOnce(&mut Tx<'_>) -> ApiResult<R> + Clone + Send + 'static,
+        R: Send + 'static,
     {
-        self.write_rendered(state, status, envelope::<V>, op).await
+        let render = move |result: &R| {
+            Ok(Rendered {
+                body: view(result)?,
+                kept: None,
+            })
+        };
+        self.write_rendered(state, status, render, op).await
     }
 
     /// `write` for the creation of an API key: its record keeps the answer without the key's
@@ -150,16 +147,16 @@ impl Idempotent {
             .await
     }
 
-    async fn write_rendered<V, F>(
+    async fn write_rendered<R, F>(
         self,
         state: &AppState,
         status: StatusCode,
-        render: fn(&V) -> ApiResult<Rendered>,
+        render: impl Fn(&R) -> ApiResult<Rendered> + Clone + Send + 'static,
         op: F,
     ) -> ApiResult<HttpResponse>
     where
-        F: FnOnce(&mut Tx<'_>) -> ApiResult<V> + Clone + Send + 'static,
-        V: Serialize + Send + 'static,
+        F: FnOnce(&mut Tx<'_>) -> ApiResult<R> + Clone + Send + 'static,
+        R: Send + 'static,
     {
         let Some(request) = self.0 else {
             let view = state.store.write(op).await?;
@@ -292,14 +289,16 @@ impl Held {
     {
         let Some((request, claim)) = self.claim.clone() else {
             let view = self.store.write(op).await?;
-            return Ok(respond(status, envelope(&view)?.body));
+            return Ok(respond(status, body_of(&view)?));
         };
         let written = self
             .store
             .write(move |tx| {
                 idempotency::check_claim(tx, &request, claim)?;
-                let view = op(tx)?;
-                let rendered = envelope(&view)?;
+                let rendered = Rendered {
+                    body: body_of(&op(tx)?)?,
+                    kept: None,
+                };
                 record(tx, &request, status, &rendered)?;
                 Ok(rendered.body)
             })

@@ -6,10 +6,13 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 
 use crate::api::extract::{Auth, JsonBody, Master};
+use crate::api::idempotency::body_of;
 use crate::api::scoped::InProject;
 use crate::api::{State, ok};
 use crate::error::ApiResult;
-use crate::project_owned::integration::{self, CatalogFilter, InstallInput, LifecycleUpdate};
+use crate::project_owned::integration::{
+    self, CatalogFilter, InstallInput, Integration, LifecycleUpdate,
+};
 use crate::project_owned::{Kind, ProjectScope};
 use crate::query::QueryParams;
 
@@ -86,9 +89,9 @@ pub async fn update_lifecycle(
             &state,
             idempotent,
             StatusCode::OK,
+            |updated: &Option<Integration>| body_of(&updated.as_ref().map(Kind::view)),
             move |tx, scope, actor| {
-                let updated = integration::update_lifecycle(tx, scope, actor, &provider, update)?;
-                Ok(updated.as_ref().map(Kind::view))
+                integration::update_lifecycle(tx, scope, actor, &provider, update)
             },
         )
         .await
@@ -105,7 +108,8 @@ pub async fn disconnect(
             &state,
             auth.idempotent(None),
             StatusCode::OK,
-            move |tx, scope, actor| Ok(integration::disconnect(tx, scope, actor, &provider)?.view()),
+            |row: &Integration| body_of(&row.view()),
+            move |tx, scope, actor| integration::disconnect(tx, scope, actor, &provider),
         )
         .await
 }
@@ -124,9 +128,14 @@ pub async fn install(
     let input = InstallInput::from_json(body)?;
     let actor = master.actor();
     idempotent
-        .write(&state, StatusCode::CREATED, move |tx| {
-            let scope = ProjectScope::resolve_any(tx, &project_id)?;
-            Ok(integration::install(tx, &scope, &actor, &provider, input)?.view())
-        })
+        .write(
+            &state,
+            StatusCode::CREATED,
+            |row: &Integration| body_of(&row.view()),
+            move |tx| {
+                let scope = ProjectScope::resolve_any(tx, &project_id)?;
+                integration::install(tx, &scope, &actor, &provider, input)
+            },
+        )
         .await
 }

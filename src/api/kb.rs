@@ -6,10 +6,11 @@ use actix_web::{HttpResponse, web};
 use serde::Serialize;
 
 use crate::api::extract::Auth;
+use crate::api::idempotency::body_of;
 use crate::api::scoped::InProject;
 use crate::api::{State, ok};
 use crate::error::{ApiError, ApiResult};
-use crate::project_owned::kb::{self, ArticleStatus};
+use crate::project_owned::kb::{self, Article, ArticleStatus};
 use crate::project_owned::{Kind, search};
 use crate::query::{QueryParams, text_param};
 
@@ -25,7 +26,8 @@ pub async fn publish(
             &state,
             auth.idempotent(None),
             StatusCode::OK,
-            move |tx, scope, actor| Ok(kb::publish(tx, scope, actor, &id)?.view()),
+            |article: &Article| body_of(&article.view()),
+            move |tx, scope, actor| kb::publish(tx, scope, actor, &id),
         )
         .await
 }

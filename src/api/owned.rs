@@ -7,7 +7,7 @@ use actix_web::{HttpResponse, web};
 use serde_json::json;
 
 use crate::api::extract::{Auth, JsonBody};
-use crate::api::idempotency::json_of;
+use crate::api::idempotency::body_of;
 use crate::api::scoped::InProject;
 use crate::api::{State, ok};
 use crate::error::ApiResult;
@@ -72,9 +72,8 @@ pub async fn create<K: Routed>(
             &state,
             idempotent,
             StatusCode::CREATED,
-            move |tx, scope, actor| {
-                json_of(routed::create::<K>(tx, scope, actor, input)?.created_view())
-            },
+            |record: &K| body_of(&record.created_view()),
+            move |tx, scope, actor| routed::create::<K>(tx, scope, actor, input),
         )
         .await
 }
@@ -108,7 +107,8 @@ pub async fn update<K: Routed>(
             &state,
             idempotent,
             StatusCode::OK,
-            move |tx, scope, actor| json_of(K::update(tx, scope, actor, &id, input)?.view()),
+            |record: &K| body_of(&record.view()),
+            move |tx, scope, actor| K::update(tx, scope, actor, &id, input),
         )
         .await
 }
@@ -131,6 +131,7 @@ pub async fn delete<K: Routed>(
             &state,
             auth.idempotent(None),
             StatusCode::OK,
+            body_of,
             move |tx, scope, actor| {
                 K::delete(tx, scope, actor, &id)?;
                 Ok(json!({"id": id, "deleted": true}))
@@ -169,6 +170,7 @@ async fn set_archived<K: Archivable + Clone>(
             &state,
             auth.idempotent(None),
             StatusCode::OK,
+            body_of,
             move |tx, scope, actor| {
                 let record = routed::set_archived::<K>(tx, scope, actor, &id, archived)?;
                 Ok(json!({"id": record.id(), "archived": archived}))

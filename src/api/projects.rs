@@ -8,6 +8,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::api::extract::{Auth, JsonBody};
+use crate::api::idempotency::body_of;
 use crate::api::{State, ok};
 use crate::error::ApiResult;
 use crate::org_owned::project::{self, Project, ProjectCreate, ProjectUpdate};
@@ -30,9 +31,12 @@ pub async fn create(
     let input = ProjectCreate::from_json(body)?;
     let actor = auth.actor();
     idempotent
-        .write(&state, StatusCode::CREATED, move |tx| {
-            Ok(project::create(tx, &actor, &org, input)?.view())
-        })
+        .write(
+            &state,
+            StatusCode::CREATED,
+            |project: &Project| body_of(&project.view()),
+            move |tx| project::create(tx, &actor, &org, input),
+        )
         .await
 }
 
@@ -69,9 +73,12 @@ pub async fn update(
     let input = ProjectUpdate::from_json(body)?;
     let actor = auth.actor();
     idempotent
-        .write(&state, StatusCode::OK, move |tx| {
-            Ok(project::update(tx, &actor, &org, &project_id, input)?.view())
-        })
+        .write(
+            &state,
+            StatusCode::OK,
+            |project: &Project| body_of(&project.view()),
+            move |tx| project::update(tx, &actor, &org, &project_id, input),
+        )
         .await
 }
 
@@ -84,7 +91,7 @@ pub async fn delete(
     let org = auth.org(&org_id)?;
     let actor = auth.actor();
     auth.idempotent(None)
-        .write(&state, StatusCode::OK, move |tx| {
+        .write(&state, StatusCode::OK, body_of, move |tx| {
             let cascade = project_owned::registry::delete_project(tx, &actor, &org, &project_id)?;
             Ok(json!({"id": project_id, "deleted": true, "removed": counts(cascade)}))
         })

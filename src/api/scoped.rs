@@ -2,7 +2,6 @@
 
 use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
-use serde::Serialize;
 
 use crate::api::State;
 use crate::api::extract::Auth;
@@ -66,17 +65,18 @@ impl InProject {
             .await
     }
 
-    /// A write answered with its view as `{"data": …}` with `status`, through the request's
-    /// idempotency (`api::idempotency`): with a key, its record is checked and written in the
+    /// A write answered with `view` of its result and `status`, through the request's
+    /// idempotency (`Idempotent::write`): with a key, its record is checked and written in the
     /// same write operation.
-    pub async fn answer<V: Serialize + Send + 'static>(
+    pub async fn answer<R: Send + 'static>(
         &self,
         state: &State,
         idempotent: Idempotent,
         status: StatusCode,
-        op: impl FnOnce(&mut Tx<'_>, &ProjectScope, &Actor) -> ApiResult<V> + Clone + Send + 'static,
+        view: fn(&R) -> ApiResult<Vec<u8>>,
+        op: impl FnOnce(&mut Tx<'_>, &ProjectScope, &Actor) -> ApiResult<R> + Clone + Send + 'static,
     ) -> ApiResult<HttpResponse> {
-        idempotent.write(state, status, self.in_tx(op)).await
+        idempotent.write(state, status, view, self.in_tx(op)).await
     }
 
     /// `op` as a write operation of this project: it resolves the project again inside its

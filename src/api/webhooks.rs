@@ -9,7 +9,7 @@ use actix_web::{HttpResponse, web};
 use serde::Serialize;
 
 use crate::api::extract::Auth;
-use crate::api::idempotency::Claim;
+use crate::api::idempotency::{Claim, body_of};
 use crate::api::scoped::InProject;
 use crate::api::{State, ok};
 use crate::error::{ApiError, ApiResult};
@@ -102,6 +102,7 @@ pub async fn rotate_secret(
             &state,
             auth.idempotent(None),
             StatusCode::OK,
+            body_of,
             move |tx, scope, actor| {
                 let secret = webhook::rotate_secret(tx, scope, actor, &id)?;
                 Ok(Rotated { secret })

@@ -4,11 +4,12 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 
 use crate::api::extract::{Auth, JsonBody};
+use crate::api::idempotency::body_of;
 use crate::api::scoped::InProject;
 use crate::api::{State, ok};
 use crate::error::ApiResult;
 use crate::project_owned::Kind;
-use crate::project_owned::widget::{self, WidgetUpdate};
+use crate::project_owned::widget::{self, WidgetConfig, WidgetUpdate};
 
 pub async fn get_config(
     auth: Auth,
@@ -36,7 +37,8 @@ pub async fn update_config(
             &state,
             idempotent,
             StatusCode::OK,
-            move |tx, scope, actor| Ok(widget::update(tx, scope, actor, input)?.view()),
+            |config: &WidgetConfig| body_of(&config.view()),
+            move |tx, scope, actor| widget::update(tx, scope, actor, input),
         )
         .await
 }
