@@ -876,6 +876,18 @@ mod tests {
     }
 
     #[test]
+    fn idempotency_retention_is_a_day_by_default_and_at_least_an_hour() {
+        assert_eq!(Settings::default().idempotency.retention_hours, 24);
+        let hours = |text: &'static str| {
+            move |k: &str| (k == "ROGERIQ_IDEMPOTENCY_RETENTION_HOURS").then(|| text.to_string())
+        };
+        let s = Settings::load(&Flags::default(), hours("1")).unwrap();
+        assert_eq!(s.idempotency.retention_hours, 1);
+        let err = Settings::load(&Flags::default(), hours("0")).unwrap_err();
+        assert!(err.contains("idempotency.retention_hours"), "{err}");
+    }
+
+    #[test]
     fn webhook_retry_delays_are_a_list_of_seconds_within_bounds() {
         let delays = |text: &'static str| {
             move |k: &str| (k == "ROGERIQ_WEBHOOKS_RETRY_DELAYS").then(|| text.to_string())

@@ -1,7 +1,8 @@
 //! `Idempotency-Key` (docs/idempotency.md): a retried write never happens twice. A create whose
-//! answer was lost, the same key on another request, many requests racing with one key, a
-//! replay after a restart and after SIGKILL, retention, the key's scope, header validation,
-//! the metrics, and the CLI's retries through a proxy that drops an answer.
+//! answer was lost, the same key on another request (method, path, body), many requests racing
+//! with one key, a replay after a restart and after SIGKILL, retention, the key's scope, header
+//! validation, the metrics and the rate limit, and the CLI's retries through a proxy that drops
+//! an answer or puts a 502/503/504 in its place.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
@@ -231,6 +232,45 @@ fn the_same_key_on_another_request_is_a_conflict_and_writes_nothing() {
         text.contains("rogeriq_idempotent_replays_total 1\n"),
         "{text}"
     );
+
+    // Another method on the same path: a conflict too, and the project stays.
+    let project_path = format!("/api/v1/orgs/{}/projects/{project}", app.org_id);
+    let renamed = app.with_idempotency(
+        Method::PATCH,
+        &project_path,
+        &app.admin_key,
+        "m-1",
+        Some(json!({"name": "Renamed"})),
+    );
+    assert_eq!(renamed.status, 200, "{}", renamed.body);
+    let deleted = app.with_idempotency(Method::DELETE, &project_path, &app.admin_key, "m-1", None);
+    deleted.assert_error(409, "IDEMPOTENCY_CONFLICT");
+    let message = deleted.body["error"].as_str().unwrap();
+    assert!(
+        message.contains("the method (PATCH then, DELETE now)"),
+        "{message}"
+    );
+    let kept = app.get(&project_path, &app.admin_key);
+    assert_eq!(kept.status, 200, "{}", kept.body);
+    assert_eq!(kept.data()["name"], "Renamed");
+}
+
+#[test]
+fn a_replay_still_counts_in_the_rate_limit() {
+    let app =
+        TestApp::spawn_with(|s| s.rate_limit = rogeriq::config::Settings::default().rate_limit);
+    let path = format!("/api/v1/orgs/{}/projects", app.org_id);
+    let remaining = |r: &Resp| -> u64 {
+        r.header("x-ratelimit-remaining")
+            .expect("X-RateLimit-Remaining")
+            .parse()
+            .unwrap()
+    };
+    let first = app.keyed_post(&path, "counted", json!({"name": "Counted"}));
+    assert_eq!(first.status, 201, "{}", first.body);
+    let replay = app.keyed_post(&path, "counted", json!({"name": "Counted"}));
+    assert_eq!(replay.header("idempotent-replayed"), Some("true"));
+    assert_eq!(remaining(&replay), remaining(&first) - 1);
 }
 
 #[test]
@@ -283,22 +323,19 @@ fn a_replay_survives_a_restart() {
     let app = TestApp::spawn();
     let key = app.admin_key.clone();
     let path = format!("/api/v1/orgs/{}/projects", app.org_id);
-    let first = app.with_idempotency(
-        Method::POST,
-        &path,
-        &key,
-        "restart",
-        Some(json!({"name": "Kept"})),
-    );
+    let create = |app: &TestApp| {
+        app.with_idempotency(
+            Method::POST,
+            &path,
+            &key,
+            "restart",
+            Some(json!({"name": "Kept"})),
+        )
+    };
+    let first = create(&app);
     assert_eq!(first.status, 201, "{}", first.body);
     let app = TestApp::spawn_in(app.stop());
-    let again = app.with_idempotency(
-        Method::POST,
-        &path,
-        &key,
-        "restart",
-        Some(json!({"name": "Kept"})),
-    );
+    let again = create(&app);
     assert_eq!(again.status, 201, "{}", again.body);
     assert_eq!(again.header("idempotent-replayed"), Some("true"));
     assert_eq!(again.body, first.body);
@@ -421,6 +458,16 @@ fn a_malformed_key_is_refused_naming_the_header_after_authentication() {
     assert_eq!(r.status().as_u16(), 400);
     let body: Value = r.json().unwrap();
     assert_eq!(body["issues"][0]["path"], "Idempotency-Key");
+    // A control character HTTP lets through (a tab inside the value).
+    let r = app.with_idempotency(
+        Method::POST,
+        &path,
+        &app.admin_key,
+        "tab\there",
+        Some(json!({"name": "Never"})),
+    );
+    r.assert_error(400, "BAD_REQUEST");
+    assert_eq!(r.issue_paths(), vec!["Idempotency-Key"], "{}", r.body);
     // Authentication still comes first.
     let anonymous = app.send(
         Method::POST,
@@ -580,15 +627,16 @@ fn a_new_keys_secret_is_never_stored_so_its_retry_names_the_key() {
 }
 
 /// A proxy in front of `upstream` that forwards the first POST it sees, waits for the server's
-/// answer, and closes the client's connection without passing it on; everything else it
-/// passes through as it is.
+/// answer, and does not pass it on: it closes the client's connection (`gateway_error`
+/// `None`), or answers that status in its place, as a gateway whose upstream timed out would.
+/// Everything else it passes through as it is.
 struct DroppingProxy {
     addr: String,
     dropped: Arc<AtomicBool>,
 }
 
 impl DroppingProxy {
-    fn start(upstream: &str) -> DroppingProxy {
+    fn start(upstream: &str, gateway_error: Option<u16>) -> DroppingProxy {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap().to_string();
         let upstream = upstream.trim_start_matches("http://").to_string();
@@ -610,6 +658,13 @@ impl DroppingProxy {
                     server.write_all(&request).unwrap();
                     let mut answer = [0u8; 1];
                     let _ = server.read(&mut answer);
+                    if let Some(status) = gateway_error {
+                        let _ = write!(
+                            client,
+                            "HTTP/1.1 {status} Gateway Trouble\r\nContent-Length: 0\r\n\
+                             Connection: close\r\n\r\n"
+                        );
+                    }
                     let _ = client.shutdown(Shutdown::Both);
                     continue;
                 }
@@ -678,7 +733,7 @@ fn cli(base: &str, key: &str, org: &str, args: &[&str]) -> (i32, String, String)
 fn the_cli_retries_a_lost_answer_with_the_same_key_and_creates_once() {
     let app = TestApp::spawn();
     let projects = format!("/api/v1/orgs/{}/projects", app.org_id);
-    let proxy = DroppingProxy::start(&app.base);
+    let proxy = DroppingProxy::start(&app.base, None);
     let base = format!("http://{}", proxy.addr);
     let (code, stdout, stderr) = cli(
         &base,
@@ -703,8 +758,32 @@ fn the_cli_retries_a_lost_answer_with_the_same_key_and_creates_once() {
     assert_eq!(names, vec!["Retried"], "exactly one project");
     assert_eq!(stored.data()[0]["id"], created["id"]);
 
+    // A gateway's 502, 503 or 504 in place of the answer: sent again with the same key, so
+    // the server replays its answer rather than making a second project.
+    for status in [502, 503, 504] {
+        let proxy = DroppingProxy::start(&app.base, Some(status));
+        let name = format!("Behind a {status}");
+        let (code, stdout, stderr) = cli(
+            &format!("http://{}", proxy.addr),
+            &app.admin_key,
+            &app.org_id,
+            &["projects", "create", &name, "--json"],
+        );
+        assert!(proxy.dropped.load(Ordering::SeqCst));
+        assert_eq!(code, 0, "{status}: {stdout}\n{stderr}");
+        let created: Value = serde_json::from_str(&stdout).unwrap();
+        assert_eq!(created["name"], name.as_str());
+    }
+    assert_eq!(listed(&app, &projects), 4, "one project per command");
+    let metrics = app.send(Method::GET, "/metrics", &[], None);
+    let text = metrics.body.as_str().unwrap().to_string();
+    assert!(
+        text.contains("rogeriq_idempotent_replays_total 4\n"),
+        "every retry was a replay: {text}"
+    );
+
     // `--no-retry` reports the lost answer; the server made the project all the same, once.
-    let proxy = DroppingProxy::start(&app.base);
+    let proxy = DroppingProxy::start(&app.base, None);
     let base = format!("http://{}", proxy.addr);
     let (code, stdout, stderr) = cli(
         &base,
@@ -713,7 +792,7 @@ fn the_cli_retries_a_lost_answer_with_the_same_key_and_creates_once() {
         &["projects", "create", "Unretried", "--json", "--no-retry"],
     );
     assert_ne!(code, 0, "{stdout}\n{stderr}");
-    assert_eq!(listed(&app, &projects), 2);
+    assert_eq!(listed(&app, &projects), 5);
 }
 
 #[test]
