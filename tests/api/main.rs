@@ -35,6 +35,7 @@ mod contract;
 mod dashboard;
 mod filters;
 mod forms;
+mod idempotency;
 mod integrations;
 mod mcp;
 mod metrics;
