@@ -2,7 +2,7 @@
 # a small schemathesis pass included; `make fuzz` runs schemathesis at full size.
 CARGO ?= cargo
 
-.PHONY: run build test bench fuzz lint clean screenshots
+.PHONY: run build test bench soak docs-check fuzz lint clean screenshots
 
 run:
 	$(CARGO) run --release -- serve
@@ -18,6 +18,10 @@ bench:
 	@# benches/requests.rs loads the server with wrk (Debian package); install it when missing.
 	command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk)
 	$(CARGO) bench
+
+soak:
+	@# benches/soak.rs: a mixed load for SOAK_MINUTES (30) against a release server, then its checks.
+	$(CARGO) bench --bench soak
 
 fuzz:
 	@# benches/fuzz.rs installs schemathesis into target/fuzz-venv when missing.

@@ -622,7 +622,8 @@ impl Key {
                 raw.split(',')
                     .map(str::trim)
                     .filter(|item| !item.is_empty())
-                    .map(|item| Value::from(item.to_string()))
+                    // Each item is read as a value: `1,5` is two numbers, `10.0.0.1` a string.
+                    .map(|item| parsed(item.to_string()))
                     .collect::<Vec<_>>(),
             ),
             ValueKind::Other => parsed(raw),
@@ -894,6 +895,8 @@ mod tests {
         };
         let s = Settings::load(&Flags::default(), delays("[0.5, 2, 60]")).unwrap();
         assert_eq!(s.webhooks.retry_delays, vec![0.5, 2.0, 60.0]);
+        let commas = Settings::load(&Flags::default(), delays("1, 5,30")).unwrap();
+        assert_eq!(commas.webhooks.retry_delays, vec![1.0, 5.0, 30.0]);
         let none = Settings::load(&Flags::default(), delays("[]")).unwrap();
         assert!(none.webhooks.retry_delays.is_empty());
         for bad in [
