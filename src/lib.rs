@@ -1,6 +1,7 @@
 //! rogeriq: a self-hosted server for the RogerIQ customer-support API. docs/design.md explains
 //! the storage layout, the transaction rules and the request path.
 
+pub mod admin_socket;
 pub mod api;
 pub mod auth;
 pub mod codec;

@@ -69,6 +69,16 @@ pub struct BackupView {
 /// Writes a consistent backup of the whole store under `data_dir/backups/` (self-hosting
 /// addition). The copy reads one snapshot on the blocking pool; writes go on meanwhile.
 pub async fn backup(_master: Master, state: State) -> ApiResult<HttpResponse> {
+    write_backup(state).await
+}
+
+/// `backup` over the admin socket (`crate::admin_socket`), where no key is asked: only the
+/// server's user can open the socket, and that user can read the data file anyway.
+pub async fn backup_over_socket(state: State) -> ApiResult<HttpResponse> {
+    write_backup(state).await
+}
+
+async fn write_backup(state: State) -> ApiResult<HttpResponse> {
     let _turn = state.backups.one_at_a_time.lock().await;
     let created_at = Timestamp::now();
     let name = format!(

@@ -49,7 +49,8 @@ pub async fn revoke(
     let actor = auth.actor();
     let (key, already_revoked) = state
         .store
-        .write(move |tx| api_key::revoke(tx, &actor, &org, &key_id))
+        // A revoke must work whatever the disk: it runs below `store.min_free_mb` too.
+        .write_freeing(move |tx| api_key::revoke(tx, &actor, &org, &key_id))
         .await?;
     // API.md §18.2 answers `{id, revoked}`; `already_revoked` tells a repeat from the first.
     Ok(ok(

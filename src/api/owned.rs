@@ -118,7 +118,7 @@ pub async fn delete<K: Routed>(
     let (project_id, id) = path.into_inner();
     let deleted_id = id.clone();
     InProject::new(&auth, project_id)
-        .write(&state, move |tx, scope, actor| {
+        .write_freeing(&state, move |tx, scope, actor| {
             K::delete(tx, scope, actor, &id)
         })
         .await?;

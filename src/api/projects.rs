@@ -83,7 +83,7 @@ pub async fn delete(
     let id = project_id.clone();
     let cascade = state
         .store
-        .write(move |tx| project_owned::registry::delete_project(tx, &actor, &org, &id))
+        .write_freeing(move |tx| project_owned::registry::delete_project(tx, &actor, &org, &id))
         .await?;
     Ok(ok(
         json!({"id": project_id, "deleted": true, "removed": counts(cascade)}),

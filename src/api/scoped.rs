@@ -66,17 +66,33 @@ impl InProject {
         state: &State,
         op: impl FnOnce(&mut Tx<'_>, &ProjectScope, &Actor) -> ApiResult<T> + Clone + Send + 'static,
     ) -> ApiResult<T> {
+        let op = self.resolved(op);
+        state.store.write(op).await
+    }
+
+    /// `write` of a delete: it runs even below `store.min_free_mb` (`Store::write_freeing`).
+    pub async fn write_freeing<T: Send + 'static>(
+        &self,
+        state: &State,
+        op: impl FnOnce(&mut Tx<'_>, &ProjectScope, &Actor) -> ApiResult<T> + Clone + Send + 'static,
+    ) -> ApiResult<T> {
+        let op = self.resolved(op);
+        state.store.write_freeing(op).await
+    }
+
+    /// `op` as a write operation of the store: the project resolved in its transaction.
+    fn resolved<T>(
+        &self,
+        op: impl FnOnce(&mut Tx<'_>, &ProjectScope, &Actor) -> ApiResult<T> + Clone + Send + 'static,
+    ) -> impl FnOnce(&mut Tx<'_>) -> ApiResult<T> + Clone + Send + 'static {
         let (org_id, project_id, actor) = (
             self.org_id.clone(),
             self.project_id.clone(),
             self.actor.clone(),
         );
-        state
-            .store
-            .write(move |tx| {
-                let scope = ProjectScope::resolve(tx, &org_id, &project_id)?;
-                op(tx, &scope, &actor)
-            })
-            .await
+        move |tx| {
+            let scope = ProjectScope::resolve(tx, &org_id, &project_id)?;
+            op(tx, &scope, &actor)
+        }
     }
 }

@@ -4,6 +4,7 @@
 //! §14.3).
 
 use std::io::Read;
+use std::path::Path;
 use std::time::Duration;
 
 use reqwest::Method;
@@ -28,6 +29,8 @@ pub enum Credential<'a> {
     Key(&'a str),
     /// The master key of the admin API, as a bearer token.
     Master(&'a str),
+    /// None: a server's admin socket, where the file system already checked the caller.
+    Socket,
 }
 
 pub struct Api {
@@ -68,6 +71,24 @@ impl Api {
         })
     }
 
+    /// A server reached over its admin socket at `socket` (a path short enough for a socket
+    /// address), waiting up to `timeout` for each answer.
+    pub fn over_socket(socket: &Path, timeout: Duration) -> CliResult<Api> {
+        let http = Client::builder()
+            .timeout(timeout)
+            .user_agent(concat!("rogeriq-cli/", env!("CARGO_PKG_VERSION")))
+            .unix_socket(socket.to_path_buf())
+            .build()
+            .map_err(|e| CliError::Network(format!("cannot start the HTTP client: {e}")))?;
+        let base = Url::parse("http://localhost/")
+            .map_err(|e| CliError::usage(format!("the socket's base URL: {e}")))?;
+        Ok(Api {
+            http,
+            base,
+            timeout,
+        })
+    }
+
     /// `<base>/api/v1/<segments…>`, each segment percent-encoded, so an id typed by the user
     /// can never reach another route (`/`, `?`); an empty, `.` or `..` segment is refused.
     pub fn url(&self, segments: &[&str]) -> CliResult<Url> {
@@ -100,6 +121,7 @@ impl Api {
             request = match credential {
                 Credential::Key(key) => request.header("X-API-Key", key),
                 Credential::Master(key) => request.bearer_auth(key),
+                Credential::Socket => request,
             };
             if !query.is_empty() {
                 request = request.query(query);
