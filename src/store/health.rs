@@ -6,6 +6,17 @@
 //! The log is kept short whatever the load: the first failure is one ERROR line with its cause;
 //! while the store stays unwritable, one line every `SUMMARY_EVERY` counts what happened
 //! meanwhile; healing is one line. Requests refused meanwhile log nothing of their own.
+//!
+//! **What a backend does with it** (redb: `redb/writer.rs`): it keeps one `HealthState` and
+//! answers `Store::health` with `health()` and `Store::writable` with `subscribe()`. When a
+//! write fails on storage (redb: an I/O error; a database server: a lost connection, a
+//! read-only failover, a full disk) it answers every operation of that transaction with
+//! `ApiError::storage_unavailable_from(cause)` and calls `commit_failed`. While it cannot
+//! write it refuses writes untried (`ApiError::storage_unavailable()`, then `refused`), and it
+//! heals by itself with a capped backoff: `reopen_attempted` before each attempt to reopen or
+//! reconnect, `reopen_failed` when one fails, `writable_again` once a write commits again. It
+//! calls `tick` on its own wake-ups while unwritable, for the periodic summary. A read that
+//! fails on storage is `storage_unavailable_from` as well, never an internal error.
 
 use std::fmt::Display;
 use std::sync::{Mutex, MutexGuard};
