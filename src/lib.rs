@@ -4,6 +4,8 @@
 pub mod admin_socket;
 pub mod api;
 pub mod auth;
+#[cfg(test)]
+mod captured_log;
 pub mod codec;
 pub mod config;
 pub mod error;

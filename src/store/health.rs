@@ -248,4 +248,42 @@ mod tests {
         assert!(health.writable());
         assert_eq!((health.failed_commits, health.reopen_attempts), (2, 1));
     }
+
+    #[test]
+    fn the_first_failure_is_one_error_line_and_repeats_are_summarised() {
+        let (log, _guard) = crate::captured_log::CapturedLog::start();
+        let state = HealthState::new();
+        for _ in 0..50 {
+            state.commit_failed(Trouble::DiskFull, &"No space left on device (os error 28)");
+            state.refused(20);
+        }
+        state.reopen_attempted();
+        state.reopen_failed(&"still full");
+        state.tick();
+        let text = log.text();
+        assert_eq!(text.matches("ERROR").count(), 1, "{text}");
+        assert!(text.contains("No space left on device"), "{text}");
+
+        // A minute on, the next wake-up writes the summary: what happened since the first line.
+        let a_minute_ago = Instant::now().checked_sub(SUMMARY_EVERY);
+        state.lock().last_logged = a_minute_ago;
+        state.tick();
+        state.tick();
+        let text = log.text();
+        assert_eq!(text.matches("ERROR").count(), 2, "{text}");
+        let summary = text.lines().last().unwrap();
+        assert!(summary.contains("still cannot commit"), "{summary}");
+        assert!(summary.contains("failed_commits=49"), "{summary}");
+        assert!(summary.contains("refused_writes=1000"), "{summary}");
+        assert!(summary.contains("last_cause=still full"), "{summary}");
+
+        state.writable_again();
+        let text = log.text();
+        let healed = text.lines().last().unwrap();
+        assert!(
+            healed.contains("WARN") && healed.contains("commits writes again"),
+            "{healed}"
+        );
+        assert!(healed.contains("failed_commits=50"), "{healed}");
+    }
 }
