@@ -1,7 +1,8 @@
 //! A full or failing disk heals without a restart (issue #21). The store runs on a simulated
 //! disk (`store::SimulatedDisk`) whose capacity the tests set: a write that would grow the
 //! data file past it fails with ENOSPC, as on a full file system, with no root and no small
-//! real file system needed. Also: the data folder and file are their owner's alone.
+//! real file system needed; or it fails every write with EIO. Also: the data folder and file
+//! are their owner's alone.
 
 use std::ops::ControlFlow;
 use std::os::unix::fs::PermissionsExt;
@@ -142,6 +143,47 @@ fn a_full_disk_refuses_writes_and_the_store_heals_when_space_is_back() {
     acked.push(after);
     let mut stored = stored_articles(&store, &org, &project).unwrap();
     stored.sort();
+    acked.sort();
+    assert_eq!(stored, acked, "every acknowledged article, no refused one");
+    store.close(Duration::from_secs(5)).unwrap();
+}
+
+/// A disk that fails writes with EIO refuses them the same way, says "failing" rather than
+/// "full", and heals once it works again: the reopens that fail meanwhile are counted, and
+/// nothing refused is stored.
+#[test]
+fn a_disk_failing_with_eio_refuses_writes_and_the_store_heals_when_it_works_again() {
+    let disk = SimulatedDisk::new();
+    let (store, org, project) = store_with_project(&disk, Limits::default());
+    let before = write_article(&store, &org, &project, 1).unwrap();
+
+    disk.set_failing(true);
+    let err = write_article(&store, &org, &project, 2).unwrap_err();
+    assert_eq!(err.code(), ErrorCode::StorageUnavailable, "{err}");
+    assert_eq!(store.health().trouble, Some(Trouble::Failing));
+    // Each write is refused at once, or wakes a reopen attempt, which fails on the disk.
+    eventually("a reopen attempt fails", || {
+        let err = write_article(&store, &org, &project, 3).unwrap_err();
+        assert_eq!(err.code(), ErrorCode::StorageUnavailable, "{err}");
+        store.health().reopen_attempts >= 1
+    });
+    assert!(!store.health().writable());
+
+    disk.set_failing(false);
+    let mut after = None;
+    eventually("writes succeed again", || {
+        after = write_article(&store, &org, &project, 4).ok();
+        after.is_some()
+    });
+    let health = store.health();
+    assert!(health.writable());
+    assert!(
+        health.failed_commits >= 1 && health.reopen_attempts >= 2,
+        "{health:?}"
+    );
+    let mut stored = stored_articles(&store, &org, &project).unwrap();
+    stored.sort();
+    let mut acked = vec![before, after.unwrap()];
     acked.sort();
     assert_eq!(stored, acked, "every acknowledged article, no refused one");
     store.close(Duration::from_secs(5)).unwrap();

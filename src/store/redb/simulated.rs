@@ -10,6 +10,8 @@
 //!   in order tears it. The file is then opened again.
 //! - **A full disk.** With a capacity, a write or length change that would make the file
 //!   larger fails with `ErrorKind::StorageFull` (ENOSPC), and `free_bytes` is what is left.
+//! - **A failing disk.** While `set_failing(true)`, every write, length change and sync fails
+//!   with EIO; reads still work.
 //!
 //! Handles opened before a restart stay dead after it: a store that was not closed cannot
 //! write into the next boot.
@@ -48,6 +50,8 @@ struct DiskState {
     unsynced: Vec<Change>,
     /// The file's largest size, if any.
     capacity: Option<u64>,
+    /// Writes, length changes and syncs fail with EIO.
+    failing: bool,
     /// Changes and syncs still allowed before the power goes; `None`: no cut planned.
     power_left: Option<u64>,
     /// The power is off: every access fails until `restart`.
@@ -111,6 +115,11 @@ impl SimulatedDisk {
     /// Limits the file to `bytes` (a full disk beyond), or lifts the limit with `None`.
     pub fn set_capacity(&self, bytes: Option<u64>) {
         self.lock().capacity = bytes;
+    }
+
+    /// Makes every write, length change and sync fail with EIO (`true`), or work again.
+    pub fn set_failing(&self, failing: bool) {
+        self.lock().failing = failing;
     }
 
     /// What the file may still grow by, if the disk has a capacity.
@@ -194,6 +203,9 @@ impl SimulatedFile {
     /// The disk, for a change or a sync: counts down to a planned power cut.
     fn changing(&self) -> io::Result<MutexGuard<'_, DiskState>> {
         let mut state = self.state()?;
+        if state.failing {
+            return Err(rustix::io::Errno::IO.into());
+        }
         match state.power_left {
             Some(0) => {
                 state.off = true;
