@@ -42,6 +42,7 @@ pub struct Settings {
     pub mcp: McpSettings,
     pub audit: AuditSettings,
     pub dashboard: DashboardSettings,
+    pub idempotency: IdempotencySettings,
 }
 
 /// `[agent]`: the model provider behind `agent/respond` (API.md §9.7).
@@ -409,6 +410,37 @@ impl AuditSettings {
     }
 }
 
+/// `[idempotency]`: how long a write request's `Idempotency-Key` is remembered
+/// (docs/idempotency.md).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct IdempotencySettings {
+    /// Hours a key's record (and so its replay) is kept; at least 1.
+    pub retention_hours: u64,
+}
+
+impl Default for IdempotencySettings {
+    fn default() -> Self {
+        IdempotencySettings {
+            retention_hours: 24,
+        }
+    }
+}
+
+/// The longest a key may be remembered: a year.
+const MAX_IDEMPOTENCY_RETENTION_HOURS: u64 = 24 * 366;
+
+impl IdempotencySettings {
+    fn validate(&self) -> Result<(), String> {
+        if !(1..=MAX_IDEMPOTENCY_RETENTION_HOURS).contains(&self.retention_hours) {
+            return Err(format!(
+                "idempotency.retention_hours must be from 1 to {MAX_IDEMPOTENCY_RETENTION_HOURS}"
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// `[dashboard]`: the web dashboard at `/dashboard` (docs/design.md, "The dashboard").
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -500,6 +532,7 @@ impl Default for Settings {
             mcp: McpSettings::default(),
             audit: AuditSettings::default(),
             dashboard: DashboardSettings::default(),
+            idempotency: IdempotencySettings::default(),
         }
     }
 }
@@ -662,7 +695,8 @@ impl Settings {
         self.webhooks.validate()?;
         self.metrics.validate()?;
         self.audit.validate()?;
-        self.dashboard.validate()
+        self.dashboard.validate()?;
+        self.idempotency.validate()
     }
 
     /// Every setting with its default and environment variable, for `serve --help`.
@@ -848,6 +882,18 @@ mod tests {
         let env = |k: &str| (k == "ROGERIQ_MASTER_KEY").then(|| secret.to_string());
         let s = Settings::load(&Flags::default(), env).unwrap();
         assert_eq!(s.master_key, secret);
+    }
+
+    #[test]
+    fn idempotency_retention_is_a_day_by_default_and_at_least_an_hour() {
+        assert_eq!(Settings::default().idempotency.retention_hours, 24);
+        let hours = |text: &'static str| {
+            move |k: &str| (k == "ROGERIQ_IDEMPOTENCY_RETENTION_HOURS").then(|| text.to_string())
+        };
+        let s = Settings::load(&Flags::default(), hours("1")).unwrap();
+        assert_eq!(s.idempotency.retention_hours, 1);
+        let err = Settings::load(&Flags::default(), hours("0")).unwrap_err();
+        assert!(err.contains("idempotency.retention_hours"), "{err}");
     }
 
     #[test]

@@ -27,6 +27,9 @@ pub enum ErrorCode {
     SlugConflict,
     /// A project already holds as many objects of a plainly listed kind as it may (409).
     LimitReached,
+    /// An `Idempotency-Key` used for another request, or whose first request is still in
+    /// progress (409; docs/idempotency.md).
+    IdempotencyConflict,
     /// A public form that its project archived (API.md §9.9, §9.12).
     FormArchived,
     /// A beacon that its project archived, asked for its public config.
@@ -55,6 +58,7 @@ impl ErrorCode {
             ErrorCode::ResourceNotFound => "RESOURCE_NOT_FOUND",
             ErrorCode::SlugConflict => "SLUG_CONFLICT",
             ErrorCode::LimitReached => "LIMIT_REACHED",
+            ErrorCode::IdempotencyConflict => "IDEMPOTENCY_CONFLICT",
             ErrorCode::FormArchived => "FORM_ARCHIVED",
             ErrorCode::BeaconArchived => "BEACON_ARCHIVED",
             ErrorCode::RateLimited => "RATE_LIMITED",
@@ -161,6 +165,12 @@ impl ApiError {
 
     pub fn bad_request(message: impl Into<Cow<'static, str>>) -> Self {
         ApiError::new(ErrorCode::BadRequest, message)
+    }
+
+    /// This error with `issues`: a validation failure of something other than the body (a
+    /// header), under its own message.
+    pub fn with_issues(self, issues: Vec<Issue>) -> Self {
+        ApiError { issues, ..self }
     }
 
     /// An unexpected failure described by `detail`: the client sees a generic message, the log

@@ -100,6 +100,8 @@ pub struct Metrics {
     webhook_attempts: Family<OutcomeLabels, Counter>,
     rate_limited: Family<TierLabels, Counter>,
     audit_expired: Counter,
+    idempotent_replays: Counter,
+    idempotency_conflicts: Counter,
 }
 
 impl Default for Metrics {
@@ -125,6 +127,8 @@ impl Metrics {
             webhook_attempts: Family::default(),
             rate_limited: Family::default(),
             audit_expired: Counter::default(),
+            idempotent_replays: Counter::default(),
+            idempotency_conflicts: Counter::default(),
         };
         // Every outcome and tier from the start, so that an alert on a rate sees zeros
         // rather than no series.
@@ -208,6 +212,16 @@ impl Metrics {
             "Audit entries deleted by the retention sweep",
             metrics.audit_expired.clone(),
         );
+        registry.register(
+            "idempotent_replays",
+            "Write requests answered with the stored response of an earlier one with the same Idempotency-Key",
+            metrics.idempotent_replays.clone(),
+        );
+        registry.register(
+            "idempotency_conflicts",
+            "Write requests refused with 409 IDEMPOTENCY_CONFLICT: their Idempotency-Key was used for another request, or its first request was still in progress",
+            metrics.idempotency_conflicts.clone(),
+        );
         metrics
     }
 
@@ -245,6 +259,16 @@ impl Metrics {
     /// Audit entries the retention sweep deleted.
     pub fn audit_expired(&self, entries: u64) {
         self.audit_expired.inc_by(entries);
+    }
+
+    /// A write request answered from an idempotency record.
+    pub fn idempotent_replay(&self) {
+        self.idempotent_replays.inc();
+    }
+
+    /// A write request refused with 409 `IDEMPOTENCY_CONFLICT`.
+    pub fn idempotency_conflict(&self) {
+        self.idempotency_conflicts.inc();
     }
 
     /// The metrics in Prometheus' text format, with the store as `store` says it is now.

@@ -26,6 +26,7 @@ use crate::mcp::call::Api;
 use crate::mcp::http::HttpEndpoint;
 use crate::org_owned::api_key::{self, KeyCreate};
 use crate::org_owned::audit::Actor;
+use crate::org_owned::idempotency;
 use crate::org_owned::org::{self, OrgCreate};
 use crate::org_owned::retention::RetentionSweep;
 use crate::outbound;
@@ -145,7 +146,7 @@ impl fmt::Display for StartError {
             StartError::Bootstrap(err) => write!(f, "first-start setup failed: {err}"),
             StartError::Counts(err) => write!(f, "cannot count the stored records: {err}"),
             StartError::Retention(err) => {
-                write!(f, "cannot start the audit retention sweep: {err}")
+                write!(f, "cannot start a retention sweep: {err}")
             }
             StartError::Mcp(err) => write!(f, "cannot set up /mcp: {err}"),
             StartError::AdminSocket(err) => write!(f, "cannot open the admin socket: {err}"),
@@ -208,9 +209,15 @@ fn launch_with(
     let metrics = Arc::clone(&state.metrics);
     let observer = Arc::clone(&metrics);
     store.observe_commits(Box::new(move |jobs, took| observer.commit(jobs, took)));
-    // Held by the state, so it stops when the server's last worker is gone.
-    state.retention = RetentionSweep::start(store.clone(), &settings.audit, Arc::clone(&metrics))
-        .map_err(StartError::Retention)?;
+    // Held by the state, so they stop when the server's last worker is gone.
+    state.sweeps.extend(
+        RetentionSweep::start(store.clone(), &settings.audit, Arc::clone(&metrics))
+            .map_err(StartError::Retention)?,
+    );
+    state.sweeps.push(
+        idempotency::start_sweep(store.clone(), &settings.idempotency)
+            .map_err(StartError::Retention)?,
+    );
     if settings.mcp.enabled {
         state.mcp = Some(mcp_endpoint(addr, &settings).map_err(StartError::Mcp)?);
     }

@@ -18,7 +18,8 @@ use futures_util::FutureExt;
 use crate::api::State;
 use crate::api::browser;
 use crate::api::error;
-use crate::api::extract::AuthenticatedKeyId;
+use crate::api::extract::{AuthenticatedKeyId, IDEMPOTENCY_KEY};
+use crate::api::idempotency;
 use crate::api::limits;
 use crate::api::request_id::{self, REQUEST_ID_HEADER, REQUEST_ID_NAME};
 use crate::api::routes::RoutePattern;
@@ -165,14 +166,16 @@ impl ResponseError for FailedRequest {
     }
 }
 
-/// The response headers a browser may read (API.md §1).
-const EXPOSED_HEADERS: [&str; 6] = [
+/// The response headers a browser may read (API.md §1), and a replay's.
+const EXPOSED_HEADERS: [&str; 8] = [
     REQUEST_ID_HEADER,
     limits::LIMIT,
     limits::REMAINING,
     limits::RESET,
     limits::TIER,
     "retry-after",
+    idempotency::REPLAYED,
+    idempotency::AGE,
 ];
 
 /// Lets a browser read `EXPOSED_HEADERS` of an answer that actix-cors did not make.
@@ -212,6 +215,7 @@ pub fn cors(settings: &CorsSettings) -> Cors {
             "Content-Type",
             "Accept",
             "User-Agent",
+            IDEMPOTENCY_KEY,
         ])
         .expose_headers(EXPOSED_HEADERS)
         .max_age(PREFLIGHT_MAX_AGE);

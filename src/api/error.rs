@@ -23,7 +23,9 @@ pub fn status(code: ErrorCode) -> StatusCode {
         | ErrorCode::ConversationNotFound
         | ErrorCode::ContactNotFound
         | ErrorCode::ResourceNotFound => StatusCode::NOT_FOUND,
-        ErrorCode::SlugConflict | ErrorCode::LimitReached => StatusCode::CONFLICT,
+        ErrorCode::SlugConflict | ErrorCode::LimitReached | ErrorCode::IdempotencyConflict => {
+            StatusCode::CONFLICT
+        }
         ErrorCode::FormArchived | ErrorCode::BeaconArchived => StatusCode::GONE,
         ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
         ErrorCode::InternalError => StatusCode::INTERNAL_SERVER_ERROR,

@@ -6,6 +6,7 @@ pub mod connection;
 pub mod context;
 pub mod error;
 pub mod extract;
+pub mod idempotency;
 pub mod limits;
 pub mod mcp;
 pub mod openapi;
@@ -108,9 +109,4 @@ struct Envelope<T> {
 /// 200 `{"data": …}`.
 pub fn ok<T: Serialize>(data: T) -> HttpResponse {
     HttpResponse::Ok().json(Envelope { data })
-}
-
-/// 201 `{"data": …}`.
-pub fn created<T: Serialize>(data: T) -> HttpResponse {
-    HttpResponse::Created().json(Envelope { data })
 }

@@ -29,6 +29,7 @@ use utoipa::openapi::{
 
 use crate::api::access::{Access, RouteSpec};
 use crate::api::browser::{BEACON_CONFIG, FORM_SCHEMA, SUBMIT, SUBMIT_V1};
+use crate::api::extract::IDEMPOTENCY_KEY;
 use crate::auth::scope::every_scope;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::org_owned::project::AgentMode;
@@ -207,6 +208,9 @@ fn operation(spec: &RouteSpec) -> utoipa::openapi::path::Operation {
     for parameter in query_parameters(&spec.method, spec.path) {
         op = op.parameter(parameter);
     }
+    if takes_idempotency_key(spec) {
+        op = op.parameter(idempotency_key());
+    }
     if let Some(body) = contract.body {
         op = op.request_body(Some(
             RequestBodyBuilder::new()
@@ -248,6 +252,34 @@ fn access_text(access: Access) -> String {
         Access::AnyKey => "Requires any usable org API key, whatever its scopes.".into(),
         Access::Key(required) => format!("Requires an org API key with scope `{required}`."),
     }
+}
+
+/// Every write with a key or the master key takes an `Idempotency-Key` (docs/idempotency.md);
+/// the public browser endpoints take none.
+fn takes_idempotency_key(spec: &RouteSpec) -> bool {
+    spec.method != Method::GET && !matches!(spec.access, Access::Public)
+}
+
+fn idempotency_key() -> Parameter {
+    ParameterBuilder::new()
+        .name(IDEMPOTENCY_KEY)
+        .parameter_in(ParameterIn::Header)
+        .required(utoipa::openapi::Required::False)
+        .description(Some(
+            "Makes a retry safe: a request with the key of an earlier successful one (same \
+             method, path and JSON body) is answered with that response, marked \
+             `Idempotent-Replayed: true`, and writes nothing; the key used for another request \
+             is 409 IDEMPOTENCY_CONFLICT. Keys belong to the API key that sends them and are \
+             kept for `idempotency.retention_hours`. 1 to 255 printable ASCII characters; HTTP \
+             drops spaces around a header value, so none may start or end it.",
+        ))
+        .schema(Some(
+            string()
+                .min_length(Some(1))
+                .max_length(Some(crate::org_owned::idempotency::MAX_KEY_CHARS))
+                .pattern(Some("^[!-~]([ -~]*[!-~])?$")),
+        ))
+        .build()
 }
 
 fn path_parameters(path: &str) -> Vec<&str> {
@@ -558,13 +590,34 @@ fn responses(spec: &RouteSpec, contract: &Contract) -> utoipa::openapi::Response
             .required("data")
             .into()
     };
-    let mut responses = ResponsesBuilder::new().response(
-        contract.success.to_string(),
-        with_request_id(ResponseBuilder::new().description("Success").content(
-            "application/json",
-            ContentBuilder::new().schema(Some(data)).build(),
-        )),
-    );
+    let mut success = with_request_id(ResponseBuilder::new().description("Success").content(
+        "application/json",
+        ContentBuilder::new().schema(Some(data)).build(),
+    ));
+    if takes_idempotency_key(spec) {
+        success = success
+            .header(
+                "Idempotent-Replayed",
+                HeaderBuilder::new()
+                    .schema(string().enum_values(Some(["true"])))
+                    .description(Some(
+                        "`true` on a response replayed for a repeated Idempotency-Key.",
+                    ))
+                    .build(),
+            )
+            .header(
+                "Idempotency-Key-Age",
+                HeaderBuilder::new()
+                    .schema(
+                        ObjectBuilder::new()
+                            .schema_type(Type::Integer)
+                            .minimum(Some(0)),
+                    )
+                    .description(Some("On a replay: seconds since the response was stored."))
+                    .build(),
+            );
+    }
+    let mut responses = ResponsesBuilder::new().response(contract.success.to_string(), success);
     for (status, codes) in error_codes(spec, contract) {
         responses = responses.response(
             status.to_string(),
@@ -670,6 +723,9 @@ fn error_codes(spec: &RouteSpec, contract: &Contract) -> Vec<(u16, Vec<ErrorCode
     }
     if contract.capped {
         conflicts.push(LimitReached);
+    }
+    if takes_idempotency_key(spec) {
+        conflicts.push(IdempotencyConflict);
     }
     if !conflicts.is_empty() {
         out.push((409, conflicts));

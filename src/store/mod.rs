@@ -92,8 +92,14 @@ pub mod tables {
     pub const COUNTS: Table = Table::new("counts", 11);
     /// Dashboard sessions (`org_owned::session`), found by the hash of their token.
     pub const SESSIONS: Table = Table::new("sessions", 12);
+    /// Idempotency records (`org_owned::idempotency`): a write request's key → its stored
+    /// response, written in the transaction of the write itself.
+    pub const IDEMPOTENCY: Table = Table::new("idempotency", 13);
+    /// `created_at (u64 s, big-endian) ++ record key` → empty: the idempotency records by age,
+    /// for the retention sweep.
+    pub const IDEMPOTENCY_BY_AGE: Table = Table::new("idempotency_by_age", 14);
 
-    pub const ALL: [Table; 13] = [
+    pub const ALL: [Table; 15] = [
         ORGS,
         API_KEYS,
         KEY_INDEX,
@@ -107,6 +113,8 @@ pub mod tables {
         OUTBOX_DUE,
         COUNTS,
         SESSIONS,
+        IDEMPOTENCY,
+        IDEMPOTENCY_BY_AGE,
     ];
 }
 

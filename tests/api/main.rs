@@ -37,6 +37,7 @@ mod contract;
 mod dashboard;
 mod filters;
 mod forms;
+mod idempotency;
 mod integrations;
 mod mcp;
 mod metrics;

@@ -13,8 +13,9 @@ use crate::helpers::*;
 const PATIENCE: Duration = Duration::from_secs(30);
 
 /// A `rogeriq serve` child with its output collected line by line; killed when dropped.
-struct Proc {
-    child: Child,
+/// `idempotency.rs` kills one too.
+pub(crate) struct Proc {
+    pub(crate) child: Child,
     stdout: Receiver<String>,
     stderr: Receiver<String>,
     out_lines: Vec<String>,
@@ -78,7 +79,7 @@ fn start(mut cmd: Command) -> Proc {
 }
 
 /// Starts a server listening on a free loopback port.
-fn serve(dir: &Path) -> Proc {
+pub(crate) fn serve(dir: &Path) -> Proc {
     start(command(dir, &["--listen", "127.0.0.1:0"], &[]))
 }
 
@@ -108,7 +109,7 @@ impl Proc {
     }
 
     /// Waits for the `listening` line; returns the bound address.
-    fn addr(&mut self) -> String {
+    pub(crate) fn addr(&mut self) -> String {
         self.log("listening")["addr"]
             .as_str()
             .expect("addr field")
@@ -126,7 +127,7 @@ impl Proc {
         }
     }
 
-    fn terminate(&mut self) -> ExitStatus {
+    pub(crate) fn terminate(&mut self) -> ExitStatus {
         let status = Command::new("kill")
             .arg("-TERM")
             .arg(self.child.id().to_string())
@@ -137,7 +138,7 @@ impl Proc {
     }
 
     /// Waits for the exit (bounded by `PATIENCE`), then collects the rest of both streams.
-    fn wait(&mut self) -> ExitStatus {
+    pub(crate) fn wait(&mut self) -> ExitStatus {
         let deadline = Instant::now() + PATIENCE;
         let status = loop {
             if let Some(status) = self.child.try_wait().expect("try_wait") {
@@ -615,7 +616,7 @@ impl Proc {
     }
 
     /// The banner's org id and key (after a first start).
-    fn banner(&mut self) -> (String, String) {
+    pub(crate) fn banner(&mut self) -> (String, String) {
         self.stdout_until("will not be shown again");
         let out = self.stdout_text();
         (
