@@ -258,6 +258,10 @@ pub struct StoreSettings {
     /// found with `has_more` and a cursor that resumes the scan, so no request's cost grows
     /// with the project's size. Values below `MIN_LIST_SCAN_BUDGET` count as that.
     pub list_scan_budget: u64,
+    /// Free space, in MiB, below which the server refuses writes (503 `STORAGE_UNAVAILABLE`)
+    /// before the file system is full; deletes still run, so room can be made through the
+    /// API. 0 turns the guard off.
+    pub min_free_mb: u64,
 }
 
 /// The least scan budget a page gets: enough to decide at least one position of the
@@ -269,6 +273,7 @@ impl Default for StoreSettings {
         StoreSettings {
             cache_mb: 64,
             list_scan_budget: 1000,
+            min_free_mb: 64,
         }
     }
 }
@@ -277,6 +282,10 @@ impl StoreSettings {
     pub fn cache_bytes(&self) -> usize {
         // Past what a `usize` holds, the cache is as large as this machine can address.
         usize::try_from(self.cache_mb.saturating_mul(1024 * 1024)).unwrap_or(usize::MAX)
+    }
+
+    pub fn min_free_bytes(&self) -> u64 {
+        self.min_free_mb.saturating_mul(1024 * 1024)
     }
 }
 

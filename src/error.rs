@@ -36,6 +36,9 @@ pub enum ErrorCode {
     BeaconArchived,
     RateLimited,
     InternalError,
+    /// The store cannot commit writes (a full or failing disk, a lost database), or cannot
+    /// read what was asked: retry after `retry_after` seconds (issue #21).
+    StorageUnavailable,
 }
 
 impl ErrorCode {
@@ -60,6 +63,7 @@ impl ErrorCode {
             ErrorCode::BeaconArchived => "BEACON_ARCHIVED",
             ErrorCode::RateLimited => "RATE_LIMITED",
             ErrorCode::InternalError => "INTERNAL_ERROR",
+            ErrorCode::StorageUnavailable => "STORAGE_UNAVAILABLE",
         }
     }
 }
@@ -88,7 +92,8 @@ pub struct ApiError {
     code: ErrorCode,
     message: Cow<'static, str>,
     issues: Vec<Issue>,
-    /// For `RATE_LIMITED`: whole seconds until a retry can succeed (API.md §5.1, §7.2).
+    /// For `RATE_LIMITED` and `STORAGE_UNAVAILABLE`: whole seconds until a retry can succeed
+    /// (API.md §5.1, §7.2).
     retry_after: Option<u64>,
     /// What went wrong inside, for the log only; never rendered to the client.
     internal: Option<Internal>,
@@ -102,6 +107,10 @@ struct Internal {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+/// The `Retry-After` of `STORAGE_UNAVAILABLE`: short, since a refusal costs the server nothing
+/// and the store retries on its own (its reopen backoff is capped at 30 s).
+pub const STORAGE_RETRY_AFTER_SECS: u64 = 5;
 
 impl ApiError {
     pub fn new(code: ErrorCode, message: impl Into<Cow<'static, str>>) -> Self {
@@ -119,6 +128,30 @@ impl ApiError {
         ApiError {
             retry_after: Some(retry_after),
             ..ApiError::new(ErrorCode::RateLimited, "Too many requests")
+        }
+    }
+
+    /// 503 `STORAGE_UNAVAILABLE`: the store cannot write (or read) now; a retry after
+    /// `STORAGE_RETRY_AFTER_SECS` may succeed.
+    pub fn storage_unavailable() -> Self {
+        ApiError {
+            retry_after: Some(STORAGE_RETRY_AFTER_SECS),
+            ..ApiError::new(
+                ErrorCode::StorageUnavailable,
+                "The server cannot store data right now; retry later",
+            )
+        }
+    }
+
+    /// `storage_unavailable` caused by `cause`, which stays reachable for the log (never
+    /// rendered to the client).
+    pub fn storage_unavailable_from(cause: impl Into<Cause>) -> Self {
+        ApiError {
+            internal: Some(Internal {
+                layer: Some("storage"),
+                cause: cause.into(),
+            }),
+            ..ApiError::storage_unavailable()
         }
     }
 

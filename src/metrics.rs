@@ -77,6 +77,12 @@ pub struct StoreSnapshot {
     pub file_bytes: u64,
     /// Records by kind: the project-owned kinds by their plural, and the org-owned ones.
     pub records: Vec<(&'static str, u64)>,
+    /// Whether the store commits writes now.
+    pub writable: bool,
+    /// Commits that failed on storage since the start.
+    pub failed_commits: u64,
+    /// Attempts to reopen the store (or reconnect) after a failure since the start.
+    pub reopen_attempts: u64,
 }
 
 pub struct Metrics {
@@ -88,6 +94,9 @@ pub struct Metrics {
     writer_commit_seconds: Histogram,
     store_file_bytes: Gauge,
     store_records: Family<KindLabels, Gauge>,
+    store_writable: Gauge,
+    store_failed_commits: Counter,
+    store_reopen_attempts: Counter,
     webhook_attempts: Family<OutcomeLabels, Counter>,
     rate_limited: Family<TierLabels, Counter>,
     audit_expired: Counter,
@@ -112,6 +121,9 @@ impl Metrics {
             writer_commit_seconds: seconds_histogram(),
             store_file_bytes: Gauge::default(),
             store_records: Family::default(),
+            store_writable: Gauge::default(),
+            store_failed_commits: Counter::default(),
+            store_reopen_attempts: Counter::default(),
             webhook_attempts: Family::default(),
             rate_limited: Family::default(),
             audit_expired: Counter::default(),
@@ -169,6 +181,21 @@ impl Metrics {
             "store_records",
             "Records in the store, by kind",
             metrics.store_records.clone(),
+        );
+        registry.register(
+            "store_writable",
+            "1 while the store commits writes, 0 while it cannot (a full or failing disk, free space below store.min_free_mb)",
+            metrics.store_writable.clone(),
+        );
+        registry.register(
+            "store_failed_commits",
+            "Commits that failed on storage (their writes were answered 503)",
+            metrics.store_failed_commits.clone(),
+        );
+        registry.register(
+            "store_reopen_attempts",
+            "Attempts to reopen the store after a storage failure",
+            metrics.store_reopen_attempts.clone(),
         );
         registry.register(
             "webhook_attempts",
@@ -248,6 +275,14 @@ impl Metrics {
     pub fn render(&self, store: &StoreSnapshot) -> String {
         self.writer_queue.set(gauge_value(store.queue_depth));
         self.store_file_bytes.set(gauge_value(store.file_bytes));
+        self.store_writable.set(i64::from(store.writable));
+        // The store keeps the totals; the counters follow them.
+        for (counter, total) in [
+            (&self.store_failed_commits, store.failed_commits),
+            (&self.store_reopen_attempts, store.reopen_attempts),
+        ] {
+            counter.inc_by(total.saturating_sub(counter.get()));
+        }
         for (kind, count) in &store.records {
             self.store_records
                 .get_or_create(&KindLabels { kind })
@@ -302,6 +337,9 @@ mod tests {
             queue_depth: 2,
             file_bytes: 4096,
             records: vec![("conversations", 7)],
+            writable: false,
+            failed_commits: 3,
+            reopen_attempts: 2,
         });
         assert!(text.contains(
             "rogeriq_http_requests_total{method=\"other\",route=\"/api/v1/projects/{project_id}\",status=\"4xx\"} 1\n"
@@ -315,6 +353,15 @@ mod tests {
         );
         assert!(
             text.contains("rogeriq_rate_limited_total{tier=\"starter\"} 1\n"),
+            "{text}"
+        );
+        assert!(text.contains("rogeriq_store_writable 0\n"), "{text}");
+        assert!(
+            text.contains("rogeriq_store_failed_commits_total 3\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("rogeriq_store_reopen_attempts_total 2\n"),
             "{text}"
         );
     }

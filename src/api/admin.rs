@@ -7,11 +7,12 @@ use actix_web::{HttpResponse, web};
 use serde::Serialize;
 
 use crate::api::extract::{JsonBody, Master};
-use crate::api::idempotency::{Claim, body_of};
+use crate::api::idempotency::{Claim, Idempotent, body_of};
 use crate::api::{State, ok};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::ids;
 use crate::org_owned::api_key::{self, CreatedKeyView, KeyCreate};
+use crate::org_owned::idempotency::Owner;
 use crate::org_owned::org::{self, Org, OrgCreate};
 use crate::timestamp::Timestamp;
 
@@ -74,7 +75,18 @@ pub struct BackupView {
 /// addition). The copy reads one snapshot on the blocking pool; writes go on meanwhile. With an
 /// `Idempotency-Key`, the key is claimed first and the answer recorded after the copy.
 pub async fn backup(master: Master, state: State) -> ApiResult<HttpResponse> {
-    let mut held = match master.idempotent(None).claim(&state, BACKUP_CLAIM).await? {
+    write_backup(master.idempotent(None), state).await
+}
+
+/// `backup` over the admin socket (`crate::admin_socket`), where no key is asked: only the
+/// server's user can open the socket, and that user can read the data file anyway. With no
+/// key, no `Idempotency-Key` is scoped to one.
+pub async fn backup_over_socket(state: State) -> ApiResult<HttpResponse> {
+    write_backup(Idempotent::new(None, Owner::Master, None), state).await
+}
+
+async fn write_backup(idempotent: Idempotent, state: State) -> ApiResult<HttpResponse> {
+    let mut held = match idempotent.claim(&state, BACKUP_CLAIM).await? {
         Claim::Answered(replay) => return Ok(replay),
         Claim::Held(held) => held,
     };

@@ -47,7 +47,9 @@ pub async fn revoke(
     let (org_id, key_id) = path.into_inner();
     let org = auth.org(&org_id)?;
     let actor = auth.actor();
+    // A revoke must work whatever the disk: it runs below `store.min_free_mb` too.
     auth.idempotent(None)
+        .freeing()
         .write(&state, StatusCode::OK, body_of, move |tx| {
             let (key, already_revoked) = api_key::revoke(tx, &actor, &org, &key_id)?;
             // API.md §18.2 answers `{id, revoked}`; `already_revoked` tells a repeat from the

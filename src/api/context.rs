@@ -316,45 +316,11 @@ fn add_headers(headers: &mut HeaderMap, request_id: &str) {
 
 #[cfg(test)]
 mod tests {
-    use std::io;
-    use std::sync::{Arc, Mutex};
-
     use actix_web::dev::{Service, ServiceResponse};
     use actix_web::{App, test, web};
 
     use super::*;
-
-    /// The text a test's log subscriber writes.
-    #[derive(Clone, Default)]
-    struct CapturedLog(Arc<Mutex<Vec<u8>>>);
-
-    impl io::Write for CapturedLog {
-        fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(bytes);
-            Ok(bytes.len())
-        }
-
-        fn flush(&mut self) -> io::Result<()> {
-            Ok(())
-        }
-    }
-
-    impl CapturedLog {
-        /// Captures this thread's log while the returned guard lives.
-        fn start() -> (CapturedLog, tracing::subscriber::DefaultGuard) {
-            let log = CapturedLog::default();
-            let writer = log.clone();
-            let subscriber = tracing_subscriber::fmt()
-                .with_writer(move || writer.clone())
-                .with_ansi(false)
-                .finish();
-            (log, tracing::subscriber::set_default(subscriber))
-        }
-
-        fn text(&self) -> String {
-            String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-        }
-    }
+    use crate::captured_log::CapturedLog;
 
     /// Sends `request` through `request_context`, which reports failures as errors, and renders the
     /// error the way the server would: status, request id header and JSON body.

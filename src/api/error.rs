@@ -29,6 +29,9 @@ pub fn status(code: ErrorCode) -> StatusCode {
         ErrorCode::FormArchived | ErrorCode::BeaconArchived => StatusCode::GONE,
         ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
         ErrorCode::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
+        // 503 for a full disk too (not 507, a WebDAV status): one status and one code for
+        // every "retry later" of the store, which clients and load balancers already know.
+        ErrorCode::StorageUnavailable => StatusCode::SERVICE_UNAVAILABLE,
     }
 }
 
@@ -136,6 +139,18 @@ mod tests {
         let body = body_of(response).await;
         assert_eq!(body["code"], "RATE_LIMITED");
         assert_eq!(body["retry_after"], 42);
+    }
+
+    #[actix_web::test]
+    async fn storage_unavailable_renders_503_with_its_wait_and_without_its_cause() {
+        let err = ApiError::storage_unavailable_from(std::io::Error::other("disk /dev/sda1"));
+        let response = render(&err, "req_test".into());
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers().get(header::RETRY_AFTER).unwrap(), "5");
+        let body = body_of(response).await;
+        assert_eq!(body["code"], "STORAGE_UNAVAILABLE");
+        assert_eq!(body["retry_after"], 5);
+        assert!(!body.to_string().contains("sda1"), "{body}");
     }
 
     #[test]

@@ -71,6 +71,8 @@ pub struct AppState {
     /// The retention sweeps (the audit log's, the idempotency records'), stopped when the
     /// server's state goes (`server::launch`).
     pub sweeps: Vec<RetentionSweep>,
+    /// Removes the admin socket when the server's state goes (`server::launch`).
+    pub admin_socket: Option<crate::admin_socket::Remover>,
     /// When each key's `last_used_at` was last written by this process.
     key_touches: Mutex<HashMap<String, Instant>>,
     /// Org keys by id, exact after every commit (`api_key::KeyCache`).
@@ -112,6 +114,7 @@ impl AppState {
                 .then(|| settings.metrics.path.clone()),
             data_file: settings.data_file(),
             sweeps: Vec::new(),
+            admin_socket: None,
             key_touches: Mutex::new(HashMap::new()),
             keys: api_key::KeyCache::default(),
             http,

@@ -39,8 +39,11 @@ const AGE_NAME: HeaderName = HeaderName::from_static(AGE);
 const CLAIM_SLACK: Duration = Duration::from_secs(60);
 
 /// A write request's idempotency: the record it is checked against and leaves, when it
-/// carries a key.
-pub struct Idempotent(Option<Request>);
+/// carries a key; and whether its write frees space (`freeing`).
+pub struct Idempotent {
+    request: Option<Request>,
+    frees: bool,
+}
 
 impl Auth {
     /// The request's idempotency, its key scoped to this API key; `body` is the JSON body the
@@ -96,6 +99,19 @@ pub fn body_of<V: Serialize>(view: &V) -> ApiResult<Vec<u8>> {
     serde_json::to_vec(&Envelope { data: view }).map_err(|e| ApiError::internal_from("response", e))
 }
 
+/// `op` through `store.write`, or `write_freeing` when it `frees` space.
+async fn write<T, F>(store: &Store, frees: bool, op: F) -> ApiResult<T>
+where
+    F: FnOnce(&mut Tx<'_>) -> ApiResult<T> + Clone + Send + 'static,
+    T: Send + 'static,
+{
+    if frees {
+        store.write_freeing(op).await
+    } else {
+        store.write(op).await
+    }
+}
+
 /// What the write of a request with a key came to.
 enum Outcome {
     Ran(Vec<u8>),
@@ -106,9 +122,20 @@ impl Idempotent {
     /// The request of `header`'s key for `owner`, with the request's JSON body (`None` for a
     /// route that reads none); without a header, a plain write.
     pub fn new(header: Option<&KeyHeader>, owner: Owner, body: Option<&Value>) -> Idempotent {
-        Idempotent(
-            header.map(|h| Request::new(owner, h.key.clone(), h.method.as_str(), &h.path, body)),
-        )
+        Idempotent {
+            request: header
+                .map(|h| Request::new(owner, h.key.clone(), h.method.as_str(), &h.path, body)),
+            frees: false,
+        }
+    }
+
+    /// The request deletes: its write runs even below `store.min_free_mb`
+    /// (`Store::write_freeing`), so that room can be made through the API.
+    pub fn freeing(self) -> Idempotent {
+        Idempotent {
+            frees: true,
+            ..self
+        }
     }
 
     /// Runs `op` in one write operation and answers `status` with `view` of its result (a
@@ -158,8 +185,8 @@ impl Idempotent {
         F: FnOnce(&mut Tx<'_>) -> ApiResult<R> + Clone + Send + 'static,
         R: Send + 'static,
     {
-        let Some(request) = self.0 else {
-            let view = state.store.write(op).await?;
+        let Some(request) = self.request else {
+            let view = write(&state.store, self.frees, op).await?;
             return Ok(respond(status, render(&view)?.body));
         };
         // Most retries come after the first request ended: a point read answers them without
@@ -172,18 +199,16 @@ impl Idempotent {
         if let Some(replay) = counted(&state.metrics, earlier)? {
             return Ok(replayed(&state.metrics, replay));
         }
-        let outcome = state
-            .store
-            .write(move |tx| {
-                if let Some(replay) = idempotency::find(tx, &request, tx.now)? {
-                    return Ok(Outcome::Replayed(replay));
-                }
-                let view = op(tx)?;
-                let rendered = render(&view)?;
-                record(tx, &request, status, &rendered)?;
-                Ok(Outcome::Ran(rendered.body))
-            })
-            .await;
+        let outcome = write(&state.store, self.frees, move |tx| {
+            if let Some(replay) = idempotency::find(tx, &request, tx.now)? {
+                return Ok(Outcome::Replayed(replay));
+            }
+            let view = op(tx)?;
+            let rendered = render(&view)?;
+            record(tx, &request, status, &rendered)?;
+            Ok(Outcome::Ran(rendered.body))
+        })
+        .await;
         Ok(match counted(&state.metrics, outcome)? {
             Outcome::Ran(body) => respond(status, body),
             Outcome::Replayed(replay) => replayed(&state.metrics, replay),
@@ -199,7 +224,7 @@ impl Idempotent {
             metrics: Arc::clone(&state.metrics),
             claim: None,
         };
-        let Some(request) = self.0 else {
+        let Some(request) = self.request else {
             return Ok(Claim::Held(held));
         };
         let lease = call.saturating_add(CLAIM_SLACK);

@@ -639,6 +639,24 @@ fn responses(spec: &RouteSpec, contract: &Contract) -> utoipa::openapi::Response
             ),
         );
     }
+    if spec.path == "/healthz" {
+        let degraded = ObjectBuilder::new()
+            .property("status", string().enum_values(Some(["degraded"])))
+            .property("reason", string())
+            .required("status")
+            .required("reason");
+        responses = responses.response(
+            "503",
+            with_request_id(
+                ResponseBuilder::new()
+                    .description("The store cannot commit writes now: a full or failing disk")
+                    .content(
+                        "application/json",
+                        ContentBuilder::new().schema(Some(degraded)).build(),
+                    ),
+            ),
+        );
+    }
     responses.build()
 }
 
@@ -725,6 +743,10 @@ fn error_codes(spec: &RouteSpec, contract: &Contract) -> Vec<(u16, Vec<ErrorCode
         out.push((429, vec![RateLimited]));
     }
     out.push((500, vec![InternalError]));
+    // Every route that reads or writes the store; `/healthz` says so in its own body.
+    if !matches!(path, "/healthz" | "/api/v1/openapi.json") {
+        out.push((503, vec![StorageUnavailable]));
+    }
     out
 }
 

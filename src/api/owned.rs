@@ -129,7 +129,8 @@ pub async fn delete<K: Routed>(
     InProject::new(&auth, project_id)
         .answer(
             &state,
-            auth.idempotent(None),
+            // A delete runs below `store.min_free_mb` too: it makes room.
+            auth.idempotent(None).freeing(),
             StatusCode::OK,
             body_of,
             move |tx, scope, actor| {

@@ -90,7 +90,9 @@ pub async fn delete(
     let (org_id, project_id) = path.into_inner();
     let org = auth.org(&org_id)?;
     let actor = auth.actor();
+    // A delete runs below `store.min_free_mb` too: it makes room.
     auth.idempotent(None)
+        .freeing()
         .write(&state, StatusCode::OK, body_of, move |tx| {
             let cascade = project_owned::registry::delete_project(tx, &actor, &org, &project_id)?;
             Ok(json!({"id": project_id, "deleted": true, "removed": counts(cascade)}))

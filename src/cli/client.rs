@@ -6,6 +6,7 @@
 //! to `RETRIES` times: the server runs it at most once (docs/idempotency.md).
 
 use std::io::Read;
+use std::path::Path;
 use std::time::Duration;
 
 use reqwest::Method;
@@ -34,6 +35,8 @@ pub enum Credential<'a> {
     Key(&'a str),
     /// The master key of the admin API, as a bearer token.
     Master(&'a str),
+    /// None: a server's admin socket, where the file system already checked the caller.
+    Socket,
 }
 
 pub struct Api {
@@ -74,6 +77,27 @@ impl Api {
             base,
             timeout,
             retries: RETRIES,
+        })
+    }
+
+    /// A server reached over its admin socket at `socket` (a path short enough for a socket
+    /// address), waiting up to `timeout` for each answer. Nothing is sent twice: no gateway
+    /// stands between, and the socket's routes keep no `Idempotency-Key` that would make a
+    /// resent backup a replay.
+    pub fn over_socket(socket: &Path, timeout: Duration) -> CliResult<Api> {
+        let http = Client::builder()
+            .timeout(timeout)
+            .user_agent(concat!("rogeriq-cli/", env!("CARGO_PKG_VERSION")))
+            .unix_socket(socket.to_path_buf())
+            .build()
+            .map_err(|e| CliError::Network(format!("cannot start the HTTP client: {e}")))?;
+        let base = Url::parse("http://localhost/")
+            .map_err(|e| CliError::usage(format!("the socket's base URL: {e}")))?;
+        Ok(Api {
+            http,
+            base,
+            timeout,
+            retries: 0,
         })
     }
 
@@ -123,6 +147,7 @@ impl Api {
             request = match credential {
                 Credential::Key(key) => request.header("X-API-Key", key),
                 Credential::Master(key) => request.bearer_auth(key),
+                Credential::Socket => request,
             };
             if !query.is_empty() {
                 request = request.query(query);

@@ -18,7 +18,7 @@ pub(crate) mod client;
 mod config;
 mod contacts;
 mod conversations;
-mod error;
+pub(crate) mod error;
 mod integrations;
 mod kb;
 mod keys;

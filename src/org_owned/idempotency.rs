@@ -398,7 +398,8 @@ pub fn expire(
         if entries.is_empty() {
             return Ok(swept);
         }
-        let (removed, took) = store.write_blocking(move |tx| {
+        // It frees space: it runs even below `store.min_free_mb`.
+        let (removed, took) = store.write_blocking_freeing(move |tx| {
             let started = Instant::now();
             let mut removed = 0u64;
             for entry in &entries {

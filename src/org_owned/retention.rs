@@ -17,10 +17,10 @@ use std::time::{Duration, Instant};
 
 use crate::codec;
 use crate::config::AuditSettings;
-use crate::error::ApiResult;
+use crate::error::{ApiResult, ErrorCode};
 use crate::metrics::Metrics;
 use crate::org_owned::audit::AuditEntry;
-use crate::store::{Reader, Store, tables};
+use crate::store::{Reader, Store, Trouble, tables};
 use crate::timestamp::Timestamp;
 
 /// How many entries one read transaction looks at, per entry it may delete: a log that is
@@ -28,6 +28,9 @@ use crate::timestamp::Timestamp;
 const EXAMINED_PER_BATCH: usize = 16;
 
 const SECONDS_PER_DAY: i64 = 86_400;
+
+/// How often a sweep that waits for the store to heal looks again.
+const STORE_POLL: Duration = Duration::from_secs(2);
 
 /// How long a sweep's lease lasts: past the next sweep of the process that holds it, so it
 /// keeps the lease while it runs, and another takes over about two intervals after it stopped.
@@ -74,7 +77,8 @@ pub fn expire(
         let found = store.read_blocking(|rx| find_expired(rx, after.as_deref(), cut, batch))?;
         if !found.keys.is_empty() {
             let keys = found.keys;
-            let (removed, took) = store.write_blocking(move |tx| {
+            // It frees space: it runs even below `store.min_free_mb`.
+            let (removed, took) = store.write_blocking_freeing(move |tx| {
                 let started = Instant::now();
                 let mut removed = 0u64;
                 for key in &keys {
@@ -191,7 +195,23 @@ impl RetentionSweep {
         let thread = std::thread::Builder::new()
             .name(format!("rogeriq-{name}"))
             .spawn(move || {
+                // Closing the channel is the stop signal; false once it came.
+                let pause = |wait: Duration| {
+                    matches!(stopped.recv_timeout(wait), Err(RecvTimeoutError::Timeout))
+                };
                 loop {
+                    // While the store cannot write, the sweep waits for it (the store logs its
+                    // own state), then runs at once. Below `store.min_free_mb` it runs: it
+                    // frees space.
+                    while store
+                        .health()
+                        .trouble
+                        .is_some_and(|trouble| trouble != Trouble::LowSpace)
+                    {
+                        if !pause(STORE_POLL) {
+                            return;
+                        }
+                    }
                     let started = Instant::now();
                     let stop_asked =
                         || !matches!(stopped.try_recv(), Err(mpsc::TryRecvError::Empty));
@@ -212,13 +232,20 @@ impl RetentionSweep {
                             "retention sweep"
                         ),
                         Ok(_) => {}
+                        Err(err) if err.code() == ErrorCode::StorageUnavailable => {
+                            tracing::debug!(sweep = name, error = %err, "retention sweep interrupted");
+                            // Again once the store can write, and never in a tight loop.
+                            if pause(STORE_POLL) {
+                                continue;
+                            }
+                            return;
+                        }
                         Err(err) => {
                             tracing::warn!(sweep = name, error = %err, "retention sweep failed")
                         }
                     }
-                    match stopped.recv_timeout(interval) {
-                        Err(RecvTimeoutError::Timeout) => continue,
-                        _ => return,
+                    if !pause(interval) {
+                        return;
                     }
                 }
             })?;

@@ -29,7 +29,7 @@ use sha2::Sha256;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::config::WebhookSettings;
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::metrics::Metrics;
 use crate::outbound::{self, TargetPolicy};
 use crate::project_owned::outbox::{self, Event, PendingDelivery};
@@ -533,6 +533,14 @@ async fn run(store: Store, config: Arc<Config>, mut stop: oneshot::Receiver<()>)
     let (report, mut reports) = mpsc::unbounded_channel::<Progress>();
     let mut work = Work::default();
     loop {
+        if !store.health().writable() {
+            // Nothing is sent while outcomes cannot be stored: an attempt now would be sent
+            // again after the store heals. The store logs its own state.
+            tokio::select! {
+                _ = &mut stop => break,
+                () = store.writable() => {}
+            }
+        }
         if !work.writing && !work.ready.is_empty() {
             work.writing = true;
             let batch = std::mem::take(&mut work.ready);
@@ -583,7 +591,7 @@ async fn run(store: Store, config: Arc<Config>, mut stop: oneshot::Receiver<()>)
                     }
                 }
                 Err(err) => {
-                    tracing::error!(error = %err, "webhook dispatcher cannot read the outbox");
+                    log_store_failure(&err, "webhook dispatcher cannot read the outbox");
                     wake_at = Some(now.saturating_add(STORE_RETRY.as_millis() as u64));
                 }
             }
@@ -720,9 +728,23 @@ async fn write_back(store: &Store, config: &Config, batch: Vec<Settle>) -> bool 
         })
         .await;
     if let Err(err) = &written {
-        tracing::error!(error = %err, entries, "webhook outcomes not recorded");
+        log_store_failure(
+            err,
+            &format!("{entries} webhook outcomes not recorded; their entries stay due"),
+        );
     }
     written.is_ok()
+}
+
+/// A failure of the store met by the dispatcher: an unexpected one is an error of its own; the
+/// store being unavailable is logged by the store, once and in summaries, so only at debug
+/// level here.
+fn log_store_failure(err: &ApiError, what: &str) {
+    if err.code() == ErrorCode::StorageUnavailable {
+        tracing::debug!(error = %err, "{what}");
+    } else {
+        tracing::error!(error = %err, "{what}");
+    }
 }
 
 /// Records what became of one entry. An attempt is recorded whenever its webhook still exists,

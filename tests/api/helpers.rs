@@ -11,7 +11,7 @@ use rogeriq::config::{Settings, TierLimits};
 use rogeriq::org_owned::api_key;
 use rogeriq::project_owned::webhook_dispatch::Dispatcher;
 use rogeriq::server::{self, Options};
-use rogeriq::store::{Store, layout, tables};
+use rogeriq::store::{SimulatedDisk, Store, layout, tables};
 use rogeriq::timestamp::Timestamp;
 use tempfile::TempDir;
 
@@ -107,6 +107,20 @@ impl TestApp {
 
     /// Starts on `dir` (fresh, or from `stop` for a restart) with adjusted settings.
     pub fn spawn_in_with(dir: TempDir, configure: impl FnOnce(&mut Settings)) -> TestApp {
+        TestApp::start(dir, configure, None)
+    }
+
+    /// Starts on a fresh directory with its store on `disk`, a disk in memory that can fill
+    /// up (`server::launch_on`).
+    pub fn spawn_on(disk: SimulatedDisk, configure: impl FnOnce(&mut Settings)) -> TestApp {
+        TestApp::start(temp_dir(), configure, Some(disk))
+    }
+
+    fn start(
+        dir: TempDir,
+        configure: impl FnOnce(&mut Settings),
+        disk: Option<SimulatedDisk>,
+    ) -> TestApp {
         let mut settings = Settings {
             listen: "127.0.0.1:0".into(),
             data_dir: dir.path().to_path_buf(),
@@ -123,13 +137,17 @@ impl TestApp {
             enterprise: GENEROUS_LIMIT,
             anonymous: GENEROUS_LIMIT,
         };
+        // The data folder is in /dev/shm, which a container may keep small: no free-space
+        // guard but in the tests of it (faults.rs).
+        settings.store.min_free_mb = 0;
         configure(&mut settings);
-        let launched = server::launch(
-            settings,
-            Options {
-                handle_signals: false,
-            },
-        )
+        let options = Options {
+            handle_signals: false,
+        };
+        let launched = match disk {
+            None => server::launch(settings, options),
+            Some(disk) => server::launch_on(settings, options, disk),
+        }
         .expect("server started");
         let server = launched.server;
         let thread = std::thread::spawn(move || actix_web::rt::System::new().block_on(server));

@@ -56,6 +56,8 @@ fn command(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Command {
         }
     }
     cmd.env("ROGERIQ_MASTER_KEY", MASTER_KEY);
+    // The data folder may be in a small /dev/shm (helpers::temp_dir): no free-space guard.
+    cmd.env("ROGERIQ_STORE_MIN_FREE_MB", "0");
     cmd.envs(env.iter().copied());
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
