@@ -13,6 +13,12 @@ build:
 
 test:
 	$(CARGO) test --all-targets
+	$(MAKE) docs-check
+
+docs-check:
+	@# tests/docs_check.py runs the shell blocks of README.md and docs/ against fresh servers.
+	$(CARGO) build --bin rogeriq
+	python3 tests/docs_check.py
 
 bench:
 	@# benches/requests.rs loads the server with wrk (Debian package); install it when missing.

@@ -2,7 +2,7 @@
 //! `ROGERIQ_*` environment variables < command-line flags ([`Flags`]). A key's environment
 //! variable is `ROGERIQ_` plus its path joined by `_` in upper case (`[a] b_c` is
 //! `ROGERIQ_A_B_C`), and its flag, where it has one, is that path in kebab case (`--a-b-c`).
-//! Tests hold config.toml.example and README.md's settings table to the struct.
+//! Tests hold config.toml.example and docs/configuration.md's settings table to the struct.
 
 use std::path::PathBuf;
 
@@ -74,7 +74,7 @@ pub struct WebhookSettings {
     /// Most delivery attempts in progress at once.
     pub max_in_flight: u64,
     /// Whether receivers may be at private addresses: loopback, private networks, link-local
-    /// and the other special-purpose ranges (docs/webhooks.md). Off, so that a webhook cannot
+    /// and the other special-purpose ranges (docs/api/webhooks.md). Off, so that a webhook cannot
     /// reach the server's own network.
     pub allow_private_targets: bool,
     /// Private addresses or networks that receivers may be at all the same.
@@ -411,7 +411,7 @@ impl AuditSettings {
 }
 
 /// `[idempotency]`: how long a write request's `Idempotency-Key` is remembered
-/// (docs/idempotency.md).
+/// (docs/api/idempotency.md).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct IdempotencySettings {
@@ -1171,15 +1171,10 @@ mod tests {
         assert!(Settings::load(&Flags::default(), env).is_ok());
     }
 
-    /// The rows of README.md's settings table: key, env and flag cells, backticks removed.
-    fn readme_rows() -> Vec<[String; 3]> {
-        let readme = include_str!("../README.md");
-        let section = readme
-            .split("\n## Configuration\n")
-            .nth(1)
-            .expect("README.md has a Configuration section");
-        let section = section.split("\n## ").next().unwrap_or(section);
-        section
+    /// The rows of docs/configuration.md's settings table: key, env and flag cells, backticks
+    /// removed.
+    fn documented_rows() -> Vec<[String; 3]> {
+        include_str!("../docs/configuration.md")
             .lines()
             .skip_while(|l| !l.starts_with("| key | default | env | flag |"))
             .skip(2)
@@ -1193,24 +1188,24 @@ mod tests {
     }
 
     #[test]
-    fn readme_table_lists_every_key_with_its_env_and_flag() {
-        let rows = readme_rows();
+    fn documented_table_lists_every_key_with_its_env_and_flag() {
+        let rows = documented_rows();
         let listed: BTreeSet<&str> = rows.iter().map(|[key, ..]| key.as_str()).collect();
         let keys = Settings::keys();
         let declared: BTreeSet<String> = keys.iter().map(Key::dotted).collect();
         assert_eq!(
             listed,
             declared.iter().map(String::as_str).collect(),
-            "README.md's settings table"
+            "docs/configuration.md's settings table"
         );
         let flags = setting_flags();
         for [name, env, flag] in &rows {
             let key = keys.iter().find(|k| k.dotted() == *name).unwrap();
-            assert_eq!(*env, key.env_var(), "README.md's env for {name}");
+            assert_eq!(*env, key.env_var(), "docs/configuration.md's env for {name}");
             if flags.contains(&key.flag()) {
-                assert_eq!(*flag, key.flag(), "README.md's flag for {name}");
+                assert_eq!(*flag, key.flag(), "docs/configuration.md's flag for {name}");
             } else {
-                assert!(!flag.starts_with("--"), "README.md: {name} has no flag");
+                assert!(!flag.starts_with("--"), "docs/configuration.md: {name} has no flag");
             }
         }
     }

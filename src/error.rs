@@ -28,7 +28,7 @@ pub enum ErrorCode {
     /// A project already holds as many objects of a plainly listed kind as it may (409).
     LimitReached,
     /// An `Idempotency-Key` used for another request, or whose first request is still in
-    /// progress (409; docs/idempotency.md).
+    /// progress (409; docs/api/idempotency.md).
     IdempotencyConflict,
     /// A public form that its project archived (API.md §9.9, §9.12).
     FormArchived,

@@ -406,7 +406,7 @@ impl FromRequest for Auth {
     }
 }
 
-/// The `Idempotency-Key` request header, as API clients spell it (docs/idempotency.md).
+/// The `Idempotency-Key` request header, as API clients spell it (docs/api/idempotency.md).
 pub const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
 
 /// The routes whose writes take an `Idempotency-Key`.

@@ -1,4 +1,4 @@
-//! `Idempotency-Key` over HTTP (docs/idempotency.md). `Auth` and `Master` read the header of a
+//! `Idempotency-Key` over HTTP (docs/api/idempotency.md). `Auth` and `Master` read the header of a
 //! write request under `/api/v1/` once the caller is known (a malformed one is a 400 naming
 //! the header); a handler turns it, with its body, into an [`Idempotent`] and runs its one
 //! store operation through it. The check, the operation, the rendering of its response and the

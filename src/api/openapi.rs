@@ -254,7 +254,7 @@ fn access_text(access: Access) -> String {
     }
 }
 
-/// Every write with a key or the master key takes an `Idempotency-Key` (docs/idempotency.md);
+/// Every write with a key or the master key takes an `Idempotency-Key` (docs/api/idempotency.md);
 /// the public browser endpoints take none.
 fn takes_idempotency_key(spec: &RouteSpec) -> bool {
     spec.method != Method::GET && !matches!(spec.access, Access::Public)

@@ -3,7 +3,7 @@
 //! segments, sends the key, unwraps error bodies, and retries once on a short 429 (API.md §7.2,
 //! §14.3). Every write carries a fresh `Idempotency-Key`, so that a request whose answer was
 //! lost (a dropped connection, a 502/503/504 from a proxy) is sent again, with the same key, up
-//! to `RETRIES` times: the server runs it at most once (docs/idempotency.md).
+//! to `RETRIES` times: the server runs it at most once (docs/api/idempotency.md).
 
 use std::io::Read;
 use std::path::Path;

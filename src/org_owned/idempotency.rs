@@ -1,4 +1,4 @@
-//! Idempotency records (docs/idempotency.md): a write request that carries an
+//! Idempotency records (docs/api/idempotency.md): a write request that carries an
 //! `Idempotency-Key` leaves, in the transaction of its own write, a record of its response, so
 //! that a retry with the same key is answered from the record and writes nothing.
 //!

@@ -111,7 +111,7 @@ pub struct Sent {
     failure: Option<Failure>,
 }
 
-/// Why an attempt was not delivered, for the test action's result (docs/webhooks.md).
+/// Why an attempt was not delivered, for the test action's result (docs/api/webhooks.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum FailureReason {
