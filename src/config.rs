@@ -1201,11 +1201,18 @@ mod tests {
         let flags = setting_flags();
         for [name, env, flag] in &rows {
             let key = keys.iter().find(|k| k.dotted() == *name).unwrap();
-            assert_eq!(*env, key.env_var(), "docs/configuration.md's env for {name}");
+            assert_eq!(
+                *env,
+                key.env_var(),
+                "docs/configuration.md's env for {name}"
+            );
             if flags.contains(&key.flag()) {
                 assert_eq!(*flag, key.flag(), "docs/configuration.md's flag for {name}");
             } else {
-                assert!(!flag.starts_with("--"), "docs/configuration.md: {name} has no flag");
+                assert!(
+                    !flag.starts_with("--"),
+                    "docs/configuration.md: {name} has no flag"
+                );
             }
         }
     }

@@ -1,5 +1,5 @@
 //! `ApiError` over HTTP: the status of each error code and the contract's error body
-//! (API.md §5). Internal causes are logged here with the request id and never rendered.
+//! (docs/api/errors.md). Internal causes are logged here with the request id and never rendered.
 
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpResponse, ResponseError};
@@ -8,31 +8,9 @@ use serde::Serialize;
 use crate::api::request_id;
 use crate::error::{ApiError, ErrorCode, Issue};
 
-/// The HTTP status of each code of API.md §5.2.
+/// The HTTP status of a code, as the code table (`error::ErrorCode`) gives it.
 pub fn status(code: ErrorCode) -> StatusCode {
-    match code {
-        ErrorCode::BadJson | ErrorCode::BadRequest | ErrorCode::NoUpdates => {
-            StatusCode::BAD_REQUEST
-        }
-        ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
-        ErrorCode::Forbidden
-        | ErrorCode::InsufficientScope
-        | ErrorCode::ApiKeyOrgMismatch
-        | ErrorCode::ApiKeyProjectMismatch => StatusCode::FORBIDDEN,
-        ErrorCode::ProjectNotFound
-        | ErrorCode::ConversationNotFound
-        | ErrorCode::ContactNotFound
-        | ErrorCode::ResourceNotFound => StatusCode::NOT_FOUND,
-        ErrorCode::SlugConflict | ErrorCode::LimitReached | ErrorCode::IdempotencyConflict => {
-            StatusCode::CONFLICT
-        }
-        ErrorCode::FormArchived | ErrorCode::BeaconArchived => StatusCode::GONE,
-        ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
-        ErrorCode::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
-        // 503 for a full disk too (not 507, a WebDAV status): one status and one code for
-        // every "retry later" of the store, which clients and load balancers already know.
-        ErrorCode::StorageUnavailable => StatusCode::SERVICE_UNAVAILABLE,
-    }
+    StatusCode::from_u16(code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
 }
 
 #[derive(Serialize)]

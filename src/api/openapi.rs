@@ -5,6 +5,8 @@
 //! the server reads them field by field (`validate::Input`) rather than through serde types;
 //! each schema states exactly what that reader accepts, so that a fuzzer can check both ways.
 
+use std::collections::BTreeMap;
+
 use actix_web::http::Method;
 use actix_web::http::header::ContentType;
 use actix_web::{HttpResponse, web};
@@ -670,84 +672,72 @@ fn with_request_id(response: ResponseBuilder) -> ResponseBuilder {
     )
 }
 
-/// The error codes a route can answer, by status.
-fn error_codes(spec: &RouteSpec, contract: &Contract) -> Vec<(u16, Vec<ErrorCode>)> {
+/// The error codes a route can answer, grouped by the status the code table gives each.
+fn error_codes(spec: &RouteSpec, contract: &Contract) -> BTreeMap<u16, Vec<ErrorCode>> {
     use ErrorCode::*;
     let path = spec.path;
-    let mut bad = vec![BadRequest];
+    let mut codes = vec![BadRequest];
     if contract.body.is_some() {
-        bad.push(BadJson);
+        codes.push(BadJson);
         if spec.method == Method::PATCH {
-            bad.push(NoUpdates);
+            codes.push(NoUpdates);
         }
     }
-    let mut out = vec![(400, bad)];
     match spec.access {
         Access::Public => {}
-        Access::Master => {
-            out.push((401, vec![Unauthorized]));
-            out.push((403, vec![Forbidden]));
-        }
-        Access::AnyKey => out.push((401, vec![Unauthorized])),
+        Access::Master => codes.extend([Unauthorized, Forbidden]),
+        Access::AnyKey => codes.push(Unauthorized),
         Access::Key(_) => {
-            out.push((401, vec![Unauthorized]));
-            let mut forbidden = vec![InsufficientScope];
+            codes.extend([Unauthorized, InsufficientScope]);
             if path.contains("{org_id}") {
-                forbidden.push(ApiKeyOrgMismatch);
+                codes.push(ApiKeyOrgMismatch);
             }
             if path.contains("{project_id}") {
-                forbidden.push(ApiKeyProjectMismatch);
+                codes.push(ApiKeyProjectMismatch);
             }
-            out.push((403, forbidden));
         }
     }
-    let mut missing = vec![ResourceNotFound];
+    codes.push(ResourceNotFound);
     if path.contains("{project_id}") {
-        missing.push(ProjectNotFound);
+        codes.push(ProjectNotFound);
     }
     for kind in KINDS {
-        if path.contains(&format!("{{{}_id}}", kind.singular)) && !missing.contains(&kind.not_found)
-        {
-            missing.push(kind.not_found);
+        if path.contains(&format!("{{{}_id}}", kind.singular)) {
+            codes.push(kind.not_found);
         }
     }
-    for code in contract.body_refs {
-        if !missing.contains(code) {
-            missing.push(*code);
-        }
-    }
-    out.push((404, missing));
-    let mut conflicts = Vec::new();
+    codes.extend(contract.body_refs);
     if contract.slug {
-        conflicts.push(SlugConflict);
+        codes.push(SlugConflict);
     }
     if contract.capped {
-        conflicts.push(LimitReached);
+        codes.push(LimitReached);
     }
     if takes_idempotency_key(spec) {
-        conflicts.push(IdempotencyConflict);
-    }
-    if !conflicts.is_empty() {
-        out.push((409, conflicts));
+        codes.push(IdempotencyConflict);
     }
     match path {
         // A form whose `public_api` is off, or (submitting) an origin it does not allow.
-        SUBMIT | SUBMIT_V1 | FORM_SCHEMA => {
-            out.push((403, vec![Forbidden]));
-            out.push((410, vec![FormArchived]));
-        }
-        BEACON_CONFIG => out.push((410, vec![BeaconArchived])),
+        SUBMIT | SUBMIT_V1 | FORM_SCHEMA => codes.extend([Forbidden, FormArchived]),
+        BEACON_CONFIG => codes.push(BeaconArchived),
         _ => {}
     }
     if path.starts_with("/api/") {
-        out.push((429, vec![RateLimited]));
+        codes.push(RateLimited);
     }
-    out.push((500, vec![InternalError]));
+    codes.push(InternalError);
     // Every route that reads or writes the store; `/healthz` says so in its own body.
     if !matches!(path, "/healthz" | "/api/v1/openapi.json") {
-        out.push((503, vec![StorageUnavailable]));
+        codes.push(StorageUnavailable);
     }
-    out
+    let mut by_status = BTreeMap::<u16, Vec<ErrorCode>>::new();
+    for code in codes {
+        let listed = by_status.entry(code.status()).or_default();
+        if !listed.contains(&code) {
+            listed.push(code);
+        }
+    }
+    by_status
 }
 
 /// The query parameters each list or search reads (API.md §6.2, §9).
