@@ -3,7 +3,7 @@
 # PostgreSQL when it is installed; `make fuzz` runs schemathesis at full size.
 CARGO ?= cargo
 
-.PHONY: run build test bench fuzz lint clean screenshots
+.PHONY: run build test bench soak docs-check fuzz lint clean screenshots
 
 run:
 	$(CARGO) run --release -- serve
@@ -23,11 +23,21 @@ test:
 	else \
 		echo "PostgreSQL suite skipped: PostgreSQL is not installed (apt-get install postgresql)"; \
 	fi
+	$(MAKE) docs-check
+
+docs-check:
+	@# tests/docs_check.py runs the shell blocks of README.md and docs/ against fresh servers.
+	$(CARGO) build --bin rogeriq
+	python3 tests/docs_check.py
 
 bench:
 	@# benches/requests.rs loads the server with wrk (Debian package); install it when missing.
 	command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk)
 	$(CARGO) bench
+
+soak:
+	@# benches/soak.rs: a mixed load for SOAK_MINUTES (30) against a release server, then its checks.
+	$(CARGO) bench --bench soak
 
 fuzz:
 	@# benches/fuzz.rs installs schemathesis into target/fuzz-venv when missing.

@@ -300,7 +300,8 @@ fn scrape(scrapes: usize) {
         queue_depth: 0,
         file_bytes: 1 << 30,
         records: vec![("conversations", 1_000_000)],
-        pool: None,
+        writable: true,
+        ..StoreSnapshot::default()
     };
     let scrapes = scrapes.max(1);
     let started = Instant::now();

@@ -2,7 +2,7 @@
 //! `ROGERIQ_*` environment variables < command-line flags ([`Flags`]). A key's environment
 //! variable is `ROGERIQ_` plus its path joined by `_` in upper case (`[a] b_c` is
 //! `ROGERIQ_A_B_C`), and its flag, where it has one, is that path in kebab case (`--a-b-c`).
-//! Tests hold config.toml.example and README.md's settings table to the struct.
+//! Tests hold config.toml.example and docs/configuration.md's settings table to the struct.
 
 use std::path::PathBuf;
 
@@ -42,6 +42,7 @@ pub struct Settings {
     pub mcp: McpSettings,
     pub audit: AuditSettings,
     pub dashboard: DashboardSettings,
+    pub idempotency: IdempotencySettings,
 }
 
 /// `[agent]`: the model provider behind `agent/respond` (API.md §9.7).
@@ -73,7 +74,7 @@ pub struct WebhookSettings {
     /// Most delivery attempts in progress at once.
     pub max_in_flight: u64,
     /// Whether receivers may be at private addresses: loopback, private networks, link-local
-    /// and the other special-purpose ranges (docs/webhooks.md). Off, so that a webhook cannot
+    /// and the other special-purpose ranges (docs/api/webhooks.md). Off, so that a webhook cannot
     /// reach the server's own network.
     pub allow_private_targets: bool,
     /// Private addresses or networks that receivers may be at all the same.
@@ -266,6 +267,10 @@ pub struct StoreSettings {
     /// found with `has_more` and a cursor that resumes the scan, so no request's cost grows
     /// with the project's size. Values below `MIN_LIST_SCAN_BUDGET` count as that.
     pub list_scan_budget: u64,
+    /// Free space, in MiB, below which the server refuses writes (503 `STORAGE_UNAVAILABLE`)
+    /// before the file system is full; deletes still run, so room can be made through the
+    /// API. 0 turns the guard off.
+    pub min_free_mb: u64,
 }
 
 /// The least scan budget a page gets: enough to decide at least one position of the
@@ -288,6 +293,7 @@ impl Default for StoreSettings {
             postgres_pool: 16,
             cache_mb: 64,
             list_scan_budget: 1000,
+            min_free_mb: 64,
         }
     }
 }
@@ -310,6 +316,10 @@ impl StoreSettings {
     pub fn cache_bytes(&self) -> usize {
         // Past what a `usize` holds, the cache is as large as this machine can address.
         usize::try_from(self.cache_mb.saturating_mul(1024 * 1024)).unwrap_or(usize::MAX)
+    }
+
+    pub fn min_free_bytes(&self) -> u64 {
+        self.min_free_mb.saturating_mul(1024 * 1024)
     }
 }
 
@@ -434,6 +444,37 @@ impl AuditSettings {
     }
 }
 
+/// `[idempotency]`: how long a write request's `Idempotency-Key` is remembered
+/// (docs/api/idempotency.md).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct IdempotencySettings {
+    /// Hours a key's record (and so its replay) is kept; at least 1.
+    pub retention_hours: u64,
+}
+
+impl Default for IdempotencySettings {
+    fn default() -> Self {
+        IdempotencySettings {
+            retention_hours: 24,
+        }
+    }
+}
+
+/// The longest a key may be remembered: a year.
+const MAX_IDEMPOTENCY_RETENTION_HOURS: u64 = 24 * 366;
+
+impl IdempotencySettings {
+    fn validate(&self) -> Result<(), String> {
+        if !(1..=MAX_IDEMPOTENCY_RETENTION_HOURS).contains(&self.retention_hours) {
+            return Err(format!(
+                "idempotency.retention_hours must be from 1 to {MAX_IDEMPOTENCY_RETENTION_HOURS}"
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// `[dashboard]`: the web dashboard at `/dashboard` (docs/design.md, "The dashboard").
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -525,6 +566,7 @@ impl Default for Settings {
             mcp: McpSettings::default(),
             audit: AuditSettings::default(),
             dashboard: DashboardSettings::default(),
+            idempotency: IdempotencySettings::default(),
         }
     }
 }
@@ -625,7 +667,8 @@ impl Key {
                 raw.split(',')
                     .map(str::trim)
                     .filter(|item| !item.is_empty())
-                    .map(|item| Value::from(item.to_string()))
+                    // Each item is read as a value: `1,5` is two numbers, `10.0.0.1` a string.
+                    .map(|item| parsed(item.to_string()))
                     .collect::<Vec<_>>(),
             ),
             ValueKind::Other => parsed(raw),
@@ -724,7 +767,8 @@ impl Settings {
         self.webhooks.validate()?;
         self.metrics.validate()?;
         self.audit.validate()?;
-        self.dashboard.validate()
+        self.dashboard.validate()?;
+        self.idempotency.validate()
     }
 
     /// Every setting with its default and environment variable, for `serve --help`.
@@ -913,12 +957,26 @@ mod tests {
     }
 
     #[test]
+    fn idempotency_retention_is_a_day_by_default_and_at_least_an_hour() {
+        assert_eq!(Settings::default().idempotency.retention_hours, 24);
+        let hours = |text: &'static str| {
+            move |k: &str| (k == "ROGERIQ_IDEMPOTENCY_RETENTION_HOURS").then(|| text.to_string())
+        };
+        let s = Settings::load(&Flags::default(), hours("1")).unwrap();
+        assert_eq!(s.idempotency.retention_hours, 1);
+        let err = Settings::load(&Flags::default(), hours("0")).unwrap_err();
+        assert!(err.contains("idempotency.retention_hours"), "{err}");
+    }
+
+    #[test]
     fn webhook_retry_delays_are_a_list_of_seconds_within_bounds() {
         let delays = |text: &'static str| {
             move |k: &str| (k == "ROGERIQ_WEBHOOKS_RETRY_DELAYS").then(|| text.to_string())
         };
         let s = Settings::load(&Flags::default(), delays("[0.5, 2, 60]")).unwrap();
         assert_eq!(s.webhooks.retry_delays, vec![0.5, 2.0, 60.0]);
+        let commas = Settings::load(&Flags::default(), delays("1, 5,30")).unwrap();
+        assert_eq!(commas.webhooks.retry_delays, vec![1.0, 5.0, 30.0]);
         let none = Settings::load(&Flags::default(), delays("[]")).unwrap();
         assert!(none.webhooks.retry_delays.is_empty());
         for bad in [
@@ -1219,15 +1277,10 @@ mod tests {
         assert!(Settings::load(&Flags::default(), env).is_ok());
     }
 
-    /// The rows of README.md's settings table: key, env and flag cells, backticks removed.
-    fn readme_rows() -> Vec<[String; 3]> {
-        let readme = include_str!("../README.md");
-        let section = readme
-            .split("\n## Configuration\n")
-            .nth(1)
-            .expect("README.md has a Configuration section");
-        let section = section.split("\n## ").next().unwrap_or(section);
-        section
+    /// The rows of docs/configuration.md's settings table: key, env and flag cells, backticks
+    /// removed.
+    fn documented_rows() -> Vec<[String; 3]> {
+        include_str!("../docs/configuration.md")
             .lines()
             .skip_while(|l| !l.starts_with("| key | default | env | flag |"))
             .skip(2)
@@ -1241,24 +1294,31 @@ mod tests {
     }
 
     #[test]
-    fn readme_table_lists_every_key_with_its_env_and_flag() {
-        let rows = readme_rows();
+    fn documented_table_lists_every_key_with_its_env_and_flag() {
+        let rows = documented_rows();
         let listed: BTreeSet<&str> = rows.iter().map(|[key, ..]| key.as_str()).collect();
         let keys = Settings::keys();
         let declared: BTreeSet<String> = keys.iter().map(Key::dotted).collect();
         assert_eq!(
             listed,
             declared.iter().map(String::as_str).collect(),
-            "README.md's settings table"
+            "docs/configuration.md's settings table"
         );
         let flags = setting_flags();
         for [name, env, flag] in &rows {
             let key = keys.iter().find(|k| k.dotted() == *name).unwrap();
-            assert_eq!(*env, key.env_var(), "README.md's env for {name}");
+            assert_eq!(
+                *env,
+                key.env_var(),
+                "docs/configuration.md's env for {name}"
+            );
             if flags.contains(&key.flag()) {
-                assert_eq!(*flag, key.flag(), "README.md's flag for {name}");
+                assert_eq!(*flag, key.flag(), "docs/configuration.md's flag for {name}");
             } else {
-                assert!(!flag.starts_with("--"), "README.md: {name} has no flag");
+                assert!(
+                    !flag.starts_with("--"),
+                    "docs/configuration.md: {name} has no flag"
+                );
             }
         }
     }

@@ -1,7 +1,7 @@
 //! The one error type of the service. Every failure, from any layer, becomes an `ApiError`: a
 //! stable code, a message for the client, validation issues, and for unexpected failures the
 //! underlying cause, kept for the log only. This module knows nothing of HTTP; `api::error` maps
-//! codes to statuses and renders the contract's error body (API.md §5).
+//! statuses from the code table below and renders the contract's error body (docs/api/errors.md).
 
 use std::borrow::Cow;
 use std::error::Error;
@@ -9,59 +9,70 @@ use std::fmt;
 
 use serde::Serialize;
 
-/// The stable error codes of API.md §5.2.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorCode {
-    BadJson,
-    BadRequest,
-    NoUpdates,
-    Unauthorized,
-    Forbidden,
-    InsufficientScope,
-    ApiKeyOrgMismatch,
-    ApiKeyProjectMismatch,
-    ProjectNotFound,
-    ConversationNotFound,
-    ContactNotFound,
-    ResourceNotFound,
-    SlugConflict,
-    /// A project already holds as many objects of a plainly listed kind as it may (409).
-    LimitReached,
-    /// A public form that its project archived (API.md §9.9, §9.12).
-    FormArchived,
-    /// A beacon that its project archived, asked for its public config.
-    BeaconArchived,
-    RateLimited,
-    InternalError,
-    /// The store cannot serve now (its database is unreachable, or a write kept conflicting
-    /// with concurrent writes); a retry after `retry_after` seconds may succeed (503).
-    ServiceUnavailable,
+/// The one table of error codes: each code's variant, its text in the error body, and the HTTP
+/// status it is answered with (docs/api/errors.md). `api::error` and the OpenAPI document read
+/// the status from here.
+macro_rules! error_codes {
+    ($($(#[$doc:meta])* $variant:ident = ($text:literal, $status:literal),)*) => {
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+        pub enum ErrorCode {
+            $($(#[$doc])* $variant,)*
+        }
+
+        impl ErrorCode {
+            /// Every code, in the table's order.
+            #[cfg(test)]
+            pub const ALL: &'static [ErrorCode] = &[$(ErrorCode::$variant),*];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(ErrorCode::$variant => $text,)*
+                }
+            }
+
+            /// The HTTP status of an answer with this code.
+            pub fn status(self) -> u16 {
+                match self {
+                    $(ErrorCode::$variant => $status,)*
+                }
+            }
+        }
+    };
 }
 
-impl ErrorCode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ErrorCode::BadJson => "BAD_JSON",
-            ErrorCode::BadRequest => "BAD_REQUEST",
-            ErrorCode::NoUpdates => "NO_UPDATES",
-            ErrorCode::Unauthorized => "UNAUTHORIZED",
-            ErrorCode::Forbidden => "FORBIDDEN",
-            ErrorCode::InsufficientScope => "INSUFFICIENT_SCOPE",
-            ErrorCode::ApiKeyOrgMismatch => "API_KEY_ORG_MISMATCH",
-            ErrorCode::ApiKeyProjectMismatch => "API_KEY_PROJECT_MISMATCH",
-            ErrorCode::ProjectNotFound => "PROJECT_NOT_FOUND",
-            ErrorCode::ConversationNotFound => "CONVERSATION_NOT_FOUND",
-            ErrorCode::ContactNotFound => "CONTACT_NOT_FOUND",
-            ErrorCode::ResourceNotFound => "RESOURCE_NOT_FOUND",
-            ErrorCode::SlugConflict => "SLUG_CONFLICT",
-            ErrorCode::LimitReached => "LIMIT_REACHED",
-            ErrorCode::FormArchived => "FORM_ARCHIVED",
-            ErrorCode::BeaconArchived => "BEACON_ARCHIVED",
-            ErrorCode::RateLimited => "RATE_LIMITED",
-            ErrorCode::InternalError => "INTERNAL_ERROR",
-            ErrorCode::ServiceUnavailable => "SERVICE_UNAVAILABLE",
-        }
-    }
+error_codes! {
+    BadJson = ("BAD_JSON", 400),
+    BadRequest = ("BAD_REQUEST", 400),
+    NoUpdates = ("NO_UPDATES", 400),
+    Unauthorized = ("UNAUTHORIZED", 401),
+    Forbidden = ("FORBIDDEN", 403),
+    InsufficientScope = ("INSUFFICIENT_SCOPE", 403),
+    ApiKeyOrgMismatch = ("API_KEY_ORG_MISMATCH", 403),
+    ApiKeyProjectMismatch = ("API_KEY_PROJECT_MISMATCH", 403),
+    ProjectNotFound = ("PROJECT_NOT_FOUND", 404),
+    ConversationNotFound = ("CONVERSATION_NOT_FOUND", 404),
+    ContactNotFound = ("CONTACT_NOT_FOUND", 404),
+    ResourceNotFound = ("RESOURCE_NOT_FOUND", 404),
+    SlugConflict = ("SLUG_CONFLICT", 409),
+    /// A project already holds as many objects of a plainly listed kind as it may.
+    LimitReached = ("LIMIT_REACHED", 409),
+    /// An `Idempotency-Key` used for another request, or whose first request is still in
+    /// progress (docs/api/idempotency.md).
+    IdempotencyConflict = ("IDEMPOTENCY_CONFLICT", 409),
+    /// A public form that its project archived (docs/api/forms-and-beacons.md).
+    FormArchived = ("FORM_ARCHIVED", 410),
+    /// A beacon that its project archived, asked for its public config.
+    BeaconArchived = ("BEACON_ARCHIVED", 410),
+    RateLimited = ("RATE_LIMITED", 429),
+    InternalError = ("INTERNAL_ERROR", 500),
+    /// The store cannot commit writes (a full or failing disk, a lost database), or cannot
+    /// read what was asked: retry after `retry_after` seconds. 503 for a full disk too (not
+    /// 507, a WebDAV status): one status for every "retry later" of the store, which clients
+    /// and load balancers already know.
+    StorageUnavailable = ("STORAGE_UNAVAILABLE", 503),
+    /// A write kept conflicting with concurrent writes on a shared database (PostgreSQL): it
+    /// was tried about ten times and nothing of it was written; retry after `retry_after`.
+    ServiceUnavailable = ("SERVICE_UNAVAILABLE", 503),
 }
 
 /// One invalid field of a request: `path` joins nested keys and indexes with dots.
@@ -101,8 +112,8 @@ pub struct ApiError {
     code: ErrorCode,
     message: Cow<'static, str>,
     issues: Vec<Issue>,
-    /// For `RATE_LIMITED` and `SERVICE_UNAVAILABLE`: whole seconds until a retry can succeed
-    /// (API.md §5.1, §7.2).
+    /// For `RATE_LIMITED`, `STORAGE_UNAVAILABLE` and `SERVICE_UNAVAILABLE`: whole seconds
+    /// until a retry can succeed (API.md §5.1, §7.2).
     retry_after: Option<u64>,
     /// What went wrong inside, for the log only; never rendered to the client.
     internal: Option<Internal>,
@@ -116,6 +127,13 @@ struct Internal {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+/// The `Retry-After` of `STORAGE_UNAVAILABLE`: short, since a refusal costs the server nothing
+/// and the store retries on its own (its reopen backoff is capped at 30 s).
+pub const STORAGE_RETRY_AFTER_SECS: u64 = 5;
+
+/// The `Retry-After` of `SERVICE_UNAVAILABLE`: conflicts pass within milliseconds.
+pub const CONFLICT_RETRY_AFTER_SECS: u64 = 1;
 
 impl ApiError {
     pub fn new(code: ErrorCode, message: impl Into<Cow<'static, str>>) -> Self {
@@ -136,15 +154,39 @@ impl ApiError {
         }
     }
 
-    /// 503 `SERVICE_UNAVAILABLE`: the store cannot serve now; a retry after `retry_after`
-    /// whole seconds may succeed. Nothing of the request was written.
-    pub fn unavailable(retry_after: u64) -> Self {
+    /// 503 `STORAGE_UNAVAILABLE`: the store cannot write (or read) now; a retry after
+    /// `STORAGE_RETRY_AFTER_SECS` may succeed.
+    pub fn storage_unavailable() -> Self {
         ApiError {
-            retry_after: Some(retry_after),
+            retry_after: Some(STORAGE_RETRY_AFTER_SECS),
+            ..ApiError::new(
+                ErrorCode::StorageUnavailable,
+                "The server cannot store data right now; retry later",
+            )
+        }
+    }
+
+    /// 503 `SERVICE_UNAVAILABLE`: a write kept conflicting with concurrent ones and was given
+    /// up; nothing of it was written.
+    pub fn service_unavailable() -> Self {
+        ApiError {
+            retry_after: Some(CONFLICT_RETRY_AFTER_SECS),
             ..ApiError::new(
                 ErrorCode::ServiceUnavailable,
                 "The service is unavailable for a moment; retry shortly",
             )
+        }
+    }
+
+    /// `storage_unavailable` caused by `cause`, which stays reachable for the log (never
+    /// rendered to the client).
+    pub fn storage_unavailable_from(cause: impl Into<Cause>) -> Self {
+        ApiError {
+            internal: Some(Internal {
+                layer: Some("storage"),
+                cause: cause.into(),
+            }),
+            ..ApiError::storage_unavailable()
         }
     }
 
@@ -158,6 +200,12 @@ impl ApiError {
 
     pub fn bad_request(message: impl Into<Cow<'static, str>>) -> Self {
         ApiError::new(ErrorCode::BadRequest, message)
+    }
+
+    /// This error with `issues`: a validation failure of something other than the body (a
+    /// header), under its own message.
+    pub fn with_issues(self, issues: Vec<Issue>) -> Self {
+        ApiError { issues, ..self }
     }
 
     /// An unexpected failure described by `detail`: the client sees a generic message, the log
@@ -222,6 +270,24 @@ impl Error for ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_code_table_holds_unique_codes_with_error_statuses() {
+        let mut texts = std::collections::BTreeSet::new();
+        for code in ErrorCode::ALL {
+            let text = code.as_str();
+            assert!(texts.insert(text), "{text} appears twice");
+            assert!(
+                text.chars().all(|c| c.is_ascii_uppercase() || c == '_'),
+                "{text}"
+            );
+            assert!(
+                (400..600).contains(&code.status()),
+                "{text}: {}",
+                code.status()
+            );
+        }
+    }
 
     #[test]
     fn a_described_internal_error_shows_its_detail() {

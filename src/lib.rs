@@ -1,8 +1,11 @@
 //! rogeriq: a self-hosted server for the RogerIQ customer-support API. docs/design.md explains
 //! the storage layout, the transaction rules and the request path.
 
+pub mod admin_socket;
 pub mod api;
 pub mod auth;
+#[cfg(test)]
+mod captured_log;
 pub mod codec;
 pub mod config;
 pub mod error;

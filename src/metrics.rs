@@ -81,6 +81,12 @@ pub struct StoreSnapshot {
     pub records: Vec<(&'static str, u64)>,
     /// The connection pool, where the store has one (PostgreSQL).
     pub pool: Option<PoolSnapshot>,
+    /// Whether the store commits writes now.
+    pub writable: bool,
+    /// Commits that failed on storage since the start.
+    pub failed_commits: u64,
+    /// Attempts to reopen the store (or reconnect) after a failure since the start.
+    pub reopen_attempts: u64,
 }
 
 /// A PostgreSQL store's connection pool and conflicts, as the store counts them.
@@ -104,6 +110,9 @@ pub struct Metrics {
     writer_commit_seconds: Histogram,
     store_file_bytes: Gauge,
     store_records: Family<KindLabels, Gauge>,
+    store_writable: Gauge,
+    store_failed_commits: Counter,
+    store_reopen_attempts: Counter,
     webhook_attempts: Family<OutcomeLabels, Counter>,
     rate_limited: Family<TierLabels, Counter>,
     audit_expired: Counter,
@@ -114,6 +123,8 @@ pub struct Metrics {
     /// Held while the counters above catch up with the store's: two scrapes at once must not
     /// both add the same difference.
     pool_sync: Mutex<()>,
+    idempotent_replays: Counter,
+    idempotency_conflicts: Counter,
 }
 
 impl Default for Metrics {
@@ -133,6 +144,9 @@ impl Metrics {
             writer_commit_seconds: seconds_histogram(),
             store_file_bytes: Gauge::default(),
             store_records: Family::default(),
+            store_writable: Gauge::default(),
+            store_failed_commits: Counter::default(),
+            store_reopen_attempts: Counter::default(),
             webhook_attempts: Family::default(),
             rate_limited: Family::default(),
             audit_expired: Counter::default(),
@@ -141,6 +155,8 @@ impl Metrics {
             pool_wait_seconds: Counter::default(),
             serialization_retries: Counter::default(),
             pool_sync: Mutex::new(()),
+            idempotent_replays: Counter::default(),
+            idempotency_conflicts: Counter::default(),
         };
         // Every outcome and tier from the start, so that an alert on a rate sees zeros
         // rather than no series.
@@ -195,6 +211,21 @@ impl Metrics {
             metrics.store_records.clone(),
         );
         registry.register(
+            "store_writable",
+            "1 while the store commits writes, 0 while it cannot (a full or failing disk, free space below store.min_free_mb)",
+            metrics.store_writable.clone(),
+        );
+        registry.register(
+            "store_failed_commits",
+            "Commits that failed on storage (their writes were answered 503)",
+            metrics.store_failed_commits.clone(),
+        );
+        registry.register(
+            "store_reopen_attempts",
+            "Attempts to reopen the store after a storage failure",
+            metrics.store_reopen_attempts.clone(),
+        );
+        registry.register(
             "webhook_attempts",
             "Webhook delivery attempts, by outcome: delivered, retryable failure, permanent failure",
             metrics.webhook_attempts.clone(),
@@ -228,6 +259,16 @@ impl Metrics {
             "store_serialization_retries",
             "PostgreSQL write transactions run again after a serialization failure or a deadlock",
             metrics.serialization_retries.clone(),
+        );
+        registry.register(
+            "idempotent_replays",
+            "Write requests answered with the stored response of an earlier one with the same Idempotency-Key",
+            metrics.idempotent_replays.clone(),
+        );
+        registry.register(
+            "idempotency_conflicts",
+            "Write requests refused with 409 IDEMPOTENCY_CONFLICT: their Idempotency-Key was used for another request, or its first request was still in progress",
+            metrics.idempotency_conflicts.clone(),
         );
         metrics
     }
@@ -268,10 +309,28 @@ impl Metrics {
         self.audit_expired.inc_by(entries);
     }
 
+    /// A write request answered from an idempotency record.
+    pub fn idempotent_replay(&self) {
+        self.idempotent_replays.inc();
+    }
+
+    /// A write request refused with 409 `IDEMPOTENCY_CONFLICT`.
+    pub fn idempotency_conflict(&self) {
+        self.idempotency_conflicts.inc();
+    }
+
     /// The metrics in Prometheus' text format, with the store as `store` says it is now.
     pub fn render(&self, store: &StoreSnapshot) -> String {
         self.writer_queue.set(gauge_value(store.queue_depth));
         self.store_file_bytes.set(gauge_value(store.file_bytes));
+        self.store_writable.set(i64::from(store.writable));
+        // The store keeps the totals; the counters follow them.
+        for (counter, total) in [
+            (&self.store_failed_commits, store.failed_commits),
+            (&self.store_reopen_attempts, store.reopen_attempts),
+        ] {
+            counter.inc_by(total.saturating_sub(counter.get()));
+        }
         for (kind, count) in &store.records {
             self.store_records
                 .get_or_create(&KindLabels { kind })
@@ -346,6 +405,9 @@ mod tests {
                 wait_seconds: 0.5,
                 serialization_retries: 4,
             }),
+            writable: false,
+            failed_commits: 3,
+            reopen_attempts: 2,
         });
         assert!(text.contains(
             "rogeriq_http_requests_total{method=\"other\",route=\"/api/v1/projects/{project_id}\",status=\"4xx\"} 1\n"
@@ -375,6 +437,15 @@ mod tests {
         );
         assert!(
             text.contains("rogeriq_store_serialization_retries_total 4\n"),
+            "{text}"
+        );
+        assert!(text.contains("rogeriq_store_writable 0\n"), "{text}");
+        assert!(
+            text.contains("rogeriq_store_failed_commits_total 3\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("rogeriq_store_reopen_attempts_total 2\n"),
             "{text}"
         );
     }

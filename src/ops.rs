@@ -4,9 +4,13 @@
 //!
 //! A running server holds its data file alone (redb's `ExclusiveWriter` mode, which keeps file
 //! locks off its read transactions). Beside one, `backup` and `export` ask that server for a
-//! backup (`POST /api/v1/admin/backup`, at the address and with the master key of the same
-//! settings), which it writes under `data_dir/backups/`: `backup` gives that file its name,
-//! `export` reads it, and both remove it from there. `restore` is refused.
+//! backup (`POST /api/v1/admin/backup`) over its admin socket in the data folder
+//! (`rogeriq::admin_socket`), where no key is needed: whoever may open the socket may read the
+//! data file. Where the socket does not answer, they ask over HTTP, at the address and with
+//! the master key of the same settings. The server writes the backup under
+//! `data_dir/backups/`: `backup` gives that file its name, `export` reads it, and both remove
+//! it from there. `restore` is refused while a server answers on the socket, or anything else
+//! holds the file.
 
 use std::fs::{self, OpenOptions};
 use std::io::{BufWriter, Write};
@@ -17,6 +21,7 @@ use std::time::Duration;
 
 use clap::Args;
 use reqwest::Method;
+use rogeriq::admin_socket;
 use rogeriq::config::{Flags, Settings, StoreBackend};
 use rogeriq::error::ApiError;
 use rogeriq::project_owned::export::{Exported, export_org};
@@ -26,6 +31,7 @@ use rogeriq::store::{Limits, Location, OpenError, Store, postgres};
 use serde_json::json;
 
 use crate::cli::client::{Api, Credential};
+use crate::cli::error::CliError;
 
 /// Exit code of a restore refused because a server holds the data file.
 const EXIT_IN_USE: u8 = 3;
@@ -169,22 +175,33 @@ struct ServerBackup {
 }
 
 impl ServerBackup {
-    /// Asks the server of `settings` (`listen`, `master_key`) for a backup, after
-    /// `ReadSource::open` found the data file held. `tool` names the command, for messages.
+    /// Asks the server that holds the store for a backup, after `ReadSource::open` found the
+    /// data file held: over its admin socket, else over HTTP at `listen` with `master_key`.
+    /// `tool` names the command, for messages.
     fn ask(settings: &Settings, tool: &str) -> Result<ServerBackup, String> {
         let held = format!(
             "the data file {} is held by a running rogeriq server",
             settings.data_file().display()
         );
+        let socket = settings.data_dir.join(admin_socket::FILE_NAME);
+        let unanswered = match ask_over_socket(&settings.data_dir) {
+            Ok(answer) => {
+                let server = format!("unix:{}", socket.display());
+                return ServerBackup::made(settings, answer, server, &held, "");
+            }
+            Err(why) => why,
+        };
         let fix = format!(
-            "give `rogeriq {tool}` the settings of that server (its address: listen, --listen or \
-             ROGERIQ_LISTEN; its master key: master_key or ROGERIQ_MASTER_KEY; or its --config \
-             file), or stop the server"
+            "run `rogeriq {tool}` as the server's user, so that it reaches the server's admin \
+             socket {}; or give it the settings of that server (its address: listen, --listen \
+             or ROGERIQ_LISTEN; its master key: master_key or ROGERIQ_MASTER_KEY; or its \
+             --config file); or stop the server",
+            socket.display()
         );
         if settings.master_key.is_empty() {
             return Err(format!(
-                "{held}, and no master key is set to ask it for a backup (POST \
-                 /api/v1/admin/backup): {fix}"
+                "{held}, its admin socket does not answer ({unanswered}), and no master key is \
+                 set to ask it for a backup over HTTP (POST /api/v1/admin/backup): {fix}"
             ));
         }
         let server =
@@ -201,10 +218,22 @@ impl ServerBackup {
         });
         let answer = asked.map_err(|err| {
             format!(
-                "{held}, and asking the server at {server} for a backup failed ({}): {fix}",
+                "{held}, its admin socket does not answer ({unanswered}), and asking the server \
+                 at {server} for a backup failed ({}): {fix}",
                 err.one_line()
             )
         })?;
+        ServerBackup::made(settings, answer, server, &held, &fix)
+    }
+
+    /// The backup a server answered `answer` about, once found in this data folder.
+    fn made(
+        settings: &Settings,
+        answer: serde_json::Value,
+        server: String,
+        held: &str,
+        fix: &str,
+    ) -> Result<ServerBackup, String> {
         let name = answer["data"]["name"]
             .as_str()
             .filter(|name| is_plain_file_name(name))
@@ -224,6 +253,36 @@ impl ServerBackup {
             ));
         }
         Ok(made)
+    }
+}
+
+/// Asks the server on the admin socket of `data_dir` for a backup; says why not otherwise.
+fn ask_over_socket(data_dir: &Path) -> Result<serde_json::Value, String> {
+    let at = admin_socket::SocketPath::of(data_dir).map_err(|err| err.to_string())?;
+    let api = Api::over_socket(at.path(), SERVER_BACKUP_TIMEOUT).map_err(|e| e.one_line())?;
+    let url = api.url(&["admin", "backup"]).map_err(|e| e.one_line())?;
+    api.call(Method::POST, url, Credential::Socket, &Vec::new(), None)
+        .map_err(|err| err.one_line())
+}
+
+/// Whether a server answers on the admin socket of `data_dir`.
+fn server_answers(data_dir: &Path) -> bool {
+    let Ok(at) = admin_socket::SocketPath::of(data_dir) else {
+        return false;
+    };
+    // `/healthz` answers 503 while the store cannot write: still a server.
+    let Ok(api) = Api::over_socket(at.path(), Duration::from_secs(10)) else {
+        return false;
+    };
+    match api.url(&[]) {
+        Ok(mut url) => {
+            url.set_path("/healthz");
+            match api.call(Method::GET, url, Credential::Socket, &Vec::new(), None) {
+                Ok(_) => true,
+                Err(err) => matches!(err, CliError::Api(_)),
+            }
+        }
+        Err(_) => false,
     }
 }
 
@@ -259,7 +318,8 @@ fn is_plain_file_name(name: &str) -> bool {
     matches!(parts.next(), Some(Component::Normal(_))) && parts.next().is_none()
 }
 
-/// `rogeriq restore --from FILE`: refused while a server holds the data file.
+/// `rogeriq restore --from FILE`: refused while a server answers on the data folder's admin
+/// socket, or anything else holds the data file.
 pub fn restore(args: &RestoreArgs) -> ExitCode {
     let settings = match settings(&args.store, None) {
         Ok(settings) => settings,
@@ -267,6 +327,14 @@ pub fn restore(args: &RestoreArgs) -> ExitCode {
     };
     if let Some(refused) = refuse_postgres(&settings) {
         return refused;
+    }
+    if server_answers(&settings.data_dir) {
+        eprintln!(
+            "rogeriq: a rogeriq server is running on {} (it answers on its admin socket); the \
+             data file is in use: stop the server before restoring",
+            settings.data_dir.display()
+        );
+        return ExitCode::from(EXIT_IN_USE);
     }
     match backup::restore(&settings.data_file(), &args.from) {
         Ok(restored) => done(json!(restored)),

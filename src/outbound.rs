@@ -4,7 +4,7 @@
 //!
 //! Webhook URLs come from clients, so webhooks have a client of their own, guarded by a
 //! [`TargetPolicy`]: unless `webhooks.allow_private_targets` is on, it connects to no address of
-//! a special-purpose range ([`special_range`], docs/webhooks.md lists them) that
+//! a special-purpose range ([`special_range`], docs/api/webhooks.md lists them) that
 //! `webhooks.allowed_private_targets` does not name. Names are resolved and checked before
 //! connecting, by the client's resolver, at every attempt (so DNS rebinding gains nothing); a
 //! URL whose host is an address literal is never resolved, so its sender checks it first

@@ -4,33 +4,36 @@
 
 use std::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use actix_http::HttpService;
+use actix_http::Protocol;
 use actix_service::{IntoServiceFactory, ServiceFactoryExt, apply_fn_factory, map_config};
 use actix_web::dev::{AppConfig, Server, ServerHandle, Service, fn_service};
-use actix_web::rt::net::TcpStream;
+use actix_web::rt::net::{TcpStream, UnixStream};
 use actix_web::rt::signal::unix::{SignalKind, signal};
 use actix_web::web;
 
+use crate::admin_socket;
 use crate::api::{self, AppState, connection};
 use crate::auth::MasterKey;
 use crate::auth::scope::{Scope, Verb};
-use crate::config::{Settings, StoreBackend};
+use crate::config::Settings;
 use crate::error::{ApiError, ApiResult};
 use crate::mcp::call::Api;
 use crate::mcp::http::HttpEndpoint;
 use crate::org_owned::api_key::{self, KeyCreate};
 use crate::org_owned::audit::Actor;
+use crate::org_owned::idempotency;
 use crate::org_owned::org::{self, OrgCreate};
 use crate::org_owned::retention::RetentionSweep;
 use crate::outbound;
 use crate::project_owned::registry;
 use crate::project_owned::webhook_dispatch::Dispatcher;
 use crate::rate_limit::Tier;
-use crate::store::{Limits, Location, OpenError, Store};
+use crate::store::{Limits, Location, OpenError, SimulatedDisk, Store, warn_if_others_can_access};
 
 /// How long in-flight requests may take to finish after a shutdown signal.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
@@ -60,8 +63,9 @@ impl Bootstrap {
 }
 
 /// On a store with no organisation, creates "Default" and a key with scope `admin` on `tier`.
+/// Like every start-up write it runs below `store.min_free_mb` too: the server must start.
 fn bootstrap(store: &Store, tier: Tier) -> ApiResult<Option<Bootstrap>> {
-    store.write_blocking(move |tx| {
+    store.write_blocking_freeing(move |tx| {
         if !org::list(tx)?.is_empty() {
             return Ok(None);
         }
@@ -123,6 +127,7 @@ pub enum StartError {
     Counts(ApiError),
     Retention(std::io::Error),
     Mcp(String),
+    AdminSocket(std::io::Error),
 }
 
 impl fmt::Display for StartError {
@@ -141,9 +146,10 @@ impl fmt::Display for StartError {
             StartError::Bootstrap(err) => write!(f, "first-start setup failed: {err}"),
             StartError::Counts(err) => write!(f, "cannot count the stored records: {err}"),
             StartError::Retention(err) => {
-                write!(f, "cannot start the audit retention sweep: {err}")
+                write!(f, "cannot start a retention sweep: {err}")
             }
             StartError::Mcp(err) => write!(f, "cannot set up /mcp: {err}"),
+            StartError::AdminSocket(err) => write!(f, "cannot open the admin socket: {err}"),
         }
     }
 }
@@ -164,43 +170,74 @@ impl std::error::Error for StartError {}
 /// Builds the app from settings: binds the listener, creates the data folder, opens the
 /// store, builds the HTTP server and, on a store with no organisation, makes the first one. The
 /// server does not run until polled. Call it outside any async runtime: it waits for the store.
-pub fn launch(mut settings: Settings, options: Options) -> Result<Launched, StartError> {
+pub fn launch(settings: Settings, options: Options) -> Result<Launched, StartError> {
+    launch_with(settings, options, None)
+}
+
+/// `launch` with the store on `disk`, a disk in memory that can fill up, instead of the data
+/// file (the tests of a full disk through HTTP). The data folder still holds the rest.
+pub fn launch_on(
+    settings: Settings,
+    options: Options,
+    disk: SimulatedDisk,
+) -> Result<Launched, StartError> {
+    launch_with(settings, options, Some(disk))
+}
+
+fn launch_with(
+    mut settings: Settings,
+    options: Options,
+    disk: Option<SimulatedDisk>,
+) -> Result<Launched, StartError> {
     // From here on only the master key's hash is kept (API.md §18.1).
     let master = MasterKey::from_setting(&std::mem::take(&mut settings.master_key));
     // First, so that a busy port or a bad `listen` leaves no data folder behind.
     let listener = TcpListener::bind(&settings.listen)
         .map_err(|err| StartError::Listen(settings.listen.clone(), err))?;
     let addr = listener.local_addr().map_err(StartError::Serve)?;
-    if settings.store.backend == StoreBackend::Redb {
-        std::fs::create_dir_all(&settings.data_dir)
-            .map_err(|err| StartError::DataDir(settings.data_dir.clone(), err))?;
-    }
+    create_data_dir(&settings.data_dir)
+        .map_err(|err| StartError::DataDir(settings.data_dir.clone(), err))?;
     let limits = Limits {
         outbox_entries: settings.webhooks.max_pending,
         cache_bytes: settings.store.cache_bytes(),
         list_scan_budget: settings.store.list_scan_budget,
+        min_free_bytes: settings.store.min_free_bytes(),
     };
-    let store = Store::open_at(&Location::of(&settings), limits).map_err(StartError::Store)?;
+    let store = match disk {
+        None => Store::open_at(&Location::of(&settings), limits),
+        Some(disk) => Store::open_on(disk, limits),
+    }
+    .map_err(StartError::Store)?;
     registry::build_indexes(&store)
         .map_err(|err| StartError::Store(OpenError::Other(format!("building indexes: {err}"))))?;
     let clients = outbound::clients(&settings.webhooks).map_err(StartError::HttpClient)?;
     let webhook_client = clients.webhooks.clone();
     // Once, on a store written before the record counts existed.
     store
-        .write_blocking(registry::count_records_once)
+        .write_blocking_freeing(registry::count_records_once)
         .map_err(StartError::Counts)?;
     let mut state = AppState::new(store.clone(), master, &settings, clients);
     let metrics = Arc::clone(&state.metrics);
     let observer = Arc::clone(&metrics);
     store.observe_commits(Box::new(move |jobs, took| observer.commit(jobs, took)));
-    // Held by the state, so it stops when the server's last worker is gone.
-    state.retention = RetentionSweep::start(store.clone(), &settings.audit, Arc::clone(&metrics))
-        .map_err(StartError::Retention)?;
+    // Held by the state, so they stop when the server's last worker is gone.
+    state.sweeps.extend(
+        RetentionSweep::start(store.clone(), &settings.audit, Arc::clone(&metrics))
+            .map_err(StartError::Retention)?,
+    );
+    state.sweeps.push(
+        idempotency::start_sweep(store.clone(), &settings.idempotency)
+            .map_err(StartError::Retention)?,
+    );
     if settings.mcp.enabled {
         state.mcp = Some(mcp_endpoint(addr, &settings).map_err(StartError::Mcp)?);
     }
+    // Once the store is open: this server holds it, so a socket already there is stale.
+    let admin = admin_socket::bind(&settings.data_dir).map_err(StartError::AdminSocket)?;
+    state.admin_socket = Some(admin_socket::Remover::new(&settings.data_dir));
     let state = web::Data::new(state);
-    let server = http_server(listener, state, &settings, &options).map_err(StartError::Serve)?;
+    let server =
+        http_server(listener, admin, state, &settings, &options).map_err(StartError::Serve)?;
     let dispatcher = Dispatcher::start(store.clone(), webhook_client, &settings.webhooks, metrics)
         .map_err(StartError::Dispatcher)?;
     // Last, so that nothing after it can fail: a first start whose banner was never shown
@@ -215,6 +252,21 @@ pub fn launch(mut settings: Settings, options: Options) -> Result<Launched, Star
         dispatcher,
         bootstrap,
     })
+}
+
+/// Creates the data folder readable by its owner alone, whoever starts the server (the
+/// folders above it too, if missing). One that exists keeps its mode, with a warning if others
+/// can reach into it.
+fn create_data_dir(dir: &Path) -> std::io::Result<()> {
+    if dir.is_dir() {
+        warn_if_others_can_access(dir);
+        return Ok(());
+    }
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
 }
 
 /// Where a server bound to `addr` is reached: an unspecified address (all interfaces) on
@@ -241,9 +293,11 @@ fn mcp_endpoint(addr: SocketAddr, settings: &Settings) -> Result<HttpEndpoint, S
 /// The HTTP server on `listener`, assembled as actix-web's `HttpServer` does, plus what it
 /// cannot be told: the answer to `Expect: 100-continue` ([`connection::expect_continue`]) and
 /// a log line with the peer's address for each connection the HTTP layer drops
-/// ([`connection::log_dropped`]).
+/// ([`connection::log_dropped`]). The admin socket is served beside it, by the same workers
+/// and stopped with it ([`admin_socket_service`]).
 fn http_server(
     listener: TcpListener,
+    admin: admin_socket::Bound,
     state: web::Data<AppState>,
     settings: &Settings,
     options: &Options,
@@ -258,7 +312,11 @@ fn http_server(
         builder.disable_signals()
     };
     let draining = builder.graceful_shutdown_signal();
+    let (admin_state, admin_draining) = (state.clone(), draining.clone());
     builder
+        .listen_uds("rogeriq-admin", admin.listener, move || {
+            admin_socket_service(admin_state.clone(), admin.owner, admin_draining.clone())
+        })?
         .listen("rogeriq", listener, move || {
             let (state, draining) = (state.clone(), draining.clone());
             let expect_state = state.clone();
@@ -294,6 +352,52 @@ fn http_server(
             })
         })
         .map(|builder| builder.run())
+}
+
+/// One connection to the admin socket: HTTP/1 to [`api::admin_socket_app`], for the socket's
+/// owner (the server's user) and root alone, whatever the socket file's mode became.
+fn admin_socket_service(
+    state: web::Data<AppState>,
+    owner: u32,
+    draining: actix_server::GracefulShutdownSignal,
+) -> impl actix_service::ServiceFactory<
+    UnixStream,
+    Config = (),
+    Response = (),
+    Error = actix_http::error::DispatchError,
+    InitError = (),
+> {
+    let http = fn_service(|io: UnixStream| async { Ok((io, Protocol::Http1, None)) }).and_then(
+        HttpService::build()
+            .graceful_shutdown_signal(move || {
+                let draining = draining.clone();
+                async move { draining.notified().await }
+            })
+            .client_request_timeout(HEAD_TIMEOUT)
+            .client_disconnect_timeout(DISCONNECT_TIMEOUT)
+            .finish(map_config(
+                api::admin_socket_app(state)
+                    .into_factory()
+                    .map_err(|err| err.error_response()),
+                |_| AppConfig::default(),
+            )),
+    );
+    apply_fn_factory(http, move |io: UnixStream, http: &_| {
+        let peer = io.peer_cred().map(|cred| cred.uid());
+        let allowed = matches!(peer, Ok(uid) if uid == owner || uid == 0);
+        let connection = allowed.then(|| http.call(io));
+        async move {
+            match connection {
+                Some(connection) => {
+                    if let Err(err) = connection.await {
+                        tracing::debug!(error = ?err, "admin socket connection dropped");
+                    }
+                }
+                None => tracing::warn!(peer = ?peer, "admin socket: refused another user"),
+            }
+            Ok(())
+        }
+    })
 }
 
 /// Resolves on the first SIGTERM or SIGINT, which starts the drain: no new connections,

@@ -1,13 +1,18 @@
 //! The admin API, authenticated by the master key: API.md §18.1.
 
+use std::time::Duration;
+
+use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use serde::Serialize;
 
 use crate::api::extract::{JsonBody, Master};
-use crate::api::{State, created, ok};
+use crate::api::idempotency::{Claim, Idempotent, body_of};
+use crate::api::{State, ok};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::ids;
 use crate::org_owned::api_key::{self, CreatedKeyView, KeyCreate};
+use crate::org_owned::idempotency::Owner;
 use crate::org_owned::org::{self, Org, OrgCreate};
 use crate::timestamp::Timestamp;
 
@@ -17,13 +22,17 @@ pub async fn list_orgs(_master: Master, state: State) -> ApiResult<HttpResponse>
 }
 
 pub async fn create_org(master: Master, body: JsonBody, state: State) -> ApiResult<HttpResponse> {
-    let input = OrgCreate::from_json(body.value().await?)?;
+    let (body, idempotent) = master.read_body(body).await?;
+    let input = OrgCreate::from_json(body)?;
     let actor = master.actor();
-    let org = state
-        .store
-        .write(move |tx| org::create(tx, &actor, input))
-        .await?;
-    Ok(created(org.view()))
+    idempotent
+        .write(
+            &state,
+            StatusCode::CREATED,
+            |org: &Org| body_of(&org.view()),
+            move |tx| org::create(tx, &actor, input),
+        )
+        .await
 }
 
 /// Mints a key for an organisation; the master key may grant any scope.
@@ -34,28 +43,24 @@ pub async fn create_key(
     state: State,
 ) -> ApiResult<HttpResponse> {
     let org_id = org_id.into_inner();
-    let input = KeyCreate::from_json(
-        body.value().await?,
-        Timestamp::now(),
-        state.rate_limit.default_tier,
-    )?;
+    let (body, idempotent) = master.read_body(body).await?;
+    let input = KeyCreate::from_json(body, Timestamp::now(), state.rate_limit.default_tier)?;
     let actor = master.actor();
-    let (key, secret) = state
-        .store
-        .write(move |tx| {
+    idempotent
+        .write_new_key(&state, move |tx| {
             org::get(tx, &org_id)?.ok_or_else(|| {
                 ApiError::new(ErrorCode::ResourceNotFound, "Organisation not found")
             })?;
-            api_key::create(tx, &actor, &org_id, input)
+            let (key, secret) = api_key::create(tx, &actor, &org_id, input)?;
+            Ok(CreatedKeyView {
+                view: key.view(),
+                key: secret,
+            })
         })
-        .await?;
-    Ok(created(CreatedKeyView {
-        view: key.view(),
-        key: secret,
-    }))
+        .await
 }
 
-#[derive(Serialize, utoipa::ToSchema)]
+#[derive(Clone, Serialize, utoipa::ToSchema)]
 pub struct BackupView {
     /// The file's name in `data_dir/backups/`.
     name: String,
@@ -67,8 +72,24 @@ pub struct BackupView {
 }
 
 /// Writes a consistent backup of the whole store under `data_dir/backups/` (self-hosting
-/// addition). The copy reads one snapshot on the blocking pool; writes go on meanwhile.
-pub async fn backup(_master: Master, state: State) -> ApiResult<HttpResponse> {
+/// addition). The copy reads one snapshot on the blocking pool; writes go on meanwhile. With an
+/// `Idempotency-Key`, the key is claimed first and the answer recorded after the copy.
+pub async fn backup(master: Master, state: State) -> ApiResult<HttpResponse> {
+    write_backup(master.idempotent(None), state).await
+}
+
+/// `backup` over the admin socket (`crate::admin_socket`), where no key is asked: only the
+/// server's user can open the socket, and that user can read the data file anyway. With no
+/// key, no `Idempotency-Key` is scoped to one.
+pub async fn backup_over_socket(state: State) -> ApiResult<HttpResponse> {
+    write_backup(Idempotent::new(None, Owner::Master, None), state).await
+}
+
+async fn write_backup(idempotent: Idempotent, state: State) -> ApiResult<HttpResponse> {
+    let mut held = match idempotent.claim(&state, BACKUP_CLAIM).await? {
+        Claim::Answered(replay) => return Ok(replay),
+        Claim::Held(held) => held,
+    };
     let _turn = state.backups.one_at_a_time.lock().await;
     let created_at = Timestamp::now();
     let name = format!(
@@ -79,15 +100,21 @@ pub async fn backup(_master: Master, state: State) -> ApiResult<HttpResponse> {
     let info = state
         .store
         .backup_to(state.backups.folder.join(&name))
-        .await?;
+        .await;
+    let info = held.or_release(info).await?;
     tracing::info!(name = %name, size = info.size, entries = info.entries, "backup written");
-    Ok(created(BackupView {
+    let view = BackupView {
         name,
         size: info.size,
         entries: info.entries,
         created_at,
-    }))
+    };
+    held.finish(StatusCode::CREATED, move |_| Ok(view)).await
 }
+
+/// How long a backup's claim on its `Idempotency-Key` holds: no copy of a store this server
+/// can hold takes longer.
+const BACKUP_CLAIM: Duration = Duration::from_secs(3600);
 
 /// `20261129T041235Z`: sorts by time and is safe in a file name on every system.
 fn compact_utc(at: Timestamp) -> String {

@@ -1,9 +1,13 @@
 //! The agent: API.md §8 rows 25-30. respond, classify and suggest read the conversation in one
 //! transaction, ask the responder outside any transaction, then write in another.
 
+use std::time::Duration;
+
+use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 
 use crate::api::extract::{Auth, JsonBody};
+use crate::api::idempotency::{Claim, body_of};
 use crate::api::scoped::InProject;
 use crate::api::{State, ok};
 use crate::error::ApiResult;
@@ -41,13 +45,17 @@ pub async fn update_config(
     state: State,
 ) -> ApiResult<HttpResponse> {
     let project = InProject::checked(&state, &auth, project_id.into_inner()).await?;
-    let input = ConfigUpdate::from_json(body.value().await?)?;
-    let config = project
-        .write(&state, move |tx, scope, actor| {
-            agent::update_config(tx, scope, actor, input)
-        })
-        .await?;
-    Ok(ok(config))
+    let (body, idempotent) = auth.read_body(body).await?;
+    let input = ConfigUpdate::from_json(body)?;
+    project
+        .answer(
+            &state,
+            idempotent,
+            StatusCode::OK,
+            body_of,
+            move |tx, scope, actor| agent::update_config(tx, scope, actor, input),
+        )
+        .await
 }
 
 pub async fn respond(
@@ -78,6 +86,7 @@ pub async fn suggest(
 }
 
 /// Read the context, think outside any transaction (a model call may take seconds), commit.
+/// With an `Idempotency-Key` the key is claimed first, so a retry meanwhile asks no model.
 async fn run(
     kind: TaskKind,
     auth: Auth,
@@ -86,18 +95,25 @@ async fn run(
     state: State,
 ) -> ApiResult<HttpResponse> {
     let project = InProject::checked(&state, &auth, project_id.into_inner()).await?;
-    let request = AgentRequest::from_json(kind, body.value().await?)?;
+    let (body, idempotent) = auth.read_body(body).await?;
+    let request = AgentRequest::from_json(kind, body)?;
+    let thinking = Duration::from_secs(state.agent.timeout_secs);
+    let mut held = match idempotent.claim(&state, thinking).await? {
+        Claim::Answered(replay) => return Ok(replay),
+        Claim::Held(held) => held,
+    };
     let default_model = state.agent.default_model.clone();
     let context = project
         .read(&state, move |rx, scope| {
             Context::load(rx, scope, request, &default_model)
         })
-        .await?;
-    let outcome = agent::think(&state.responder(), context).await?;
-    let result = project
-        .write(&state, move |tx, scope, actor| {
-            outcome.commit(tx, scope, actor)
-        })
-        .await?;
-    Ok(ok(result))
+        .await;
+    let context = held.or_release(context).await?;
+    let outcome = agent::think(&state.responder(), context).await;
+    let outcome = held.or_release(outcome).await?;
+    held.finish(
+        StatusCode::OK,
+        project.in_tx(move |tx, scope, actor| outcome.commit(tx, scope, actor)),
+    )
+    .await
 }

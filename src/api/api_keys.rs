@@ -1,10 +1,12 @@
 //! Org API keys: API.md §18.2, and `auth/whoami`, a key describing itself.
 
+use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use serde_json::json;
 
 use crate::api::extract::{Auth, JsonBody};
-use crate::api::{State, created, ok};
+use crate::api::idempotency::body_of;
+use crate::api::{State, ok};
 use crate::error::ApiResult;
 use crate::org_owned::api_key::{self, ApiKey, CreatedKeyView, KeyCreate};
 use crate::timestamp::Timestamp;
@@ -22,21 +24,19 @@ pub async fn create(
     state: State,
 ) -> ApiResult<HttpResponse> {
     let org = auth.org(&org_id)?;
-    let input = KeyCreate::from_json(
-        body.value().await?,
-        Timestamp::now(),
-        state.rate_limit.default_tier,
-    )?;
+    let (body, idempotent) = auth.read_body(body).await?;
+    let input = KeyCreate::from_json(body, Timestamp::now(), state.rate_limit.default_tier)?;
     input.check_grantable(&auth.key.scopes)?;
     let actor = auth.actor();
-    let (key, secret) = state
-        .store
-        .write(move |tx| api_key::create(tx, &actor, &org, input))
-        .await?;
-    Ok(created(CreatedKeyView {
-        view: key.view(),
-        key: secret,
-    }))
+    idempotent
+        .write_new_key(&state, move |tx| {
+            let (key, secret) = api_key::create(tx, &actor, &org, input)?;
+            Ok(CreatedKeyView {
+                view: key.view(),
+                key: secret,
+            })
+        })
+        .await
 }
 
 pub async fn revoke(
@@ -47,14 +47,16 @@ pub async fn revoke(
     let (org_id, key_id) = path.into_inner();
     let org = auth.org(&org_id)?;
     let actor = auth.actor();
-    let (key, already_revoked) = state
-        .store
-        .write(move |tx| api_key::revoke(tx, &actor, &org, &key_id))
-        .await?;
-    // API.md §18.2 answers `{id, revoked}`; `already_revoked` tells a repeat from the first.
-    Ok(ok(
-        json!({"id": key.id, "revoked": true, "already_revoked": already_revoked}),
-    ))
+    // A revoke must work whatever the disk: it runs below `store.min_free_mb` too.
+    auth.idempotent(None)
+        .freeing()
+        .write(&state, StatusCode::OK, body_of, move |tx| {
+            let (key, already_revoked) = api_key::revoke(tx, &actor, &org, &key_id)?;
+            // API.md §18.2 answers `{id, revoked}`; `already_revoked` tells a repeat from the
+            // first.
+            Ok(json!({"id": key.id, "revoked": true, "already_revoked": already_revoked}))
+        })
+        .await
 }
 
 /// The calling key's own record, secret excluded: how a client holding only a key learns its

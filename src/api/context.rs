@@ -18,7 +18,8 @@ use futures_util::FutureExt;
 use crate::api::State;
 use crate::api::browser;
 use crate::api::error;
-use crate::api::extract::AuthenticatedKeyId;
+use crate::api::extract::{AuthenticatedKeyId, IDEMPOTENCY_KEY};
+use crate::api::idempotency;
 use crate::api::limits;
 use crate::api::request_id::{self, REQUEST_ID_HEADER, REQUEST_ID_NAME};
 use crate::api::routes::RoutePattern;
@@ -165,14 +166,16 @@ impl ResponseError for FailedRequest {
     }
 }
 
-/// The response headers a browser may read (API.md §1).
-const EXPOSED_HEADERS: [&str; 6] = [
+/// The response headers a browser may read (API.md §1), and a replay's.
+const EXPOSED_HEADERS: [&str; 8] = [
     REQUEST_ID_HEADER,
     limits::LIMIT,
     limits::REMAINING,
     limits::RESET,
     limits::TIER,
     "retry-after",
+    idempotency::REPLAYED,
+    idempotency::AGE,
 ];
 
 /// Lets a browser read `EXPOSED_HEADERS` of an answer that actix-cors did not make.
@@ -212,6 +215,7 @@ pub fn cors(settings: &CorsSettings) -> Cors {
             "Content-Type",
             "Accept",
             "User-Agent",
+            IDEMPOTENCY_KEY,
         ])
         .expose_headers(EXPOSED_HEADERS)
         .max_age(PREFLIGHT_MAX_AGE);
@@ -314,45 +318,11 @@ fn add_headers(headers: &mut HeaderMap, request_id: &str) {
 
 #[cfg(test)]
 mod tests {
-    use std::io;
-    use std::sync::{Arc, Mutex};
-
     use actix_web::dev::{Service, ServiceResponse};
     use actix_web::{App, test, web};
 
     use super::*;
-
-    /// The text a test's log subscriber writes.
-    #[derive(Clone, Default)]
-    struct CapturedLog(Arc<Mutex<Vec<u8>>>);
-
-    impl io::Write for CapturedLog {
-        fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(bytes);
-            Ok(bytes.len())
-        }
-
-        fn flush(&mut self) -> io::Result<()> {
-            Ok(())
-        }
-    }
-
-    impl CapturedLog {
-        /// Captures this thread's log while the returned guard lives.
-        fn start() -> (CapturedLog, tracing::subscriber::DefaultGuard) {
-            let log = CapturedLog::default();
-            let writer = log.clone();
-            let subscriber = tracing_subscriber::fmt()
-                .with_writer(move || writer.clone())
-                .with_ansi(false)
-                .finish();
-            (log, tracing::subscriber::set_default(subscriber))
-        }
-
-        fn text(&self) -> String {
-            String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-        }
-    }
+    use crate::captured_log::CapturedLog;
 
     /// Sends `request` through `request_context`, which reports failures as errors, and renders the
     /// error the way the server would: status, request id header and JSON body.

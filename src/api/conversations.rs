@@ -1,11 +1,12 @@
 //! A conversation's messages: API.md §8 rows 10-11. Conversations themselves use the generic
 //! routes of `owned`.
 
+use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 
 use crate::api::State;
-use crate::api::created;
 use crate::api::extract::{Auth, JsonBody};
+use crate::api::idempotency::body_of;
 use crate::api::scoped::InProject;
 use crate::error::ApiResult;
 use crate::project_owned::conversation::Conversation;
@@ -51,11 +52,15 @@ pub async fn post_message(
 ) -> ApiResult<HttpResponse> {
     let (project_id, conversation_id) = path.into_inner();
     let project = InProject::checked(&state, &auth, project_id).await?;
-    let input = MessageCreate::from_json(body.value().await?)?;
-    let posted = project
-        .write(&state, move |tx, scope, actor| {
-            message::post(tx, scope, actor, &conversation_id, input)
-        })
-        .await?;
-    Ok(created(posted.view()))
+    let (body, idempotent) = auth.read_body(body).await?;
+    let input = MessageCreate::from_json(body)?;
+    project
+        .answer(
+            &state,
+            idempotent,
+            StatusCode::CREATED,
+            |posted: &Message| body_of(&posted.view()),
+            move |tx, scope, actor| message::post(tx, scope, actor, &conversation_id, input),
+        )
+        .await
 }

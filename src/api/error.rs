@@ -1,5 +1,5 @@
 //! `ApiError` over HTTP: the status of each error code and the contract's error body
-//! (API.md §5). Internal causes are logged here with the request id and never rendered.
+//! (docs/api/errors.md). Internal causes are logged here with the request id and never rendered.
 
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpResponse, ResponseError};
@@ -8,27 +8,9 @@ use serde::Serialize;
 use crate::api::request_id;
 use crate::error::{ApiError, ErrorCode, Issue};
 
-/// The HTTP status of each code of API.md §5.2.
+/// The HTTP status of a code, as the code table (`error::ErrorCode`) gives it.
 pub fn status(code: ErrorCode) -> StatusCode {
-    match code {
-        ErrorCode::BadJson | ErrorCode::BadRequest | ErrorCode::NoUpdates => {
-            StatusCode::BAD_REQUEST
-        }
-        ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
-        ErrorCode::Forbidden
-        | ErrorCode::InsufficientScope
-        | ErrorCode::ApiKeyOrgMismatch
-        | ErrorCode::ApiKeyProjectMismatch => StatusCode::FORBIDDEN,
-        ErrorCode::ProjectNotFound
-        | ErrorCode::ConversationNotFound
-        | ErrorCode::ContactNotFound
-        | ErrorCode::ResourceNotFound => StatusCode::NOT_FOUND,
-        ErrorCode::SlugConflict | ErrorCode::LimitReached => StatusCode::CONFLICT,
-        ErrorCode::FormArchived | ErrorCode::BeaconArchived => StatusCode::GONE,
-        ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
-        ErrorCode::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
-        ErrorCode::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
-    }
+    StatusCode::from_u16(code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
 }
 
 #[derive(Serialize)]
@@ -135,6 +117,18 @@ mod tests {
         let body = body_of(response).await;
         assert_eq!(body["code"], "RATE_LIMITED");
         assert_eq!(body["retry_after"], 42);
+    }
+
+    #[actix_web::test]
+    async fn storage_unavailable_renders_503_with_its_wait_and_without_its_cause() {
+        let err = ApiError::storage_unavailable_from(std::io::Error::other("disk /dev/sda1"));
+        let response = render(&err, "req_test".into());
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers().get(header::RETRY_AFTER).unwrap(), "5");
+        let body = body_of(response).await;
+        assert_eq!(body["code"], "STORAGE_UNAVAILABLE");
+        assert_eq!(body["retry_after"], 5);
+        assert!(!body.to_string().contains("sda1"), "{body}");
     }
 
     #[test]

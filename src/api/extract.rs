@@ -22,11 +22,12 @@ use crate::config::{
     AgentSettings, CorsSettings, DashboardSettings, IntegrationSettings, RateLimitSettings,
     Settings, WebhookSettings,
 };
-use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::error::{ApiError, ApiResult, ErrorCode, Issue};
 use crate::mcp::http::HttpEndpoint;
 use crate::metrics::Metrics;
 use crate::org_owned::api_key::{self, ApiKey};
 use crate::org_owned::audit::Actor;
+use crate::org_owned::idempotency;
 use crate::org_owned::retention::RetentionSweep;
 use crate::org_owned::session;
 use crate::outbound::Clients;
@@ -67,8 +68,11 @@ pub struct AppState {
     pub metrics_path: Option<String>,
     /// The data file, whose size the metrics report.
     pub data_file: PathBuf,
-    /// The audit retention sweep, stopped when the server's state goes (`server::launch`).
-    pub retention: Option<RetentionSweep>,
+    /// The retention sweeps (the audit log's, the idempotency records'), stopped when the
+    /// server's state goes (`server::launch`).
+    pub sweeps: Vec<RetentionSweep>,
+    /// Removes the admin socket when the server's state goes (`server::launch`).
+    pub admin_socket: Option<crate::admin_socket::Remover>,
     /// When each key's `last_used_at` was last written by this process.
     key_touches: Mutex<HashMap<String, Instant>>,
     /// Org keys by id, exact after every commit (`api_key::KeyCache`).
@@ -109,7 +113,8 @@ impl AppState {
                 .enabled
                 .then(|| settings.metrics.path.clone()),
             data_file: settings.data_file(),
-            retention: None,
+            sweeps: Vec::new(),
+            admin_socket: None,
             key_touches: Mutex::new(HashMap::new()),
             keys: api_key::KeyCache::default(),
             http,
@@ -294,13 +299,20 @@ pub async fn identify(state: &AppState, req: &HttpRequest) -> ApiResult<Caller> 
     })
 }
 
-/// An authenticated org API key that holds the route's required scope.
+/// An authenticated org API key that holds the route's required scope, and the write
+/// request's `Idempotency-Key`, if it carries one.
 pub struct Auth {
     pub key: Arc<ApiKey>,
     request_id: String,
+    idempotency: Option<KeyHeader>,
 }
 
 impl Auth {
+    /// The write request's `Idempotency-Key` (`api::idempotency` makes its record request).
+    pub fn idempotency_key(&self) -> Option<&KeyHeader> {
+        self.idempotency.as_ref()
+    }
+
     pub fn actor(&self) -> Actor {
         Actor {
             api_key_id: Some(self.key.id.clone()),
@@ -383,22 +395,94 @@ impl FromRequest for Auth {
                     format!("This API key lacks the scope {required}"),
                 ));
             }
+            // After the scope: a request the key may not make is refused as such first.
+            let idempotency = KeyHeader::read(&req)?;
             Ok(Auth {
                 key,
                 request_id: request_id::current(),
+                idempotency,
             })
         })
     }
 }
 
-/// The master key, for the admin API (API.md §18.1).
+/// The `Idempotency-Key` request header, as API clients spell it (docs/api/idempotency.md).
+pub const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
+
+/// The routes whose writes take an `Idempotency-Key`.
+const KEYED_PREFIX: &str = "/api/v1/";
+
+/// A write request's `Idempotency-Key`, as `Auth` and `Master` read it once the caller is
+/// known; `api::idempotency` turns it into the request's record.
+#[derive(Debug, Clone)]
+pub struct KeyHeader {
+    pub key: String,
+    pub method: Method,
+    pub path: String,
+}
+
+impl KeyHeader {
+    /// The key of a POST, PATCH or DELETE under `/api/v1/`: `None` when it carries none (or is
+    /// a read, or elsewhere); 400 `BAD_REQUEST` naming the header when it is malformed.
+    fn read(req: &HttpRequest) -> ApiResult<Option<KeyHeader>> {
+        if !req.path().starts_with(KEYED_PREFIX)
+            || matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS)
+        {
+            return Ok(None);
+        }
+        let mut values = req.headers().get_all(IDEMPOTENCY_KEY);
+        let Some(value) = values.next() else {
+            return Ok(None);
+        };
+        if values.next().is_some() {
+            return Err(invalid_key("must be sent once"));
+        }
+        // HTTP drops the spaces around a value, so a key of spaces arrives empty.
+        let key = value
+            .to_str()
+            .ok()
+            .ok_or("must be printable ASCII characters only")
+            .and_then(|key| idempotency::check_key(key).map_or(Ok(key), Err))
+            .map_err(invalid_key)?;
+        Ok(Some(KeyHeader {
+            key: key.to_string(),
+            method: req.method().clone(),
+            path: req.path().to_string(),
+        }))
+    }
+
+    /// Refuses a key on a route that takes none: the public browser endpoints have no API key
+    /// to hold it, and any visitor could otherwise read another's replay by guessing the key.
+    pub fn refuse(req: &HttpRequest) -> ApiResult<()> {
+        if req.headers().contains_key(IDEMPOTENCY_KEY) {
+            return Err(invalid_key(
+                "is not accepted on the public endpoints, which take no API key to scope it to",
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn invalid_key(problem: &str) -> ApiError {
+    ApiError::bad_request(format!("Invalid {IDEMPOTENCY_KEY} header")).with_issues(vec![
+        Issue::new(IDEMPOTENCY_KEY, format!("{IDEMPOTENCY_KEY} {problem}")),
+    ])
+}
+
+/// The master key, for the admin API (API.md §18.1), and the request's `Idempotency-Key`.
 pub struct Master {
     request_id: String,
+    idempotency: Option<KeyHeader>,
 }
 
 impl Master {
     pub fn actor(&self) -> Actor {
         Actor::master(Some(self.request_id.clone()))
+    }
+
+    /// The write request's `Idempotency-Key`.
+    pub fn idempotency_key(&self) -> Option<&KeyHeader> {
+        self.idempotency.as_ref()
     }
 }
 
@@ -421,6 +505,7 @@ impl FromRequest for Master {
             if state.master.verify(&token) {
                 return Ok(Master {
                     request_id: request_id::current(),
+                    idempotency: KeyHeader::read(&req)?,
                 });
             }
             // The rate limiter already identified the caller; an org key is told why it fails.

@@ -9,7 +9,7 @@ use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::api::extract::{Auth, JsonBody};
+use crate::api::extract::{Auth, JsonBody, KeyHeader};
 use crate::api::scoped::InProject;
 use crate::api::{State, limits, ok, request_id};
 use crate::error::{ApiError, ApiResult};
@@ -51,7 +51,7 @@ pub(super) struct SubmitResult {
     redirect_url: Option<HttpUrl>,
 }
 
-/// `POST /api/f/{formId}`, with no API key. In order: the form (404, 410, 403 for the public
+/// `POST /api/f/{formId}`, with no API key, and so no `Idempotency-Key` (400). In order: the form (404, 410, 403 for the public
 /// API switch and the `Origin` header), the per-address limit (429), the body (JSON, or
 /// `application/x-www-form-urlencoded`) checked against the form's fields (400), then one
 /// write. The client address is the connection's peer, or the client that a trusted proxy
@@ -62,6 +62,7 @@ pub async fn submit(
     body: JsonBody,
     state: State,
 ) -> ApiResult<HttpResponse> {
+    KeyHeader::refuse(&req)?;
     let form_id = form_id.into_inner();
     let origin = req
         .headers()

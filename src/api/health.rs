@@ -1,7 +1,18 @@
 use actix_web::HttpResponse;
+use actix_web::http::header;
 use serde_json::json;
 
-/// `GET /healthz`: answers once the store is open, which it is before the server listens.
-pub async fn check() -> HttpResponse {
-    HttpResponse::Ok().json(json!({"status": "ok"}))
+use crate::api::State;
+use crate::error::STORAGE_RETRY_AFTER_SECS;
+
+/// `GET /healthz`: 200 `{"status":"ok"}` while the store commits writes; 503
+/// `{"status":"degraded","reason":…}` while it cannot (a full or failing disk, free space below
+/// `store.min_free_mb`), so that a load balancer or a watchdog stops sending it writes.
+pub async fn check(state: State) -> HttpResponse {
+    match state.store.health().trouble {
+        None => HttpResponse::Ok().json(json!({"status": "ok"})),
+        Some(trouble) => HttpResponse::ServiceUnavailable()
+            .insert_header((header::RETRY_AFTER, STORAGE_RETRY_AFTER_SECS))
+            .json(json!({"status": "degraded", "reason": trouble.reason()})),
+    }
 }

@@ -2,13 +2,17 @@
 //! OAuth flow locally). Routes name an integration by its provider, so they are thin handlers
 //! over `project_owned::integration` rather than the id-keyed generic routes.
 
+use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 
 use crate::api::extract::{Auth, JsonBody, Master};
+use crate::api::idempotency::body_of;
 use crate::api::scoped::InProject;
-use crate::api::{State, created, ok};
+use crate::api::{State, ok};
 use crate::error::ApiResult;
-use crate::project_owned::integration::{self, CatalogFilter, InstallInput, LifecycleUpdate};
+use crate::project_owned::integration::{
+    self, CatalogFilter, InstallInput, Integration, LifecycleUpdate,
+};
 use crate::project_owned::{Kind, ProjectScope};
 use crate::query::QueryParams;
 
@@ -52,7 +56,8 @@ pub async fn catalog_item(
     Ok(ok(entry))
 }
 
-/// No body is read (the SDK sends none).
+/// No body is read (the SDK sends none). It changes nothing, so a retry is safe as it is: an
+/// `Idempotency-Key` is checked (by `Auth`) but leaves no record.
 pub async fn install_url(
     auth: Auth,
     path: web::Path<(String, String)>,
@@ -77,13 +82,19 @@ pub async fn update_lifecycle(
 ) -> ApiResult<HttpResponse> {
     let (project_id, provider) = path.into_inner();
     let project = InProject::checked(&state, &auth, project_id).await?;
-    let update = LifecycleUpdate::from_json(body.value().await?)?;
-    let updated = project
-        .write(&state, move |tx, scope, actor| {
-            integration::update_lifecycle(tx, scope, actor, &provider, update)
-        })
-        .await?;
-    Ok(ok(updated.as_ref().map(Kind::view)))
+    let (body, idempotent) = auth.read_body(body).await?;
+    let update = LifecycleUpdate::from_json(body)?;
+    project
+        .answer(
+            &state,
+            idempotent,
+            StatusCode::OK,
+            |updated: &Option<Integration>| body_of(&updated.as_ref().map(Kind::view)),
+            move |tx, scope, actor| {
+                integration::update_lifecycle(tx, scope, actor, &provider, update)
+            },
+        )
+        .await
 }
 
 pub async fn disconnect(
@@ -92,12 +103,15 @@ pub async fn disconnect(
     state: State,
 ) -> ApiResult<HttpResponse> {
     let (project_id, provider) = path.into_inner();
-    let row = InProject::new(&auth, project_id)
-        .write(&state, move |tx, scope, actor| {
-            integration::disconnect(tx, scope, actor, &provider)
-        })
-        .await?;
-    Ok(ok(row.view()))
+    InProject::new(&auth, project_id)
+        .answer(
+            &state,
+            auth.idempotent(None),
+            StatusCode::OK,
+            |row: &Integration| body_of(&row.view()),
+            move |tx, scope, actor| integration::disconnect(tx, scope, actor, &provider),
+        )
+        .await
 }
 
 /// Admin: installs (or re-activates) a provider in any organisation's project. The body is
@@ -109,14 +123,19 @@ pub async fn install(
     state: State,
 ) -> ApiResult<HttpResponse> {
     let (project_id, provider) = path.into_inner();
-    let input = InstallInput::from_json(body.optional_value().await?)?;
+    let body = body.optional_value().await?;
+    let idempotent = master.idempotent(body.as_ref());
+    let input = InstallInput::from_json(body)?;
     let actor = master.actor();
-    let row = state
-        .store
-        .write(move |tx| {
-            let scope = ProjectScope::resolve_any(tx, &project_id)?;
-            integration::install(tx, &scope, &actor, &provider, input)
-        })
-        .await?;
-    Ok(created(row.view()))
+    idempotent
+        .write(
+            &state,
+            StatusCode::CREATED,
+            |row: &Integration| body_of(&row.view()),
+            move |tx| {
+                let scope = ProjectScope::resolve_any(tx, &project_id)?;
+                integration::install(tx, &scope, &actor, &provider, input)
+            },
+        )
+        .await
 }

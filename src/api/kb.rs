@@ -1,14 +1,16 @@
 //! Knowledge base: publish and search (API.md §8 rows 21-22). Articles are listed, created,
 //! read, updated and deleted by the generic routes of `owned`.
 
+use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use serde::Serialize;
 
 use crate::api::extract::Auth;
+use crate::api::idempotency::body_of;
 use crate::api::scoped::InProject;
 use crate::api::{State, ok};
 use crate::error::{ApiError, ApiResult};
-use crate::project_owned::kb::{self, ArticleStatus};
+use crate::project_owned::kb::{self, Article, ArticleStatus};
 use crate::project_owned::{Kind, search};
 use crate::query::{QueryParams, text_param};
 
@@ -19,12 +21,15 @@ pub async fn publish(
     state: State,
 ) -> ApiResult<HttpResponse> {
     let (project_id, id) = path.into_inner();
-    let article = InProject::new(&auth, project_id)
-        .write(&state, move |tx, scope, actor| {
-            kb::publish(tx, scope, actor, &id)
-        })
-        .await?;
-    Ok(ok(article.view()))
+    InProject::new(&auth, project_id)
+        .answer(
+            &state,
+            auth.idempotent(None),
+            StatusCode::OK,
+            |article: &Article| body_of(&article.view()),
+            move |tx, scope, actor| kb::publish(tx, scope, actor, &id),
+        )
+        .await
 }
 
 #[derive(Serialize, utoipa::ToSchema)]

@@ -6,7 +6,7 @@
 use actix_web::{HttpResponse, web};
 
 use crate::api::State;
-use crate::error::ApiResult;
+use crate::error::{ApiResult, ErrorCode};
 use crate::metrics::{CONTENT_TYPE, PoolSnapshot, StoreSnapshot};
 use crate::project_owned::registry;
 use crate::store::{Reader, tables};
@@ -18,9 +18,12 @@ pub fn configure(cfg: &mut web::ServiceConfig, path: Option<&str>) {
     }
 }
 
+/// The store's own numbers are read first; when the store cannot read (a failed disk), the
+/// metrics still answer, with its health and without its counts.
 async fn render(state: State) -> ApiResult<HttpResponse> {
     let data_file = state.data_file.clone();
-    let (records, file_bytes) = state
+    let health = state.store.health();
+    let counted = state
         .store
         .read(move |rx| {
             let mut records = registry::record_counts(rx)?;
@@ -37,7 +40,12 @@ async fn render(state: State) -> ApiResult<HttpResponse> {
             let file_bytes = std::fs::metadata(&data_file).map_or(0, |m| m.len());
             Ok((records, file_bytes))
         })
-        .await?;
+        .await;
+    let (records, file_bytes) = match counted {
+        Ok(counted) => counted,
+        Err(err) if err.code() == ErrorCode::StorageUnavailable => (Vec::new(), 0),
+        Err(err) => return Err(err),
+    };
     let snapshot = StoreSnapshot {
         queue_depth: u64::try_from(state.store.queue_depth()).unwrap_or(u64::MAX),
         file_bytes,
@@ -48,6 +56,9 @@ async fn render(state: State) -> ApiResult<HttpResponse> {
             wait_seconds: pool.wait_seconds,
             serialization_retries: pool.serialization_retries,
         }),
+        writable: health.writable(),
+        failed_commits: health.failed_commits,
+        reopen_attempts: health.reopen_attempts,
     };
     Ok(HttpResponse::Ok()
         .content_type(CONTENT_TYPE)

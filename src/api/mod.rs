@@ -6,6 +6,7 @@ pub mod connection;
 pub mod context;
 pub mod error;
 pub mod extract;
+pub mod idempotency;
 pub mod limits;
 pub mod mcp;
 pub mod openapi;
@@ -74,6 +75,32 @@ pub fn app(
         .wrap(NormalizePath::new(TrailingSlash::Trim))
 }
 
+/// The app of the admin socket (`crate::admin_socket`): `POST /api/v1/admin/backup` without
+/// a key, for the tools beside the server, and `/healthz`, which tells them a server is there.
+/// Request ids, the log line and JSON errors as on the main app; no rate limit or CORS, since
+/// only the server's user reaches it.
+pub fn admin_socket_app(
+    state: State,
+) -> App<
+    impl actix_web::dev::ServiceFactory<
+        actix_web::dev::ServiceRequest,
+        Config = (),
+        Response = actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    App::new()
+        .app_data(state)
+        .route("/healthz", web::get().to(health::check))
+        .route(
+            "/api/v1/admin/backup",
+            web::post().to(admin::backup_over_socket),
+        )
+        .default_service(web::to(routes::not_found))
+        .wrap(from_fn(context::request_context))
+}
+
 #[derive(Serialize)]
 struct Envelope<T> {
     data: T,
@@ -82,9 +109,4 @@ struct Envelope<T> {
 /// 200 `{"data": …}`.
 pub fn ok<T: Serialize>(data: T) -> HttpResponse {
     HttpResponse::Ok().json(Envelope { data })
-}
-
-/// 201 `{"data": …}`.
-pub fn created<T: Serialize>(data: T) -> HttpResponse {
-    HttpResponse::Created().json(Envelope { data })
 }

@@ -5,6 +5,8 @@
 //! the server reads them field by field (`validate::Input`) rather than through serde types;
 //! each schema states exactly what that reader accepts, so that a fuzzer can check both ways.
 
+use std::collections::BTreeMap;
+
 use actix_web::http::Method;
 use actix_web::http::header::ContentType;
 use actix_web::{HttpResponse, web};
@@ -29,6 +31,7 @@ use utoipa::openapi::{
 
 use crate::api::access::{Access, RouteSpec};
 use crate::api::browser::{BEACON_CONFIG, FORM_SCHEMA, SUBMIT, SUBMIT_V1};
+use crate::api::extract::IDEMPOTENCY_KEY;
 use crate::auth::scope::every_scope;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::org_owned::project::AgentMode;
@@ -207,6 +210,9 @@ fn operation(spec: &RouteSpec) -> utoipa::openapi::path::Operation {
     for parameter in query_parameters(&spec.method, spec.path) {
         op = op.parameter(parameter);
     }
+    if takes_idempotency_key(spec) {
+        op = op.parameter(idempotency_key());
+    }
     if let Some(body) = contract.body {
         op = op.request_body(Some(
             RequestBodyBuilder::new()
@@ -248,6 +254,34 @@ fn access_text(access: Access) -> String {
         Access::AnyKey => "Requires any usable org API key, whatever its scopes.".into(),
         Access::Key(required) => format!("Requires an org API key with scope `{required}`."),
     }
+}
+
+/// Every write with a key or the master key takes an `Idempotency-Key` (docs/api/idempotency.md);
+/// the public browser endpoints take none.
+fn takes_idempotency_key(spec: &RouteSpec) -> bool {
+    spec.method != Method::GET && !matches!(spec.access, Access::Public)
+}
+
+fn idempotency_key() -> Parameter {
+    ParameterBuilder::new()
+        .name(IDEMPOTENCY_KEY)
+        .parameter_in(ParameterIn::Header)
+        .required(utoipa::openapi::Required::False)
+        .description(Some(
+            "Makes a retry safe: a request with the key of an earlier successful one (same \
+             method, path and JSON body) is answered with that response, marked \
+             `Idempotent-Replayed: true`, and writes nothing; the key used for another request \
+             is 409 IDEMPOTENCY_CONFLICT. Keys belong to the API key that sends them and are \
+             kept for `idempotency.retention_hours`. 1 to 255 printable ASCII characters; HTTP \
+             drops spaces around a header value, so none may start or end it.",
+        ))
+        .schema(Some(
+            string()
+                .min_length(Some(1))
+                .max_length(Some(crate::org_owned::idempotency::MAX_KEY_CHARS))
+                .pattern(Some("^[!-~]([ -~]*[!-~])?$")),
+        ))
+        .build()
 }
 
 fn path_parameters(path: &str) -> Vec<&str> {
@@ -558,13 +592,34 @@ fn responses(spec: &RouteSpec, contract: &Contract) -> utoipa::openapi::Response
             .required("data")
             .into()
     };
-    let mut responses = ResponsesBuilder::new().response(
-        contract.success.to_string(),
-        with_request_id(ResponseBuilder::new().description("Success").content(
-            "application/json",
-            ContentBuilder::new().schema(Some(data)).build(),
-        )),
-    );
+    let mut success = with_request_id(ResponseBuilder::new().description("Success").content(
+        "application/json",
+        ContentBuilder::new().schema(Some(data)).build(),
+    ));
+    if takes_idempotency_key(spec) {
+        success = success
+            .header(
+                "Idempotent-Replayed",
+                HeaderBuilder::new()
+                    .schema(string().enum_values(Some(["true"])))
+                    .description(Some(
+                        "`true` on a response replayed for a repeated Idempotency-Key.",
+                    ))
+                    .build(),
+            )
+            .header(
+                "Idempotency-Key-Age",
+                HeaderBuilder::new()
+                    .schema(
+                        ObjectBuilder::new()
+                            .schema_type(Type::Integer)
+                            .minimum(Some(0)),
+                    )
+                    .description(Some("On a replay: seconds since the response was stored."))
+                    .build(),
+            );
+    }
+    let mut responses = ResponsesBuilder::new().response(contract.success.to_string(), success);
     for (status, codes) in error_codes(spec, contract) {
         responses = responses.response(
             status.to_string(),
@@ -586,6 +641,24 @@ fn responses(spec: &RouteSpec, contract: &Contract) -> utoipa::openapi::Response
             ),
         );
     }
+    if spec.path == "/healthz" {
+        let degraded = ObjectBuilder::new()
+            .property("status", string().enum_values(Some(["degraded"])))
+            .property("reason", string())
+            .required("status")
+            .required("reason");
+        responses = responses.response(
+            "503",
+            with_request_id(
+                ResponseBuilder::new()
+                    .description("The store cannot commit writes now: a full or failing disk")
+                    .content(
+                        "application/json",
+                        ContentBuilder::new().schema(Some(degraded)).build(),
+                    ),
+            ),
+        );
+    }
     responses.build()
 }
 
@@ -599,77 +672,76 @@ fn with_request_id(response: ResponseBuilder) -> ResponseBuilder {
     )
 }
 
-/// The error codes a route can answer, by status.
-fn error_codes(spec: &RouteSpec, contract: &Contract) -> Vec<(u16, Vec<ErrorCode>)> {
+/// The error codes a route can answer, grouped by the status the code table gives each.
+fn error_codes(spec: &RouteSpec, contract: &Contract) -> BTreeMap<u16, Vec<ErrorCode>> {
     use ErrorCode::*;
     let path = spec.path;
-    let mut bad = vec![BadRequest];
+    let mut codes = vec![BadRequest];
     if contract.body.is_some() {
-        bad.push(BadJson);
+        codes.push(BadJson);
         if spec.method == Method::PATCH {
-            bad.push(NoUpdates);
+            codes.push(NoUpdates);
         }
     }
-    let mut out = vec![(400, bad)];
     match spec.access {
         Access::Public => {}
-        Access::Master => {
-            out.push((401, vec![Unauthorized]));
-            out.push((403, vec![Forbidden]));
-        }
-        Access::AnyKey => out.push((401, vec![Unauthorized])),
+        Access::Master => codes.extend([Unauthorized, Forbidden]),
+        Access::AnyKey => codes.push(Unauthorized),
         Access::Key(_) => {
-            out.push((401, vec![Unauthorized]));
-            let mut forbidden = vec![InsufficientScope];
+            codes.extend([Unauthorized, InsufficientScope]);
             if path.contains("{org_id}") {
-                forbidden.push(ApiKeyOrgMismatch);
+                codes.push(ApiKeyOrgMismatch);
             }
             if path.contains("{project_id}") {
-                forbidden.push(ApiKeyProjectMismatch);
+                codes.push(ApiKeyProjectMismatch);
             }
-            out.push((403, forbidden));
         }
     }
-    let mut missing = vec![ResourceNotFound];
+    codes.push(ResourceNotFound);
     if path.contains("{project_id}") {
-        missing.push(ProjectNotFound);
+        codes.push(ProjectNotFound);
     }
     for kind in KINDS {
-        if path.contains(&format!("{{{}_id}}", kind.singular)) && !missing.contains(&kind.not_found)
-        {
-            missing.push(kind.not_found);
+        if path.contains(&format!("{{{}_id}}", kind.singular)) {
+            codes.push(kind.not_found);
         }
     }
-    for code in contract.body_refs {
-        if !missing.contains(code) {
-            missing.push(*code);
-        }
-    }
-    out.push((404, missing));
-    let mut conflicts = Vec::new();
+    codes.extend(contract.body_refs);
     if contract.slug {
-        conflicts.push(SlugConflict);
+        codes.push(SlugConflict);
     }
     if contract.capped {
-        conflicts.push(LimitReached);
+        codes.push(LimitReached);
     }
-    if !conflicts.is_empty() {
-        out.push((409, conflicts));
+    if takes_idempotency_key(spec) {
+        codes.push(IdempotencyConflict);
     }
     match path {
         // A form whose `public_api` is off, or (submitting) an origin it does not allow.
-        SUBMIT | SUBMIT_V1 | FORM_SCHEMA => {
-            out.push((403, vec![Forbidden]));
-            out.push((410, vec![FormArchived]));
-        }
-        BEACON_CONFIG => out.push((410, vec![BeaconArchived])),
+        SUBMIT | SUBMIT_V1 | FORM_SCHEMA => codes.extend([Forbidden, FormArchived]),
+        BEACON_CONFIG => codes.push(BeaconArchived),
         _ => {}
     }
     if path.starts_with("/api/") {
-        out.push((429, vec![RateLimited]));
+        codes.push(RateLimited);
     }
-    out.push((500, vec![InternalError]));
-    out
+    codes.push(InternalError);
+    // Every route that reads or writes the store; `/healthz` says so in its own body.
+    if !matches!(path, "/healthz" | "/api/v1/openapi.json") {
+        codes.push(StorageUnavailable);
+    }
+    // A write that kept conflicting on a shared database (PostgreSQL).
+    if spec.method != Method::GET {
+        codes.push(ServiceUnavailable);
+    }
+    let mut by_status = BTreeMap::<u16, Vec<ErrorCode>>::new();
+    for code in codes {
+        let listed = by_status.entry(code.status()).or_default();
+        if !listed.contains(&code) {
+            listed.push(code);
+        }
+    }
+    by_status
 }
 
 /// The query parameters each list or search reads (API.md §6.2, §9).

@@ -2,12 +2,14 @@
 //! delete, written once and generic over the kind's `Routed` declaration (in its own file under
 //! `project_owned`). A kind joins them by adding its rows to the route table.
 
+use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use serde_json::json;
 
 use crate::api::extract::{Auth, JsonBody};
+use crate::api::idempotency::body_of;
 use crate::api::scoped::InProject;
-use crate::api::{State, created, ok};
+use crate::api::{State, ok};
 use crate::error::ApiResult;
 use crate::project_owned::routed::InputSettings;
 use crate::project_owned::{self, Archivable, Kind, Listing, Routed, routed};
@@ -63,13 +65,17 @@ pub async fn create<K: Routed>(
     state: State,
 ) -> ApiResult<HttpResponse> {
     let project = InProject::checked(&state, &auth, project_id.into_inner()).await?;
-    let input = K::parse_create(body.value().await?, input_settings(&state))?;
-    let record = project
-        .write(&state, move |tx, scope, actor| {
-            routed::create::<K>(tx, scope, actor, input)
-        })
-        .await?;
-    Ok(created(record.created_view()))
+    let (body, idempotent) = auth.read_body(body).await?;
+    let input = K::parse_create(body, input_settings(&state))?;
+    project
+        .answer(
+            &state,
+            idempotent,
+            StatusCode::CREATED,
+            |record: &K| body_of(&record.created_view()),
+            move |tx, scope, actor| routed::create::<K>(tx, scope, actor, input),
+        )
+        .await
 }
 
 pub async fn get<K: Kind>(
@@ -94,13 +100,17 @@ pub async fn update<K: Routed>(
 ) -> ApiResult<HttpResponse> {
     let (project_id, id) = path.into_inner();
     let project = InProject::checked(&state, &auth, project_id).await?;
-    let input = K::parse_update(body.value().await?, input_settings(&state))?;
-    let record = project
-        .write(&state, move |tx, scope, actor| {
-            K::update(tx, scope, actor, &id, input)
-        })
-        .await?;
-    Ok(ok(record.view()))
+    let (body, idempotent) = auth.read_body(body).await?;
+    let input = K::parse_update(body, input_settings(&state))?;
+    project
+        .answer(
+            &state,
+            idempotent,
+            StatusCode::OK,
+            |record: &K| body_of(&record.view()),
+            move |tx, scope, actor| K::update(tx, scope, actor, &id, input),
+        )
+        .await
 }
 
 fn input_settings(state: &State) -> InputSettings<'_> {
@@ -116,13 +126,19 @@ pub async fn delete<K: Routed>(
     state: State,
 ) -> ApiResult<HttpResponse> {
     let (project_id, id) = path.into_inner();
-    let deleted_id = id.clone();
     InProject::new(&auth, project_id)
-        .write(&state, move |tx, scope, actor| {
-            K::delete(tx, scope, actor, &id)
-        })
-        .await?;
-    Ok(ok(json!({"id": deleted_id, "deleted": true})))
+        .answer(
+            &state,
+            // A delete runs below `store.min_free_mb` too: it makes room.
+            auth.idempotent(None).freeing(),
+            StatusCode::OK,
+            body_of,
+            move |tx, scope, actor| {
+                K::delete(tx, scope, actor, &id)?;
+                Ok(json!({"id": id, "deleted": true}))
+            },
+        )
+        .await
 }
 
 /// `{id, archived: true}`; no body is read (the SDK sends none).
@@ -150,10 +166,16 @@ async fn set_archived<K: Archivable + Clone>(
     archived: bool,
 ) -> ApiResult<HttpResponse> {
     let (project_id, id) = path.into_inner();
-    let record = InProject::new(&auth, project_id)
-        .write(&state, move |tx, scope, actor| {
-            routed::set_archived::<K>(tx, scope, actor, &id, archived)
-        })
-        .await?;
-    Ok(ok(json!({"id": record.id(), "archived": archived})))
+    InProject::new(&auth, project_id)
+        .answer(
+            &state,
+            auth.idempotent(None),
+            StatusCode::OK,
+            body_of,
+            move |tx, scope, actor| {
+                let record = routed::set_archived::<K>(tx, scope, actor, &id, archived)?;
+                Ok(json!({"id": record.id(), "archived": archived}))
+            },
+        )
+        .await
 }

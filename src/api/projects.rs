@@ -2,12 +2,14 @@
 
 use std::collections::BTreeMap;
 
+use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use serde::Serialize;
 use serde_json::json;
 
 use crate::api::extract::{Auth, JsonBody};
-use crate::api::{State, created, ok};
+use crate::api::idempotency::body_of;
+use crate::api::{State, ok};
 use crate::error::ApiResult;
 use crate::org_owned::project::{self, Project, ProjectCreate, ProjectUpdate};
 use crate::project_owned;
@@ -25,13 +27,17 @@ pub async fn create(
     state: State,
 ) -> ApiResult<HttpResponse> {
     let org = auth.org(&org_id)?;
-    let input = ProjectCreate::from_json(body.value().await?)?;
+    let (body, idempotent) = auth.read_body(body).await?;
+    let input = ProjectCreate::from_json(body)?;
     let actor = auth.actor();
-    let project = state
-        .store
-        .write(move |tx| project::create(tx, &actor, &org, input))
-        .await?;
-    Ok(created(project.view()))
+    idempotent
+        .write(
+            &state,
+            StatusCode::CREATED,
+            |project: &Project| body_of(&project.view()),
+            move |tx| project::create(tx, &actor, &org, input),
+        )
+        .await
 }
 
 pub async fn get(
@@ -63,13 +69,17 @@ pub async fn update(
         .store
         .look_up(move |rx| project::resolve(rx, &resolving, &id))
         .await?;
-    let input = ProjectUpdate::from_json(body.value().await?)?;
+    let (body, idempotent) = auth.read_body(body).await?;
+    let input = ProjectUpdate::from_json(body)?;
     let actor = auth.actor();
-    let project = state
-        .store
-        .write(move |tx| project::update(tx, &actor, &org, &project_id, input))
-        .await?;
-    Ok(ok(project.view()))
+    idempotent
+        .write(
+            &state,
+            StatusCode::OK,
+            |project: &Project| body_of(&project.view()),
+            move |tx| project::update(tx, &actor, &org, &project_id, input),
+        )
+        .await
 }
 
 pub async fn delete(
@@ -80,14 +90,14 @@ pub async fn delete(
     let (org_id, project_id) = path.into_inner();
     let org = auth.org(&org_id)?;
     let actor = auth.actor();
-    let id = project_id.clone();
-    let cascade = state
-        .store
-        .write(move |tx| project_owned::registry::delete_project(tx, &actor, &org, &id))
-        .await?;
-    Ok(ok(
-        json!({"id": project_id, "deleted": true, "removed": counts(cascade)}),
-    ))
+    // A delete runs below `store.min_free_mb` too: it makes room.
+    auth.idempotent(None)
+        .freeing()
+        .write(&state, StatusCode::OK, body_of, move |tx| {
+            let cascade = project_owned::registry::delete_project(tx, &actor, &org, &project_id)?;
+            Ok(json!({"id": project_id, "deleted": true, "removed": counts(cascade)}))
+        })
+        .await
 }
 
 /// What deleting the project would remove, as the delete reports it: records per kind, e.g.

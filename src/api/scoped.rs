@@ -1,7 +1,11 @@
 //! Running store operations inside the project named by a `/projects/{projectId}/…` path.
 
+use actix_web::HttpResponse;
+use actix_web::http::StatusCode;
+
 use crate::api::State;
 use crate::api::extract::Auth;
+use crate::api::idempotency::Idempotent;
 use crate::error::ApiResult;
 use crate::org_owned::audit::Actor;
 use crate::project_owned::ProjectScope;
@@ -61,22 +65,34 @@ impl InProject {
             .await
     }
 
-    pub async fn write<T: Send + 'static>(
+    /// A write answered with `view` of its result and `status`, through the request's
+    /// idempotency (`Idempotent::write`): with a key, its record is checked and written in the
+    /// same write operation.
+    pub async fn answer<R: Send + 'static>(
         &self,
         state: &State,
+        idempotent: Idempotent,
+        status: StatusCode,
+        view: fn(&R) -> ApiResult<Vec<u8>>,
+        op: impl FnOnce(&mut Tx<'_>, &ProjectScope, &Actor) -> ApiResult<R> + Clone + Send + 'static,
+    ) -> ApiResult<HttpResponse> {
+        idempotent.write(state, status, view, self.in_tx(op)).await
+    }
+
+    /// `op` as a write operation of this project: it resolves the project again inside its
+    /// transaction first.
+    pub fn in_tx<T>(
+        &self,
         op: impl FnOnce(&mut Tx<'_>, &ProjectScope, &Actor) -> ApiResult<T> + Clone + Send + 'static,
-    ) -> ApiResult<T> {
+    ) -> impl FnOnce(&mut Tx<'_>) -> ApiResult<T> + Clone + Send + 'static {
         let (org_id, project_id, actor) = (
             self.org_id.clone(),
             self.project_id.clone(),
             self.actor.clone(),
         );
-        state
-            .store
-            .write(move |tx| {
-                let scope = ProjectScope::resolve(tx, &org_id, &project_id)?;
-                op(tx, &scope, &actor)
-            })
-            .await
+        move |tx| {
+            let scope = ProjectScope::resolve(tx, &org_id, &project_id)?;
+            op(tx, &scope, &actor)
+        }
     }
 }

@@ -78,7 +78,10 @@ pub async fn current(req: HttpRequest, state: State) -> ApiResult<HttpResponse> 
 pub async fn sign_out(req: HttpRequest, state: State) -> ApiResult<HttpResponse> {
     same_origin(&req, &state)?;
     if let Some(hash) = current_hash(&req) {
-        state.store.write(move |tx| session::end(tx, &hash)).await?;
+        state
+            .store
+            .write_freeing(move |tx| session::end(tx, &hash))
+            .await?;
     }
     let mut response = ok(json!({"signed_out": true}));
     let mut gone = Cookie::build(SESSION_COOKIE, "").path("/").finish();

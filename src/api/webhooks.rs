@@ -4,10 +4,12 @@
 
 use std::time::{Duration, Instant};
 
+use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use serde::Serialize;
 
 use crate::api::extract::Auth;
+use crate::api::idempotency::{Claim, body_of};
 use crate::api::scoped::InProject;
 use crate::api::{State, ok};
 use crate::error::{ApiError, ApiResult};
@@ -37,25 +39,32 @@ pub async fn test(
     }
     let (project_id, id) = path.into_inner();
     let project = InProject::new(&auth, project_id);
+    let timeout = Duration::from_secs(state.webhooks.timeout_secs);
+    // A retry with the key replays the recorded result; one meanwhile sends nothing more.
+    let mut held = match auth.idempotent(None).claim(&state, timeout).await? {
+        Claim::Answered(replay) => return Ok(replay),
+        Claim::Held(held) => held,
+    };
     let outgoing = project
         .read(&state, move |rx, scope| {
             webhook_dispatch::test_delivery(rx, scope, &id)
         })
-        .await?;
+        .await;
+    let outgoing = held.or_release(outgoing).await?;
     let sent = webhook_dispatch::send(
         state.webhook_client(),
         &outgoing,
-        Duration::from_secs(state.webhooks.timeout_secs),
+        timeout,
         &TargetPolicy::of(&state.webhooks),
     )
     .await;
     sent.count_in(&state.metrics);
-    let result = project
-        .write(&state, move |tx, scope, _| {
-            webhook_dispatch::record_test(tx, scope, &outgoing, &sent)
-        })
-        .await?;
-    Ok(ok(result))
+    held.finish(
+        StatusCode::OK,
+        project
+            .in_tx(move |tx, scope, _| webhook_dispatch::record_test(tx, scope, &outgoing, &sent)),
+    )
+    .await
 }
 
 /// The 50 most recent delivery records, newest first.
@@ -88,10 +97,16 @@ pub async fn rotate_secret(
     state: State,
 ) -> ApiResult<HttpResponse> {
     let (project_id, id) = path.into_inner();
-    let secret = InProject::new(&auth, project_id)
-        .write(&state, move |tx, scope, actor| {
-            webhook::rotate_secret(tx, scope, actor, &id)
-        })
-        .await?;
-    Ok(ok(Rotated { secret }))
+    InProject::new(&auth, project_id)
+        .answer(
+            &state,
+            auth.idempotent(None),
+            StatusCode::OK,
+            body_of,
+            move |tx, scope, actor| {
+                let secret = webhook::rotate_secret(tx, scope, actor, &id)?;
+                Ok(Rotated { secret })
+            },
+        )
+        .await
 }

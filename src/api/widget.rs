@@ -1,13 +1,15 @@
 //! The widget config: API.md §8 rows 23-24. One per project, with defaults until first written.
 
+use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 
 use crate::api::extract::{Auth, JsonBody};
+use crate::api::idempotency::body_of;
 use crate::api::scoped::InProject;
 use crate::api::{State, ok};
 use crate::error::ApiResult;
 use crate::project_owned::Kind;
-use crate::project_owned::widget::{self, WidgetUpdate};
+use crate::project_owned::widget::{self, WidgetConfig, WidgetUpdate};
 
 pub async fn get_config(
     auth: Auth,
@@ -28,11 +30,15 @@ pub async fn update_config(
     state: State,
 ) -> ApiResult<HttpResponse> {
     let project = InProject::checked(&state, &auth, project_id.into_inner()).await?;
-    let input = WidgetUpdate::from_json(body.value().await?)?;
-    let config = project
-        .write(&state, move |tx, scope, actor| {
-            widget::update(tx, scope, actor, input)
-        })
-        .await?;
-    Ok(ok(config.view()))
+    let (body, idempotent) = auth.read_body(body).await?;
+    let input = WidgetUpdate::from_json(body)?;
+    project
+        .answer(
+            &state,
+            idempotent,
+            StatusCode::OK,
+            |config: &WidgetConfig| body_of(&config.view()),
+            move |tx, scope, actor| widget::update(tx, scope, actor, input),
+        )
+        .await
 }

@@ -1,9 +1,12 @@
 //! The CLI's HTTP client: reqwest in blocking mode with rustls (the crate the server uses for
 //! its own outgoing calls), so `https://` servers work too. It builds `/api/v1` URLs from path
 //! segments, sends the key, unwraps error bodies, and retries once on a short 429 (API.md §7.2,
-//! §14.3).
+//! §14.3). Every write carries a fresh `Idempotency-Key`, so that a request whose answer was
+//! lost (a dropped connection, a 502/503/504 from a proxy) is sent again, with the same key, up
+//! to `RETRIES` times: the server runs it at most once (docs/api/idempotency.md).
 
 use std::io::Read;
+use std::path::Path;
 use std::time::Duration;
 
 use reqwest::Method;
@@ -20,6 +23,10 @@ const MAX_RETRY_AFTER_SECS: u64 = 30;
 const TIMEOUT: Duration = Duration::from_secs(90);
 /// The largest response body read; an answer of this API is far smaller.
 const MAX_BODY_BYTES: u64 = 64 * 1024 * 1024;
+/// How often a request whose answer was lost is sent again, at most.
+const RETRIES: u32 = 3;
+/// The wait before the first of those retries; each further one waits twice as long.
+const FIRST_BACKOFF: Duration = Duration::from_millis(250);
 
 /// How a request authenticates.
 #[derive(Clone, Copy)]
@@ -28,12 +35,16 @@ pub enum Credential<'a> {
     Key(&'a str),
     /// The master key of the admin API, as a bearer token.
     Master(&'a str),
+    /// None: a server's admin socket, where the file system already checked the caller.
+    Socket,
 }
 
 pub struct Api {
     http: Client,
     base: Url,
     timeout: Duration,
+    /// Retries of a request whose answer was lost (`--no-retry`: none).
+    retries: u32,
 }
 
 /// A request's query string: only the parameters that were given.
@@ -65,7 +76,35 @@ impl Api {
             http,
             base,
             timeout,
+            retries: RETRIES,
         })
+    }
+
+    /// A server reached over its admin socket at `socket` (a path short enough for a socket
+    /// address), waiting up to `timeout` for each answer. Nothing is sent twice: no gateway
+    /// stands between, and the socket's routes keep no `Idempotency-Key` that would make a
+    /// resent backup a replay.
+    pub fn over_socket(socket: &Path, timeout: Duration) -> CliResult<Api> {
+        let http = Client::builder()
+            .timeout(timeout)
+            .user_agent(concat!("rogeriq-cli/", env!("CARGO_PKG_VERSION")))
+            .unix_socket(socket.to_path_buf())
+            .build()
+            .map_err(|e| CliError::Network(format!("cannot start the HTTP client: {e}")))?;
+        let base = Url::parse("http://localhost/")
+            .map_err(|e| CliError::usage(format!("the socket's base URL: {e}")))?;
+        Ok(Api {
+            http,
+            base,
+            timeout,
+            retries: 0,
+        })
+    }
+
+    /// Sends each request once, whatever becomes of its answer (`--no-retry`).
+    pub fn without_retries(mut self) -> Api {
+        self.retries = 0;
+        self
     }
 
     /// `<base>/api/v1/<segments…>`, each segment percent-encoded, so an id typed by the user
@@ -83,7 +122,8 @@ impl Api {
         Ok(url)
     }
 
-    /// Sends one request; 2xx answers return their JSON body (`Value::Null` when empty).
+    /// Sends one request; 2xx answers return their JSON body (`Value::Null` when empty). A
+    /// write carries a fresh `Idempotency-Key`, kept for its retries.
     pub fn call(
         &self,
         method: Method,
@@ -92,14 +132,22 @@ impl Api {
         query: &Query,
         body: Option<&Value>,
     ) -> CliResult<Value> {
+        let idempotency_key = match method {
+            Method::GET | Method::HEAD => None,
+            _ => Some(new_idempotency_key()?),
+        };
         let build = || {
             let mut request = self
                 .http
                 .request(method.clone(), url.clone())
                 .header("Accept", "application/json");
+            if let Some(key) = &idempotency_key {
+                request = request.header("Idempotency-Key", key);
+            }
             request = match credential {
                 Credential::Key(key) => request.header("X-API-Key", key),
                 Credential::Master(key) => request.bearer_auth(key),
+                Credential::Socket => request,
             };
             if !query.is_empty() {
                 request = request.query(query);
@@ -110,8 +158,9 @@ impl Api {
             request
         };
         let mut retried = false;
+        let mut resent = 0;
         loop {
-            match send(build(), self.timeout)? {
+            match send(build(), self.timeout) {
                 Outcome::Done(value) => return Ok(value),
                 Outcome::Failed {
                     retry_in: Some(seconds),
@@ -120,10 +169,29 @@ impl Api {
                     retried = true;
                     std::thread::sleep(Duration::from_secs(seconds));
                 }
+                Outcome::Failed { failure, .. }
+                    if matches!(failure.status, 502..=504) && resent < self.retries =>
+                {
+                    std::thread::sleep(FIRST_BACKOFF * 2u32.pow(resent));
+                    resent += 1;
+                }
+                Outcome::Lost(_) if resent < self.retries => {
+                    std::thread::sleep(FIRST_BACKOFF * 2u32.pow(resent));
+                    resent += 1;
+                }
                 Outcome::Failed { failure, .. } => return Err(CliError::Api(failure)),
+                Outcome::Lost(err) | Outcome::Error(err) => return Err(err),
             }
         }
     }
+}
+
+/// A key no other request has: 128 random bits, in hex.
+fn new_idempotency_key() -> CliResult<String> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes)
+        .map_err(|e| CliError::Network(format!("no random source for an Idempotency-Key: {e}")))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 enum Outcome {
@@ -133,12 +201,27 @@ enum Outcome {
         /// For a 429 whose `retry_after` is short enough to wait for: how long.
         retry_in: Option<u64>,
     },
+    /// No whole answer came, though the request may have reached the server: a connection
+    /// refused, reset or closed, an answer cut short. Sent again with the same key.
+    Lost(CliError),
+    /// Any other failure, which sending again would not mend: a timeout (the server may still
+    /// be working), an answer that is no JSON.
+    Error(CliError),
 }
 
-fn send(request: RequestBuilder, timeout: Duration) -> CliResult<Outcome> {
-    let response = request
-        .send()
-        .map_err(|e| CliError::Network(describe(&e, timeout)))?;
+fn send(request: RequestBuilder, timeout: Duration) -> Outcome {
+    match receive(request, timeout) {
+        Ok(outcome) => outcome,
+        Err(err) => Outcome::Error(err),
+    }
+}
+
+fn receive(request: RequestBuilder, timeout: Duration) -> CliResult<Outcome> {
+    let response = match request.send() {
+        Ok(response) => response,
+        Err(e) if e.is_timeout() => return Err(CliError::Network(describe(&e, timeout))),
+        Err(e) => return Ok(Outcome::Lost(CliError::Network(describe(&e, timeout)))),
+    };
     let status = response.status().as_u16();
     let header = |name: &str| {
         response
@@ -149,7 +232,10 @@ fn send(request: RequestBuilder, timeout: Duration) -> CliResult<Outcome> {
     };
     let request_id = header("x-request-id");
     let retry_header = header("retry-after").and_then(|v| v.trim().parse::<u64>().ok());
-    let text = read_body(response)?;
+    let text = match read_body(response) {
+        Ok(text) => text,
+        Err(err) => return Ok(Outcome::Lost(err)),
+    };
     if (200..300).contains(&status) {
         if text.trim().is_empty() {
             return Ok(Outcome::Done(Value::Null));

@@ -18,7 +18,7 @@ pub(crate) mod client;
 mod config;
 mod contacts;
 mod conversations;
-mod error;
+pub(crate) mod error;
 mod integrations;
 mod kb;
 mod keys;
@@ -69,6 +69,10 @@ pub struct Options {
     /// Print only ids, one per line
     #[arg(long, short, global = true)]
     quiet: bool,
+    /// Send each request once: no retry, with the same Idempotency-Key, after a lost answer
+    /// (a connection error, or 502/503/504)
+    #[arg(long, global = true)]
+    no_retry: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -89,6 +93,7 @@ impl Options {
             (self.json, "--json"),
             (self.output.is_some(), "--output"),
             (self.quiet, "--quiet"),
+            (self.no_retry, "--no-retry"),
         ]
         .into_iter()
         .find_map(|(given, name)| given.then_some(name))
@@ -289,6 +294,8 @@ fn execute(command: Call, ctx: &Ctx) -> CliResult<Output> {
 /// What a command needs: the resolved settings and, on first use, the HTTP client.
 pub struct Ctx {
     settings: Resolved,
+    /// `--no-retry`.
+    no_retry: bool,
     /// The config file as read (for `auth login`, which rewrites it).
     file: ConfigFile,
     api: OnceCell<Api>,
@@ -305,6 +312,7 @@ impl Ctx {
         };
         Ok(Ctx {
             settings: Resolved::resolve(&options.overrides(), env, &file, path),
+            no_retry: options.no_retry,
             file,
             api: OnceCell::new(),
             learned_org: OnceCell::new(),
@@ -315,7 +323,10 @@ impl Ctx {
         if let Some(api) = self.api.get() {
             return Ok(api);
         }
-        let api = Api::new(&self.settings.api_base.value)?;
+        let mut api = Api::new(&self.settings.api_base.value)?;
+        if self.no_retry {
+            api = api.without_retries();
+        }
         Ok(self.api.get_or_init(|| api))
     }
 

@@ -239,6 +239,8 @@ fn tool(document: &Value, def: &'static ToolDef) -> Result<Tool, String> {
         let place = match parameter["in"].as_str() {
             Some("path") => Place::Path,
             Some("query") => Place::Query,
+            // `Idempotency-Key`: a create's `idempotency_key` argument, added below.
+            Some("header") => continue,
             other => return Err(format!("parameter {name} in {other:?}")),
         };
         parameters.push((name.to_string(), place.clone()));

@@ -1,6 +1,7 @@
 //! Audit retention (`[audit]`): a background thread deletes the audit entries older than
 //! `retention_days`, a small batch per write transaction, so that it never holds the writer for
-//! long and requests queued meanwhile go first.
+//! long and requests queued meanwhile go first. The thread itself (`RetentionSweep::spawn`:
+//! interval, lease, stop, log line) also runs the idempotency records' sweep.
 //!
 //! Entries are found by reading the whole audit table in key order, in read transactions that
 //! each look at a bounded number of entries, and compared with the cut one by one: the result
@@ -16,10 +17,10 @@ use std::time::{Duration, Instant};
 
 use crate::codec;
 use crate::config::AuditSettings;
-use crate::error::ApiResult;
+use crate::error::{ApiResult, ErrorCode};
 use crate::metrics::Metrics;
 use crate::org_owned::audit::AuditEntry;
-use crate::store::{Reader, Store, tables};
+use crate::store::{Reader, Store, Trouble, tables};
 use crate::timestamp::Timestamp;
 
 /// How many entries one read transaction looks at, per entry it may delete: a log that is
@@ -28,9 +29,8 @@ const EXAMINED_PER_BATCH: usize = 16;
 
 const SECONDS_PER_DAY: i64 = 86_400;
 
-/// The lease a sweep holds (`Store::try_lease`): where several processes share a store, one of
-/// them sweeps.
-const LEASE: &str = "audit-retention";
+/// How often a sweep that waits for the store to heal looks again.
+const STORE_POLL: Duration = Duration::from_secs(2);
 
 /// How long a sweep's lease lasts: past the next sweep of the process that holds it, so it
 /// keeps the lease while it runs, and another takes over about two intervals after it stopped.
@@ -77,7 +77,8 @@ pub fn expire(
         let found = store.read_blocking(|rx| find_expired(rx, after.as_deref(), cut, batch))?;
         if !found.keys.is_empty() {
             let keys = found.keys;
-            let (removed, took) = store.write_blocking(move |tx| {
+            // It frees space: it runs even below `store.min_free_mb`.
+            let (removed, took) = store.write_blocking_freeing(move |tx| {
                 let started = Instant::now();
                 let mut removed = 0u64;
                 for key in &keys {
@@ -144,16 +145,19 @@ fn find_expired(
     })
 }
 
-/// The running sweep. Dropping it stops the thread (after the batch in progress) and waits for
+/// A running sweep. Dropping it stops the thread (after the batch in progress) and waits for
 /// it.
 pub struct RetentionSweep {
     stop: Option<mpsc::Sender<()>>,
     thread: Option<JoinHandle<()>>,
 }
 
+/// One round of a sweep: given the stop check, deletes what has aged out.
+pub type SweepRound = Box<dyn FnMut(&dyn Fn() -> bool) -> ApiResult<Swept> + Send>;
+
 impl RetentionSweep {
-    /// Starts sweeping `store` every `sweep_interval_secs`, the first time at once; `None` when
-    /// entries are kept forever.
+    /// Starts sweeping `store`'s audit log every `sweep_interval_secs`, the first time at once;
+    /// `None` when entries are kept forever.
     pub fn start(
         store: Store,
         settings: &AuditSettings,
@@ -162,56 +166,93 @@ impl RetentionSweep {
         if settings.retention_days == 0 {
             return Ok(None);
         }
-        let settings = settings.clone();
         let interval = Duration::try_from_secs_f64(settings.sweep_interval_secs)
             .unwrap_or(Duration::from_secs(3600));
         let batch = usize::try_from(settings.sweep_batch).unwrap_or(usize::MAX);
+        let days = settings.retention_days;
+        let swept_store = store.clone();
+        let round: SweepRound = Box::new(move |stop| {
+            let Some(cut) = cut(Timestamp::now(), days) else {
+                return Ok(Swept::default());
+            };
+            let swept = expire(&swept_store, cut, batch, stop)?;
+            metrics.audit_expired(swept.deleted);
+            Ok(swept)
+        });
+        RetentionSweep::spawn(store, "audit-retention", interval, round).map(Some)
+    }
+
+    /// Runs `round` every `interval` on a thread of its own, the first time at once, while
+    /// this process holds the lease `name` (`Store::try_lease`): where several processes share
+    /// a store, one of them sweeps. A round that deleted something is logged.
+    pub fn spawn(
+        store: Store,
+        name: &'static str,
+        interval: Duration,
+        mut round: SweepRound,
+    ) -> std::io::Result<RetentionSweep> {
         let (stop, stopped) = mpsc::channel::<()>();
         let thread = std::thread::Builder::new()
-            .name("rogeriq-audit-retention".into())
+            .name(format!("rogeriq-{name}"))
             .spawn(move || {
+                // Closing the channel is the stop signal; false once it came.
+                let pause = |wait: Duration| {
+                    matches!(stopped.recv_timeout(wait), Err(RecvTimeoutError::Timeout))
+                };
                 loop {
-                    let Some(cut) = cut(Timestamp::now(), settings.retention_days) else {
-                        return;
-                    };
+                    // While the store cannot write, the sweep waits for it (the store logs its
+                    // own state), then runs at once. Below `store.min_free_mb` it runs: it
+                    // frees space.
+                    while store
+                        .health()
+                        .trouble
+                        .is_some_and(|trouble| trouble != Trouble::LowSpace)
+                    {
+                        if !pause(STORE_POLL) {
+                            return;
+                        }
+                    }
                     let started = Instant::now();
                     let stop_asked =
                         || !matches!(stopped.try_recv(), Err(mpsc::TryRecvError::Empty));
-                    // One process at a time: a store shared by several sweeps this way.
-                    let swept = store
-                        .try_lease(LEASE, lease_for(interval))
-                        .and_then(|held| {
-                            if held {
-                                expire(&store, cut, batch, stop_asked)
-                            } else {
-                                Ok(Swept::default())
-                            }
-                        });
-                    match swept {
-                        Ok(swept) => {
-                            metrics.audit_expired(swept.deleted);
-                            if swept.deleted > 0 {
-                                tracing::info!(
-                                    deleted = swept.deleted,
-                                    batches = swept.batches,
-                                    longest_batch_ms = swept.longest_batch.as_secs_f64() * 1000.0,
-                                    took_ms = started.elapsed().as_millis() as u64,
-                                    "audit retention sweep"
-                                );
-                            }
+                    let swept = store.try_lease(name, lease_for(interval)).and_then(|held| {
+                        if held {
+                            round(&stop_asked)
+                        } else {
+                            Ok(Swept::default())
                         }
-                        Err(err) => tracing::warn!(error = %err, "audit retention sweep failed"),
+                    });
+                    match swept {
+                        Ok(swept) if swept.deleted > 0 => tracing::info!(
+                            sweep = name,
+                            deleted = swept.deleted,
+                            batches = swept.batches,
+                            longest_batch_ms = swept.longest_batch.as_secs_f64() * 1000.0,
+                            took_ms = started.elapsed().as_millis() as u64,
+                            "retention sweep"
+                        ),
+                        Ok(_) => {}
+                        Err(err) if err.code() == ErrorCode::StorageUnavailable => {
+                            tracing::debug!(sweep = name, error = %err, "retention sweep interrupted");
+                            // Again once the store can write, and never in a tight loop.
+                            if pause(STORE_POLL) {
+                                continue;
+                            }
+                            return;
+                        }
+                        Err(err) => {
+                            tracing::warn!(sweep = name, error = %err, "retention sweep failed")
+                        }
                     }
-                    match stopped.recv_timeout(interval) {
-                        Err(RecvTimeoutError::Timeout) => continue,
-                        _ => return,
+                    if !pause(interval) {
+                        return;
                     }
                 }
             })?;
-        Ok(Some(RetentionSweep {
+        Ok(RetentionSweep {
             stop: Some(stop),
             thread: Some(thread),
-        }))
+        })
     }
 }
 
@@ -222,7 +263,7 @@ impl Drop for RetentionSweep {
         if let Some(thread) = self.thread.take()
             && thread.join().is_err()
         {
-            tracing::error!("the audit retention sweep panicked");
+            tracing::error!("a retention sweep panicked");
         }
     }
 }

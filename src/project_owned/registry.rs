@@ -216,9 +216,11 @@ const PROGRESS_EVERY: u64 = 100_000;
 /// redone at the next open.
 /// Counters are left alone: they are sums kept since before version 1, and adding a record's
 /// share again would count it twice; a version that changes counters must clear them first.
+/// It runs at start-up, so below `store.min_free_mb` too (`write_blocking_freeing`): the
+/// server must start, if only to let an operator make room.
 pub fn build_indexes(store: &Store) -> ApiResult<()> {
     // One transaction decides: up to date, nothing to index (a new file), or which projects.
-    let pending = store.write_blocking(|tx| {
+    let pending = store.write_blocking_freeing(|tx| {
         let version = tx.meta(INDEX_VERSION_KEY)?.unwrap_or(0);
         if version >= INDEX_VERSION {
             return Ok(None);
@@ -254,8 +256,9 @@ pub fn build_indexes(store: &Store) -> ApiResult<()> {
             let mut after: Option<Vec<u8>> = None;
             loop {
                 let (prefix, start) = (prefix.clone(), after.clone());
-                let (count, last) = store
-                    .write_blocking(move |tx| index_batch(tx, &prefix, kind, start.as_deref()))?;
+                let (count, last) = store.write_blocking_freeing(move |tx| {
+                    index_batch(tx, &prefix, kind, start.as_deref())
+                })?;
                 let before = records;
                 records += count;
                 if records / PROGRESS_EVERY > before / PROGRESS_EVERY {
@@ -268,7 +271,7 @@ pub fn build_indexes(store: &Store) -> ApiResult<()> {
             }
         }
     }
-    store.write_blocking(|tx| tx.set_meta(INDEX_VERSION_KEY, INDEX_VERSION))?;
+    store.write_blocking_freeing(|tx| tx.set_meta(INDEX_VERSION_KEY, INDEX_VERSION))?;
     tracing::info!(records, version = INDEX_VERSION, "index entries built");
     Ok(())
 }

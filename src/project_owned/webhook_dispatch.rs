@@ -29,7 +29,7 @@ use sha2::Sha256;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::config::WebhookSettings;
-use crate::error::{ApiResult, with_sources};
+use crate::error::{ApiError, ApiResult, ErrorCode, with_sources};
 use crate::metrics::Metrics;
 use crate::outbound::{self, TargetPolicy};
 use crate::project_owned::outbox::{self, Event, PendingDelivery};
@@ -117,7 +117,7 @@ pub struct Sent {
     failure: Option<Failure>,
 }
 
-/// Why an attempt was not delivered, for the test action's result (docs/webhooks.md).
+/// Why an attempt was not delivered, for the test action's result (docs/api/webhooks.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum FailureReason {
@@ -538,6 +538,14 @@ async fn run(store: Store, config: Arc<Config>, mut stop: oneshot::Receiver<()>)
     let (report, mut reports) = mpsc::unbounded_channel::<Progress>();
     let mut work = Work::default();
     loop {
+        if !store.health().writable() {
+            // Nothing is sent while outcomes cannot be stored: an attempt now would be sent
+            // again after the store heals. The store logs its own state.
+            tokio::select! {
+                _ = &mut stop => break,
+                () = store.writable() => {}
+            }
+        }
         if !work.writing && !work.ready.is_empty() {
             work.writing = true;
             let batch = std::mem::take(&mut work.ready);
@@ -599,7 +607,7 @@ async fn run(store: Store, config: Arc<Config>, mut stop: oneshot::Receiver<()>)
                     }
                 }
                 Err(err) => {
-                    tracing::error!(error = %err, "webhook dispatcher cannot read the outbox");
+                    log_store_failure(&err, "webhook dispatcher cannot read the outbox");
                     wake_at = Some(now.saturating_add(STORE_RETRY.as_millis() as u64));
                 }
             }
@@ -743,14 +751,34 @@ async fn write_back(store: &Store, config: &Config, batch: Vec<Settle>) -> bool 
             .await;
         match written {
             Ok(()) => return true,
-            Err(err) if tried < WRITE_BACK_TRIES => {
+            // A store that cannot write heals by itself; the dispatcher waits for it.
+            Err(err)
+                if err.code() == ErrorCode::StorageUnavailable || tried == WRITE_BACK_TRIES =>
+            {
+                log_store_failure(
+                    &err,
+                    &format!("{entries} webhook outcomes not recorded; their entries stay due"),
+                );
+                break;
+            }
+            Err(err) => {
                 tracing::warn!(error = %err, entries, tried, "webhook outcomes not recorded yet");
                 tokio::time::sleep(STORE_RETRY).await;
             }
-            Err(err) => tracing::error!(error = %err, entries, "webhook outcomes not recorded"),
         }
     }
     false
+}
+
+/// A failure of the store met by the dispatcher: an unexpected one is an error of its own; the
+/// store being unavailable is logged by the store, once and in summaries, so only at debug
+/// level here.
+fn log_store_failure(err: &ApiError, what: &str) {
+    if err.code() == ErrorCode::StorageUnavailable {
+        tracing::debug!(error = %err, "{what}");
+    } else {
+        tracing::error!(error = %err, "{what}");
+    }
 }
 
 /// Records what became of one entry. An attempt is recorded whenever its webhook still exists,

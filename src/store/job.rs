@@ -8,7 +8,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use tokio::sync::oneshot;
 
 use super::{Tx, panic_message};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorCode};
 
 /// A queued write operation with the channel its answer goes back on.
 pub(super) type Job = Box<dyn Pending>;
@@ -18,9 +18,12 @@ pub(super) trait Pending: Send {
     /// Runs the operation in `tx` and keeps its result. `alone`: no rerun can follow, so the
     /// operation itself may be consumed rather than a copy of it.
     fn run(&mut self, tx: &mut Tx<'_>, alone: bool) -> Ran;
-    /// Sends the kept result, or `failure` in its place (the commit failed, the store could
-    /// not run it).
-    fn answer(self: Box<Self>, failure: Option<ApiError>);
+    /// The error its last run ended with.
+    fn failure(&self) -> Option<&ApiError>;
+    /// Whether it frees space (a delete): it runs even below `store.min_free_mb`.
+    fn frees(&self) -> bool;
+    /// Sends the kept result, or `commit_failed` in its place.
+    fn answer(self: Box<Self>, commit_failed: Option<&ApiError>);
 }
 
 /// How one run of an operation ended.
@@ -31,20 +34,25 @@ pub(super) enum Ran {
     FailedBeforeWriting,
     /// It failed after writing: the transaction holds part of its work.
     FailedAfterWriting,
+    /// The storage failed under it (`failure` says how): the transaction is lost, with the
+    /// work of every operation in it, and the store must heal before it writes again.
+    StorageFailed,
 }
 
 pub(super) struct Operation<T, F> {
     op: Option<F>,
     reply: oneshot::Sender<ApiResult<T>>,
     result: Option<ApiResult<T>>,
+    frees: bool,
 }
 
 impl<T, F> Operation<T, F> {
-    pub(super) fn new(op: F, reply: oneshot::Sender<ApiResult<T>>) -> Self {
+    pub(super) fn new(op: F, reply: oneshot::Sender<ApiResult<T>>, frees: bool) -> Self {
         Operation {
             op: Some(op),
             reply,
             result: None,
+            frees,
         }
     }
 }
@@ -75,6 +83,7 @@ where
         let wrote = tx.writes.get() != writes_before;
         let ran = match &result {
             Ok(_) => Ran::Succeeded,
+            Err(err) if err.code() == ErrorCode::StorageUnavailable => Ran::StorageFailed,
             Err(_) if wrote => Ran::FailedAfterWriting,
             Err(_) => Ran::FailedBeforeWriting,
         };
@@ -82,9 +91,24 @@ where
         ran
     }
 
-    fn answer(self: Box<Self>, failure: Option<ApiError>) {
-        let result = match (failure, self.result) {
-            (Some(err), _) => Err(err),
+    fn failure(&self) -> Option<&ApiError> {
+        self.result.as_ref()?.as_ref().err()
+    }
+
+    fn frees(&self) -> bool {
+        self.frees
+    }
+
+    fn answer(self: Box<Self>, commit_failed: Option<&ApiError>) {
+        let result = match (commit_failed, self.result) {
+            // Every operation of the batch is refused alike; the cause was logged once.
+            (Some(err), _) if err.code() == ErrorCode::StorageUnavailable => {
+                Err(ApiError::storage_unavailable())
+            }
+            (Some(err), _) if err.code() == ErrorCode::ServiceUnavailable => {
+                Err(ApiError::service_unavailable())
+            }
+            (Some(err), _) => Err(ApiError::internal(format!("the commit failed: {err}"))),
             (None, Some(result)) => result,
             (None, None) => Err(ApiError::internal("write operation never ran")),
         };

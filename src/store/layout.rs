@@ -40,6 +40,28 @@ pub fn key_session(key_id: &str, seq: u64) -> Vec<u8> {
     [key_sessions(key_id).as_slice(), &seq.to_be_bytes()].concat()
 }
 
+/// An idempotency record of an org key: `"k" ++ org_id ++ key_id ++ idempotency key`. The ids
+/// are fixed-length, so no key of one API key is a prefix of another's.
+pub fn idempotency_of_key(org_id: &str, key_id: &str, key: &str) -> Vec<u8> {
+    [
+        b"k".as_slice(),
+        org_id.as_bytes(),
+        key_id.as_bytes(),
+        key.as_bytes(),
+    ]
+    .concat()
+}
+
+/// An idempotency record of the master key (the admin API): `"m" ++ idempotency key`.
+pub fn idempotency_of_master(key: &str) -> Vec<u8> {
+    [b"m".as_slice(), key.as_bytes()].concat()
+}
+
+/// A record's entry in the age order: `created_at (Unix seconds, u64 big-endian) ++ record key`.
+pub fn idempotency_by_age(created_at: u64, record: &[u8]) -> Vec<u8> {
+    [created_at.to_be_bytes().as_slice(), record].concat()
+}
+
 /// The prefix under which everything a project owns is stored.
 pub fn project_prefix(org_id: &str, project_id: &str) -> Vec<u8> {
     org_child(org_id, project_id)

@@ -14,10 +14,13 @@
 pub mod layout;
 pub mod postgres;
 
+mod health;
 mod job;
 mod redb;
 
+pub use self::health::{Health, Trouble};
 pub use self::redb::backup;
+pub use self::redb::simulated::SimulatedDisk;
 
 use std::cell::Cell;
 use std::ops::ControlFlow;
@@ -30,7 +33,7 @@ use tokio::sync::{Notify, oneshot};
 
 use self::job::{Job, Operation};
 use self::postgres::{PoolStats, Postgres};
-use self::redb::Redb;
+use self::redb::{Medium, Redb};
 use crate::codec::{self, Record};
 use crate::config::{Settings, StoreBackend};
 use crate::error::{ApiError, ApiResult};
@@ -96,8 +99,14 @@ pub mod tables {
     pub const COUNTS: Table = Table::new("counts", 11);
     /// Dashboard sessions (`org_owned::session`), found by the hash of their token.
     pub const SESSIONS: Table = Table::new("sessions", 12);
+    /// Idempotency records (`org_owned::idempotency`): a write request's key → its stored
+    /// response, written in the transaction of the write itself.
+    pub const IDEMPOTENCY: Table = Table::new("idempotency", 13);
+    /// `created_at (u64 s, big-endian) ++ record key` → empty: the idempotency records by age,
+    /// for the retention sweep.
+    pub const IDEMPOTENCY_BY_AGE: Table = Table::new("idempotency_by_age", 14);
 
-    pub const ALL: [Table; 13] = [
+    pub const ALL: [Table; 15] = [
         ORGS,
         API_KEYS,
         KEY_INDEX,
@@ -111,6 +120,8 @@ pub mod tables {
         OUTBOX_DUE,
         COUNTS,
         SESSIONS,
+        IDEMPOTENCY,
+        IDEMPOTENCY_BY_AGE,
     ];
 }
 
@@ -162,14 +173,21 @@ pub struct Limits {
     pub cache_bytes: usize,
     /// Most index entries one list page examines (`[store] list_scan_budget`).
     pub list_scan_budget: u64,
+    /// Below this many free bytes where the data grows, only writes that free space run
+    /// (`[store] min_free_mb`; 0: no guard).
+    pub min_free_bytes: u64,
 }
 
+/// A store opened without settings (tools, tests) has no free-space guard: the server sets
+/// one from `[store] min_free_mb`.
 impl Default for Limits {
     fn default() -> Self {
+        let store = crate::config::StoreSettings::default();
         Limits {
             outbox_entries: crate::config::DEFAULT_MAX_PENDING,
-            cache_bytes: crate::config::StoreSettings::default().cache_bytes(),
-            list_scan_budget: crate::config::StoreSettings::default().list_scan_budget,
+            cache_bytes: store.cache_bytes(),
+            list_scan_budget: store.list_scan_budget,
+            min_free_bytes: 0,
         }
     }
 }
@@ -248,10 +266,13 @@ impl Store {
         Store::open_with(path, Limits::default())
     }
 
-    /// Opens (or creates) the redb file at `path`.
+    /// Opens (or creates) the redb file at `path`; a new file is readable by its owner alone.
     pub fn open_with(path: &Path, limits: Limits) -> Result<Store, OpenError> {
         Ok(Store {
-            backend: Backend::Redb(Arc::new(Redb::open(path, limits)?)),
+            backend: Backend::Redb(Arc::new(Redb::open(
+                Medium::File(path.to_path_buf()),
+                limits,
+            )?)),
         })
     }
 
@@ -270,6 +291,35 @@ impl Store {
     /// delivery) must be claimed in the store itself.
     pub fn is_shared(&self) -> bool {
         matches!(self.backend, Backend::Postgres(_))
+    }
+
+    /// Opens (or creates) a redb store on `disk`, a disk in memory that can fill up or lose
+    /// its power: the seam of the tests of disk failures and crashes, never a setting.
+    pub fn open_on(disk: SimulatedDisk, limits: Limits) -> Result<Store, OpenError> {
+        Ok(Store {
+            backend: Backend::Redb(Arc::new(Redb::open(Medium::Simulated(disk), limits)?)),
+        })
+    }
+
+    /// Whether writes commit now, and the failures and healing attempts so far: `/healthz`
+    /// and `/metrics`. Each backend keeps its own (redb: failed commits and reopens of the
+    /// file; a database server: a lost connection and reconnects).
+    pub fn health(&self) -> Health {
+        match &self.backend {
+            Backend::Redb(db) => db.health(),
+            Backend::Postgres(db) => db.health(),
+        }
+    }
+
+    /// Returns once writes commit (at once while they do): background writers wait here
+    /// after a `STORAGE_UNAVAILABLE` rather than retry in a loop.
+    pub async fn writable(&self) {
+        let mut watch = match &self.backend {
+            Backend::Redb(db) => db.watch_health(),
+            Backend::Postgres(db) => db.watch_health(),
+        };
+        // The sender lives as long as the store; a store gone has nothing left to wait for.
+        let _ = watch.wait_for(|writable| *writable).await;
     }
 
     /// Lowercase hex SHA-256 of `text` after this store's secret salt: the same text hashes
@@ -348,12 +398,28 @@ impl Store {
     /// once the commit that holds its writes is durable. An `Err` leaves nothing written. `op`
     /// must only read and write through `tx` and fail before its first write where it can: it
     /// may run more than once, hence `Clone`.
+    ///
+    /// While the store cannot commit (a full or failing disk, free space below
+    /// `store.min_free_mb`), it answers `STORAGE_UNAVAILABLE` and leaves nothing written.
     pub async fn write<T, F>(&self, op: F) -> ApiResult<T>
     where
         F: FnOnce(&mut Tx<'_>) -> ApiResult<T> + Clone + Send + 'static,
         T: Send + 'static,
     {
-        self.submit(op)?
+        self.submit(op, false)?
+            .await
+            .map_err(|_| ApiError::internal("writer dropped a job"))?
+    }
+
+    /// `write` of an operation that frees space (a delete): it runs even while free space is
+    /// below `store.min_free_mb`, so that an operator can make room through the API. The
+    /// server's start-up writes use it too: it must start to let anyone make room.
+    pub async fn write_freeing<T, F>(&self, op: F) -> ApiResult<T>
+    where
+        F: FnOnce(&mut Tx<'_>) -> ApiResult<T> + Clone + Send + 'static,
+        T: Send + 'static,
+    {
+        self.submit(op, true)?
             .await
             .map_err(|_| ApiError::internal("writer dropped a job"))?
     }
@@ -364,18 +430,29 @@ impl Store {
         F: FnOnce(&mut Tx<'_>) -> ApiResult<T> + Clone + Send + 'static,
         T: Send + 'static,
     {
-        self.submit(op)?
+        self.submit(op, false)?
             .blocking_recv()
             .map_err(|_| ApiError::internal("writer dropped a job"))?
     }
 
-    fn submit<T, F>(&self, op: F) -> ApiResult<oneshot::Receiver<ApiResult<T>>>
+    /// `write_freeing` for code that is not async (start-up, the audit retention sweep).
+    pub fn write_blocking_freeing<T, F>(&self, op: F) -> ApiResult<T>
+    where
+        F: FnOnce(&mut Tx<'_>) -> ApiResult<T> + Clone + Send + 'static,
+        T: Send + 'static,
+    {
+        self.submit(op, true)?
+            .blocking_recv()
+            .map_err(|_| ApiError::internal("writer dropped a job"))?
+    }
+
+    fn submit<T, F>(&self, op: F, frees: bool) -> ApiResult<oneshot::Receiver<ApiResult<T>>>
     where
         F: FnOnce(&mut Tx<'_>) -> ApiResult<T> + Clone + Send + 'static,
         T: Send + 'static,
     {
         let (reply, receiver) = oneshot::channel();
-        let job: Job = Box::new(Operation::new(op, reply));
+        let job: Job = Box::new(Operation::new(op, reply, frees));
         match &self.backend {
             Backend::Redb(db) => db.submit(job)?,
             Backend::Postgres(db) => db.submit(job),
@@ -472,6 +549,27 @@ impl Store {
         match &self.backend {
             Backend::Redb(db) => db,
             Backend::Postgres(_) => panic!("a redb test on a PostgreSQL store"),
+        }
+    }
+}
+
+/// Logs one WARN line when others than its owner may read or write `path` (the data folder,
+/// the data file). The mode is left as it is: the operator chose it, or a tool needs it.
+pub fn warn_if_others_can_access(path: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(meta) = std::fs::metadata(path) {
+            let mode = meta.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                tracing::warn!(
+                    path = %path.display(),
+                    mode = format!("{mode:03o}"),
+                    "others than its owner can access this part of the store; it is left as it \
+                     is (chmod {} makes it the owner's alone)",
+                    if meta.is_dir() { "700" } else { "600" }
+                );
+            }
         }
     }
 }

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::{Bound, ControlFlow};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -78,18 +78,16 @@ fn server_backups_left(app: &TestApp) -> Vec<String> {
     }
 }
 
-/// `rogeriq backup --data-dir D --to TO` for the data folder `D` of `app`, which is running.
+/// `rogeriq backup --data-dir D --to TO` for the data folder `D` of `app`, which is running:
+/// no address, no key (the tool reaches the server on its admin socket).
 fn backup_beside(app: &TestApp, to: &Path) -> Output {
-    rogeriq_with(
-        &[
-            "backup",
-            "--data-dir",
-            path_arg(app.data_dir()),
-            "--to",
-            path_arg(to),
-        ],
-        &server_of(app),
-    )
+    rogeriq(&[
+        "backup",
+        "--data-dir",
+        path_arg(app.data_dir()),
+        "--to",
+        path_arg(to),
+    ])
 }
 
 fn path_arg(path: &Path) -> &str {
@@ -259,67 +257,41 @@ fn assert_no_orphans(app: &TestApp) {
     assert_eq!(orphans, 0, "owned entries without their project");
 }
 
-/// A backup taken (through the API, then by the binary beside the server) while 4 clients
-/// write holds, restored into a new data folder, exactly a prefix of each client's writes:
-/// everything acknowledged before the backup began, nothing sent after it ended, no object
-/// without its parent, and an audit entry for exactly the objects there.
-#[test]
-fn a_backup_under_four_writers_restores_a_prefix_of_the_acknowledged_writes() {
-    if skipped_on_postgres(FILE_BACKUPS) {
-        return;
-    }
-    let app = Arc::new(TestApp::spawn());
+/// A backup, with when it was asked for and when it was made.
+struct Taken {
+    file: PathBuf,
+    began: Instant,
+    ended: Instant,
+}
+
+/// `writers` clients writing to `app` meanwhile, `take` makes backups; then each backup,
+/// restored into a new data folder, holds exactly a prefix of each client's writes: everything
+/// acknowledged before the backup began, nothing sent after it ended, no object without its
+/// parent, and an audit entry for exactly the objects there.
+fn backups_under_writers_restore_prefixes(
+    app: TestApp,
+    writers: usize,
+    take: impl FnOnce(&TestApp, &dyn Fn(usize)) -> Vec<Taken>,
+) {
+    let app = Arc::new(app);
     let stop = Arc::new(AtomicBool::new(false));
     let total = Arc::new(AtomicUsize::new(0));
-    let clients: Vec<_> = (0..4)
+    let clients: Vec<_> = (0..writers)
         .map(|n| {
             let (app, stop, total) = (app.clone(), stop.clone(), total.clone());
             thread::spawn(move || writer(&app, n, &stop, &total))
         })
         .collect();
-
-    let mut backups = Vec::new();
-    wait_for(&total, 40);
-    let began = Instant::now();
-    let r = app.post("/api/v1/admin/backup", MASTER_KEY, json!({}));
-    let ended = Instant::now();
-    assert_eq!(r.status, 201, "{}", r.body);
-    let name = r.data()["name"].as_str().unwrap().to_string();
-    assert!(
-        name.starts_with("rogeriq-") && name.ends_with(".redb"),
-        "{name}"
-    );
-    let file = app.data_dir().join("backups").join(&name);
-    assert_eq!(
-        r.data()["size"].as_u64(),
-        Some(std::fs::metadata(&file).unwrap().len())
-    );
-    backups.push((file, began, ended));
-
-    wait_for(&total, total.load(Ordering::Relaxed) + 40);
-    let cli_file = app.data_dir().join("by-cli.redb");
-    let began = Instant::now();
-    let out = backup_beside(&app, &cli_file);
-    let ended = Instant::now();
-    let summary = succeeded(&out);
-    assert_eq!(summary["file"], path_arg(&cli_file));
-    // The server holds the file alone, so the tool asked it, and took its file away.
-    assert_eq!(summary["server"], app.base.as_str());
-    assert_eq!(
-        summary["size"].as_u64(),
-        Some(std::fs::metadata(&cli_file).unwrap().len())
-    );
-    assert!(summary["entries"].as_u64() > Some(0), "{summary}");
-    assert_eq!(server_backups_left(&app), [name.as_str()]);
-    backups.push((cli_file, began, ended));
-
-    wait_for(&total, total.load(Ordering::Relaxed) + 40);
+    // Waits until `more` further writes were acknowledged.
+    let more_writes = |more: usize| wait_for(&total, total.load(Ordering::Relaxed) + more);
+    let backups = take(&app, &more_writes);
+    more_writes(40);
     stop.store(true, Ordering::Relaxed);
     let writes: Vec<Vec<Write>> = clients.into_iter().map(|c| c.join().unwrap()).collect();
 
     let org = app.org_id.clone();
     let key = app.admin_key.clone();
-    for (file, began, ended) in backups {
+    for Taken { file, began, ended } in backups {
         let dir = temp_dir();
         let restored = succeeded(&rogeriq(&[
             "restore",
@@ -359,6 +331,107 @@ fn a_backup_under_four_writers_restores_a_prefix_of_the_acknowledged_writes() {
         // The restored server takes writes too.
         copy.project_in(&org, &key, "After the restore");
     }
+}
+
+/// A backup taken through the API, then by the binary beside the server (given only the data
+/// folder: it reaches the server on its admin socket), while 4 clients write, restores to a
+/// prefix of the acknowledged writes.
+#[test]
+fn a_backup_under_four_writers_restores_a_prefix_of_the_acknowledged_writes() {
+    if skipped_on_postgres(FILE_BACKUPS) {
+        return;
+    }
+    backups_under_writers_restore_prefixes(TestApp::spawn(), 4, |app, more_writes| {
+        more_writes(40);
+        let began = Instant::now();
+        let r = app.post("/api/v1/admin/backup", MASTER_KEY, json!({}));
+        let ended = Instant::now();
+        assert_eq!(r.status, 201, "{}", r.body);
+        let name = r.data()["name"].as_str().unwrap().to_string();
+        assert!(
+            name.starts_with("rogeriq-") && name.ends_with(".redb"),
+            "{name}"
+        );
+        let file = app.data_dir().join("backups").join(&name);
+        assert_eq!(
+            r.data()["size"].as_u64(),
+            Some(std::fs::metadata(&file).unwrap().len())
+        );
+        let by_api = Taken { file, began, ended };
+
+        more_writes(40);
+        let cli_file = app.data_dir().join("by-cli.redb");
+        let began = Instant::now();
+        let out = backup_beside(app, &cli_file);
+        let ended = Instant::now();
+        let summary = succeeded(&out);
+        assert_eq!(summary["file"], path_arg(&cli_file));
+        // The server holds the file alone, so the tool asked it, on its socket, and took its
+        // file away.
+        let socket = app.data_dir().join("admin.sock");
+        assert_eq!(summary["server"], format!("unix:{}", socket.display()));
+        assert_eq!(
+            summary["size"].as_u64(),
+            Some(std::fs::metadata(&cli_file).unwrap().len())
+        );
+        assert!(summary["entries"].as_u64() > Some(0), "{summary}");
+        assert_eq!(server_backups_left(app), [name.as_str()]);
+        vec![
+            by_api,
+            Taken {
+                file: cli_file,
+                began,
+                ended,
+            },
+        ]
+    });
+}
+
+/// An online backup needs no master key: a server run without one, in a data folder whose
+/// socket path is too long for a socket address and where a crash left a stale socket, is
+/// backed up under write load by `rogeriq backup` given only `--data-dir`, with no key
+/// anywhere; the backup restores to a prefix of the acknowledged writes.
+#[test]
+fn a_server_without_a_master_key_is_backed_up_by_its_data_folder_alone() {
+    if skipped_on_postgres(FILE_BACKUPS) {
+        return;
+    }
+    let base = temp_dir();
+    let data_dir = base.path().join("d".repeat(100));
+    std::fs::create_dir(&data_dir).unwrap();
+    assert!(data_dir.join("admin.sock").as_os_str().len() > 108);
+    // What a killed server leaves behind (the path goes through the folder's descriptor).
+    let stale = rogeriq::admin_socket::bind(&data_dir).unwrap();
+    drop(stale);
+    assert!(data_dir.join("admin.sock").exists());
+
+    let dir = data_dir.clone();
+    let app = TestApp::spawn_with(move |s| {
+        s.data_dir = dir;
+        s.master_key = String::new();
+    });
+    backups_under_writers_restore_prefixes(app, 2, |_, more_writes| {
+        more_writes(30);
+        let to = base.path().join("by-data-dir.redb");
+        let began = Instant::now();
+        let summary = succeeded(&rogeriq(&[
+            "backup",
+            "--data-dir",
+            path_arg(&data_dir),
+            "--to",
+            path_arg(&to),
+        ]));
+        let ended = Instant::now();
+        assert!(
+            summary["server"].as_str().unwrap().starts_with("unix:"),
+            "{summary}"
+        );
+        vec![Taken {
+            file: to,
+            began,
+            ended,
+        }]
+    });
 }
 
 /// A restore refuses a data folder a server holds, and a damaged backup leaves the data file as
@@ -617,11 +690,13 @@ fn an_export_reads_back_to_the_objects_the_api_returns() {
         &as_pairs(&env),
     ));
     assert_eq!(summary["projects"], 2);
-    // Beside a server it read the server's backup of its file; a database, directly.
+    // Beside a server it read the server's backup of its file, asked on its admin socket; a
+    // database, directly.
+    let socket = app.data_dir().join("admin.sock");
     let by_server = if on_postgres() {
         Value::Null
     } else {
-        json!(app.base)
+        json!(format!("unix:{}", socket.display()))
     };
     assert_eq!(summary["server"], by_server);
     assert_eq!(
@@ -723,9 +798,10 @@ fn the_tools_find_the_store_like_serve() {
     );
 }
 
-/// Beside a running server that the tool cannot ask (no master key in its settings, nothing
-/// listening at the address, or another server there), `backup` and `export` fail with what
-/// to do, and leave nothing behind; without a server, they read the file themselves.
+/// Beside a running server that the tool cannot ask (its admin socket out of reach, and no
+/// master key in its settings, nothing listening at the address, or another server there),
+/// `backup` and `export` fail with what to do, and leave nothing behind; without a server,
+/// they read the file themselves.
 #[test]
 fn beside_a_server_it_cannot_ask_a_backup_fails_clearly() {
     if skipped_on_postgres(FILE_BACKUPS) {
@@ -733,6 +809,9 @@ fn beside_a_server_it_cannot_ask_a_backup_fails_clearly() {
     }
     let app = TestApp::spawn();
     app.project("Kept");
+    // A server whose admin socket the tool cannot reach (another user's, or gone): HTTP with
+    // the master key is the way left.
+    std::fs::remove_file(app.data_dir().join("admin.sock")).unwrap();
     let data_dir = path_arg(app.data_dir());
     let out = temp_dir();
     let to = out.path().join("b.redb");

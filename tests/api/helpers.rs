@@ -17,7 +17,7 @@ use rogeriq::config::{Settings, StoreBackend, TierLimits};
 use rogeriq::org_owned::api_key;
 use rogeriq::project_owned::webhook_dispatch::Dispatcher;
 use rogeriq::server::{self, Options};
-use rogeriq::store::{Limits, Location, Store, layout, tables};
+use rogeriq::store::{Limits, Location, SimulatedDisk, Store, layout, tables};
 use rogeriq::timestamp::Timestamp;
 use tempfile::TempDir;
 
@@ -245,7 +245,24 @@ impl TestApp {
         dir: impl Into<TestData>,
         configure: impl FnOnce(&mut Settings),
     ) -> TestApp {
-        let dir = dir.into();
+        TestApp::start(dir.into(), configure, None)
+    }
+
+    /// Starts on a fresh directory with its store on `disk`, a disk in memory that can fill
+    /// up (`server::launch_on`): always redb, whatever `TEST_STORE_BACKEND` says.
+    pub fn spawn_on(disk: SimulatedDisk, configure: impl FnOnce(&mut Settings)) -> TestApp {
+        let dir = TestData {
+            dir: temp_dir(),
+            database: None,
+        };
+        TestApp::start(dir, configure, Some(disk))
+    }
+
+    fn start(
+        dir: TestData,
+        configure: impl FnOnce(&mut Settings),
+        disk: Option<SimulatedDisk>,
+    ) -> TestApp {
         let mut settings = Settings {
             listen: "127.0.0.1:0".into(),
             master_key: MASTER_KEY.into(),
@@ -262,13 +279,17 @@ impl TestApp {
             enterprise: GENEROUS_LIMIT,
             anonymous: GENEROUS_LIMIT,
         };
+        // The data folder is in /dev/shm, which a container may keep small: no free-space
+        // guard but in the tests of it (faults.rs).
+        settings.store.min_free_mb = 0;
         configure(&mut settings);
-        let launched = server::launch(
-            settings,
-            Options {
-                handle_signals: false,
-            },
-        )
+        let options = Options {
+            handle_signals: false,
+        };
+        let launched = match disk {
+            None => server::launch(settings, options),
+            Some(disk) => server::launch_on(settings, options, disk),
+        }
         .expect("server started");
         let server = launched.server;
         let thread = std::thread::spawn(move || actix_web::rt::System::new().block_on(server));

@@ -483,7 +483,9 @@ fn expired_keys_are_unauthorized() {
             .unwrap()
             .clone()
     };
-    let (expiring, at) = app.expiring_key_in(&app.org_id, &["admin"], 2);
+    // Five seconds ahead: the expiry must still lie in the future when a loaded machine gets
+    // to the create request (an expiry in the past is refused with 400).
+    let (expiring, at) = app.expiring_key_in(&app.org_id, &["admin"], 5);
     assert_eq!(
         listed(&expiring)["expires_at"],
         rogeriq::timestamp::Timestamp::from_unix(at).to_string()

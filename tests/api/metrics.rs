@@ -271,6 +271,16 @@ fn metrics_parse_and_their_counters_move_with_requests() {
         written.value(commits, &[])
     );
     assert!(written.has("rogeriq_writer_queue_depth"));
+    // A healthy store (faults.rs has the failing one).
+    assert_eq!(written.value("rogeriq_store_writable", &[]), 1.0);
+    assert_eq!(
+        written.value("rogeriq_store_failed_commits_total", &[]),
+        0.0
+    );
+    assert_eq!(
+        written.value("rogeriq_store_reopen_attempts_total", &[]),
+        0.0
+    );
     // redb's file; a PostgreSQL store has no file of its own.
     assert_eq!(
         written.value("rogeriq_store_file_bytes", &[]) > 0.0,

@@ -13,6 +13,7 @@ use crate::helpers::*;
 pub(crate) const PATIENCE: Duration = Duration::from_secs(30);
 
 /// A `rogeriq serve` child with its output collected line by line; killed when dropped.
+/// `idempotency.rs` kills one too.
 pub(crate) struct Proc {
     pub(crate) child: Child,
     stdout: Receiver<String>,
@@ -56,6 +57,8 @@ pub(crate) fn command(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Comman
     }
     cmd.env("ROGERIQ_MASTER_KEY", MASTER_KEY);
     cmd.envs(store_env_for(dir));
+    // The data folder may be in a small /dev/shm (helpers::temp_dir): no free-space guard.
+    cmd.env("ROGERIQ_STORE_MIN_FREE_MB", "0");
     cmd.envs(env.iter().copied());
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())

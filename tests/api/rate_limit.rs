@@ -285,7 +285,8 @@ fn a_browser_preflight_is_answered_without_a_key_and_costs_nothing() {
                 "authorization",
                 "content-type",
                 "accept",
-                "user-agent"
+                "user-agent",
+                "idempotency-key"
             ]
             .map(String::from)
             .into()
@@ -303,7 +304,8 @@ fn a_browser_preflight_is_answered_without_a_key_and_costs_nothing() {
     );
     first.assert_error(401, "UNAUTHORIZED");
     assert_eq!(limits(&first), (1, 0, None));
-    // A browser can read the request id, the limits and Retry-After, and nothing else.
+    // A browser can read the request id, the limits, Retry-After and a replay's headers, and
+    // nothing else.
     let exposed: BTreeSet<String> = [
         "x-request-id",
         "x-ratelimit-limit",
@@ -311,6 +313,8 @@ fn a_browser_preflight_is_answered_without_a_key_and_costs_nothing() {
         "x-ratelimit-reset",
         "x-ratelimit-tier",
         "retry-after",
+        "idempotent-replayed",
+        "idempotency-key-age",
     ]
     .map(String::from)
     .into();

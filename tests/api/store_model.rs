@@ -6,13 +6,19 @@
 //! - the index entries and counters (orderings, look-ups, search postings and statistics) are
 //!   exactly those the stored records imply, nothing more, nothing less;
 //! - the records of public kinds, and only those, are found by id alone (`public_ids`);
-//! - a project delete removed exactly its own prefix and left everything else byte for byte.
+//! - a project delete removed exactly its own prefix and left everything else byte for byte;
+//! - every webhook outbox entry has its due entry and belongs to an active webhook of its
+//!   project, and its event names a record of that project.
+//!
+//! The steps and the checks serve the power-cut test too (`crash.rs`), where a write may be
+//! refused: a step then ends early with `Refused`, its model unchanged.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::{Bound, ControlFlow};
 use std::sync::LazyLock;
 use std::time::Duration;
 
+use rogeriq::codec;
 use rogeriq::config::{Settings, WebhookSettings};
 use rogeriq::error::{ApiResult, ErrorCode};
 use rogeriq::ids::ID_LEN;
@@ -25,6 +31,8 @@ use rogeriq::project_owned::conversation::Conversation;
 use rogeriq::project_owned::form::Form;
 use rogeriq::project_owned::kb::{self, Article};
 use rogeriq::project_owned::message::{self, MessageCreate};
+use rogeriq::project_owned::outbox::{self, PendingDelivery};
+use rogeriq::project_owned::webhook::Webhook;
 use rogeriq::project_owned::{
     self, FIRST_INDEX_TAG, IndexEntry, InputSettings, Kind, ProjectScope, Routed, routed,
 };
@@ -34,10 +42,50 @@ use serde_json::{Value, json};
 
 use crate::helpers::Rng;
 
-type Entries = BTreeMap<Vec<u8>, Vec<u8>>;
+pub type Entries = BTreeMap<Vec<u8>, Vec<u8>>;
+
+/// A write the store refused with `STORAGE_UNAVAILABLE`: the step ended there, its model
+/// unchanged. `project` is the project it worked in (`None`: the organisation, for a project
+/// create or a refused look-up), whose model a test adopts from the store if the write turns
+/// out to have been made after all.
+#[derive(Debug)]
+pub struct Refused {
+    pub project: Option<String>,
+}
+
+/// The result of a write of a step.
+pub trait Acked<T> {
+    /// Its value, or `Refused` when the store refused it; any other error is a failure of the
+    /// test.
+    fn acked(self, project: &str) -> Result<T, Refused>;
+    /// Its result, unless the store refused it.
+    fn settled(self, project: Option<&str>) -> Result<ApiResult<T>, Refused>;
+}
+
+impl<T> Acked<T> for ApiResult<T> {
+    #[track_caller]
+    fn acked(self, project: &str) -> Result<T, Refused> {
+        match self {
+            Ok(value) => Ok(value),
+            Err(err) if err.code() == ErrorCode::StorageUnavailable => Err(Refused {
+                project: Some(project.to_string()),
+            }),
+            Err(err) => panic!("a write failed: {err}"),
+        }
+    }
+
+    fn settled(self, project: Option<&str>) -> Result<ApiResult<T>, Refused> {
+        match self {
+            Err(err) if err.code() == ErrorCode::StorageUnavailable => Err(Refused {
+                project: project.map(str::to_string),
+            }),
+            result => Ok(result),
+        }
+    }
+}
 
 #[derive(Debug, Clone, PartialEq)]
-struct ModelProject {
+pub struct ModelProject {
     org: String,
     name: String,
     slug: Slug,
@@ -47,11 +95,50 @@ struct ModelProject {
 }
 
 #[derive(Default)]
-struct Model {
+pub struct Model {
     projects: BTreeMap<String, ModelProject>,
 }
 
 impl Model {
+    /// Takes from the store what it holds of `project` (its row and its records, or its
+    /// absence), or with `None` of every project the model does not know: for a write that
+    /// was refused and reached the disk all the same.
+    pub fn adopt(&mut self, store: &Store, project: Option<&str>) {
+        let index = scan(store, tables::PROJECT_INDEX);
+        let ids: Vec<String> = match project {
+            Some(id) => vec![id.to_string()],
+            None => index
+                .keys()
+                .map(|id| String::from_utf8(id.clone()).unwrap())
+                .filter(|id| !self.projects.contains_key(id))
+                .collect(),
+        };
+        for id in ids {
+            let Some(org) = index.get(id.as_bytes()) else {
+                self.projects.remove(&id);
+                continue;
+            };
+            let org = String::from_utf8(org.clone()).unwrap();
+            let (o, i) = (org.clone(), id.clone());
+            let stored = store
+                .read_blocking(move |rx| project::resolve(rx, &o, &i))
+                .unwrap();
+            let prefix = layout::project_prefix(&org, &id);
+            let records = scan(store, tables::OWNED)
+                .into_iter()
+                .filter(|(key, _)| key.starts_with(&prefix) && key[prefix.len()] < FIRST_INDEX_TAG)
+                .collect();
+            let project = ModelProject {
+                org,
+                name: stored.name,
+                slug: stored.slug,
+                domain: stored.domain,
+                records: views(&prefix, &records),
+            };
+            self.projects.insert(id, project);
+        }
+    }
+
     fn slug_taken(&self, org: &str, slug: &Slug) -> bool {
         self.projects
             .values()
@@ -76,7 +163,7 @@ impl Model {
 }
 
 /// The default settings' input rules.
-fn input_settings() -> InputSettings<'static> {
+pub fn input_settings() -> InputSettings<'static> {
     static WEBHOOKS: LazyLock<WebhookSettings> = LazyLock::new(|| Settings::default().webhooks);
     InputSettings {
         webhooks: &WEBHOOKS,
@@ -103,7 +190,7 @@ fn actor() -> Actor {
     }
 }
 
-fn scan(store: &Store, table: Table) -> Entries {
+pub fn scan(store: &Store, table: Table) -> Entries {
     store
         .read_blocking(|rx| {
             let mut out = Entries::new();
@@ -169,8 +256,77 @@ fn implied_index(prefix: &[u8], records: &Entries) -> Entries {
     implied
 }
 
-/// The store agrees with the model: project tables, every record, and every index entry.
-fn check(store: &Store, model: &Model, step: usize) {
+/// The wire views (timestamps aside) of the records under one project prefix.
+fn views(prefix: &[u8], records: &Entries) -> BTreeMap<(u8, String), Value> {
+    let mut views = BTreeMap::new();
+    for (key, value) in records {
+        let tag = key[prefix.len()];
+        let kind = project_owned::registry::kind_of_tag(tag).expect("a registered record tag");
+        let record_id = String::from_utf8(key[prefix.len() + 1..].to_vec()).unwrap();
+        views.insert((tag, record_id), comparable((kind.view_of)(value).unwrap()));
+    }
+    views
+}
+
+/// The webhook outbox agrees with its due order and with the model: each entry has exactly
+/// one due entry (and the reverse), belongs to an active webhook of a project of the model,
+/// carries an event that webhook is subscribed to, about a record of that project.
+fn check_outbox(store: &Store, model: &Model, step: usize) {
+    let outbox = scan(store, tables::OUTBOX);
+    let due = scan(store, tables::OUTBOX_DUE);
+    assert_eq!(
+        due.len(),
+        outbox.len(),
+        "step {step}: outbox entries and due entries"
+    );
+    for (due_key, key) in &due {
+        let value = outbox
+            .get(key)
+            .unwrap_or_else(|| panic!("step {step}: a due entry of no outbox entry"));
+        let pending: PendingDelivery = codec::decode(value).unwrap();
+        assert_eq!(due_key[..8], pending.due_ms.to_be_bytes(), "step {step}");
+        assert_eq!(due_key[8..], pending.seq.to_be_bytes(), "step {step}");
+        let (org, project) = outbox::owner(key).unwrap();
+        let m = model
+            .projects
+            .get(&project)
+            .unwrap_or_else(|| panic!("step {step}: an outbox entry of no project"));
+        assert_eq!(m.org, org, "step {step}");
+        let mut expected_key = layout::project_prefix(&org, &project);
+        expected_key.extend(
+            pending
+                .webhook_id
+                .bytes()
+                .chain(pending.delivery_id.bytes()),
+        );
+        assert_eq!(*key, expected_key, "step {step}: an outbox key");
+        let webhook = m
+            .records
+            .get(&(Webhook::TAG, pending.webhook_id.clone()))
+            .unwrap_or_else(|| panic!("step {step}: an outbox entry of no webhook"));
+        assert_eq!(webhook["status"], "active", "step {step}");
+        let subscribed = webhook["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|pattern| outbox::pattern_matches(pattern.as_str().unwrap(), &pending.event));
+        assert!(subscribed, "step {step}: {} not subscribed", pending.event);
+        let envelope: Value = serde_json::from_str(&pending.body).unwrap();
+        assert_eq!(envelope["event"], pending.event.as_str(), "step {step}");
+        let about = envelope["data"]["id"]
+            .as_str()
+            .expect("an event about a record");
+        assert!(
+            m.records.keys().any(|(_, id)| id == about),
+            "step {step}: an event about {about}, which its project does not hold"
+        );
+    }
+}
+
+/// The store agrees with the model: project tables, every record, every index entry, the
+/// webhook outbox.
+pub fn check(store: &Store, model: &Model, step: usize) {
+    check_outbox(store, model, step);
     let index: Entries = model
         .projects
         .iter()
@@ -258,14 +414,11 @@ fn check(store: &Store, model: &Model, step: usize) {
     for (id, m) in &model.projects {
         let prefix = layout::project_prefix(&m.org, id);
         let (records, index) = by_project.remove(&prefix).unwrap_or_default();
-        let mut views = BTreeMap::new();
-        for (key, value) in &records {
-            let tag = key[prefix.len()];
-            let kind = project_owned::registry::kind_of_tag(tag).expect("a registered record tag");
-            let record_id = String::from_utf8(key[prefix.len() + 1..].to_vec()).unwrap();
-            views.insert((tag, record_id), comparable((kind.view_of)(value).unwrap()));
-        }
-        assert_eq!(views, m.records, "step {step}: records of project {id}");
+        assert_eq!(
+            views(&prefix, &records),
+            m.records,
+            "step {step}: records of project {id}"
+        );
         assert!(
             index == implied_index(&prefix, &records),
             "step {step}: the index entries of project {id} differ from what its records imply"
@@ -301,7 +454,14 @@ fn words(rng: &mut Rng, n: usize) -> String {
 }
 
 /// One random operation of a project-owned kind in `project`; the model follows what it returns.
-fn kind_step(store: &Store, model: &mut Model, rng: &mut Rng, project: &str, step: usize) {
+/// A write the store refuses (`STORAGE_UNAVAILABLE`) ends the step with the model unchanged.
+pub fn kind_step(
+    store: &Store,
+    model: &mut Model,
+    rng: &mut Rng,
+    project: &str,
+    step: usize,
+) -> Result<(), Refused> {
     let org = model.projects[project].org.clone();
     let conversations = model.ids_of::<Conversation>(project);
     let contacts = model.ids_of::<Contact>(project);
@@ -314,7 +474,8 @@ fn kind_step(store: &Store, model: &mut Model, rng: &mut Rng, project: &str, ste
             .iter()
             .any(|((tag, _), view)| *tag == Form::TAG && view["slug"] == slug)
     };
-    match rng.below(13) {
+    let webhooks = model.ids_of::<Webhook>(project);
+    match rng.below(14) {
         0 => {
             let mut body =
                 json!({"subject": words(rng, 3), "priority": "high", "tags": ["a", "b"]});
@@ -325,7 +486,7 @@ fn kind_step(store: &Store, model: &mut Model, rng: &mut Rng, project: &str, ste
             let created = in_project(store, &org, project, move |tx, scope, actor| {
                 Conversation::create(tx, scope, actor, input)
             })
-            .unwrap();
+            .acked(project)?;
             model.put(project, &created);
         }
         1 if !conversations.is_empty() => {
@@ -341,7 +502,7 @@ fn kind_step(store: &Store, model: &mut Model, rng: &mut Rng, project: &str, ste
             let updated = in_project(store, &org, project, move |tx, scope, actor| {
                 Conversation::update(tx, scope, actor, &id, input)
             })
-            .unwrap();
+            .acked(project)?;
             model.put(project, &updated);
         }
         2 if !conversations.is_empty() => {
@@ -350,7 +511,7 @@ fn kind_step(store: &Store, model: &mut Model, rng: &mut Rng, project: &str, ste
             let posted = in_project(store, &org, project, move |tx, scope, actor| {
                 message::post(tx, scope, actor, &id, input)
             })
-            .unwrap();
+            .acked(project)?;
             model.put(project, &posted);
         }
         3 | 4 => {
@@ -366,7 +527,7 @@ fn kind_step(store: &Store, model: &mut Model, rng: &mut Rng, project: &str, ste
             let saved = in_project(store, &org, project, move |tx, scope, actor| {
                 Contact::create(tx, scope, actor, input)
             })
-            .unwrap();
+            .acked(project)?;
             model.put(project, &saved);
         }
         5 if !contacts.is_empty() => {
@@ -380,7 +541,7 @@ fn kind_step(store: &Store, model: &mut Model, rng: &mut Rng, project: &str, ste
             let updated = in_project(store, &org, project, move |tx, scope, actor| {
                 Contact::update(tx, scope, actor, &id, input)
             })
-            .unwrap();
+            .acked(project)?;
             model.put(project, &updated);
         }
         6 => {
@@ -390,7 +551,7 @@ fn kind_step(store: &Store, model: &mut Model, rng: &mut Rng, project: &str, ste
             let created = in_project(store, &org, project, move |tx, scope, actor| {
                 Article::create(tx, scope, actor, input)
             })
-            .unwrap();
+            .acked(project)?;
             model.put(project, &created);
         }
         7 if !articles.is_empty() => {
@@ -406,7 +567,7 @@ fn kind_step(store: &Store, model: &mut Model, rng: &mut Rng, project: &str, ste
             let updated = in_project(store, &org, project, move |tx, scope, actor| {
                 Article::update(tx, scope, actor, &id, input)
             })
-            .unwrap();
+            .acked(project)?;
             model.put(project, &updated);
         }
         8 if !articles.is_empty() => {
@@ -414,7 +575,7 @@ fn kind_step(store: &Store, model: &mut Model, rng: &mut Rng, project: &str, ste
             let published = in_project(store, &org, project, move |tx, scope, actor| {
                 kb::publish(tx, scope, actor, &id)
             })
-            .unwrap();
+            .acked(project)?;
             model.put(project, &published);
         }
         9 if !articles.is_empty() => {
@@ -423,7 +584,7 @@ fn kind_step(store: &Store, model: &mut Model, rng: &mut Rng, project: &str, ste
             in_project(store, &org, project, move |tx, scope, actor| {
                 Article::delete(tx, scope, actor, &id)
             })
-            .unwrap();
+            .acked(project)?;
             let records = &mut model.projects.get_mut(project).unwrap().records;
             assert!(records.remove(&(Article::TAG, deleted)).is_some());
         }
@@ -438,7 +599,8 @@ fn kind_step(store: &Store, model: &mut Model, rng: &mut Rng, project: &str, ste
             let input = Form::parse_create(body, input_settings()).unwrap();
             let result = in_project(store, &org, project, move |tx, scope, actor| {
                 Form::create(tx, scope, actor, input)
-            });
+            })
+            .settled(Some(project))?;
             match result {
                 Ok(form) => {
                     assert!(!taken, "step {step}: form slug reused");
@@ -466,17 +628,18 @@ fn kind_step(store: &Store, model: &mut Model, rng: &mut Rng, project: &str, ste
                     .unwrap();
                     let result = in_project(store, &org, project, move |tx, scope, actor| {
                         Form::update(tx, scope, actor, &id, input)
-                    });
+                    })
+                    .settled(Some(project))?;
                     if taken {
                         assert_eq!(result.unwrap_err().code(), ErrorCode::SlugConflict);
-                        return;
+                        return Ok(());
                     }
                     result.unwrap()
                 }
                 archive => in_project(store, &org, project, move |tx, scope, actor| {
                     routed::set_archived::<Form>(tx, scope, actor, &id, archive == 1)
                 })
-                .unwrap(),
+                .acked(project)?,
             };
             model.put(project, &updated);
         }
@@ -496,26 +659,208 @@ fn kind_step(store: &Store, model: &mut Model, rng: &mut Rng, project: &str, ste
                     Beacon::update(tx, scope, actor, &id, input)
                 })
             };
-            model.put(project, &saved.unwrap());
+            model.put(project, &saved.acked(project)?);
+        }
+        13 if webhooks.is_empty() || rng.below(3) == 0 => {
+            // A webhook: the events of later changes queue outbox entries for it.
+            let events = *rng.pick(&[
+                &["*"][..],
+                &["conversation.*", "message.created"],
+                &["contact.created", "contact.updated"],
+            ]);
+            let body =
+                json!({"url": format!("https://hooks.example.com/{step}"), "events": events});
+            let input = Webhook::parse_create(body, input_settings()).unwrap();
+            let created = in_project(store, &org, project, move |tx, scope, actor| {
+                Webhook::create(tx, scope, actor, input)
+            })
+            .acked(project)?;
+            model.put(project, &created);
+        }
+        13 => {
+            // Disabling or deleting a webhook drops its pending deliveries with it.
+            let id = rng.pick(&webhooks).clone();
+            if rng.below(3) == 0 {
+                let deleted = id.clone();
+                in_project(store, &org, project, move |tx, scope, actor| {
+                    Webhook::delete(tx, scope, actor, &id)
+                })
+                .acked(project)?;
+                let records = &mut model.projects.get_mut(project).unwrap().records;
+                assert!(records.remove(&(Webhook::TAG, deleted)).is_some());
+            } else {
+                let status = *rng.pick(&["active", "disabled"]);
+                let input =
+                    Webhook::parse_update(json!({"status": status}), input_settings()).unwrap();
+                let updated = in_project(store, &org, project, move |tx, scope, actor| {
+                    Webhook::update(tx, scope, actor, &id, input)
+                })
+                .acked(project)?;
+                model.put(project, &updated);
+            }
         }
         _ => {
             // A look-up of a missing record answers the kind's own not-found code.
             let err = in_project(store, &org, project, |tx, scope, _| {
                 project_owned::get::<Contact>(tx, scope, "ct_doesnotexist")
             })
+            .settled(Some(project))?
             .unwrap_err();
             assert_eq!(err.code(), ErrorCode::ContactNotFound, "step {step}");
         }
     }
+    Ok(())
 }
 
-fn run(seed: u64, steps: usize) {
-    let data = crate::helpers::TestData::new();
-    let store = data.open_store();
-    let mut rng = Rng(seed);
-    let mut model = Model::default();
+/// One random step: a project create, update or delete (a delete removes exactly its
+/// project's prefix), or an operation of a project-owned kind. The model follows what each
+/// returns; a write the store refuses ends the step with the model unchanged.
+pub fn step(
+    store: &Store,
+    model: &mut Model,
+    rng: &mut Rng,
+    orgs: &[String],
+    step: usize,
+    deletes_with_records: &mut usize,
+) -> Result<(), Refused> {
+    let ids: Vec<String> = model.projects.keys().cloned().collect();
+    let roll = rng.below(100);
+    if roll < 12 || ids.is_empty() {
+        // Create, sometimes with an explicit slug; a taken slug must be refused.
+        let org = rng.pick(orgs).clone();
+        let name = rng.pick(NAMES).to_string();
+        let slug = if rng.below(3) == 0 {
+            Slug::try_from(rng.pick(SLUGS).to_string()).unwrap()
+        } else {
+            project::derive_slug(&name).unwrap()
+        };
+        let domain = rng.pick(DOMAINS).map(domain);
+        let taken = model.slug_taken(&org, &slug);
+        let input = ProjectCreate {
+            name: name.clone(),
+            slug: slug.clone(),
+            domain: domain.clone(),
+        };
+        let (o, a) = (org.clone(), actor());
+        let result = store
+            .write_blocking(move |tx| project::create(tx, &a, &o, input))
+            .settled(None)?;
+        match result {
+            Ok(p) => {
+                assert!(!taken, "step {step}: slug {slug} reused in {org}");
+                model.projects.insert(
+                    p.id,
+                    ModelProject {
+                        org,
+                        name,
+                        slug,
+                        domain,
+                        records: BTreeMap::new(),
+                    },
+                );
+            }
+            Err(err) => {
+                assert!(taken, "step {step}: create failed: {err}");
+                assert_eq!(err.code(), ErrorCode::SlugConflict);
+            }
+        }
+    } else if roll < 18 {
+        // Update name and/or domain.
+        let id = rng.pick(&ids).clone();
+        let org = model.projects[&id].org.clone();
+        let name = (rng.below(2) == 0).then(|| rng.pick(NAMES).to_string());
+        let domain = match rng.below(3) {
+            0 => Patch::Absent,
+            1 => Patch::Null,
+            _ => Patch::Set(domain(rng.pick(&DOMAINS[1..]).unwrap())),
+        };
+        let input = ProjectUpdate {
+            name: name.clone(),
+            domain: domain.clone(),
+            agent_mode: None,
+            ai_model: Patch::Absent,
+        };
+        let (o, i, a) = (org.clone(), id.clone(), actor());
+        store
+            .write_blocking(move |tx| project::update(tx, &a, &o, &i, input))
+            .acked(&id)?;
+        let m = model.projects.get_mut(&id).unwrap();
+        if let Some(name) = name {
+            m.name = name;
+        }
+        if let Some(domain) = domain.into_change() {
+            m.domain = domain;
+        }
+    } else if roll < 24 {
+        // Delete: exactly the project's prefix goes, everything else stays byte for byte.
+        let id = rng.pick(&ids).clone();
+        let org = model.projects[&id].org.clone();
+        let prefix = layout::project_prefix(&org, &id);
+        let before = scan(store, tables::OWNED);
+        *deletes_with_records += usize::from(before.keys().any(|k| k.starts_with(&prefix)));
+        let (o, i, a) = (org.clone(), id.clone(), actor());
+        let cascade = store
+            .write_blocking_freeing(move |tx| {
+                project_owned::registry::delete_project(tx, &a, &o, &i)
+            })
+            .acked(&id)?;
+        let after = scan(store, tables::OWNED);
+        let outside: Entries = before
+            .into_iter()
+            .filter(|(k, _)| !k.starts_with(&prefix))
+            .collect();
+        assert!(
+            after == outside,
+            "step {step}: a delete left records of its project or touched another's"
+        );
+        // The cascade counts name each kind by its registry name.
+        let mut counted: BTreeMap<String, u64> = BTreeMap::new();
+        for (tag, _) in model.projects[&id].records.keys() {
+            let kind = project_owned::registry::kind_of_tag(*tag).unwrap();
+            *counted.entry(kind.plural.to_string()).or_default() += 1;
+        }
+        assert_eq!(
+            cascade.into_iter().collect::<BTreeMap<_, _>>(),
+            counted,
+            "step {step}: cascade counts"
+        );
+        model.projects.remove(&id);
+        let (o, i) = (org.clone(), id.clone());
+        let err = store
+            .read_blocking(move |rx| project::resolve(rx, &o, &i))
+            .unwrap_err();
+        assert_eq!(err.code(), ErrorCode::ProjectNotFound);
+    } else if roll < 26 {
+        // Deleting a project that does not exist (or another org's) changes nothing.
+        let id = rng.pick(&ids).clone();
+        let owner = model.projects[&id].org.clone();
+        let stranger = orgs.iter().find(|o| **o != owner).unwrap().clone();
+        let a = actor();
+        let err = store
+            .write_blocking(move |tx| {
+                project_owned::registry::delete_project(tx, &a, &stranger, &id)
+            })
+            .settled(None)?
+            .unwrap_err();
+        assert_eq!(err.code(), ErrorCode::ApiKeyProjectMismatch);
+        let (o, a) = (owner.clone(), actor());
+        let err = store
+            .write_blocking(move |tx| {
+                project_owned::registry::delete_project(tx, &a, &o, "prj_doesnotexist")
+            })
+            .settled(None)?
+            .unwrap_err();
+        assert_eq!(err.code(), ErrorCode::ProjectNotFound);
+    } else {
+        let id = rng.pick(&ids).clone();
+        kind_step(store, model, rng, &id, step)?;
+    }
+    Ok(())
+}
 
-    let orgs: Vec<String> = (0..3)
+/// Three organisations to work in.
+pub fn make_orgs(store: &Store) -> Vec<String> {
+    (0..3)
         .map(|i| {
             let input = OrgCreate {
                 name: format!("Org {i}"),
@@ -525,137 +870,28 @@ fn run(seed: u64, steps: usize) {
                 .unwrap()
                 .id
         })
-        .collect();
+        .collect()
+}
+
+fn run(seed: u64, steps: usize) {
+    let data = crate::helpers::TestData::new();
+    let store = data.open_store();
+    let mut rng = Rng(seed);
+    let mut model = Model::default();
+    let orgs = make_orgs(&store);
     let mut deletes_with_records = 0;
 
-    for step in 0..steps {
-        let ids: Vec<String> = model.projects.keys().cloned().collect();
-        let roll = rng.below(100);
-        if roll < 12 || ids.is_empty() {
-            // Create, sometimes with an explicit slug; a taken slug must be refused.
-            let org = rng.pick(&orgs).clone();
-            let name = rng.pick(NAMES).to_string();
-            let slug = if rng.below(3) == 0 {
-                Slug::try_from(rng.pick(SLUGS).to_string()).unwrap()
-            } else {
-                project::derive_slug(&name).unwrap()
-            };
-            let domain = rng.pick(DOMAINS).map(domain);
-            let taken = model.slug_taken(&org, &slug);
-            let input = ProjectCreate {
-                name: name.clone(),
-                slug: slug.clone(),
-                domain: domain.clone(),
-            };
-            let (o, a) = (org.clone(), actor());
-            let result = store.write_blocking(move |tx| project::create(tx, &a, &o, input));
-            match result {
-                Ok(p) => {
-                    assert!(!taken, "step {step}: slug {slug} reused in {org}");
-                    model.projects.insert(
-                        p.id,
-                        ModelProject {
-                            org,
-                            name,
-                            slug,
-                            domain,
-                            records: BTreeMap::new(),
-                        },
-                    );
-                }
-                Err(err) => {
-                    assert!(taken, "step {step}: create failed: {err}");
-                    assert_eq!(err.code(), ErrorCode::SlugConflict);
-                }
-            }
-        } else if roll < 18 {
-            // Update name and/or domain.
-            let id = rng.pick(&ids).clone();
-            let org = model.projects[&id].org.clone();
-            let name = (rng.below(2) == 0).then(|| rng.pick(NAMES).to_string());
-            let domain = match rng.below(3) {
-                0 => Patch::Absent,
-                1 => Patch::Null,
-                _ => Patch::Set(domain(rng.pick(&DOMAINS[1..]).unwrap())),
-            };
-            let input = ProjectUpdate {
-                name: name.clone(),
-                domain: domain.clone(),
-                agent_mode: None,
-                ai_model: Patch::Absent,
-            };
-            let (o, i, a) = (org.clone(), id.clone(), actor());
-            store
-                .write_blocking(move |tx| project::update(tx, &a, &o, &i, input))
-                .unwrap();
-            let m = model.projects.get_mut(&id).unwrap();
-            if let Some(name) = name {
-                m.name = name;
-            }
-            if let Some(domain) = domain.into_change() {
-                m.domain = domain;
-            }
-        } else if roll < 24 {
-            // Delete: exactly the project's prefix goes, everything else stays byte for byte.
-            let id = rng.pick(&ids).clone();
-            let org = model.projects[&id].org.clone();
-            let prefix = layout::project_prefix(&org, &id);
-            let before = scan(&store, tables::OWNED);
-            deletes_with_records += usize::from(before.keys().any(|k| k.starts_with(&prefix)));
-            let (o, i, a) = (org.clone(), id.clone(), actor());
-            let cascade = store
-                .write_blocking(move |tx| project_owned::registry::delete_project(tx, &a, &o, &i))
-                .unwrap();
-            let after = scan(&store, tables::OWNED);
-            let outside: Entries = before
-                .into_iter()
-                .filter(|(k, _)| !k.starts_with(&prefix))
-                .collect();
-            assert!(
-                after == outside,
-                "step {step}: a delete left records of its project or touched another's"
-            );
-            // The cascade counts name each kind by its registry name.
-            let mut counted: BTreeMap<String, u64> = BTreeMap::new();
-            for (tag, _) in model.projects[&id].records.keys() {
-                let kind = project_owned::registry::kind_of_tag(*tag).unwrap();
-                *counted.entry(kind.plural.to_string()).or_default() += 1;
-            }
-            assert_eq!(
-                cascade.into_iter().collect::<BTreeMap<_, _>>(),
-                counted,
-                "step {step}: cascade counts"
-            );
-            model.projects.remove(&id);
-            let (o, i) = (org.clone(), id.clone());
-            let err = store
-                .read_blocking(move |rx| project::resolve(rx, &o, &i))
-                .unwrap_err();
-            assert_eq!(err.code(), ErrorCode::ProjectNotFound);
-        } else if roll < 26 {
-            // Deleting a project that does not exist (or another org's) changes nothing.
-            let id = rng.pick(&ids).clone();
-            let owner = model.projects[&id].org.clone();
-            let stranger = orgs.iter().find(|o| **o != owner).unwrap().clone();
-            let a = actor();
-            let err = store
-                .write_blocking(move |tx| {
-                    project_owned::registry::delete_project(tx, &a, &stranger, &id)
-                })
-                .unwrap_err();
-            assert_eq!(err.code(), ErrorCode::ApiKeyProjectMismatch);
-            let (o, a) = (owner.clone(), actor());
-            let err = store
-                .write_blocking(move |tx| {
-                    project_owned::registry::delete_project(tx, &a, &o, "prj_doesnotexist")
-                })
-                .unwrap_err();
-            assert_eq!(err.code(), ErrorCode::ProjectNotFound);
-        } else {
-            let id = rng.pick(&ids).clone();
-            kind_step(&store, &mut model, &mut rng, &id, step);
-        }
-        check(&store, &model, step);
+    for n in 0..steps {
+        step(
+            &store,
+            &mut model,
+            &mut rng,
+            &orgs,
+            n,
+            &mut deletes_with_records,
+        )
+        .unwrap_or_else(|_| panic!("step {n}: a write refused on a healthy disk"));
+        check(&store, &model, n);
     }
 
     assert!(

@@ -7,10 +7,14 @@
 //! (`Handle::block_on`); the async caller awaits its answer, so no HTTP worker ever waits for
 //! the database. Writes run in `SERIALIZABLE` transactions: a serialization failure or a
 //! deadlock reruns the whole operation (operations are `Clone` for this) after a capped,
-//! jittered backoff, up to `MAX_TRIES` times, then answers 503. Reads run in `REPEATABLE READ
-//! READ ONLY` transactions: one snapshot of committed transactions, which never fails for a
-//! conflict and never makes a writer fail. A database that cannot be reached answers 503 with
-//! a `Retry-After`; the pool opens new connections once it is back.
+//! jittered backoff, up to `MAX_TRIES` times, then answers 503 `SERVICE_UNAVAILABLE`. Reads run
+//! in `REPEATABLE READ READ ONLY` transactions: one snapshot of committed transactions, which
+//! never fails for a conflict and never makes a writer fail.
+//!
+//! A database that cannot serve (unreachable, read-only after a failover, its disk full) is
+//! the store's health seam (`store::health`): the operation answers 503 `STORAGE_UNAVAILABLE`,
+//! the store is marked unwritable, writes are refused untried, and a task reconnects with a
+//! capped backoff until a probe write commits; then writes run again.
 //!
 //! Only SQL that CockroachDB runs too: tables, a sequence, `INSERT … ON CONFLICT`,
 //! `DELETE … RETURNING`, `SELECT … FOR UPDATE SKIP LOCKED`; no `LISTEN/NOTIFY`, advisory locks,
@@ -21,7 +25,7 @@ mod sql;
 
 use std::cell::Cell;
 use std::str::FromStr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -31,6 +35,7 @@ use tokio::sync::Notify;
 use tokio_postgres::NoTls;
 use tokio_postgres::config::Host;
 
+use super::health::{Health, HealthState, Trouble};
 use super::job::{Job, Ran};
 use super::{
     CommitObserver, CommitSignals, KeyRange, Limits, OpenError, Rx, RxInner, Table, Tx, TxInner,
@@ -57,8 +62,9 @@ const MAX_TRIES: u32 = 10;
 /// `MAX_BACKOFF`; the wait is drawn at random below that bound (full jitter).
 const FIRST_BACKOFF: Duration = Duration::from_millis(2);
 const MAX_BACKOFF: Duration = Duration::from_millis(200);
-/// The wait a client is told (`Retry-After`) when the database is unreachable or overloaded.
-pub(super) const RETRY_AFTER_SECS: u64 = 1;
+/// The reconnection's first wait after a failure, and its longest.
+const FIRST_RECONNECT: Duration = Duration::from_millis(100);
+const MAX_RECONNECT: Duration = Duration::from_secs(5);
 /// How long an operation waits for a pooled connection, and for a new one to open.
 const POOL_WAIT: Duration = Duration::from_secs(10);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -118,8 +124,10 @@ pub(super) struct Postgres {
     lengths: Arc<Lengths>,
     /// Values of the creation counter taken from the sequence ahead of their use.
     seqs: SeqBlock,
-    /// Logs a lost database at most once per `POLL`.
-    last_lost_log: Mutex<Option<Instant>>,
+    /// Whether the database serves writes, kept as it fails and heals.
+    health: Arc<HealthState>,
+    /// Set while a task reconnects.
+    healing: Arc<AtomicBool>,
 }
 
 impl Postgres {
@@ -180,7 +188,8 @@ impl Postgres {
             counters: Counters::default(),
             lengths,
             seqs: SeqBlock::default(),
-            last_lost_log: Mutex::new(None),
+            health: Arc::new(HealthState::new()),
+            healing: Arc::new(AtomicBool::new(false)),
         })
     }
 
@@ -211,27 +220,40 @@ impl Postgres {
         self.counters.waits.fetch_add(1, Ordering::Relaxed);
         match got {
             Ok(client) => Ok(Session::new(client, self.handle.clone())),
-            Err(err) => Err(self.lost(&err)),
+            Err(err) => Err(self.storage_failed(Trouble::Failing, &err, false)),
         }
     }
 
-    /// The answer to an operation that could not reach the database: 503, and a log line now
-    /// and then.
-    fn lost(&self, cause: &dyn std::fmt::Display) -> ApiError {
-        let log = match self.last_lost_log.lock() {
-            Ok(mut last) => {
-                let due = last.is_none_or(|at| at.elapsed() >= POLL);
-                if due {
-                    *last = Some(Instant::now());
-                }
-                due
-            }
-            Err(_) => true,
-        };
-        if log {
-            tracing::warn!(error = %cause, "the database is unreachable");
+    pub(super) fn health(&self) -> Health {
+        self.health.health()
+    }
+
+    pub(super) fn watch_health(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.health.subscribe()
+    }
+
+    /// The answer to an operation that the database could not serve: the store is down until
+    /// a probe write commits (`reconnect`, started here unless it runs). `wrote`: a write's
+    /// commit failed (counted); otherwise a read or a connection failed.
+    fn storage_failed(
+        &self,
+        trouble: Trouble,
+        cause: &dyn std::fmt::Display,
+        wrote: bool,
+    ) -> ApiError {
+        if wrote {
+            self.health.commit_failed(trouble, cause);
+        } else {
+            self.health.read_failed(trouble, cause);
         }
-        session::unavailable()
+        if !self.healing.swap(true, Ordering::AcqRel) {
+            self.handle.spawn(reconnect(
+                Arc::clone(&self.health),
+                self.pool.clone(),
+                Arc::clone(&self.healing),
+            ));
+        }
+        ApiError::storage_unavailable_from(cause.to_string())
     }
 
     /// Runs `work` on a blocking thread of this store's runtime, where the connections are.
@@ -242,8 +264,13 @@ impl Postgres {
         self.handle.spawn_blocking(work)
     }
 
-    /// Runs `job` on a blocking thread of this store's runtime: see `run_write`.
+    /// Runs `job` on a blocking thread of this store's runtime: see `run_write`. Refused untried
+    /// while the database cannot serve writes.
     pub(super) fn submit(self: &Arc<Self>, job: Job) {
+        if !self.health.health().writable() {
+            self.health.refused(1);
+            return job.answer(Some(&ApiError::storage_unavailable()));
+        }
         let store = Arc::clone(self);
         self.handle.spawn_blocking(move || store.run_write(job));
     }
@@ -254,7 +281,7 @@ impl Postgres {
         let mut bound = FIRST_BACKOFF;
         for _ in 0..MAX_TRIES {
             match self.try_write(&mut job) {
-                Tried::Answered(failure) => return job.answer(failure),
+                Tried::Answered(failure) => return job.answer(failure.as_ref()),
                 Tried::Conflict => {
                     self.counters.retries.fetch_add(1, Ordering::Relaxed);
                     std::thread::sleep(jitter(bound));
@@ -266,7 +293,7 @@ impl Postgres {
             tries = MAX_TRIES,
             "a write kept conflicting with concurrent writes; answered 503"
         );
-        job.answer(Some(session::unavailable()))
+        job.answer(Some(&ApiError::service_unavailable()))
     }
 
     fn try_write(&self, job: &mut Job) -> Tried {
@@ -288,15 +315,15 @@ impl Postgres {
             // The transaction is aborted: nothing of it can commit.
             return match failure {
                 Failure::Conflict => Tried::Conflict,
-                Failure::Lost => {
-                    Tried::Answered(Some(self.lost(&"a statement lost its connection")))
+                Failure::Storage(trouble) => {
+                    Tried::Answered(Some(self.storage_failed(trouble, &session.cause(), true)))
                 }
                 // The operation saw the error; if it went on regardless, it must not succeed.
                 Failure::Other => Tried::Answered(match ran {
                     Ran::Succeeded => Some(ApiError::internal(
                         "a write operation succeeded after one of its statements failed",
                     )),
-                    Ran::FailedBeforeWriting | Ran::FailedAfterWriting => None,
+                    Ran::FailedBeforeWriting | Ran::FailedAfterWriting | Ran::StorageFailed => None,
                 }),
             };
         }
@@ -326,7 +353,9 @@ impl Postgres {
     fn after_failure(&self, session: &Session, err: ApiError) -> Tried {
         match session.failure() {
             Some(Failure::Conflict) => Tried::Conflict,
-            Some(Failure::Lost) => Tried::Answered(Some(self.lost(&err))),
+            Some(Failure::Storage(trouble)) => {
+                Tried::Answered(Some(self.storage_failed(trouble, &session.cause(), true)))
+            }
             _ => Tried::Answered(Some(err)),
         }
     }
@@ -359,10 +388,12 @@ impl Postgres {
 
     fn read_failure(&self, session: &Session, err: ApiError) -> ApiError {
         match session.failure() {
-            Some(Failure::Lost) => self.lost(&err),
+            Some(Failure::Storage(trouble)) => {
+                self.storage_failed(trouble, &session.cause(), false)
+            }
             // A snapshot read conflicts with nothing on PostgreSQL; CockroachDB may ask for a
             // retry, which a client may make.
-            Some(Failure::Conflict) => session::unavailable(),
+            Some(Failure::Conflict) => ApiError::service_unavailable(),
             _ => err,
         }
     }
@@ -374,7 +405,9 @@ impl Postgres {
         let taken = session
             .query_opt(sql::TAKE_LEASE, &[&name, &self.holder, &millis])
             .map_err(|err| match session.failure() {
-                Some(Failure::Lost) => self.lost(&err),
+                Some(Failure::Storage(trouble)) => {
+                    self.storage_failed(trouble, &session.cause(), false)
+                }
                 _ => err,
             })?;
         Ok(taken.is_some())
@@ -403,6 +436,45 @@ impl Drop for Postgres {
             runtime.shutdown_background();
         }
     }
+}
+
+/// Reconnects after a failure, with a capped backoff, until a probe write commits (a
+/// reachable database may still be read-only or full); then the store takes writes again.
+async fn reconnect(health: Arc<HealthState>, pool: Pool, healing: Arc<AtomicBool>) {
+    let mut wait = FIRST_RECONNECT;
+    loop {
+        tokio::time::sleep(wait).await;
+        if pool.is_closed() {
+            healing.store(false, Ordering::Release);
+            return;
+        }
+        health.tick();
+        health.reopen_attempted();
+        match probe(&pool).await {
+            Ok(()) => {
+                health.writable_again();
+                healing.store(false, Ordering::Release);
+                // A failure between the probe and here found `healing` set: look again.
+                if health.health().writable() || healing.swap(true, Ordering::AcqRel) {
+                    return;
+                }
+                wait = FIRST_RECONNECT;
+            }
+            Err(cause) => {
+                health.reopen_failed(&cause);
+                wait = (wait * 2).min(MAX_RECONNECT);
+            }
+        }
+    }
+}
+
+/// One write that must commit: a counter in `meta`.
+async fn probe(pool: &Pool) -> Result<(), String> {
+    let client = pool.get().await.map_err(|err| err.to_string())?;
+    client
+        .batch_execute(sql::PROBE)
+        .await
+        .map_err(|err| with_sources(&err))
 }
 
 /// How one run of a write operation ended.

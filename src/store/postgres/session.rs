@@ -13,10 +13,10 @@ use tokio_postgres::Row;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 
-use super::{RETRY_AFTER_SECS, sql};
+use super::sql;
 use crate::codec::{self, Record};
-use crate::error::{ApiError, ApiResult};
-use crate::store::{KeyRange, Table, Visitor};
+use crate::error::{ApiError, ApiResult, with_sources};
+use crate::store::{KeyRange, Table, Trouble, Visitor};
 
 /// Every write transaction.
 pub(super) const SERIALIZABLE: &str = "BEGIN ISOLATION LEVEL SERIALIZABLE";
@@ -34,16 +34,11 @@ const MOST_ROWS: i64 = 1024;
 pub(super) enum Failure {
     /// A serialization failure or a deadlock: the operation may succeed when run again.
     Conflict,
-    /// The connection or the database is gone.
-    Lost,
+    /// The database cannot serve: the connection or the database is gone, it is read-only (a
+    /// failover) or its disk is full.
+    Storage(Trouble),
     /// Anything else.
     Other,
-}
-
-/// 503 `SERVICE_UNAVAILABLE` with `Retry-After`: the database cannot be reached, or a write
-/// kept conflicting.
-pub(super) fn unavailable() -> ApiError {
-    ApiError::unavailable(RETRY_AFTER_SECS)
 }
 
 fn classify(err: &tokio_postgres::Error) -> Failure {
@@ -53,15 +48,23 @@ fn classify(err: &tokio_postgres::Error) -> Failure {
         {
             return Failure::Conflict;
         }
+        if *state == SqlState::DISK_FULL {
+            return Failure::Storage(Trouble::DiskFull);
+        }
         let code = state.code();
-        // Connection exceptions, the server shutting down or starting, too many connections.
-        if code.starts_with("08") || code.starts_with("57P") || code == "53300" {
-            return Failure::Lost;
+        // Connection exceptions, the server shutting down or starting, out of resources (too
+        // many connections, memory), a read-only transaction (a standby after a failover).
+        if code.starts_with("08")
+            || code.starts_with("57P")
+            || code.starts_with("53")
+            || *state == SqlState::READ_ONLY_SQL_TRANSACTION
+        {
+            return Failure::Storage(Trouble::Failing);
         }
         return Failure::Other;
     }
     if err.is_closed() || std::error::Error::source(err).is_some_and(|s| s.is::<std::io::Error>()) {
-        return Failure::Lost;
+        return Failure::Storage(Trouble::Failing);
     }
     Failure::Other
 }
@@ -80,6 +83,8 @@ pub(crate) struct Session {
     failure: Cell<Option<Failure>>,
     /// The SQLSTATE of that first failure.
     state: Cell<Option<&'static str>>,
+    /// Its text with its sources, for the log.
+    cause: Cell<Option<String>>,
 }
 
 impl Session {
@@ -91,6 +96,7 @@ impl Session {
             in_transaction: Cell::new(false),
             failure: Cell::new(None),
             state: Cell::new(None),
+            cause: Cell::new(None),
         }
     }
 
@@ -106,6 +112,14 @@ impl Session {
         }
         self.failure.set(None);
         self.state.set(None);
+        self.cause.set(None);
+    }
+
+    /// The text of the first failure, for the log.
+    pub(super) fn cause(&self) -> String {
+        self.cause
+            .take()
+            .unwrap_or_else(|| "a statement failed".into())
     }
 
     /// Whether the first failure was a table that does not exist.
@@ -119,10 +133,11 @@ impl Session {
         if self.failure.get().is_none() {
             self.failure.set(Some(failure));
             self.state.set(err.code().map(known_state));
+            self.cause.set(Some(with_sources(&err)));
         }
         match failure {
             Failure::Conflict => ApiError::internal("the transaction conflicted with another"),
-            Failure::Lost => unavailable(),
+            Failure::Storage(_) => ApiError::storage_unavailable_from(err),
             Failure::Other => ApiError::internal_from("storage", err),
         }
     }

@@ -68,6 +68,10 @@ pub(super) const INSERT_META: &str =
     "INSERT INTO meta (name, v) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING";
 pub(super) const PUT_META: &str =
     "INSERT INTO meta (name, v) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET v = excluded.v";
+/// The write that tells a database able to commit again (`reconnect`): one statement, its own
+/// transaction.
+pub(super) const PROBE: &str = "INSERT INTO meta (name, v) VALUES ('health_probe', 1) \
+     ON CONFLICT (name) DO UPDATE SET v = meta.v + 1";
 pub(super) const INSERT_SECRET: &str =
     "INSERT INTO secrets (name, v) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING";
 pub(super) const GET_SECRET: &str = "SELECT v FROM secrets WHERE name = $1";

@@ -1,33 +1,39 @@
 //! The redb backend: one embedded file. Scans run on the async runtime's blocking pool, point
 //! reads may run inline; every write goes through one writer thread (`writer`), which commits
 //! what is queued in shared `Durability::Immediate` transactions, so that a request is
-//! acknowledged only once its commit is durable.
+//! acknowledged only once its commit is durable. When a commit fails on I/O the writer closes
+//! the file and opens it again until it can write (`writer`, "Healing"); the database it has
+//! open is shared with the readers through `OpenDb`.
 
 pub mod backup;
+mod medium;
+pub mod simulated;
 mod writer;
 
 use std::cell::{Ref, RefCell, RefMut};
 use std::ops::{Bound, Deref};
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use redb::{
-    ConcurrencyMode, Database, DatabaseError, ReadOnlyTable, ReadTransaction, ReadableDatabase,
-    ReadableTable, ReadableTableMetadata, TableDefinition, WriteTransaction,
+    Database, DatabaseError, ReadOnlyTable, ReadTransaction, ReadableDatabase, ReadableTable,
+    ReadableTableMetadata, TableDefinition, WriteTransaction,
 };
 use tokio::sync::Notify;
 
-use super::job::Job;
+use super::health::{Health, HealthState, Trouble};
+use super::job::{Job, Operation};
 use super::{
     CommitObserver, CommitSignals, KeyRange, Limits, OpenError, Rx, RxInner, Table, Visitor, tables,
 };
 use crate::codec::{self, Record};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::ids;
+pub(in crate::store) use medium::Medium;
 use writer::Writer;
 
 /// A store table as redb names it.
@@ -63,9 +69,38 @@ fn open_error(path: &Path, err: DatabaseError) -> OpenError {
 /// raises it after the commit and before it answers any operation of the batch.
 type Generations = Arc<[AtomicU64; tables::ALL.len()]>;
 
+/// The database the writer has open now, shared with the readers: empty while the writer
+/// reopens it after a failure (reads then get 503).
+#[derive(Clone, Default)]
+struct OpenDb(Arc<RwLock<Option<Arc<Database>>>>);
+
+impl OpenDb {
+    fn get(&self) -> Option<Arc<Database>> {
+        self.0.read().ok().and_then(|db| db.clone())
+    }
+
+    fn set(&self, db: Option<Arc<Database>>) {
+        drop(self.replace(db));
+    }
+
+    fn replace(&self, db: Option<Arc<Database>>) -> Option<Arc<Database>> {
+        // A poisoned lock is still replaced: the value, not the lock, is what matters here.
+        let mut slot = self
+            .0
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        std::mem::replace(&mut *slot, db)
+    }
+
+    fn begin_read(&self) -> ApiResult<ReadTransaction> {
+        let db = self.get().ok_or_else(ApiError::storage_unavailable)?;
+        Ok(db.begin_read()?)
+    }
+}
+
 /// An open redb file and its writer thread.
 pub(super) struct Redb {
-    db: Arc<Database>,
+    db: OpenDb,
     latest: LatestSnapshot,
     generations: Generations,
     limits: Limits,
@@ -76,30 +111,33 @@ pub(super) struct Redb {
     /// Jobs sent to the writer and not yet taken by it.
     queued: Arc<AtomicUsize>,
     observer: Arc<OnceLock<CommitObserver>>,
+    health: Arc<HealthState>,
+    /// A read met a failed database and asked the writer to look (see `read_in`); cleared by
+    /// the writer when it takes its next batch.
+    nudged: Arc<AtomicBool>,
 }
 
 impl Redb {
-    pub(super) fn open(path: &Path, limits: Limits) -> Result<Redb, OpenError> {
-        let db = Database::builder()
-            .set_cache_size(limits.cache_bytes)
-            // The whole file is locked once at open, so read transactions take no file locks
-            // (`SingleWriter` takes byte-range locks in each). Another process cannot open the
-            // file meanwhile: `rogeriq backup` and `export` then ask this server (`src/ops.rs`).
-            .set_concurrency_mode(ConcurrencyMode::ExclusiveWriter)
-            .create(path)
-            .map_err(|err| open_error(path, err))?;
+    pub(super) fn open(medium: Medium, limits: Limits) -> Result<Redb, OpenError> {
+        let db = medium.open(&limits, true)?;
         let (seq, hash_salt) = init_tables(&db)
-            .map_err(|e| OpenError::Other(format!("cannot initialise {}: {e}", path.display())))?;
+            .map_err(|e| OpenError::Other(format!("cannot initialise the store: {e}")))?;
         let db = Arc::new(db);
         let latest = LatestSnapshot::default();
         latest.renew(&db);
+        let open = OpenDb::default();
+        open.set(Some(Arc::clone(&db)));
         let (jobs, queue) = mpsc::channel::<Job>();
         let commits: CommitSignals = Arc::new(std::array::from_fn(|_| Notify::new()));
         let generations: Generations = Arc::new(std::array::from_fn(|_| AtomicU64::new(0)));
         let queued = Arc::new(AtomicUsize::new(0));
         let observer: Arc<OnceLock<CommitObserver>> = Arc::new(OnceLock::new());
+        let health = Arc::new(HealthState::new());
+        let nudged = Arc::new(AtomicBool::new(false));
         let writer = Writer {
-            db: Arc::clone(&db),
+            db: Some(db),
+            open: open.clone(),
+            medium,
             latest: latest.clone(),
             seq,
             seq_reserved: seq,
@@ -108,13 +146,17 @@ impl Redb {
             generations: Arc::clone(&generations),
             observer: Arc::clone(&observer),
             queued: Arc::clone(&queued),
+            health: Arc::clone(&health),
+            nudged: Arc::clone(&nudged),
+            failed: None,
+            low_space: false,
         };
         let handle = std::thread::Builder::new()
             .name("rogeriq-writer".into())
             .spawn(move || writer.serve(queue))
             .map_err(|e| OpenError::Other(format!("cannot start the writer thread: {e}")))?;
         Ok(Redb {
-            db,
+            db: open,
             latest,
             generations,
             limits,
@@ -124,7 +166,17 @@ impl Redb {
             writer: Mutex::new(Some(handle)),
             queued,
             observer,
+            health,
+            nudged,
         })
+    }
+
+    pub(super) fn health(&self) -> Health {
+        self.health.health()
+    }
+
+    pub(super) fn watch_health(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.health.subscribe()
     }
 
     pub(super) fn generation(&self, table: Table) -> u64 {
@@ -157,16 +209,40 @@ impl Redb {
     }
 
     /// Runs `op` on the calling thread, in the latest snapshot (or a read transaction of its
-    /// own while there is none).
+    /// own while there is none). After a failed commit the latest snapshot is the last good
+    /// state, and answers what redb still can (pages in its cache); a read it cannot answer is
+    /// `STORAGE_UNAVAILABLE`.
     pub(super) fn read_in<T>(&self, op: impl FnOnce(&Rx) -> ApiResult<T>) -> ApiResult<T> {
         let snapshot = match self.latest.get() {
             Some(snapshot) => snapshot,
-            None => Arc::new(Snapshot::new(self.db.begin_read()?)),
+            None => Arc::new(Snapshot::new(self.db.begin_read().inspect_err(|err| {
+                self.nudge(err);
+            })?)),
         };
         op(&Rx {
             inner: RxInner::Redb(snapshot),
             limits: self.limits,
         })
+        .inspect_err(|err| self.nudge(err))
+    }
+
+    /// A read failed on storage while the store counts as writable: redb fails every later
+    /// access after one I/O error, so the writer is asked to look (an empty write, which meets
+    /// the failure and heals it) rather than wait for the next client write.
+    fn nudge(&self, err: &ApiError) {
+        if err.code() != ErrorCode::StorageUnavailable
+            || !self.health.health().writable()
+            || self.nudged.swap(true, Ordering::AcqRel)
+        {
+            return;
+        }
+        fn look(_: &mut super::Tx<'_>) -> ApiResult<()> {
+            Ok(())
+        }
+        let (reply, _) = tokio::sync::oneshot::channel();
+        let look: Job = Box::new(Operation::new(look, reply, false));
+        // A store being closed has no writer to ask.
+        let _ = self.submit(look);
     }
 
     /// Copies one snapshot of every table to a new backup file at `dest`.
@@ -193,10 +269,12 @@ impl Redb {
                 Ok(Redb { db, latest, .. }) => {
                     // The last snapshot's read transaction must end before the file closes.
                     drop(latest);
-                    return match Arc::try_unwrap(db) {
-                        Ok(db) => db.close().map_err(|e| format!("closing the store: {e}")),
-                        Err(_) => Err("the store is still in use".into()),
+                    let Some(db) = db.replace(None) else {
+                        // The writer stopped while healing: nothing is open.
+                        return Ok(());
                     };
+                    db_close_when_alone(db, deadline)?;
+                    return Ok(());
                 }
                 Err(shared) if Instant::now() < deadline => {
                     redb = shared;
@@ -204,6 +282,21 @@ impl Redb {
                 }
                 Err(_) => return Err("the store is still in use; it closes when released".into()),
             }
+        }
+    }
+}
+
+/// Closes `db` once no other handle holds it (a reader between taking it and beginning its
+/// transaction), waiting until `deadline` at most.
+fn db_close_when_alone(mut db: Arc<Database>, deadline: Instant) -> Result<(), String> {
+    loop {
+        match Arc::try_unwrap(db) {
+            Ok(db) => return db.close().map_err(|e| format!("closing the store: {e}")),
+            Err(shared) if Instant::now() < deadline => {
+                db = shared;
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            Err(_) => return Err("the store is still in use".into()),
         }
     }
 }
@@ -275,13 +368,21 @@ impl LatestSnapshot {
 
     /// Takes the database's newest commit as the latest snapshot.
     fn renew(&self, db: &Database) {
-        let renewed = db.begin_read().ok().map(|txn| Arc::new(Snapshot::new(txn)));
+        self.set(db.begin_read().ok().map(|txn| Arc::new(Snapshot::new(txn))));
+    }
+
+    /// Drops the snapshot: before the database it reads is closed.
+    fn clear(&self) {
+        self.set(None);
+    }
+
+    fn set(&self, snapshot: Option<Arc<Snapshot>>) {
         // A poisoned lock is still replaced: the value, not the lock, is what matters here.
         let mut latest = self
             .0
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        *latest = renewed;
+        *latest = snapshot;
     }
 }
 
@@ -490,9 +591,34 @@ impl<'t> WriteTx<'t> {
     }
 }
 
+/// An I/O failure of the file (or of a database redb closed after one) is the store being
+/// unavailable, 503; anything else of redb's (a corrupted page, a misuse) is internal, 500.
 impl From<redb::Error> for ApiError {
     fn from(err: redb::Error) -> Self {
-        ApiError::internal_from("storage", err)
+        match err {
+            redb::Error::Io(_)
+            | redb::Error::Backend(_)
+            | redb::Error::PreviousIo
+            | redb::Error::DatabaseClosed => ApiError::storage_unavailable_from(err),
+            other => ApiError::internal_from("storage", other),
+        }
+    }
+}
+
+/// What a storage failure says of the disk: full, or failing otherwise.
+fn trouble_of(err: &ApiError) -> Trouble {
+    let full = std::error::Error::source(err)
+        .and_then(|cause| cause.downcast_ref::<redb::Error>())
+        .is_some_and(|err| {
+            matches!(err, redb::Error::Io(io) if matches!(
+                io.kind(),
+                std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+            ))
+        });
+    if full {
+        Trouble::DiskFull
+    } else {
+        Trouble::Failing
     }
 }
 
@@ -520,6 +646,25 @@ mod tests {
 
     use super::*;
     use crate::error::ErrorCode;
+
+    #[test]
+    fn an_io_failure_is_the_store_unavailable_and_says_whether_the_disk_is_full() {
+        let full = std::io::Error::from(std::io::ErrorKind::StorageFull);
+        let err = ApiError::from(redb::StorageError::Io(full));
+        assert_eq!(err.code(), ErrorCode::StorageUnavailable);
+        assert_eq!(
+            err.retry_after(),
+            Some(crate::error::STORAGE_RETRY_AFTER_SECS)
+        );
+        assert_eq!(trouble_of(&err), Trouble::DiskFull);
+        let again = ApiError::from(redb::StorageError::PreviousIo);
+        assert_eq!(again.code(), ErrorCode::StorageUnavailable);
+        assert_eq!(trouble_of(&again), Trouble::Failing);
+        let closed = ApiError::from(redb::TransactionError::Storage(
+            redb::StorageError::DatabaseClosed,
+        ));
+        assert_eq!(closed.code(), ErrorCode::StorageUnavailable);
+    }
 
     #[test]
     fn a_storage_error_keeps_its_cause_for_the_log() {

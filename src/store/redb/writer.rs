@@ -1,4 +1,4 @@
-//! The writer thread: group commit.
+//! The writer thread: group commit, and healing after a storage failure.
 //!
 //! Write operations queue up while a commit's fsync runs. The writer takes everything queued
 //! (up to `MAX_BATCH`) and runs it in one write transaction with one durable commit, so many
@@ -13,19 +13,38 @@
 //! redb cannot roll back part of a write transaction, so operations check before they write:
 //! one that fails before its first write (the usual case: not found, a conflict, a bad
 //! reference) has changed nothing and the batch goes on. One that fails after writing (rare: a
-//! full outbox, a panic, a storage error) spoils the transaction; the writer then drops it and
-//! runs every operation of the batch again, each in a transaction of its own. That is why an
-//! operation is a `Clone` closure: the batch run uses a copy, and the rerun can start over.
+//! full outbox, a panic) spoils the transaction; the writer then drops it and runs every
+//! operation of the batch again, each in a transaction of its own. That is why an operation is
+//! a `Clone` closure: the batch run uses a copy, and the rerun can start over.
+//!
+//! **Healing.** When the storage fails (a commit, a write inside the transaction, or beginning
+//! one fails on I/O: a full disk, EIO), the transaction is dropped and every operation of the
+//! batch is answered 503 `STORAGE_UNAVAILABLE`: nothing of it was committed. redb then fails
+//! every later access to that database, so the writer closes it and opens the file again, which
+//! repairs it to its last commit, and proves it can write with one durable commit of its own.
+//! Until that succeeds, writes are answered 503 at once without being tried, and reads answer
+//! from the last good snapshot what redb still can. Attempts follow a capped backoff
+//! (`FIRST_BACKOFF` doubling to `MAX_BACKOFF`), and while the file system has less than
+//! `REOPEN_FLOOR` free none is made (each costs a repair, which reads the whole file): the
+//! writer looks at the free space every `SPACE_POLL` instead.
+//!
+//! **Free-space guard.** With `store.min_free_mb`, a batch that starts while less than that is
+//! free runs only its operations that free space (deletes, `Store::write_freeing`); the others
+//! are answered 503 untried, so that a commit rarely meets a full disk at all.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::Receiver;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::{Arc, OnceLock};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use redb::{Database, Durability};
 
-use super::{Generations, LatestSnapshot, META, OpenTables, SEQ_KEY, WriteTx};
-use crate::error::{ApiError, ApiResult};
+use super::{
+    Generations, LatestSnapshot, META, Medium, OpenDb, OpenTables, SEQ_KEY, WriteTx,
+    db_close_when_alone, init_tables, trouble_of,
+};
+use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::store::health::{HealthState, Trouble};
 use crate::store::job::{Job, Ran};
 use crate::store::{CommitObserver, CommitSignals, Limits, Tx, TxInner};
 use crate::timestamp::Timestamp;
@@ -41,10 +60,26 @@ const MAX_BATCH: usize = 1024;
 /// used, which costs nothing, since the counter only has to grow.
 const SEQ_RESERVE: u64 = 4096;
 
+/// The wait after the first failed attempt to reopen; it doubles with each failure.
+const FIRST_BACKOFF: Duration = Duration::from_millis(250);
+/// The longest wait between two attempts.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// No reopen is tried while less than this is free where the file grows.
+const REOPEN_FLOOR: u64 = 1024 * 1024;
+/// How often free space is looked at while it is short (the guard, or a full disk).
+const SPACE_POLL: Duration = Duration::from_secs(1);
+/// How long a reopen waits for readers to let go of the failed database before closing it.
+const CLOSE_WAIT: Duration = Duration::from_secs(1);
+
 /// The writer thread's state: the database, the creation-order counter, the limits its
-/// transactions see, the signals it wakes after a commit, and what it reports (metrics).
+/// transactions see, the signals it wakes after a commit, what it reports (metrics, health),
+/// and where the database lives, to open it again after a failure.
 pub(super) struct Writer {
-    pub(super) db: Arc<Database>,
+    /// The database it writes; `None` while a reopen has not succeeded.
+    pub(super) db: Option<Arc<Database>>,
+    /// The same, as the readers see it.
+    pub(super) open: OpenDb,
+    pub(super) medium: Medium,
     /// Renewed after each commit, before anyone is answered.
     pub(super) latest: LatestSnapshot,
     /// The last counter value handed out.
@@ -60,6 +95,18 @@ pub(super) struct Writer {
     pub(super) observer: Arc<OnceLock<CommitObserver>>,
     /// Operations submitted and not yet taken by the writer.
     pub(super) queued: Arc<AtomicUsize>,
+    pub(super) health: Arc<HealthState>,
+    /// Set by a read that met a failed database; cleared here.
+    pub(super) nudged: Arc<AtomicBool>,
+    /// While the storage has failed: when to try to reopen it, and the backoff so far.
+    pub(super) failed: Option<Healing>,
+    /// Free space is below `limits.min_free_bytes`.
+    pub(super) low_space: bool,
+}
+
+pub(super) struct Healing {
+    next_attempt: Instant,
+    backoff: Duration,
 }
 
 /// What became of a batch's transaction.
@@ -68,12 +115,48 @@ enum Batch {
     Finished(Option<ApiError>),
     /// An operation failed after writing; the transaction was dropped.
     Spoiled,
+    /// The storage failed: nothing was committed, and the store must heal.
+    StorageFailed { trouble: Trouble, cause: String },
+}
+
+impl Batch {
+    /// `err` ended the batch: a storage failure, or a refusal of the whole batch.
+    fn failed(err: ApiError) -> Batch {
+        if err.code() == ErrorCode::StorageUnavailable {
+            Batch::StorageFailed {
+                trouble: trouble_of(&err),
+                cause: err.to_string(),
+            }
+        } else {
+            Batch::Finished(Some(err))
+        }
+    }
+}
+
+/// Answers every operation of `batch` 503, untried or not committed.
+fn refuse(batch: Vec<Job>) {
+    let refusal = ApiError::storage_unavailable();
+    for job in batch {
+        job.answer(Some(&refusal));
+    }
 }
 
 impl Writer {
     /// Runs until every sender is gone, committing what is queued batch by batch.
     pub(super) fn serve(mut self, queue: Receiver<Job>) {
-        while let Ok(first) = queue.recv() {
+        loop {
+            let first = match self.wake_in() {
+                None => queue.recv().ok(),
+                Some(wait) => match queue.recv_timeout(wait) {
+                    Ok(job) => Some(job),
+                    Err(RecvTimeoutError::Timeout) => {
+                        self.look_after();
+                        continue;
+                    }
+                    Err(RecvTimeoutError::Disconnected) => None,
+                },
+            };
+            let Some(first) = first else { return };
             let mut batch = vec![first];
             while batch.len() < MAX_BATCH {
                 match queue.try_recv() {
@@ -82,18 +165,91 @@ impl Writer {
                 }
             }
             self.queued.fetch_sub(batch.len(), Ordering::Relaxed);
+            self.nudged.store(false, Ordering::Release);
+            self.look_after();
+            self.take(batch);
+        }
+    }
+
+    /// How long to wait for work before looking after the store again: never while it is
+    /// well.
+    fn wake_in(&self) -> Option<Duration> {
+        match &self.failed {
+            Some(healing) => Some(
+                healing
+                    .next_attempt
+                    .saturating_duration_since(Instant::now())
+                    .min(SPACE_POLL),
+            ),
+            None if self.low_space => Some(SPACE_POLL),
+            None => None,
+        }
+    }
+
+    /// Heals a failed store when an attempt is due, and follows the free-space guard.
+    fn look_after(&mut self) {
+        self.health.tick();
+        if self.failed.is_some() {
+            self.heal();
+        }
+        if self.failed.is_none() {
+            self.check_space();
+        }
+    }
+
+    fn check_space(&mut self) {
+        let floor = self.limits.min_free_bytes;
+        if floor == 0 {
+            return;
+        }
+        match self.medium.free_bytes() {
+            Some(free) if free < floor && !self.low_space => {
+                self.low_space = true;
+                self.health.low_space(&format_args!(
+                    "{} MiB free where the data file grows, below store.min_free_mb = {}",
+                    free / (1024 * 1024),
+                    floor / (1024 * 1024)
+                ));
+            }
+            Some(free) if free < floor => {}
+            _ if self.low_space => {
+                self.low_space = false;
+                self.health.writable_again();
+            }
+            _ => {}
+        }
+    }
+
+    /// Runs `batch`, or refuses what cannot run now.
+    fn take(&mut self, batch: Vec<Job>) {
+        if self.failed.is_some() {
+            self.health.refused(batch.len());
+            refuse(batch);
+            return;
+        }
+        let batch = if self.low_space {
+            let (frees, refused): (Vec<Job>, Vec<Job>) = batch.into_iter().partition(|j| j.frees());
+            self.health.refused(refused.len());
+            refuse(refused);
+            frees
+        } else {
+            batch
+        };
+        if !batch.is_empty() {
             self.commit(batch);
         }
     }
 
     fn commit(&mut self, mut batch: Vec<Job>) {
+        if self.failed.is_some() {
+            // A rerun after the storage failed under an earlier operation of the batch.
+            refuse(batch);
+            return;
+        }
         match self.run_batch(&mut batch) {
             Batch::Finished(failure) => {
                 for job in batch {
-                    let failure = failure
-                        .as_ref()
-                        .map(|err| ApiError::internal(format!("the commit failed: {err}")));
-                    job.answer(failure);
+                    job.answer(failure.as_ref());
                 }
             }
             Batch::Spoiled => {
@@ -101,18 +257,29 @@ impl Writer {
                     self.commit(vec![job]);
                 }
             }
+            Batch::StorageFailed { trouble, cause } => {
+                self.health.commit_failed(trouble, &cause);
+                self.failed = Some(Healing {
+                    next_attempt: Instant::now(),
+                    backoff: FIRST_BACKOFF,
+                });
+                refuse(batch);
+            }
         }
     }
 
     /// Runs every operation of `batch` in one transaction and commits it. A lone operation
     /// that fails after writing just has its transaction dropped: its own error is its answer.
     fn run_batch(&mut self, batch: &mut [Job]) -> Batch {
-        let txn = match self.db.begin_write() {
+        let Some(db) = &self.db else {
+            return Batch::failed(ApiError::storage_unavailable());
+        };
+        let txn = match db.begin_write() {
             Ok(mut txn) => match txn.set_durability(Durability::Immediate) {
                 Ok(()) => txn,
-                Err(err) => return Batch::Finished(Some(err.into())),
+                Err(err) => return Batch::failed(err.into()),
             },
-            Err(err) => return Batch::Finished(Some(err.into())),
+            Err(err) => return Batch::failed(err.into()),
         };
         let alone = batch.len() == 1;
         let (wrote, written) = {
@@ -123,14 +290,19 @@ impl Writer {
             };
             let mut tx = Tx::new(TxInner::Redb(write), Timestamp::now(), self.limits);
             for job in batch.iter_mut() {
-                if job.run(&mut tx, alone) == Ran::FailedAfterWriting {
-                    // Dropping `txn` aborts it. The counter is not rolled back: it only has
-                    // to grow.
-                    return if alone {
-                        Batch::Finished(None)
-                    } else {
-                        Batch::Spoiled
-                    };
+                // Dropping `txn` aborts it. The counter is not rolled back: it only has to
+                // grow.
+                match job.run(&mut tx, alone) {
+                    Ran::Succeeded | Ran::FailedBeforeWriting => {}
+                    Ran::StorageFailed => {
+                        let (trouble, cause) = match job.failure() {
+                            Some(err) => (trouble_of(err), err.to_string()),
+                            None => (Trouble::Failing, "a write failed on storage".into()),
+                        };
+                        return Batch::StorageFailed { trouble, cause };
+                    }
+                    Ran::FailedAfterWriting if alone => return Batch::Finished(None),
+                    Ran::FailedAfterWriting => return Batch::Spoiled,
                 }
             }
             (tx.writes.get() > 0, tx.written.get())
@@ -150,12 +322,12 @@ impl Writer {
             Ok(())
         })();
         if let Err(err) = committed {
-            return Batch::Finished(Some(err));
+            return Batch::failed(err);
         }
         if let Some(bound) = reserve {
             self.seq_reserved = bound;
         }
-        self.latest.renew(&self.db);
+        self.latest.renew(db);
         if let Some(observe) = self.observer.get() {
             observe(batch.len(), committing.elapsed());
         }
@@ -167,6 +339,89 @@ impl Writer {
         }
         Batch::Finished(None)
     }
+
+    /// One attempt to reopen the failed store, when it is due.
+    fn heal(&mut self) {
+        let Some(healing) = &self.failed else { return };
+        let now = Instant::now();
+        if now < healing.next_attempt {
+            return;
+        }
+        let backoff = healing.backoff;
+        if self
+            .medium
+            .free_bytes()
+            .is_some_and(|free| free < REOPEN_FLOOR)
+        {
+            self.failed = Some(Healing {
+                next_attempt: now + SPACE_POLL,
+                backoff,
+            });
+            return;
+        }
+        self.health.reopen_attempted();
+        self.close_db();
+        match self.reopen() {
+            Ok(()) => {
+                self.failed = None;
+                // Looked at again before the next batch, from writable.
+                self.low_space = false;
+                self.health.writable_again();
+            }
+            Err(cause) => {
+                self.health.reopen_failed(&cause);
+                let backoff = (backoff * 2).min(MAX_BACKOFF);
+                self.failed = Some(Healing {
+                    next_attempt: Instant::now() + backoff,
+                    backoff,
+                });
+            }
+        }
+    }
+
+    /// Closes the failed database, so that the file can be opened again: readers holding it
+    /// then get 503 until the reopen.
+    fn close_db(&mut self) {
+        self.latest.clear();
+        self.open.set(None);
+        if let Some(db) = self.db.take()
+            && let Err(err) = db_close_when_alone(db, Instant::now() + CLOSE_WAIT)
+        {
+            // Expected of a database that failed; the reopen says whether the file is free.
+            tracing::debug!(error = %err, "closing the failed store");
+        }
+    }
+
+    /// Opens the store again and proves it writable with a durable commit of the counter's
+    /// next bound.
+    fn reopen(&mut self) -> Result<(), String> {
+        let db = self
+            .medium
+            .open(&self.limits, false)
+            .map_err(|err| err.to_string())?;
+        let (stored, _) = init_tables(&db).map_err(|err| err.to_string())?;
+        let bound = self.seq.max(stored) + SEQ_RESERVE;
+        let proved = (|| -> Result<(), redb::Error> {
+            let txn = db.begin_write()?;
+            txn.open_table(META)?.insert(SEQ_KEY, bound)?;
+            txn.commit()?;
+            Ok(())
+        })();
+        proved.map_err(|err| err.to_string())?;
+        self.seq = self.seq.max(stored);
+        self.seq_reserved = bound;
+        let db = Arc::new(db);
+        self.latest.renew(&db);
+        self.open.set(Some(Arc::clone(&db)));
+        self.db = Some(db);
+        // Caches stamped with a table's generation, and whoever waits on a table, look again:
+        // a commit that reported a failure may have reached the disk all the same.
+        for (index, signal) in self.commits.iter().enumerate() {
+            self.generations[index].fetch_add(1, Ordering::SeqCst);
+            signal.notify_one();
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -175,7 +430,6 @@ mod tests {
     use std::sync::{Condvar, Mutex};
 
     use super::*;
-    use redb::ReadableDatabase;
 
     use crate::store::{Reader, Store, tables};
 
@@ -212,37 +466,49 @@ mod tests {
         let gate = Gate::default();
         let held = gate.clone();
         let blocker = store
-            .submit(move |_| {
-                held.wait();
-                Ok(())
-            })
+            .submit(
+                move |_| {
+                    held.wait();
+                    Ok(())
+                },
+                false,
+            )
             .unwrap();
         let first_runs = Arc::new(AtomicUsize::new(0));
         let runs = Arc::clone(&first_runs);
         let first = store
-            .submit(move |tx| {
-                runs.fetch_add(1, Ordering::SeqCst);
-                tx.put_raw(tables::AUDIT, b"first", b"1")
-            })
+            .submit(
+                move |tx| {
+                    runs.fetch_add(1, Ordering::SeqCst);
+                    tx.put_raw(tables::AUDIT, b"first", b"1")
+                },
+                false,
+            )
             .unwrap();
         let failing = store
-            .submit(move |tx| -> ApiResult<()> {
-                if !matches!(failure, Failure::Refusal) {
-                    tx.put_raw(tables::AUDIT, b"failing", b"1")?;
-                }
-                if matches!(failure, Failure::PanicMidway) {
-                    panic!("the operation broke");
-                }
-                Err(ApiError::internal("refused"))
-            })
+            .submit(
+                move |tx| -> ApiResult<()> {
+                    if !matches!(failure, Failure::Refusal) {
+                        tx.put_raw(tables::AUDIT, b"failing", b"1")?;
+                    }
+                    if matches!(failure, Failure::PanicMidway) {
+                        panic!("the operation broke");
+                    }
+                    Err(ApiError::internal("refused"))
+                },
+                false,
+            )
             .unwrap();
         let third = store
-            .submit(|tx| {
-                // Sees the first operation's write: they share one transaction.
-                let seen = tx.get_raw(tables::AUDIT, b"first")?.is_some();
-                tx.put_raw(tables::AUDIT, b"third", b"1")?;
-                Ok(seen)
-            })
+            .submit(
+                |tx| {
+                    // Sees the first operation's write: they share one transaction.
+                    let seen = tx.get_raw(tables::AUDIT, b"first")?.is_some();
+                    tx.put_raw(tables::AUDIT, b"third", b"1")?;
+                    Ok(seen)
+                },
+                false,
+            )
             .unwrap();
         gate.open();
         blocker.blocking_recv().unwrap().unwrap();
