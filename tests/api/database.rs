@@ -16,6 +16,12 @@ const POSTGRES_ONLY: &str = "a PostgreSQL store's database";
 /// line on stderr, which it returns.
 fn refused_start(env: &[(&str, &str)]) -> String {
     let dir = temp_dir();
+    // The owner's alone, so that the start says nothing of its modes.
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )
+    .unwrap();
     let mut process = start(command(dir.path(), &["--listen", "127.0.0.1:0"], env));
     let status = process.wait();
     let said = process.stderr_text();
