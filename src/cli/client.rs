@@ -7,7 +7,7 @@
 
 use std::io::Read;
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use reqwest::Method;
 use reqwest::blocking::{Client, RequestBuilder, Response};
@@ -20,7 +20,7 @@ use crate::cli::error::{ApiFailure, CliError, CliResult};
 const MAX_RETRY_AFTER_SECS: u64 = 30;
 /// Longer than the server's default agent provider timeout (30 s), so `agent respond` can wait
 /// for a slow model.
-const TIMEOUT: Duration = Duration::from_secs(90);
+pub const TIMEOUT: Duration = Duration::from_secs(90);
 /// The largest response body read; an answer of this API is far smaller.
 const MAX_BODY_BYTES: u64 = 64 * 1024 * 1024;
 /// How often a request whose answer was lost is sent again, at most.
@@ -45,6 +45,8 @@ pub struct Api {
     timeout: Duration,
     /// Retries of a request whose answer was lost (`--no-retry`: none).
     retries: u32,
+    /// Whether each request is described on stderr (`--verbose`).
+    verbose: bool,
 }
 
 /// A request's query string: only the parameters that were given.
@@ -52,12 +54,8 @@ pub type Query = Vec<(&'static str, String)>;
 
 impl Api {
     /// `base` is the server root (`https://api.rogeriq.com`, `http://127.0.0.1:8080`); a path
-    /// after the host (a reverse proxy's prefix) is kept.
-    pub fn new(base: &str) -> CliResult<Api> {
-        Api::with_timeout(base, TIMEOUT)
-    }
-
-    /// As `new`, waiting up to `timeout` for each answer.
+    /// after the host (a reverse proxy's prefix) is kept. Each answer is waited for up to
+    /// `timeout` (`TIMEOUT` unless `--timeout` says otherwise).
     pub fn with_timeout(base: &str, timeout: Duration) -> CliResult<Api> {
         let base = Url::parse(base)
             .ok()
@@ -77,6 +75,7 @@ impl Api {
             base,
             timeout,
             retries: RETRIES,
+            verbose: false,
         })
     }
 
@@ -98,12 +97,21 @@ impl Api {
             base,
             timeout,
             retries: 0,
+            verbose: false,
         })
     }
 
     /// Sends each request once, whatever becomes of its answer (`--no-retry`).
     pub fn without_retries(mut self) -> Api {
         self.retries = 0;
+        self
+    }
+
+    /// With `on`, each request prints one line to stderr: method, URL, status, request id and
+    /// time taken. The key travels in a header and is never printed; a password in the URL is
+    /// left out.
+    pub fn verbose(mut self, on: bool) -> Api {
+        self.verbose = on;
         self
     }
 
@@ -157,10 +165,18 @@ impl Api {
             }
             request
         };
+        let trace = self.verbose.then(|| {
+            let mut shown = url.clone();
+            let _ = shown.set_password(None);
+            if !query.is_empty() {
+                shown.query_pairs_mut().extend_pairs(query);
+            }
+            format!("{method} {shown}")
+        });
         let mut retried = false;
         let mut resent = 0;
         loop {
-            match send(build(), self.timeout) {
+            match send(build(), self.timeout, trace.as_deref()) {
                 Outcome::Done(value) => return Ok(value),
                 Outcome::Failed {
                     retry_in: Some(seconds),
@@ -209,18 +225,30 @@ enum Outcome {
     Error(CliError),
 }
 
-fn send(request: RequestBuilder, timeout: Duration) -> Outcome {
-    match receive(request, timeout) {
+/// Sends one request; with `trace` ("METHOD URL"), describes it on stderr.
+fn send(request: RequestBuilder, timeout: Duration, trace: Option<&str>) -> Outcome {
+    match receive(request, timeout, trace) {
         Ok(outcome) => outcome,
         Err(err) => Outcome::Error(err),
     }
 }
 
-fn receive(request: RequestBuilder, timeout: Duration) -> CliResult<Outcome> {
-    let response = match request.send() {
+fn receive(request: RequestBuilder, timeout: Duration, trace: Option<&str>) -> CliResult<Outcome> {
+    let started = Instant::now();
+    let sent = request.send();
+    let took = started.elapsed().as_millis();
+    let response = match sent {
         Ok(response) => response,
-        Err(e) if e.is_timeout() => return Err(CliError::Network(describe(&e, timeout))),
-        Err(e) => return Ok(Outcome::Lost(CliError::Network(describe(&e, timeout)))),
+        Err(e) => {
+            let why = describe(&e, timeout);
+            if let Some(trace) = trace {
+                eprintln!("{trace} -> no answer after {took} ms ({why})");
+            }
+            if e.is_timeout() {
+                return Err(CliError::Network(why));
+            }
+            return Ok(Outcome::Lost(CliError::Network(why)));
+        }
     };
     let status = response.status().as_u16();
     let header = |name: &str| {
@@ -231,6 +259,10 @@ fn receive(request: RequestBuilder, timeout: Duration) -> CliResult<Outcome> {
             .map(str::to_string)
     };
     let request_id = header("x-request-id");
+    if let Some(trace) = trace {
+        let id = request_id.as_deref().unwrap_or("no request id");
+        eprintln!("{trace} -> {status} {id} in {took} ms");
+    }
     let retry_header = header("retry-after").and_then(|v| v.trim().parse::<u64>().ok());
     let text = match read_body(response) {
         Ok(text) => text,
@@ -303,6 +335,12 @@ fn describe(err: &reqwest::Error, timeout: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    impl Api {
+        fn new(base: &str) -> CliResult<Api> {
+            Api::with_timeout(base, TIMEOUT)
+        }
+    }
 
     #[test]
     fn urls_are_built_from_encoded_segments() {
