@@ -1,5 +1,5 @@
-//! The agent: API.md §8 rows 25-30. respond, classify and suggest read the conversation in one
-//! transaction, ask the responder outside any transaction, then write in another.
+//! The agent: its endpoints (OpenAPI document). respond, classify and suggest read the conversation
+//! in one transaction, ask the responder outside any transaction, then write in another.
 
 use std::time::Duration;
 

@@ -1,4 +1,5 @@
-//! The widget config: API.md §8 rows 23-24. One per project, with defaults until first written.
+//! The widget config: its endpoints (OpenAPI document). One per project, with defaults until first
+//! written.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};

@@ -1,9 +1,10 @@
 //! The CLI's HTTP client: reqwest in blocking mode with rustls (the crate the server uses for
 //! its own outgoing calls), so `https://` servers work too. It builds `/api/v1` URLs from path
-//! segments, sends the key, unwraps error bodies, and retries once on a short 429 (API.md §7.2,
-//! §14.3). Every write carries a fresh `Idempotency-Key`, so that a request whose answer was
-//! lost (a dropped connection, a 502/503/504 from a proxy) is sent again, with the same key, up
-//! to `RETRIES` times: the server runs it at most once (docs/api/idempotency.md).
+//! segments, sends the key, unwraps error bodies, and retries once on a short 429
+//! (docs/api/rate-limits-and-cors.md, docs/cli.md). Every write carries a fresh `Idempotency-Key`,
+//! so that a request whose answer was lost (a dropped connection, a 502/503/504 from a proxy) is
+//! sent again, with the same key, up to `RETRIES` times: the server runs it at most once
+//! (docs/api/idempotency.md).
 
 use std::io::Read;
 use std::path::Path;
@@ -16,7 +17,8 @@ use url::Url;
 
 use crate::cli::error::{ApiFailure, CliError, CliResult};
 
-/// The longest `retry_after` the CLI waits for before its one retry (API.md §7.2).
+/// The longest `retry_after` the CLI waits for before its one retry
+/// (docs/api/rate-limits-and-cors.md).
 const MAX_RETRY_AFTER_SECS: u64 = 30;
 /// Longer than the server's default agent provider timeout (30 s), so `agent respond` can wait
 /// for a slow model.
@@ -278,7 +280,8 @@ fn receive(request: RequestBuilder, timeout: Duration, trace: Option<&str>) -> C
     }
     let body: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
     let field = |name: &str| body[name].as_str().map(str::to_string);
-    // The SDK reads the body's `retry_after`; the header says the same (API.md §7.2).
+    // The SDK reads the body's `retry_after`; the header says the same
+    // (docs/api/rate-limits-and-cors.md).
     let retry_after = body["retry_after"].as_u64().or(retry_header);
     let retry_in = retry_after.filter(|s| status == 429 && *s <= MAX_RETRY_AFTER_SECS);
     let message = field("error").unwrap_or_else(|| {

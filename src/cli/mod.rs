@@ -1,4 +1,4 @@
-//! The `rogeriq` command-line client (API.md §14): every subcommand but `serve`. It speaks HTTP
+//! The `rogeriq` command-line client (docs/cli.md): every subcommand but `serve`. It speaks HTTP
 //! only, to this server or any RogerIQ-compatible one; it never opens the store and no server
 //! module imports it (it is part of the binary, not of the library).
 
@@ -309,7 +309,7 @@ impl Call {
     }
 }
 
-/// Runs one client command; returns the exit code of API.md §14.3. `before` are the client
+/// Runs one client command; returns the exit code of docs/cli.md. `before` are the client
 /// options given before the command; `cli` builds the whole command line's definition, for
 /// completions.
 pub fn run(before: Options, command: Command, cli: fn() -> clap::Command) -> ExitCode {
@@ -379,7 +379,7 @@ impl ServerAccess {
     }
 }
 
-/// The exit code for a command line clap could not parse (a usage error, API.md §14.3).
+/// The exit code for a command line clap could not parse (a usage error, docs/cli.md).
 pub fn usage_exit() -> ExitCode {
     ExitCode::from(EXIT_USAGE)
 }

@@ -1,4 +1,5 @@
-//! The agent (API.md §9.7, §11.8). Its mode and model are the project's own `agent_mode` and
+//! The agent (docs/api/agent.md and the OpenAPI document). Its mode and model are the project's own
+//! `agent_mode` and
 //! `ai_model` (changed through `org_owned::project`, so both APIs show one value); its free-form
 //! `settings` and its monthly usage are project-owned singletons.
 //!
@@ -230,7 +231,7 @@ pub struct UsageThisMonth {
     pub cost_usd: f64,
 }
 
-/// AgentStatus (API.md §11.8).
+/// AgentStatus (the OpenAPI document).
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AgentStatus {
     pub enabled: bool,
@@ -241,7 +242,7 @@ pub struct AgentStatus {
     pub usage_this_month: UsageThisMonth,
 }
 
-/// AgentConfig (API.md §11.8).
+/// AgentConfig (the OpenAPI document).
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AgentConfig {
     pub project_name: String,
@@ -527,7 +528,7 @@ pub struct Source {
     pub score: f64,
 }
 
-/// AgentRespondResult (API.md §11.8); `content_html` is omitted.
+/// AgentRespondResult (the OpenAPI document); `content_html` is omitted.
 #[derive(Debug, Serialize, Clone, utoipa::ToSchema)]
 pub struct RespondResult {
     pub content: String,
@@ -541,7 +542,7 @@ pub struct RespondResult {
     pub usage: Usage,
 }
 
-/// SuggestResult (API.md §11.8).
+/// SuggestResult (the OpenAPI document).
 #[derive(Debug, Serialize, Clone, utoipa::ToSchema)]
 pub struct SuggestResult {
     pub suggested_response: String,

@@ -1,6 +1,6 @@
-//! The widget config (API.md §9.6, §11.10): one per project, created implicitly with the
-//! documented defaults. It is open-ended: keys other than the documented fields are stored
-//! verbatim and returned with them.
+//! The widget config (docs/api/README.md and the OpenAPI document): one per project, created
+//! implicitly with the documented defaults. It is open-ended: keys other than the documented fields
+//! are stored verbatim and returned with them.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -41,7 +41,7 @@ const FIELDS: &[&str] = &[
     "locale",
 ];
 
-/// Read-only keys that clients send back with a whole record (API.md §16 row 18): ignored,
+/// Read-only keys that clients send back with a whole record (docs/api/README.md row 18): ignored,
 /// never stored as extra keys.
 pub const READ_ONLY: &[&str] = &[
     "id",
@@ -140,7 +140,7 @@ impl Kind for WidgetConfig {
     }
 }
 
-/// The defaults of API.md §9.6.
+/// The defaults of docs/api/README.md.
 impl Singleton for WidgetConfig {
     fn initial(scope: &ProjectScope, id: String) -> WidgetConfig {
         WidgetConfig {

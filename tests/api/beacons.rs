@@ -1,4 +1,4 @@
-//! Beacons: API.md §8 rows 52-57, §9.10, §11.12.
+//! Beacons: its endpoints (OpenAPI document), docs/api/forms-and-beacons.md, the OpenAPI document.
 
 use rogeriq::project_owned::beacon::Beacon;
 use serde_json::{Value, json};

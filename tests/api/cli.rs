@@ -1,4 +1,4 @@
-//! The `rogeriq` CLI (API.md §14), run as the built binary against a real server on port 0:
+//! The `rogeriq` CLI (docs/cli.md), run as the built binary against a real server on port 0:
 //! every command, the precedence of flags over environment over the config file, the config
 //! file's mode, JSON, table and id output, and each exit code. A small stub server stands in
 //! for a rate-limited server and for a RogerIQ server without `auth/whoami`.

@@ -1,5 +1,5 @@
-//! Forms and their submissions: API.md §8 rows 45-51, §9.9, §11.11, and the public submit
-//! endpoint of §9.12.
+//! Forms and their submissions: its endpoints (OpenAPI document), docs/api/forms-and-beacons.md,
+//! the OpenAPI document, and the public submit endpoint of docs/api/forms-and-beacons.md.
 
 use std::time::Duration;
 

@@ -1,4 +1,4 @@
-//! Org API keys and authentication: API.md §2 and §18.2.
+//! Org API keys and authentication: docs/administration.md.
 
 use crate::helpers::*;
 

@@ -1,8 +1,9 @@
 //! Compatibility with the official TypeScript SDK (`@rogeriq/sdk` 0.1.0), at the HTTP level: a
-//! walk through every SDK method of API.md §8, one test per resource, sending exactly what the
-//! SDK sends — its headers (`X-API-Key`, `User-Agent`, `Accept`), `Content-Type` only with a
-//! body, bodiless POSTs for the actions — and checking each response's envelope (§6.1) and
-//! field names (§11). The tests share one server, each in a project of its own.
+//! walk through every SDK method of the OpenAPI document, one test per resource, sending exactly
+//! what the SDK sends — its headers (`X-API-Key`, `User-Agent`, `Accept`), `Content-Type` only with
+//! a body, bodiless POSTs for the actions — and checking each response's envelope
+//! (docs/api/README.md) and field names (the OpenAPI document). The tests share one server, each in
+//! a project of its own.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -65,7 +66,8 @@ impl Sdk {
         r.data().clone()
     }
 
-    /// `arr<T>`: `{data: [...]}` and nothing else (§6.1: plain lists carry no cursor).
+    /// `arr<T>`: `{data: [...]}` and nothing else (docs/api/README.md: plain lists carry no
+    /// cursor).
     #[track_caller]
     fn arr(&self, path: &str) -> Vec<Value> {
         let r = self.call(Method::GET, path, None);
@@ -132,7 +134,7 @@ fn assert_fields(v: &Value, exact: &[&str], optional: &[&str], what: &str) {
     );
 }
 
-/// An open object (§11 "extra keys allowed"): at least these fields.
+/// An open object (the OpenAPI document "extra keys allowed"): at least these fields.
 #[track_caller]
 fn assert_has_fields(v: &Value, fields: &[&str], what: &str) {
     for field in fields {
