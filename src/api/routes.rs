@@ -8,13 +8,15 @@ use actix_web::{Route, guard, web};
 pub use crate::api::access::{Access, RouteAccess, RouteSpec};
 use crate::api::webhooks;
 use crate::api::{admin, api_keys, audit_log, conversations, health, kb, openapi, owned, projects};
-use crate::api::{agent, widget};
+use crate::api::{agent, config};
 use crate::auth::scope::{Required, Resource, Verb};
 use crate::error::{ApiError, ErrorCode};
+use crate::project_owned::agent::AgentSettings;
 use crate::project_owned::contact::Contact;
 use crate::project_owned::conversation::Conversation;
 use crate::project_owned::kb::Article;
 use crate::project_owned::webhook::Webhook;
+use crate::project_owned::widget::WidgetConfig;
 
 use crate::api::integrations;
 
@@ -333,13 +335,13 @@ pub fn table() -> Vec<RouteSpec> {
             get.clone(),
             "/api/v1/projects/{project_id}/widget/config",
             key(Widget, Read),
-            |r| r.to(widget::get_config),
+            |r| r.to(config::get::<WidgetConfig>),
         ),
         spec(
             patch.clone(),
             "/api/v1/projects/{project_id}/widget/config",
             key(Widget, Write),
-            |r| r.to(widget::update_config),
+            |r| r.to(config::update::<WidgetConfig>),
         ),
         spec(
             get.clone(),
@@ -351,13 +353,13 @@ pub fn table() -> Vec<RouteSpec> {
             get.clone(),
             "/api/v1/projects/{project_id}/agent/config",
             key(Agent, Read),
-            |r| r.to(agent::get_config),
+            |r| r.to(config::get::<AgentSettings>),
         ),
         spec(
             patch.clone(),
             "/api/v1/projects/{project_id}/agent/config",
             key(Agent, Write),
-            |r| r.to(agent::update_config),
+            |r| r.to(config::update::<AgentSettings>),
         ),
         spec(
             post.clone(),

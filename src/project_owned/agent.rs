@@ -23,7 +23,7 @@ use crate::project_owned::conversation::Conversation;
 use crate::project_owned::kb::{self, Article};
 use crate::project_owned::message::{self, IN_CONVERSATION, Message, MessageCreate, SenderType};
 use crate::project_owned::search::MAX_QUERY_CHARS;
-use crate::project_owned::singleton::{self, Singleton};
+use crate::project_owned::singleton::{self, ProjectConfig, Singleton};
 use crate::project_owned::{self, IndexEntry, Kind, Order, ProjectScope};
 use crate::store::{Reader, Tx};
 use crate::timestamp::Timestamp;
@@ -279,19 +279,6 @@ pub fn status(
     })
 }
 
-pub fn config(reader: &impl Reader, scope: &ProjectScope) -> ApiResult<AgentConfig> {
-    let project = project::resolve(reader, &scope.org_id, &scope.project_id)?;
-    let settings: AgentSettings = singleton::get(reader, scope)?;
-    Ok(AgentConfig {
-        project_name: project.name,
-        agent_mode: project.agent_mode,
-        ai_model: project.ai_model,
-        domain: project.domain,
-        has_byom_key: HAS_BYOM_KEY,
-        settings: Value::Object(settings.object()),
-    })
-}
-
 fn threshold(value: &Value) -> Check<f64> {
     let n = value
         .as_f64()
@@ -348,14 +335,46 @@ impl ConfigUpdate {
     }
 }
 
-/// Changes the project's mode and model and the agent settings, in one transaction, each
-/// audited; returns the new AgentConfig.
-pub fn update_config(
+/// The agent config joins the project's mode and model to the agent settings: `GET` reads both,
+/// `PATCH` changes them in one transaction, each audited, and answers the new AgentConfig.
+impl ProjectConfig for AgentSettings {
+    type Update = ConfigUpdate;
+    type View = AgentConfig;
+
+    fn parse_update(body: Value) -> ApiResult<ConfigUpdate> {
+        ConfigUpdate::from_json(body)
+    }
+
+    fn read(reader: &impl Reader, scope: &ProjectScope) -> ApiResult<AgentConfig> {
+        let project = project::resolve(reader, &scope.org_id, &scope.project_id)?;
+        let settings: AgentSettings = singleton::get(reader, scope)?;
+        Ok(AgentConfig {
+            project_name: project.name,
+            agent_mode: project.agent_mode,
+            ai_model: project.ai_model,
+            domain: project.domain,
+            has_byom_key: HAS_BYOM_KEY,
+            settings: Value::Object(settings.object()),
+        })
+    }
+
+    fn update(
+        tx: &mut Tx<'_>,
+        scope: &ProjectScope,
+        actor: &Actor,
+        input: ConfigUpdate,
+    ) -> ApiResult<AgentConfig> {
+        update_config(tx, scope, actor, input)?;
+        AgentSettings::read(tx, scope)
+    }
+}
+
+fn update_config(
     tx: &mut Tx<'_>,
     scope: &ProjectScope,
     actor: &Actor,
     input: ConfigUpdate,
-) -> ApiResult<AgentConfig> {
+) -> ApiResult<()> {
     if input.agent_mode.is_some() || input.ai_model != Patch::Absent {
         let change = ProjectUpdate {
             name: None,
@@ -377,7 +396,7 @@ pub fn update_config(
             Ok(())
         })?;
     }
-    config(tx, scope)
+    Ok(())
 }
 
 /// What the agent is asked to do.

@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 use crate::codec::Record;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::org_owned::audit::Actor;
-use crate::project_owned::singleton::{self, Singleton};
+use crate::project_owned::singleton::{self, ProjectConfig, Singleton};
 use crate::project_owned::values::HexColor;
 use crate::project_owned::{IndexEntry, Kind, ProjectScope};
 use crate::store::{Reader, Tx};
@@ -242,19 +242,33 @@ impl WidgetUpdate {
     }
 }
 
-/// The project's config: stored, or the defaults.
-pub fn get(reader: &impl Reader, scope: &ProjectScope) -> ApiResult<WidgetConfig> {
-    singleton::get(reader, scope)
-}
+/// `GET` answers the stored config or the defaults; `PATCH` changes only the supplied fields,
+/// and extra keys merge by top-level key.
+impl ProjectConfig for WidgetConfig {
+    type Update = WidgetUpdate;
+    type View = WidgetConfigView;
 
-/// Applies a PATCH: only supplied fields change, extra keys merge by top-level key.
-pub fn update(
-    tx: &mut Tx<'_>,
-    scope: &ProjectScope,
-    actor: &Actor,
-    input: WidgetUpdate,
-) -> ApiResult<WidgetConfig> {
-    singleton::update(tx, scope, actor, |config| input.apply(config))
+    fn parse_update(body: Value) -> ApiResult<WidgetUpdate> {
+        WidgetUpdate::from_json(body)
+    }
+
+    fn read(reader: &impl Reader, scope: &ProjectScope) -> ApiResult<WidgetConfigView> {
+        Ok(singleton::get::<WidgetConfig>(reader, scope)?.view())
+    }
+
+    fn update(
+        tx: &mut Tx<'_>,
+        scope: &ProjectScope,
+        actor: &Actor,
+        input: WidgetUpdate,
+    ) -> ApiResult<WidgetConfigView> {
+        Ok(
+            singleton::update(tx, scope, actor, |config: &mut WidgetConfig| {
+                input.apply(config)
+            })?
+            .view(),
+        )
+    }
 }
 
 #[cfg(test)]
