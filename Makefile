@@ -8,9 +8,17 @@ CARGO ?= cargo
 run:
 	$(CARGO) run --release -- serve
 
+# The binary ships without its debug line tables, which are most of its size: they go to
+# rogeriq.debug beside it, where a panic's backtrace finds them (.gnu_debuglink) for file and
+# line; without that file a backtrace still names every function. Each cargo build puts the
+# full binary back, so the split is made afresh every time.
 build:
 	$(CARGO) build --release
-	@echo "built $${CARGO_TARGET_DIR:-target}/release/rogeriq"
+	cd "$${CARGO_TARGET_DIR:-target}/release" && \
+	  objcopy --only-keep-debug rogeriq rogeriq.debug && \
+	  objcopy --strip-debug --add-gnu-debuglink=rogeriq.debug rogeriq rogeriq.lean && \
+	  mv rogeriq.lean rogeriq
+	@echo "built $${CARGO_TARGET_DIR:-target}/release/rogeriq (its debug info: rogeriq.debug beside it)"
 
 test:
 	$(CARGO) test --all-targets

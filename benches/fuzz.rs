@@ -29,8 +29,8 @@ expected-statuses = [\"2xx\", \"3xx\", \"401\", \"403\", \"404\", \"409\", \"410
 expected-statuses = [\"400\", \"401\", \"403\", \"404\", \"406\", \"409\", \"410\", \"415\", \"422\", \"428\", \"429\", \"5xx\"]
 ";
 
-/// A key's `expires_at` must lie in the future (API.md §18), which no JSON Schema can say: a
-/// schema-valid date in the past is refused with 400 on the two key-creating operations, and
+/// A key's `expires_at` must lie in the future (docs/administration.md), which no JSON Schema can
+/// say: a schema-valid date in the past is refused with 400 on the two key-creating operations, and
 /// only there does the positive-data check count a 400 as expected.
 const KEY_EXPIRY: &str = "\
 [[operations]]
@@ -109,7 +109,7 @@ fn run(examples: &str, seed: Option<&str>, full: bool) -> Result<bool, String> {
         .arg(format!("{base}/api/v1/openapi.json"))
         // Every check but two, named one by one: `all` would also bring `max_response_time`
         // (10 s), a timing, and a test here asserts none (a loaded 2-core machine once took
-        // 10.2 s). `unsupported_method` is left out because API.md §1 (OPEN, its default
+        // 10.2 s). `unsupported_method` is left out because docs/api/README.md (OPEN, its default
         // kept) answers a known path with a method it lacks 404 RESOURCE_NOT_FOUND, like an
         // unknown path, where that check wants 405.
         .args(["--checks", CHECKS])

@@ -701,6 +701,56 @@ pub fn check_environment(names: impl IntoIterator<Item = String>) -> Result<(), 
     Ok(())
 }
 
+/// Where a setting's effective value came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    Default,
+    /// The TOML file at this path.
+    File(PathBuf),
+    /// This environment variable.
+    Env(String),
+    /// This flag.
+    Flag(String),
+}
+
+/// One setting as `serve` would use it, for `rogeriq config show`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Effective {
+    /// The dotted key: `rate_limit.window_secs`.
+    pub key: String,
+    /// The value, with secrets hidden (see [`Settings::effective`]).
+    pub value: serde_json::Value,
+    pub origin: Origin,
+}
+
+/// What `rogeriq config show` prints instead of a secret that is set.
+pub const HIDDEN: &str = "(hidden)";
+
+/// Whether a key holds a secret: the master key, the provider's key, and any later key named
+/// as one (`…_key`, `…password`, `…secret`).
+fn is_secret(key: &Key) -> bool {
+    let name = key.path.last().map(String::as_str).unwrap_or_default();
+    name.ends_with("_key") || name.ends_with("password") || name.ends_with("secret")
+}
+
+/// A value as shown: a secret that is set becomes [`HIDDEN`], and the password of a URL (a
+/// database URL's, say) is hidden wherever it appears.
+fn shown(key: &Key, value: serde_json::Value) -> serde_json::Value {
+    match value {
+        serde_json::Value::String(text) if is_secret(key) && !text.is_empty() => HIDDEN.into(),
+        serde_json::Value::String(text) => match url::Url::parse(&text) {
+            Ok(mut url) if url.password().is_some() => {
+                // A URL with a password has a host, so the password can always be replaced.
+                let _ = url.set_password(Some(HIDDEN));
+                url.to_string().into()
+            }
+            _ => text.into(),
+        },
+        serde_json::Value::Array(items) => items.into_iter().map(|v| shown(key, v)).collect(),
+        other => other,
+    }
+}
+
 impl Settings {
     /// The settings of this process: `flags`, its `ROGERIQ_*` variables (an unknown one is
     /// refused) and the file they name.
@@ -714,6 +764,50 @@ impl Settings {
     /// Merges the layers. `env` looks up one environment variable; only the settings' own
     /// variables are looked up, by their exact names.
     pub fn load(flags: &Flags, env: impl Fn(&str) -> Option<String>) -> Result<Settings, String> {
+        Settings::merge(flags, env).map(|(settings, _)| settings)
+    }
+
+    /// Every setting as `load` makes it, in the order of [`Settings::keys`], with where its
+    /// value came from. Secrets are hidden: a secret key that is set shows as [`HIDDEN`], and so
+    /// does the password of any URL.
+    pub fn effective(
+        flags: &Flags,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Vec<Effective>, String> {
+        let (settings, figment) = Settings::merge(flags, env)?;
+        let values = serde_json::to_value(&settings).map_err(|err| err.to_string())?;
+        Ok(Settings::keys()
+            .into_iter()
+            .map(|key| {
+                let dotted = key.dotted();
+                let value = key
+                    .path
+                    .iter()
+                    .fold(&values, |value, name| &value[name.as_str()])
+                    .clone();
+                let origin = match figment.find_metadata(&dotted) {
+                    Some(Metadata {
+                        source: Some(Source::File(file)),
+                        ..
+                    }) => Origin::File(file.clone()),
+                    Some(md) if md.name == key.env_var() => Origin::Env(key.env_var()),
+                    Some(md) if md.name == key.flag() => Origin::Flag(key.flag()),
+                    _ => Origin::Default,
+                };
+                Effective {
+                    value: shown(&key, value),
+                    key: dotted,
+                    origin,
+                }
+            })
+            .collect())
+    }
+
+    /// The settings and the figment they were extracted from, which knows each value's source.
+    fn merge(
+        flags: &Flags,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<(Settings, Figment), String> {
         let keys = Settings::keys();
         let mut figment = Figment::from(Serialized::defaults(Settings::default()));
         if let Some(path) = &flags.config {
@@ -741,7 +835,7 @@ impl Settings {
         settings
             .validate()
             .map_err(|problem| name_the_source(&figment, &keys, problem))?;
-        Ok(settings)
+        Ok((settings, figment))
     }
 
     fn validate(&self) -> Result<(), String> {
@@ -901,6 +995,7 @@ mod tests {
     use std::collections::{BTreeSet, HashMap};
 
     use clap::{Args, Command};
+    use serde_json::json;
 
     use super::*;
 
@@ -1184,6 +1279,57 @@ mod tests {
         let settings = Settings::load(&Flags::default(), env).unwrap();
         assert_eq!(settings.store.backend, StoreBackend::Postgres);
         assert_eq!(settings.store.postgres_pool, 16);
+    }
+
+    #[test]
+    fn effective_settings_name_their_source_and_hide_secrets() {
+        let (_dir, mut flags) = config_file(
+            "workers = 3\n[agent]\nprovider_url = \"https://me:pw@models.example.com/v1\"\n",
+        );
+        let file = flags.config.clone().unwrap();
+        flags.listen = Some("127.0.0.1:9".into());
+        let env: HashMap<&str, &str> = [
+            ("ROGERIQ_MASTER_KEY", "0123456789abcdefXYZ"),
+            ("ROGERIQ_LOG_LEVEL", "debug"),
+        ]
+        .into();
+        let all = Settings::effective(&flags, |k| env.get(k).map(|v| v.to_string())).unwrap();
+        assert_eq!(
+            all.iter().map(|e| e.key.clone()).collect::<Vec<_>>(),
+            Settings::keys().iter().map(Key::dotted).collect::<Vec<_>>()
+        );
+        let of = |key: &str| {
+            let e = all.iter().find(|e| e.key == key).unwrap();
+            (e.value.clone(), e.origin.clone())
+        };
+        assert_eq!(
+            of("listen"),
+            (json!("127.0.0.1:9"), Origin::Flag("--listen".into()))
+        );
+        assert_eq!(of("workers"), (json!(3), Origin::File(file.clone())));
+        assert_eq!(
+            of("log_level"),
+            (json!("debug"), Origin::Env("ROGERIQ_LOG_LEVEL".into()))
+        );
+        assert_eq!(
+            of("master_key"),
+            (json!(HIDDEN), Origin::Env("ROGERIQ_MASTER_KEY".into()))
+        );
+        assert_eq!(of("agent.provider_key"), (json!(""), Origin::Default));
+        let (url, origin) = of("agent.provider_url");
+        let url = url.as_str().unwrap().to_string();
+        assert!(
+            url.starts_with("https://me:") && !url.contains("pw@"),
+            "{url}"
+        );
+        assert_eq!(origin, Origin::File(file));
+        assert_eq!(of("rate_limit.window_secs"), (json!(60), Origin::Default));
+        // Settings that do not load are the same error as for `serve`.
+        let bad = |k: &str| (k == "ROGERIQ_WORKERS").then(|| "many".to_string());
+        assert_eq!(
+            Settings::effective(&Flags::default(), bad).unwrap_err(),
+            Settings::load(&Flags::default(), bad).unwrap_err()
+        );
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! Identifiers: `<prefix>_` plus random characters from `[a-z0-9]` (API.md §12), and the random
+//! Identifiers: `<prefix>_` plus random characters from `[a-z0-9]` (docs/design.md), and the random
 //! secrets behind API keys and request ids. All randomness comes from the operating system.
 
 use std::cell::RefCell;

@@ -3,7 +3,7 @@ use std::pin::Pin;
 use std::process::ExitCode;
 use std::task::Poll;
 
-use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use rogeriq::config::{Flags, LogFormat, Settings};
 use rogeriq::mcp::stdio;
 use rogeriq::server::{self, Options};
@@ -12,28 +12,35 @@ use rogeriq::store::Location;
 mod cli;
 mod ops;
 
+const ABOUT: &str = "Self-hosted RogerIQ API server (`rogeriq serve`) and the command-line \
+                     client of any RogerIQ-compatible server (every other command)";
+
 #[derive(Parser)]
 #[command(
     name = "rogeriq",
     version,
-    about = "Self-hosted RogerIQ API server (`rogeriq serve`) and the command-line client of \
-             any RogerIQ-compatible server (every other command)",
+    about = ABOUT,
     after_help = "Examples:\n  rogeriq serve\n  rogeriq projects list\n  \
                   rogeriq projects create \"Acme Support\" --domain support.acme.com"
 )]
 struct Cli {
-    #[command(flatten)]
-    client: cli::Options,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Subcommand)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "parsed once per process; boxing buys nothing"
+)]
 enum Command {
     /// Run the API server
     #[command(after_help = "Examples:\n  rogeriq serve\n  \
                       rogeriq serve --listen 0.0.0.0:9000 --data-dir /var/lib/rogeriq")]
     Serve(Flags),
+    /// The server's settings as `serve` would use them
+    #[command(subcommand, after_help = "Examples:\n  rogeriq config show")]
+    Config(ops::ConfigCommand),
     /// Copy the store to a backup file: one consistent snapshot, while a server runs or not
     #[command(
         after_help = "Examples:\n  rogeriq backup --to /var/backups/rogeriq-$(date +%F).redb\n  \
@@ -67,11 +74,22 @@ struct McpArgs {
     /// Print the tools as a Markdown table (as docs/mcp.md lists them) and exit
     #[arg(long)]
     list_tools: bool,
+    #[command(flatten)]
+    client: cli::Options,
 }
 
-fn main() -> ExitCode {
+/// The whole command line. The client options are the client commands' own (`cli::Group`);
+/// here they are added to the top level as well, so that they may also come before the command
+/// (`rogeriq --json projects list`). Not as global options: `serve` and the operator's tools
+/// neither take nor list them.
+fn command_line() -> clap::Command {
+    // Adding the options' struct also makes its doc comment the description: put ours back.
+    let command = cli::Options::augment_args(Cli::command())
+        .mut_args(|arg| arg.global(false))
+        .about(ABOUT)
+        .long_about(None::<&str>);
     // `serve --help` lists every setting with its default and environment variable.
-    let command = Cli::command().mut_subcommand("serve", |serve| {
+    command.mut_subcommand("serve", |serve| {
         let examples = serve.get_after_help().map(ToString::to_string);
         let text = format!(
             "{}\n{}",
@@ -79,11 +97,17 @@ fn main() -> ExitCode {
             examples.unwrap_or_default()
         );
         serve.after_help(text)
+    })
+}
+
+fn main() -> ExitCode {
+    let parsed = command_line().try_get_matches().and_then(|matches| {
+        let cli = Cli::from_arg_matches(&matches)?;
+        let before = cli::Options::from_arg_matches(&matches)?;
+        let name = matches.subcommand_name().unwrap_or_default().to_string();
+        Ok((cli.command, before, name))
     });
-    let parsed = match command
-        .try_get_matches()
-        .and_then(|matches| Cli::from_arg_matches(&matches))
-    {
+    let (command, before, name) = match parsed {
         Ok(parsed) => parsed,
         Err(err) => {
             let _ = err.print();
@@ -95,31 +119,26 @@ fn main() -> ExitCode {
             };
         }
     };
-    match parsed.command {
-        Command::Serve(flags) => match parsed.client.first_given() {
-            Some(option) => {
-                eprintln!("rogeriq: {option} is a client option; `rogeriq serve` does not take it");
-                cli::usage_exit()
-            }
-            None => serve(&flags),
-        },
-        Command::Backup(args) => no_client_options(&parsed.client, "backup", || ops::backup(&args)),
-        Command::Restore(args) => {
-            no_client_options(&parsed.client, "restore", || ops::restore(&args))
-        }
-        Command::Export(args) => {
-            let mut client = parsed.client;
-            let org = client.take_org();
-            no_client_options(&client, "export", || ops::export(&args, org))
-        }
-        Command::Mcp(args) => mcp(&parsed.client, &args),
-        Command::Client(command) => cli::run(parsed.client, command, Cli::command),
+    if !matches!(command, Command::Client(_) | Command::Mcp(_))
+        && let Some(option) = before.first_given()
+    {
+        eprintln!("rogeriq: {option} is a client option; `rogeriq {name}` does not take it");
+        return cli::usage_exit();
+    }
+    match command {
+        Command::Client(command) => cli::run(before, command, command_line),
+        Command::Mcp(args) => mcp(before.then(args.client), args.list_tools),
+        Command::Serve(flags) => serve(&flags),
+        Command::Config(command) => ops::config(command),
+        Command::Backup(args) => ops::backup(&args),
+        Command::Restore(args) => ops::restore(&args),
+        Command::Export(args) => ops::export(&args),
     }
 }
 
 /// `rogeriq mcp`: the tools of this build (`api::mcp::tool_table`), served over stdio against
 /// the server the client options name (`mcp::stdio`).
-fn mcp(client: &cli::Options, args: &McpArgs) -> ExitCode {
+fn mcp(client: cli::Options, list_tools: bool) -> ExitCode {
     let table = match rogeriq::api::mcp::tool_table() {
         Ok(table) => table,
         Err(err) => {
@@ -127,11 +146,11 @@ fn mcp(client: &cli::Options, args: &McpArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    if args.list_tools {
+    if list_tools {
         print!("{}", table.markdown());
         return ExitCode::SUCCESS;
     }
-    let access = match cli::ServerAccess::resolve(client) {
+    let access = match cli::ServerAccess::resolve(&client) {
         Ok(access) => access,
         Err(code) => return code,
     };
@@ -146,21 +165,6 @@ fn mcp(client: &cli::Options, args: &McpArgs) -> ExitCode {
             eprintln!("rogeriq mcp: {err}");
             ExitCode::FAILURE
         }
-    }
-}
-
-/// Runs an admin tool of `ops` unless a client option was given: like `serve`, they take none.
-fn no_client_options(
-    client: &cli::Options,
-    name: &str,
-    command: impl FnOnce() -> ExitCode,
-) -> ExitCode {
-    match client.first_given() {
-        Some(option) => {
-            eprintln!("rogeriq: {option} is a client option; `rogeriq {name}` does not take it");
-            cli::usage_exit()
-        }
-        None => command(),
     }
 }
 
@@ -210,7 +214,7 @@ fn serve(flags: &Flags) -> ExitCode {
         }
     };
     if let Some(first) = &launched.bootstrap {
-        println!("{}", first.banner());
+        println!("{}", first.banner(launched.addr));
     }
     let mut server = launched.server;
     let result = actix_web::rt::System::new().block_on(async {

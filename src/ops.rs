@@ -1,6 +1,7 @@
-//! The operator's tools that open the store directly rather than speak HTTP: `backup`, `restore`
-//! and `export`. They find the store the way `serve` does (`--config`, `--data-dir`,
-//! `ROGERIQ_DATA_DIR`), print one JSON object when done, and fail with one line on stderr.
+//! The operator's tools that read the server's settings, and open the store directly rather than
+//! speak HTTP: `config show`, `backup`, `restore` and `export`. They find the settings and the
+//! store the way `serve` does (`--config`, `--data-dir`, `ROGERIQ_DATA_DIR`, …). The store's
+//! tools print one JSON object when done, and fail with one line on stderr.
 //!
 //! A running server holds its data file alone (redb's `ExclusiveWriter` mode, which keeps file
 //! locks off its read transactions). Beside one, `backup` and `export` ask that server for a
@@ -19,10 +20,10 @@ use std::path::{Component, Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::Args;
+use clap::{Args, Subcommand};
 use reqwest::Method;
 use rogeriq::admin_socket;
-use rogeriq::config::{Flags, Settings, StoreBackend};
+use rogeriq::config::{Flags, Origin, Settings, StoreBackend};
 use rogeriq::error::ApiError;
 use rogeriq::project_owned::export::{Exported, export_org};
 use rogeriq::server;
@@ -32,6 +33,7 @@ use serde_json::json;
 
 use crate::cli::client::{Api, Credential};
 use crate::cli::error::CliError;
+use crate::cli::output::{Format, Output};
 
 /// Exit code of a restore refused because a server holds the data file.
 const EXIT_IN_USE: u8 = 3;
@@ -83,6 +85,9 @@ pub struct RestoreArgs {
 
 #[derive(Debug, Args)]
 pub struct ExportArgs {
+    /// The organisation to export (org_…)
+    #[arg(long, value_name = "ORG_ID")]
+    org: String,
     /// Write to this file instead of stdout
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
@@ -90,6 +95,61 @@ pub struct ExportArgs {
     store: StoreFlags,
     #[command(flatten)]
     server: ServerFlags,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print each setting's effective value and where it came from: the default, the --config
+    /// file, an environment variable or a flag; secrets show as "(hidden)"
+    #[command(after_help = "Examples:\n  rogeriq config show\n  \
+                      rogeriq config show --config /etc/rogeriq/config.toml --json")]
+    Show(ShowArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    #[command(flatten)]
+    flags: Flags,
+    /// Print JSON, one object per setting: key, value, source and from (the file, variable or
+    /// flag), instead of a table
+    #[arg(long)]
+    json: bool,
+}
+
+/// `rogeriq config show`: the settings `serve` would run with (the same flags, environment
+/// variables and file), each with its source.
+pub fn config(command: ConfigCommand) -> ExitCode {
+    let ConfigCommand::Show(args) = command;
+    let settings = match Settings::effective(&args.flags, |k| std::env::var(k).ok()) {
+        Ok(settings) => settings,
+        Err(err) => {
+            eprintln!("rogeriq: {err}");
+            return ExitCode::from(EXIT_SETTINGS);
+        }
+    };
+    let rows = settings.into_iter().map(|setting| {
+        let (source, from) = match setting.origin {
+            Origin::Default => ("default", None),
+            Origin::File(path) => ("file", Some(path.display().to_string())),
+            Origin::Env(var) => ("env", Some(var)),
+            Origin::Flag(flag) => ("flag", Some(flag)),
+        };
+        if args.json {
+            json!({"key": setting.key, "value": setting.value, "source": source, "from": from})
+        } else {
+            // As TOML and `serve --help` write values: text in quotes, lists in brackets.
+            let from = from.map(|from| format!("{source} {from}"));
+            json!({"key": setting.key, "value": setting.value.to_string(), "source": from.as_deref().unwrap_or(source)})
+        }
+    });
+    let output = Output::list(rows.collect(), &["key", "value", "source"]);
+    let (text, _) = output.render(if args.json {
+        Format::Json
+    } else {
+        Format::Table
+    });
+    println!("{text}");
+    ExitCode::SUCCESS
 }
 
 fn settings(flags: &StoreFlags, listen: Option<&str>) -> Result<Settings, ExitCode> {
@@ -348,11 +408,8 @@ pub fn restore(args: &RestoreArgs) -> ExitCode {
 
 /// `rogeriq export --org ORG [--out FILE]`: the organisation's projects and all they own, as
 /// JSON lines.
-pub fn export(args: &ExportArgs, org: Option<String>) -> ExitCode {
-    let Some(org) = org else {
-        eprintln!("rogeriq: export needs --org ORG_ID");
-        return crate::cli::usage_exit();
-    };
+pub fn export(args: &ExportArgs) -> ExitCode {
+    let org = &args.org;
     let settings = match settings(&args.store, args.server.listen.as_deref()) {
         Ok(settings) => settings,
         Err(code) => return code,
@@ -367,12 +424,7 @@ pub fn export(args: &ExportArgs, org: Option<String>) -> ExitCode {
             }
             Err(err) => return fail(err),
         };
-        let exited = write_export(
-            &Exporting::Database(&store),
-            &org,
-            args.out.as_deref(),
-            None,
-        );
+        let exited = write_export(&Exporting::Database(&store), org, args.out.as_deref(), None);
         if let Err(err) = store.close(Duration::from_secs(5)) {
             eprintln!("rogeriq: warning: {err}");
         }
@@ -394,7 +446,7 @@ pub fn export(args: &ExportArgs, org: Option<String>) -> ExitCode {
         Err(err) => return fail(err),
     };
     let server = by_server.as_ref().map(|made| made.server.as_str());
-    write_export(&Exporting::File(&source), &org, args.out.as_deref(), server)
+    write_export(&Exporting::File(&source), org, args.out.as_deref(), server)
 }
 
 /// What `export` reads: a redb file, or a PostgreSQL database.

@@ -1,6 +1,7 @@
 //! HTTP calls that leave the machine: the agent's model provider and webhook deliveries. Both
-//! clients use rustls, follow no redirect (a receiver's 3xx is a failed delivery, API.md §10.4)
-//! and ignore proxy variables, so that the address checked is the address connected to.
+//! clients use rustls, follow no redirect (a receiver's 3xx is a failed delivery,
+//! docs/api/webhooks.md) and ignore proxy variables, so that the address checked is the address
+//! connected to.
 //!
 //! Webhook URLs come from clients, so webhooks have a client of their own, guarded by a
 //! [`TargetPolicy`]: unless `webhooks.allow_private_targets` is on, it connects to no address of

@@ -1,7 +1,7 @@
-//! Cursor pagination (API.md §6.2). A cursor is (sort value, id): a position in the listing's
-//! order, so a walk stays stable while new items are inserted. It is written as the sort value
-//! in 16 lowercase hex digits followed by the id, so that `CURSOR_PATTERN` describes exactly the
-//! cursors the server reads: any string it matches is a position, and any other is malformed.
+//! Cursor pagination (docs/api/README.md). A cursor is (sort value, id): a position in the
+//! listing's order, so a walk stays stable while new items are inserted. It is written as the sort
+//! value in 16 lowercase hex digits followed by the id, so that `CURSOR_PATTERN` describes exactly
+//! the cursors the server reads: any string it matches is a position, and any other is malformed.
 
 use serde::Serialize;
 
@@ -42,8 +42,8 @@ impl Cursor {
     }
 }
 
-/// Reads `limit`: absent → `default`; above `max`, however large → clamped (API.md §6.2); below
-/// 1 or not a decimal integer → 400.
+/// Reads `limit`: absent → `default`; above `max`, however large → clamped (docs/api/README.md);
+/// below 1 or not a decimal integer → 400.
 pub fn parse_limit(raw: Option<&str>, default: usize, max: usize) -> ApiResult<usize> {
     let Some(text) = raw else {
         return Ok(default);

@@ -1,5 +1,6 @@
-//! Query parameters: the query string as read, and the readers shared by the lists (API.md
-//! §6.2). Framework-free, so a kind declares its filters beside its record.
+//! Query parameters: the query string as read, and the readers shared by the lists (the contract
+//! (docs/api/) docs/api/README.md). Framework-free, so a kind declares its filters beside its
+//! record.
 
 use std::collections::HashMap;
 

@@ -1,6 +1,6 @@
-//! The API's rate limits (API.md §7.2), without HTTP: key tiers, a sliding window counted per
-//! second for each bucket (an API key, or a client address), and the client address behind
-//! trusted proxies. `api/limits.rs` turns a [`Decision`] into headers and 429s.
+//! The API's rate limits (docs/api/rate-limits-and-cors.md), without HTTP: key tiers, a sliding
+//! window counted per second for each bucket (an API key, or a client address), and the client
+//! address behind trusted proxies. `api/limits.rs` turns a [`Decision`] into headers and 429s.
 //!
 //! No crate fit: the web-framework middlewares and the general limiters (GCRA, token or leaky
 //! buckets, fixed windows) do not count "requests in the trailing window", so they cannot say
@@ -79,7 +79,7 @@ impl Decision {
     }
 
     /// Whole seconds until the window frees up, rounded up and at least 1: a client that waits
-    /// this long is admitted (API.md §7.2).
+    /// this long is admitted (docs/api/rate-limits-and-cors.md).
     pub fn retry_after(&self) -> u64 {
         let d = self.reset_in;
         (d.as_secs() + u64::from(d.subsec_nanos() > 0)).max(1)

@@ -50,11 +50,19 @@ pub struct Bootstrap {
 }
 
 impl Bootstrap {
-    pub fn banner(&self) -> String {
+    /// The first start's message, with `addr`, the address the server is bound to.
+    pub fn banner(&self, addr: SocketAddr) -> String {
+        let mut listening = format!("http://{addr}");
+        if addr.ip().is_unspecified() {
+            listening.push_str(&format!(
+                " (every interface; from this machine http://{})",
+                reachable_at(addr)
+            ));
+        }
         format!(
             "\n================================================================\n\
              rogeriq first start: created organisation \"{}\" and an admin key.\n\
-             \n  org id:  {}\n  API key: {}\n\n\
+             \n  org id:    {}\n  API key:   {}\n  listening: {listening}\n\n\
              Store this key now: it will not be shown again.\n\
              ================================================================\n",
             self.org_name, self.org_id, self.key

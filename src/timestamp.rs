@@ -1,5 +1,5 @@
 //! Timestamps: stored as Unix seconds, rendered as RFC 3339 in UTC with a `Z` and no fraction
-//! (API.md §1).
+//! (docs/api/README.md).
 
 use std::fmt;
 

@@ -1,12 +1,12 @@
 //! Reading request bodies field by field. Every problem becomes one `Issue`, so a client learns
-//! about all bad fields at once (API.md §5.3). The rules for each field live beside its type;
-//! this module only walks the JSON and collects.
+//! about all bad fields at once (docs/api/errors.md). The rules for each field live beside its
+//! type; this module only walks the JSON and collects.
 
 use serde_json::{Map, Value};
 
 use crate::error::{ApiError, ApiResult, ErrorCode, Issue};
 
-/// API.md §1: short strings are capped at 255 characters, long text at 100 000.
+/// docs/api/README.md: short strings are capped at 255 characters, long text at 100 000.
 pub const SHORT_TEXT_MAX: usize = 255;
 pub const LONG_TEXT_MAX: usize = 100_000;
 
@@ -42,7 +42,7 @@ pub enum Presence {
     Updatable,
 }
 
-/// A JSON object body being read. Unknown keys are ignored (API.md §1).
+/// A JSON object body being read. Unknown keys are ignored (docs/api/README.md).
 pub struct Input {
     fields: Map<String, Value>,
     issues: Vec<Issue>,
@@ -86,8 +86,8 @@ impl Input {
         value
     }
 
-    /// The one null rule of API.md §1, for every field of every route: `null` is a value only
-    /// for a field read with `nullable`; anywhere else it is an issue at the field's path.
+    /// The one null rule of docs/api/README.md, for every field of every route: `null` is a value
+    /// only for a field read with `nullable`; anywhere else it is an issue at the field's path.
     fn take_non_null(&mut self, key: &str) -> Sent {
         match self.take(key) {
             None => Sent::Absent,
@@ -153,7 +153,7 @@ impl Input {
     }
 
     /// An array field of at most `max_items` items, each checked by `item`; a bad item is
-    /// reported at `key.<index>` (API.md §5.1). Duplicates are dropped, order kept.
+    /// reported at `key.<index>` (docs/api/errors.md). Duplicates are dropped, order kept.
     pub fn array<T: PartialEq>(
         &mut self,
         key: &str,

@@ -1,4 +1,4 @@
-//! The admin API, authenticated by the master key: API.md §18.1.
+//! The admin API, authenticated by the master key: docs/administration.md.
 
 use std::time::Duration;
 

@@ -1,5 +1,5 @@
-//! The agent: API.md §8 rows 25-30. respond, classify and suggest read the conversation in one
-//! transaction, ask the responder outside any transaction, then write in another.
+//! The agent: its endpoints (OpenAPI document). respond, classify and suggest read the conversation
+//! in one transaction, ask the responder outside any transaction, then write in another.
 
 use std::time::Duration;
 
@@ -7,11 +7,11 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 
 use crate::api::extract::{Auth, JsonBody};
-use crate::api::idempotency::{Claim, body_of};
+use crate::api::idempotency::Claim;
 use crate::api::scoped::InProject;
 use crate::api::{State, ok};
 use crate::error::ApiResult;
-use crate::project_owned::agent::{self, AgentRequest, ConfigUpdate, Context, TaskKind};
+use crate::project_owned::agent::{self, AgentRequest, Context, TaskKind};
 
 pub async fn status(
     auth: Auth,
@@ -25,37 +25,6 @@ pub async fn status(
         })
         .await?;
     Ok(ok(status))
-}
-
-pub async fn get_config(
-    auth: Auth,
-    project_id: web::Path<String>,
-    state: State,
-) -> ApiResult<HttpResponse> {
-    let config = InProject::new(&auth, project_id.into_inner())
-        .look_up(&state, agent::config)
-        .await?;
-    Ok(ok(config))
-}
-
-pub async fn update_config(
-    auth: Auth,
-    project_id: web::Path<String>,
-    body: JsonBody,
-    state: State,
-) -> ApiResult<HttpResponse> {
-    let project = InProject::checked(&state, &auth, project_id.into_inner()).await?;
-    let (body, idempotent) = auth.read_body(body).await?;
-    let input = ConfigUpdate::from_json(body)?;
-    project
-        .answer(
-            &state,
-            idempotent,
-            StatusCode::OK,
-            body_of,
-            move |tx, scope, actor| agent::update_config(tx, scope, actor, input),
-        )
-        .await
 }
 
 pub async fn respond(

@@ -1,4 +1,4 @@
-//! Org API keys: API.md §18.2, and `auth/whoami`, a key describing itself.
+//! Org API keys: docs/administration.md, and `auth/whoami`, a key describing itself.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
@@ -52,8 +52,8 @@ pub async fn revoke(
         .freeing()
         .write(&state, StatusCode::OK, body_of, move |tx| {
             let (key, already_revoked) = api_key::revoke(tx, &actor, &org, &key_id)?;
-            // API.md §18.2 answers `{id, revoked}`; `already_revoked` tells a repeat from the
-            // first.
+            // docs/administration.md answers `{id, revoked}`; `already_revoked` tells a repeat from
+            // the first.
             Ok(json!({"id": key.id, "revoked": true, "already_revoked": already_revoked}))
         })
         .await

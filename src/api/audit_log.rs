@@ -1,4 +1,4 @@
-//! The audit log endpoint: API.md §18.3.
+//! The audit log endpoint: docs/administration.md.
 
 use actix_web::{HttpResponse, web};
 

@@ -17,8 +17,8 @@ use crate::auth;
 use crate::error::{ApiError, ErrorCode};
 use crate::ids;
 
-/// Answers `Expect: 100-continue` (API.md §1): the request goes on, and the client is told to
-/// send its body, only when the body would be accepted. A declared length over
+/// Answers `Expect: 100-continue` (docs/api/README.md): the request goes on, and the client is told
+/// to send its body, only when the body would be accepted. A declared length over
 /// `max_body_bytes`, or an API request without a usable key (org key or master key), is
 /// refused at once, so an unauthenticated client cannot make the server read an upload. The
 /// public browser endpoints (`POST /api/v1/f/{formId}`) take no key.

@@ -1,5 +1,5 @@
-//! A conversation's messages: API.md §8 rows 10-11. Conversations themselves use the generic
-//! routes of `owned`.
+//! A conversation's messages: its endpoints (OpenAPI document). Conversations themselves use the
+//! generic routes of `owned`.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};

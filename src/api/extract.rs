@@ -54,10 +54,10 @@ pub struct AppState {
     pub agent: AgentSettings,
     pub webhooks: WebhookSettings,
     pub integrations: IntegrationSettings,
-    /// Public form submissions counted per form and client address (API.md §9.12).
+    /// Public form submissions counted per form and client address (docs/api/forms-and-beacons.md).
     pub submissions: SubmissionLimiter,
     pub rate_limit: RateLimitSettings,
-    /// API requests counted per key and per client address (API.md §7.2).
+    /// API requests counted per key and per client address (docs/api/rate-limits-and-cors.md).
     pub limiter: RateLimiter,
     /// Webhook `test` calls counted per key (`webhooks.tests_per_minute`), besides `limiter`.
     pub webhook_tests: RateLimiter,
@@ -87,7 +87,7 @@ pub struct AppState {
 
 impl AppState {
     /// The state of one server: its store, the master key's hash, and the settings that
-    /// handlers read. The master key itself is not kept (API.md §18.1).
+    /// handlers read. The master key itself is not kept (docs/administration.md).
     pub fn new(store: Store, master: MasterKey, settings: &Settings, http: Clients) -> Self {
         AppState {
             store,
@@ -336,7 +336,7 @@ impl Auth {
 
 /// The scope a key needs on this route; `None` when any usable key will do.
 fn required_scope(req: &HttpRequest) -> ApiResult<Option<Required>> {
-    // HEAD is a GET for scope purposes (API.md §1).
+    // HEAD is a GET for scope purposes (docs/api/README.md).
     let method = if req.method() == Method::HEAD {
         Method::GET
     } else {
@@ -469,7 +469,7 @@ fn invalid_key(problem: &str) -> ApiError {
     ])
 }
 
-/// The master key, for the admin API (API.md §18.1), and the request's `Idempotency-Key`.
+/// The master key, for the admin API (docs/administration.md), and the request's `Idempotency-Key`.
 pub struct Master {
     request_id: String,
     idempotency: Option<KeyHeader>,
@@ -573,7 +573,7 @@ impl JsonBody {
     }
 
     /// Reads the body, capped at the configured size, as a JSON value. A missing
-    /// `Content-Type` is taken as JSON (API.md §1).
+    /// `Content-Type` is taken as JSON (docs/api/README.md).
     pub async fn value(self) -> ApiResult<Value> {
         JsonBody::parse(&self.bytes().await?)
     }
@@ -588,7 +588,7 @@ impl JsonBody {
     }
 
     /// A body already read, as JSON: empty or malformed is 400 `BAD_JSON`; exactly `null` is
-    /// no fields, `{}` (API.md §1).
+    /// no fields, `{}` (docs/api/README.md).
     pub fn parse(bytes: &[u8]) -> ApiResult<Value> {
         if is_blank(bytes) {
             return Err(ApiError::new(
@@ -625,7 +625,7 @@ impl FromRequest for JsonBody {
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.parse::<usize>().ok());
             // Not an error yet: the extractors of a handler are polled together, so failing here
-            // could answer 400 before `Auth` has answered 401/403 (API.md §2.3).
+            // could answer 400 before `Auth` has answered 401/403 (docs/administration.md).
             let declared_too_large = declared.is_some_and(|n| n > limit);
             JsonBody {
                 payload: payload.take(),

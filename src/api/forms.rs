@@ -1,5 +1,5 @@
-//! Form submissions: their list (API.md §8 row 51) and the public submit endpoint (§9.12).
-//! Forms and beacons themselves use the generic routes of `owned`.
+//! Form submissions: their list (its endpoints (OpenAPI document)) and the public submit endpoint
+//! (docs/api/forms-and-beacons.md). Forms and beacons themselves use the generic routes of `owned`.
 
 use std::net::{IpAddr, Ipv6Addr};
 use std::time::Instant;

@@ -1,5 +1,5 @@
-//! Integrations: API.md §8 rows 31-36, and the admin route that installs one (there is no
-//! OAuth flow locally). Routes name an integration by its provider, so they are thin handlers
+//! Integrations: its endpoints (OpenAPI document), and the admin route that installs one (there is
+//! no OAuth flow locally). Routes name an integration by its provider, so they are thin handlers
 //! over `project_owned::integration` rather than the id-keyed generic routes.
 
 use actix_web::http::StatusCode;

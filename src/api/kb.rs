@@ -1,5 +1,5 @@
-//! Knowledge base: publish and search (API.md §8 rows 21-22). Articles are listed, created,
-//! read, updated and deleted by the generic routes of `owned`.
+//! Knowledge base: publish and search (its endpoints (OpenAPI document)). Articles are listed,
+//! created, read, updated and deleted by the generic routes of `owned`.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};

@@ -1,4 +1,5 @@
-//! The rate limit in front of the API (API.md §7.2, in the order of §2.3). Every request under
+//! The rate limit in front of the API (docs/api/rate-limits-and-cors.md, in the order of
+//! docs/administration.md). Every request under
 //! `/api/v1/` spends one request of a bucket before routing, scopes and bodies: its org key's,
 //! sized by the key's tier, or, without a usable key, its client address's (the anonymous
 //! tier; master-key requests count there too). The public browser endpoints (`browser`: a

@@ -17,6 +17,7 @@ pub mod routes;
 mod admin;
 mod api_keys;
 mod audit_log;
+mod config;
 mod conversations;
 mod dashboard;
 mod health;
@@ -31,7 +32,6 @@ mod webhooks;
 mod integrations;
 
 mod agent;
-mod widget;
 
 mod forms;
 

@@ -107,7 +107,7 @@ fn http_method(method: &Method) -> Option<HttpMethod> {
     })
 }
 
-/// The security schemes: an org key or the master key, in either header (API.md §2.1).
+/// The security schemes: an org key or the master key, in either header (docs/administration.md).
 const API_KEY: &str = "ApiKey";
 const BEARER: &str = "Bearer";
 
@@ -155,7 +155,7 @@ fn components(table: &[RouteSpec]) -> utoipa::openapi::Components {
     components.build()
 }
 
-/// The error body of API.md §5.1; `codes` narrows `code` to those one response can carry.
+/// The error body of docs/api/errors.md; `codes` narrows `code` to those one response can carry.
 fn error_schema(codes: Option<&[ErrorCode]>) -> Schema {
     let code = match codes {
         Some(codes) => string().enum_values(Some(codes.iter().map(|c| c.as_str()))),
@@ -388,7 +388,8 @@ fn contract(method: &Method, path: &str) -> Contract {
             slug: true,
             ..update("FormUpdate")
         },
-        // 200, as the docs have it (§9.12); an HTML form post is answered 303 instead.
+        // 200, as the docs have it (docs/api/forms-and-beacons.md); an HTML form post is answered
+        // 303 instead.
         ("POST", SUBMIT | SUBMIT_V1) => update("FormSubmission"),
         ("POST", "/beacons") => Contract {
             body_refs: &[ErrorCode::ResourceNotFound],
@@ -565,7 +566,7 @@ fn data(method: &Method, path: &str) -> Data {
 }
 
 /// The success response and one response per error status, each listing the codes the route
-/// can answer with at that status (API.md §5.2).
+/// can answer with at that status (docs/api/errors.md).
 fn responses(spec: &RouteSpec, contract: &Contract) -> utoipa::openapi::Responses {
     let data = if contract.paged {
         ObjectBuilder::new()
@@ -744,7 +745,7 @@ fn error_codes(spec: &RouteSpec, contract: &Contract) -> BTreeMap<u16, Vec<Error
     by_status
 }
 
-/// The query parameters each list or search reads (API.md §6.2, §9).
+/// The query parameters each list or search reads (docs/api/README.md).
 fn query_parameters(method: &Method, path: &str) -> Vec<Parameter> {
     if *method != Method::GET {
         return Vec::new();
@@ -839,7 +840,7 @@ fn query(name: &str, schema: impl Into<RefOr<Schema>>) -> Parameter {
 }
 
 /// `limit`: any integer of at least 1 in decimal digits, however large: above the list's
-/// maximum it is clamped (API.md §6.2). Empty is no value.
+/// maximum it is clamped (docs/api/README.md). Empty is no value.
 fn limit() -> Parameter {
     query(
         "limit",
@@ -884,7 +885,7 @@ fn content(max: usize) -> ObjectBuilder {
 }
 
 /// `validate::trimmed(1, max)`: 1 to `max` characters once leading and trailing whitespace is
-/// trimmed (API.md §1), so the bound is on the trimmed part.
+/// trimmed (docs/api/README.md), so the bound is on the trimmed part.
 fn trimmed(max: usize) -> ObjectBuilder {
     let ws = format!("[{WHITESPACE}]");
     let solid = format!("[^{WHITESPACE}]");
@@ -930,7 +931,7 @@ fn integer(min: u64, max: u64) -> ObjectBuilder {
         .maximum(Some(max))
 }
 
-/// A string field whose `null` is a value ("string or null", API.md §1).
+/// A string field whose `null` is a value ("string or null", docs/api/README.md).
 fn or_null(schema: ObjectBuilder) -> ObjectBuilder {
     schema.schema_type(SchemaType::from_iter([Type::String, Type::Null]))
 }
@@ -947,7 +948,7 @@ fn array(items: impl Into<RefOr<Schema>>, min: usize, max: usize) -> ArrayBuilde
 }
 
 /// A create body: the listed properties, `required` among them; unknown keys are ignored
-/// (API.md §1), so they are allowed.
+/// (docs/api/README.md), so they are allowed.
 fn create_body(properties: Vec<(&str, RefOr<Schema>)>, required: &[&str]) -> ObjectBuilder {
     let mut schema = object();
     for (name, property) in properties {
@@ -960,7 +961,7 @@ fn create_body(properties: Vec<(&str, RefOr<Schema>)>, required: &[&str]) -> Obj
 }
 
 /// A create body whose fields are all optional: `null` as the whole body is no body, `{}`
-/// (API.md §1), so it is valid too.
+/// (docs/api/README.md), so it is valid too.
 fn optional_body(properties: Vec<(&str, RefOr<Schema>)>) -> ObjectBuilder {
     create_body(properties, &[]).schema_type(SchemaType::from_iter([Type::Object, Type::Null]))
 }
@@ -995,7 +996,7 @@ fn slug() -> ObjectBuilder {
         .max_length(Some(50))
 }
 
-/// An RFC 1123 hostname, single labels included, any case (API.md §9.1).
+/// An RFC 1123 hostname, single labels included, any case (docs/api/README.md).
 fn domain() -> ObjectBuilder {
     let label = "[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?";
     string()
@@ -1054,8 +1055,8 @@ fn email() -> ObjectBuilder {
         .max_length(Some(SHORT_TEXT_MAX))
 }
 
-/// An https URL of a webhook receiver (API.md §9.11): DNS labels whose last starts with a letter
-/// (a numeric one makes the WHATWG parser read an IPv4 address), a port, then anything but
+/// An https URL of a webhook receiver (docs/api/webhooks.md): DNS labels whose last starts with a
+/// letter (a numeric one makes the WHATWG parser read an IPv4 address), a port, then anything but
 /// whitespace, control characters and `\`. IP-address hosts, which the server also takes, are
 /// left out of the pattern.
 fn webhook_url() -> ObjectBuilder {
@@ -1406,7 +1407,7 @@ fn beacon_fields() -> Vec<(&'static str, RefOr<Schema>)> {
     ]
 }
 
-/// The widget PATCH: the documented fields, plus any other key stored as sent (API.md §9.6).
+/// The widget PATCH: the documented fields, plus any other key stored as sent (docs/api/README.md).
 fn widget_update() -> Schema {
     let p = |name: &'static str, schema: ObjectBuilder| (name, RefOr::T(schema.into()));
     let mut schema = create_body(

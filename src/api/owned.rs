@@ -119,7 +119,7 @@ fn input_settings(state: &State) -> InputSettings<'_> {
     }
 }
 
-/// `{id, deleted: true}` (API.md §8, DELETE rows).
+/// `{id, deleted: true}` (the OpenAPI document, DELETE rows).
 pub async fn delete<K: Routed>(
     auth: Auth,
     path: web::Path<(String, String)>,

@@ -1,4 +1,4 @@
-//! Projects: API.md §8 rows 1-5.
+//! Projects: its endpoints (OpenAPI document).
 
 use std::collections::BTreeMap;
 
@@ -63,7 +63,8 @@ pub async fn update(
 ) -> ApiResult<HttpResponse> {
     let (org_id, project_id) = path.into_inner();
     let org = auth.org(&org_id)?;
-    // The project is resolved before the body is read (API.md §2.3), and again in the write.
+    // The project is resolved before the body is read (docs/administration.md), and again in the
+    // write.
     let (resolving, id) = (org.clone(), project_id.clone());
     state
         .store

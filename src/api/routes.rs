@@ -8,13 +8,15 @@ use actix_web::{Route, guard, web};
 pub use crate::api::access::{Access, RouteAccess, RouteSpec};
 use crate::api::webhooks;
 use crate::api::{admin, api_keys, audit_log, conversations, health, kb, openapi, owned, projects};
-use crate::api::{agent, widget};
+use crate::api::{agent, config};
 use crate::auth::scope::{Required, Resource, Verb};
 use crate::error::{ApiError, ErrorCode};
+use crate::project_owned::agent::AgentSettings;
 use crate::project_owned::contact::Contact;
 use crate::project_owned::conversation::Conversation;
 use crate::project_owned::kb::Article;
 use crate::project_owned::webhook::Webhook;
+use crate::project_owned::widget::WidgetConfig;
 
 use crate::api::integrations;
 
@@ -49,7 +51,7 @@ pub fn table() -> Vec<RouteSpec> {
         spec(get.clone(), "/healthz", Access::Public, |r| {
             r.to(health::check)
         }),
-        // Admin API (API.md §18.1).
+        // Admin API (docs/administration.md).
         spec(get.clone(), "/api/v1/admin/orgs", Access::Master, |r| {
             r.to(admin::list_orgs)
         }),
@@ -66,7 +68,7 @@ pub fn table() -> Vec<RouteSpec> {
         spec(get.clone(), "/api/v1/auth/whoami", Access::AnyKey, |r| {
             r.to(api_keys::whoami)
         }),
-        // Org API keys and the audit log (API.md §18.2, §18.3).
+        // Org API keys and the audit log (docs/administration.md).
         spec(
             get.clone(),
             "/api/v1/orgs/{org_id}/keys",
@@ -91,7 +93,7 @@ pub fn table() -> Vec<RouteSpec> {
             key(Audit, Read),
             |r| r.to(audit_log::list),
         ),
-        // Projects (API.md §8 rows 1-5).
+        // Projects (its endpoints (OpenAPI document)).
         spec(
             get.clone(),
             "/api/v1/orgs/{org_id}/projects",
@@ -333,13 +335,13 @@ pub fn table() -> Vec<RouteSpec> {
             get.clone(),
             "/api/v1/projects/{project_id}/widget/config",
             key(Widget, Read),
-            |r| r.to(widget::get_config),
+            |r| r.to(config::get::<WidgetConfig>),
         ),
         spec(
             patch.clone(),
             "/api/v1/projects/{project_id}/widget/config",
             key(Widget, Write),
-            |r| r.to(widget::update_config),
+            |r| r.to(config::update::<WidgetConfig>),
         ),
         spec(
             get.clone(),
@@ -351,13 +353,13 @@ pub fn table() -> Vec<RouteSpec> {
             get.clone(),
             "/api/v1/projects/{project_id}/agent/config",
             key(Agent, Read),
-            |r| r.to(agent::get_config),
+            |r| r.to(config::get::<AgentSettings>),
         ),
         spec(
             patch.clone(),
             "/api/v1/projects/{project_id}/agent/config",
             key(Agent, Write),
-            |r| r.to(agent::update_config),
+            |r| r.to(config::update::<AgentSettings>),
         ),
         spec(
             post.clone(),
@@ -420,8 +422,9 @@ pub fn table() -> Vec<RouteSpec> {
             key(Forms, Read),
             |r| r.to(forms::submissions),
         ),
-        // The public browser endpoints (§9.12): no key; their paths are `browser`'s, which
-        // gives them their rate limit and CORS. One handler serves both submit paths.
+        // The public browser endpoints (docs/api/forms-and-beacons.md): no key; their paths are
+        // `browser`'s, which gives them their rate limit and CORS. One handler serves both submit
+        // paths.
         spec(post.clone(), browser::SUBMIT, Access::Public, |r| {
             r.to(forms::submit)
         }),
@@ -488,8 +491,8 @@ pub fn table() -> Vec<RouteSpec> {
 pub struct RoutePattern(pub &'static str);
 
 /// Registers every route of the table. Paths are grouped into one resource each, whose unknown
-/// methods answer like unknown paths: 404 `RESOURCE_NOT_FOUND` (API.md §1, whose default we
-/// keep: the hosted service answers a wrong method so). The resources are mounted as a tree of
+/// methods answer like unknown paths: 404 `RESOURCE_NOT_FOUND` (docs/api/README.md, whose default
+/// we keep: the hosted service answers a wrong method so). The resources are mounted as a tree of
 /// path segments (see [`Segment`]).
 pub fn configure(cfg: &mut web::ServiceConfig) {
     let specs = table();

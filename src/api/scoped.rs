@@ -29,7 +29,7 @@ impl InProject {
     }
 
     /// Resolves the project now, so that a bad project answers before the body is read
-    /// (API.md §2.3).
+    /// (docs/administration.md).
     pub async fn checked(state: &State, auth: &Auth, project_id: String) -> ApiResult<Self> {
         let project = InProject::new(auth, project_id);
         project.look_up(state, |_, _| Ok(())).await?;

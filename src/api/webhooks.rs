@@ -1,5 +1,5 @@
-//! Webhook actions: test, deliveries and rotate-secret (API.md §8 rows 42-44). Webhooks are
-//! listed, created, read, updated and deleted by the generic routes of `owned`. No action reads
+//! Webhook actions: test, deliveries and rotate-secret (its endpoints (OpenAPI document)). Webhooks
+//! are listed, created, read, updated and deleted by the generic routes of `owned`. No action reads
 //! a body (the SDK sends none).
 
 use std::time::{Duration, Instant};

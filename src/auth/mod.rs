@@ -1,6 +1,7 @@
 //! API keys and the master key: issuing, parsing and verifying secrets. Keys look like
-//! `riq_<key-id>_<secret>` (API.md §2.1, STYLE.md #5): the id finds the record in one look-up,
-//! and only a SHA-256 hash of the high-entropy secret is stored, compared in constant time.
+//! `riq_<key-id>_<secret>` (docs/administration.md, STYLE.md #5): the id finds the record in one
+//! look-up, and only a SHA-256 hash of the high-entropy secret is stored, compared in constant
+//! time.
 
 pub mod scope;
 
@@ -90,7 +91,8 @@ impl MasterKey {
     }
 }
 
-/// The credential a request carries: `X-API-Key` wins over `Authorization: Bearer` (API.md §2.1).
+/// The credential a request carries: `X-API-Key` wins over `Authorization: Bearer`
+/// (docs/administration.md).
 pub fn presented_credential<'a>(
     x_api_key: Option<&'a str>,
     authorization: Option<&'a str>,

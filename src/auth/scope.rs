@@ -1,4 +1,4 @@
-//! The scope model of API.md §3 and §18: coarse scopes (`read`, `write`, `admin`) and
+//! The scope model of docs/administration.md: coarse scopes (`read`, `write`, `admin`) and
 //! per-resource scopes (`<resource>:<verb>`), and which granted scope covers which requirement.
 
 use std::fmt;
@@ -108,7 +108,7 @@ impl Resource {
     }
 }
 
-/// What a route requires: always one resource-scoped verb (API.md §3.3).
+/// What a route requires: always one resource-scoped verb (docs/administration.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Required {
     pub resource: Resource,
@@ -169,7 +169,8 @@ impl Scope {
                     && verb >= required.verb
             }
             Scope::On(resource, verb) => {
-                // A conversations scope also reaches the conversation's messages (API.md §3.3).
+                // A conversations scope also reaches the conversation's messages
+                // (docs/administration.md).
                 let same = resource == required.resource
                     || (resource == Resource::Conversations
                         && required.resource == Resource::Messages);
@@ -269,7 +270,7 @@ mod tests {
         assert_eq!(access.len(), Resource::ALL.len());
     }
 
-    /// API.md §3.3's table, row by row.
+    /// docs/administration.md's table, row by row.
     #[test]
     fn documented_coverage_table() {
         let cases = [

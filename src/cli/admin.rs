@@ -1,5 +1,5 @@
-//! `admin …`: the self-hosted admin API with the master key (API.md §18.1), so a server can be
-//! set up from the CLI alone.
+//! `admin …`: the self-hosted admin API with the master key (docs/administration.md), so a server
+//! can be set up from the CLI alone.
 
 use clap::Subcommand;
 use reqwest::Method;

@@ -1,4 +1,4 @@
-//! `agent …`: API.md §8 rows 25-30 in the configured project.
+//! `agent …`: its endpoints (OpenAPI document) in the configured project.
 
 use clap::Subcommand;
 use serde_json::json;

@@ -1,4 +1,4 @@
-//! `auth login|whoami|logout`: the config file `~/.rogeriq/config.json` (API.md §14.1).
+//! `auth login|whoami|logout`: the config file `~/.rogeriq/config.json` (docs/cli.md).
 
 use std::path::Path;
 

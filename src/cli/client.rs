@@ -1,13 +1,14 @@
 //! The CLI's HTTP client: reqwest in blocking mode with rustls (the crate the server uses for
 //! its own outgoing calls), so `https://` servers work too. It builds `/api/v1` URLs from path
-//! segments, sends the key, unwraps error bodies, and retries once on a short 429 (API.md §7.2,
-//! §14.3). Every write carries a fresh `Idempotency-Key`, so that a request whose answer was
-//! lost (a dropped connection, a 502/503/504 from a proxy) is sent again, with the same key, up
-//! to `RETRIES` times: the server runs it at most once (docs/api/idempotency.md).
+//! segments, sends the key, unwraps error bodies, and retries once on a short 429
+//! (docs/api/rate-limits-and-cors.md, docs/cli.md). Every write carries a fresh `Idempotency-Key`,
+//! so that a request whose answer was lost (a dropped connection, a 502/503/504 from a proxy) is
+//! sent again, with the same key, up to `RETRIES` times: the server runs it at most once
+//! (docs/api/idempotency.md).
 
 use std::io::Read;
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use reqwest::Method;
 use reqwest::blocking::{Client, RequestBuilder, Response};
@@ -16,11 +17,12 @@ use url::Url;
 
 use crate::cli::error::{ApiFailure, CliError, CliResult};
 
-/// The longest `retry_after` the CLI waits for before its one retry (API.md §7.2).
+/// The longest `retry_after` the CLI waits for before its one retry
+/// (docs/api/rate-limits-and-cors.md).
 const MAX_RETRY_AFTER_SECS: u64 = 30;
 /// Longer than the server's default agent provider timeout (30 s), so `agent respond` can wait
 /// for a slow model.
-const TIMEOUT: Duration = Duration::from_secs(90);
+pub const TIMEOUT: Duration = Duration::from_secs(90);
 /// The largest response body read; an answer of this API is far smaller.
 const MAX_BODY_BYTES: u64 = 64 * 1024 * 1024;
 /// How often a request whose answer was lost is sent again, at most.
@@ -45,6 +47,8 @@ pub struct Api {
     timeout: Duration,
     /// Retries of a request whose answer was lost (`--no-retry`: none).
     retries: u32,
+    /// Whether each request is described on stderr (`--verbose`).
+    verbose: bool,
 }
 
 /// A request's query string: only the parameters that were given.
@@ -52,12 +56,8 @@ pub type Query = Vec<(&'static str, String)>;
 
 impl Api {
     /// `base` is the server root (`https://api.rogeriq.com`, `http://127.0.0.1:8080`); a path
-    /// after the host (a reverse proxy's prefix) is kept.
-    pub fn new(base: &str) -> CliResult<Api> {
-        Api::with_timeout(base, TIMEOUT)
-    }
-
-    /// As `new`, waiting up to `timeout` for each answer.
+    /// after the host (a reverse proxy's prefix) is kept. Each answer is waited for up to
+    /// `timeout` (`TIMEOUT` unless `--timeout` says otherwise).
     pub fn with_timeout(base: &str, timeout: Duration) -> CliResult<Api> {
         let base = Url::parse(base)
             .ok()
@@ -77,6 +77,7 @@ impl Api {
             base,
             timeout,
             retries: RETRIES,
+            verbose: false,
         })
     }
 
@@ -98,12 +99,21 @@ impl Api {
             base,
             timeout,
             retries: 0,
+            verbose: false,
         })
     }
 
     /// Sends each request once, whatever becomes of its answer (`--no-retry`).
     pub fn without_retries(mut self) -> Api {
         self.retries = 0;
+        self
+    }
+
+    /// With `on`, each request prints one line to stderr: method, URL, status, request id and
+    /// time taken. The key travels in a header and is never printed; a password in the URL is
+    /// left out.
+    pub fn verbose(mut self, on: bool) -> Api {
+        self.verbose = on;
         self
     }
 
@@ -157,10 +167,18 @@ impl Api {
             }
             request
         };
+        let trace = self.verbose.then(|| {
+            let mut shown = url.clone();
+            let _ = shown.set_password(None);
+            if !query.is_empty() {
+                shown.query_pairs_mut().extend_pairs(query);
+            }
+            format!("{method} {shown}")
+        });
         let mut retried = false;
         let mut resent = 0;
         loop {
-            match send(build(), self.timeout) {
+            match send(build(), self.timeout, trace.as_deref()) {
                 Outcome::Done(value) => return Ok(value),
                 Outcome::Failed {
                     retry_in: Some(seconds),
@@ -209,18 +227,30 @@ enum Outcome {
     Error(CliError),
 }
 
-fn send(request: RequestBuilder, timeout: Duration) -> Outcome {
-    match receive(request, timeout) {
+/// Sends one request; with `trace` ("METHOD URL"), describes it on stderr.
+fn send(request: RequestBuilder, timeout: Duration, trace: Option<&str>) -> Outcome {
+    match receive(request, timeout, trace) {
         Ok(outcome) => outcome,
         Err(err) => Outcome::Error(err),
     }
 }
 
-fn receive(request: RequestBuilder, timeout: Duration) -> CliResult<Outcome> {
-    let response = match request.send() {
+fn receive(request: RequestBuilder, timeout: Duration, trace: Option<&str>) -> CliResult<Outcome> {
+    let started = Instant::now();
+    let sent = request.send();
+    let took = started.elapsed().as_millis();
+    let response = match sent {
         Ok(response) => response,
-        Err(e) if e.is_timeout() => return Err(CliError::Network(describe(&e, timeout))),
-        Err(e) => return Ok(Outcome::Lost(CliError::Network(describe(&e, timeout)))),
+        Err(e) => {
+            let why = describe(&e, timeout);
+            if let Some(trace) = trace {
+                eprintln!("{trace} -> no answer after {took} ms ({why})");
+            }
+            if e.is_timeout() {
+                return Err(CliError::Network(why));
+            }
+            return Ok(Outcome::Lost(CliError::Network(why)));
+        }
     };
     let status = response.status().as_u16();
     let header = |name: &str| {
@@ -231,6 +261,10 @@ fn receive(request: RequestBuilder, timeout: Duration) -> CliResult<Outcome> {
             .map(str::to_string)
     };
     let request_id = header("x-request-id");
+    if let Some(trace) = trace {
+        let id = request_id.as_deref().unwrap_or("no request id");
+        eprintln!("{trace} -> {status} {id} in {took} ms");
+    }
     let retry_header = header("retry-after").and_then(|v| v.trim().parse::<u64>().ok());
     let text = match read_body(response) {
         Ok(text) => text,
@@ -246,7 +280,8 @@ fn receive(request: RequestBuilder, timeout: Duration) -> CliResult<Outcome> {
     }
     let body: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
     let field = |name: &str| body[name].as_str().map(str::to_string);
-    // The SDK reads the body's `retry_after`; the header says the same (API.md §7.2).
+    // The SDK reads the body's `retry_after`; the header says the same
+    // (docs/api/rate-limits-and-cors.md).
     let retry_after = body["retry_after"].as_u64().or(retry_header);
     let retry_in = retry_after.filter(|s| status == 429 && *s <= MAX_RETRY_AFTER_SECS);
     let message = field("error").unwrap_or_else(|| {
@@ -303,6 +338,12 @@ fn describe(err: &reqwest::Error, timeout: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    impl Api {
+        fn new(base: &str) -> CliResult<Api> {
+            Api::with_timeout(base, TIMEOUT)
+        }
+    }
 
     #[test]
     fn urls_are_built_from_encoded_segments() {

@@ -1,4 +1,4 @@
-//! Where the CLI's key, organisation, project and server come from (API.md §14.1): a flag,
+//! Where the CLI's key, organisation, project and server come from (docs/cli.md): a flag,
 //! else an environment variable, else `~/.rogeriq/config.json` (mode 0600), else a default.
 
 use std::fs;

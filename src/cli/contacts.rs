@@ -1,4 +1,4 @@
-//! `contacts …`: API.md §8 rows 12-15 in the configured project.
+//! `contacts …`: its endpoints (OpenAPI document) in the configured project.
 
 use clap::{Args, Subcommand};
 use serde_json::Value;

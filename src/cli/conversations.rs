@@ -1,5 +1,5 @@
-//! `conversations …`: API.md §8 rows 6-11 (the SDK's `resolve`, `snooze`, `assign` and `reply`
-//! included) in the configured project.
+//! `conversations …`: its endpoints (OpenAPI document) (the SDK's `resolve`, `snooze`, `assign` and
+//! `reply` included) in the configured project.
 
 use clap::{Args, Subcommand};
 use serde_json::json;

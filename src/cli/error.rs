@@ -1,8 +1,8 @@
-//! What can go wrong in a CLI command, and the exit code and error output of each (API.md §14.3).
+//! What can go wrong in a CLI command, and the exit code and error output of each (docs/cli.md).
 
 use serde_json::{Map, Value, json};
 
-/// Exit codes of API.md §14.3.
+/// Exit codes of docs/cli.md.
 pub const EXIT_USAGE: u8 = 1;
 pub const EXIT_API: u8 = 2;
 pub const EXIT_AUTH: u8 = 3;
@@ -21,7 +21,7 @@ pub enum CliError {
     Network(String),
 }
 
-/// A non-2xx answer, read from the error body of API.md §5.1.
+/// A non-2xx answer, read from the error body of docs/api/errors.md.
 #[derive(Debug)]
 pub struct ApiFailure {
     pub status: u16,

@@ -1,5 +1,5 @@
-//! `integrations …`: API.md §8 rows 31-36 in the configured project. Installing needs the
-//! master key (`rogeriq admin integrations install`) or, on RogerIQ, a browser.
+//! `integrations …`: its endpoints (OpenAPI document) in the configured project. Installing needs
+//! the master key (`rogeriq admin integrations install`) or, on RogerIQ, a browser.
 
 use clap::Subcommand;
 

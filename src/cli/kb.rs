@@ -1,5 +1,5 @@
-//! `kb …`: API.md §8 rows 16-22 in the configured project. (`kb crawl` is out of scope:
-//! RogerIQ documents no crawl endpoint, API.md §17.40.)
+//! `kb …`: its endpoints (OpenAPI document) in the configured project. (`kb crawl` is out of scope:
+//! RogerIQ documents no crawl endpoint, docs/api/README.md.)
 
 use std::io::Read;
 

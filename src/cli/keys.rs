@@ -1,4 +1,4 @@
-//! `keys …` and `audit list`: the organisation's API keys and audit log (API.md §18.2, §18.3).
+//! `keys …` and `audit list`: the organisation's API keys and audit log (docs/administration.md).
 
 use clap::{Args, Subcommand};
 

@@ -1,4 +1,4 @@
-//! The `rogeriq` command-line client (API.md §14): every subcommand but `serve`. It speaks HTTP
+//! The `rogeriq` command-line client (docs/cli.md): every subcommand but `serve`. It speaks HTTP
 //! only, to this server or any RogerIQ-compatible one; it never opens the store and no server
 //! module imports it (it is part of the binary, not of the library).
 
@@ -22,7 +22,7 @@ pub(crate) mod error;
 mod integrations;
 mod kb;
 mod keys;
-mod output;
+pub(crate) mod output;
 mod projects;
 mod webhooks;
 mod widget;
@@ -30,6 +30,7 @@ mod widget;
 use std::cell::OnceCell;
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Args, Subcommand, ValueEnum};
 use reqwest::Method;
@@ -40,7 +41,10 @@ use crate::cli::config::{ConfigFile, Overrides, Resolved};
 use crate::cli::error::{CliError, CliResult, EXIT_USAGE};
 use crate::cli::output::{Format, Output};
 
-/// The options every client command takes, before or after the subcommand.
+/// The options every client command takes, before the command (`rogeriq --json projects list`)
+/// or after any word of it (`rogeriq projects list --json`). Each client command group flattens
+/// them in (`Group`), as global arguments of that group only, so that the server's and the
+/// operator's commands show none; `main` adds them to the top level too, not global there.
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Client options")]
 pub struct Options {
@@ -73,6 +77,12 @@ pub struct Options {
     /// (a connection error, or 502/503/504)
     #[arg(long, global = true)]
     no_retry: bool,
+    /// Longest wait for each answer, in seconds [default: 90]
+    #[arg(long, global = true, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
+    timeout: Option<u64>,
+    /// Print each request's method, URL, status and request id to stderr (never the key)
+    #[arg(long, short, global = true)]
+    verbose: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -94,14 +104,39 @@ impl Options {
             (self.output.is_some(), "--output"),
             (self.quiet, "--quiet"),
             (self.no_retry, "--no-retry"),
+            (self.timeout.is_some(), "--timeout"),
+            (self.verbose, "--verbose"),
         ]
         .into_iter()
         .find_map(|(given, name)| given.then_some(name))
     }
 
-    /// Takes `--org` out, for `rogeriq export`, which reads it as the organisation to export.
-    pub fn take_org(&mut self) -> Option<String> {
-        self.org.take()
+    /// These options (given before the command) with `after`'s (given after it) on top.
+    pub fn then(self, after: Options) -> Options {
+        Options {
+            api_key: after.api_key.or(self.api_key),
+            org: after.org.or(self.org),
+            project: after.project.or(self.project),
+            api_base: after.api_base.or(self.api_base),
+            master_key: after.master_key.or(self.master_key),
+            json: self.json || after.json,
+            output: after.output.or(self.output),
+            quiet: self.quiet || after.quiet,
+            no_retry: self.no_retry || after.no_retry,
+            timeout: after.timeout.or(self.timeout),
+            verbose: self.verbose || after.verbose,
+        }
+    }
+
+    /// Clap refuses `--json` with `--output` where both come on the same side of the command;
+    /// this, where they come on either side.
+    fn check(&self) -> CliResult<()> {
+        if self.json && self.output.is_some() {
+            return Err(CliError::usage(
+                "--json and --output cannot be used together",
+            ));
+        }
+        Ok(())
     }
 
     /// JSON unless asked otherwise or printing to a terminal.
@@ -134,6 +169,55 @@ impl Options {
     }
 }
 
+/// A client command group (`projects`, `kb`, …) with the client options.
+#[derive(Debug, Args)]
+pub struct Group<C: Subcommand> {
+    #[command(flatten)]
+    options: Options,
+    #[command(subcommand)]
+    command: C,
+}
+
+/// A client command without subcommands (`api`) with the client options.
+#[derive(Debug, Args)]
+pub struct Single<A: Args> {
+    #[command(flatten)]
+    options: Options,
+    #[command(flatten)]
+    args: A,
+}
+
+/// What a client command does once its options are known.
+enum Action {
+    /// `auth logout`, which needs no settings, so it also clears a config file that cannot be
+    /// read.
+    Logout,
+    Call(Run),
+}
+
+/// A client command with its arguments, waiting for its settings.
+type Run = Box<dyn FnOnce(&Ctx) -> CliResult<Output>>;
+
+impl<C: Subcommand + 'static> Group<C> {
+    fn run_by(self, run: fn(C, &Ctx) -> CliResult<Output>) -> (Options, Action) {
+        let command = self.command;
+        (
+            self.options,
+            Action::Call(Box::new(move |ctx| run(command, ctx))),
+        )
+    }
+}
+
+impl<A: Args + 'static> Single<A> {
+    fn run_by(self, run: fn(A, &Ctx) -> CliResult<Output>) -> (Options, Action) {
+        let args = self.args;
+        (
+            self.options,
+            Action::Call(Box::new(move |ctx| run(args, ctx))),
+        )
+    }
+}
+
 #[derive(Debug, Subcommand)]
 #[allow(
     clippy::large_enum_variant,
@@ -143,7 +227,10 @@ pub enum Command {
     #[command(flatten)]
     Call(Call),
     /// Print shell completions
-    #[command(after_help = examples!["rogeriq completions bash > ~/.local/share/bash-completion/completions/rogeriq"])]
+    #[command(after_help = examples![
+        "rogeriq completions fish | source",
+        "mkdir -p ~/.local/share/bash-completion/completions && rogeriq completions bash > ~/.local/share/bash-completion/completions/rogeriq"
+    ])]
     Completions {
         /// The shell to complete for
         shell: clap_complete::Shell,
@@ -154,70 +241,94 @@ pub enum Command {
 #[derive(Debug, Subcommand)]
 pub enum Call {
     /// Store, show or delete the CLI's credentials
-    #[command(subcommand, after_help = examples!["rogeriq auth login --api-key riq_…"])]
-    Auth(auth::Command),
+    #[command(after_help = examples!["rogeriq auth login --api-key riq_…"])]
+    Auth(Group<auth::Command>),
     /// Projects of the organisation
-    #[command(subcommand, after_help = examples!["rogeriq projects list"])]
-    Projects(projects::Command),
+    #[command(after_help = examples!["rogeriq projects list"])]
+    Projects(Group<projects::Command>),
     /// Conversations and their messages
-    #[command(
-        subcommand,
-        after_help = examples!["rogeriq conversations list --status open --quiet"]
-    )]
-    Conversations(conversations::Command),
+    #[command(after_help = examples!["rogeriq conversations list --status open --quiet"])]
+    Conversations(Group<conversations::Command>),
     /// Contacts (upserted by external id or email)
-    #[command(subcommand, after_help = examples!["rogeriq contacts list --email jane@example.com"])]
-    Contacts(contacts::Command),
+    #[command(after_help = examples!["rogeriq contacts list --email jane@example.com"])]
+    Contacts(Group<contacts::Command>),
     /// The AI agent: status, configuration, respond, classify, suggest
-    #[command(subcommand, after_help = examples!["rogeriq agent status"])]
-    Agent(agent::Command),
+    #[command(after_help = examples!["rogeriq agent status"])]
+    Agent(Group<agent::Command>),
     /// Knowledge-base articles and search
-    #[command(subcommand, after_help = examples!["rogeriq kb search refund"])]
-    Kb(kb::Command),
+    #[command(after_help = examples!["rogeriq kb search refund"])]
+    Kb(Group<kb::Command>),
     /// The chat widget's configuration
-    #[command(subcommand, after_help = examples!["rogeriq widget set --theme dark"])]
-    Widget(widget::Command),
+    #[command(after_help = examples!["rogeriq widget set --theme dark"])]
+    Widget(Group<widget::Command>),
     /// Installed integrations and the catalog
-    #[command(subcommand, after_help = examples!["rogeriq integrations list"])]
-    Integrations(integrations::Command),
+    #[command(after_help = examples!["rogeriq integrations list"])]
+    Integrations(Group<integrations::Command>),
     /// Webhook endpoints, their deliveries and secrets
-    #[command(subcommand, after_help = examples!["rogeriq webhooks list"])]
-    Webhooks(webhooks::Command),
+    #[command(after_help = examples!["rogeriq webhooks list"])]
+    Webhooks(Group<webhooks::Command>),
     /// The organisation's API keys
-    #[command(subcommand, after_help = examples!["rogeriq keys create \"kb bot\" --scopes kb:write,conversations:read"])]
-    Keys(keys::Command),
+    #[command(after_help = examples!["rogeriq keys create \"kb bot\" --scopes kb:write,conversations:read"])]
+    Keys(Group<keys::Command>),
     /// The organisation's audit log
-    #[command(subcommand, after_help = examples!["rogeriq audit list --action project.deleted"])]
-    Audit(keys::AuditCommand),
+    #[command(after_help = examples!["rogeriq audit list --action project.deleted"])]
+    Audit(Group<keys::AuditCommand>),
     /// Self-hosted administration with the master key: organisations, first keys, installs
-    #[command(subcommand, after_help = examples!["rogeriq admin orgs create Acme"])]
-    Admin(admin::Command),
+    #[command(after_help = examples!["rogeriq admin orgs create Acme"])]
+    Admin(Group<admin::Command>),
     /// Any API call: METHOD and a path under /api/v1 ({org} and {project} are filled in)
     #[command(after_help = examples![
         "rogeriq api GET /projects/{project}/forms",
         "rogeriq api POST /projects/{project}/forms --data '{\"name\": \"Contact us\"}'"
     ])]
-    Api(api::Args),
+    Api(Single<api::Args>),
 }
 
-/// Runs one client command; returns the exit code of API.md §14.3. `cli` builds the whole
-/// command line's definition, for completions.
-pub fn run(options: Options, command: Command, cli: fn() -> clap::Command) -> ExitCode {
-    let command = match command {
+impl Call {
+    /// The options given after the command, and what the command does.
+    fn split(self) -> (Options, Action) {
+        match self {
+            Call::Auth(Group {
+                options,
+                command: auth::Command::Logout,
+            }) => (options, Action::Logout),
+            Call::Auth(group) => group.run_by(auth::run),
+            Call::Projects(group) => group.run_by(projects::run),
+            Call::Conversations(group) => group.run_by(conversations::run),
+            Call::Contacts(group) => group.run_by(contacts::run),
+            Call::Agent(group) => group.run_by(agent::run),
+            Call::Kb(group) => group.run_by(kb::run),
+            Call::Widget(group) => group.run_by(widget::run),
+            Call::Integrations(group) => group.run_by(integrations::run),
+            Call::Webhooks(group) => group.run_by(webhooks::run),
+            Call::Keys(group) => group.run_by(keys::run),
+            Call::Audit(group) => group.run_by(keys::run_audit),
+            Call::Admin(group) => group.run_by(admin::run),
+            Call::Api(single) => single.run_by(api::run),
+        }
+    }
+}
+
+/// Runs one client command; returns the exit code of docs/cli.md. `before` are the client
+/// options given before the command; `cli` builds the whole command line's definition, for
+/// completions.
+pub fn run(before: Options, command: Command, cli: fn() -> clap::Command) -> ExitCode {
+    let call = match command {
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut cli(), "rogeriq", &mut std::io::stdout());
             return ExitCode::SUCCESS;
         }
-        Command::Call(command) => command,
+        Command::Call(call) => call,
     };
+    let (after, action) = call.split();
+    let options = before.then(after);
     let stdout_is_terminal = std::io::stdout().is_terminal();
     let format = options.format(stdout_is_terminal);
     let env = |name: &str| std::env::var(name).ok();
-    let result = match command {
-        // Needs no settings, so it also clears a config file that cannot be read.
-        Call::Auth(auth::Command::Logout) => auth::logout(config::config_path(&env).as_deref()),
-        command => Ctx::new(&options, &env).and_then(|ctx| execute(command, &ctx)),
-    };
+    let result = options.check().and_then(|()| match action {
+        Action::Logout => auth::logout(config::config_path(&env).as_deref()),
+        Action::Call(call) => Ctx::new(&options, &env).and_then(|ctx| call(&ctx)),
+    });
     match result {
         Ok(output) => {
             let (out, note) = output.render(format);
@@ -268,27 +379,9 @@ impl ServerAccess {
     }
 }
 
-/// The exit code for a command line clap could not parse (a usage error, API.md §14.3).
+/// The exit code for a command line clap could not parse (a usage error, docs/cli.md).
 pub fn usage_exit() -> ExitCode {
     ExitCode::from(EXIT_USAGE)
-}
-
-fn execute(command: Call, ctx: &Ctx) -> CliResult<Output> {
-    match command {
-        Call::Auth(cmd) => auth::run(cmd, ctx),
-        Call::Projects(cmd) => projects::run(cmd, ctx),
-        Call::Conversations(cmd) => conversations::run(cmd, ctx),
-        Call::Contacts(cmd) => contacts::run(cmd, ctx),
-        Call::Agent(cmd) => agent::run(cmd, ctx),
-        Call::Kb(cmd) => kb::run(cmd, ctx),
-        Call::Widget(cmd) => widget::run(cmd, ctx),
-        Call::Integrations(cmd) => integrations::run(cmd, ctx),
-        Call::Webhooks(cmd) => webhooks::run(cmd, ctx),
-        Call::Keys(cmd) => keys::run(cmd, ctx),
-        Call::Audit(cmd) => keys::run_audit(cmd, ctx),
-        Call::Admin(cmd) => admin::run(cmd, ctx),
-        Call::Api(args) => api::run(args, ctx),
-    }
 }
 
 /// What a command needs: the resolved settings and, on first use, the HTTP client.
@@ -296,6 +389,10 @@ pub struct Ctx {
     settings: Resolved,
     /// `--no-retry`.
     no_retry: bool,
+    /// `--timeout`, else the client's default.
+    timeout: Duration,
+    /// `--verbose`.
+    verbose: bool,
     /// The config file as read (for `auth login`, which rewrites it).
     file: ConfigFile,
     api: OnceCell<Api>,
@@ -313,6 +410,8 @@ impl Ctx {
         Ok(Ctx {
             settings: Resolved::resolve(&options.overrides(), env, &file, path),
             no_retry: options.no_retry,
+            timeout: options.timeout.map_or(client::TIMEOUT, Duration::from_secs),
+            verbose: options.verbose,
             file,
             api: OnceCell::new(),
             learned_org: OnceCell::new(),
@@ -323,7 +422,8 @@ impl Ctx {
         if let Some(api) = self.api.get() {
             return Ok(api);
         }
-        let mut api = Api::new(&self.settings.api_base.value)?;
+        let mut api =
+            Api::with_timeout(&self.settings.api_base.value, self.timeout)?.verbose(self.verbose);
         if self.no_retry {
             api = api.without_retries();
         }

@@ -1,4 +1,4 @@
-//! How a result is printed (API.md §14.3): a table for people (comfy-table), JSON for programs,
+//! How a result is printed (docs/cli.md): a table for people (comfy-table), JSON for programs,
 //! or only ids. Data goes to stdout; hints and errors to stderr.
 
 use comfy_table::{ColumnConstraint, ContentArrangement, Table, presets};

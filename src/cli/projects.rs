@@ -1,4 +1,4 @@
-//! `projects …`: API.md §8 rows 1-5 under the configured (or the key's) organisation.
+//! `projects …`: its endpoints (OpenAPI document) under the configured (or the key's) organisation.
 
 use clap::Subcommand;
 

@@ -1,4 +1,4 @@
-//! `webhooks …`: API.md §8 rows 37-44 in the configured project.
+//! `webhooks …`: its endpoints (OpenAPI document) in the configured project.
 
 use clap::Subcommand;
 

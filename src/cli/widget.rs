@@ -1,4 +1,4 @@
-//! `widget config|set`: API.md §8 rows 23-24 in the configured project.
+//! `widget config|set`: its endpoints (OpenAPI document) in the configured project.
 
 use clap::Subcommand;
 

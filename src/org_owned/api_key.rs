@@ -1,4 +1,5 @@
-//! Org API keys (API.md §2, §18.2). The record holds the hash of the secret, never the secret.
+//! Org API keys (docs/administration.md). The record holds the hash of the secret, never the
+//! secret.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

@@ -1,4 +1,4 @@
-//! The audit log (API.md §13, §18.3). Every mutation writes one entry in the same write
+//! The audit log (docs/administration.md). Every mutation writes one entry in the same write
 //! transaction as the change, so an entry exists exactly when its change does.
 
 use std::ops::{Bound, ControlFlow};

@@ -1,4 +1,5 @@
-//! The agent (API.md §9.7, §11.8). Its mode and model are the project's own `agent_mode` and
+//! The agent (docs/api/agent.md and the OpenAPI document). Its mode and model are the project's own
+//! `agent_mode` and
 //! `ai_model` (changed through `org_owned::project`, so both APIs show one value); its free-form
 //! `settings` and its monthly usage are project-owned singletons.
 //!
@@ -22,7 +23,7 @@ use crate::project_owned::conversation::Conversation;
 use crate::project_owned::kb::{self, Article};
 use crate::project_owned::message::{self, IN_CONVERSATION, Message, MessageCreate, SenderType};
 use crate::project_owned::search::MAX_QUERY_CHARS;
-use crate::project_owned::singleton::{self, Singleton};
+use crate::project_owned::singleton::{self, ProjectConfig, Singleton};
 use crate::project_owned::{self, IndexEntry, Kind, Order, ProjectScope};
 use crate::store::{Reader, Tx};
 use crate::timestamp::Timestamp;
@@ -230,7 +231,7 @@ pub struct UsageThisMonth {
     pub cost_usd: f64,
 }
 
-/// AgentStatus (API.md §11.8).
+/// AgentStatus (the OpenAPI document).
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AgentStatus {
     pub enabled: bool,
@@ -241,7 +242,7 @@ pub struct AgentStatus {
     pub usage_this_month: UsageThisMonth,
 }
 
-/// AgentConfig (API.md §11.8).
+/// AgentConfig (the OpenAPI document).
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AgentConfig {
     pub project_name: String,
@@ -275,19 +276,6 @@ pub fn status(
         domain: project.domain,
         has_byom_key: HAS_BYOM_KEY,
         usage_this_month: usage.this_month(Timestamp::now()),
-    })
-}
-
-pub fn config(reader: &impl Reader, scope: &ProjectScope) -> ApiResult<AgentConfig> {
-    let project = project::resolve(reader, &scope.org_id, &scope.project_id)?;
-    let settings: AgentSettings = singleton::get(reader, scope)?;
-    Ok(AgentConfig {
-        project_name: project.name,
-        agent_mode: project.agent_mode,
-        ai_model: project.ai_model,
-        domain: project.domain,
-        has_byom_key: HAS_BYOM_KEY,
-        settings: Value::Object(settings.object()),
     })
 }
 
@@ -347,14 +335,46 @@ impl ConfigUpdate {
     }
 }
 
-/// Changes the project's mode and model and the agent settings, in one transaction, each
-/// audited; returns the new AgentConfig.
-pub fn update_config(
+/// The agent config joins the project's mode and model to the agent settings: `GET` reads both,
+/// `PATCH` changes them in one transaction, each audited, and answers the new AgentConfig.
+impl ProjectConfig for AgentSettings {
+    type Update = ConfigUpdate;
+    type View = AgentConfig;
+
+    fn parse_update(body: Value) -> ApiResult<ConfigUpdate> {
+        ConfigUpdate::from_json(body)
+    }
+
+    fn read(reader: &impl Reader, scope: &ProjectScope) -> ApiResult<AgentConfig> {
+        let project = project::resolve(reader, &scope.org_id, &scope.project_id)?;
+        let settings: AgentSettings = singleton::get(reader, scope)?;
+        Ok(AgentConfig {
+            project_name: project.name,
+            agent_mode: project.agent_mode,
+            ai_model: project.ai_model,
+            domain: project.domain,
+            has_byom_key: HAS_BYOM_KEY,
+            settings: Value::Object(settings.object()),
+        })
+    }
+
+    fn update(
+        tx: &mut Tx<'_>,
+        scope: &ProjectScope,
+        actor: &Actor,
+        input: ConfigUpdate,
+    ) -> ApiResult<AgentConfig> {
+        update_config(tx, scope, actor, input)?;
+        AgentSettings::read(tx, scope)
+    }
+}
+
+fn update_config(
     tx: &mut Tx<'_>,
     scope: &ProjectScope,
     actor: &Actor,
     input: ConfigUpdate,
-) -> ApiResult<AgentConfig> {
+) -> ApiResult<()> {
     if input.agent_mode.is_some() || input.ai_model != Patch::Absent {
         let change = ProjectUpdate {
             name: None,
@@ -376,7 +396,7 @@ pub fn update_config(
             Ok(())
         })?;
     }
-    config(tx, scope)
+    Ok(())
 }
 
 /// What the agent is asked to do.
@@ -527,7 +547,7 @@ pub struct Source {
     pub score: f64,
 }
 
-/// AgentRespondResult (API.md §11.8); `content_html` is omitted.
+/// AgentRespondResult (the OpenAPI document); `content_html` is omitted.
 #[derive(Debug, Serialize, Clone, utoipa::ToSchema)]
 pub struct RespondResult {
     pub content: String,
@@ -541,7 +561,7 @@ pub struct RespondResult {
     pub usage: Usage,
 }
 
-/// SuggestResult (API.md §11.8).
+/// SuggestResult (the OpenAPI document).
 #[derive(Debug, Serialize, Clone, utoipa::ToSchema)]
 pub struct SuggestResult {
     pub suggested_response: String,

@@ -1,4 +1,5 @@
-//! Beacons (API.md §9.10, §11.12): floating launchers that open a form of the same project.
+//! Beacons (docs/api/forms-and-beacons.md and the OpenAPI document): floating launchers that open a
+//! form of the same project.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -70,7 +71,7 @@ impl Record for Beacon {
     const NAME: &'static str = "beacon";
 }
 
-/// BeaconRecord, field for field as API.md §11.12 (no `updated_at`).
+/// BeaconRecord, field for field as the OpenAPI document (no `updated_at`).
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct BeaconView {
     pub id: String,
@@ -248,7 +249,7 @@ pub struct BeaconInput {
 }
 
 impl BeaconInput {
-    /// Fields that are not "string or null" take `null` as a type error (API.md §1).
+    /// Fields that are not "string or null" take `null` as a type error (docs/api/README.md).
     fn read(input: &mut Input, form_id: Option<String>) -> BeaconInput {
         BeaconInput {
             form_id,
@@ -284,7 +285,7 @@ impl BeaconInput {
 
     /// Applies every sent field (`settings` replaces the whole object), checks the rules
     /// between fields, then that a new `form_id` names a form of the project (archived ones
-    /// too): validation before look-ups (API.md §2.3).
+    /// too): validation before look-ups (docs/administration.md).
     fn apply(self, tx: &Tx<'_>, scope: &ProjectScope, beacon: &mut Beacon) -> ApiResult<()> {
         fn set<T>(slot: &mut T, value: Option<T>) {
             if let Some(value) = value {
@@ -335,7 +336,7 @@ impl Routed for Beacon {
         BeaconInput::update_from_json(body)
     }
 
-    /// Defaults per API.md §9.10.
+    /// Defaults per docs/api/forms-and-beacons.md.
     fn create(
         tx: &mut Tx<'_>,
         scope: &ProjectScope,

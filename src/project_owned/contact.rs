@@ -1,4 +1,5 @@
-//! Contacts (API.md §9.4, §11.5): upserted by `external_id`, then by email.
+//! Contacts (docs/api/README.md and the OpenAPI document): upserted by `external_id`, then by
+//! email.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -187,8 +188,8 @@ pub struct ContactFields {
 }
 
 impl ContactFields {
-    /// The fields of a body; a PATCH may clear the string fields with `null` (API.md §9.4), an
-    /// upsert may not.
+    /// The fields of a body; a PATCH may clear the string fields with `null` (docs/api/README.md),
+    /// an upsert may not.
     fn read(input: &mut Input, clearable: bool) -> ContactFields {
         let mut field = |key: &str, parse: &dyn Fn(&Value) -> Check<String>| {
             if clearable {
@@ -313,7 +314,7 @@ pub fn upsert(
 }
 
 /// Contacts list newest first with no sort parameters; creating one is an upsert (201 both
-/// ways, API.md §9.4).
+/// ways, docs/api/README.md).
 impl Routed for Contact {
     type Create = ContactFields;
     type Update = ContactFields;

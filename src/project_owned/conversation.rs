@@ -1,4 +1,4 @@
-//! Conversations (API.md §9.2, §11.3).
+//! Conversations (docs/api/README.md and the OpenAPI document).
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -162,7 +162,7 @@ impl Kind for Conversation {
         Ok(entries)
     }
 
-    /// `conversation.created`; `conversation.updated` when a field that API.md §10.1 names
+    /// `conversation.created`; `conversation.updated` when a field that docs/api/webhooks.md names
     /// changes (a new message only moves `updated_at`), and `conversation.resolved` as well
     /// when the status becomes `resolved`.
     fn events(before: Option<&Self>, after: Option<&Self>) -> ApiResult<Vec<Event>> {

@@ -1,5 +1,5 @@
-//! Forms (API.md §9.9, §11.11): a project's contact forms, their fields and how the public
-//! submit endpoint treats them. Submissions are in `form_submission`.
+//! Forms (docs/api/forms-and-beacons.md and the OpenAPI document): a project's contact forms, their
+//! fields and how the public submit endpoint treats them. Submissions are in `form_submission`.
 
 use std::collections::HashSet;
 
@@ -221,7 +221,7 @@ impl FieldDraft {
         let id = input.updatable("id", parsed::<FieldKey>);
         let name = input.updatable("name", parsed::<FieldKey>);
         let required = input.updatable("required", boolean);
-        // `null` is the record's own value (API.md §11), which a client may send back.
+        // `null` is the record's own value (the OpenAPI document), which a client may send back.
         let placeholder = input
             .nullable("placeholder", text(SHORT_TEXT_MAX))
             .into_change()
@@ -396,7 +396,7 @@ impl Record for Form {
     const NAME: &'static str = "form";
 }
 
-/// FormRecord, field for field as API.md §11.11.
+/// FormRecord, field for field as the OpenAPI document.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct FormView {
     pub id: String,
@@ -561,7 +561,7 @@ pub struct FormInput {
 }
 
 impl FormInput {
-    /// Fields that are not "string or null" take `null` as a type error (API.md §1).
+    /// Fields that are not "string or null" take `null` as a type error (docs/api/README.md).
     fn read(input: &mut Input, name: Option<String>) -> FormInput {
         FormInput {
             name,
@@ -691,7 +691,8 @@ impl Routed for Form {
         FormInput::update_from_json(body)
     }
 
-    /// Defaults per API.md §9.9; a given slug must be free, a derived one is numbered.
+    /// Defaults per docs/api/forms-and-beacons.md; a given slug must be free, a derived one is
+    /// numbered.
     fn create(
         tx: &mut Tx<'_>,
         scope: &ProjectScope,

@@ -1,6 +1,7 @@
-//! Form submissions (API.md §9.9, §9.12, §11.11): what the public submit endpoint accepts and
-//! writes — the submission, the submitter's contact, and a conversation in the form's project
-//! whose first message holds the submitted values — and the per-address limiter in front of it.
+//! Form submissions (docs/api/forms-and-beacons.md and the OpenAPI document): what the public
+//! submit endpoint accepts and writes — the submission, the submitter's contact, and a conversation
+//! in the form's project whose first message holds the submitted values — and the per-address
+//! limiter in front of it.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -35,8 +36,8 @@ pub struct FormSubmission {
     pub submitted_at: Timestamp,
     pub ip_hash: Option<String>,
     pub seq: u64,
-    /// The conversation the submission opened, for `form.submitted` (API.md §10.1); `None` for
-    /// submissions stored before it was kept.
+    /// The conversation the submission opened, for `form.submitted` (docs/api/webhooks.md); `None`
+    /// for submissions stored before it was kept.
     pub conversation_id: Option<String>,
 }
 
@@ -69,7 +70,7 @@ struct FormSubmissionV1 {
     seq: u64,
 }
 
-/// The `data` of `form.submitted` (API.md §10.1).
+/// The `data` of `form.submitted` (docs/api/webhooks.md).
 #[derive(Serialize)]
 struct SubmittedEvent<'a> {
     form_id: &'a str,

@@ -1,9 +1,9 @@
-//! Integrations (API.md §9.8, §11.9): a built-in catalog of providers, and a project's
-//! installations of them. Connecting a provider needs a human in a browser (OAuth), which this
-//! server does not run, so installations are seeded by the admin API (`install`); clients list
-//! them, browse the catalog, get the dashboard's install URL, change lifecycle fields and
-//! disconnect. A project holds at most one installation per provider, found by its provider
-//! through a look-up entry.
+//! Integrations (docs/api/integrations.md and the OpenAPI document): a built-in catalog of
+//! providers, and a project's installations of them. Connecting a provider needs a human in a
+//! browser (OAuth), which this server does not run, so installations are seeded by the admin API
+//! (`install`); clients list them, browse the catalog, get the dashboard's install URL, change
+//! lifecycle fields and disconnect. A project holds at most one installation per provider, found by
+//! its provider through a look-up entry.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -25,7 +25,7 @@ pub const BY_PROVIDER: u8 = 0x51;
 /// The largest `settings` or `action_permissions` object, in bytes of JSON.
 pub const MAX_OBJECT_BYTES: usize = 16 * 1024;
 
-/// A provider the server knows (API.md §9.8).
+/// A provider the server knows (docs/api/integrations.md).
 #[derive(Debug)]
 pub struct Provider {
     pub provider: &'static str,
@@ -136,7 +136,7 @@ impl Record for Integration {
     const NAME: &'static str = "integration";
 }
 
-/// The wire form: API.md §11.9, plus `settings` and `action_permissions` (Integration is an
+/// The wire form: the OpenAPI document, plus `settings` and `action_permissions` (Integration is an
 /// open object), so that what the lifecycle PATCH sets can be read back.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct IntegrationView {
@@ -256,7 +256,7 @@ pub enum Availability {
     Available,
 }
 
-/// One provider as the catalog lists it for a project (API.md §9.8).
+/// One provider as the catalog lists it for a project (docs/api/integrations.md).
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct CatalogEntry {
     pub provider: &'static str,
@@ -351,7 +351,7 @@ pub fn catalog_item(
     ))
 }
 
-/// API.md §11.9 InstallUrlResponse.
+/// the OpenAPI document InstallUrlResponse.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct InstallUrl {
     pub provider: &'static str,
@@ -454,7 +454,7 @@ impl LifecycleUpdate {
 }
 
 /// Changes an installed integration's lifecycle fields, audited `integration.updated`. A
-/// catalog provider that is not installed in the project answers `None` (API.md §9.8).
+/// catalog provider that is not installed in the project answers `None` (docs/api/integrations.md).
 pub fn update_lifecycle(
     tx: &mut Tx<'_>,
     scope: &ProjectScope,
@@ -507,7 +507,7 @@ pub struct InstallInput {
 }
 
 impl InstallInput {
-    /// No body, or a `null` one, installs with defaults (API.md §1).
+    /// No body, or a `null` one, installs with defaults (docs/api/README.md).
     pub fn from_json(body: Option<Value>) -> ApiResult<Self> {
         let Some(body) = body.filter(|b| !b.is_null()) else {
             return Ok(InstallInput::default());

@@ -1,7 +1,7 @@
-//! Knowledge-base articles (API.md §9.5, §11.6) and their search index. Published articles
-//! contribute postings (term → article, with term counts) and two counters (documents and total
-//! length) as ordinary index entries, so the index is rewritten with the article, in the same
-//! transaction, and removed with it.
+//! Knowledge-base articles (docs/api/README.md and the OpenAPI document) and their search index.
+//! Published articles contribute postings (term → article, with term counts) and two counters
+//! (documents and total length) as ordinary index entries, so the index is rewritten with the
+//! article, in the same transaction, and removed with it.
 
 use std::collections::{BTreeMap, HashMap};
 use std::ops::ControlFlow;
@@ -47,7 +47,7 @@ const CATEGORY: u8 = 2;
 
 const STAT_DOCS: &[u8] = b"docs";
 const STAT_LENGTH: &[u8] = b"length";
-/// The most hits a search returns (API.md §9.5).
+/// The most hits a search returns (docs/api/README.md).
 pub const MAX_HITS: usize = 10;
 
 wire_enum! {

@@ -1,5 +1,5 @@
-//! Messages of a conversation (API.md §9.3, §11.4): listed oldest first within their
-//! conversation.
+//! Messages of a conversation (docs/api/README.md and the OpenAPI document): listed oldest first
+//! within their conversation.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -26,7 +26,7 @@ pub enum SenderType {
     System,
 }
 
-/// Only team-side senders may post through the API (API.md §9.3).
+/// Only team-side senders may post through the API (docs/api/README.md).
 const POSTABLE_SENDERS: &[(&str, SenderType)] =
     &[("agent", SenderType::Agent), ("system", SenderType::System)];
 

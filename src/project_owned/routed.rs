@@ -14,7 +14,7 @@ use crate::query::{ListParams, QueryParams};
 use crate::store::{Reader, Tx};
 use crate::timestamp::Timestamp;
 
-/// The most items one page holds (API.md §6.2).
+/// The most items one page holds (docs/api/README.md).
 const MAX_LIMIT: usize = 100;
 
 /// The index entries a page may walk inline on an async worker (`api::owned::list`) before it
@@ -44,7 +44,7 @@ impl<K> Filter<K> for Unfiltered {
     }
 }
 
-/// How a kind's list route answers (API.md §6.1).
+/// How a kind's list route answers (docs/api/README.md).
 pub enum Listing {
     /// `{data, cursor, has_more}`, newest first by default, `limit` defaulting to
     /// `default_limit`; `sort`/`order` where the kind keeps an update-order index.
@@ -112,7 +112,7 @@ pub trait Routed: Kind {
 /// One page of `K` for a paged list request: paging, `sort`/`order` where the kind keeps an
 /// update index, and the kind's filters, walked through their postings within `budget` index
 /// entries (the store's `list_scan_budget`, [`page_budget`], or the smaller inline budget).
-/// Query parameters are read here, after the project resolved (API.md §2.3).
+/// Query parameters are read here, after the project resolved (docs/administration.md).
 pub fn list_page<K: Routed>(
     reader: &impl Reader,
     scope: &ProjectScope,

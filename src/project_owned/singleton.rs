@@ -7,6 +7,7 @@
 //! Open-ended settings objects of these records (the widget's extra keys, the agent's
 //! `settings`) merge by top-level key, with a cap on their size.
 
+use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::error::{ApiError, ApiResult, Issue};
@@ -14,6 +15,26 @@ use crate::ids::IdKind;
 use crate::org_owned::audit::Actor;
 use crate::project_owned::{self, Kind, ProjectScope};
 use crate::store::{Reader, Tx};
+
+/// A project's configuration as the API reads it (GET) and merges into it (PATCH): the widget
+/// config, the agent config. `api::config` serves every one with one pair of handlers.
+pub trait ProjectConfig: 'static {
+    /// The PATCH body, validated.
+    type Update: Clone + Send + 'static;
+    /// What GET and PATCH answer.
+    type View: Serialize + Send + 'static;
+
+    fn parse_update(body: Value) -> ApiResult<Self::Update>;
+    /// The configuration as it stands (its defaults until it is first written).
+    fn read(reader: &impl Reader, scope: &ProjectScope) -> ApiResult<Self::View>;
+    /// Applies a PATCH, audited, and answers the whole configuration after it.
+    fn update(
+        tx: &mut Tx<'_>,
+        scope: &ProjectScope,
+        actor: &Actor,
+        input: Self::Update,
+    ) -> ApiResult<Self::View>;
+}
 
 pub trait Singleton: Kind + Clone {
     /// The record a project has before its first write, carrying `id`.

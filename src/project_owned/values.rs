@@ -155,7 +155,7 @@ impl From<HexColor> for String {
 }
 
 impl HexColor {
-    /// The brand colour that forms and beacons start with (API.md §9.10).
+    /// The brand colour that forms and beacons start with (docs/api/forms-and-beacons.md).
     pub fn brand() -> HexColor {
         HexColor("#F26B3A".into())
     }

@@ -1,7 +1,7 @@
-//! Webhooks (API.md §9.11, §11.7): where a project's events go, and the secret that signs them.
-//! The secret is stored with the webhook, for delivery to sign with, but the view has no field
-//! for it: every response but the create's (and rotation's) and every audit entry is made from
-//! the view, so none of them can show it.
+//! Webhooks (docs/api/webhooks.md and the OpenAPI document): where a project's events go, and the
+//! secret that signs them. The secret is stored with the webhook, for delivery to sign with, but
+//! the view has no field for it: every response but the create's (and rotation's) and every audit
+//! entry is made from the view, so none of them can show it.
 
 use std::fmt;
 
@@ -28,8 +28,8 @@ use crate::validate::{Check, Input, Presence, one_of, parsed};
 
 pub const BY_CREATED: u8 = 0x5c;
 
-/// The events of API.md §10.1 that a webhook can subscribe to. `webhook.test` is not one: the
-/// test endpoint sends it to its one webhook, whatever that subscribes to.
+/// The events of docs/api/webhooks.md that a webhook can subscribe to. `webhook.test` is not one:
+/// the test endpoint sends it to its one webhook, whatever that subscribes to.
 pub const EVENTS: &[&str] = &[
     "conversation.created",
     "conversation.updated",
@@ -51,7 +51,7 @@ const MAX_EVENTS: usize = 50;
 pub const URL_MAX_CHARS: usize = 2048;
 /// Webhooks list as a plain array, so a project holds at most this many.
 const MAX_PER_PROJECT: usize = 100;
-/// How many delivery records `deliveries` shows (API.md §9.11).
+/// How many delivery records `deliveries` shows (docs/api/webhooks.md).
 pub const RECENT_DELIVERIES: usize = 50;
 
 wire_enum! {
@@ -66,7 +66,7 @@ pub struct Webhook {
     pub id: String,
     pub url: WebhookUrl,
     pub events: Vec<EventPattern>,
-    /// Signs deliveries (API.md §10.3).
+    /// Signs deliveries (docs/api/webhooks.md).
     pub secret: Secret,
     pub status: WebhookStatus,
     pub failure_count: u32,
@@ -79,7 +79,7 @@ impl Record for Webhook {
     const NAME: &'static str = "webhook";
 }
 
-/// API.md §11.7: no secret, no `project_id`, no `updated_at`.
+/// the OpenAPI document: no secret, no `project_id`, no `updated_at`.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct WebhookView {
     pub id: String,
@@ -153,7 +153,7 @@ impl Secret {
         Secret(format!("whsec_{}", URL_SAFE_NO_PAD.encode(bytes)))
     }
 
-    /// The HMAC key of API.md §10.3: the whole string's UTF-8 bytes, `whsec_` included.
+    /// The HMAC key of docs/api/webhooks.md: the whole string's UTF-8 bytes, `whsec_` included.
     pub fn signing_key(&self) -> &[u8] {
         self.0.as_bytes()
     }
@@ -384,9 +384,9 @@ impl Routed for Webhook {
         Ok(webhook)
     }
 
-    /// Setting `status` to `active` also resets `failure_count` (API.md §9.11): a client
+    /// Setting `status` to `active` also resets `failure_count` (docs/api/webhooks.md): a client
     /// re-enabling a webhook that failed gives it a fresh start. Disabling it drops its pending
-    /// deliveries: a disabled webhook gets no further attempts (API.md §10.4).
+    /// deliveries: a disabled webhook gets no further attempts (docs/api/webhooks.md).
     fn update(
         tx: &mut Tx<'_>,
         scope: &ProjectScope,
@@ -415,7 +415,7 @@ impl Routed for Webhook {
         Ok(after)
     }
 
-    /// Its delivery history and its pending deliveries go with it (API.md §9.11).
+    /// Its delivery history and its pending deliveries go with it (docs/api/webhooks.md).
     fn delete(tx: &mut Tx<'_>, scope: &ProjectScope, actor: &Actor, id: &str) -> ApiResult<()> {
         let webhook: Webhook = project_owned::get(tx, scope, id)?;
         outbox::drop_webhook(tx, &scope.org_id, &scope.project_id, &webhook.id)?;

@@ -1,7 +1,7 @@
-//! Webhook delivery records (API.md §10.4, §11.7): one per attempt to deliver an event to a
-//! webhook, ordered within their webhook. Delivery itself (`webhook_dispatch`) writes them and
-//! keeps the most recent `RETAINED` of each webhook; deleting the webhook or its project removes
-//! them.
+//! Webhook delivery records (docs/api/webhooks.md and the OpenAPI document): one per attempt to
+//! deliver an event to a webhook, ordered within their webhook. Delivery itself
+//! (`webhook_dispatch`) writes them and keeps the most recent `RETAINED` of each webhook; deleting
+//! the webhook or its project removes them.
 
 use serde::{Deserialize, Serialize};
 
@@ -17,8 +17,9 @@ use crate::validate::wire_enum;
 
 /// `webhook_id ++ seq ++ id`: a webhook's delivery records in the order they were made.
 pub const IN_WEBHOOK: u8 = 0x5d;
-/// How many delivery records of one webhook are kept: those that `deliveries` shows (API.md
-/// §9.11). Older ones are removed as new ones are written, so the history stays bounded.
+/// How many delivery records of one webhook are kept: those that `deliveries` shows (the contract
+/// (docs/api/) docs/api/webhooks.md). Older ones are removed as new ones are written, so the
+/// history stays bounded.
 pub const RETAINED: usize = 50;
 
 wire_enum! {
@@ -33,7 +34,7 @@ pub struct WebhookDelivery {
     /// `<delivery_id>.<attempt>`: the record's own id, one per attempt.
     id: String,
     /// The event's delivery id (`whd_…`, sent as `X-RogerIQ-Delivery`), shared by every attempt
-    /// to deliver that event (API.md §10.4); the view shows it as `id`.
+    /// to deliver that event (docs/api/webhooks.md); the view shows it as `id`.
     pub delivery_id: String,
     pub webhook_id: String,
     pub event: String,
@@ -101,7 +102,7 @@ pub struct Attempt {
     /// The event's delivery id, `whd_…` (`project_owned::new_id::<WebhookDelivery>()`).
     pub delivery_id: String,
     pub event: String,
-    /// 1 for the first try, then 2, 3, … (API.md §10.4).
+    /// 1 for the first try, then 2, 3, … (docs/api/webhooks.md).
     pub attempt: u32,
     /// `None` when no response came (connection error, timeout).
     pub status_code: Option<u16>,

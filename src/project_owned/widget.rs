@@ -1,6 +1,6 @@
-//! The widget config (API.md §9.6, §11.10): one per project, created implicitly with the
-//! documented defaults. It is open-ended: keys other than the documented fields are stored
-//! verbatim and returned with them.
+//! The widget config (docs/api/README.md and the OpenAPI document): one per project, created
+//! implicitly with the documented defaults. It is open-ended: keys other than the documented fields
+//! are stored verbatim and returned with them.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 use crate::codec::Record;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::org_owned::audit::Actor;
-use crate::project_owned::singleton::{self, Singleton};
+use crate::project_owned::singleton::{self, ProjectConfig, Singleton};
 use crate::project_owned::values::HexColor;
 use crate::project_owned::{IndexEntry, Kind, ProjectScope};
 use crate::store::{Reader, Tx};
@@ -41,7 +41,7 @@ const FIELDS: &[&str] = &[
     "locale",
 ];
 
-/// Read-only keys that clients send back with a whole record (API.md §16 row 18): ignored,
+/// Read-only keys that clients send back with a whole record (docs/api/README.md row 18): ignored,
 /// never stored as extra keys.
 pub const READ_ONLY: &[&str] = &[
     "id",
@@ -140,7 +140,7 @@ impl Kind for WidgetConfig {
     }
 }
 
-/// The defaults of API.md §9.6.
+/// The defaults of docs/api/README.md.
 impl Singleton for WidgetConfig {
     fn initial(scope: &ProjectScope, id: String) -> WidgetConfig {
         WidgetConfig {
@@ -242,19 +242,33 @@ impl WidgetUpdate {
     }
 }
 
-/// The project's config: stored, or the defaults.
-pub fn get(reader: &impl Reader, scope: &ProjectScope) -> ApiResult<WidgetConfig> {
-    singleton::get(reader, scope)
-}
+/// `GET` answers the stored config or the defaults; `PATCH` changes only the supplied fields,
+/// and extra keys merge by top-level key.
+impl ProjectConfig for WidgetConfig {
+    type Update = WidgetUpdate;
+    type View = WidgetConfigView;
 
-/// Applies a PATCH: only supplied fields change, extra keys merge by top-level key.
-pub fn update(
-    tx: &mut Tx<'_>,
-    scope: &ProjectScope,
-    actor: &Actor,
-    input: WidgetUpdate,
-) -> ApiResult<WidgetConfig> {
-    singleton::update(tx, scope, actor, |config| input.apply(config))
+    fn parse_update(body: Value) -> ApiResult<WidgetUpdate> {
+        WidgetUpdate::from_json(body)
+    }
+
+    fn read(reader: &impl Reader, scope: &ProjectScope) -> ApiResult<WidgetConfigView> {
+        Ok(singleton::get::<WidgetConfig>(reader, scope)?.view())
+    }
+
+    fn update(
+        tx: &mut Tx<'_>,
+        scope: &ProjectScope,
+        actor: &Actor,
+        input: WidgetUpdate,
+    ) -> ApiResult<WidgetConfigView> {
+        Ok(
+            singleton::update(tx, scope, actor, |config: &mut WidgetConfig| {
+                input.apply(config)
+            })?
+            .view(),
+        )
+    }
 }
 
 #[cfg(test)]

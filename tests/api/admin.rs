@@ -1,4 +1,4 @@
-//! The admin API and operations endpoints: API.md §18.1 and §18.4.
+//! The admin API and operations endpoints: docs/administration.md and docs/operations.md.
 
 use crate::helpers::*;
 

@@ -1,6 +1,6 @@
-//! Agent: API.md §8 rows 25-30, §9.7, §11.8 — status and config (shared with the project),
-//! and respond / classify / suggest with the offline responder and with a model provider (a
-//! stub chat-completions server started by the test).
+//! Agent: its endpoints (OpenAPI document), docs/api/agent.md, the OpenAPI document — status and
+//! config (shared with the project), and respond / classify / suggest with the offline responder
+//! and with a model provider (a stub chat-completions server started by the test).
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::{BufRead, BufReader, Read, Write};

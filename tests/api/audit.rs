@@ -1,4 +1,4 @@
-//! The audit log: API.md §13 and §18.3.
+//! The audit log: docs/administration.md.
 
 use rogeriq::org_owned::audit::{self, Actor, Event};
 

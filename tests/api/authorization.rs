@@ -1,5 +1,5 @@
 //! Table-driven authorization checks over the server's own route table
-//! (`rogeriq::api::routes::table()`): API.md §2.2, §3, §8, §18.
+//! (`rogeriq::api::routes::table()`): docs/administration.md and the OpenAPI document.
 //!
 //! `EXPECTED` is this test's copy of the table. It must equal the server's exactly, so a route
 //! added (or a scope changed) without a row here fails; every row is then probed over HTTP.

@@ -1,7 +1,7 @@
-//! The public browser endpoints of API.md §9.12 (issue #26): a form's schema, a beacon's
-//! config, and the submit path under both names; their CORS by the object's `allowed_origins`,
-//! their rate limit per client address, and the documented embedded form, served and submitted
-//! the way a browser would.
+//! The public browser endpoints of docs/api/forms-and-beacons.md (issue #26): a form's schema, a
+//! beacon's config, and the submit path under both names; their CORS by the object's
+//! `allowed_origins`, their rate limit per client address, and the documented embedded form, served
+//! and submitted the way a browser would.
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
@@ -472,8 +472,8 @@ fn public_reads_are_rate_limited_per_address() {
     assert_eq!(app.get(&pp(&p, "/forms"), &app.admin_key).status, 200);
 }
 
-/// docs/api/forms-and-beacons.md embeds docs/examples/embedded-form.html verbatim. A page serves it,
-/// and the test does what its script does: fetch the schema, fill the fields, post them.
+/// docs/api/forms-and-beacons.md embeds docs/examples/embedded-form.html verbatim. A page serves
+/// it, and the test does what its script does: fetch the schema, fill the fields, post them.
 #[test]
 fn the_documented_embedded_form_works_as_served() {
     let snippet = include_str!("../../docs/examples/embedded-form.html");

@@ -1,5 +1,5 @@
-//! Project deletion cascades through everything the project owns (API.md §9.1), beneath the
-//! API too; the audit log records the resource mutations (API.md §13).
+//! Project deletion cascades through everything the project owns (docs/api/README.md), beneath the
+//! API too; the audit log records the resource mutations (docs/administration.md).
 
 use std::ops::{Bound, ControlFlow};
 
@@ -84,7 +84,7 @@ struct Filled {
 }
 
 /// What `fill` leaves in a project, by the registry's plural names: one of every kind of
-/// API.md §4. The form submission adds a conversation, its message and a contact.
+/// docs/design.md. The form submission adds a conversation, its message and a contact.
 fn filled_counts() -> Value {
     json!({
         "conversations": 4, "messages": 7, "contacts": 3, "kb_articles": 3,

@@ -1,10 +1,9 @@
-//! The `rogeriq` CLI (API.md §14), run as the built binary against a real server on port 0:
+//! The `rogeriq` CLI (docs/cli.md), run as the built binary against a real server on port 0:
 //! every command, the precedence of flags over environment over the config file, the config
 //! file's mode, JSON, table and id output, and each exit code. A small stub server stands in
 //! for a rate-limited server and for a RogerIQ server without `auth/whoami`.
 
 use std::cell::RefCell;
-use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
@@ -16,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
+use crate::fixtures::*;
 use crate::helpers::*;
 
 /// One finished run of the CLI.
@@ -33,9 +33,10 @@ impl Run {
             .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {self:#?}"))
     }
 
+    /// The error, the last line on stderr (after `--verbose`'s lines).
     #[track_caller]
     fn error_json(&self) -> Value {
-        serde_json::from_str(self.stderr.trim())
+        serde_json::from_str(self.stderr.trim().lines().last().unwrap_or_default())
             .unwrap_or_else(|e| panic!("stderr is not JSON ({e}): {self:#?}"))
     }
 
@@ -50,8 +51,6 @@ impl Run {
 struct Cli {
     home: TempDir,
     env: RefCell<Vec<(String, String)>>,
-    /// Every argument list run, for the coverage check.
-    ran: RefCell<Vec<Vec<String>>>,
 }
 
 impl Cli {
@@ -60,7 +59,6 @@ impl Cli {
         let cli = Cli {
             home: temp_dir(),
             env: RefCell::new(Vec::new()),
-            ran: RefCell::new(Vec::new()),
         };
         cli.set("RIQ_API_BASE", base);
         cli
@@ -86,9 +84,6 @@ impl Cli {
 
     /// Runs with extra environment variables and optional standard input.
     fn run_with(&self, args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Run {
-        self.ran
-            .borrow_mut()
-            .push(args.iter().map(|a| a.to_string()).collect());
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_rogeriq"));
         cmd.args(args)
             .env_clear()
@@ -181,25 +176,64 @@ fn command_tree(cli: &Cli) -> (Vec<CommandPath>, Vec<(CommandPath, String)>) {
     (leaves, helps)
 }
 
-/// Every command, end to end on one server, starting from nothing but the master key and the
-/// first-start key; then the commands run are checked against the CLI's own command list.
-#[test]
-fn every_command_against_a_real_server() {
-    let app = TestApp::spawn_with(|s| {
+/// The server of the command walks below. The webhooks' receiver is a closed local port.
+static SERVER: Shared = Shared::new(|| {
+    TestApp::spawn_with(|s| {
         s.webhooks.allow_http = true;
         s.webhooks.allow_private_targets = true;
-    });
-    let cli = Cli::new(&app.base);
-    cli.set("ROGERIQ_MASTER_KEY", MASTER_KEY);
+    })
+});
 
-    // auth: login learns the key's organisation from the server.
-    let login = cli.ok(&["auth", "login", "--api-key", &app.admin_key]);
-    assert_eq!(login["org_id"], app.org_id.as_str());
-    assert_eq!(login["api_key_prefix"], &app.admin_key[..12]);
+/// A walk through one command group on the shared server, in an organisation of its own: the
+/// CLI holds that organisation's admin key and the master key.
+struct Walk {
+    app: Arc<TestApp>,
+    cli: Cli,
+    org: String,
+    key: String,
+}
+
+impl Walk {
+    fn new(org_name: &str) -> Walk {
+        let app = SERVER.get();
+        let (org, key) = app.new_org(org_name, &["admin"]);
+        let cli = Cli::new(&app.base);
+        cli.set("RIQ_API_KEY", &key);
+        cli.set("RIQ_ORG_ID", &org);
+        cli.set("ROGERIQ_MASTER_KEY", MASTER_KEY);
+        Walk { app, cli, org, key }
+    }
+
+    /// As `new`, with a project of its own as the CLI's project; returns its id too.
+    fn in_project(org_name: &str) -> (Walk, String) {
+        let walk = Walk::new(org_name);
+        let project = walk.app.project_in(&walk.org, &walk.key, "Walk");
+        walk.cli.set("RIQ_PROJECT_ID", &project);
+        (walk, project)
+    }
+}
+
+#[test]
+fn auth_login_whoami_logout() {
+    let walk = Walk::new("Auth walk");
+    let cli = &walk.cli;
+    cli.unset("RIQ_API_KEY");
+    cli.unset("RIQ_ORG_ID");
+    // login learns the key's organisation from the server.
+    let login = cli.ok(&["auth", "login", "--api-key", &walk.key]);
+    assert_eq!(login["org_id"], walk.org.as_str());
+    assert_eq!(login["api_key_prefix"], &walk.key[..12]);
     let whoami = cli.ok(&["auth", "whoami"]);
     assert_eq!(whoami["org_id_source"], "config file");
-    assert!(!whoami.to_string().contains(&app.admin_key[16..]));
+    assert!(!whoami.to_string().contains(&walk.key[16..]));
+    assert_eq!(cli.ok(&["auth", "logout"])["deleted"], true);
+    assert!(!cli.config_path().exists());
+}
 
+#[test]
+fn projects() {
+    let walk = Walk::new("Projects walk");
+    let cli = &walk.cli;
     // The seed's three commands, verbatim.
     assert_eq!(cli.ok(&["projects", "list"]), json!([]));
     let project = cli.ok(&[
@@ -230,9 +264,19 @@ fn every_command_against_a_real_server() {
         updated["ai_model"]
     );
     assert_eq!(list_ids(&cli.ok(&["projects", "list"])), [p.as_str()]);
-    cli.set("RIQ_PROJECT_ID", &p);
+    // delete, after a refusal without --yes
+    cli.run(&["projects", "delete", &p]).assert_code(1);
+    assert_eq!(
+        cli.ok(&["projects", "delete", &p, "--yes"])["deleted"],
+        true
+    );
+    assert_eq!(cli.ok(&["projects", "list"]), json!([]));
+}
 
-    // contacts
+#[test]
+fn contacts() {
+    let (walk, _) = Walk::in_project("Contacts walk");
+    let cli = &walk.cli;
     let contact = cli.ok(&[
         "contacts",
         "upsert",
@@ -252,8 +296,18 @@ fn every_command_against_a_real_server() {
     assert_eq!(cli.ok(&["contacts", "get", &ct])["metadata"]["plan"], "pro");
     let changed = cli.ok(&["contacts", "update", &ct, "--company", "Acme"]);
     assert_eq!(changed["company"], "Acme");
+}
 
-    // conversations and messages
+#[test]
+fn conversations_and_messages() {
+    let (walk, p) = Walk::in_project("Conversations walk");
+    let cli = &walk.cli;
+    let ct = id_of(&created(
+        &walk.app,
+        &walk.key,
+        &pp(&p, "/contacts"),
+        json!({"email": "jane@example.com"}),
+    ));
     let conversation = cli.ok(&[
         "conversations",
         "create",
@@ -299,8 +353,13 @@ fn every_command_against_a_real_server() {
     assert_eq!(note["is_internal"], true);
     let messages = cli.ok(&["conversations", "messages", &con]);
     assert_eq!(list_ids(&messages), [id(&reply), id(&note)]);
+}
 
-    // knowledge base: a file, standard input, publish, search, delete
+#[test]
+fn knowledge_base() {
+    // A file, standard input, publish, search, delete.
+    let (walk, _) = Walk::in_project("Knowledge base walk");
+    let cli = &walk.cli;
     let file = cli.home.path().join("refunds.md");
     std::fs::write(&file, "Refunds are paid within 30 days.").unwrap();
     let article = cli.ok(&[
@@ -344,8 +403,25 @@ fn every_command_against_a_real_server() {
     let hits = cli.ok(&["kb", "search", "refund"]);
     assert_eq!(list_ids(&hits), [kba.as_str()]);
     assert_eq!(cli.ok(&["kb", "delete", &id(&from_stdin)])["deleted"], true);
+}
 
-    // agent (the offline responder)
+#[test]
+fn agent() {
+    // The offline responder, in a project on autopilot.
+    let (walk, p) = Walk::in_project("Agent walk");
+    let cli = &walk.cli;
+    ok_patch(
+        &walk.app,
+        &walk.key,
+        &format!("/api/v1/orgs/{}/projects/{p}", walk.org),
+        json!({"agent_mode": "autopilot"}),
+    );
+    let con = id_of(&created(
+        &walk.app,
+        &walk.key,
+        &convs(&p),
+        json!({"subject": "Refund for order 1001"}),
+    ));
     assert_eq!(cli.ok(&["agent", "status"])["mode"], "autopilot");
     assert_eq!(cli.ok(&["agent", "config"])["agent_mode"], "autopilot");
     let configured = cli.ok(&[
@@ -367,8 +443,12 @@ fn every_command_against_a_real_server() {
     );
     assert!(cli.ok(&["agent", "classify", &con])["sentiment"].is_string());
     assert!(cli.ok(&["agent", "suggest", &con])["suggested_response"].is_string());
+}
 
-    // widget
+#[test]
+fn widget() {
+    let (walk, p) = Walk::in_project("Widget walk");
+    let cli = &walk.cli;
     assert_eq!(cli.ok(&["widget", "config"])["project_id"], p.as_str());
     let widget = cli.ok(&[
         "widget",
@@ -388,8 +468,13 @@ fn every_command_against_a_real_server() {
         ),
         (&json!("dark"), &json!("#0A84FF"), &json!("Hi there!"))
     );
+}
 
-    // integrations, one installed with the master key
+#[test]
+fn integrations() {
+    // One installed with the master key.
+    let (walk, p) = Walk::in_project("Integrations walk");
+    let cli = &walk.cli;
     let catalog = cli.ok(&["integrations", "catalog", "--category", "engineering"]);
     assert_eq!(catalog.as_array().unwrap().len(), 2, "{catalog}");
     let quiet = cli.run(&["integrations", "catalog", "--status", "available", "-q"]);
@@ -434,8 +519,13 @@ fn every_command_against_a_real_server() {
         cli.ok(&["integrations", "disconnect", "slack"])["status"],
         "disconnected"
     );
+}
 
-    // webhooks; the receiver is a closed local port
+#[test]
+fn webhooks() {
+    // The receiver is a closed local port.
+    let (walk, _) = Walk::in_project("Webhooks walk");
+    let cli = &walk.cli;
     let webhook = cli.ok(&[
         "webhooks",
         "create",
@@ -467,8 +557,12 @@ fn every_command_against_a_real_server() {
     let rotated = cli.ok(&["webhooks", "rotate-secret", &wh]);
     assert_ne!(rotated["secret"], webhook["secret"]);
     assert_eq!(cli.ok(&["webhooks", "delete", &wh])["deleted"], true);
+}
 
-    // keys
+#[test]
+fn keys() {
+    let walk = Walk::new("Keys walk");
+    let cli = &walk.cli;
     let key = cli.ok(&[
         "keys",
         "create",
@@ -480,15 +574,29 @@ fn every_command_against_a_real_server() {
     assert_eq!(key["scopes"], json!(["kb:write", "conversations:read"]));
     assert!(list_ids(&cli.ok(&["keys", "list"])).contains(&id(&key)));
     assert_eq!(cli.ok(&["keys", "revoke", &id(&key)])["revoked"], true);
+}
 
-    // audit log, with filters
+#[test]
+fn audit() {
+    // The log with filters, after a project's creation and two changes.
+    let (walk, p) = Walk::in_project("Audit walk");
+    let cli = &walk.cli;
+    for mode in ["autopilot", "assist"] {
+        cli.ok(&["projects", "update", &p, "--agent-mode", mode]);
+    }
     let created = cli.ok(&["audit", "list", "--action", "project.created"]);
+    assert_eq!(list_ids(&created).len(), 1, "{created}");
     assert_eq!(created["data"][0]["target_id"], p.as_str());
     let recent = cli.ok(&["audit", "list", "--project-id", &p, "--limit", "2"]);
     assert_eq!(recent["data"].as_array().unwrap().len(), 2);
     assert_eq!(recent["has_more"], true);
+}
 
-    // admin: a new organisation and its first key, which then works on its own
+#[test]
+fn admin() {
+    // A new organisation and its first key, which then works on its own.
+    let walk = Walk::new("Admin walk");
+    let cli = &walk.cli;
     let org = cli.ok(&["admin", "orgs", "create", "Acme"]);
     let org_id = id(&org);
     assert!(list_ids(&cli.ok(&["admin", "orgs", "list"])).contains(&org_id));
@@ -498,13 +606,19 @@ fn every_command_against_a_real_server() {
     let first_key = first["key"].as_str().unwrap().to_string();
     assert_eq!(first["org_id"], org_id.as_str());
     // With no org configured, the key's own organisation is used.
-    let other = Cli::new(&app.base);
+    let other = Cli::new(&walk.app.base);
     other.set("RIQ_API_KEY", &first_key);
     other.ok(&["projects", "create", "Acme Docs"]);
     let listed = other.ok(&["projects", "list"]);
     assert_eq!(listed[0]["org_id"], org_id.as_str());
+}
 
-    // api: forms have no command of their own
+#[test]
+fn api() {
+    // Forms have no command of their own.
+    let (walk, p) = Walk::in_project("API walk");
+    let cli = &walk.cli;
+    let con = id_of(&created(&walk.app, &walk.key, &convs(&p), json!({})));
     let form = cli.ok(&[
         "api",
         "POST",
@@ -518,16 +632,12 @@ fn every_command_against_a_real_server() {
     );
     let page = cli.ok(&["api", "get", "/projects/{project}/conversations?limit=1"]);
     assert_eq!(list_ids(&page), [con.as_str()]);
+}
 
-    // delete, after a refusal without --yes
-    cli.run(&["projects", "delete", &p]).assert_code(1);
-    assert_eq!(
-        cli.ok(&["projects", "delete", &p, "--yes"])["deleted"],
-        true
-    );
-    assert_eq!(cli.ok(&["projects", "list"]), json!([]));
-
-    // completions for each shell clap_complete knows
+#[test]
+fn completions() {
+    // For each shell clap_complete knows.
+    let cli = Cli::new("http://127.0.0.1:1");
     for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
         let run = cli.run(&["completions", shell]);
         assert!(
@@ -535,31 +645,40 @@ fn every_command_against_a_real_server() {
             "{shell}"
         );
     }
+}
 
-    assert_eq!(cli.ok(&["auth", "logout"])["deleted"], true);
-    assert!(!cli.config_path().exists());
+/// The string literals of Rust source, in order, outside `//` comments: the argument lists
+/// that the tests above pass to the CLI.
+fn string_literals(source: &str) -> Vec<String> {
+    let mut literals = Vec::new();
+    for line in source.lines() {
+        let code = line.split("//").next().unwrap_or("");
+        let mut parts = code.split('"');
+        parts.next();
+        while let (Some(literal), Some(_)) = (parts.next(), parts.next()) {
+            literals.push(literal.to_string());
+        }
+    }
+    literals
+}
 
-    // Every command the CLI lists was run above, and every command's
-    // help shows an example.
-    let ran_args = cli.ran.borrow().clone();
-    let (leaves, helps) = command_tree(&cli);
-    let ran: BTreeSet<Vec<String>> = ran_args
-        .iter()
-        .filter_map(|args| {
-            leaves
-                .iter()
-                .filter(|leaf| args.starts_with(leaf))
-                .max_by_key(|leaf| leaf.len())
-                .cloned()
-        })
-        .collect();
-    let missed: Vec<&Vec<String>> = leaves
+/// Every command the CLI lists is run by a test of this file, and every command's help shows
+/// an example.
+#[test]
+fn every_command_is_walked_and_shows_an_example() {
+    let (leaves, helps) = command_tree(&Cli::new("http://127.0.0.1:1"));
+    let literals = string_literals(include_str!("cli.rs"));
+    let missed: Vec<&CommandPath> = leaves
         .iter()
         .filter(|leaf| {
             // The server, the tools that open the store and the MCP server have their own
             // tests (process.rs, backup.rs, mcp.rs).
-            !ran.contains(*leaf)
-                && !["serve", "backup", "restore", "export", "mcp"].contains(&leaf[0].as_str())
+            let elsewhere =
+                ["serve", "backup", "restore", "export", "mcp"].contains(&leaf[0].as_str());
+            !elsewhere
+                && !literals
+                    .windows(leaf.len())
+                    .any(|run| run == leaf.as_slice())
         })
         .collect();
     assert!(missed.is_empty(), "commands never run: {missed:?}");
@@ -570,6 +689,192 @@ fn every_command_against_a_real_server() {
             "no example in {path:?}: {help}"
         );
     }
+}
+
+/// The client options are the client commands' own: before the command or after any word of
+/// it, and nowhere else.
+#[test]
+fn client_options_come_before_or_after_client_commands_only() {
+    let walk = Walk::new("Options walk");
+    let cli = &walk.cli;
+    let project = walk.app.project_in(&walk.org, &walk.key, "Placed");
+    cli.unset("RIQ_API_KEY");
+    for args in [
+        vec!["-q", "--api-key", &walk.key, "projects", "list"],
+        vec!["projects", "-q", "--api-key", &walk.key, "list"],
+        vec!["projects", "list", "-q", "--api-key", &walk.key],
+        vec![
+            "--api-key",
+            "riq_unknown",
+            "projects",
+            "list",
+            "-q",
+            "--api-key",
+            &walk.key,
+        ],
+    ] {
+        let run = cli.run(&args);
+        assert_eq!(
+            run.assert_code(0).stdout,
+            format!("{project}\n"),
+            "{args:?}"
+        );
+    }
+    // `--json` and `--output` still contradict each other on either side of the command.
+    cli.run(&["--json", "projects", "list", "--output", "table"])
+        .assert_code(1);
+
+    for tool in [
+        &["serve", "--help"][..],
+        &["backup", "--help"],
+        &["restore", "--help"],
+        &["export", "--help"],
+        &["config", "show", "--help"],
+    ] {
+        let help = cli.run(tool).assert_code(0).stdout.clone();
+        assert!(
+            !help.contains("Client options") && !help.contains("--api-key"),
+            "{tool:?}: {help}"
+        );
+    }
+    let top = cli.run(&["--help"]);
+    assert!(
+        top.assert_code(0)
+            .stdout
+            .starts_with("Self-hosted RogerIQ API server"),
+        "{top:?}"
+    );
+    let help = cli.run(&["projects", "list", "--help"]);
+    for option in ["--api-key", "--timeout", "--verbose"] {
+        assert!(help.stdout.contains(option), "{option}: {help:?}");
+    }
+    let typo = cli.run(&["serve", "--port", "9000"]);
+    assert!(!typo.assert_code(1).stderr.contains("--org"), "{typo:?}");
+    let misplaced = cli.run(&["--json", "serve"]);
+    assert!(
+        misplaced
+            .assert_code(1)
+            .stderr
+            .contains("--json is a client option"),
+        "{misplaced:?}"
+    );
+}
+
+/// `--verbose` describes each request on stderr, without the key; `--timeout` bounds the wait.
+#[test]
+fn verbose_requests_and_a_timeout() {
+    let walk = Walk::new("Verbose walk");
+    let run = walk
+        .cli
+        .run(&["audit", "list", "--limit", "5", "--verbose"]);
+    let prefix = format!(
+        "GET {}/api/v1/orgs/{}/audit-log?limit=5 -> 200 req_",
+        walk.app.base, walk.org
+    );
+    assert!(
+        run.assert_code(0).stderr.starts_with(&prefix),
+        "{run:?}\nwanted {prefix}"
+    );
+    assert!(!run.stderr.contains(&walk.key[4..]), "{run:?}");
+    assert_eq!(run.json()["data"][0]["action"], "api_key.created");
+
+    // A server that takes the connection and never answers.
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", silent.local_addr().unwrap());
+    let cli = Cli::new(&base);
+    let run = cli.run(&[
+        "projects",
+        "list",
+        "--api-key",
+        "riq_x",
+        "--org",
+        "org_x",
+        "--timeout",
+        "1",
+        "-v",
+    ]);
+    let err = run.assert_code(2).error_json();
+    assert_eq!(err["code"], "NETWORK_ERROR");
+    assert!(
+        err["error"].as_str().unwrap().contains("within 1 s"),
+        "{err}"
+    );
+    assert!(run.stderr.contains("-> no answer after"), "{run:?}");
+    cli.run(&["projects", "list", "--timeout", "0"])
+        .assert_code(1);
+}
+
+/// `config show`: each server setting as `serve` would use it, where it came from, and no
+/// secret.
+#[test]
+fn config_show_names_each_source_and_hides_secrets() {
+    let cli = Cli::new("http://127.0.0.1:1");
+    let file = cli.home.path().join("rogeriq.toml");
+    std::fs::write(
+        &file,
+        "workers = 3\n[agent]\nprovider_url = \"https://me:sesame@models.example.com/v1\"\n",
+    )
+    .unwrap();
+    let file = file.to_str().unwrap();
+    let master = "do-not-print-this-master-key";
+    let env = [
+        ("ROGERIQ_MASTER_KEY", master),
+        ("ROGERIQ_LOG_LEVEL", "debug"),
+    ];
+    let args = [
+        "config",
+        "show",
+        "--config",
+        file,
+        "--listen",
+        "127.0.0.1:9",
+    ];
+    let run = cli.run_with(&[&args[..], &["--json"]].concat(), &env, None);
+    let shown = run.assert_code(0).json();
+    let of = |key: &str| {
+        shown
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["key"] == key)
+            .unwrap_or_else(|| panic!("no {key} in {shown}"))
+            .clone()
+    };
+    assert_eq!(
+        of("listen"),
+        json!({"key": "listen", "value": "127.0.0.1:9", "source": "flag", "from": "--listen"})
+    );
+    assert_eq!(
+        of("workers"),
+        json!({"key": "workers", "value": 3, "source": "file", "from": file})
+    );
+    assert_eq!(
+        of("log_level"),
+        json!({"key": "log_level", "value": "debug", "source": "env", "from": "ROGERIQ_LOG_LEVEL"})
+    );
+    assert_eq!(of("master_key")["value"], "(hidden)");
+    assert_eq!(of("body_timeout_secs")["source"], "default");
+    assert!(
+        !run.stdout.contains(master) && !run.stdout.contains("sesame"),
+        "{run:?}"
+    );
+    let table = cli.run_with(&args, &env, None);
+    let text = &table.assert_code(0).stdout;
+    for cell in [
+        "flag --listen",
+        "env ROGERIQ_LOG_LEVEL",
+        &format!("file {file}"),
+        "\"(hidden)\"",
+    ] {
+        assert!(text.contains(cell), "{cell}: {text}");
+    }
+    assert!(!text.contains(master), "{text}");
+    // Settings that `serve` would refuse are refused the same way.
+    let bad = cli.run_with(&["config", "show"], &[("ROGERIQ_WORKERS", "many")], None);
+    assert!(
+        bad.assert_code(2).stderr.contains("ROGERIQ_WORKERS"),
+        "{bad:?}"
+    );
 }
 
 /// Writes the config file as `auth login` would, with chosen values.

@@ -1,5 +1,5 @@
 //! Issue #12: the OpenAPI document against the route table, and the findings of the docs' curl
-//! examples and an independent fuzzer (API.md §1, §6.2, §9.1).
+//! examples and an independent fuzzer (docs/api/README.md).
 
 use std::collections::BTreeSet;
 

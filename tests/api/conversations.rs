@@ -1,4 +1,5 @@
-//! Conversations and messages: API.md §8 rows 6-11, §9.2, §9.3, §11.3, §11.4.
+//! Conversations and messages: its endpoints (OpenAPI document), docs/api/README.md,
+//! docs/api/README.md, the OpenAPI document, the OpenAPI document.
 
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -106,7 +107,7 @@ fn create_validates_tags() {
         (json!("billing"), vec!["tags"]),
         (json!({"a": "b"}), vec!["tags"]),
         (json!(many), vec!["tags"]),
-        // A bad item is reported at its index (API.md §5.1).
+        // A bad item is reported at its index (docs/api/errors.md).
         (json!(["ok", ""]), vec!["tags.1"]),
         (json!(["ok", "   "]), vec!["tags.1"]),
         (json!(["t".repeat(51)]), vec!["tags.0"]),
@@ -269,7 +270,7 @@ fn update_supports_the_sdk_helpers_and_field_changes() {
         (r["priority"].as_str(), r["subject"].as_str()),
         (Some("urgent"), Some("New subject"))
     );
-    // `subject` is a string in the update body; `null` is no value for it (API.md §1).
+    // `subject` is a string in the update body; `null` is no value for it (docs/api/README.md).
     app.patch(&path, &app.admin_key, json!({"subject": null}))
         .assert_error(400, "BAD_REQUEST");
     let r = ok_get(&app, &app.admin_key, &path)["data"].clone();
@@ -763,7 +764,7 @@ fn routes_require_their_scopes() {
     assert_eq!(app.get(&conv(&p, &c), &reader).status, 200);
     app.post(&convs(&p), &reader, json!({}))
         .assert_error(403, "INSUFFICIENT_SCOPE");
-    // conversations:<verb> also covers the message routes (API.md §3.3).
+    // conversations:<verb> also covers the message routes (docs/administration.md).
     assert_eq!(app.get(&msgs(&p, &c), &reader).status, 200);
     app.post(&msgs(&p, &c), &reader, json!({"content": "hi"}))
         .assert_error(403, "INSUFFICIENT_SCOPE");

@@ -1,4 +1,5 @@
-//! API.md §1, §5, §7.1: the error body, request ids, body parsing, routing and CORS, on every path.
+//! docs/api/README.md and docs/api/errors.md and docs/api/rate-limits-and-cors.md: the error body,
+//! request ids, body parsing, routing and CORS, on every path.
 
 use crate::helpers::*;
 
@@ -197,7 +198,7 @@ fn unknown_routes_and_wrong_methods_are_json_404s() {
         ),
         (Method::POST, "/api/v1/whatever".to_string()),
     ];
-    // A known path with a method it lacks: 404 like an unknown path (API.md §1).
+    // A known path with a method it lacks: 404 like an unknown path (docs/api/README.md).
     let wrong_method = [
         (
             Method::PUT,

@@ -7,7 +7,7 @@
 
 use std::io::Write as _;
 use std::path::Path;
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock, Mutex, PoisonError, Weak};
 use std::thread::JoinHandle;
 
 use actix_web::dev::ServerHandle;
@@ -16,6 +16,7 @@ use reqwest::header::HeaderMap;
 use rogeriq::config::{Settings, StoreBackend, TierLimits};
 use rogeriq::org_owned::api_key;
 use rogeriq::project_owned::webhook_dispatch::Dispatcher;
+use rogeriq::project_owned::{self as project_owned, Kind, ProjectScope};
 use rogeriq::server::{self, Options};
 use rogeriq::store::{Limits, Location, SimulatedDisk, Store, layout, tables};
 use rogeriq::timestamp::Timestamp;
@@ -482,14 +483,19 @@ impl TestApp {
 
     /// A key of `org_id` holding `scopes` that has expired. It is created through the API with
     /// an expiry an hour ahead, which is then moved into the past in the store: no waiting.
-    /// (keys.rs has the one test that waits for a real expiry.)
     pub fn expired_key_in(&self, org_id: &str, scopes: &[&str]) -> String {
         let (key, _) = self.expiring_key_in(org_id, scopes, 3600);
-        let id = key_id(&key);
+        self.expire(&key);
+        key
+    }
+
+    /// Moves the expiry of `token` a minute into the past, in the store.
+    pub fn expire(&self, token: &str) {
+        let id = key_id(token);
         self.store
             .write_blocking(move |tx| {
                 let mut record = api_key::find(tx, &id)?.expect("key record");
-                record.expires_at = Some(Timestamp::from_unix(Timestamp::now().unix() - 60));
+                record.expires_at = Some(minute_ago());
                 tx.put(
                     tables::API_KEYS,
                     &layout::org_child(&record.org_id, &record.id),
@@ -497,7 +503,28 @@ impl TestApp {
                 )
             })
             .expect("backdate expiry");
-        key
+    }
+
+    /// Changes a stored record of kind `K` of the first-start organisation's project, beneath
+    /// the API, e.g. to move one of its times into the past: a test then sees a later time
+    /// written, or an earlier one kept, without waiting for the clock's next second. Only for
+    /// fields that no index holds.
+    pub fn rewrite<K: Kind>(
+        &self,
+        project_id: &str,
+        id: &str,
+        change: impl FnOnce(&mut K) + Clone + Send + 'static,
+    ) {
+        let (org_id, project_id, id) =
+            (self.org_id.clone(), project_id.to_string(), id.to_string());
+        self.store
+            .write_blocking(move |tx| {
+                let scope = ProjectScope::resolve(tx, &org_id, &project_id)?;
+                let mut record: K = project_owned::get(tx, &scope, &id)?;
+                change(&mut record);
+                tx.put(tables::OWNED, &scope.key(K::TAG, id.as_bytes()), &record)
+            })
+            .expect("rewrite the record");
     }
 
     /// Revokes a key through the API with the first-start admin key.
@@ -531,6 +558,34 @@ impl TestApp {
     }
 }
 
+/// One server for the tests of a group that run at the same time: the first test to ask
+/// starts it, and it stops, its data directory removed, when the last one lets go. Each test
+/// works in a project or an organisation of its own, so the tests stay independent of each
+/// other and of their order; only the start-up is shared.
+pub struct Shared {
+    app: Mutex<Weak<TestApp>>,
+    spawn: fn() -> TestApp,
+}
+
+impl Shared {
+    pub const fn new(spawn: fn() -> TestApp) -> Shared {
+        Shared {
+            app: Mutex::new(Weak::new()),
+            spawn,
+        }
+    }
+
+    pub fn get(&self) -> Arc<TestApp> {
+        let mut app = self.app.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(running) = app.upgrade() {
+            return running;
+        }
+        let started = Arc::new((self.spawn)());
+        *app = Arc::downgrade(&started);
+        started
+    }
+}
+
 /// A temporary data directory. On Linux it lives in /dev/shm when that is a writable tmpfs:
 /// every write the server acknowledges is a durable commit, and on a slow disk those syncs,
 /// not the server's work, would set the suite's pace. Nothing in the tests depends on the disk.
@@ -551,16 +606,9 @@ pub fn key_id(token: &str) -> String {
     format!("key_{}", &token[4..16])
 }
 
-/// Sleeps until the wall clock has passed the Unix second `at` (server timestamps are whole
-/// seconds, so a key expiring at `at` is rejected from then on).
-pub fn wait_until_unix(at: i64) {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap();
-    let target = std::time::Duration::from_secs(at as u64) + std::time::Duration::from_millis(50);
-    if let Some(left) = target.checked_sub(now) {
-        std::thread::sleep(left);
-    }
+/// The current second, a minute ago: a stored time that a write made now cannot equal.
+pub fn minute_ago() -> Timestamp {
+    Timestamp::from_unix(Timestamp::now().unix() - 60)
 }
 
 /// An RFC 3339 timestamp `seconds` from now.

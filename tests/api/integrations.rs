@@ -1,5 +1,5 @@
-//! Integrations: API.md §8 rows 31-36, §9.8, §11.9, and the admin install route that seeds
-//! installations (there is no OAuth flow locally).
+//! Integrations: its endpoints (OpenAPI document), docs/api/integrations.md, the OpenAPI document,
+//! and the admin install route that seeds installations (there is no OAuth flow locally).
 
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -437,7 +437,8 @@ fn lifecycle_updates_each_field() {
     let d = ok_patch(&app, &key, &path, json!({"sidebar_enabled": false}));
     assert_eq!(d["sidebar_enabled"], false);
     assert_eq!(d["display_name"], "Team Slack", "untouched fields are kept");
-    // The body types `display_name` as a string: `null` is refused, not a clear (API.md §1).
+    // The body types `display_name` as a string: `null` is refused, not a clear
+    // (docs/api/README.md).
     app.patch(&path, &key, json!({"display_name": null}))
         .assert_error(400, "BAD_REQUEST");
 
@@ -576,7 +577,7 @@ fn lifecycle_refuses_bad_bodies() {
         app.request_raw(Method::PATCH, &path, Some(&app.admin_key), body)
             .assert_error(400, "BAD_JSON");
     }
-    // A body of exactly `null` is no body (API.md §1).
+    // A body of exactly `null` is no body (docs/api/README.md).
     app.request_raw(Method::PATCH, &path, Some(&app.admin_key), "null")
         .assert_error(400, "NO_UPDATES");
     // Nothing changed.

@@ -1,5 +1,5 @@
-//! Project isolation (API.md §2.2, §4, §5.2): objects of one project are invisible from every
-//! other project, of the same organisation or not.
+//! Project isolation (docs/administration.md and docs/design.md and docs/api/errors.md): objects of
+//! one project are invisible from every other project, of the same organisation or not.
 
 use reqwest::Method;
 use serde_json::{Value, json};

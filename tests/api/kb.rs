@@ -1,4 +1,4 @@
-//! Knowledge base: API.md §8 rows 16-22, §9.5, §11.6.
+//! Knowledge base: its endpoints (OpenAPI document), docs/api/README.md, the OpenAPI document.
 
 use reqwest::Method;
 use serde_json::{Value, json};

@@ -1,4 +1,4 @@
-//! Cursor pagination under concurrent inserts (API.md §6.2): a walk returns every item that
+//! Cursor pagination under concurrent inserts (docs/api/README.md): a walk returns every item that
 //! existed when it started exactly once, in order.
 
 use std::collections::HashSet;

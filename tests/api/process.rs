@@ -210,6 +210,7 @@ fn banner_on_first_start_only_and_sigterm_exits_cleanly() {
         org_id.starts_with("org_") && key.starts_with("riq_"),
         "{out}"
     );
+    assert_eq!(banner_value(&out, "listening:"), format!("http://{addr}"));
 
     // The printed key is the org's admin key.
     let (status, _, body) = http(

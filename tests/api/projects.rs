@@ -1,4 +1,5 @@
-//! Projects: API.md §8 rows 1-5 and §9.1, every row's happy path and every error it can produce.
+//! Projects: its endpoints (OpenAPI document) and docs/api/README.md, every row's happy path and
+//! every error it can produce.
 
 use crate::helpers::*;
 
@@ -105,7 +106,7 @@ fn create_with_explicit_slug_trims_the_name_and_defaults_the_rest() {
 
 #[test]
 fn create_refuses_null_in_optional_fields() {
-    // `slug` and `domain` are strings in the create body: `null` is no value (API.md §1).
+    // `slug` and `domain` are strings in the create body: `null` is no value (docs/api/README.md).
     let app = TestApp::spawn();
     let r = create(&app, json!({"name": "Nulls", "slug": null, "domain": null}));
     assert_issues(&r, &["slug", "domain"]);

@@ -1,5 +1,6 @@
-//! Rate limits and CORS: API.md §7.2, §2.3 and the CORS rule of §1. The windows are short and
-//! the limits tiny, from settings, so that nothing waits long.
+//! Rate limits and CORS: docs/api/rate-limits-and-cors.md and docs/administration.md the CORS rule
+//! of docs/api/README.md. The windows are short and the limits tiny, from settings, so that nothing
+//! waits long.
 
 use std::collections::BTreeSet;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -129,7 +130,7 @@ fn exactly_the_limit_passes_then_429_with_a_truthful_retry_after() {
     let retry_after = assert_rate_limited(&refused);
     assert!((1..=3).contains(&retry_after), "{retry_after}");
     assert_eq!(refused.header("x-ratelimit-tier"), Some("starter"));
-    // The limit comes before the scope and the body (API.md §2.3).
+    // The limit comes before the scope and the body (docs/administration.md).
     let r = app.request_raw(Method::POST, &list, Some(&reader), "{");
     assert_rate_limited(&r);
 
@@ -165,7 +166,7 @@ fn requests_without_a_key_count_per_address_and_forwarded_for_is_not_believed() 
         r.assert_error(401, "UNAUTHORIZED");
         assert_eq!(limits(&r), (3, left, None));
     }
-    // Once the address's bucket is empty, 429 comes before 401 (API.md §2.3).
+    // Once the address's bucket is empty, 429 comes before 401 (docs/administration.md).
     assert_rate_limited(&app.request(Method::GET, &list, None, None));
     assert_rate_limited(&app.get(&list, "riq_wrong_key"));
     // A client cannot name another address: no proxy is trusted by default.

@@ -1,7 +1,7 @@
 //! A webhook receiver on a free loopback port, as a RogerIQ customer would write one: it
-//! verifies each request's signature the way API.md §10.3 tells receivers to (HMAC-SHA256 of the
-//! raw body under the secret, an optional `sha256=` prefix, a constant-time comparison, before
-//! parsing anything), records what it got, and answers as it is told: a status, or a hang.
+//! verifies each request's signature the way docs/api/webhooks.md tells receivers to (HMAC-SHA256
+//! of the raw body under the secret, an optional `sha256=` prefix, a constant-time comparison,
+//! before parsing anything), records what it got, and answers as it is told: a status, or a hang.
 //! benches/webhooks.rs uses it too.
 
 use std::collections::VecDeque;

@@ -1,21 +1,38 @@
-//! Compatibility with the official TypeScript SDK (`@rogeriq/sdk` 0.1.0), at the HTTP level: one
-//! walk through every SDK method of API.md §8, sending exactly what the SDK sends — its headers
-//! (`X-API-Key`, `User-Agent`, `Accept`), `Content-Type` only with a body, bodiless POSTs for
-//! the actions — and checking each response's envelope (§6.1) and field names (§11).
+//! Compatibility with the official TypeScript SDK (`@rogeriq/sdk` 0.1.0), at the HTTP level: a
+//! walk through every SDK method of the OpenAPI document, one test per resource, sending exactly
+//! what the SDK sends — its headers (`X-API-Key`, `User-Agent`, `Accept`), `Content-Type` only with
+//! a body, bodiless POSTs for the actions — and checking each response's envelope
+//! (docs/api/README.md) and field names (the OpenAPI document). The tests share one server, each in
+//! a project of its own.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use crate::helpers::*;
 use crate::shapes::*;
 
+/// The webhooks below are at a closed local port, a private address.
+static SERVER: Shared =
+    Shared::new(|| TestApp::spawn_with(|s| s.webhooks.allow_private_targets = true));
+
 /// The SDK's side of the wire: its headers, and a body only where the method sends one.
-struct Sdk<'a> {
-    app: &'a TestApp,
+struct Sdk {
+    app: Arc<TestApp>,
     key: String,
     project: String,
 }
 
-impl Sdk<'_> {
+impl Sdk {
+    /// The SDK with the first-start admin key, in a new project of the shared server.
+    fn in_new_project(name: &str) -> Sdk {
+        let app = SERVER.get();
+        Sdk {
+            key: app.admin_key.clone(),
+            project: app.project(name),
+            app,
+        }
+    }
+
     fn call(&self, method: Method, path: &str, body: Option<Value>) -> Resp {
         let text = body.map(|b| b.to_string());
         let mut headers = vec![
@@ -49,7 +66,8 @@ impl Sdk<'_> {
         r.data().clone()
     }
 
-    /// `arr<T>`: `{data: [...]}` and nothing else (§6.1: plain lists carry no cursor).
+    /// `arr<T>`: `{data: [...]}` and nothing else (docs/api/README.md: plain lists carry no
+    /// cursor).
     #[track_caller]
     fn arr(&self, path: &str) -> Vec<Value> {
         let r = self.call(Method::GET, path, None);
@@ -116,7 +134,7 @@ fn assert_fields(v: &Value, exact: &[&str], optional: &[&str], what: &str) {
     );
 }
 
-/// An open object (§11 "extra keys allowed"): at least these fields.
+/// An open object (the OpenAPI document "extra keys allowed"): at least these fields.
 #[track_caller]
 fn assert_has_fields(v: &Value, fields: &[&str], what: &str) {
     for field in fields {
@@ -125,18 +143,15 @@ fn assert_has_fields(v: &Value, fields: &[&str], what: &str) {
 }
 
 #[test]
-fn every_sdk_method_answers_in_the_documented_shape() {
-    // The webhook below is at a closed local port, a private address.
-    let app = TestApp::spawn_with(|s| s.webhooks.allow_private_targets = true);
-    let key = app.admin_key.clone();
+fn projects() {
+    let app = SERVER.get();
     let org = app.org_id.clone();
     let mut sdk = Sdk {
-        app: &app,
-        key,
+        key: app.admin_key.clone(),
         project: String::new(),
+        app,
     };
-
-    // Projects (rows 1-5).
+    // Rows 1-5.
     let project = sdk.one(
         201,
         Method::POST,
@@ -158,8 +173,20 @@ fn every_sdk_method_answers_in_the_documented_shape() {
         Some(json!({"agent_mode": "autopilot", "ai_model": "anthropic/claude-sonnet-4"})),
     );
     assert_eq!(updated["agent_mode"], "autopilot");
+    // Something for the delete to remove with the project: `{id, deleted, removed}`.
+    sdk.one(201, Method::POST, &sdk.p("/conversations"), Some(json!({})));
+    assert_fields(
+        &sdk.one(200, Method::DELETE, &project_path, None),
+        &["id", "deleted", "removed"],
+        &[],
+        "projects.delete",
+    );
+}
 
-    // Contacts (rows 12-15).
+#[test]
+fn contacts() {
+    // Rows 12-15.
+    let sdk = Sdk::in_new_project("SDK contacts");
     let contact = sdk.one(
         201,
         Method::POST,
@@ -168,7 +195,15 @@ fn every_sdk_method_answers_in_the_documented_shape() {
     );
     assert_fields(&contact, CONTACT_FIELDS, &[], "contacts.upsert");
     let contact_id = contact["id"].as_str().unwrap().to_string();
-    for c in sdk.page_all(&sdk.p("/contacts?limit=1")) {
+    sdk.one(
+        201,
+        Method::POST,
+        &sdk.p("/contacts"),
+        Some(json!({"email": "sam@example.com"})),
+    );
+    let all = sdk.page_all(&sdk.p("/contacts?limit=1"));
+    assert_eq!(all.len(), 2, "listAll walks every page");
+    for c in all {
         assert_fields(&c, CONTACT_FIELDS, &[], "contacts.listAll");
     }
     let c = sdk.one(
@@ -185,21 +220,33 @@ fn every_sdk_method_answers_in_the_documented_shape() {
         Some(json!({"company": "Acme"})),
     );
     assert_fields(&c, CONTACT_FIELDS, &[], "contacts.update");
+}
 
-    // Conversations and messages (rows 6-11). `create()` without arguments posts `{}`.
+#[test]
+fn conversations_and_messages() {
+    // Rows 6-11. `create()` without arguments posts `{}`.
+    let sdk = Sdk::in_new_project("SDK conversations");
     let bare = sdk.one(201, Method::POST, &sdk.p("/conversations"), Some(json!({})));
     assert_fields(&bare, CONVERSATION_FIELDS, &[], "conversations.create()");
+    let contact = sdk.one(
+        201,
+        Method::POST,
+        &sdk.p("/contacts"),
+        Some(json!({"email": "jane@example.com"})),
+    );
     let conversation = sdk.one(
         201,
         Method::POST,
         &sdk.p("/conversations"),
         Some(
-            json!({"subject": "Where is my refund?", "contact_id": contact_id, "priority": "high"}),
+            json!({"subject": "Where is my refund?", "contact_id": contact["id"], "priority": "high"}),
         ),
     );
     let conversation_id = conversation["id"].as_str().unwrap().to_string();
     let conv_path = sdk.p(&format!("/conversations/{conversation_id}"));
-    for c in sdk.page_all(&sdk.p("/conversations?limit=1&status=open")) {
+    let open = sdk.page_all(&sdk.p("/conversations?limit=1&status=open"));
+    assert_eq!(open.len(), 2, "listAll walks every page");
+    for c in open {
         assert_fields(&c, CONVERSATION_FIELDS, &[], "conversations.listAll");
     }
     assert_fields(
@@ -238,11 +285,17 @@ fn every_sdk_method_answers_in_the_documented_shape() {
         Some(json!({"content": "Internal: check Stripe.", "is_internal": true})),
     );
     assert_eq!(reply["is_internal"], true);
-    for m in sdk.page_all(&format!("{msgs}?limit=1")) {
+    let thread = sdk.page_all(&format!("{msgs}?limit=1"));
+    assert_eq!(thread.len(), 2, "listAll walks every page");
+    for m in thread {
         assert_fields(&m, MESSAGE_FIELDS, &[], "messages.list");
     }
+}
 
-    // Knowledge base (rows 16-22); publish is a bodiless POST.
+#[test]
+fn knowledge_base() {
+    // Rows 16-22; publish is a bodiless POST.
+    let sdk = Sdk::in_new_project("SDK knowledge base");
     let article = sdk.one(
         201,
         Method::POST,
@@ -274,8 +327,18 @@ fn every_sdk_method_answers_in_the_documented_shape() {
         assert_has_fields(hit, &["id", "title", "score"], "kb.search");
         assert!(hit["score"].is_f64(), "score is a float: {hit}");
     }
+    assert_fields(
+        &sdk.one(200, Method::DELETE, &article_path, None),
+        &["id", "deleted"],
+        &[],
+        "kb.delete",
+    );
+}
 
-    // Widget (rows 23-24): an open object.
+#[test]
+fn widget() {
+    // Rows 23-24: an open object.
+    let sdk = Sdk::in_new_project("SDK widget");
     let widget = sdk.one(200, Method::GET, &sdk.p("/widget/config"), None);
     assert_has_fields(&widget, WIDGET_FIELDS, "widget.getConfig");
     let widget = sdk.one(
@@ -286,8 +349,19 @@ fn every_sdk_method_answers_in_the_documented_shape() {
     );
     assert_has_fields(&widget, WIDGET_FIELDS, "widget.updateConfig");
     assert_eq!(widget["operating_hours"]["mon"], "9-17");
+}
 
-    // Agent (rows 25-30); `respond(id)` posts only `conversation_id`.
+#[test]
+fn agent() {
+    // Rows 25-30; `respond(id)` posts only `conversation_id`.
+    let sdk = Sdk::in_new_project("SDK agent");
+    let conversation = sdk.one(
+        201,
+        Method::POST,
+        &sdk.p("/conversations"),
+        Some(json!({"subject": "Where is my refund?"})),
+    );
+    let conversation_id = conversation["id"].as_str().unwrap().to_string();
     let status = sdk.one(200, Method::GET, &sdk.p("/agent/status"), None);
     assert_fields(&status, STATUS_FIELDS, &[], "agent.status");
     assert_fields(
@@ -345,9 +419,13 @@ fn every_sdk_method_answers_in_the_documented_shape() {
         &["sources"],
         "agent.suggest",
     );
+}
 
-    // Integrations (rows 31-36). Installs come from the admin API (no OAuth flow locally).
-    let installed = app.post(
+#[test]
+fn integrations() {
+    // Rows 31-36. Installs come from the admin API (no OAuth flow locally).
+    let sdk = Sdk::in_new_project("SDK integrations");
+    let installed = sdk.app.post(
         &format!("/api/v1/admin/projects/{}/integrations/slack", sdk.project),
         MASTER_KEY,
         json!({}),
@@ -394,8 +472,12 @@ fn every_sdk_method_answers_in_the_documented_shape() {
     );
     let disconnected = sdk.one(200, Method::DELETE, &sdk.p("/integrations/slack"), None);
     assert_eq!(disconnected["status"], "disconnected");
+}
 
-    // Webhooks (rows 37-44): the secret only in the create response.
+#[test]
+fn webhooks() {
+    // Rows 37-44: the secret only in the create response.
+    let sdk = Sdk::in_new_project("SDK webhooks");
     let webhook = sdk.one(
         201,
         Method::POST,
@@ -446,8 +528,10 @@ fn every_sdk_method_answers_in_the_documented_shape() {
         &[],
         "webhooks.delete",
     );
+}
 
-    // Forms (rows 45-51) and beacons (rows 52-57); archive and unarchive are bodiless POSTs.
+/// Creates a form as `forms.create` does; returns it.
+fn new_form(sdk: &Sdk) -> Value {
     let form = sdk.one(
         201,
         Method::POST,
@@ -455,6 +539,29 @@ fn every_sdk_method_answers_in_the_documented_shape() {
         Some(json!({"name": "Contact us"})),
     );
     assert_fields(&form, FORM_FIELDS, &[], "forms.create");
+    form
+}
+
+/// `archive` and `unarchive`, bodiless POSTs answering `{id, archived}`.
+#[track_caller]
+fn archive_and_unarchive(sdk: &Sdk, path: &str, kind: &str) {
+    let archived = sdk.one(200, Method::POST, &format!("{path}/archive"), None);
+    assert_fields(
+        &archived,
+        &["id", "archived"],
+        &[],
+        &format!("{kind}.archive"),
+    );
+    assert_eq!(archived["archived"], true);
+    let restored = sdk.one(200, Method::POST, &format!("{path}/unarchive"), None);
+    assert_eq!(restored["archived"], false);
+}
+
+#[test]
+fn forms() {
+    // Rows 45-51.
+    let sdk = Sdk::in_new_project("SDK forms");
+    let form = new_form(&sdk);
     for field in form["fields"].as_array().unwrap() {
         assert_fields(field, FORMFIELD_FIELDS, &[], "forms.create fields");
     }
@@ -478,7 +585,7 @@ fn every_sdk_method_answers_in_the_documented_shape() {
         &[],
         "forms.update",
     );
-    let submitted = app.send(
+    let submitted = sdk.app.send(
         Method::POST,
         &format!("/api/f/{form_id}"),
         &[("Content-Type", "application/json")],
@@ -488,12 +595,19 @@ fn every_sdk_method_answers_in_the_documented_shape() {
     let submissions = sdk.arr(&format!("{form_path}/submissions?limit=10"));
     assert_eq!(submissions.len(), 1);
     assert_fields(&submissions[0], SUBMISSION_FIELDS, &[], "forms.submissions");
+    archive_and_unarchive(&sdk, &form_path, "forms");
+}
 
+#[test]
+fn beacons() {
+    // Rows 52-57.
+    let sdk = Sdk::in_new_project("SDK beacons");
+    let form = new_form(&sdk);
     let beacon = sdk.one(
         201,
         Method::POST,
         &sdk.p("/beacons"),
-        Some(json!({"form_id": form_id})),
+        Some(json!({"form_id": form["id"]})),
     );
     assert_fields(&beacon, BEACON_FIELDS, &[], "beacons.create");
     let beacon_path = sdk.p(&format!("/beacons/{}", beacon["id"].as_str().unwrap()));
@@ -514,30 +628,5 @@ fn every_sdk_method_answers_in_the_documented_shape() {
         &[],
         "beacons.update",
     );
-    for (path, action) in [(&form_path, "forms"), (&beacon_path, "beacons")] {
-        let archived = sdk.one(200, Method::POST, &format!("{path}/archive"), None);
-        assert_fields(
-            &archived,
-            &["id", "archived"],
-            &[],
-            &format!("{action}.archive"),
-        );
-        assert_eq!(archived["archived"], true);
-        let restored = sdk.one(200, Method::POST, &format!("{path}/unarchive"), None);
-        assert_eq!(restored["archived"], false);
-    }
-
-    // The KB delete and the project delete come last: `{id, deleted: true}`.
-    assert_fields(
-        &sdk.one(200, Method::DELETE, &article_path, None),
-        &["id", "deleted"],
-        &[],
-        "kb.delete",
-    );
-    assert_fields(
-        &sdk.one(200, Method::DELETE, &project_path, None),
-        &["id", "deleted", "removed"],
-        &[],
-        "projects.delete",
-    );
+    archive_and_unarchive(&sdk, &beacon_path, "beacons");
 }

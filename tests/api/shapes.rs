@@ -1,5 +1,5 @@
-//! The field names of the wire objects of API.md §11, in the order the server renders them:
-//! one list per object, shared by the area tests and the SDK compatibility walk.
+//! The field names of the wire objects of the OpenAPI document, in the order the server renders
+//! them: one list per object, shared by the area tests and the SDK compatibility walk.
 
 pub const CONVERSATION_FIELDS: &[&str] = &[
     "id",
@@ -145,7 +145,7 @@ pub const DELIVERY_FIELDS: &[&str] = &[
     "created_at",
 ];
 
-/// API.md §11.7's three, and why nothing was delivered (docs/webhooks.md).
+/// the OpenAPI document's three, and why nothing was delivered (docs/webhooks.md).
 pub const TEST_RESULT_FIELDS: &[&str] = &[
     "delivered",
     "status_code",

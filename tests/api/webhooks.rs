@@ -1,5 +1,6 @@
-//! Webhooks: API.md §8 rows 37-44, §9.11, §11.7. Delivery records are written beneath the API
-//! here, as the dispatcher writes them; webhook_delivery.rs sends to a real receiver.
+//! Webhooks: its endpoints (OpenAPI document), docs/api/webhooks.md, the OpenAPI document. Delivery
+//! records are written beneath the API here, as the dispatcher writes them; webhook_delivery.rs
+//! sends to a real receiver.
 
 use std::ops::ControlFlow;
 
@@ -602,7 +603,7 @@ fn setting_status_active_resets_failure_count() {
     let p = app.project("Main");
     let id = id_of(&new_webhook(&app, &p, json!(["*"])));
     let path = webhook(&p, &id);
-    // Delivery would do this: failures counted, then auto-disabled (API.md §10.4).
+    // Delivery would do this: failures counted, then auto-disabled (docs/api/webhooks.md).
     let fail = |count: u32, status: WebhookStatus| {
         let id = id.clone();
         in_project(&app, &p, move |tx, scope, _| {

@@ -1,4 +1,4 @@
-//! Widget config: API.md §8 rows 23-24, §9.6, §11.10.
+//! Widget config: its endpoints (OpenAPI document), docs/api/README.md, the OpenAPI document.
 
 use serde_json::{Value, json};
 

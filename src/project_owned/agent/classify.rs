@@ -1,5 +1,5 @@
-//! A deterministic keyword classifier for `agent/classify` (result shape: API.md §9.7 OPEN). It
-//! reads the subject and the customer's messages; the same conversation always classifies the
+//! A deterministic keyword classifier for `agent/classify` (result shape: docs/api/agent.md OPEN).
+//! It reads the subject and the customer's messages; the same conversation always classifies the
 //! same way, with or without a model provider.
 
 use std::collections::BTreeSet;

@@ -1,4 +1,5 @@
-//! The widget config: API.md §8 rows 23-24. One per project, with defaults until first written.
+//! A project's configurations (`…/widget/config`, `…/agent/config`): one pair of handlers for
+//! every `ProjectConfig`, read with GET and merged into with PATCH.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
@@ -8,22 +9,21 @@ use crate::api::idempotency::body_of;
 use crate::api::scoped::InProject;
 use crate::api::{State, ok};
 use crate::error::ApiResult;
-use crate::project_owned::Kind;
-use crate::project_owned::widget::{self, WidgetConfig, WidgetUpdate};
+use crate::project_owned::singleton::ProjectConfig;
 
-pub async fn get_config(
+pub async fn get<K: ProjectConfig>(
     auth: Auth,
     project_id: web::Path<String>,
     state: State,
 ) -> ApiResult<HttpResponse> {
     let config = InProject::new(&auth, project_id.into_inner())
-        .look_up(&state, widget::get)
+        .look_up(&state, |rx, scope| K::read(rx, scope))
         .await?;
-    Ok(ok(config.view()))
+    Ok(ok(config))
 }
 
-/// Merges the body into the config and answers the whole config.
-pub async fn update_config(
+/// Merges the body into the configuration and answers the whole of it.
+pub async fn update<K: ProjectConfig>(
     auth: Auth,
     project_id: web::Path<String>,
     body: JsonBody,
@@ -31,14 +31,14 @@ pub async fn update_config(
 ) -> ApiResult<HttpResponse> {
     let project = InProject::checked(&state, &auth, project_id.into_inner()).await?;
     let (body, idempotent) = auth.read_body(body).await?;
-    let input = WidgetUpdate::from_json(body)?;
+    let input = K::parse_update(body)?;
     project
         .answer(
             &state,
             idempotent,
             StatusCode::OK,
-            |config: &WidgetConfig| body_of(&config.view()),
-            move |tx, scope, actor| widget::update(tx, scope, actor, input),
+            body_of::<K::View>,
+            move |tx, scope, actor| K::update(tx, scope, actor, input),
         )
         .await
 }
