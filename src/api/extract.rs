@@ -43,6 +43,8 @@ const MAX_RATE_LIMITED: usize = 100_000;
 
 /// How often `last_used_at` is written for one key, at most.
 const LAST_USED_RESOLUTION: Duration = Duration::from_secs(60);
+/// Keys whose last use is remembered before the stale ones are dropped.
+const MAX_KEY_TOUCHES: usize = 10_000;
 
 /// What every handler shares.
 pub struct AppState {
@@ -132,6 +134,11 @@ impl AppState {
                 .is_some_and(|t| now.duration_since(*t) < LAST_USED_RESOLUTION)
             {
                 return;
+            }
+            // A touch older than the resolution no longer holds anything back: drop those
+            // before the map outgrows the keys in use (revoked keys would pile up otherwise).
+            if touches.len() >= MAX_KEY_TOUCHES {
+                touches.retain(|_, t| now.duration_since(*t) < LAST_USED_RESOLUTION);
             }
             touches.insert(key.id.clone(), now);
         }

@@ -1,6 +1,6 @@
 //! The public browser endpoints of docs/api/forms-and-beacons.md (issue #26): a form's schema, a
 //! beacon's config, and the submit path under both names; their CORS by the object's
-//! `allowed_origins`, their rate limit per client address, and the documented embedded form, served
+//! `allowed_origins`, their rate limit per client address, and the README's embedded form, served
 //! and submitted the way a browser would.
 
 use std::io::{BufRead, BufReader, Write};
@@ -472,15 +472,15 @@ fn public_reads_are_rate_limited_per_address() {
     assert_eq!(app.get(&pp(&p, "/forms"), &app.admin_key).status, 200);
 }
 
-/// docs/api/forms-and-beacons.md embeds docs/examples/embedded-form.html verbatim. A page serves
+/// README's forms section embeds docs/examples/embedded-form.html verbatim. A page serves
 /// it, and the test does what its script does: fetch the schema, fill the fields, post them.
 #[test]
-fn the_documented_embedded_form_works_as_served() {
+fn the_readme_embedded_form_works_as_served() {
     let snippet = include_str!("../../docs/examples/embedded-form.html");
-    let page = include_str!("../../docs/api/forms-and-beacons.md");
+    let readme = include_str!("../../README.md");
     assert!(
-        page.contains(&format!("```html\n{snippet}```\n")),
-        "docs/api/forms-and-beacons.md must include docs/examples/embedded-form.html verbatim"
+        readme.contains(&format!("```html\n{snippet}```\n")),
+        "README must include docs/examples/embedded-form.html verbatim"
     );
     // The requests below are the script's own.
     for call in [
