@@ -133,7 +133,8 @@ fn start_server(data_dir: &Path) -> Server {
         .expect("rogeriq serve starts");
     let stdout = child.stdout.take().expect("stdout");
     let (mut org_id, mut key) = (String::new(), String::new());
-    for line in BufReader::new(stdout).lines() {
+    let mut lines = BufReader::new(stdout).lines();
+    for line in lines.by_ref() {
         let line = line.expect("banner line");
         let mut words = line.split_whitespace();
         match (words.next(), words.next(), words.next()) {
@@ -146,6 +147,8 @@ fn start_server(data_dir: &Path) -> Server {
         }
     }
     assert!(!key.is_empty(), "the server printed no banner");
+    // Read the rest of the banner too, as a terminal would: the server's stdout stays open.
+    std::thread::spawn(move || lines.for_each(drop));
     let server = Server {
         child,
         base: format!("http://127.0.0.1:{port}"),

@@ -1,4 +1,4 @@
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::pin::Pin;
 use std::process::ExitCode;
 use std::task::Poll;
@@ -214,7 +214,14 @@ fn serve(flags: &Flags) -> ExitCode {
         }
     };
     if let Some(first) = &launched.bootstrap {
-        println!("{}", first.banner(launched.addr));
+        // A closed or full standard output must not stop a server that is already serving
+        // (println! would panic): the banner is then lost, and the log says so.
+        let mut stdout = std::io::stdout().lock();
+        if let Err(err) =
+            writeln!(stdout, "{}", first.banner(launched.addr)).and_then(|()| stdout.flush())
+        {
+            tracing::error!(error = %err, "the first-start banner could not be printed: mint a new admin key with the master key");
+        }
     }
     let mut server = launched.server;
     let result = actix_web::rt::System::new().block_on(async {
