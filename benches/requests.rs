@@ -14,7 +14,10 @@
 //! - the rate limiter alone, in process: its cost per request without HTTP;
 //! - then the store at scale (`scale/mod.rs`): the project cascade, the server's memory under
 //!   load and its restart time, over stores of a million records and more (at smoke size, a
-//!   few thousand). `cargo bench --bench requests -- http` (or `-- scale`) runs one part.
+//!   few thousand);
+//! - then the PostgreSQL backend (`postgres.rs`), beside PostgreSQL's own ceiling measured by
+//!   pgbench in the same run. `cargo bench --bench requests -- http` (or `-- scale`, or
+//!   `-- postgres`) runs one part.
 //!
 //! wrk runs out of process on the same machine, so it takes CPU from the server as it does
 //! from the ceiling; the shares compare like with like. `cargo bench --bench requests` (or
@@ -29,7 +32,7 @@ use std::time::Instant;
 use actix_web::dev::ServerHandle;
 use actix_web::{App, HttpResponse, HttpServer, web};
 use reqwest::blocking::Client;
-use rogeriq::config::{Settings, TierLimits};
+use rogeriq::config::{Settings, StoreBackend, TierLimits};
 use rogeriq::project_owned::webhook_dispatch::Dispatcher;
 use rogeriq::rate_limit::{Bucket, RateLimiter};
 use rogeriq::server::{self, Options};
@@ -37,6 +40,10 @@ use rogeriq::store::Store;
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
+#[allow(dead_code)]
+#[path = "../tests/api/pg_cluster.rs"]
+mod pg_cluster;
+mod postgres;
 mod scale;
 
 /// Conversations made on each server before the reads.
@@ -82,7 +89,7 @@ fn main() {
     let full = std::env::args().any(|a| a == "--bench");
     // `cargo bench --bench requests -- http` (or `-- scale`) runs one part of the table.
     let only = |part: &str| {
-        let parts = ["http", "scale"];
+        let parts = ["http", "scale", "postgres"];
         let chosen: Vec<String> = std::env::args()
             .filter(|a| parts.contains(&a.as_str()))
             .collect();
@@ -99,6 +106,9 @@ fn main() {
     }
     if only("scale") {
         scale_rows(full, seconds, wrk_found);
+    }
+    if only("postgres") {
+        postgres::rows(full, seconds, wrk_found);
     }
 }
 
@@ -264,12 +274,21 @@ fn start_ceiling() -> Ceiling {
 /// Starts a server with limiting `enabled`; its tiers are far above what the bench sends, so
 /// every request is counted and none refused. Makes a project with `SEEDED` conversations.
 fn start(enabled: bool) -> Target {
+    start_on(enabled, None)
+}
+
+/// `start` on the PostgreSQL database at `postgres_url`, if given.
+fn start_on(enabled: bool, postgres_url: Option<&str>) -> Target {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut settings = Settings {
         listen: "127.0.0.1:0".into(),
         data_dir: dir.path().to_path_buf(),
         ..Settings::default()
     };
+    if let Some(url) = postgres_url {
+        settings.store.backend = StoreBackend::Postgres;
+        settings.store.postgres_url = url.to_string();
+    }
     let huge = 1_000_000_000;
     settings.rate_limit.enabled = enabled;
     settings.rate_limit.tiers = TierLimits {

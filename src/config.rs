@@ -247,10 +247,19 @@ impl From<AllowedOrigin> for String {
     }
 }
 
-/// `[store]`: the data file.
+/// `[store]`: where the data lives, and how much a list page may read.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct StoreSettings {
+    /// `redb`: one file in `data_dir`, one server. `postgres`: a PostgreSQL database that
+    /// several servers share (docs/scaling.md); `data_dir` then holds no data.
+    pub backend: StoreBackend,
+    /// The PostgreSQL database with `backend = "postgres"`: a libpq-style URL such as
+    /// `postgres://rogeriq@127.0.0.1:5432/rogeriq` or `postgres://rogeriq@/rogeriq?host=/run/postgresql`.
+    /// The password may come from the URL or from `PGPASSWORD`; it is never logged.
+    pub postgres_url: String,
+    /// The most connections this server opens to PostgreSQL.
+    pub postgres_pool: u64,
     /// Memory for redb's page cache, in MiB. redb's own default (1 GiB) would let a large
     /// store's hot pages fill the server's memory; 64 keeps the whole process near 128 MB.
     pub cache_mb: u64,
@@ -268,9 +277,20 @@ pub struct StoreSettings {
 /// intersection of every index a filter walks, so that every page moves its cursor on.
 pub const MIN_LIST_SCAN_BUDGET: u64 = 64;
 
+/// Which store holds the data.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreBackend {
+    Redb,
+    Postgres,
+}
+
 impl Default for StoreSettings {
     fn default() -> Self {
         StoreSettings {
+            backend: StoreBackend::Redb,
+            postgres_url: String::new(),
+            postgres_pool: 16,
             cache_mb: 64,
             list_scan_budget: 1000,
             min_free_mb: 64,
@@ -279,6 +299,20 @@ impl Default for StoreSettings {
 }
 
 impl StoreSettings {
+    fn validate(&self) -> Result<(), String> {
+        if self.backend == StoreBackend::Postgres && self.postgres_url.trim().is_empty() {
+            return Err(
+                "store.backend is \"postgres\" but store.postgres_url is empty: name the \
+                 database, e.g. postgres://rogeriq@127.0.0.1:5432/rogeriq"
+                    .into(),
+            );
+        }
+        if self.postgres_pool == 0 {
+            return Err("store.postgres_pool must be at least 1".into());
+        }
+        Ok(())
+    }
+
     pub fn cache_bytes(&self) -> usize {
         // Past what a `usize` holds, the cache is as large as this machine can address.
         usize::try_from(self.cache_mb.saturating_mul(1024 * 1024)).unwrap_or(usize::MAX)
@@ -543,7 +577,7 @@ impl Default for Settings {
 #[derive(Debug, Default, clap::Args, Serialize)]
 pub struct Flags {
     /// TOML settings file (see config.toml.example).
-    #[arg(long, env = "ROGERIQ_CONFIG")]
+    #[arg(long, env = CONFIG_ENV)]
     #[serde(skip)]
     pub config: Option<PathBuf>,
     /// Address to bind, host:port (port 0 picks a free port).
@@ -577,6 +611,8 @@ pub struct Flags {
 }
 
 pub const ENV_PREFIX: &str = "ROGERIQ_";
+/// The variable of `--config`, the one `ROGERIQ_*` variable that is no settings key.
+const CONFIG_ENV: &str = "ROGERIQ_CONFIG";
 const MIN_MASTER_KEY_CHARS: usize = 16;
 
 /// One settings key, read off the defaults: its path (`["rate_limit", "window_secs"]`) and
@@ -640,6 +676,31 @@ impl Key {
     }
 }
 
+/// Refuses a `ROGERIQ_*` variable among `names` that names no setting, as an unknown key of
+/// the file is refused: the error names it and the known variable closest to it, so that a
+/// typo (`ROGERIQ_STORE_BAKEND`) does not start a server on settings it did not mean.
+pub fn check_environment(names: impl IntoIterator<Item = String>) -> Result<(), String> {
+    let known: Vec<String> = Settings::keys()
+        .iter()
+        .map(Key::env_var)
+        .chain([CONFIG_ENV.to_string()])
+        .collect();
+    for name in names {
+        if !name.starts_with(ENV_PREFIX) || known.contains(&name) {
+            continue;
+        }
+        let closest = known
+            .iter()
+            .min_by_key(|known| strsim::levenshtein(&name, known))
+            .map_or(String::new(), |k| format!("; did you mean {k}?"));
+        return Err(format!(
+            "unknown environment variable {name}: it names no setting{closest} \
+             (`rogeriq serve --help` lists them)"
+        ));
+    }
+    Ok(())
+}
+
 /// Where a setting's effective value came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Origin {
@@ -691,6 +752,15 @@ fn shown(key: &Key, value: serde_json::Value) -> serde_json::Value {
 }
 
 impl Settings {
+    /// The settings of this process: `flags`, its `ROGERIQ_*` variables (an unknown one is
+    /// refused) and the file they name.
+    pub fn load_from_process(flags: &Flags) -> Result<Settings, String> {
+        check_environment(
+            std::env::vars_os().map(|(name, _)| name.to_string_lossy().into_owned()),
+        )?;
+        Settings::load(flags, |k| std::env::var(k).ok())
+    }
+
     /// Merges the layers. `env` looks up one environment variable; only the settings' own
     /// variables are looked up, by their exact names.
     pub fn load(flags: &Flags, env: impl Fn(&str) -> Option<String>) -> Result<Settings, String> {
@@ -786,6 +856,7 @@ impl Settings {
                 self.log_level
             )
         })?;
+        self.store.validate()?;
         self.rate_limit.check()?;
         self.webhooks.validate()?;
         self.metrics.validate()?;
@@ -1173,6 +1244,41 @@ mod tests {
         let (_dir, flags) = config_file("lisen = \"x\"\n");
         let err = Settings::load(&flags, no_env).unwrap_err();
         assert!(err.contains("lisen"), "{err}");
+    }
+
+    #[test]
+    fn unknown_variables_are_refused_naming_the_closest_known_one() {
+        let names = |names: &[&str]| names.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+        let err = check_environment(names(&["PATH", "ROGERIQ_STORE_BAKEND"])).unwrap_err();
+        assert!(err.contains("ROGERIQ_STORE_BAKEND"), "{err}");
+        assert!(err.contains("did you mean ROGERIQ_STORE_BACKEND?"), "{err}");
+        let known = names(&[
+            "ROGERIQ_CONFIG",
+            "ROGERIQ_MASTER_KEY",
+            "ROGERIQ_STORE_POSTGRES_URL",
+            "ROGERIQ_RATE_LIMIT_TIERS_PRO",
+            "RIQ_API_KEY",
+            "HOME",
+        ]);
+        assert_eq!(check_environment(known), Ok(()));
+    }
+
+    #[test]
+    fn a_postgres_store_needs_its_url() {
+        let env = |k: &str| (k == "ROGERIQ_STORE_BACKEND").then(|| "postgres".to_string());
+        let err = Settings::load(&Flags::default(), env).unwrap_err();
+        assert!(
+            err.starts_with("ROGERIQ_STORE_BACKEND: store.backend is \"postgres\""),
+            "{err}"
+        );
+        let env = |k: &str| match k {
+            "ROGERIQ_STORE_BACKEND" => Some("postgres".to_string()),
+            "ROGERIQ_STORE_POSTGRES_URL" => Some("postgres://r@/db?host=/run/postgresql".into()),
+            _ => None,
+        };
+        let settings = Settings::load(&Flags::default(), env).unwrap();
+        assert_eq!(settings.store.backend, StoreBackend::Postgres);
+        assert_eq!(settings.store.postgres_pool, 16);
     }
 
     #[test]

@@ -70,6 +70,9 @@ error_codes! {
     /// 507, a WebDAV status): one status for every "retry later" of the store, which clients
     /// and load balancers already know.
     StorageUnavailable = ("STORAGE_UNAVAILABLE", 503),
+    /// A write kept conflicting with concurrent writes on a shared database (PostgreSQL): it
+    /// was tried about ten times and nothing of it was written; retry after `retry_after`.
+    ServiceUnavailable = ("SERVICE_UNAVAILABLE", 503),
 }
 
 /// One invalid field of a request: `path` joins nested keys and indexes with dots.
@@ -88,6 +91,19 @@ impl Issue {
     }
 }
 
+/// An error's text followed by its sources', one after the other: the whole chain on one line,
+/// for a log line or an operator's message (never a client's).
+pub fn with_sources(err: &(dyn Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
 /// An underlying error, boxed so that any layer's error type fits.
 pub type Cause = Box<dyn Error + Send + Sync + 'static>;
 
@@ -96,8 +112,8 @@ pub struct ApiError {
     code: ErrorCode,
     message: Cow<'static, str>,
     issues: Vec<Issue>,
-    /// For `RATE_LIMITED` and `STORAGE_UNAVAILABLE`: whole seconds until a retry can succeed
-    /// (API.md §5.1, §7.2).
+    /// For `RATE_LIMITED`, `STORAGE_UNAVAILABLE` and `SERVICE_UNAVAILABLE`: whole seconds
+    /// until a retry can succeed (API.md §5.1, §7.2).
     retry_after: Option<u64>,
     /// What went wrong inside, for the log only; never rendered to the client.
     internal: Option<Internal>,
@@ -115,6 +131,9 @@ pub type ApiResult<T> = Result<T, ApiError>;
 /// The `Retry-After` of `STORAGE_UNAVAILABLE`: short, since a refusal costs the server nothing
 /// and the store retries on its own (its reopen backoff is capped at 30 s).
 pub const STORAGE_RETRY_AFTER_SECS: u64 = 5;
+
+/// The `Retry-After` of `SERVICE_UNAVAILABLE`: conflicts pass within milliseconds.
+pub const CONFLICT_RETRY_AFTER_SECS: u64 = 1;
 
 impl ApiError {
     pub fn new(code: ErrorCode, message: impl Into<Cow<'static, str>>) -> Self {
@@ -143,6 +162,18 @@ impl ApiError {
             ..ApiError::new(
                 ErrorCode::StorageUnavailable,
                 "The server cannot store data right now; retry later",
+            )
+        }
+    }
+
+    /// 503 `SERVICE_UNAVAILABLE`: a write kept conflicting with concurrent ones and was given
+    /// up; nothing of it was written.
+    pub fn service_unavailable() -> Self {
+        ApiError {
+            retry_after: Some(CONFLICT_RETRY_AFTER_SECS),
+            ..ApiError::new(
+                ErrorCode::ServiceUnavailable,
+                "The service is unavailable for a moment; retry shortly",
             )
         }
     }

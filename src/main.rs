@@ -7,6 +7,7 @@ use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use rogeriq::config::{Flags, LogFormat, Settings};
 use rogeriq::mcp::stdio;
 use rogeriq::server::{self, Options};
+use rogeriq::store::Location;
 
 mod cli;
 mod ops;
@@ -190,7 +191,7 @@ fn init_logging(settings: &Settings) {
 }
 
 fn serve(flags: &Flags) -> ExitCode {
-    let settings = match Settings::load(flags, |k| std::env::var(k).ok()) {
+    let settings = match Settings::load_from_process(flags) {
         Ok(settings) => settings,
         Err(err) => {
             eprintln!("rogeriq: {err}");
@@ -199,7 +200,7 @@ fn serve(flags: &Flags) -> ExitCode {
     };
     init_logging(&settings);
 
-    let data_file = settings.data_file();
+    let store = Location::of(&settings);
     let launched = match server::launch(
         settings,
         Options {
@@ -209,7 +210,7 @@ fn serve(flags: &Flags) -> ExitCode {
         Ok(launched) => launched,
         Err(err) => {
             eprintln!("rogeriq: {err}");
-            return ExitCode::FAILURE;
+            return ExitCode::from(err.exit_code());
         }
     };
     if let Some(first) = &launched.bootstrap {
@@ -231,7 +232,7 @@ fn serve(flags: &Flags) -> ExitCode {
         {
             return result;
         }
-        tracing::info!(addr = %launched.addr, data_file = %data_file.display(), "listening");
+        tracing::info!(addr = %launched.addr, store = %store, "listening");
         server.await
     });
     server::close(launched.dispatcher, launched.store);

@@ -4,6 +4,8 @@
 //! that already exist elsewhere (the writer's queue, the data file's size, record counts) are
 //! read when scraped and passed to [`Metrics::render`].
 
+use std::sync::Mutex;
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use prometheus_client::encoding::{EncodeLabelSet, prometheus_text};
@@ -71,18 +73,32 @@ fn batch_histogram() -> Histogram {
 /// What the store looks like when scraped.
 #[derive(Debug, Default)]
 pub struct StoreSnapshot {
-    /// Jobs waiting for the writer thread.
+    /// Jobs waiting for the writer thread (PostgreSQL: for a connection).
     pub queue_depth: u64,
     /// Bytes of the data file.
     pub file_bytes: u64,
     /// Records by kind: the project-owned kinds by their plural, and the org-owned ones.
     pub records: Vec<(&'static str, u64)>,
+    /// The connection pool, where the store has one (PostgreSQL).
+    pub pool: Option<PoolSnapshot>,
     /// Whether the store commits writes now.
     pub writable: bool,
     /// Commits that failed on storage since the start.
     pub failed_commits: u64,
     /// Attempts to reopen the store (or reconnect) after a failure since the start.
     pub reopen_attempts: u64,
+}
+
+/// A PostgreSQL store's connection pool and conflicts, as the store counts them.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct PoolSnapshot {
+    /// Connections the pool may open, and those open now.
+    pub max_size: u64,
+    pub size: u64,
+    /// Time operations spent waiting for a connection, in total.
+    pub wait_seconds: f64,
+    /// Write operations run again after a serialization failure or a deadlock.
+    pub serialization_retries: u64,
 }
 
 pub struct Metrics {
@@ -100,6 +116,13 @@ pub struct Metrics {
     webhook_attempts: Family<OutcomeLabels, Counter>,
     rate_limited: Family<TierLabels, Counter>,
     audit_expired: Counter,
+    pool_max_connections: Gauge,
+    pool_connections: Gauge,
+    pool_wait_seconds: Counter<f64, AtomicU64>,
+    serialization_retries: Counter,
+    /// Held while the counters above catch up with the store's: two scrapes at once must not
+    /// both add the same difference.
+    pool_sync: Mutex<()>,
     idempotent_replays: Counter,
     idempotency_conflicts: Counter,
 }
@@ -127,6 +150,11 @@ impl Metrics {
             webhook_attempts: Family::default(),
             rate_limited: Family::default(),
             audit_expired: Counter::default(),
+            pool_max_connections: Gauge::default(),
+            pool_connections: Gauge::default(),
+            pool_wait_seconds: Counter::default(),
+            serialization_retries: Counter::default(),
+            pool_sync: Mutex::new(()),
             idempotent_replays: Counter::default(),
             idempotency_conflicts: Counter::default(),
         };
@@ -213,6 +241,26 @@ impl Metrics {
             metrics.audit_expired.clone(),
         );
         registry.register(
+            "store_pool_max_connections",
+            "Connections this server may open to PostgreSQL (0 on redb)",
+            metrics.pool_max_connections.clone(),
+        );
+        registry.register(
+            "store_pool_connections",
+            "Connections to PostgreSQL open now (0 on redb)",
+            metrics.pool_connections.clone(),
+        );
+        registry.register(
+            "store_pool_wait_seconds",
+            "Time store operations waited for a PostgreSQL connection, in total",
+            metrics.pool_wait_seconds.clone(),
+        );
+        registry.register(
+            "store_serialization_retries",
+            "PostgreSQL write transactions run again after a serialization failure or a deadlock",
+            metrics.serialization_retries.clone(),
+        );
+        registry.register(
             "idempotent_replays",
             "Write requests answered with the stored response of an earlier one with the same Idempotency-Key",
             metrics.idempotent_replays.clone(),
@@ -288,6 +336,20 @@ impl Metrics {
                 .get_or_create(&KindLabels { kind })
                 .set(gauge_value(*count));
         }
+        if let Some(pool) = &store.pool {
+            self.pool_max_connections.set(gauge_value(pool.max_size));
+            self.pool_connections.set(gauge_value(pool.size));
+            // The store counts these itself; the counters catch up with it.
+            let _turn = self.pool_sync.lock();
+            let waited = pool.wait_seconds - self.pool_wait_seconds.get();
+            if waited > 0.0 {
+                self.pool_wait_seconds.inc_by(waited);
+            }
+            let retries = pool
+                .serialization_retries
+                .saturating_sub(self.serialization_retries.get());
+            self.serialization_retries.inc_by(retries);
+        }
         let mut text = String::new();
         // Writing to a `String` cannot fail.
         let _ = prometheus_text::encode(&mut text, &self.registry);
@@ -337,6 +399,12 @@ mod tests {
             queue_depth: 2,
             file_bytes: 4096,
             records: vec![("conversations", 7)],
+            pool: Some(PoolSnapshot {
+                max_size: 16,
+                size: 3,
+                wait_seconds: 0.5,
+                serialization_retries: 4,
+            }),
             writable: false,
             failed_commits: 3,
             reopen_attempts: 2,
@@ -353,6 +421,22 @@ mod tests {
         );
         assert!(
             text.contains("rogeriq_rate_limited_total{tier=\"starter\"} 1\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("rogeriq_store_pool_max_connections 16\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("rogeriq_store_pool_connections 3\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("rogeriq_store_pool_wait_seconds_total 0.5\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("rogeriq_store_serialization_retries_total 4\n"),
             "{text}"
         );
         assert!(text.contains("rogeriq_store_writable 0\n"), "{text}");

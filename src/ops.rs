@@ -14,7 +14,7 @@
 //! holds the file.
 
 use std::fs::{self, OpenOptions};
-use std::io::BufWriter;
+use std::io::{BufWriter, Write};
 use std::net::SocketAddr;
 use std::path::{Component, Path, PathBuf};
 use std::process::ExitCode;
@@ -23,12 +23,12 @@ use std::time::Duration;
 use clap::{Args, Subcommand};
 use reqwest::Method;
 use rogeriq::admin_socket;
-use rogeriq::config::{Flags, Origin, Settings};
+use rogeriq::config::{Flags, Origin, Settings, StoreBackend};
 use rogeriq::error::ApiError;
-use rogeriq::project_owned::export::export_org;
+use rogeriq::project_owned::export::{Exported, export_org};
 use rogeriq::server;
-use rogeriq::store::OpenError;
 use rogeriq::store::backup::{self, ReadSource, RestoreError};
+use rogeriq::store::{Limits, Location, OpenError, Store, postgres};
 use serde_json::json;
 
 use crate::cli::client::{Api, Credential};
@@ -159,7 +159,7 @@ fn settings(flags: &StoreFlags, listen: Option<&str>) -> Result<Settings, ExitCo
         listen: listen.map(str::to_string),
         ..Flags::default()
     };
-    Settings::load(&flags, |k| std::env::var(k).ok()).map_err(|err| {
+    Settings::load_from_process(&flags).map_err(|err| {
         eprintln!("rogeriq: {err}");
         ExitCode::from(EXIT_SETTINGS)
     })
@@ -184,12 +184,20 @@ fn done(summary: serde_json::Value) -> ExitCode {
     ExitCode::SUCCESS
 }
 
+/// `backup` and `restore` of a PostgreSQL store: refused, pointing to PostgreSQL's tools.
+fn refuse_postgres(settings: &Settings) -> Option<ExitCode> {
+    (settings.store.backend == StoreBackend::Postgres).then(|| fail(postgres::BACKUP_REFUSED))
+}
+
 /// `rogeriq backup --to FILE`: one snapshot of the store, whether or not a server holds it.
 pub fn backup(args: &BackupArgs) -> ExitCode {
     let settings = match settings(&args.store, args.server.listen.as_deref()) {
         Ok(settings) => settings,
         Err(code) => return code,
     };
+    if let Some(refused) = refuse_postgres(&settings) {
+        return refused;
+    }
     match ReadSource::open(&settings.data_file()) {
         Ok(source) => match source.backup_to(&args.to) {
             Ok(info) => done(json!(info)),
@@ -377,6 +385,9 @@ pub fn restore(args: &RestoreArgs) -> ExitCode {
         Ok(settings) => settings,
         Err(code) => return code,
     };
+    if let Some(refused) = refuse_postgres(&settings) {
+        return refused;
+    }
     if server_answers(&settings.data_dir) {
         eprintln!(
             "rogeriq: a rogeriq server is running on {} (it answers on its admin socket); the \
@@ -403,6 +414,22 @@ pub fn export(args: &ExportArgs) -> ExitCode {
         Ok(settings) => settings,
         Err(code) => return code,
     };
+    if settings.store.backend == StoreBackend::Postgres {
+        // Servers may use the database meanwhile: one snapshot of it is read directly.
+        let store = match Store::open_at(&Location::of(&settings), Limits::default()) {
+            Ok(store) => store,
+            Err(err @ OpenError::Refused(_)) => {
+                eprintln!("rogeriq: {err}");
+                return ExitCode::from(EXIT_SETTINGS);
+            }
+            Err(err) => return fail(err),
+        };
+        let exited = write_export(&Exporting::Database(&store), org, args.out.as_deref(), None);
+        if let Err(err) = store.close(Duration::from_secs(5)) {
+            eprintln!("rogeriq: warning: {err}");
+        }
+        return exited;
+    }
     // Beside a running server, its backup is read, then removed when `by_server` drops.
     let (source, by_server) = match ReadSource::open(&settings.data_file()) {
         Ok(source) => (source, None),
@@ -418,18 +445,46 @@ pub fn export(args: &ExportArgs) -> ExitCode {
         }
         Err(err) => return fail(err),
     };
-    match &args.out {
+    let server = by_server.as_ref().map(|made| made.server.as_str());
+    write_export(&Exporting::File(&source), org, args.out.as_deref(), server)
+}
+
+/// What `export` reads: a redb file, or a PostgreSQL database.
+enum Exporting<'a> {
+    File(&'a ReadSource),
+    Database(&'a Store),
+}
+
+impl Exporting<'_> {
+    /// The organisation's export, read in one snapshot, written to `out`.
+    fn export(&self, org: &str, out: &mut dyn Write) -> Result<Exported, ApiError> {
+        match self {
+            Exporting::File(source) => source.read(|rx| export_org(rx, org, out)),
+            Exporting::Database(store) => store.read_blocking(|rx| export_org(rx, org, out)),
+        }
+    }
+}
+
+/// Writes the export to stdout, or to the file `out` with a summary on stdout (naming the
+/// `server` whose backup was read, if any).
+fn write_export(
+    source: &Exporting<'_>,
+    org: &str,
+    out: Option<&Path>,
+    server: Option<&str>,
+) -> ExitCode {
+    match out {
         None => {
             let mut out = BufWriter::new(std::io::stdout().lock());
-            match source.read(|rx| export_org(rx, org, &mut out)) {
+            match source.export(org, &mut out) {
                 Ok(_) => ExitCode::SUCCESS,
                 Err(err) => fail(describe(&err)),
             }
         }
-        Some(path) => match export_to_file(&source, org, path) {
+        Some(path) => match export_to_file(source, org, path) {
             Ok(mut summary) => {
-                if let Some(made) = &by_server {
-                    summary["server"] = json!(made.server);
+                if let Some(server) = server {
+                    summary["server"] = json!(server);
                 }
                 done(summary)
             }
@@ -442,7 +497,7 @@ pub fn export(args: &ExportArgs) -> ExitCode {
 }
 
 fn export_to_file(
-    source: &ReadSource,
+    source: &Exporting<'_>,
     org: &str,
     path: &Path,
 ) -> Result<serde_json::Value, String> {
@@ -455,9 +510,7 @@ fn export_to_file(
         .open(path)
         .map_err(|err| format!("cannot write {}: {err}", path.display()))?;
     let mut out = BufWriter::new(file);
-    let exported = source
-        .read(|rx| export_org(rx, org, &mut out))
-        .map_err(|err| describe(&err))?;
+    let exported = source.export(org, &mut out).map_err(|err| describe(&err))?;
     out.into_inner()
         .map_err(|err| err.to_string())?
         .sync_all()

@@ -33,7 +33,7 @@ use crate::outbound;
 use crate::project_owned::registry;
 use crate::project_owned::webhook_dispatch::Dispatcher;
 use crate::rate_limit::Tier;
-use crate::store::{Limits, OpenError, SimulatedDisk, Store, warn_if_others_can_access};
+use crate::store::{Limits, Location, OpenError, SimulatedDisk, Store, warn_if_others_can_access};
 
 /// How long in-flight requests may take to finish after a shutdown signal.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
@@ -162,6 +162,17 @@ impl fmt::Display for StartError {
     }
 }
 
+impl StartError {
+    /// The process's exit status: 2 for settings or a database that forbid starting (as for
+    /// settings that do not load), 1 for anything else.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            StartError::Store(OpenError::Refused(_)) => 2,
+            _ => 1,
+        }
+    }
+}
+
 impl std::error::Error for StartError {}
 
 /// Builds the app from settings: binds the listener, creates the data folder, opens the
@@ -201,7 +212,7 @@ fn launch_with(
         min_free_bytes: settings.store.min_free_bytes(),
     };
     let store = match disk {
-        None => Store::open_with(&settings.data_file(), limits),
+        None => Store::open_at(&Location::of(&settings), limits),
         Some(disk) => Store::open_on(disk, limits),
     }
     .map_err(StartError::Store)?;

@@ -55,24 +55,29 @@ impl Named {
     }
 
     /// Whether the object exists and lets a page at `origin` read its answers. Point reads of
-    /// a few keys, run inline like a GET by id; a failed read allows nothing (the handler then
-    /// meets the same failure and answers it).
-    pub fn allows(&self, state: &AppState, origin: &HeaderValue) -> bool {
-        let Ok(origin) = origin.to_str() else {
+    /// a few keys, looked up like a GET by id (`Store::look_up`: inline on redb, never a wait
+    /// for a round trip on the worker); a failed read allows nothing (the handler then meets
+    /// the same failure and answers it).
+    pub async fn allows(self, state: &AppState, origin: &HeaderValue) -> bool {
+        let Ok(origin) = origin.to_str().map(str::to_string) else {
             return false;
         };
-        let found = state.store.read_blocking(|rx| {
-            Ok(match self {
-                Named::Form(id) => {
-                    find_public::<Form>(rx, id)?.map(|(_, f)| f.allows_origin(Some(origin)))
-                }
-                Named::FormIdOrSlug(id_or_slug) => form::find_public_form(rx, id_or_slug)?
-                    .map(|(_, f)| f.allows_origin(Some(origin))),
-                Named::Beacon(id) => {
-                    find_public::<Beacon>(rx, id)?.map(|(_, b)| b.allows_origin(Some(origin)))
-                }
+        let found = state
+            .store
+            .look_up(move |rx| {
+                let origin = Some(origin.as_str());
+                Ok(match &self {
+                    Named::Form(id) => {
+                        find_public::<Form>(rx, id)?.map(|(_, f)| f.allows_origin(origin))
+                    }
+                    Named::FormIdOrSlug(id_or_slug) => form::find_public_form(rx, id_or_slug)?
+                        .map(|(_, f)| f.allows_origin(origin)),
+                    Named::Beacon(id) => {
+                        find_public::<Beacon>(rx, id)?.map(|(_, b)| b.allows_origin(origin))
+                    }
+                })
             })
-        });
+            .await;
         matches!(found, Ok(Some(true)))
     }
 }

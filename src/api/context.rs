@@ -248,9 +248,11 @@ pub async fn browser_cors(
             .await
             .map(ServiceResponse::map_into_boxed_body);
     };
-    let allowed = req
-        .app_data::<State>()
-        .is_some_and(|state| named.allows(state, &origin));
+    let method = named.method();
+    let allowed = match req.app_data::<State>().cloned() {
+        Some(state) => named.allows(&state, &origin).await,
+        None => false,
+    };
     if is_preflight(&req) {
         if !allowed {
             return Ok(req.error_response(ApiError::bad_request(
@@ -259,7 +261,7 @@ pub async fn browser_cors(
         }
         let response = HttpResponse::Ok()
             .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, origin))
-            .insert_header((header::ACCESS_CONTROL_ALLOW_METHODS, named.method()))
+            .insert_header((header::ACCESS_CONTROL_ALLOW_METHODS, method))
             .insert_header((header::ACCESS_CONTROL_ALLOW_HEADERS, "Content-Type, Accept"))
             .insert_header((header::ACCESS_CONTROL_MAX_AGE, PREFLIGHT_MAX_AGE))
             .insert_header((header::VARY, "Origin"))

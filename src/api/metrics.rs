@@ -1,13 +1,13 @@
 //! `GET /metrics` (or `[metrics] path`): the server's Prometheus metrics. The numbers that the
 //! store already keeps are read at each scrape: the writer's queue, the data file's size, the
-//! record counts (kept by the write path, so one short read transaction) and the org-owned
-//! tables' lengths (kept by redb).
+//! record counts (kept by the write path, so one short read transaction), the org-owned
+//! tables' lengths (kept by redb, counted by PostgreSQL) and a PostgreSQL store's pool.
 
 use actix_web::{HttpResponse, web};
 
 use crate::api::State;
 use crate::error::{ApiResult, ErrorCode};
-use crate::metrics::{CONTENT_TYPE, StoreSnapshot};
+use crate::metrics::{CONTENT_TYPE, PoolSnapshot, StoreSnapshot};
 use crate::project_owned::registry;
 use crate::store::{Reader, tables};
 
@@ -50,6 +50,12 @@ async fn render(state: State) -> ApiResult<HttpResponse> {
         queue_depth: u64::try_from(state.store.queue_depth()).unwrap_or(u64::MAX),
         file_bytes,
         records,
+        pool: state.store.pool_stats().map(|pool| PoolSnapshot {
+            max_size: pool.max_size,
+            size: pool.size,
+            wait_seconds: pool.wait_seconds,
+            serialization_retries: pool.serialization_retries,
+        }),
         writable: health.writable(),
         failed_commits: health.failed_commits,
         reopen_attempts: health.reopen_attempts,

@@ -731,6 +731,10 @@ fn error_codes(spec: &RouteSpec, contract: &Contract) -> BTreeMap<u16, Vec<Error
     if !matches!(path, "/healthz" | "/api/v1/openapi.json") {
         codes.push(StorageUnavailable);
     }
+    // A write that kept conflicting on a shared database (PostgreSQL).
+    if spec.method != Method::GET {
+        codes.push(ServiceUnavailable);
+    }
     let mut by_status = BTreeMap::<u16, Vec<ErrorCode>>::new();
     for code in codes {
         let listed = by_status.entry(code.status()).or_default();

@@ -385,18 +385,6 @@ pub fn create(
     org_id: &str,
     input: ProjectCreate,
 ) -> ApiResult<Project> {
-    if tx
-        .get_raw(tables::PROJECT_SLUGS, &slug_key(org_id, &input.slug))?
-        .is_some()
-    {
-        return Err(ApiError::new(
-            ErrorCode::SlugConflict,
-            format!(
-                "The slug '{}' is already used in this organisation",
-                input.slug
-            ),
-        ));
-    }
     let project = Project {
         id: IdKind::Project.generate(),
         org_id: org_id.to_string(),
@@ -408,16 +396,22 @@ pub fn create(
         created_at: tx.now,
         seq: tx.next_seq(),
     };
+    // The slug first: claimed, or refused before anything is written.
+    let slug = slug_key(org_id, &project.slug);
+    if !tx.insert_new(tables::PROJECT_SLUGS, &slug, project.id.as_bytes())? {
+        return Err(ApiError::new(
+            ErrorCode::SlugConflict,
+            format!(
+                "The slug '{}' is already used in this organisation",
+                project.slug
+            ),
+        ));
+    }
     tx.put(tables::PROJECTS, &project_key(&project), &project)?;
     tx.put_raw(
         tables::PROJECT_INDEX,
         project.id.as_bytes(),
         org_id.as_bytes(),
-    )?;
-    tx.put_raw(
-        tables::PROJECT_SLUGS,
-        &slug_key(org_id, &project.slug),
-        project.id.as_bytes(),
     )?;
     audit::record(
         tx,

@@ -443,17 +443,10 @@ fn write_record<K: Kind>(
 }
 
 /// Adds to (or subtracts from) the store-wide count of the records tagged `tag`
-/// (`tables::COUNTS`), in the transaction of the change: metrics read it without a scan.
+/// (`Tx::add_to_count`), in the transaction of the change: metrics read it without a scan.
 pub(crate) fn change_record_count(tx: &Tx<'_>, tag: u8, amount: u64, add: bool) -> ApiResult<()> {
-    let current = tx
-        .get_raw(tables::COUNTS, &[tag])?
-        .map_or(0, |v| decode_u64(&v));
-    let next = if add {
-        current.saturating_add(amount)
-    } else {
-        current.saturating_sub(amount)
-    };
-    tx.put_raw(tables::COUNTS, &[tag], &next.to_be_bytes())
+    let amount = i64::try_from(amount).unwrap_or(i64::MAX);
+    tx.add_to_count(&[tag], if add { amount } else { -amount })
 }
 
 fn add_to_counter(

@@ -244,13 +244,23 @@ pub fn reschedule(
     pending: &PendingDelivery,
     due_ms: u64,
 ) -> ApiResult<()> {
-    tx.remove(tables::OUTBOX_DUE, &due_key(pending.due_ms, pending.seq))?;
     let next = PendingDelivery {
         attempt: pending.attempt.saturating_add(1),
         due_ms,
         ..pending.clone()
     };
-    tx.put(tables::OUTBOX, key, &next)?;
+    replace(tx, key, pending, &next)
+}
+
+/// Stores `next` in place of the entry `pending` at `key`, with its due key.
+fn replace(
+    tx: &mut Tx<'_>,
+    key: &[u8],
+    pending: &PendingDelivery,
+    next: &PendingDelivery,
+) -> ApiResult<()> {
+    tx.remove(tables::OUTBOX_DUE, &due_key(pending.due_ms, pending.seq))?;
+    tx.put(tables::OUTBOX, key, next)?;
     tx.put_raw(tables::OUTBOX_DUE, &due_key(next.due_ms, next.seq), key)
 }
 
@@ -303,6 +313,56 @@ pub struct Due {
     pub next_due_ms: Option<u64>,
 }
 
+/// Claims up to `room` entries due by `now_ms` for this process, where several share the
+/// store: each is moved to fall due at `until_ms` (its attempt number unchanged), so that no
+/// other process takes it until then, and entries that another process is claiming at the
+/// same moment are passed over (`Tx::scan_claiming`). The attempt's outcome is written back
+/// as usual; if this process dies first, the entry falls due at `until_ms` and another one
+/// takes it. The entries come back as they now are.
+pub fn claim(tx: &mut Tx<'_>, now_ms: u64, room: usize, until_ms: u64) -> ApiResult<Due> {
+    let mut keys = Vec::new();
+    let mut next_due_ms = None;
+    tx.scan_claiming(
+        tables::OUTBOX_DUE,
+        layout::prefix_range(b""),
+        &mut |due, key| {
+            let due_ms = due_ms_of(due)?;
+            if due_ms > now_ms {
+                next_due_ms = Some(due_ms);
+                return Ok(ControlFlow::Break(()));
+            }
+            if keys.len() == room {
+                return Ok(ControlFlow::Break(()));
+            }
+            keys.push(key.to_vec());
+            Ok(ControlFlow::Continue(()))
+        },
+    )?;
+    let mut entries = Vec::with_capacity(keys.len());
+    for key in keys {
+        let pending = get(tx, &key)?
+            .ok_or_else(|| ApiError::internal("outbox due entry without its delivery"))?;
+        let held = PendingDelivery {
+            due_ms: until_ms,
+            ..pending.clone()
+        };
+        replace(tx, &key, &pending, &held)?;
+        entries.push((key, held));
+    }
+    Ok(Due {
+        entries,
+        next_due_ms,
+    })
+}
+
+fn due_ms_of(due_key: &[u8]) -> ApiResult<u64> {
+    due_key
+        .get(..8)
+        .and_then(|b| b.try_into().ok())
+        .map(u64::from_be_bytes)
+        .ok_or_else(|| ApiError::internal("malformed outbox due key"))
+}
+
 /// Up to `room` entries due by `now_ms`, skipping the keys in `held` (attempts in progress).
 pub fn due(
     reader: &impl Reader,
@@ -317,11 +377,7 @@ pub fn due(
         layout::prefix_range(b""),
         false,
         &mut |due, key| {
-            let due_ms = due
-                .get(..8)
-                .and_then(|b| b.try_into().ok())
-                .map(u64::from_be_bytes)
-                .ok_or_else(|| ApiError::internal("malformed outbox due key"))?;
+            let due_ms = due_ms_of(due)?;
             if due_ms > now_ms {
                 next_due_ms = Some(due_ms);
                 return Ok(ControlFlow::Break(()));

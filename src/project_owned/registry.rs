@@ -161,13 +161,7 @@ const COUNTED: &[u8] = b"counted";
 pub fn record_counts(reader: &impl Reader) -> ApiResult<Vec<(&'static str, u64)>> {
     KINDS
         .iter()
-        .map(|kind| {
-            let stored = reader.get_raw(tables::COUNTS, &[kind.tag])?;
-            let count = stored
-                .and_then(|v| <[u8; 8]>::try_from(v.as_slice()).ok())
-                .map_or(0, u64::from_be_bytes);
-            Ok((kind.plural, count))
-        })
+        .map(|kind| Ok((kind.plural, reader.count(&[kind.tag])?)))
         .collect()
 }
 
@@ -197,7 +191,7 @@ pub fn count_records_once(tx: &mut Tx<'_>) -> ApiResult<bool> {
     )?;
     for kind in KINDS {
         let count = by_tag.get(&kind.tag).copied().unwrap_or(0);
-        tx.put_raw(tables::COUNTS, &[kind.tag], &count.to_be_bytes())?;
+        tx.set_count(&[kind.tag], count)?;
     }
     tx.put_raw(tables::COUNTS, COUNTED, &[1])?;
     Ok(true)

@@ -29,7 +29,7 @@ use sha2::Sha256;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::config::WebhookSettings;
-use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::error::{ApiError, ApiResult, ErrorCode, with_sources};
 use crate::metrics::Metrics;
 use crate::outbound::{self, TargetPolicy};
 use crate::project_owned::outbox::{self, Event, PendingDelivery};
@@ -48,6 +48,12 @@ const TEST_EVENT: &str = "webhook.test";
 const MAX_RESPONSE_BYTES: usize = 64 * 1024;
 /// The wait before reading the outbox again after the store failed.
 const STORE_RETRY: Duration = Duration::from_secs(1);
+/// Most writes of one batch of outcomes, `STORE_RETRY` apart.
+const WRITE_BACK_TRIES: u32 = 5;
+/// Where several processes share the store, how long a claimed entry stays this process's
+/// beyond the attempt's own time limit (twice it, for the attempt and its write-back): then
+/// another process takes it, as it takes the entries of a process that died.
+const CLAIM_MARGIN: Duration = Duration::from_secs(10);
 
 /// One attempt to send: where, signed with what, which bytes.
 #[derive(Debug, Clone)]
@@ -292,7 +298,7 @@ async fn post(
         };
         Attempted {
             failure,
-            detail: source_text(&err),
+            detail: with_sources(&err),
         }
     })?;
     let status = response.status().as_u16();
@@ -324,14 +330,6 @@ fn failure_of(err: &(dyn std::error::Error + 'static)) -> Failure {
         FailureReason::Connect,
         format!("connection failed: {innermost}"),
     )
-}
-
-/// An error with its causes, one after the other.
-fn source_text(err: &(dyn std::error::Error + 'static)) -> String {
-    outbound::causes(err)
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join(": ")
 }
 
 /// The test action (API.md §9.11): one `webhook.test` attempt, whatever the webhook subscribes
@@ -530,6 +528,13 @@ enum Progress {
 /// not outcomes waiting for their commit.
 async fn run(store: Store, config: Arc<Config>, mut stop: oneshot::Receiver<()>) {
     let commits = store.commits_to(tables::OUTBOX_DUE);
+    // Where other processes deliver from the same outbox, entries are claimed in the store.
+    let claim_for = store.is_shared().then(|| {
+        config
+            .timeout
+            .saturating_mul(2)
+            .saturating_add(CLAIM_MARGIN)
+    });
     let (report, mut reports) = mpsc::unbounded_channel::<Progress>();
     let mut work = Work::default();
     loop {
@@ -547,10 +552,7 @@ async fn run(store: Store, config: Arc<Config>, mut stop: oneshot::Receiver<()>)
             let (store, config, report) = (store.clone(), Arc::clone(&config), report.clone());
             tokio::spawn(async move {
                 let keys = batch.iter().map(|s| s.key().to_vec()).collect();
-                if !write_back(&store, &config, batch).await {
-                    // Hold the entries a moment before they are attempted again.
-                    tokio::time::sleep(STORE_RETRY).await;
-                }
+                write_back(&store, &config, batch).await;
                 // The loop is gone only when the dispatcher stopped.
                 let _ = report.send(Progress::Written { keys });
             });
@@ -558,9 +560,23 @@ async fn run(store: Store, config: Arc<Config>, mut stop: oneshot::Receiver<()>)
         let mut wake_at = None;
         let room = config.max_in_flight.saturating_sub(work.attempts);
         if room > 0 {
-            let skip = work.held.clone();
             let now = outbox::now_ms();
-            match store.read(move |rx| claim(rx, now, room, &skip)).await {
+            let claimed = match claim_for {
+                Some(lease) => {
+                    let until = now.saturating_add(lease.as_millis() as u64);
+                    store
+                        .write(move |tx| {
+                            let due = outbox::claim(tx, now, room, until)?;
+                            with_webhooks(tx, due)
+                        })
+                        .await
+                }
+                None => {
+                    let skip = work.held.clone();
+                    store.read(move |rx| claim(rx, now, room, &skip)).await
+                }
+            };
+            match claimed {
                 Ok((claimed, next_due_ms)) => {
                     wake_at = next_due_ms;
                     for item in claimed {
@@ -684,11 +700,15 @@ fn claim(
     room: usize,
     held: &HashSet<Vec<u8>>,
 ) -> ApiResult<(Vec<Claimed>, Option<u64>)> {
-    let due = outbox::due(rx, now_ms, room, held)?;
+    with_webhooks(rx, outbox::due(rx, now_ms, room, held)?)
+}
+
+/// Each entry of `due` with its webhook as it is now: to be sent, or stopped.
+fn with_webhooks(reader: &impl Reader, due: outbox::Due) -> ApiResult<(Vec<Claimed>, Option<u64>)> {
     let mut claimed = Vec::with_capacity(due.entries.len());
     for (key, pending) in due.entries {
-        let webhook = match project_of(rx, &key)? {
-            Some(scope) => project_owned::find::<Webhook>(rx, &scope, &pending.webhook_id)?,
+        let webhook = match project_of(reader, &key)? {
+            Some(scope) => project_owned::find::<Webhook>(reader, &scope, &pending.webhook_id)?,
             None => None,
         };
         claimed.push(match webhook {
@@ -714,26 +734,40 @@ fn outgoing(webhook: Webhook, pending: PendingDelivery) -> Outgoing {
     }
 }
 
-/// Writes back a batch in one transaction; says whether it was written. On failure the
-/// entries stay as they were, due, and are attempted again.
+/// Writes back a batch in one transaction, trying again a few times (the store may be busy or
+/// away for a moment); says whether it was written. If not, the entries stay as they were and
+/// are attempted again once due: a delivery made twice rather than lost.
 async fn write_back(store: &Store, config: &Config, batch: Vec<Settle>) -> bool {
     let entries = batch.len();
-    let delays = config.retry_delays.clone();
-    let written = store
-        .write(move |tx| {
-            for settle in &batch {
-                settle_one(tx, settle, &delays)?;
+    for tried in 1..=WRITE_BACK_TRIES {
+        let (batch, delays) = (batch.clone(), config.retry_delays.clone());
+        let written = store
+            .write(move |tx| {
+                for settle in &batch {
+                    settle_one(tx, settle, &delays)?;
+                }
+                Ok(())
+            })
+            .await;
+        match written {
+            Ok(()) => return true,
+            // A store that cannot write heals by itself; the dispatcher waits for it.
+            Err(err)
+                if err.code() == ErrorCode::StorageUnavailable || tried == WRITE_BACK_TRIES =>
+            {
+                log_store_failure(
+                    &err,
+                    &format!("{entries} webhook outcomes not recorded; their entries stay due"),
+                );
+                break;
             }
-            Ok(())
-        })
-        .await;
-    if let Err(err) = &written {
-        log_store_failure(
-            err,
-            &format!("{entries} webhook outcomes not recorded; their entries stay due"),
-        );
+            Err(err) => {
+                tracing::warn!(error = %err, entries, tried, "webhook outcomes not recorded yet");
+                tokio::time::sleep(STORE_RETRY).await;
+            }
+        }
     }
-    written.is_ok()
+    false
 }
 
 /// A failure of the store met by the dispatcher: an unexpected one is an error of its own; the
@@ -787,7 +821,12 @@ fn settle_one(tx: &mut Tx<'_>, settle: &Settle, delays: &[Duration]) -> ApiResul
             );
         }
     }
-    project_owned::write_unaudited(tx, &scope, Some(&before), Some(&after))?;
+    // Unchanged (delivered again within the same second): no write, and so no conflict with
+    // other write-backs of this webhook where several processes deliver.
+    let counters = |w: &Webhook| (w.last_triggered_at, w.failure_count, w.status);
+    if counters(&after) != counters(&before) {
+        project_owned::write_unaudited(tx, &scope, Some(&before), Some(&after))?;
+    }
     let Some(pending) = pending else {
         return Ok(());
     };

@@ -130,6 +130,13 @@ impl HealthState {
         inner.health.failed_commits += 1;
     }
 
+    /// A read (or a connection) failed on storage (a database server that cannot be reached):
+    /// the store is down as for a failed commit, which is not counted.
+    pub(super) fn read_failed(&self, trouble: Trouble, cause: &dyn Display) {
+        let mut inner = self.lock();
+        self.down(&mut inner, trouble, cause);
+    }
+
     /// Free space is below the guard's floor: `cause` says how much is left.
     pub(super) fn low_space(&self, cause: &dyn Display) {
         let mut inner = self.lock();

@@ -29,8 +29,9 @@ pub(super) trait Pending: Send {
 /// How one run of an operation ended.
 #[derive(Debug, PartialEq, Eq)]
 pub(super) enum Ran {
-    /// It succeeded, or failed without writing anything.
-    Cleanly,
+    Succeeded,
+    /// It failed without writing anything.
+    FailedBeforeWriting,
     /// It failed after writing: the transaction holds part of its work.
     FailedAfterWriting,
     /// The storage failed under it (`failure` says how): the transaction is lost, with the
@@ -70,7 +71,7 @@ where
         let Some(op) = op else {
             // Only a rerun after a run alone could get here, and there is none.
             self.result = Some(Err(ApiError::internal("write operation ran twice")));
-            return Ran::Cleanly;
+            return Ran::FailedBeforeWriting;
         };
         let writes_before = tx.writes.get();
         let result = catch_unwind(AssertUnwindSafe(|| op(tx))).unwrap_or_else(|panic| {
@@ -81,9 +82,10 @@ where
         });
         let wrote = tx.writes.get() != writes_before;
         let ran = match &result {
+            Ok(_) => Ran::Succeeded,
             Err(err) if err.code() == ErrorCode::StorageUnavailable => Ran::StorageFailed,
             Err(_) if wrote => Ran::FailedAfterWriting,
-            _ => Ran::Cleanly,
+            Err(_) => Ran::FailedBeforeWriting,
         };
         self.result = Some(result);
         ran
@@ -102,6 +104,9 @@ where
             // Every operation of the batch is refused alike; the cause was logged once.
             (Some(err), _) if err.code() == ErrorCode::StorageUnavailable => {
                 Err(ApiError::storage_unavailable())
+            }
+            (Some(err), _) if err.code() == ErrorCode::ServiceUnavailable => {
+                Err(ApiError::service_unavailable())
             }
             (Some(err), _) => Err(ApiError::internal(format!("the commit failed: {err}"))),
             (None, Some(result)) => result,

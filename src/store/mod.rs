@@ -7,8 +7,12 @@
 //!   point reads may run inline; every write goes through one writer thread, which commits what
 //!   is queued in shared `Durability::Immediate` transactions, so that a request is
 //!   acknowledged only once its commit is durable.
+//! - `postgres`: one PostgreSQL database that several server processes share. Every operation
+//!   runs on a thread of the store's own runtime, in a serializable transaction (reads: a
+//!   snapshot), and the async caller awaits it.
 
 pub mod layout;
+pub mod postgres;
 
 mod health;
 mod job;
@@ -28,8 +32,10 @@ use sha2::{Digest, Sha256};
 use tokio::sync::{Notify, oneshot};
 
 use self::job::{Job, Operation};
+use self::postgres::{PoolStats, Postgres};
 use self::redb::{Medium, Redb};
 use crate::codec::{self, Record};
+use crate::config::{Settings, StoreBackend};
 use crate::error::{ApiError, ApiResult};
 use crate::timestamp::Timestamp;
 
@@ -87,8 +93,9 @@ pub mod tables {
     pub const OUTBOX: Table = Table::new("outbox", 9);
     /// `due (u64 ms, big-endian) ++ seq` → the entry's `OUTBOX` key: the outbox by due time.
     pub const OUTBOX_DUE: Table = Table::new("outbox_due", 10);
-    /// Kind tag (one byte) → how many records of that project-owned kind the store holds
-    /// (u64, big-endian), kept by the write path; `project_owned::registry` owns its keys.
+    /// The store-wide counters (`Tx::add_to_count`, `Reader::count`) and what else
+    /// `project_owned::registry`, which owns its keys, marks beside them: a kind tag (one byte)
+    /// counts the records of that project-owned kind.
     pub const COUNTS: Table = Table::new("counts", 11);
     /// Dashboard sessions (`org_owned::session`), found by the hash of their token.
     pub const SESSIONS: Table = Table::new("sessions", 12);
@@ -132,6 +139,9 @@ const _: () = {
 pub enum OpenError {
     /// Another process holds the data file.
     AlreadyOpen(PathBuf),
+    /// The settings or the database's state forbid starting: a URL that does not parse, a
+    /// database that cannot be reached, a schema newer than this build.
+    Refused(String),
     Other(String),
 }
 
@@ -144,7 +154,7 @@ impl std::fmt::Display for OpenError {
                  export or restore) holds it open; stop it or choose another data_dir",
                 path.display()
             ),
-            OpenError::Other(msg) => f.write_str(msg),
+            OpenError::Refused(msg) | OpenError::Other(msg) => f.write_str(msg),
         }
     }
 }
@@ -189,13 +199,53 @@ type CommitSignals = Arc<[Notify; tables::ALL.len()]>;
 pub struct CommitSignal {
     signals: CommitSignals,
     index: usize,
+    /// Where other processes commit too, unseen: the longest wait before looking anyway.
+    poll: Option<Duration>,
 }
 
 impl CommitSignal {
-    /// Returns once a commit wrote the table since the last return (or since this signal was
-    /// made, at the first call): the writer stores one wake-up while nobody waits.
+    /// Returns once a commit of this process wrote the table since the last return (or since
+    /// this signal was made, at the first call): the writer stores one wake-up while nobody
+    /// waits. On a store shared with other processes, whose commits it cannot see, it also
+    /// returns after a short while (`postgres::POLL`): the holder then looks for itself.
     pub async fn committed(&self) {
-        self.signals[self.index].notified().await
+        let notified = self.signals[self.index].notified();
+        match self.poll {
+            None => notified.await,
+            Some(poll) => {
+                let _ = tokio::time::timeout(poll, notified).await;
+            }
+        }
+    }
+}
+
+/// Where a store is: a redb file, or a PostgreSQL database.
+#[derive(Debug, Clone)]
+pub enum Location {
+    File(PathBuf),
+    Postgres(postgres::Target),
+}
+
+/// The data file's path, or the database without its password: for the log.
+impl std::fmt::Display for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Location::File(path) => write!(f, "{}", path.display()),
+            Location::Postgres(target) => f.write_str(&postgres::describe_url(&target.url)),
+        }
+    }
+}
+
+impl Location {
+    /// The store that `settings` name.
+    pub fn of(settings: &Settings) -> Location {
+        match settings.store.backend {
+            StoreBackend::Redb => Location::File(settings.data_file()),
+            StoreBackend::Postgres => Location::Postgres(postgres::Target {
+                url: settings.store.postgres_url.clone(),
+                pool: usize::try_from(settings.store.postgres_pool).unwrap_or(usize::MAX),
+            }),
+        }
     }
 }
 
@@ -208,6 +258,7 @@ pub struct Store {
 #[derive(Clone)]
 enum Backend {
     Redb(Arc<Redb>),
+    Postgres(Arc<Postgres>),
 }
 
 impl Store {
@@ -225,6 +276,23 @@ impl Store {
         })
     }
 
+    /// Opens the store at `location`, creating it (a file, a database's schema) if missing.
+    pub fn open_at(location: &Location, limits: Limits) -> Result<Store, OpenError> {
+        match location {
+            Location::File(path) => Store::open_with(path, limits),
+            Location::Postgres(target) => Ok(Store {
+                backend: Backend::Postgres(Arc::new(Postgres::open(target, limits)?)),
+            }),
+        }
+    }
+
+    /// Whether other processes may write this store at the same time (PostgreSQL): no cache
+    /// of it can then be known to be exact, and work that one process takes (a webhook
+    /// delivery) must be claimed in the store itself.
+    pub fn is_shared(&self) -> bool {
+        matches!(self.backend, Backend::Postgres(_))
+    }
+
     /// Opens (or creates) a redb store on `disk`, a disk in memory that can fill up or lose
     /// its power: the seam of the tests of disk failures and crashes, never a setting.
     pub fn open_on(disk: SimulatedDisk, limits: Limits) -> Result<Store, OpenError> {
@@ -239,6 +307,7 @@ impl Store {
     pub fn health(&self) -> Health {
         match &self.backend {
             Backend::Redb(db) => db.health(),
+            Backend::Postgres(db) => db.health(),
         }
     }
 
@@ -247,6 +316,7 @@ impl Store {
     pub async fn writable(&self) {
         let mut watch = match &self.backend {
             Backend::Redb(db) => db.watch_health(),
+            Backend::Postgres(db) => db.watch_health(),
         };
         // The sender lives as long as the store; a store gone has nothing left to wait for.
         let _ = watch.wait_for(|writable| *writable).await;
@@ -258,6 +328,7 @@ impl Store {
     pub fn salted_hash(&self, text: &str) -> String {
         let salt = match &self.backend {
             Backend::Redb(db) => &db.hash_salt,
+            Backend::Postgres(db) => &db.hash_salt,
         };
         let mut hasher = Sha256::new();
         hasher.update(salt);
@@ -272,12 +343,14 @@ impl Store {
     /// Wakes its holder after each commit that wrote `table`: the webhook dispatcher waits on
     /// the outbox's.
     pub fn commits_to(&self, table: Table) -> CommitSignal {
-        let signals = match &self.backend {
-            Backend::Redb(db) => Arc::clone(&db.commits),
+        let (signals, poll) = match &self.backend {
+            Backend::Redb(db) => (Arc::clone(&db.commits), None),
+            Backend::Postgres(db) => (Arc::clone(&db.commits), Some(postgres::POLL)),
         };
         CommitSignal {
             signals,
             index: table.index(),
+            poll,
         }
     }
 
@@ -290,13 +363,25 @@ impl Store {
     pub fn generation(&self, table: Table) -> Option<u64> {
         match &self.backend {
             Backend::Redb(db) => Some(db.generation(table)),
+            Backend::Postgres(_) => None,
         }
     }
 
-    /// Write operations waiting for the writer (metrics).
+    /// Write operations waiting for the writer (metrics); on PostgreSQL, operations waiting
+    /// for a connection.
     pub fn queue_depth(&self) -> usize {
         match &self.backend {
             Backend::Redb(db) => db.queue_depth(),
+            Backend::Postgres(db) => usize::try_from(db.stats().waiting).unwrap_or(usize::MAX),
+        }
+    }
+
+    /// The connection pool's numbers and the writes run again after a conflict, where the
+    /// store has a pool (metrics).
+    pub fn pool_stats(&self) -> Option<PoolStats> {
+        match &self.backend {
+            Backend::Redb(_) => None,
+            Backend::Postgres(db) => Some(db.stats()),
         }
     }
 
@@ -305,6 +390,7 @@ impl Store {
     pub fn observe_commits(&self, observer: CommitObserver) {
         match &self.backend {
             Backend::Redb(db) => db.observe_commits(observer),
+            Backend::Postgres(db) => db.observe_commits(observer),
         }
     }
 
@@ -369,6 +455,7 @@ impl Store {
         let job: Job = Box::new(Operation::new(op, reply, frees));
         match &self.backend {
             Backend::Redb(db) => db.submit(job)?,
+            Backend::Postgres(db) => db.submit(job),
         }
         Ok(receiver)
     }
@@ -382,22 +469,26 @@ impl Store {
         T: Send + 'static,
     {
         let store = self.clone();
-        tokio::task::spawn_blocking(move || store.read_blocking(op))
-            .await
-            .map_err(|err| match err.try_into_panic() {
-                Ok(panic) => ApiError::internal(format!(
-                    "read operation panicked: {}",
-                    panic_message(panic.as_ref())
-                )),
-                Err(err) => ApiError::internal_from("read task", err),
-            })?
+        let task = match &self.backend {
+            Backend::Redb(_) => tokio::task::spawn_blocking(move || store.read_blocking(op)),
+            // On a thread of the store's own runtime, which holds the connections.
+            Backend::Postgres(db) => db.spawn_blocking(move || store.read_blocking(op)),
+        };
+        task.await.map_err(|err| match err.try_into_panic() {
+            Ok(panic) => ApiError::internal(format!(
+                "read operation panicked: {}",
+                panic_message(panic.as_ref())
+            )),
+            Err(err) => ApiError::internal_from("read task", err),
+        })?
     }
 
     /// A point read of a handful of keys from async code (an API key by id, a project, one
     /// record). redb runs it inline on the calling thread: its read transactions never wait
     /// for the writer, so it costs a few page look-ups, less than a round trip through the
-    /// blocking pool. Scans, search, the audit log and lists that outgrow
-    /// `routed::INLINE_PAGE_ENTRIES` go through [`Store::read`].
+    /// blocking pool. PostgreSQL hands it to its own runtime, as `read` does. Scans, search,
+    /// the audit log and lists that outgrow `routed::INLINE_PAGE_ENTRIES` go through
+    /// [`Store::read`].
     pub async fn look_up<T, F>(&self, op: F) -> ApiResult<T>
     where
         F: FnOnce(&Rx) -> ApiResult<T> + Send + 'static,
@@ -405,6 +496,7 @@ impl Store {
     {
         match &self.backend {
             Backend::Redb(db) => db.read_in(op),
+            Backend::Postgres(_) => self.read(op).await,
         }
     }
 
@@ -414,24 +506,29 @@ impl Store {
     pub fn read_blocking<T>(&self, op: impl FnOnce(&Rx) -> ApiResult<T>) -> ApiResult<T> {
         match &self.backend {
             Backend::Redb(db) => db.read_in(op),
+            Backend::Postgres(db) => db.read_in(op),
         }
     }
 
     /// Takes or renews the lease `name` for `ttl`: whether this process holds it now. Work
-    /// that one process at a time must do (a sweep) runs only while it holds the lease. redb's
-    /// file has one process, which always holds every lease.
-    pub fn try_lease(&self, _name: &str, _ttl: Duration) -> ApiResult<bool> {
+    /// that one process at a time must do (a sweep) runs only while it holds the lease, and
+    /// another process takes over once it expired. redb's file has one process, which always
+    /// holds every lease. For code that is not async: it waits for the store.
+    pub fn try_lease(&self, name: &str, ttl: Duration) -> ApiResult<bool> {
         match &self.backend {
             Backend::Redb(_) => Ok(true),
+            Backend::Postgres(db) => db.try_lease(name, ttl),
         }
     }
 
     /// Writes a backup of the store to `dest` on the runtime's blocking pool, never on an
-    /// async worker: the copy reads the whole store.
+    /// async worker: the copy reads the whole store. A PostgreSQL store is backed up with
+    /// PostgreSQL's own tools.
     pub async fn backup_to(&self, dest: PathBuf) -> ApiResult<backup::BackupInfo> {
         let store = self.clone();
         tokio::task::spawn_blocking(move || match &store.backend {
             Backend::Redb(db) => db.backup_to(&dest),
+            Backend::Postgres(_) => Err(ApiError::bad_request(postgres::BACKUP_REFUSED)),
         })
         .await
         .map_err(|err| ApiError::internal_from("backup task", err))?
@@ -442,6 +539,7 @@ impl Store {
     pub fn close(self, wait_for_handles: Duration) -> Result<(), String> {
         match self.backend {
             Backend::Redb(db) => Redb::close(db, wait_for_handles),
+            Backend::Postgres(db) => db.close(wait_for_handles),
         }
     }
 
@@ -450,6 +548,7 @@ impl Store {
     fn redb(&self) -> &Redb {
         match &self.backend {
             Backend::Redb(db) => db,
+            Backend::Postgres(_) => panic!("a redb test on a PostgreSQL store"),
         }
     }
 }
@@ -506,8 +605,14 @@ pub trait Reader {
         visit: &mut Visitor<'_>,
     ) -> ApiResult<()>;
 
-    /// How many entries `table` holds (kept by redb, not counted).
+    /// How many entries `table` holds: kept by redb, so exact and free. On PostgreSQL a read
+    /// transaction counts them; a write transaction gets the count of a moment ago, made
+    /// outside it (a count inside a serializable transaction would conflict with every
+    /// concurrent insert into the table).
     fn len(&self, table: Table) -> ApiResult<u64>;
+
+    /// The store-wide counter `key` (`Tx::add_to_count`); 0 if never counted.
+    fn count(&self, key: &[u8]) -> ApiResult<u64>;
 
     /// The record at `key`, decoded in place from the backend's buffer where it has one.
     fn get<T: Record>(&self, table: Table, key: &[u8]) -> ApiResult<Option<T>>
@@ -541,6 +646,8 @@ pub struct Rx {
 
 enum RxInner {
     Redb(Arc<redb::Snapshot>),
+    /// Boxed: one allocation per read beside a database round trip keeps redb's `Rx` small.
+    Postgres(Box<postgres::Reads>),
 }
 
 impl Reader for Rx {
@@ -551,6 +658,7 @@ impl Reader for Rx {
     fn get_raw(&self, table: Table, key: &[u8]) -> ApiResult<Option<Vec<u8>>> {
         match &self.inner {
             RxInner::Redb(snapshot) => redb::get_raw(&**snapshot, table, key),
+            RxInner::Postgres(reads) => reads.get_raw(table, key),
         }
     }
 
@@ -563,18 +671,28 @@ impl Reader for Rx {
     ) -> ApiResult<()> {
         match &self.inner {
             RxInner::Redb(snapshot) => redb::scan(&**snapshot, table, range, reverse, visit),
+            RxInner::Postgres(reads) => reads.scan(table, range, reverse, visit),
         }
     }
 
     fn len(&self, table: Table) -> ApiResult<u64> {
         match &self.inner {
             RxInner::Redb(snapshot) => redb::len(&**snapshot, table),
+            RxInner::Postgres(reads) => reads.len(table),
+        }
+    }
+
+    fn count(&self, key: &[u8]) -> ApiResult<u64> {
+        match &self.inner {
+            RxInner::Redb(snapshot) => redb::count(&**snapshot, key),
+            RxInner::Postgres(reads) => reads.count(key),
         }
     }
 
     fn get<T: Record>(&self, table: Table, key: &[u8]) -> ApiResult<Option<T>> {
         match &self.inner {
             RxInner::Redb(snapshot) => redb::get(&**snapshot, table, key),
+            RxInner::Postgres(reads) => reads.get(table, key),
         }
     }
 }
@@ -591,8 +709,11 @@ pub struct Tx<'t> {
     pub limits: Limits,
 }
 
+// One `Tx` per transaction, made in place and lent out by reference: its size costs no copy.
+#[allow(clippy::large_enum_variant)]
 enum TxInner<'t> {
     Redb(redb::WriteTx<'t>),
+    Postgres(postgres::WriteTx<'t>),
 }
 
 impl<'t> Tx<'t> {
@@ -610,6 +731,7 @@ impl<'t> Tx<'t> {
     pub fn next_seq(&mut self) -> u64 {
         match &mut self.inner {
             TxInner::Redb(tx) => tx.next_seq(),
+            TxInner::Postgres(tx) => tx.next_seq(),
         }
     }
 
@@ -621,6 +743,27 @@ impl<'t> Tx<'t> {
         self.writing(table);
         match &self.inner {
             TxInner::Redb(tx) => tx.put_raw(table, key, value),
+            TxInner::Postgres(tx) => tx.put_raw(table, key, value),
+        }
+    }
+
+    /// Stores `value` at `key` unless the key is present; says whether it stored it. A
+    /// uniqueness claim (a slug) made this way rather than by a read and a put: on PostgreSQL
+    /// the read would mark the index page it looked at as read by this transaction, and every
+    /// concurrent claim nearby would then conflict with it, while the database's own check of
+    /// the key conflicts only with a claim of the same key.
+    pub fn insert_new(&self, table: Table, key: &[u8], value: &[u8]) -> ApiResult<bool> {
+        match &self.inner {
+            // Checked first: a refusal writes nothing.
+            TxInner::Redb(tx) if redb::contains(tx, table, key)? => Ok(false),
+            TxInner::Redb(tx) => {
+                self.writing(table);
+                tx.put_raw(table, key, value).map(|()| true)
+            }
+            TxInner::Postgres(tx) => {
+                self.writing(table);
+                tx.insert_new(table, key, value)
+            }
         }
     }
 
@@ -628,6 +771,7 @@ impl<'t> Tx<'t> {
     pub fn meta(&self, name: &str) -> ApiResult<Option<u64>> {
         match &self.inner {
             TxInner::Redb(tx) => tx.meta(name),
+            TxInner::Postgres(tx) => tx.meta(name),
         }
     }
 
@@ -635,6 +779,7 @@ impl<'t> Tx<'t> {
         self.writes.set(self.writes.get() + 1);
         match &self.inner {
             TxInner::Redb(tx) => tx.set_meta(name, value),
+            TxInner::Postgres(tx) => tx.set_meta(name, value),
         }
     }
 
@@ -643,6 +788,7 @@ impl<'t> Tx<'t> {
         self.writing(table);
         match &self.inner {
             TxInner::Redb(tx) => tx.remove(table, key),
+            TxInner::Postgres(tx) => tx.remove(table, key),
         }
     }
 
@@ -657,6 +803,44 @@ impl<'t> Tx<'t> {
         self.writing(table);
         match &self.inner {
             TxInner::Redb(tx) => tx.remove_range(table, range, removed),
+            TxInner::Postgres(tx) => tx.remove_range(table, range, removed),
+        }
+    }
+
+    /// Adds `delta` to the store-wide counter `key` (never below 0), which many writers change
+    /// at once (the record count of a kind). redb reads and writes it; PostgreSQL adds a row
+    /// that reads sum up, so that concurrent adds never conflict.
+    pub fn add_to_count(&self, key: &[u8], delta: i64) -> ApiResult<()> {
+        self.writing(tables::COUNTS);
+        match &self.inner {
+            TxInner::Redb(tx) => tx.add_to_count(key, delta),
+            TxInner::Postgres(tx) => tx.add_to_count(key, delta),
+        }
+    }
+
+    /// Sets the store-wide counter `key` to `value`.
+    pub fn set_count(&self, key: &[u8], value: u64) -> ApiResult<()> {
+        self.writing(tables::COUNTS);
+        match &self.inner {
+            TxInner::Redb(tx) => tx.set_count(key, value),
+            TxInner::Postgres(tx) => tx.set_count(key, value),
+        }
+    }
+
+    /// Visits the entries of `range` in key order, claiming each for this transaction, and
+    /// passes over the entries that a concurrent transaction claimed: concurrent claimers (the
+    /// webhook dispatchers of several processes) each take different entries. A claim lasts
+    /// until the transaction ends; what it changes (a due time moved on) keeps the others
+    /// away after that. redb has one writer, so this is a plain scan there.
+    pub fn scan_claiming(
+        &self,
+        table: Table,
+        range: KeyRange,
+        visit: &mut Visitor<'_>,
+    ) -> ApiResult<()> {
+        match &self.inner {
+            TxInner::Redb(tx) => redb::scan(tx, table, range, false, visit),
+            TxInner::Postgres(tx) => tx.scan_claiming(table, range, visit),
         }
     }
 
@@ -675,6 +859,7 @@ impl Reader for Tx<'_> {
     fn get_raw(&self, table: Table, key: &[u8]) -> ApiResult<Option<Vec<u8>>> {
         match &self.inner {
             TxInner::Redb(tx) => redb::get_raw(tx, table, key),
+            TxInner::Postgres(tx) => tx.get_raw(table, key),
         }
     }
 
@@ -687,308 +872,28 @@ impl Reader for Tx<'_> {
     ) -> ApiResult<()> {
         match &self.inner {
             TxInner::Redb(tx) => redb::scan(tx, table, range, reverse, visit),
+            TxInner::Postgres(tx) => tx.scan(table, range, reverse, visit),
         }
     }
 
     fn len(&self, table: Table) -> ApiResult<u64> {
         match &self.inner {
             TxInner::Redb(tx) => redb::len(tx, table),
+            TxInner::Postgres(tx) => Ok(tx.len(table)),
+        }
+    }
+
+    fn count(&self, key: &[u8]) -> ApiResult<u64> {
+        match &self.inner {
+            TxInner::Redb(tx) => redb::count(tx, key),
+            TxInner::Postgres(tx) => tx.count(key),
         }
     }
 
     fn get<T: Record>(&self, table: Table, key: &[u8]) -> ApiResult<Option<T>> {
         match &self.inner {
             TxInner::Redb(tx) => redb::get(tx, table, key),
+            TxInner::Postgres(tx) => tx.get(table, key),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::ops::Bound;
-
-    use serde_json::json;
-
-    use super::*;
-    use crate::error::ErrorCode;
-    use crate::org_owned::audit::Actor;
-    use crate::org_owned::org::{self, OrgCreate};
-    use crate::org_owned::project::{self, ProjectCreate, Slug};
-    use crate::project_owned::conversation::{BY_CREATED, Conversation, ConversationCreate};
-    use crate::project_owned::form::{Form, FormInput};
-    use crate::project_owned::{self, Order, ProjectScope, Routed};
-
-    fn store_with_project() -> (tempfile::TempDir, Store, String, String) {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("tx.redb")).unwrap();
-        let (org_id, project_id) = store
-            .write_blocking(|tx| {
-                let actor = Actor::master(None);
-                let org = org::create(
-                    tx,
-                    &actor,
-                    OrgCreate {
-                        name: "Acme".into(),
-                    },
-                )?;
-                let input = ProjectCreate {
-                    name: "Support".into(),
-                    slug: Slug::try_from("support".to_string()).unwrap(),
-                    domain: None,
-                };
-                let project = project::create(tx, &actor, &org.id, input)?;
-                Ok((org.id, project.id))
-            })
-            .unwrap();
-        (dir, store, org_id, project_id)
-    }
-
-    fn list_conversations(reader: &impl Reader, scope: &ProjectScope) -> ApiResult<Vec<String>> {
-        let order = Order {
-            tag: BY_CREATED,
-            group: b"",
-            descending: false,
-        };
-        let page = project_owned::list::<Conversation>(reader, scope, order, None, 10, |_| true)?;
-        Ok(page.items.into_iter().map(|c| c.id).collect())
-    }
-
-    #[test]
-    fn one_write_transaction_lists_scans_gets_and_writes() {
-        let (_dir, store, org_id, project_id) = store_with_project();
-        let (org_id_again, project_id_again) = (org_id.clone(), project_id.clone());
-        store
-            .write_blocking(move |tx| {
-                let actor = Actor::master(None);
-                let scope = ProjectScope::resolve(tx, &org_id, &project_id)?;
-                let mut created = Vec::new();
-                for _ in 0..3 {
-                    let input = ConversationCreate::from_json(json!({}))?;
-                    created.push(Conversation::create(tx, &scope, &actor, input)?.id);
-                }
-                // The list scans the ordering index and gets each record inside the scan.
-                assert_eq!(list_conversations(tx, &scope)?, created);
-
-                let prefix = layout::project_prefix(&org_id, &project_id);
-                let mut seen = 0;
-                tx.scan(
-                    tables::OWNED,
-                    layout::prefix_range(&prefix),
-                    false,
-                    &mut |key, value| {
-                        assert_eq!(tx.get_raw(tables::OWNED, key)?.as_deref(), Some(value));
-                        seen += 1;
-                        Ok(ControlFlow::Continue(()))
-                    },
-                )?;
-                assert!(seen > created.len(), "records and their index entries");
-
-                let first = project_owned::get::<Conversation>(tx, &scope, &created[0])?;
-                assert_eq!(first.id, created[0]);
-                let probe = scope.key(PROBE_TAG, b"probe");
-                tx.put_raw(tables::OWNED, &probe, b"written")?;
-                assert_eq!(
-                    tx.get_raw(tables::OWNED, &probe)?.as_deref(),
-                    Some(&b"written"[..])
-                );
-                assert!(tx.remove(tables::OWNED, &probe)?);
-
-                let input = ConversationCreate::from_json(json!({"subject": "later"}))?;
-                created.push(Conversation::create(tx, &scope, &actor, input)?.id);
-                assert_eq!(list_conversations(tx, &scope)?, created);
-                Ok(())
-            })
-            .unwrap();
-
-        let listed = store
-            .read_blocking(|rx| {
-                let scope = ProjectScope::resolve(rx, &org_id_again, &project_id_again)?;
-                list_conversations(rx, &scope)
-            })
-            .unwrap();
-        assert_eq!(listed.len(), 4, "the transaction committed");
-    }
-
-    /// A tag no record kind or index uses: the probe stays invisible to listings.
-    const PROBE_TAG: u8 = 0xff;
-
-    #[test]
-    fn a_write_during_a_scan_of_its_table_is_an_error_not_a_panic() {
-        let (_dir, store, org_id, project_id) = store_with_project();
-        store
-            .write_blocking(move |tx| {
-                let scope = ProjectScope::resolve(tx, &org_id, &project_id)?;
-                tx.put_raw(tables::OWNED, &scope.key(PROBE_TAG, b"a"), b"1")?;
-                let err = tx
-                    .scan(
-                        tables::OWNED,
-                        layout::prefix_range(&scope.key(PROBE_TAG, b"")),
-                        false,
-                        &mut |key, _| {
-                            tx.put_raw(tables::OWNED, key, b"2")?;
-                            Ok(ControlFlow::Continue(()))
-                        },
-                    )
-                    .unwrap_err();
-                assert_eq!(err.code(), ErrorCode::InternalError);
-                assert!(err.to_string().contains("owned"), "{err}");
-                // Other tables stay writable during the scan, and the table itself after it.
-                tx.scan(
-                    tables::OWNED,
-                    layout::prefix_range(b""),
-                    false,
-                    &mut |_, _| {
-                        tx.put_raw(tables::AUDIT, b"probe", b"x")?;
-                        tx.remove(tables::AUDIT, b"probe")?;
-                        Ok(ControlFlow::Break(()))
-                    },
-                )?;
-                let probe = scope.key(PROBE_TAG, b"a");
-                assert_eq!(
-                    tx.get_raw(tables::OWNED, &probe)?.as_deref(),
-                    Some(&b"1"[..])
-                );
-                assert!(tx.remove(tables::OWNED, &probe)?);
-                Ok(())
-            })
-            .unwrap();
-    }
-
-    #[test]
-    fn a_project_delete_after_a_list_in_one_transaction_removes_everything() {
-        let (_dir, store, org_id, project_id) = store_with_project();
-        let (o, p) = (org_id.clone(), project_id.clone());
-        let cascade = store
-            .write_blocking(move |tx| {
-                let actor = Actor::master(None);
-                let scope = ProjectScope::resolve(tx, &o, &p)?;
-                for _ in 0..2 {
-                    let input = ConversationCreate::from_json(json!({}))?;
-                    Conversation::create(tx, &scope, &actor, input)?;
-                }
-                assert_eq!(list_conversations(tx, &scope)?.len(), 2);
-                project_owned::registry::delete_project(tx, &actor, &o, &p)
-            })
-            .unwrap();
-        assert_eq!(cascade, vec![("conversations".to_string(), 2)]);
-        let left = store
-            .read_blocking(|rx| {
-                rx.scan_prefix::<Conversation>(
-                    tables::OWNED,
-                    &layout::project_prefix(&org_id, &project_id),
-                )
-            })
-            .unwrap();
-        assert!(left.is_empty());
-    }
-
-    #[test]
-    fn a_commit_wakes_the_watchers_of_the_tables_it_wrote() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("signal.redb")).unwrap();
-        let outbox = store.commits_to(tables::OUTBOX);
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .build()
-            .unwrap();
-        let woken = |signal: &CommitSignal| {
-            runtime.block_on(async {
-                tokio::time::timeout(Duration::from_millis(50), signal.committed())
-                    .await
-                    .is_ok()
-            })
-        };
-        store
-            .write_blocking(|tx| tx.put_raw(tables::AUDIT, b"a", b"1"))
-            .unwrap();
-        assert!(!woken(&outbox), "another table was written");
-        let failed: ApiResult<()> = store.write_blocking(|tx| {
-            tx.put_raw(tables::OUTBOX, b"k", b"v")?;
-            Err(ApiError::internal("aborted"))
-        });
-        assert!(failed.is_err());
-        assert!(!woken(&outbox), "nothing was committed");
-        store
-            .write_blocking(|tx| tx.put_raw(tables::OUTBOX, b"k", b"v"))
-            .unwrap();
-        // Stored while nobody waited, then taken once.
-        assert!(woken(&outbox));
-        assert!(!woken(&outbox));
-    }
-
-    #[test]
-    fn the_hash_salt_is_made_once_and_kept() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("salt.redb");
-        let store = Store::open(&path).unwrap();
-        let first = store.salted_hash("127.0.0.1");
-        assert_eq!(first.len(), 64);
-        assert!(
-            first
-                .bytes()
-                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
-        );
-        assert_ne!(store.salted_hash("127.0.0.2"), first);
-        store.close(Duration::from_secs(5)).unwrap();
-        let reopened = Store::open(&path).unwrap();
-        assert_eq!(reopened.salted_hash("127.0.0.1"), first);
-        let other = Store::open(&dir.path().join("other.redb")).unwrap();
-        assert_ne!(other.salted_hash("127.0.0.1"), first);
-    }
-
-    #[test]
-    fn public_records_are_found_by_id_until_their_project_goes() {
-        let (_dir, store, org_id, project_id) = store_with_project();
-        let (o, p) = (org_id.clone(), project_id.clone());
-        let form_id = store
-            .write_blocking(move |tx| {
-                let scope = ProjectScope::resolve(tx, &o, &p)?;
-                let input = FormInput::create_from_json(json!({"name": "Contact"}))?;
-                Ok(Form::create(tx, &scope, &Actor::master(None), input)?.id)
-            })
-            .unwrap();
-        let id = form_id.clone();
-        let (scope, form) = store
-            .read_blocking(|rx| project_owned::find_public::<Form>(rx, &id))
-            .unwrap()
-            .expect("found by id alone");
-        assert_eq!(
-            (scope.org_id.as_str(), form.id.as_str()),
-            (org_id.as_str(), form_id.as_str())
-        );
-        assert_eq!(scope.project_id, project_id);
-        // Not public, or not of this shape: never found this way.
-        let probe = store
-            .read_blocking(|rx| project_owned::find_public::<Conversation>(rx, "con_abcdefghijkl"))
-            .unwrap();
-        assert!(probe.is_none());
-
-        let (o, p) = (org_id.clone(), project_id.clone());
-        let cascade = store
-            .write_blocking(move |tx| {
-                project_owned::registry::delete_project(tx, &Actor::master(None), &o, &p)
-            })
-            .unwrap();
-        assert_eq!(cascade, vec![("forms".to_string(), 1)]);
-        let left = store
-            .read_blocking(|rx| {
-                let mut n = 0;
-                rx.scan(
-                    tables::PUBLIC_IDS,
-                    (Bound::Unbounded, Bound::Unbounded),
-                    false,
-                    &mut |_, _| {
-                        n += 1;
-                        Ok(ControlFlow::Continue(()))
-                    },
-                )?;
-                Ok(n)
-            })
-            .unwrap();
-        assert_eq!(left, 0);
-        let gone = store
-            .read_blocking(move |rx| project_owned::find_public::<Form>(rx, &form_id))
-            .unwrap();
-        assert!(gone.is_none());
     }
 }

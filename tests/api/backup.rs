@@ -42,6 +42,27 @@ fn server_of(app: &TestApp) -> [(&'static str, &str); 2] {
     ]
 }
 
+/// `server_of` with the variables that name the store where it is not a file in `--data-dir`
+/// (a PostgreSQL database).
+fn tool_env(app: &TestApp) -> Vec<(&'static str, String)> {
+    let mut env: Vec<(&str, String)> = server_of(app)
+        .iter()
+        .map(|(name, value)| (*name, value.to_string()))
+        .collect();
+    env.extend(app.store_env());
+    env
+}
+
+fn as_pairs<'a>(env: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+    env.iter()
+        .map(|(name, value)| (*name, value.as_str()))
+        .collect()
+}
+
+/// What the file backup tests say on PostgreSQL.
+const FILE_BACKUPS: &str = "file backup and restore are redb's; a PostgreSQL store is backed up \
+     with pg_dump (a_postgres_store_points_backups_to_pg_dump)";
+
 /// `host:port` of a test server.
 fn listen_of(app: &TestApp) -> &str {
     app.base.trim_start_matches("http://")
@@ -317,6 +338,9 @@ fn backups_under_writers_restore_prefixes(
 /// prefix of the acknowledged writes.
 #[test]
 fn a_backup_under_four_writers_restores_a_prefix_of_the_acknowledged_writes() {
+    if skipped_on_postgres(FILE_BACKUPS) {
+        return;
+    }
     backups_under_writers_restore_prefixes(TestApp::spawn(), 4, |app, more_writes| {
         more_writes(40);
         let began = Instant::now();
@@ -369,6 +393,9 @@ fn a_backup_under_four_writers_restores_a_prefix_of_the_acknowledged_writes() {
 /// anywhere; the backup restores to a prefix of the acknowledged writes.
 #[test]
 fn a_server_without_a_master_key_is_backed_up_by_its_data_folder_alone() {
+    if skipped_on_postgres(FILE_BACKUPS) {
+        return;
+    }
     let base = temp_dir();
     let data_dir = base.path().join("d".repeat(100));
     std::fs::create_dir(&data_dir).unwrap();
@@ -411,6 +438,9 @@ fn a_server_without_a_master_key_is_backed_up_by_its_data_folder_alone() {
 /// it was; a good one then replaces it and keeps the old one aside.
 #[test]
 fn a_restore_is_refused_beside_a_server_and_for_a_damaged_file() {
+    if skipped_on_postgres(FILE_BACKUPS) {
+        return;
+    }
     let app = TestApp::spawn();
     let before = app.project("Before the backup");
     let backup = temp_dir();
@@ -502,6 +532,7 @@ fn a_restore_is_refused_beside_a_server_and_for_a_damaged_file() {
 #[test]
 fn an_export_reads_back_to_the_objects_the_api_returns() {
     let app = TestApp::spawn();
+    let env = tool_env(&app);
     let key = app.admin_key.clone();
     let org = app.org_id.clone();
     let mut made: BTreeMap<String, &str> = BTreeMap::new();
@@ -569,7 +600,7 @@ fn an_export_reads_back_to_the_objects_the_api_returns() {
             "--org",
             &org,
         ],
-        &server_of(&app),
+        &as_pairs(&env),
     );
     assert!(out.status.success(), "{}", stderr(&out));
     // It read a backup of the server, and removed it.
@@ -656,11 +687,18 @@ fn an_export_reads_back_to_the_objects_the_api_returns() {
             "--out",
             path_arg(&file),
         ],
-        &server_of(&app),
+        &as_pairs(&env),
     ));
     assert_eq!(summary["projects"], 2);
+    // Beside a server it read the server's backup of its file, asked on its admin socket; a
+    // database, directly.
     let socket = app.data_dir().join("admin.sock");
-    assert_eq!(summary["server"], format!("unix:{}", socket.display()));
+    let by_server = if on_postgres() {
+        Value::Null
+    } else {
+        json!(format!("unix:{}", socket.display()))
+    };
+    assert_eq!(summary["server"], by_server);
     assert_eq!(
         std::fs::read_to_string(&file).unwrap().lines().count(),
         lines.len()
@@ -673,7 +711,7 @@ fn an_export_reads_back_to_the_objects_the_api_returns() {
             "--org",
             "org_000000000000",
         ],
-        &server_of(&app),
+        &as_pairs(&env),
     );
     assert!(!unknown.status.success());
     assert!(
@@ -688,6 +726,9 @@ fn an_export_reads_back_to_the_objects_the_api_returns() {
 /// they take no client option.
 #[test]
 fn the_tools_find_the_store_like_serve() {
+    if skipped_on_postgres(FILE_BACKUPS) {
+        return;
+    }
     let app = TestApp::spawn();
     let data_dir = path_arg(app.data_dir());
     let out = temp_dir();
@@ -763,6 +804,9 @@ fn the_tools_find_the_store_like_serve() {
 /// they read the file themselves.
 #[test]
 fn beside_a_server_it_cannot_ask_a_backup_fails_clearly() {
+    if skipped_on_postgres(FILE_BACKUPS) {
+        return;
+    }
     let app = TestApp::spawn();
     app.project("Kept");
     // A server whose admin socket the tool cannot reach (another user's, or gone): HTTP with
@@ -848,4 +892,34 @@ fn beside_a_server_it_cannot_ask_a_backup_fails_clearly() {
         "{}",
         stderr(&exported)
     );
+}
+
+/// A PostgreSQL store is backed up and restored with PostgreSQL's own tools: `backup`,
+/// `restore` and `POST /api/v1/admin/backup` say so in one line and touch nothing.
+#[test]
+fn a_postgres_store_points_backups_to_pg_dump() {
+    if skipped_on_redb("only a PostgreSQL store refuses file backups") {
+        return;
+    }
+    let app = TestApp::spawn();
+    let env = tool_env(&app);
+    let out = temp_dir();
+    let to = out.path().join("b.redb");
+    for args in [
+        ["backup", "--to", path_arg(&to)],
+        ["restore", "--from", path_arg(&to)],
+    ] {
+        let refused = rogeriq_with(&args, &as_pairs(&env));
+        assert_eq!(refused.status.code(), Some(1), "{}", stderr(&refused));
+        let said = stderr(&refused);
+        assert_eq!(said.lines().count(), 1, "{said}");
+        assert!(
+            said.contains("pg_dump") && said.contains("pg_restore"),
+            "{said}"
+        );
+    }
+    assert!(!to.exists());
+    let refused = app.request(Method::POST, "/api/v1/admin/backup", Some(MASTER_KEY), None);
+    refused.assert_error(400, "BAD_REQUEST");
+    assert!(refused.body["error"].as_str().unwrap().contains("pg_dump"));
 }

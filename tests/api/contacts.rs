@@ -110,6 +110,38 @@ fn upsert_by_external_id_updates_that_contact() {
     assert_eq!(count(&app, &p), 2);
 }
 
+/// Upserts of one `external_id` racing from many connections make one contact: each one
+/// looks the contact up and writes in one transaction (a shared commit on redb; a
+/// serializable transaction, run again after a conflict, on PostgreSQL).
+#[test]
+fn concurrent_upserts_of_one_external_id_make_one_contact() {
+    let app = TestApp::spawn();
+    let p = app.project("Main");
+    let answers: Vec<(u16, String)> = std::thread::scope(|threads| {
+        let racing: Vec<_> = (0..32)
+            .map(|i| {
+                let (app, p) = (&app, &p);
+                threads.spawn(move || {
+                    let r = app.post(
+                        &contacts(p),
+                        &app.admin_key,
+                        json!({"external_id": "racer", "name": format!("Racer {i}")}),
+                    );
+                    (r.status, id_of(r.data()))
+                })
+            })
+            .collect();
+        racing.into_iter().map(|t| t.join().unwrap()).collect()
+    });
+    assert!(
+        answers.iter().all(|(status, _)| *status == 201),
+        "{answers:?}"
+    );
+    let ids: std::collections::BTreeSet<&String> = answers.iter().map(|(_, id)| id).collect();
+    assert_eq!(ids.len(), 1, "{answers:?}");
+    assert_eq!(count(&app, &p), 1);
+}
+
 #[test]
 fn upsert_by_email_is_case_insensitive() {
     let app = TestApp::spawn();

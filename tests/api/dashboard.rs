@@ -424,8 +424,8 @@ fn browser_tools() -> Result<(PathBuf, PathBuf), String> {
 
 /// Every journey of issue #24 in one Chromium, one step after another (tests/browser/
 /// journeys.mjs), against a real server; screenshots of the main pages go to the build folder,
-/// or to `ROGERIQ_SCREENSHOTS` (`make screenshots`: docs/screenshots/). Without Chromium, Node or the suite's packages it prints one line and
-/// passes, unless `ROGERIQ_BROWSER_TESTS=required` (CI) makes that a failure.
+/// or to `TEST_SCREENSHOTS` (`make screenshots`: docs/screenshots/). Without Chromium, Node or the suite's packages it prints one line and
+/// passes, unless `TEST_BROWSER_TESTS=required` (CI) makes that a failure.
 #[test]
 fn browser_journeys() {
     let (chromium, suite) = match browser_tools() {
@@ -436,7 +436,7 @@ fn browser_journeys() {
                  and `npm ci --prefix tests/browser`"
             );
             assert!(
-                std::env::var("ROGERIQ_BROWSER_TESTS").as_deref() != Ok("required"),
+                std::env::var("TEST_BROWSER_TESTS").as_deref() != Ok("required"),
                 "{line}"
             );
             // Past the test harness's capture, so that `make test` shows it.
@@ -455,7 +455,7 @@ fn browser_journeys() {
     let readonly = readonly.data()["key"].as_str().unwrap().to_string();
     // `make screenshots` refreshes the committed ones in docs/screenshots/; every other run
     // keeps its own in the build folder, so that a test run leaves the checkout as it was.
-    let shots = match std::env::var_os("ROGERIQ_SCREENSHOTS") {
+    let shots = match std::env::var_os("TEST_SCREENSHOTS") {
         Some(dir) => std::path::PathBuf::from(dir),
         None => Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshots"),
     };

@@ -19,6 +19,12 @@ use rogeriq::store::{Limits, Reader, SimulatedDisk, Store, Trouble, layout, tabl
 use crate::helpers::*;
 use crate::store_model::{input_settings, make_orgs};
 
+/// Why these tests skip on PostgreSQL: they run a redb store on a simulated disk (a
+/// PostgreSQL store's faults are tests/api/database.rs').
+const SIMULATED_DISK: &str =
+    "a redb store on a simulated disk; database.rs tests PostgreSQL's faults";
+const FILE_MODES: &str = "the modes of redb's data file";
+
 /// How long healing may take: the writer's next attempt after space is back (at most a
 /// second's look at the free space, or the backoff so far).
 const HEALING: Duration = Duration::from_secs(30);
@@ -91,6 +97,9 @@ fn stored_articles(store: &Store, org: &str, project: &str) -> ApiResult<Vec<Str
 /// writes succeed, every acknowledged one is there and no refused one is.
 #[test]
 fn a_full_disk_refuses_writes_and_the_store_heals_when_space_is_back() {
+    if skipped_on_postgres(SIMULATED_DISK) {
+        return;
+    }
     let disk = SimulatedDisk::new();
     let limits = Limits {
         min_free_bytes: 0,
@@ -153,6 +162,9 @@ fn a_full_disk_refuses_writes_and_the_store_heals_when_space_is_back() {
 /// nothing refused is stored.
 #[test]
 fn a_disk_failing_with_eio_refuses_writes_and_the_store_heals_when_it_works_again() {
+    if skipped_on_postgres(SIMULATED_DISK) {
+        return;
+    }
     let disk = SimulatedDisk::new();
     let (store, org, project) = store_with_project(&disk, Limits::default());
     let before = write_article(&store, &org, &project, 1).unwrap();
@@ -193,6 +205,9 @@ fn a_disk_failing_with_eio_refuses_writes_and_the_store_heals_when_it_works_agai
 /// still run; the guard lifts by itself when space is back.
 #[test]
 fn below_the_free_space_floor_only_deletes_run() {
+    if skipped_on_postgres(SIMULATED_DISK) {
+        return;
+    }
     let disk = SimulatedDisk::new();
     let limits = Limits {
         min_free_bytes: 1024 * 1024,
@@ -229,6 +244,9 @@ fn below_the_free_space_floor_only_deletes_run() {
 /// `/metrics` counts; once space is back the same server writes again, without a restart.
 #[test]
 fn over_http_a_full_disk_answers_503_and_heals_without_a_restart() {
+    if skipped_on_postgres(SIMULATED_DISK) {
+        return;
+    }
     let disk = SimulatedDisk::new();
     let app = TestApp::spawn_on(disk.clone(), |s| s.store.min_free_mb = 0);
     let key = app.admin_key.clone();
@@ -316,6 +334,9 @@ fn over_http_a_full_disk_answers_503_and_heals_without_a_restart() {
 /// itself once space is back.
 #[test]
 fn over_http_below_the_floor_deletes_run_and_the_server_still_starts() {
+    if skipped_on_postgres(SIMULATED_DISK) {
+        return;
+    }
     let disk = SimulatedDisk::new();
     let floor = |s: &mut Settings| s.store.min_free_mb = 1;
     let app = TestApp::spawn_on(disk.clone(), floor);
@@ -368,6 +389,9 @@ fn over_http_below_the_floor_deletes_run_and_the_server_still_starts() {
 /// that exists keeps its mode (the server warns of it).
 #[test]
 fn the_data_folder_and_file_are_their_owners_alone() {
+    if skipped_on_postgres(FILE_MODES) {
+        return;
+    }
     let base = temp_dir();
     let dir = base.path().join("made").join("data");
     let data_dir = dir.clone();

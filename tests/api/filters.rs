@@ -552,7 +552,7 @@ fn indexes_built_on_open_from_an_older_file_give_the_same_answers() {
     let dir = app.stop();
 
     // The same records as an older build wrote them: no version-1 entries, no index version.
-    let store = Store::open(&dir.path().join("rogeriq.redb")).unwrap();
+    let store = dir.open_store();
     let stale = version_1_entries(&store);
     store
         .write_blocking(move |tx| {

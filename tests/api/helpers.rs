@@ -1,19 +1,24 @@
 //! `TestApp`: a real server on a free port over a temporary data directory, with the first-start
 //! organisation and admin key, and a small blocking HTTP client.
+//!
+//! The suite runs against either store: redb (the default), or PostgreSQL when
+//! `TEST_STORE_BACKEND=postgres`, on a throwaway cluster (`pg_cluster.rs`) with a fresh database
+//! per `TestData`. A test that cannot run on PostgreSQL says so and why (`skipped_on_postgres`).
 
+use std::io::Write as _;
 use std::path::Path;
-use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::sync::{Arc, LazyLock, Mutex, PoisonError, Weak};
 use std::thread::JoinHandle;
 
 use actix_web::dev::ServerHandle;
 use reqwest::blocking::Client;
 use reqwest::header::HeaderMap;
-use rogeriq::config::{Settings, TierLimits};
+use rogeriq::config::{Settings, StoreBackend, TierLimits};
 use rogeriq::org_owned::api_key;
 use rogeriq::project_owned::webhook_dispatch::Dispatcher;
 use rogeriq::project_owned::{self as project_owned, Kind, ProjectScope};
 use rogeriq::server::{self, Options};
-use rogeriq::store::{SimulatedDisk, Store, layout, tables};
+use rogeriq::store::{Limits, Location, SimulatedDisk, Store, layout, tables};
 use rogeriq::timestamp::Timestamp;
 use tempfile::TempDir;
 
@@ -25,6 +30,135 @@ pub const MASTER_KEY: &str = "test-master-key-0123456789";
 /// Every tier's requests per window in tests that do not test the limits.
 pub const GENEROUS_LIMIT: u32 = 1_000_000;
 
+/// The variable that picks the store the suite runs against.
+pub const BACKEND_VARIABLE: &str = "TEST_STORE_BACKEND";
+
+/// Whether this run is against PostgreSQL (`TEST_STORE_BACKEND=postgres`).
+pub fn on_postgres() -> bool {
+    static ON: LazyLock<bool> =
+        LazyLock::new(|| match std::env::var(BACKEND_VARIABLE).as_deref() {
+            Ok("postgres") => true,
+            Ok("redb") | Err(_) => false,
+            Ok(other) => panic!("{BACKEND_VARIABLE}={other}: use redb or postgres"),
+        });
+    *ON
+}
+
+/// On PostgreSQL, says on the terminal (past the test harness's capture) that the calling test
+/// is skipped and why, and returns true: the test then returns.
+pub fn skipped_on_postgres(why: &str) -> bool {
+    if !on_postgres() {
+        return false;
+    }
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("a test")
+        .to_string();
+    let _ = writeln!(std::io::stderr(), "skipped on postgres: {test}: {why}");
+    true
+}
+
+/// On redb, the same for a test that needs a store several servers share.
+pub fn skipped_on_redb(why: &str) -> bool {
+    if on_postgres() {
+        return false;
+    }
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("a test")
+        .to_string();
+    let _ = writeln!(std::io::stderr(), "skipped on redb: {test}: {why}");
+    true
+}
+
+/// A test's data: its folder and, on PostgreSQL, its own database, dropped with it.
+pub struct TestData {
+    dir: TempDir,
+    database: Option<String>,
+}
+
+impl TestData {
+    /// A fresh folder and, on PostgreSQL, a fresh database holding the schema and nothing
+    /// else.
+    pub fn new() -> TestData {
+        TestData::from(temp_dir())
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The database's URL, on PostgreSQL.
+    pub fn database_url(&self) -> Option<String> {
+        let name = self.database.as_ref()?;
+        Some(crate::pg_cluster::cluster().url(name))
+    }
+
+    /// Points `settings` at this data: its folder, and its database on PostgreSQL.
+    pub fn apply(&self, settings: &mut Settings) {
+        settings.data_dir = self.dir.path().to_path_buf();
+        if let Some(url) = self.database_url() {
+            settings.store.backend = StoreBackend::Postgres;
+            settings.store.postgres_url = url;
+            settings.store.postgres_pool = 8;
+        }
+    }
+
+    /// The store itself, opened beside no server (a file named `rogeriq.redb` on redb).
+    pub fn open_store(&self) -> Store {
+        let location = match self.database_url() {
+            Some(url) => Location::Postgres(rogeriq::store::postgres::Target { url, pool: 8 }),
+            None => Location::File(self.dir.path().join("rogeriq.redb")),
+        };
+        Store::open_at(&location, Limits::default()).expect("the test store opens")
+    }
+}
+
+impl Default for TestData {
+    fn default() -> Self {
+        TestData::new()
+    }
+}
+
+impl From<TempDir> for TestData {
+    fn from(dir: TempDir) -> TestData {
+        let database = on_postgres().then(|| crate::pg_cluster::cluster().new_database());
+        TestData { dir, database }
+    }
+}
+
+impl Drop for TestData {
+    fn drop(&mut self) {
+        if let Some(name) = &self.database {
+            crate::pg_cluster::cluster().drop_database(name);
+        }
+    }
+}
+
+/// The `ROGERIQ_*` variables that point a `rogeriq` process started with `--data-dir dir` at
+/// its store: none on redb (the file in `dir`); on PostgreSQL, the database of `dir`, made at
+/// the first call for it and kept (across restarts) until the cluster goes.
+pub fn store_env_for(dir: &Path) -> Vec<(&'static str, String)> {
+    static DATABASES: LazyLock<
+        std::sync::Mutex<std::collections::HashMap<std::path::PathBuf, String>>,
+    > = LazyLock::new(Default::default);
+    if !on_postgres() {
+        return Vec::new();
+    }
+    let cluster = crate::pg_cluster::cluster();
+    let name = DATABASES
+        .lock()
+        .unwrap()
+        .entry(dir.to_path_buf())
+        .or_insert_with(|| cluster.new_database())
+        .clone();
+    vec![
+        ("ROGERIQ_STORE_BACKEND", "postgres".to_string()),
+        ("ROGERIQ_STORE_POSTGRES_URL", cluster.url(&name)),
+        ("ROGERIQ_STORE_POSTGRES_POOL", "8".to_string()),
+    ]
+}
+
 pub struct TestApp {
     pub base: String,
     /// The organisation made on first start, and its `admin` key.
@@ -32,7 +166,7 @@ pub struct TestApp {
     pub admin_key: String,
     /// The same store the server uses, for checks that look beneath the API.
     pub store: Store,
-    dir: TempDir,
+    dir: TestData,
     handle: ServerHandle,
     thread: Option<JoinHandle<std::io::Result<()>>>,
     dispatcher: Option<Dispatcher>,
@@ -94,42 +228,49 @@ impl Resp {
 
 impl TestApp {
     pub fn spawn() -> TestApp {
-        TestApp::spawn_in(temp_dir())
+        TestApp::spawn_in(TestData::new())
     }
 
-    /// Starts on an existing data directory (for restarts).
-    pub fn spawn_in(dir: TempDir) -> TestApp {
+    /// Starts on existing data (for restarts).
+    pub fn spawn_in(dir: impl Into<TestData>) -> TestApp {
         TestApp::spawn_in_with(dir, |_| {})
     }
 
-    /// Starts on a fresh directory with adjusted settings (e.g. no master key).
+    /// Starts on fresh data with adjusted settings (e.g. no master key).
     pub fn spawn_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
-        TestApp::spawn_in_with(temp_dir(), configure)
+        TestApp::spawn_in_with(TestData::new(), configure)
     }
 
     /// Starts on `dir` (fresh, or from `stop` for a restart) with adjusted settings.
-    pub fn spawn_in_with(dir: TempDir, configure: impl FnOnce(&mut Settings)) -> TestApp {
-        TestApp::start(dir, configure, None)
+    pub fn spawn_in_with(
+        dir: impl Into<TestData>,
+        configure: impl FnOnce(&mut Settings),
+    ) -> TestApp {
+        TestApp::start(dir.into(), configure, None)
     }
 
     /// Starts on a fresh directory with its store on `disk`, a disk in memory that can fill
-    /// up (`server::launch_on`).
+    /// up (`server::launch_on`): always redb, whatever `TEST_STORE_BACKEND` says.
     pub fn spawn_on(disk: SimulatedDisk, configure: impl FnOnce(&mut Settings)) -> TestApp {
-        TestApp::start(temp_dir(), configure, Some(disk))
+        let dir = TestData {
+            dir: temp_dir(),
+            database: None,
+        };
+        TestApp::start(dir, configure, Some(disk))
     }
 
     fn start(
-        dir: TempDir,
+        dir: TestData,
         configure: impl FnOnce(&mut Settings),
         disk: Option<SimulatedDisk>,
     ) -> TestApp {
         let mut settings = Settings {
             listen: "127.0.0.1:0".into(),
-            data_dir: dir.path().to_path_buf(),
             master_key: MASTER_KEY.into(),
             workers: 2,
             ..Settings::default()
         };
+        dir.apply(&mut settings);
         // Tests send many requests from one address, most with one key; the tests of the
         // limits (rate_limit.rs) set their own, or the defaults.
         settings.rate_limit.tiers = TierLimits {
@@ -171,12 +312,18 @@ impl TestApp {
     }
 
     /// Stops the server gracefully, then its webhook dispatcher, and closes the store; returns
-    /// the data directory.
-    pub fn stop(mut self) -> TempDir {
+    /// its data.
+    pub fn stop(mut self) -> TestData {
         self.stop_server();
         let dispatcher = self.dispatcher.take().expect("a running dispatcher");
         let store = self.store.clone();
-        let dir = std::mem::replace(&mut self.dir, temp_dir());
+        let dir = std::mem::replace(
+            &mut self.dir,
+            TestData {
+                dir: temp_dir(),
+                database: None,
+            },
+        );
         drop(self);
         server::close(dispatcher, store);
         dir
@@ -191,6 +338,23 @@ impl TestApp {
 
     pub fn data_dir(&self) -> &Path {
         self.dir.path()
+    }
+
+    /// The name of this server's database, on PostgreSQL.
+    pub fn database(&self) -> Option<&str> {
+        self.dir.database.as_deref()
+    }
+
+    /// The `ROGERIQ_*` variables that point a `rogeriq` process at this server's store beside
+    /// its `--data-dir`: none on redb; the database's on PostgreSQL.
+    pub fn store_env(&self) -> Vec<(&'static str, String)> {
+        match self.dir.database_url() {
+            Some(url) => vec![
+                ("ROGERIQ_STORE_BACKEND", "postgres".to_string()),
+                ("ROGERIQ_STORE_POSTGRES_URL", url),
+            ],
+            None => Vec::new(),
+        }
     }
 
     pub fn request(

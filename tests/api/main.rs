@@ -2,6 +2,9 @@
 //! HTTP. One test binary, one module per area.
 
 mod helpers;
+// Shared with benches/requests.rs, whose durable cluster and pgbench runs the tests do not use.
+#[allow(dead_code)]
+mod pg_cluster;
 mod shapes;
 
 mod admin;
@@ -12,10 +15,12 @@ mod crash;
 mod errors;
 mod faults;
 mod keys;
+mod nodes;
 mod persistence;
 mod process;
 mod projects;
 mod rate_limit;
+mod store;
 mod store_model;
 
 mod fixtures;
@@ -35,6 +40,7 @@ mod browser;
 mod connection;
 mod contract;
 mod dashboard;
+mod database;
 mod filters;
 mod forms;
 mod idempotency;

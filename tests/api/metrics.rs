@@ -281,7 +281,18 @@ fn metrics_parse_and_their_counters_move_with_requests() {
         written.value("rogeriq_store_reopen_attempts_total", &[]),
         0.0
     );
-    assert!(written.value("rogeriq_store_file_bytes", &[]) > 0.0);
+    // redb's file; a PostgreSQL store has no file of its own.
+    assert_eq!(
+        written.value("rogeriq_store_file_bytes", &[]) > 0.0,
+        !on_postgres()
+    );
+    // The pool of a PostgreSQL store (8 connections in tests); none on redb.
+    let pool = if on_postgres() { 8.0 } else { 0.0 };
+    assert_eq!(
+        written.value("rogeriq_store_pool_max_connections", &[]),
+        pool
+    );
+    assert!(written.has("rogeriq_store_serialization_retries_total"));
     let conversations = [("kind", "conversations")];
     assert_eq!(
         written.value(records, &conversations) - mid.value(records, &conversations),

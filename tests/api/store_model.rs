@@ -874,8 +874,8 @@ pub fn make_orgs(store: &Store) -> Vec<String> {
 }
 
 fn run(seed: u64, steps: usize) {
-    let dir = crate::helpers::temp_dir();
-    let store = Store::open(&dir.path().join("model.redb")).expect("open store");
+    let data = crate::helpers::TestData::new();
+    let store = data.open_store();
     let mut rng = Rng(seed);
     let mut model = Model::default();
     let orgs = make_orgs(&store);

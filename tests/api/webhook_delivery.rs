@@ -659,6 +659,12 @@ fn a_change_whose_transaction_fails_emits_nothing() {
 
 #[test]
 fn a_full_outbox_drops_new_events_and_the_api_goes_on() {
+    if skipped_on_postgres(
+        "the outbox's bound is checked against a count up to 500 ms old there, so it may be \
+         overshot (docs/scaling.md)",
+    ) {
+        return;
+    }
     let app = spawn(|webhooks| {
         webhooks.max_pending = 2;
         webhooks.timeout_secs = 2;

@@ -453,6 +453,10 @@ pub(super) fn get_raw(
     Ok(reader.open(table)?.get(key)?.map(|v| v.value().to_vec()))
 }
 
+pub(super) fn contains(reader: &impl OpenTable, table: Table, key: &[u8]) -> ApiResult<bool> {
+    Ok(reader.open(table)?.get(key)?.is_some())
+}
+
 pub(super) fn get<T: Record>(
     reader: &impl OpenTable,
     table: Table,
@@ -493,6 +497,15 @@ pub(super) fn scan(
 /// How many entries `table` holds (kept by redb, not counted).
 pub(super) fn len(reader: &impl OpenTable, table: Table) -> ApiResult<u64> {
     Ok(reader.open(table)?.len()?)
+}
+
+/// The store-wide counter `key` of `tables::COUNTS`: a u64, big-endian.
+pub(super) fn count(reader: &impl OpenTable, key: &[u8]) -> ApiResult<u64> {
+    Ok(reader
+        .open(tables::COUNTS)?
+        .get(key)?
+        .and_then(|v| <[u8; 8]>::try_from(v.value()).ok())
+        .map_or(0, u64::from_be_bytes))
 }
 
 fn as_slice_bound(bound: &Bound<Vec<u8>>) -> Bound<&[u8]> {
@@ -550,6 +563,15 @@ impl<'t> WriteTx<'t> {
                 false
             })?;
         Ok(())
+    }
+
+    pub(super) fn add_to_count(&self, key: &[u8], delta: i64) -> ApiResult<()> {
+        let next = count(self, key)?.saturating_add_signed(delta);
+        self.set_count(key, next)
+    }
+
+    pub(super) fn set_count(&self, key: &[u8], value: u64) -> ApiResult<()> {
+        self.put_raw(tables::COUNTS, key, &value.to_be_bytes())
     }
 
     fn table(&self, table: Table) -> ApiResult<&RefCell<WriteTable<'t>>> {

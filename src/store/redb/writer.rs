@@ -293,7 +293,7 @@ impl Writer {
                 // Dropping `txn` aborts it. The counter is not rolled back: it only has to
                 // grow.
                 match job.run(&mut tx, alone) {
-                    Ran::Cleanly => {}
+                    Ran::Succeeded | Ran::FailedBeforeWriting => {}
                     Ran::StorageFailed => {
                         let (trouble, cause) = match job.failure() {
                             Some(err) => (trouble_of(err), err.to_string()),
