@@ -45,7 +45,7 @@ pub struct Settings {
     pub idempotency: IdempotencySettings,
 }
 
-/// `[agent]`: the model provider behind `agent/respond` (API.md §9.7).
+/// `[agent]`: the model provider behind `agent/respond` (docs/api/agent.md).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct AgentSettings {
@@ -59,7 +59,7 @@ pub struct AgentSettings {
     pub timeout_secs: u64,
 }
 
-/// `[webhooks]`: webhook management (API.md §9.11) and delivery (API.md §10).
+/// `[webhooks]`: webhook management (docs/api/webhooks.md) and delivery (docs/api/webhooks.md).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookSettings {
@@ -86,7 +86,8 @@ pub struct WebhookSettings {
     pub max_pending: u64,
 }
 
-/// API.md §10.4: inline retries after 1 s, 5 s and 30 s, then 1 min, 5 min, 30 min, 2 h, 12 h.
+/// docs/api/webhooks.md: inline retries after 1 s, 5 s and 30 s, then 1 min, 5 min, 30 min, 2 h, 12
+/// h.
 pub const DEFAULT_RETRY_DELAYS: [f64; 8] = [1.0, 5.0, 30.0, 60.0, 300.0, 1800.0, 7200.0, 43200.0];
 /// The default of `webhooks.max_pending`, also the cap of a store opened without settings.
 pub const DEFAULT_MAX_PENDING: u64 = 10_000;
@@ -125,7 +126,7 @@ impl WebhookSettings {
     }
 }
 
-/// `[integrations]` (API.md §9.8).
+/// `[integrations]` (docs/api/integrations.md).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct IntegrationSettings {
@@ -134,7 +135,7 @@ pub struct IntegrationSettings {
 }
 
 /// `[rate_limit]`: requests per sliding window for each API key, by the key's tier, and for
-/// each client address without a usable key (API.md §7.2).
+/// each client address without a usable key (docs/api/rate-limits-and-cors.md).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct RateLimitSettings {
@@ -198,7 +199,7 @@ impl TierLimits {
     }
 }
 
-/// `[cors]`: which web pages may call the API from a browser (API.md §1).
+/// `[cors]`: which web pages may call the API from a browser (docs/api/README.md).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct CorsSettings {

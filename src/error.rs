@@ -113,7 +113,7 @@ pub struct ApiError {
     message: Cow<'static, str>,
     issues: Vec<Issue>,
     /// For `RATE_LIMITED`, `STORAGE_UNAVAILABLE` and `SERVICE_UNAVAILABLE`: whole seconds
-    /// until a retry can succeed (API.md §5.1, §7.2).
+    /// until a retry can succeed (docs/api/errors.md and docs/api/rate-limits-and-cors.md).
     retry_after: Option<u64>,
     /// What went wrong inside, for the log only; never rendered to the client.
     internal: Option<Internal>,

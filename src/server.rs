@@ -197,7 +197,7 @@ fn launch_with(
     options: Options,
     disk: Option<SimulatedDisk>,
 ) -> Result<Launched, StartError> {
-    // From here on only the master key's hash is kept (API.md §18.1).
+    // From here on only the master key's hash is kept (docs/administration.md).
     let master = MasterKey::from_setting(&std::mem::take(&mut settings.master_key));
     // First, so that a busy port or a bad `listen` leaves no data folder behind.
     let listener = TcpListener::bind(&settings.listen)

@@ -1,8 +1,8 @@
-//! The public browser endpoints (API.md §9.12), which a website calls without a key: a form's
-//! schema, a beacon's config, and the submit path (`forms::submit`) under its two names. This
-//! module knows their paths and the object each names, so that the rate limit counts them per
-//! client address whatever key they carry, and `context::browser_cors` answers their CORS by
-//! the `allowed_origins` of that form or beacon, not by the server's `[cors]` list.
+//! The public browser endpoints (docs/api/forms-and-beacons.md), which a website calls without a
+//! key: a form's schema, a beacon's config, and the submit path (`forms::submit`) under its two
+//! names. This module knows their paths and the object each names, so that the rate limit counts
+//! them per client address whatever key they carry, and `context::browser_cors` answers their CORS
+//! by the `allowed_origins` of that form or beacon, not by the server's `[cors]` list.
 
 use actix_web::http::header::HeaderValue;
 use actix_web::{HttpResponse, web};

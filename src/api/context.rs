@@ -166,7 +166,7 @@ impl ResponseError for FailedRequest {
     }
 }
 
-/// The response headers a browser may read (API.md §1), and a replay's.
+/// The response headers a browser may read (docs/api/README.md), and a replay's.
 const EXPOSED_HEADERS: [&str; 8] = [
     REQUEST_ID_HEADER,
     limits::LIMIT,
@@ -202,12 +202,12 @@ fn allowed_origin(settings: &CorsSettings, origin: &HeaderValue) -> Option<Heade
         .then(|| origin.clone())
 }
 
-/// The CORS rules of API.md §1: preflights are answered here, before the rate limit, routing
-/// and authentication, for the configured origins (any, by default).
+/// The CORS rules of docs/api/README.md: preflights are answered here, before the rate limit,
+/// routing and authentication, for the configured origins (any, by default).
 pub fn cors(settings: &CorsSettings) -> Cors {
     let cors = Cors::default()
         .allowed_methods(["GET", "POST", "PATCH", "PUT", "DELETE", "OPTIONS"])
-        // The SDK also sets `User-Agent` (API.md §15), which some browsers send and then
+        // The SDK also sets `User-Agent` (docs/api/README.md), which some browsers send and then
         // name in the preflight.
         .allowed_headers([
             "X-API-Key",
@@ -294,7 +294,7 @@ fn allow_origin(headers: &mut HeaderMap, origin: Option<HeaderValue>) {
 }
 
 /// actix-cors refuses a preflight (an origin, method or header not allowed) with a plain-text
-/// 400; the contract wants every error as JSON (API.md §1).
+/// 400; the contract wants every error as JSON (docs/api/README.md).
 fn json_cors_refusal(
     response: ServiceResponse<BoxBody>,
     request_id: &str,

@@ -31,7 +31,8 @@ pub fn render(error: &ApiError, request_id: String) -> HttpResponse {
         tracing::error!(request_id = %request_id, error = %error, "internal error");
     }
     let mut response = HttpResponse::build(status(error.code()));
-    // The header and the body field say the same (API.md §7.2); the SDK reads the body.
+    // The header and the body field say the same (docs/api/rate-limits-and-cors.md); the SDK reads
+    // the body.
     if let Some(seconds) = error.retry_after() {
         response.insert_header((header::RETRY_AFTER, seconds));
     }

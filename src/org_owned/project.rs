@@ -1,5 +1,6 @@
-//! Projects (API.md §9.1, §11.2): the unit that owns every other resource. A project's children
-//! live under its key prefix, so deleting it is one range delete (see `delete`).
+//! Projects (docs/api/README.md and the OpenAPI document): the unit that owns every other resource.
+//! A project's children live under its key prefix, so deleting it is one range delete (see
+//! `delete`).
 
 use std::fmt;
 use std::ops::{Bound, ControlFlow};
@@ -41,7 +42,7 @@ impl Record for Project {
     const NAME: &'static str = "project";
 }
 
-/// The wire form, field for field as API.md §11.2.
+/// The wire form, field for field as the OpenAPI document.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ProjectView {
     pub id: String,
@@ -185,7 +186,8 @@ pub fn unique_slug(
 }
 
 /// A hostname of RFC 1123 labels, single labels such as `localhost` included, at most 253
-/// characters: no scheme, path or port. Uppercase is taken and stored lowercase (API.md §9.1).
+/// characters: no scheme, path or port. Uppercase is taken and stored lowercase
+/// (docs/api/README.md).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(try_from = "String", into = "String")]
 pub struct Domain(String);

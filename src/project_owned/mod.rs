@@ -1,7 +1,7 @@
 //! Project-owned resources, on one generic implementation. Each kind is a small declaration (a
 //! `Kind` impl: tag, id prefix, not-found code, view, index entries); storage, look-up, listing
-//! with cursor pagination, index maintenance, audit entries and the project cascade are here,
-//! once.
+//! with cursor pagination, index maintenance and audit entries are here, once. The project
+//! cascade walks the kind registry and lives beside it (`registry::delete_project`).
 //!
 //! Layout inside the owned table, under the project prefix `org_id ++ project_id`:
 //! - records: `tag ++ id`                  → the record (codec-encoded)
@@ -60,7 +60,7 @@ pub trait Kind: Record + Send + 'static {
     /// Name in audit actions (`conversation.created`) and path parameters
     /// (`{conversation_id}`).
     const SINGULAR: &'static str;
-    /// Prefix of its ids (API.md §12), e.g. `con_`.
+    /// Prefix of its ids (docs/design.md), e.g. `con_`.
     const ID_PREFIX: &'static str;
     const NOT_FOUND: ErrorCode;
     /// Whether public endpoints find its records by id alone, without their project (a form's
@@ -74,8 +74,8 @@ pub trait Kind: Record + Send + 'static {
     /// The index entries and counters that this record contributes.
     fn index(&self) -> ApiResult<Vec<IndexEntry>>;
 
-    /// The webhook events (API.md §10.1) that a change of a record of this kind fires, from the
-    /// record before and after it (no before: created; no after: deleted). The generic write
+    /// The webhook events (docs/api/webhooks.md) that a change of a record of this kind fires, from
+    /// the record before and after it (no before: created; no after: deleted). The generic write
     /// path queues them with the change's audit entry, so no handler fires one by hand; most
     /// kinds fire none.
     fn events(_before: Option<&Self>, _after: Option<&Self>) -> ApiResult<Vec<WebhookEvent>> {
@@ -144,7 +144,8 @@ pub struct ProjectScope {
 }
 
 impl ProjectScope {
-    /// API.md §2.2: unknown → 404 `PROJECT_NOT_FOUND`, foreign → 403 `API_KEY_PROJECT_MISMATCH`.
+    /// docs/administration.md: unknown → 404 `PROJECT_NOT_FOUND`, foreign → 403
+    /// `API_KEY_PROJECT_MISMATCH`.
     pub fn resolve(
         reader: &impl Reader,
         key_org: &str,
@@ -639,7 +640,7 @@ enum Stop {
 /// each to the others' next position (leapfrog), so the cost follows the rarest list and the
 /// page, not the project. The page reads at most `walk.budget` index entries; when they run
 /// out it returns what it found, with a cursor at the last position it decided, which the next
-/// page resumes from (API.md §6: a page may hold fewer than `limit` items).
+/// page resumes from (docs/api/README.md: a page may hold fewer than `limit` items).
 pub fn list_within<K: Kind>(
     reader: &impl Reader,
     scope: &ProjectScope,

@@ -1,5 +1,6 @@
-//! The webhook outbox (API.md §10): deliveries waiting for their next attempt. The events of a
-//! change are queued in the change's own write transaction (`project_owned::insert`, `replace`,
+//! The webhook outbox (docs/api/webhooks.md): deliveries waiting for their next attempt. The events
+//! of a change are queued in the change's own write transaction (`project_owned::insert`,
+//! `replace`,
 //! `remove`), one entry per subscribed webhook, so a committed change always has its deliveries
 //! queued and a rolled-back one has none. The dispatcher (`webhook_dispatch`) takes entries as
 //! they fall due and writes back what each attempt came to.
@@ -32,10 +33,10 @@ use crate::store::{Reader, Tx, layout, tables};
 
 /// Index tag of a project's subscriptions in the owned table (see the module's layout).
 pub const SUBSCRIBED: u8 = 0x5e;
-/// Prefix of delivery ids (API.md §12), shared by every attempt to deliver one event.
+/// Prefix of delivery ids (docs/design.md), shared by every attempt to deliver one event.
 pub const DELIVERY_ID_PREFIX: &str = "whd_";
 
-/// A webhook event (API.md §10.1): its name and its `data`.
+/// A webhook event (docs/api/webhooks.md): its name and its `data`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Event {
     pub name: &'static str,
@@ -53,7 +54,7 @@ impl Event {
 }
 
 /// Whether one `events` entry of a webhook covers `event`: the same name, `*`, or `<group>.*`
-/// where the event's name starts with `<group>.` (API.md §10.1).
+/// where the event's name starts with `<group>.` (docs/api/webhooks.md).
 pub fn pattern_matches(pattern: &str, event: &str) -> bool {
     pattern == "*"
         || pattern == event
@@ -115,7 +116,7 @@ pub struct PendingDelivery {
     pub delivery_id: String,
     pub webhook_id: String,
     pub event: String,
-    /// The envelope (API.md §10.2) as JSON, made once when the event fired: every attempt
+    /// The envelope (docs/api/webhooks.md) as JSON, made once when the event fired: every attempt
     /// signs and sends these same bytes.
     pub body: String,
     /// The number of the next attempt: 1, then 2, 3, …
@@ -130,7 +131,7 @@ impl Record for PendingDelivery {
     const NAME: &'static str = "pending webhook delivery";
 }
 
-/// The envelope of API.md §10.2, fields in the contract's order.
+/// The envelope of docs/api/webhooks.md, fields in the contract's order.
 #[derive(Serialize)]
 struct Envelope<'a> {
     id: &'a str,

@@ -1,5 +1,5 @@
-//! Webhook delivery (API.md §10): the dispatcher, which sends the outbox's deliveries as they
-//! fall due, and the test action's single attempt.
+//! Webhook delivery (docs/api/webhooks.md): the dispatcher, which sends the outbox's deliveries as
+//! they fall due, and the test action's single attempt.
 //!
 //! The dispatcher runs on a thread of its own with a single-threaded async runtime, started by
 //! the app builder and stopped before the store closes, so a slow or dead receiver never holds
@@ -15,7 +15,7 @@
 //!
 //! At shutdown, attempts still in flight are abandoned unrecorded. Their entries stay due, and
 //! the next start sends them again with the same delivery id and attempt number; receivers
-//! de-duplicate by delivery id (API.md §10.2).
+//! de-duplicate by delivery id (docs/api/webhooks.md).
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -39,7 +39,7 @@ use crate::project_owned::{self, ProjectScope};
 use crate::store::{Reader, Rx, Store, Tx, layout, tables};
 use crate::timestamp::Timestamp;
 
-/// A webhook is disabled when its `failure_count` reaches this (API.md §10.4).
+/// A webhook is disabled when its `failure_count` reaches this (docs/api/webhooks.md).
 const AUTO_DISABLE_AT: u32 = 10;
 /// Sent only by the test action, to its one webhook.
 const TEST_EVENT: &str = "webhook.test";
@@ -68,7 +68,7 @@ pub struct Outgoing {
     body: String,
 }
 
-/// What a receiver's answer means for the delivery (API.md §10.4).
+/// What a receiver's answer means for the delivery (docs/api/webhooks.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Verdict {
     /// A 2xx.
@@ -158,7 +158,7 @@ impl Sent {
     }
 }
 
-/// `sha256=` and the lowercase hex HMAC-SHA256 of `body` under `key` (API.md §10.3).
+/// `sha256=` and the lowercase hex HMAC-SHA256 of `body` under `key` (docs/api/webhooks.md).
 pub fn signature(key: &[u8], body: &[u8]) -> String {
     // HMAC accepts keys of any length; `new_from_slice` cannot fail for it.
     let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(key) else {
@@ -174,9 +174,9 @@ pub fn signature(key: &[u8], body: &[u8]) -> String {
     text
 }
 
-/// Sends one attempt: the headers of API.md §10.2, the body as stored, signed with the secret
-/// it carries; at most `timeout`; no redirect followed; only to a target that `policy` allows.
-/// Logs the outcome, never the secret.
+/// Sends one attempt: the headers of docs/api/webhooks.md, the body as stored, signed with the
+/// secret it carries; at most `timeout`; no redirect followed; only to a target that `policy`
+/// allows. Logs the outcome, never the secret.
 pub async fn send(
     client: &reqwest::Client,
     outgoing: &Outgoing,
@@ -332,8 +332,8 @@ fn failure_of(err: &(dyn std::error::Error + 'static)) -> Failure {
     )
 }
 
-/// The test action (API.md §9.11): one `webhook.test` attempt, whatever the webhook subscribes
-/// to and whether or not it is active.
+/// The test action (docs/api/webhooks.md): one `webhook.test` attempt, whatever the webhook
+/// subscribes to and whether or not it is active.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TestResult {
     pub delivered: bool,

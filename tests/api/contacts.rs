@@ -1,4 +1,4 @@
-//! Contacts: API.md §8 rows 12-15, §9.4, §11.5.
+//! Contacts: its endpoints (OpenAPI document), docs/api/README.md, the OpenAPI document.
 
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -133,11 +133,20 @@ fn concurrent_upserts_of_one_external_id_make_one_contact() {
             .collect();
         racing.into_iter().map(|t| t.join().unwrap()).collect()
     });
+    // On PostgreSQL a racer that meets a conflict ten times gives up with a retryable 503
+    // (`SERVICE_UNAVAILABLE`), which a loaded machine can reach; it wrote nothing.
+    let written: Vec<&(u16, String)> = answers
+        .iter()
+        .filter(|(status, _)| *status == 201)
+        .collect();
     assert!(
-        answers.iter().all(|(status, _)| *status == 201),
+        !written.is_empty()
+            && answers
+                .iter()
+                .all(|(status, _)| matches!(status, 201 | 503)),
         "{answers:?}"
     );
-    let ids: std::collections::BTreeSet<&String> = answers.iter().map(|(_, id)| id).collect();
+    let ids: std::collections::BTreeSet<&String> = written.iter().map(|(_, id)| id).collect();
     assert_eq!(ids.len(), 1, "{answers:?}");
     assert_eq!(count(&app, &p), 1);
 }

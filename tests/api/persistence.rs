@@ -1,4 +1,4 @@
-//! Everything written survives a clean restart on the same data directory (API.md §18.4).
+//! Everything written survives a clean restart on the same data directory (docs/operations.md).
 
 use crate::fixtures::ids;
 use crate::helpers::*;

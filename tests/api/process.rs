@@ -1,5 +1,5 @@
 //! The real binary: first-start banner, the data-file lock, SIGTERM, request logs and config
-//! layering (API.md §18.4, config.toml.example).
+//! layering (docs/operations.md, config.toml.example).
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;

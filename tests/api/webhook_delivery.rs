@@ -1,6 +1,6 @@
-//! Webhook delivery (API.md §10, §9.11 test and deliveries) to a real receiver on a loopback
-//! port that verifies signatures as §10.3 tells receivers to. Retry delays and timeouts are
-//! shortened through `[webhooks]` settings, never by a test-only code path.
+//! Webhook delivery (docs/api/webhooks.md test and deliveries) to a real receiver on a loopback
+//! port that verifies signatures as docs/api/webhooks.md tells receivers to. Retry delays and
+//! timeouts are shortened through `[webhooks]` settings, never by a test-only code path.
 
 use std::ops::ControlFlow;
 use std::time::{Duration, Instant};
@@ -119,7 +119,7 @@ fn of_event<'a>(received: &'a [Received], event: &str) -> Vec<&'a Received> {
     received.iter().filter(|r| r.event() == event).collect()
 }
 
-/// Checks one first attempt against API.md §10.2 and §10.3, and returns its envelope's `data`.
+/// Checks one first attempt against docs/api/webhooks.md, and returns its envelope's `data`.
 #[track_caller]
 fn check_request(r: &Received, secret: &str) -> Value {
     assert!(r.verified, "signature of {}", r.event());
