@@ -1,7 +1,7 @@
 //! Unit tests' view of the log: what this thread's tracing events print.
 
 use std::io;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 
 /// The text a test's log subscriber writes.
 #[derive(Clone, Default)]
@@ -9,7 +9,11 @@ pub(crate) struct CapturedLog(Arc<Mutex<Vec<u8>>>);
 
 impl io::Write for CapturedLog {
     fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
+        // A test that panicked while writing leaves the text as it was: keep reading it.
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .extend_from_slice(bytes);
         Ok(bytes.len())
     }
 
@@ -31,6 +35,6 @@ impl CapturedLog {
     }
 
     pub(crate) fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+        String::from_utf8_lossy(&self.0.lock().unwrap_or_else(PoisonError::into_inner)).into_owned()
     }
 }

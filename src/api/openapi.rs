@@ -250,7 +250,7 @@ fn operation_id(method: &Method, path: &str) -> String {
 fn access_text(access: Access) -> String {
     match access {
         Access::Public => "No key needed.".into(),
-        Access::Master => "Requires the master key (admin API, API.md §18.1).".into(),
+        Access::Master => "Requires the master key (admin API, docs/administration.md).".into(),
         Access::AnyKey => "Requires any usable org API key, whatever its scopes.".into(),
         Access::Key(required) => format!("Requires an org API key with scope `{required}`."),
     }
@@ -1130,7 +1130,7 @@ fn bodies() -> Vec<(&'static str, Schema)> {
                         utoipa::openapi::KnownFormat::DateTime,
                     )))
                     .description(Some(
-                        "RFC 3339, in the future (API.md §18); a past time is refused with 400",
+                        "RFC 3339, in the future; a past time is refused with 400",
                     )),
             ),
         ],
