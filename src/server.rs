@@ -29,9 +29,9 @@ use crate::org_owned::audit::Actor;
 use crate::org_owned::idempotency;
 use crate::org_owned::org::{self, OrgCreate};
 use crate::org_owned::retention::RetentionSweep;
-use crate::outbound;
 use crate::project_owned::registry;
-use crate::project_owned::webhook_dispatch::Dispatcher;
+use crate::project_owned::webhooks::dispatch::Dispatcher;
+use crate::project_owned::webhooks::outbound;
 use crate::rate_limit::Tier;
 use crate::store::{Limits, Location, OpenError, SimulatedDisk, Store, warn_if_others_can_access};
 

@@ -16,7 +16,7 @@ use crate::auth::{SecretHash, scope};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::org_owned::api_key::ApiKey;
 use crate::org_owned::{org, session};
-use crate::project_owned::webhook;
+use crate::project_owned::webhooks::webhook;
 use crate::validate::{Input, trimmed};
 
 /// Longest value taken for a key: real keys are 49 characters.
