@@ -11,7 +11,8 @@ use actix_web::{HttpRequest, HttpResponse};
 use serde_json::{Map, Value, json};
 
 use crate::api::extract::{self, Caller, JsonBody, SESSION_COOKIE};
-use crate::api::{State, limits, ok, origin};
+use crate::api::response::{State, ok};
+use crate::api::{limits, origin};
 use crate::auth::{SecretHash, scope};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::org_owned::api_key::ApiKey;

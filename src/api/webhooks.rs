@@ -10,8 +10,8 @@ use serde::Serialize;
 
 use crate::api::extract::Auth;
 use crate::api::idempotency::{Claim, body_of};
+use crate::api::response::{State, ok};
 use crate::api::scoped::InProject;
-use crate::api::{State, ok};
 use crate::error::{ApiError, ApiResult};
 use crate::project_owned::Kind;
 use crate::project_owned::webhooks::delivery_log::WebhookDelivery;
