@@ -17,7 +17,8 @@ use actix_web::rt::signal::unix::{SignalKind, signal};
 use actix_web::web;
 
 use crate::admin_socket;
-use crate::api::{self, AppState, connection};
+use crate::api::state::AppState;
+use crate::api::{self, connection};
 use crate::auth::MasterKey;
 use crate::auth::scope::{Scope, Verb};
 use crate::config::Settings;

@@ -1,4 +1,5 @@
-//! The HTTP layer. Handlers are thin: extract, authorize, run one store operation, render.
+//! The HTTP layer. Handlers are thin: extract, authorize, run one store operation, render. They
+//! take the server's shared state (`state`) and answer through `response`.
 
 pub mod access;
 pub mod browser;
@@ -14,6 +15,7 @@ pub mod origin;
 pub mod request_id;
 pub mod response;
 pub mod routes;
+pub mod state;
 
 mod admin;
 mod api_keys;
@@ -39,7 +41,6 @@ mod forms;
 use actix_web::middleware::{NormalizePath, TrailingSlash, from_fn};
 use actix_web::{App, web};
 
-pub use extract::AppState;
 use response::State;
 
 /// The whole application: routes, `/mcp`, JSON 404s, request ids, logging, CORS (the browser

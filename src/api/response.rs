@@ -4,7 +4,7 @@
 use actix_web::{HttpResponse, web};
 use serde::Serialize;
 
-use crate::api::extract::AppState;
+use crate::api::state::AppState;
 
 pub type State = web::Data<AppState>;
 
