@@ -33,7 +33,7 @@ use actix_web::dev::ServerHandle;
 use actix_web::{App, HttpResponse, HttpServer, web};
 use reqwest::blocking::Client;
 use rogeriq::config::{Settings, StoreBackend, TierLimits};
-use rogeriq::project_owned::webhook_dispatch::Dispatcher;
+use rogeriq::project_owned::webhooks::dispatch::Dispatcher;
 use rogeriq::rate_limit::{Bucket, RateLimiter};
 use rogeriq::server::{self, Options};
 use rogeriq::store::Store;

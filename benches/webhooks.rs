@@ -23,7 +23,7 @@ use reqwest::blocking::Client;
 use rogeriq::config::Settings;
 use rogeriq::org_owned::audit::Actor;
 use rogeriq::project_owned::conversation::{Conversation, ConversationCreate};
-use rogeriq::project_owned::webhook_dispatch::signature;
+use rogeriq::project_owned::webhooks::signing::signature;
 use rogeriq::project_owned::{ProjectScope, Routed};
 use rogeriq::server::{self, Options};
 use serde_json::{Value, json};

@@ -13,7 +13,6 @@ pub mod ids;
 pub mod mcp;
 pub mod metrics;
 pub mod org_owned;
-pub mod outbound;
 pub mod pagination;
 pub mod project_owned;
 pub mod query;

@@ -17,7 +17,8 @@ use actix_web::rt::signal::unix::{SignalKind, signal};
 use actix_web::web;
 
 use crate::admin_socket;
-use crate::api::{self, AppState, connection};
+use crate::api::state::AppState;
+use crate::api::{self, connection};
 use crate::auth::MasterKey;
 use crate::auth::scope::{Scope, Verb};
 use crate::config::Settings;
@@ -29,9 +30,9 @@ use crate::org_owned::audit::Actor;
 use crate::org_owned::idempotency;
 use crate::org_owned::org::{self, OrgCreate};
 use crate::org_owned::retention::RetentionSweep;
-use crate::outbound;
 use crate::project_owned::registry;
-use crate::project_owned::webhook_dispatch::Dispatcher;
+use crate::project_owned::webhooks::dispatch::Dispatcher;
+use crate::project_owned::webhooks::outbound;
 use crate::rate_limit::Tier;
 use crate::store::{Limits, Location, OpenError, SimulatedDisk, Store, warn_if_others_can_access};
 

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::api::extract::{JsonBody, Master};
 use crate::api::idempotency::{Claim, Idempotent, body_of};
-use crate::api::{State, ok};
+use crate::api::response::{State, ok};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::ids;
 use crate::org_owned::api_key::{self, CreatedKeyView, KeyCreate};

@@ -8,8 +8,8 @@ use actix_web::{HttpResponse, web};
 
 use crate::api::extract::{Auth, JsonBody};
 use crate::api::idempotency::Claim;
+use crate::api::response::{State, ok};
 use crate::api::scoped::InProject;
-use crate::api::{State, ok};
 use crate::error::ApiResult;
 use crate::project_owned::agent::{self, AgentRequest, Context, TaskKind};
 

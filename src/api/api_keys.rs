@@ -6,7 +6,7 @@ use serde_json::json;
 
 use crate::api::extract::{Auth, JsonBody};
 use crate::api::idempotency::body_of;
-use crate::api::{State, ok};
+use crate::api::response::{State, ok};
 use crate::error::ApiResult;
 use crate::org_owned::api_key::{self, ApiKey, CreatedKeyView, KeyCreate};
 use crate::timestamp::Timestamp;

@@ -2,8 +2,8 @@
 
 use actix_web::{HttpResponse, web};
 
-use crate::api::State;
 use crate::api::extract::Auth;
+use crate::api::response::State;
 use crate::error::{ApiError, ApiResult};
 use crate::org_owned::audit::{self, AuditEntry, AuditFilter};
 use crate::pagination::{Cursor, parse_limit};

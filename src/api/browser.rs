@@ -7,8 +7,8 @@
 use actix_web::http::header::HeaderValue;
 use actix_web::{HttpResponse, web};
 
-use crate::api::extract::AppState;
-use crate::api::{State, ok};
+use crate::api::response::{State, ok};
+use crate::api::state::AppState;
 use crate::error::ApiResult;
 use crate::project_owned::beacon::{self, Beacon};
 use crate::project_owned::form::{self, Form};

@@ -10,8 +10,9 @@ use actix_web::error::InternalError;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpMessage, web};
 
-use crate::api::extract::{self, AppState};
+use crate::api::extract;
 use crate::api::request_id::REQUEST_ID_NAME;
+use crate::api::state::AppState;
 use crate::api::{browser, error, limits};
 use crate::auth;
 use crate::error::{ApiError, ErrorCode};

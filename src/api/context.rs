@@ -15,13 +15,13 @@ use actix_web::middleware::Next;
 use actix_web::{HttpMessage, HttpResponse, ResponseError};
 use futures_util::FutureExt;
 
-use crate::api::State;
 use crate::api::browser;
 use crate::api::error;
 use crate::api::extract::{AuthenticatedKeyId, IDEMPOTENCY_KEY};
 use crate::api::idempotency;
 use crate::api::limits;
 use crate::api::request_id::{self, REQUEST_ID_HEADER, REQUEST_ID_NAME};
+use crate::api::response::State;
 use crate::api::routes::RoutePattern;
 use crate::config::{AllowedOrigin, CorsSettings};
 use crate::error::ApiError;

@@ -4,9 +4,9 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 
-use crate::api::State;
 use crate::api::extract::{Auth, JsonBody};
 use crate::api::idempotency::body_of;
+use crate::api::response::State;
 use crate::api::scoped::InProject;
 use crate::error::ApiResult;
 use crate::project_owned::conversation::Conversation;

@@ -2,10 +2,8 @@
 //! (`QueryParams`, declared in `crate::query`). Authentication completes before a handler reads its body, so a request
 //! without a key is a 401 even when its body is malformed.
 
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::dev::Payload;
 use actix_web::http::Method;
@@ -15,182 +13,17 @@ use futures_util::future::{LocalBoxFuture, Ready, ready};
 use serde_json::Value;
 
 use crate::api::access::{Access, RouteAccess};
+use crate::api::state::AppState;
 use crate::api::{origin, request_id};
+use crate::auth;
 use crate::auth::scope::{self, Required};
-use crate::auth::{self, MasterKey};
-use crate::config::{
-    AgentSettings, CorsSettings, DashboardSettings, IntegrationSettings, RateLimitSettings,
-    Settings, WebhookSettings,
-};
 use crate::error::{ApiError, ApiResult, ErrorCode, Issue};
-use crate::mcp::http::HttpEndpoint;
-use crate::metrics::Metrics;
-use crate::org_owned::api_key::{self, ApiKey};
+use crate::org_owned::api_key::ApiKey;
 use crate::org_owned::audit::Actor;
 use crate::org_owned::idempotency;
-use crate::org_owned::retention::RetentionSweep;
 use crate::org_owned::session;
-use crate::outbound::Clients;
-use crate::project_owned::agent::responder::{Provider, Responder};
-use crate::project_owned::form_submission::SubmissionLimiter;
 use crate::query::QueryParams;
-use crate::rate_limit::RateLimiter;
-use crate::store::Store;
 use crate::timestamp::Timestamp;
-
-/// Most keys and client addresses whose windows the rate limiter keeps at once.
-const MAX_RATE_LIMITED: usize = 100_000;
-
-/// How often `last_used_at` is written for one key, at most.
-const LAST_USED_RESOLUTION: Duration = Duration::from_secs(60);
-/// Keys whose last use is remembered before the stale ones are dropped.
-const MAX_KEY_TOUCHES: usize = 10_000;
-
-/// What every handler shares.
-pub struct AppState {
-    pub store: Store,
-    pub master: MasterKey,
-    pub max_body_bytes: usize,
-    /// Longest wait for a request's whole body once its head has arrived.
-    pub body_timeout: Duration,
-    pub agent: AgentSettings,
-    pub webhooks: WebhookSettings,
-    pub integrations: IntegrationSettings,
-    /// Public form submissions counted per form and client address (docs/api/forms-and-beacons.md).
-    pub submissions: SubmissionLimiter,
-    pub rate_limit: RateLimitSettings,
-    /// API requests counted per key and per client address (docs/api/rate-limits-and-cors.md).
-    pub limiter: RateLimiter,
-    /// Webhook `test` calls counted per key (`webhooks.tests_per_minute`), besides `limiter`.
-    pub webhook_tests: RateLimiter,
-    pub cors: CorsSettings,
-    pub dashboard: DashboardSettings,
-    /// This server's Prometheus metrics, and where they are served (`None`: not served).
-    pub metrics: Arc<Metrics>,
-    pub metrics_path: Option<String>,
-    /// The data file, whose size the metrics report.
-    pub data_file: PathBuf,
-    /// The retention sweeps (the audit log's, the idempotency records'), stopped when the
-    /// server's state goes (`server::launch`).
-    pub sweeps: Vec<RetentionSweep>,
-    /// Removes the admin socket when the server's state goes (`server::launch`).
-    pub admin_socket: Option<crate::admin_socket::Remover>,
-    /// When each key's `last_used_at` was last written by this process.
-    key_touches: Mutex<HashMap<String, Instant>>,
-    /// Org keys by id, exact after every commit (`api_key::KeyCache`).
-    keys: api_key::KeyCache,
-    /// The server's outgoing HTTP clients (`outbound::clients`); the webhook one is shared
-    /// with the webhook dispatcher.
-    http: Clients,
-    pub(crate) backups: Backups,
-    /// `/mcp`, when `mcp.enabled` (`server::launch` sets it once the address is bound).
-    pub mcp: Option<HttpEndpoint>,
-}
-
-impl AppState {
-    /// The state of one server: its store, the master key's hash, and the settings that
-    /// handlers read. The master key itself is not kept (docs/administration.md).
-    pub fn new(store: Store, master: MasterKey, settings: &Settings, http: Clients) -> Self {
-        AppState {
-            store,
-            master,
-            max_body_bytes: usize::try_from(settings.max_body_bytes).unwrap_or(usize::MAX),
-            body_timeout: Duration::from_secs(settings.body_timeout_secs),
-            agent: settings.agent.clone(),
-            webhooks: settings.webhooks.clone(),
-            integrations: settings.integrations.clone(),
-            submissions: SubmissionLimiter::default(),
-            rate_limit: settings.rate_limit.clone(),
-            // The window is at most a day (checked when the settings load).
-            limiter: RateLimiter::new(
-                u32::try_from(settings.rate_limit.window_secs).unwrap_or(u32::MAX),
-                MAX_RATE_LIMITED,
-            ),
-            webhook_tests: RateLimiter::new(60, MAX_RATE_LIMITED),
-            cors: settings.cors.clone(),
-            dashboard: settings.dashboard.clone(),
-            metrics: Arc::new(Metrics::new()),
-            metrics_path: settings
-                .metrics
-                .enabled
-                .then(|| settings.metrics.path.clone()),
-            data_file: settings.data_file(),
-            sweeps: Vec::new(),
-            admin_socket: None,
-            key_touches: Mutex::new(HashMap::new()),
-            keys: api_key::KeyCache::default(),
-            http,
-            backups: Backups::new(&settings.data_dir),
-            mcp: None,
-        }
-    }
-
-    /// Writes `last_used_at` in the background, at most once a minute per key.
-    fn note_key_use(&self, key: &ApiKey) {
-        let now = Instant::now();
-        if let Ok(mut touches) = self.key_touches.lock() {
-            if touches
-                .get(&key.id)
-                .is_some_and(|t| now.duration_since(*t) < LAST_USED_RESOLUTION)
-            {
-                return;
-            }
-            // A touch older than the resolution no longer holds anything back: drop those
-            // before the map outgrows the keys in use (revoked keys would pile up otherwise).
-            if touches.len() >= MAX_KEY_TOUCHES {
-                touches.retain(|_, t| now.duration_since(*t) < LAST_USED_RESOLUTION);
-            }
-            touches.insert(key.id.clone(), now);
-        }
-        let (store, org_id, key_id) = (self.store.clone(), key.org_id.clone(), key.id.clone());
-        actix_web::rt::spawn(async move {
-            if let Err(err) = store
-                .write(move |tx| api_key::touch(tx, &org_id, &key_id))
-                .await
-            {
-                tracing::warn!(error = %err, "could not record key use");
-            }
-        });
-    }
-}
-
-/// Where `POST /admin/backup` writes: `data_dir/backups/`, one backup at a time, so that
-/// concurrent requests cannot multiply the disk and I/O a backup takes.
-pub struct Backups {
-    pub(crate) folder: PathBuf,
-    pub(crate) one_at_a_time: tokio::sync::Mutex<()>,
-}
-
-impl Backups {
-    pub fn new(data_dir: &Path) -> Self {
-        Backups {
-            folder: data_dir.join("backups"),
-            one_at_a_time: tokio::sync::Mutex::new(()),
-        }
-    }
-}
-
-/// Outgoing HTTP: one client (and connection pool) per purpose and server.
-impl AppState {
-    /// The client that webhook deliveries are sent with, guarded against private targets.
-    pub fn webhook_client(&self) -> &reqwest::Client {
-        &self.http.webhooks
-    }
-
-    /// The agent's responder: the configured provider, or the offline one when
-    /// `[agent] provider_url` is empty.
-    pub fn responder(&self) -> Responder<'_> {
-        if self.agent.provider_url.is_empty() {
-            return Responder::Offline;
-        }
-        Responder::Provider(Provider {
-            client: &self.http.provider,
-            url: &self.agent.provider_url,
-            key: &self.agent.provider_key,
-            timeout: Duration::from_secs(self.agent.timeout_secs),
-        })
-    }
-}
 
 fn state(req: &HttpRequest) -> ApiResult<web::Data<AppState>> {
     req.app_data::<web::Data<AppState>>()

@@ -10,8 +10,9 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::api::extract::{Auth, JsonBody, KeyHeader};
+use crate::api::response::{State, ok};
 use crate::api::scoped::InProject;
-use crate::api::{State, limits, ok, request_id};
+use crate::api::{limits, request_id};
 use crate::error::{ApiError, ApiResult};
 use crate::org_owned::audit::Actor;
 use crate::pagination::parse_limit;

@@ -2,7 +2,7 @@ use actix_web::HttpResponse;
 use actix_web::http::header;
 use serde_json::json;
 
-use crate::api::State;
+use crate::api::response::State;
 use crate::error::STORAGE_RETRY_AFTER_SECS;
 
 /// `GET /healthz`: 200 `{"status":"ok"}` while the store commits writes; 503

@@ -19,8 +19,9 @@ use actix_web::http::header::{ContentType, HeaderName, HeaderValue};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::api::Envelope;
-use crate::api::extract::{AppState, Auth, JsonBody, KeyHeader, Master};
+use crate::api::extract::{Auth, JsonBody, KeyHeader, Master};
+use crate::api::response::Envelope;
+use crate::api::state::AppState;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::metrics::Metrics;
 use crate::org_owned::api_key::CreatedKeyView;

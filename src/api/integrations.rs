@@ -7,8 +7,8 @@ use actix_web::{HttpResponse, web};
 
 use crate::api::extract::{Auth, JsonBody, Master};
 use crate::api::idempotency::body_of;
+use crate::api::response::{State, ok};
 use crate::api::scoped::InProject;
-use crate::api::{State, ok};
 use crate::error::ApiResult;
 use crate::project_owned::integration::{
     self, CatalogFilter, InstallInput, Integration, LifecycleUpdate,

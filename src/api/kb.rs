@@ -7,8 +7,8 @@ use serde::Serialize;
 
 use crate::api::extract::Auth;
 use crate::api::idempotency::body_of;
+use crate::api::response::{State, ok};
 use crate::api::scoped::InProject;
-use crate::api::{State, ok};
 use crate::error::{ApiError, ApiResult};
 use crate::project_owned::kb::{self, Article, ArticleStatus};
 use crate::project_owned::{Kind, search};

@@ -17,8 +17,10 @@ use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{HttpMessage, HttpRequest};
 
-use crate::api::extract::{self, AppState, AuthenticatedKeyId, Caller};
-use crate::api::{State, browser};
+use crate::api::browser;
+use crate::api::extract::{self, AuthenticatedKeyId, Caller};
+use crate::api::response::State;
+use crate::api::state::AppState;
 use crate::error::ApiError;
 use crate::metrics::ANONYMOUS_TIER;
 use crate::rate_limit::{self, Bucket, Decision, IpRange, Tier};

@@ -15,11 +15,11 @@ use http_body_util::{BodyExt, Full};
 use serde_json::Value;
 use url::{Host, Url};
 
-use crate::api::State;
 use crate::api::error;
 use crate::api::extract::{self, JsonBody};
 use crate::api::openapi;
 use crate::api::request_id;
+use crate::api::response::State;
 use crate::api::routes;
 use crate::auth;
 use crate::config::AllowedOrigin;

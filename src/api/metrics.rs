@@ -5,7 +5,7 @@
 
 use actix_web::{HttpResponse, web};
 
-use crate::api::State;
+use crate::api::response::State;
 use crate::error::{ApiResult, ErrorCode};
 use crate::metrics::{CONTENT_TYPE, PoolSnapshot, StoreSnapshot};
 use crate::project_owned::registry;

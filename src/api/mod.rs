@@ -1,4 +1,5 @@
-//! The HTTP layer. Handlers are thin: extract, authorize, run one store operation, render.
+//! The HTTP layer. Handlers are thin: extract, authorize, run one store operation, render. They
+//! take the server's shared state (`state`) and answer through `response`.
 
 pub mod access;
 pub mod browser;
@@ -12,7 +13,9 @@ pub mod mcp;
 pub mod openapi;
 pub mod origin;
 pub mod request_id;
+pub mod response;
 pub mod routes;
+pub mod state;
 
 mod admin;
 mod api_keys;
@@ -36,12 +39,9 @@ mod agent;
 mod forms;
 
 use actix_web::middleware::{NormalizePath, TrailingSlash, from_fn};
-use actix_web::{App, HttpResponse, web};
-use serde::Serialize;
+use actix_web::{App, web};
 
-pub use extract::AppState;
-
-pub type State = web::Data<AppState>;
+use response::State;
 
 /// The whole application: routes, `/mcp`, JSON 404s, request ids, logging, CORS (the browser
 /// endpoints' own around the server's) and the rate limit.
@@ -99,14 +99,4 @@ pub fn admin_socket_app(
         )
         .default_service(web::to(routes::not_found))
         .wrap(from_fn(context::request_context))
-}
-
-#[derive(Serialize)]
-struct Envelope<T> {
-    data: T,
-}
-
-/// 200 `{"data": …}`.
-pub fn ok<T: Serialize>(data: T) -> HttpResponse {
-    HttpResponse::Ok().json(Envelope { data })
 }

@@ -44,7 +44,7 @@ use crate::project_owned::integration::MAX_OBJECT_BYTES;
 use crate::project_owned::kb::ArticleStatus;
 use crate::project_owned::registry::KINDS;
 use crate::project_owned::search::MAX_QUERY_CHARS;
-use crate::project_owned::webhook::{EVENTS, GROUPS, URL_MAX_CHARS, WebhookStatus};
+use crate::project_owned::webhooks::webhook::{EVENTS, GROUPS, URL_MAX_CHARS, WebhookStatus};
 use crate::project_owned::{beacon, widget};
 use crate::rate_limit::Tier;
 use crate::validate::{LONG_TEXT_MAX, SHORT_TEXT_MAX};
@@ -464,9 +464,9 @@ impl Data {
 /// The `data` of each route's success body.
 fn data(method: &Method, path: &str) -> Data {
     use crate::org_owned::{api_key, audit, org, project};
+    use crate::project_owned::webhooks::{delivery_log, dispatch, webhook};
     use crate::project_owned::{
-        agent, contact, conversation, form, form_submission, integration, kb, message, webhook,
-        webhook_delivery, webhook_dispatch,
+        agent, contact, conversation, form, form_submission, integration, kb, message,
     };
     let tail = path
         .strip_prefix("/api/v1/projects/{project_id}")
@@ -523,11 +523,9 @@ fn data(method: &Method, path: &str) -> Data {
         | ("POST", "/api/v1/admin/projects/{project_id}/integrations/{provider}") => {
             Data::One(view::<integration::IntegrationView>())
         }
-        ("POST", "/webhooks/{webhook_id}/test") => {
-            Data::One(view::<webhook_dispatch::TestResult>())
-        }
+        ("POST", "/webhooks/{webhook_id}/test") => Data::One(view::<dispatch::TestResult>()),
         ("GET", "/webhooks/{webhook_id}/deliveries") => {
-            Data::List(view::<webhook_delivery::WebhookDeliveryView>())
+            Data::List(view::<delivery_log::WebhookDeliveryView>())
         }
         ("POST", "/webhooks/{webhook_id}/rotate-secret") => {
             Data::One(view::<super::webhooks::Rotated>())

@@ -8,8 +8,8 @@ use serde_json::json;
 
 use crate::api::extract::{Auth, JsonBody};
 use crate::api::idempotency::body_of;
+use crate::api::response::{State, ok};
 use crate::api::scoped::InProject;
-use crate::api::{State, ok};
 use crate::error::ApiResult;
 use crate::project_owned::routed::InputSettings;
 use crate::project_owned::{self, Archivable, Kind, Listing, Routed, routed};

@@ -9,7 +9,7 @@ use serde_json::json;
 
 use crate::api::extract::{Auth, JsonBody};
 use crate::api::idempotency::body_of;
-use crate::api::{State, ok};
+use crate::api::response::{State, ok};
 use crate::error::ApiResult;
 use crate::org_owned::project::{self, Project, ProjectCreate, ProjectUpdate};
 use crate::project_owned;

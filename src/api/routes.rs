@@ -15,7 +15,7 @@ use crate::project_owned::agent::AgentSettings;
 use crate::project_owned::contact::Contact;
 use crate::project_owned::conversation::Conversation;
 use crate::project_owned::kb::Article;
-use crate::project_owned::webhook::Webhook;
+use crate::project_owned::webhooks::webhook::Webhook;
 use crate::project_owned::widget::WidgetConfig;
 
 use crate::api::integrations;

@@ -3,9 +3,9 @@
 use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
 
-use crate::api::State;
 use crate::api::extract::Auth;
 use crate::api::idempotency::Idempotent;
+use crate::api::response::State;
 use crate::error::ApiResult;
 use crate::org_owned::audit::Actor;
 use crate::project_owned::ProjectScope;

@@ -11,12 +11,13 @@ use actix_web::{HttpRequest, HttpResponse};
 use serde_json::{Map, Value, json};
 
 use crate::api::extract::{self, Caller, JsonBody, SESSION_COOKIE};
-use crate::api::{State, limits, ok, origin};
+use crate::api::response::{State, ok};
+use crate::api::{limits, origin};
 use crate::auth::{SecretHash, scope};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::org_owned::api_key::ApiKey;
 use crate::org_owned::{org, session};
-use crate::project_owned::webhook;
+use crate::project_owned::webhooks::webhook;
 use crate::validate::{Input, trimmed};
 
 /// Longest value taken for a key: real keys are 49 characters.

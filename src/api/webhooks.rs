@@ -10,14 +10,14 @@ use serde::Serialize;
 
 use crate::api::extract::Auth;
 use crate::api::idempotency::{Claim, body_of};
+use crate::api::response::{State, ok};
 use crate::api::scoped::InProject;
-use crate::api::{State, ok};
 use crate::error::{ApiError, ApiResult};
-use crate::outbound::TargetPolicy;
 use crate::project_owned::Kind;
-use crate::project_owned::webhook::{self, Secret};
-use crate::project_owned::webhook_delivery::WebhookDelivery;
-use crate::project_owned::webhook_dispatch;
+use crate::project_owned::webhooks::delivery_log::WebhookDelivery;
+use crate::project_owned::webhooks::dispatch;
+use crate::project_owned::webhooks::outbound::TargetPolicy;
+use crate::project_owned::webhooks::webhook::{self, Secret};
 use crate::rate_limit::Bucket;
 
 /// `{delivered, status_code, duration_ms, error, message}`: one `webhook.test` attempt, sent
@@ -47,11 +47,11 @@ pub async fn test(
     };
     let outgoing = project
         .read(&state, move |rx, scope| {
-            webhook_dispatch::test_delivery(rx, scope, &id)
+            dispatch::test_delivery(rx, scope, &id)
         })
         .await;
     let outgoing = held.or_release(outgoing).await?;
-    let sent = webhook_dispatch::send(
+    let sent = dispatch::send(
         state.webhook_client(),
         &outgoing,
         timeout,
@@ -61,8 +61,7 @@ pub async fn test(
     sent.count_in(&state.metrics);
     held.finish(
         StatusCode::OK,
-        project
-            .in_tx(move |tx, scope, _| webhook_dispatch::record_test(tx, scope, &outgoing, &sent)),
+        project.in_tx(move |tx, scope, _| dispatch::record_test(tx, scope, &outgoing, &sent)),
     )
     .await
 }

@@ -7,7 +7,7 @@ use crate::codec::Record;
 use crate::error::{ApiResult, ErrorCode};
 use crate::org_owned::audit::Actor;
 use crate::project_owned::contact::Contact;
-use crate::project_owned::outbox::Event;
+use crate::project_owned::webhooks::outbox::Event;
 use crate::project_owned::{
     self, Filter, IndexEntry, InputSettings, Kind, Listing, Postings, ProjectScope, Routed, trigram,
 };

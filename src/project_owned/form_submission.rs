@@ -18,7 +18,7 @@ use crate::project_owned::contact::{self, ContactFields, Email, Upserted};
 use crate::project_owned::conversation::{Conversation, ConversationCreate};
 use crate::project_owned::form::{FieldType, Form, FormField};
 use crate::project_owned::message::{ContentType, Message, SenderType};
-use crate::project_owned::outbox::Event;
+use crate::project_owned::webhooks::outbox::Event;
 use crate::project_owned::{self, IndexEntry, Kind, Order, ProjectScope, Routed};
 use crate::store::{Reader, Tx};
 use crate::timestamp::Timestamp;

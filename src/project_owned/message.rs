@@ -8,7 +8,7 @@ use crate::codec::Record;
 use crate::error::{ApiResult, ErrorCode};
 use crate::org_owned::audit::Actor;
 use crate::project_owned::conversation::{self, Conversation};
-use crate::project_owned::outbox::Event;
+use crate::project_owned::webhooks::outbox::Event;
 use crate::project_owned::{self, IndexEntry, Kind, ProjectScope};
 use crate::store::Tx;
 use crate::timestamp::Timestamp;

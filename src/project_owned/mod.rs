@@ -21,16 +21,13 @@ pub mod form_submission;
 pub mod integration;
 pub mod kb;
 pub mod message;
-pub mod outbox;
 pub mod registry;
 pub mod routed;
 pub mod search;
 pub mod singleton;
 pub mod trigram;
 pub mod values;
-pub mod webhook;
-pub mod webhook_delivery;
-pub mod webhook_dispatch;
+pub mod webhooks;
 pub mod widget;
 
 use std::collections::HashSet;
@@ -44,7 +41,7 @@ use crate::ids;
 use crate::org_owned::audit::{self, Actor, Event};
 use crate::org_owned::project;
 use crate::pagination::{Cursor, Page};
-use crate::project_owned::outbox::Event as WebhookEvent;
+use crate::project_owned::webhooks::outbox::{self, Event as WebhookEvent};
 use crate::store::{Reader, Tx, layout, tables};
 
 pub use routed::{Archivable, Filter, InputSettings, Listing, Routed};

@@ -10,9 +10,10 @@ use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::ids;
 use crate::org_owned::audit::{self, Actor};
 use crate::org_owned::project;
+use crate::project_owned::webhooks::{delivery_log, outbox, webhook};
 use crate::project_owned::{
     FIRST_INDEX_TAG, IndexEntry, Kind, agent, beacon, contact, conversation, form, form_submission,
-    integration, kb, message, outbox, webhook, webhook_delivery, widget,
+    integration, kb, message, widget,
 };
 use crate::store::{Reader, Store, Tx, layout, tables};
 
@@ -65,7 +66,7 @@ pub const KINDS: &[KindInfo] = &[
     KindInfo::of::<kb::Article>(),
     KindInfo::of::<integration::Integration>(),
     KindInfo::of::<webhook::Webhook>(),
-    KindInfo::of::<webhook_delivery::WebhookDelivery>(),
+    KindInfo::of::<delivery_log::WebhookDelivery>(),
     KindInfo::of::<widget::WidgetConfig>(),
     KindInfo::of::<agent::AgentSettings>(),
     KindInfo::of::<agent::AgentUsage>(),

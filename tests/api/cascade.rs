@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use rogeriq::org_owned::audit::Actor;
 use rogeriq::org_owned::project;
-use rogeriq::project_owned::webhook_delivery::{Attempt, WebhookDelivery};
+use rogeriq::project_owned::webhooks::delivery_log::{Attempt, WebhookDelivery};
 use rogeriq::project_owned::{self, ProjectScope};
 use rogeriq::store::{Reader, layout, tables};
 

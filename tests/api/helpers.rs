@@ -15,7 +15,7 @@ use reqwest::blocking::Client;
 use reqwest::header::HeaderMap;
 use rogeriq::config::{Settings, StoreBackend, TierLimits};
 use rogeriq::org_owned::api_key;
-use rogeriq::project_owned::webhook_dispatch::Dispatcher;
+use rogeriq::project_owned::webhooks::dispatch::Dispatcher;
 use rogeriq::project_owned::{self as project_owned, Kind, ProjectScope};
 use rogeriq::server::{self, Options};
 use rogeriq::store::{Limits, Location, SimulatedDisk, Store, layout, tables};

@@ -31,8 +31,8 @@ use rogeriq::project_owned::conversation::Conversation;
 use rogeriq::project_owned::form::Form;
 use rogeriq::project_owned::kb::{self, Article};
 use rogeriq::project_owned::message::{self, MessageCreate};
-use rogeriq::project_owned::outbox::{self, PendingDelivery};
-use rogeriq::project_owned::webhook::Webhook;
+use rogeriq::project_owned::webhooks::outbox::{self, PendingDelivery};
+use rogeriq::project_owned::webhooks::webhook::Webhook;
 use rogeriq::project_owned::{
     self, FIRST_INDEX_TAG, IndexEntry, InputSettings, Kind, ProjectScope, Routed, routed,
 };

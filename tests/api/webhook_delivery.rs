@@ -9,7 +9,7 @@ use rogeriq::config::WebhookSettings;
 use rogeriq::error::ApiError;
 use rogeriq::org_owned::audit::Actor;
 use rogeriq::project_owned::conversation::{Conversation, ConversationCreate};
-use rogeriq::project_owned::webhook_delivery::{IN_WEBHOOK, WebhookDelivery};
+use rogeriq::project_owned::webhooks::delivery_log::{IN_WEBHOOK, WebhookDelivery};
 use rogeriq::project_owned::{Kind, ProjectScope, Routed};
 use rogeriq::store::{Reader, layout, tables};
 use serde_json::{Value, json};
@@ -332,7 +332,9 @@ fn get_secret(app: &TestApp, project: &str, id: &str) -> String {
         .store
         .read_blocking(move |rx| {
             let scope = ProjectScope::resolve(rx, &org_id, &project_id)?;
-            rogeriq::project_owned::get::<rogeriq::project_owned::webhook::Webhook>(rx, &scope, &id)
+            rogeriq::project_owned::get::<rogeriq::project_owned::webhooks::webhook::Webhook>(
+                rx, &scope, &id,
+            )
         })
         .unwrap();
     String::from_utf8(webhook.secret.signing_key().to_vec()).unwrap()

@@ -1,6 +1,6 @@
 //! Webhook delivery records (docs/api/webhooks.md and the OpenAPI document): one per attempt to
 //! deliver an event to a webhook, ordered within their webhook. Delivery itself
-//! (`webhook_dispatch`) writes them and keeps the most recent `RETAINED` of each webhook; deleting
+//! (`dispatch`) writes them and keeps the most recent `RETAINED` of each webhook; deleting
 //! the webhook or its project removes them.
 
 use serde::{Deserialize, Serialize};
@@ -9,7 +9,7 @@ use crate::codec::Record;
 use crate::error::{ApiResult, ErrorCode};
 use std::ops::ControlFlow;
 
-use crate::project_owned::outbox::DELIVERY_ID_PREFIX;
+use crate::project_owned::webhooks::outbox::DELIVERY_ID_PREFIX;
 use crate::project_owned::{self, IndexEntry, Kind, ProjectScope};
 use crate::store::{Reader, Tx, layout, tables};
 use crate::timestamp::Timestamp;

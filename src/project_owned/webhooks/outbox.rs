@@ -2,7 +2,7 @@
 //! of a change are queued in the change's own write transaction (`project_owned::insert`,
 //! `replace`,
 //! `remove`), one entry per subscribed webhook, so a committed change always has its deliveries
-//! queued and a rolled-back one has none. The dispatcher (`webhook_dispatch`) takes entries as
+//! queued and a rolled-back one has none. The dispatcher (`dispatch`) takes entries as
 //! they fall due and writes back what each attempt came to.
 //!
 //! Layout:

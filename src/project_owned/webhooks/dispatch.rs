@@ -22,19 +22,18 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use hmac::{Hmac, Mac};
 use serde::Serialize;
 use serde_json::json;
-use sha2::Sha256;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::config::WebhookSettings;
 use crate::error::{ApiError, ApiResult, ErrorCode, with_sources};
 use crate::metrics::Metrics;
-use crate::outbound::{self, TargetPolicy};
-use crate::project_owned::outbox::{self, Event, PendingDelivery};
-use crate::project_owned::webhook::{Secret, Webhook, WebhookStatus};
-use crate::project_owned::webhook_delivery::{self, Attempt, WebhookDelivery};
+use crate::project_owned::webhooks::delivery_log::{self, Attempt, WebhookDelivery};
+use crate::project_owned::webhooks::outbound::{self, TargetPolicy};
+use crate::project_owned::webhooks::outbox::{self, Event, PendingDelivery};
+use crate::project_owned::webhooks::signing::signature;
+use crate::project_owned::webhooks::webhook::{Secret, Webhook, WebhookStatus};
 use crate::project_owned::{self, ProjectScope};
 use crate::store::{Reader, Rx, Store, Tx, layout, tables};
 use crate::timestamp::Timestamp;
@@ -156,22 +155,6 @@ impl Sent {
     pub fn count_in(&self, metrics: &Metrics) {
         metrics.webhook_attempt(self.verdict.metric_label());
     }
-}
-
-/// `sha256=` and the lowercase hex HMAC-SHA256 of `body` under `key` (docs/api/webhooks.md).
-pub fn signature(key: &[u8], body: &[u8]) -> String {
-    // HMAC accepts keys of any length; `new_from_slice` cannot fail for it.
-    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(key) else {
-        return String::new();
-    };
-    mac.update(body);
-    let digest = mac.finalize().into_bytes();
-    let mut text = String::with_capacity(7 + 2 * digest.len());
-    text.push_str("sha256=");
-    for byte in digest {
-        text.push_str(&format!("{byte:02x}"));
-    }
-    text
 }
 
 /// Sends one attempt: the headers of docs/api/webhooks.md, the body as stored, signed with the
@@ -378,7 +361,7 @@ pub fn record_test(
 ) -> ApiResult<TestResult> {
     if let Some(before) = project_owned::find::<Webhook>(tx, scope, &outgoing.webhook_id)? {
         let record = attempt_record(tx, outgoing, sent);
-        webhook_delivery::record(tx, scope, &record)?;
+        delivery_log::record(tx, scope, &record)?;
         let mut after = before.clone();
         after.last_triggered_at = Some(tx.now);
         project_owned::write_unaudited(tx, scope, Some(&before), Some(&after))?;
@@ -805,7 +788,7 @@ fn settle_one(tx: &mut Tx<'_>, settle: &Settle, delays: &[Duration]) -> ApiResul
         return Ok(());
     };
     let record = attempt_record(tx, outgoing, sent);
-    webhook_delivery::record(tx, &scope, &record)?;
+    delivery_log::record(tx, &scope, &record)?;
     let mut after = before.clone();
     after.last_triggered_at = Some(tx.now);
     if sent.verdict == Verdict::Delivered {
@@ -862,15 +845,6 @@ fn project_of(reader: &impl Reader, key: &[u8]) -> ApiResult<Option<ProjectScope
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn signatures_are_prefixed_lowercase_hex_hmac_sha256() {
-        // RFC 4231, test case 2.
-        assert_eq!(
-            signature(b"Jefe", b"what do ya want for nothing?"),
-            "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
-        );
-    }
 
     #[test]
     fn statuses_are_classified_as_the_contract_says() {
