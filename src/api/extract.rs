@@ -23,6 +23,7 @@ use crate::config::{
     Settings, WebhookSettings,
 };
 use crate::error::{ApiError, ApiResult, ErrorCode, Issue};
+use crate::ids::OrgId;
 use crate::mcp::http::HttpEndpoint;
 use crate::metrics::Metrics;
 use crate::org_owned::api_key::{self, ApiKey};
@@ -328,10 +329,11 @@ impl Auth {
         }
     }
 
-    /// The key's organisation, if it is the one in the path (else 403 `API_KEY_ORG_MISMATCH`).
-    pub fn org(&self, org_id: &str) -> ApiResult<String> {
-        if org_id == self.key.org_id {
-            Ok(org_id.to_string())
+    /// The key's organisation, if it is the one the path segment `org_id` names (else 403
+    /// `API_KEY_ORG_MISMATCH`).
+    pub fn org(&self, org_id: &str) -> ApiResult<OrgId> {
+        if self.key.org_id == *org_id {
+            Ok(self.key.org_id.clone())
         } else {
             Err(ApiError::new(
                 ErrorCode::ApiKeyOrgMismatch,

@@ -11,7 +11,7 @@ use crate::auth::scope::{self, Scope};
 use crate::auth::{self, SecretHash};
 use crate::codec::Record;
 use crate::error::{ApiError, ApiResult, ErrorCode};
-use crate::ids::IdKind;
+use crate::ids::{IdKind, OrgId};
 use crate::org_owned::audit::{self, Actor, Event};
 use crate::rate_limit::Tier;
 use crate::store::{Reader, Store, Tx, layout, tables};
@@ -24,7 +24,7 @@ const MAX_SCOPES: usize = 64;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ApiKey {
     pub id: String,
-    pub org_id: String,
+    pub org_id: OrgId,
     pub name: String,
     pub prefix: String,
     pub secret_hash: SecretHash,
@@ -44,7 +44,8 @@ impl Record for ApiKey {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ApiKeyView {
     pub id: String,
-    pub org_id: String,
+    #[schema(value_type = String)]
+    pub org_id: OrgId,
     pub name: String,
     pub prefix: String,
     pub scopes: Vec<Scope>,
@@ -137,13 +138,13 @@ impl KeyCreate {
 pub fn create(
     tx: &mut Tx<'_>,
     actor: &Actor,
-    org_id: &str,
+    org_id: &OrgId,
     input: KeyCreate,
 ) -> ApiResult<(ApiKey, String)> {
     let issued = auth::issue_key();
     let key = ApiKey {
         id: issued.key_id,
-        org_id: org_id.to_string(),
+        org_id: org_id.clone(),
         name: input.name,
         prefix: issued.display_prefix,
         secret_hash: issued.secret_hash,
@@ -178,8 +179,8 @@ pub fn find(reader: &impl Reader, key_id: &str) -> ApiResult<Option<ApiKey>> {
     let Some(org_id) = reader.get_raw(tables::KEY_INDEX, key_id.as_bytes())? else {
         return Ok(None);
     };
-    let org_id = String::from_utf8(org_id)
-        .map_err(|_| ApiError::internal("key index holds a non-UTF-8 org id"))?;
+    let org_id = OrgId::from_bytes(&org_id)
+        .ok_or_else(|| ApiError::internal("key index holds a malformed org id"))?;
     reader.get(tables::API_KEYS, &layout::org_child(&org_id, key_id))
 }
 
@@ -229,7 +230,7 @@ impl KeyCache {
 }
 
 /// The key named in a path, if it belongs to `org_id`.
-pub fn get_in_org(reader: &impl Reader, org_id: &str, key_id: &str) -> ApiResult<ApiKey> {
+pub fn get_in_org(reader: &impl Reader, org_id: &OrgId, key_id: &str) -> ApiResult<ApiKey> {
     let not_found = || ApiError::new(ErrorCode::ResourceNotFound, "API key not found");
     if !IdKind::ApiKey.matches(key_id) {
         return Err(not_found());
@@ -239,7 +240,7 @@ pub fn get_in_org(reader: &impl Reader, org_id: &str, key_id: &str) -> ApiResult
         .ok_or_else(not_found)
 }
 
-pub fn list(reader: &impl Reader, org_id: &str) -> ApiResult<Vec<ApiKey>> {
+pub fn list(reader: &impl Reader, org_id: &OrgId) -> ApiResult<Vec<ApiKey>> {
     let mut found: Vec<ApiKey> = reader.scan_prefix(tables::API_KEYS, org_id.as_bytes())?;
     found.sort_by_key(|k| k.seq);
     Ok(found)
@@ -250,7 +251,7 @@ pub fn list(reader: &impl Reader, org_id: &str) -> ApiResult<Vec<ApiKey>> {
 pub fn revoke(
     tx: &mut Tx<'_>,
     actor: &Actor,
-    org_id: &str,
+    org_id: &OrgId,
     key_id: &str,
 ) -> ApiResult<(ApiKey, bool)> {
     let mut key = get_in_org(tx, org_id, key_id)?;
@@ -277,7 +278,7 @@ pub fn revoke(
 }
 
 /// Records that a key was used. Not a client mutation, so it is not audited.
-pub fn touch(tx: &mut Tx<'_>, org_id: &str, key_id: &str) -> ApiResult<()> {
+pub fn touch(tx: &mut Tx<'_>, org_id: &OrgId, key_id: &str) -> ApiResult<()> {
     let key_path = layout::org_child(org_id, key_id);
     if let Some(mut key) = tx.get::<ApiKey>(tables::API_KEYS, &key_path)? {
         key.last_used_at = Some(tx.now);

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::auth::{self, SecretHash};
 use crate::codec::Record;
 use crate::error::ApiResult;
-use crate::ids;
+use crate::ids::{self, OrgId};
 use crate::org_owned::api_key::ApiKey;
 use crate::store::{Reader, Tx, layout, tables};
 use crate::timestamp::Timestamp;
@@ -25,7 +25,7 @@ const TOUCH_EVERY_SECS: i64 = 60;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Session {
-    pub org_id: String,
+    pub org_id: OrgId,
     pub key_id: String,
     pub created_at: Timestamp,
     pub last_seen_at: Timestamp,
@@ -218,7 +218,7 @@ mod tests {
     #[test]
     fn idleness_and_touches_follow_last_seen() {
         let session = Session {
-            org_id: "org_abcdefghijkl".into(),
+            org_id: OrgId::parse("org_abcdefghijkl").unwrap(),
             key_id: "key_abcdefghijkl".into(),
             created_at: Timestamp::from_unix(1_000),
             last_seen_at: Timestamp::from_unix(1_000),
