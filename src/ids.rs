@@ -202,6 +202,11 @@ typed_id! {
     ProjectId = IdKind::Project
 }
 
+typed_id! {
+    /// An org API key's id, `key_…`: the record's id, and the middle of its token.
+    ApiKeyId = IdKind::ApiKey
+}
+
 pub fn request_id() -> String {
     format!("req_{}", random_alphanumeric(16))
 }
@@ -244,6 +249,7 @@ mod tests {
     fn typed_ids_encode_as_their_string() {
         assert_string_newtype::<OrgId>("org_abcdefghijkl", "prj_abcdefghijkl");
         assert_string_newtype::<ProjectId>("prj_abcdefghijkl", "prj_abcdefghijk");
+        assert_string_newtype::<ApiKeyId>("key_abcdefghijkl", "org_abcdefghijkl");
     }
 
     #[test]

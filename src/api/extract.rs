@@ -23,7 +23,7 @@ use crate::config::{
     Settings, WebhookSettings,
 };
 use crate::error::{ApiError, ApiResult, ErrorCode, Issue};
-use crate::ids::OrgId;
+use crate::ids::{ApiKeyId, OrgId};
 use crate::mcp::http::HttpEndpoint;
 use crate::metrics::Metrics;
 use crate::org_owned::api_key::{self, ApiKey};
@@ -77,7 +77,7 @@ pub struct AppState {
     /// Removes the admin socket when the server's state goes (`server::launch`).
     pub admin_socket: Option<crate::admin_socket::Remover>,
     /// When each key's `last_used_at` was last written by this process.
-    key_touches: Mutex<HashMap<String, Instant>>,
+    key_touches: Mutex<HashMap<ApiKeyId, Instant>>,
     /// Org keys by id, exact after every commit (`api_key::KeyCache`).
     keys: api_key::KeyCache,
     /// The server's outgoing HTTP clients (`outbound::clients`); the webhook one is shared
@@ -323,7 +323,7 @@ impl Auth {
 
     pub fn actor(&self) -> Actor {
         Actor {
-            api_key_id: Some(self.key.id.clone()),
+            api_key_id: Some(self.key.id.to_string()),
             request_id: Some(self.request_id.clone()),
             public: false,
         }

@@ -11,7 +11,7 @@
 
 use std::ops::Bound;
 
-use crate::ids::{OrgId, ProjectId};
+use crate::ids::{ApiKeyId, OrgId, ProjectId};
 
 pub type KeyRange = (Bound<Vec<u8>>, Bound<Vec<u8>>);
 
@@ -35,17 +35,17 @@ pub fn session(token_hash: &[u8]) -> Vec<u8> {
 
 /// The sessions of one API key, oldest first: `"k" ++ key_id ++ seq (u64, big-endian)` → the
 /// session's token hash.
-pub fn key_sessions(key_id: &str) -> Vec<u8> {
+pub fn key_sessions(key_id: &ApiKeyId) -> Vec<u8> {
     [b"k".as_slice(), key_id.as_bytes()].concat()
 }
 
-pub fn key_session(key_id: &str, seq: u64) -> Vec<u8> {
+pub fn key_session(key_id: &ApiKeyId, seq: u64) -> Vec<u8> {
     [key_sessions(key_id).as_slice(), &seq.to_be_bytes()].concat()
 }
 
 /// An idempotency record of an org key: `"k" ++ org_id ++ key_id ++ idempotency key`. The ids
 /// are fixed-length, so no key of one API key is a prefix of another's.
-pub fn idempotency_of_key(org_id: &OrgId, key_id: &str, key: &str) -> Vec<u8> {
+pub fn idempotency_of_key(org_id: &OrgId, key_id: &ApiKeyId, key: &str) -> Vec<u8> {
     [
         b"k".as_slice(),
         org_id.as_bytes(),

@@ -14,7 +14,7 @@ use actix_web::dev::ServerHandle;
 use reqwest::blocking::Client;
 use reqwest::header::HeaderMap;
 use rogeriq::config::{Settings, StoreBackend, TierLimits};
-use rogeriq::ids::{OrgId, ProjectId};
+use rogeriq::ids::{ApiKeyId, OrgId, ProjectId};
 use rogeriq::org_owned::api_key;
 use rogeriq::project_owned::webhook_dispatch::Dispatcher;
 use rogeriq::project_owned::{self as project_owned, Kind, ProjectScope};
@@ -492,14 +492,14 @@ impl TestApp {
 
     /// Moves the expiry of `token` a minute into the past, in the store.
     pub fn expire(&self, token: &str) {
-        let id = key_id(token);
+        let id = ApiKeyId::parse(&key_id(token)).expect("a key id");
         self.store
             .write_blocking(move |tx| {
                 let mut record = api_key::find(tx, &id)?.expect("key record");
                 record.expires_at = Some(minute_ago());
                 tx.put(
                     tables::API_KEYS,
-                    &layout::org_child(&record.org_id, &record.id),
+                    &layout::org_child(&record.org_id, record.id.as_str()),
                     &record,
                 )
             })
