@@ -7,9 +7,10 @@
 //! --all-targets` does) it runs the same code at 1/100 scale, as a smoke test.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Barrier};
+use std::sync::{Arc, Barrier, LazyLock};
 use std::time::{Duration, Instant};
 
+use rogeriq::ids::OrgId;
 use rogeriq::metrics::{Metrics, StoreSnapshot};
 use rogeriq::org_owned::audit::{self, Actor, Event};
 use rogeriq::org_owned::org::{self, OrgCreate};
@@ -141,7 +142,7 @@ fn point_reads(reads: usize) {
         .expect("projects made");
     let keys: Vec<Vec<u8>> = ids
         .iter()
-        .map(|id| layout::org_child(&org_id, id))
+        .map(|id| layout::org_child(&org_id, id.as_str()))
         .collect();
     let best_of_three = |read: &dyn Fn(usize)| {
         (0..3)
@@ -185,9 +186,13 @@ fn event(i: usize) -> Event<'static> {
         "org_aaaaaaaaaaa8",
         "org_aaaaaaaaaaa9",
     ];
-    let org = ORGS[i % ORGS.len()];
+    static ORG_IDS: LazyLock<Vec<OrgId>> = LazyLock::new(|| {
+        ORGS.iter()
+            .map(|id| OrgId::parse(id).expect("an org id"))
+            .collect()
+    });
     Event {
-        org_id: org,
+        org_id: &ORG_IDS[i % ORGS.len()],
         project_id: None,
         action: "conversation.updated",
         target_id: "con_aaaaaaaaaaaa",

@@ -319,7 +319,7 @@ fn start_on(enabled: bool, postgres_url: Option<&str>) -> Target {
         .expect("project created");
     let target = Target {
         base,
-        org_id: first.org_id,
+        org_id: first.org_id.to_string(),
         key: first.key,
         project_id: project["data"]["id"]
             .as_str()

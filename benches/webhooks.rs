@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 
 use reqwest::blocking::Client;
 use rogeriq::config::Settings;
+use rogeriq::ids::ProjectId;
 use rogeriq::org_owned::audit::Actor;
 use rogeriq::project_owned::conversation::{Conversation, ConversationCreate};
 use rogeriq::project_owned::webhooks::signing::signature;
@@ -145,7 +146,8 @@ fn main() {
 
     // The dispatcher alone: a backlog queued in one transaction.
     let before = receiver.count();
-    let (org_id, project) = (first.org_id.clone(), project_id.clone());
+    let org_id = first.org_id.clone();
+    let project = ProjectId::parse(&project_id).expect("a project id");
     launched
         .store
         .write_blocking(move |tx| {

@@ -1,7 +1,11 @@
-//! Identifiers: `<prefix>_` plus random characters from `[a-z0-9]` (docs/design.md), and the random
-//! secrets behind API keys and request ids. All randomness comes from the operating system.
+//! Identifiers: `<prefix>_` plus random characters from `[a-z0-9]` (docs/design.md), the typed
+//! ids of organisations and projects, and the random secrets behind API keys and request ids.
+//! All randomness comes from the operating system.
 
 use std::cell::RefCell;
+use std::fmt;
+
+use serde::{Deserialize, Serialize, Serializer};
 
 const ALPHABET: &[u8; 36] = b"abcdefghijklmnopqrstuvwxyz0123456789";
 
@@ -114,6 +118,95 @@ impl IdKind {
     }
 }
 
+/// Declares the id type of one `IdKind`: a string of that kind's shape, checked where it enters
+/// (a request path, stored bytes) and made nowhere else. It is written as the bare string, so
+/// the wire and the stored bytes are those of the `String` it stands for; a decoded one is
+/// checked like a parsed one (as `Slug` is).
+macro_rules! typed_id {
+    ($(#[$doc:meta])* $name:ident = $kind:expr) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, Deserialize)]
+        #[serde(try_from = "String")]
+        pub struct $name(String);
+
+        impl TryFrom<String> for $name {
+            type Error = String;
+
+            fn try_from(text: String) -> Result<Self, String> {
+                if $kind.matches(&text) {
+                    Ok($name(text))
+                } else {
+                    Err(format!("Must be an id starting with {}", $kind.prefix()))
+                }
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(&self.0)
+            }
+        }
+
+        impl $name {
+            pub fn generate() -> Self {
+                $name($kind.generate())
+            }
+
+            /// `text` as an id, if it has the shape; `None` for anything else, which can never
+            /// name a stored object.
+            pub fn parse(text: &str) -> Option<Self> {
+                $kind.matches(text).then(|| $name(text.to_string()))
+            }
+
+            /// An id stored as bytes (an index entry's value, part of a key).
+            pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
+                std::str::from_utf8(bytes).ok().and_then(Self::parse)
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+
+            pub fn as_bytes(&self) -> &[u8] {
+                self.0.as_bytes()
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl PartialEq<str> for $name {
+            fn eq(&self, other: &str) -> bool {
+                self.0 == other
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(id: $name) -> String {
+                id.0
+            }
+        }
+    };
+}
+
+typed_id! {
+    /// An organisation's id, `org_…`.
+    OrgId = IdKind::Org
+}
+
+typed_id! {
+    /// A project's id, `prj_…`.
+    ProjectId = IdKind::Project
+}
+
+typed_id! {
+    /// An org API key's id, `key_…`: the record's id, and the middle of its token.
+    ApiKeyId = IdKind::ApiKey
+}
+
 pub fn request_id() -> String {
     format!("req_{}", random_alphanumeric(16))
 }
@@ -121,6 +214,7 @@ pub fn request_id() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::validate::assert_string_newtype;
 
     #[test]
     fn generated_ids_have_prefix_and_alphabet() {
@@ -138,6 +232,24 @@ mod tests {
         assert!(!IdKind::Project.matches("prj_ABCDEFGHIJKL"));
         assert!(!IdKind::Project.matches("prj_short"));
         assert!(!IdKind::Project.matches("prj_abcdefghijkl/"));
+    }
+
+    #[test]
+    fn typed_ids_parse_only_their_own_shape() {
+        let org = OrgId::generate();
+        assert_eq!(OrgId::parse(org.as_str()), Some(org.clone()));
+        assert_eq!(OrgId::from_bytes(org.as_bytes()), Some(org.clone()));
+        assert_eq!(ProjectId::parse(org.as_str()), None);
+        assert_eq!(ProjectId::from_bytes(b"prj_\xff\xffcdefghijkl"), None);
+        assert_eq!(org.to_string(), org.as_str());
+    }
+
+    /// The ids are stored and sent as the strings they replaced: the same postcard and JSON.
+    #[test]
+    fn typed_ids_encode_as_their_string() {
+        assert_string_newtype::<OrgId>("org_abcdefghijkl", "prj_abcdefghijkl");
+        assert_string_newtype::<ProjectId>("prj_abcdefghijkl", "prj_abcdefghijk");
+        assert_string_newtype::<ApiKeyId>("key_abcdefghijkl", "org_abcdefghijkl");
     }
 
     #[test]

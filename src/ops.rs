@@ -25,6 +25,8 @@ use reqwest::Method;
 use rogeriq::admin_socket;
 use rogeriq::config::{Flags, Origin, Settings, StoreBackend};
 use rogeriq::error::ApiError;
+use rogeriq::ids::OrgId;
+use rogeriq::org_owned::org;
 use rogeriq::project_owned::export::{Exported, export_org};
 use rogeriq::server;
 use rogeriq::store::backup::{self, ReadSource, RestoreError};
@@ -458,6 +460,7 @@ enum Exporting<'a> {
 impl Exporting<'_> {
     /// The organisation's export, read in one snapshot, written to `out`.
     fn export(&self, org: &str, out: &mut dyn Write) -> Result<Exported, ApiError> {
+        let org = &OrgId::parse(org).ok_or_else(org::not_found)?;
         match self {
             Exporting::File(source) => source.read(|rx| export_org(rx, org, out)),
             Exporting::Database(store) => store.read_blocking(|rx| export_org(rx, org, out)),

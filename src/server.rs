@@ -23,6 +23,7 @@ use crate::auth::MasterKey;
 use crate::auth::scope::{Scope, Verb};
 use crate::config::Settings;
 use crate::error::{ApiError, ApiResult};
+use crate::ids::OrgId;
 use crate::mcp::call::Api;
 use crate::mcp::http::HttpEndpoint;
 use crate::org_owned::api_key::{self, KeyCreate};
@@ -45,7 +46,7 @@ const DISCONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// What the first start created; shown once.
 pub struct Bootstrap {
-    pub org_id: String,
+    pub org_id: OrgId,
     pub org_name: String,
     pub key: String,
 }

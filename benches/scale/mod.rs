@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 
 use rogeriq::auth::scope::{Scope, Verb};
 use rogeriq::error::{ApiError, ApiResult};
+use rogeriq::ids::{OrgId, ProjectId};
 use rogeriq::org_owned::api_key::{self, KeyCreate};
 use rogeriq::org_owned::audit::Actor;
 use rogeriq::org_owned::org::{self, OrgCreate};
@@ -72,7 +73,7 @@ pub struct Row {
 
 /// A project filled by `fill_project`.
 struct Filled {
-    project_id: String,
+    project_id: ProjectId,
     /// Ids of up to `SAMPLED_PER_PROJECT` of its conversations, spread over the project.
     conversations: Vec<String>,
 }
@@ -80,7 +81,7 @@ struct Filled {
 /// A store built for the bench: its folder (the server's `data_dir`), the org and its key.
 struct Built {
     dir: tempfile::TempDir,
-    org_id: String,
+    org_id: OrgId,
     key: String,
     /// Records of each project.
     records: usize,
@@ -258,11 +259,11 @@ fn build(records: usize, other_projects: usize, targets: usize) -> ApiResult<Bui
 
 /// Creates a project and writes `records` records into it through the kinds' create
 /// operations, many per write transaction.
-fn fill_project(store: &Store, org_id: &str, name: &str, records: usize) -> ApiResult<Filled> {
+fn fill_project(store: &Store, org_id: &OrgId, name: &str, records: usize) -> ApiResult<Filled> {
     let units = records / UNIT;
     assert_eq!(units * UNIT, records, "records come in units of {UNIT}");
     let scope = store.write_blocking({
-        let (org_id, name) = (org_id.to_string(), name.to_string());
+        let (org_id, name) = (org_id.clone(), name.to_string());
         move |tx| {
             let input = ProjectCreate::from_json(json!({ "name": name }))?;
             let created = project::create(tx, &Actor::master(None), &org_id, input)?;

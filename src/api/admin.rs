@@ -9,8 +9,8 @@ use serde::Serialize;
 use crate::api::extract::{JsonBody, Master};
 use crate::api::idempotency::{Claim, Idempotent, body_of};
 use crate::api::response::{State, ok};
-use crate::error::{ApiError, ApiResult, ErrorCode};
-use crate::ids;
+use crate::error::ApiResult;
+use crate::ids::{self, OrgId};
 use crate::org_owned::api_key::{self, CreatedKeyView, KeyCreate};
 use crate::org_owned::idempotency::Owner;
 use crate::org_owned::org::{self, Org, OrgCreate};
@@ -42,16 +42,16 @@ pub async fn create_key(
     body: JsonBody,
     state: State,
 ) -> ApiResult<HttpResponse> {
-    let org_id = org_id.into_inner();
+    // An id of no organisation's shape is not found, where a stored one would be: in the write.
+    let org_id = OrgId::parse(&org_id);
     let (body, idempotent) = master.read_body(body).await?;
     let input = KeyCreate::from_json(body, Timestamp::now(), state.rate_limit.default_tier)?;
     let actor = master.actor();
     idempotent
         .write_new_key(&state, move |tx| {
-            org::get(tx, &org_id)?.ok_or_else(|| {
-                ApiError::new(ErrorCode::ResourceNotFound, "Organisation not found")
-            })?;
-            let (key, secret) = api_key::create(tx, &actor, &org_id, input)?;
+            let org_id = org_id.as_ref().ok_or_else(org::not_found)?;
+            org::get(tx, org_id)?.ok_or_else(org::not_found)?;
+            let (key, secret) = api_key::create(tx, &actor, org_id, input)?;
             Ok(CreatedKeyView {
                 view: key.view(),
                 key: secret,

@@ -8,6 +8,7 @@ use crate::api::extract::{Auth, JsonBody};
 use crate::api::idempotency::body_of;
 use crate::api::response::{State, ok};
 use crate::error::ApiResult;
+use crate::ids::ApiKeyId;
 use crate::org_owned::api_key::{self, ApiKey, CreatedKeyView, KeyCreate};
 use crate::timestamp::Timestamp;
 
@@ -46,12 +47,14 @@ pub async fn revoke(
 ) -> ApiResult<HttpResponse> {
     let (org_id, key_id) = path.into_inner();
     let org = auth.org(&org_id)?;
+    let key_id = ApiKeyId::parse(&key_id);
     let actor = auth.actor();
     // A revoke must work whatever the disk: it runs below `store.min_free_mb` too.
     auth.idempotent(None)
         .freeing()
         .write(&state, StatusCode::OK, body_of, move |tx| {
-            let (key, already_revoked) = api_key::revoke(tx, &actor, &org, &key_id)?;
+            let key_id = api_key::named(key_id.as_ref())?;
+            let (key, already_revoked) = api_key::revoke(tx, &actor, &org, key_id)?;
             // docs/administration.md answers `{id, revoked}`; `already_revoked` tells a repeat from
             // the first.
             Ok(json!({"id": key.id, "revoked": true, "already_revoked": already_revoked}))

@@ -18,6 +18,7 @@ use crate::api::{origin, request_id};
 use crate::auth;
 use crate::auth::scope::{self, Required};
 use crate::error::{ApiError, ApiResult, ErrorCode, Issue};
+use crate::ids::OrgId;
 use crate::org_owned::api_key::ApiKey;
 use crate::org_owned::audit::Actor;
 use crate::org_owned::idempotency;
@@ -155,16 +156,17 @@ impl Auth {
 
     pub fn actor(&self) -> Actor {
         Actor {
-            api_key_id: Some(self.key.id.clone()),
+            api_key_id: Some(self.key.id.to_string()),
             request_id: Some(self.request_id.clone()),
             public: false,
         }
     }
 
-    /// The key's organisation, if it is the one in the path (else 403 `API_KEY_ORG_MISMATCH`).
-    pub fn org(&self, org_id: &str) -> ApiResult<String> {
-        if org_id == self.key.org_id {
-            Ok(org_id.to_string())
+    /// The key's organisation, if it is the one the path segment `org_id` names (else 403
+    /// `API_KEY_ORG_MISMATCH`).
+    pub fn org(&self, org_id: &str) -> ApiResult<OrgId> {
+        if self.key.org_id == *org_id {
+            Ok(self.key.org_id.clone())
         } else {
             Err(ApiError::new(
                 ErrorCode::ApiKeyOrgMismatch,

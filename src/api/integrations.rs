@@ -10,6 +10,8 @@ use crate::api::idempotency::body_of;
 use crate::api::response::{State, ok};
 use crate::api::scoped::InProject;
 use crate::error::ApiResult;
+use crate::ids::ProjectId;
+use crate::org_owned::project;
 use crate::project_owned::integration::{
     self, CatalogFilter, InstallInput, Integration, LifecycleUpdate,
 };
@@ -123,6 +125,7 @@ pub async fn install(
     state: State,
 ) -> ApiResult<HttpResponse> {
     let (project_id, provider) = path.into_inner();
+    let project_id = ProjectId::parse(&project_id);
     let body = body.optional_value().await?;
     let idempotent = master.idempotent(body.as_ref());
     let input = InstallInput::from_json(body)?;
@@ -133,7 +136,7 @@ pub async fn install(
             StatusCode::CREATED,
             |row: &Integration| body_of(&row.view()),
             move |tx| {
-                let scope = ProjectScope::resolve_any(tx, &project_id)?;
+                let scope = ProjectScope::resolve_any(tx, project::named(project_id.as_ref())?)?;
                 integration::install(tx, &scope, &actor, &provider, input)
             },
         )

@@ -61,7 +61,7 @@ pub async fn rate_limit(
     let (decision, tier) = decide(&state, req.request(), &caller);
     if let Caller::Key(key, _) = &caller {
         req.extensions_mut()
-            .insert(AuthenticatedKeyId(key.id.clone()));
+            .insert(AuthenticatedKeyId(key.id.to_string()));
     }
     let mut response = if decision.allowed {
         req.extensions_mut().insert(caller);
@@ -88,7 +88,7 @@ pub fn decide(state: &AppState, req: &HttpRequest, caller: &Caller) -> (Decision
         return (Decision::nominal(limit), tier);
     }
     let bucket = match caller {
-        Caller::Key(key, _) => Bucket::Key(key.id.clone()),
+        Caller::Key(key, _) => Bucket::Key(key.id.to_string()),
         Caller::Anonymous { .. } => Bucket::client(
             // Without a peer address (not over TCP) every such client shares one bucket.
             client_address(req, &settings.trusted_proxies)

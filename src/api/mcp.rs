@@ -144,7 +144,7 @@ async fn handle(req: HttpRequest, body: JsonBody, state: State) -> ApiResult<Htt
     let Some(key) = extract::usable_key(&state, token).await? else {
         return Ok(unauthorized("Invalid API key", true));
     };
-    let caller = Caller::new(token.to_string(), Some(key.org_id.clone()));
+    let caller = Caller::new(token.to_string(), Some(key.org_id.to_string()));
     let bytes = body.bytes().await?.freeze();
     let request = http_request(&req, bytes)?;
     Ok(actix_response(endpoint.handle(request, caller).await))

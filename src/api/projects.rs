@@ -11,6 +11,7 @@ use crate::api::extract::{Auth, JsonBody};
 use crate::api::idempotency::body_of;
 use crate::api::response::{State, ok};
 use crate::error::ApiResult;
+use crate::ids::ProjectId;
 use crate::org_owned::project::{self, Project, ProjectCreate, ProjectUpdate};
 use crate::project_owned;
 
@@ -47,10 +48,11 @@ pub async fn get(
 ) -> ApiResult<HttpResponse> {
     let (org_id, project_id) = path.into_inner();
     let org = auth.org(&org_id)?;
+    let project_id = ProjectId::parse(&project_id);
     // A point read (see `InProject::look_up`).
     let project = state
         .store
-        .look_up(move |rx| project::resolve(rx, &org, &project_id))
+        .look_up(move |rx| project::resolve(rx, &org, project::named(project_id.as_ref())?))
         .await?;
     Ok(ok(project.view()))
 }
@@ -65,6 +67,7 @@ pub async fn update(
     let org = auth.org(&org_id)?;
     // The project is resolved before the body is read (docs/administration.md), and again in the
     // write.
+    let project_id = project::named(ProjectId::parse(&project_id).as_ref())?.clone();
     let (resolving, id) = (org.clone(), project_id.clone());
     state
         .store
@@ -90,12 +93,14 @@ pub async fn delete(
 ) -> ApiResult<HttpResponse> {
     let (org_id, project_id) = path.into_inner();
     let org = auth.org(&org_id)?;
+    let named = ProjectId::parse(&project_id);
     let actor = auth.actor();
     // A delete runs below `store.min_free_mb` too: it makes room.
     auth.idempotent(None)
         .freeing()
         .write(&state, StatusCode::OK, body_of, move |tx| {
-            let cascade = project_owned::registry::delete_project(tx, &actor, &org, &project_id)?;
+            let id = project::named(named.as_ref())?;
+            let cascade = project_owned::registry::delete_project(tx, &actor, &org, id)?;
             Ok(json!({"id": project_id, "deleted": true, "removed": counts(cascade)}))
         })
         .await
@@ -111,9 +116,13 @@ pub async fn contents(
 ) -> ApiResult<HttpResponse> {
     let (org_id, project_id) = path.into_inner();
     let org = auth.org(&org_id)?;
+    let project_id = ProjectId::parse(&project_id);
     let contents = state
         .store
-        .read(move |rx| project_owned::registry::project_contents(rx, &org, &project_id))
+        .read(move |rx| {
+            let id = project::named(project_id.as_ref())?;
+            project_owned::registry::project_contents(rx, &org, id)
+        })
         .await?;
     Ok(ok(counts(contents)))
 }

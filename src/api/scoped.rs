@@ -7,23 +7,36 @@ use crate::api::extract::Auth;
 use crate::api::idempotency::Idempotent;
 use crate::api::response::State;
 use crate::error::ApiResult;
+use crate::ids::{OrgId, ProjectId};
 use crate::org_owned::audit::Actor;
+use crate::org_owned::project;
 use crate::project_owned::ProjectScope;
-use crate::store::{Rx, Tx};
+use crate::store::{Reader, Rx, Tx};
 
 /// The path's project, as seen by the calling key. Every operation resolves it again inside its
 /// own transaction, so a project deleted meanwhile is "not found", never half-written.
 pub struct InProject {
-    org_id: String,
-    project_id: String,
+    org_id: OrgId,
+    /// `None`: the path's text is no project id (`project::named`).
+    project_id: Option<ProjectId>,
     actor: Actor,
 }
 
+/// The project `project_id` for a key of `org_id`.
+fn resolve(
+    reader: &impl Reader,
+    org_id: &OrgId,
+    project_id: Option<&ProjectId>,
+) -> ApiResult<ProjectScope> {
+    ProjectScope::resolve(reader, org_id, project::named(project_id)?)
+}
+
 impl InProject {
+    /// The project named by the path segment `project_id`.
     pub fn new(auth: &Auth, project_id: String) -> Self {
         InProject {
             org_id: auth.key.org_id.clone(),
-            project_id,
+            project_id: ProjectId::parse(&project_id),
             actor: auth.actor(),
         }
     }
@@ -48,7 +61,7 @@ impl InProject {
         let (org_id, project_id) = (self.org_id.clone(), self.project_id.clone());
         state
             .store
-            .look_up(move |rx| op(rx, &ProjectScope::resolve(rx, &org_id, &project_id)?))
+            .look_up(move |rx| op(rx, &resolve(rx, &org_id, project_id.as_ref())?))
             .await
     }
 
@@ -61,7 +74,7 @@ impl InProject {
         let (org_id, project_id) = (self.org_id.clone(), self.project_id.clone());
         state
             .store
-            .read(move |rx| op(rx, &ProjectScope::resolve(rx, &org_id, &project_id)?))
+            .read(move |rx| op(rx, &resolve(rx, &org_id, project_id.as_ref())?))
             .await
     }
 
@@ -91,7 +104,7 @@ impl InProject {
             self.actor.clone(),
         );
         move |tx| {
-            let scope = ProjectScope::resolve(tx, &org_id, &project_id)?;
+            let scope = resolve(tx, &org_id, project_id.as_ref())?;
             op(tx, &scope, &actor)
         }
     }

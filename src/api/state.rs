@@ -13,6 +13,7 @@ use crate::config::{
     AgentSettings, CorsSettings, DashboardSettings, IntegrationSettings, RateLimitSettings,
     Settings, WebhookSettings,
 };
+use crate::ids::ApiKeyId;
 use crate::mcp::http::HttpEndpoint;
 use crate::metrics::Metrics;
 use crate::org_owned::api_key::{self, ApiKey};
@@ -81,7 +82,7 @@ pub struct AppState {
     /// Removes the admin socket when the server's state goes (`server::launch`).
     pub admin_socket: Option<crate::admin_socket::Remover>,
     /// When each key's `last_used_at` was last written by this process (`note_key_use`).
-    key_touches: Mutex<HashMap<String, Instant>>,
+    key_touches: Mutex<HashMap<ApiKeyId, Instant>>,
     /// Org keys by id, exact after every commit (`api_key::KeyCache`): the key extractors
     /// (`extract::usable_key`, `extract::session_key`) find presented keys here.
     pub(super) keys: api_key::KeyCache,

@@ -30,7 +30,7 @@ pub async fn test(
     state: State,
 ) -> ApiResult<HttpResponse> {
     let tests = state.webhook_tests.admit(
-        Bucket::Key(auth.key.id.clone()),
+        Bucket::Key(auth.key.id.to_string()),
         u32::try_from(state.webhooks.tests_per_minute).unwrap_or(u32::MAX),
         Instant::now(),
     );

@@ -8,7 +8,7 @@ pub mod scope;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::ids::{self, ID_SUFFIX_LEN, IdKind};
+use crate::ids::{self, ApiKeyId, IdKind};
 
 pub const KEY_PREFIX: &str = "riq_";
 /// 32 characters of `[a-z0-9]`: about 165 bits of OS randomness.
@@ -28,18 +28,19 @@ pub fn hashes_match(a: &SecretHash, b: &SecretHash) -> bool {
 
 /// A freshly issued key. `token` is shown to its creator once and never stored.
 pub struct IssuedKey {
-    pub key_id: String,
+    pub key_id: ApiKeyId,
     pub token: String,
     pub secret_hash: SecretHash,
     pub display_prefix: String,
 }
 
 pub fn issue_key() -> IssuedKey {
-    let suffix = ids::random_alphanumeric(ID_SUFFIX_LEN);
+    let key_id = ApiKeyId::generate();
+    let suffix = &key_id.as_str()[IdKind::ApiKey.prefix().len()..];
     let secret = ids::random_alphanumeric(SECRET_LEN);
     let token = format!("{KEY_PREFIX}{suffix}_{secret}");
     IssuedKey {
-        key_id: format!("{}{suffix}", IdKind::ApiKey.prefix()),
+        key_id,
         display_prefix: token[..DISPLAY_PREFIX_LEN].to_string(),
         secret_hash: hash_secret(&secret),
         token,
@@ -49,7 +50,7 @@ pub fn issue_key() -> IssuedKey {
 /// A key as presented by a client, split into the record id and the secret to check.
 #[derive(Debug, PartialEq, Eq)]
 pub struct PresentedKey<'a> {
-    pub key_id: String,
+    pub key_id: ApiKeyId,
     pub secret: &'a str,
 }
 
@@ -57,9 +58,8 @@ pub struct PresentedKey<'a> {
 pub fn parse_key(token: &str) -> Option<PresentedKey<'_>> {
     let rest = token.strip_prefix(KEY_PREFIX)?;
     let (suffix, secret) = rest.split_once('_')?;
-    let key_id = format!("{}{suffix}", IdKind::ApiKey.prefix());
-    let well_formed = IdKind::ApiKey.matches(&key_id)
-        && secret.len() == SECRET_LEN
+    let key_id = ApiKeyId::parse(&format!("{}{suffix}", IdKind::ApiKey.prefix()))?;
+    let well_formed = secret.len() == SECRET_LEN
         && secret
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());

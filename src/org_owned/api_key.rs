@@ -11,7 +11,7 @@ use crate::auth::scope::{self, Scope};
 use crate::auth::{self, SecretHash};
 use crate::codec::Record;
 use crate::error::{ApiError, ApiResult, ErrorCode};
-use crate::ids::IdKind;
+use crate::ids::{ApiKeyId, OrgId};
 use crate::org_owned::audit::{self, Actor, Event};
 use crate::rate_limit::Tier;
 use crate::store::{Reader, Store, Tx, layout, tables};
@@ -23,8 +23,8 @@ const MAX_SCOPES: usize = 64;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ApiKey {
-    pub id: String,
-    pub org_id: String,
+    pub id: ApiKeyId,
+    pub org_id: OrgId,
     pub name: String,
     pub prefix: String,
     pub secret_hash: SecretHash,
@@ -43,8 +43,10 @@ impl Record for ApiKey {
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ApiKeyView {
-    pub id: String,
-    pub org_id: String,
+    #[schema(value_type = String)]
+    pub id: ApiKeyId,
+    #[schema(value_type = String)]
+    pub org_id: OrgId,
     pub name: String,
     pub prefix: String,
     pub scopes: Vec<Scope>,
@@ -133,17 +135,22 @@ impl KeyCreate {
     }
 }
 
+/// Where a key's record is stored: `org_id ++ key_id`.
+fn record_key(org_id: &OrgId, key_id: &ApiKeyId) -> Vec<u8> {
+    layout::org_child(org_id, key_id.as_str())
+}
+
 /// Creates a key; returns the record and the secret token.
 pub fn create(
     tx: &mut Tx<'_>,
     actor: &Actor,
-    org_id: &str,
+    org_id: &OrgId,
     input: KeyCreate,
 ) -> ApiResult<(ApiKey, String)> {
     let issued = auth::issue_key();
     let key = ApiKey {
         id: issued.key_id,
-        org_id: org_id.to_string(),
+        org_id: org_id.clone(),
         name: input.name,
         prefix: issued.display_prefix,
         secret_hash: issued.secret_hash,
@@ -155,7 +162,7 @@ pub fn create(
         revoked_at: None,
         seq: tx.next_seq(),
     };
-    tx.put(tables::API_KEYS, &layout::org_child(org_id, &key.id), &key)?;
+    tx.put(tables::API_KEYS, &record_key(org_id, &key.id), &key)?;
     tx.put_raw(tables::KEY_INDEX, key.id.as_bytes(), org_id.as_bytes())?;
     audit::record(
         tx,
@@ -164,7 +171,7 @@ pub fn create(
             org_id,
             project_id: None,
             action: "api_key.created",
-            target_id: &key.id,
+            target_id: key.id.as_str(),
             before: None,
             after: Some(audit::snapshot(&key.view())?),
             cascade: Vec::new(),
@@ -174,13 +181,13 @@ pub fn create(
 }
 
 /// Finds the record of a presented key by its id: one index look-up, one record look-up.
-pub fn find(reader: &impl Reader, key_id: &str) -> ApiResult<Option<ApiKey>> {
+pub fn find(reader: &impl Reader, key_id: &ApiKeyId) -> ApiResult<Option<ApiKey>> {
     let Some(org_id) = reader.get_raw(tables::KEY_INDEX, key_id.as_bytes())? else {
         return Ok(None);
     };
-    let org_id = String::from_utf8(org_id)
-        .map_err(|_| ApiError::internal("key index holds a non-UTF-8 org id"))?;
-    reader.get(tables::API_KEYS, &layout::org_child(&org_id, key_id))
+    let org_id = OrgId::from_bytes(&org_id)
+        .ok_or_else(|| ApiError::internal("key index holds a malformed org id"))?;
+    reader.get(tables::API_KEYS, &record_key(&org_id, key_id))
 }
 
 /// Most keys `KeyCache` holds; when full it starts over, so its memory stays bounded whatever
@@ -194,7 +201,7 @@ const MAX_CACHED_KEYS: usize = 10_000;
 #[derive(Default)]
 pub struct KeyCache {
     /// Shared, not cloned: every request of a key reads the same record.
-    entries: Mutex<HashMap<String, (Generation, Arc<ApiKey>)>>,
+    entries: Mutex<HashMap<ApiKeyId, (Generation, Arc<ApiKey>)>>,
 }
 
 /// The commits that had written the key tables when an entry was read.
@@ -204,7 +211,7 @@ impl KeyCache {
     /// The key `key_id`, from the cache when still current, else read (two point gets, see
     /// `Store::look_up`) and kept. A store shared with other processes keeps no generations:
     /// the key is then read every time.
-    pub async fn find(&self, store: &Store, key_id: &str) -> ApiResult<Option<Arc<ApiKey>>> {
+    pub async fn find(&self, store: &Store, key_id: &ApiKeyId) -> ApiResult<Option<Arc<ApiKey>>> {
         // Read before the transaction: a commit in between makes the entry stale at once.
         let now = store
             .generation(tables::API_KEYS)
@@ -216,30 +223,36 @@ impl KeyCache {
         {
             return Ok(Some(Arc::clone(key)));
         }
-        let id = key_id.to_string();
+        let id = key_id.clone();
         let found = store.look_up(move |rx| find(rx, &id)).await?.map(Arc::new);
         if let (Some(now), Some(key), Ok(mut entries)) = (now, &found, self.entries.lock()) {
             if entries.len() >= MAX_CACHED_KEYS {
                 entries.clear();
             }
-            entries.insert(key_id.to_string(), (now, Arc::clone(key)));
+            entries.insert(key_id.clone(), (now, Arc::clone(key)));
         }
         Ok(found)
     }
 }
 
+fn not_found() -> ApiError {
+    ApiError::new(ErrorCode::ResourceNotFound, "API key not found")
+}
+
+/// The key a request path names, parsed with `ApiKeyId::parse`: `None` is a text of no key
+/// id's shape, 404 here, where an unknown id is found missing (as `project::named`).
+pub fn named(id: Option<&ApiKeyId>) -> ApiResult<&ApiKeyId> {
+    id.ok_or_else(not_found)
+}
+
 /// The key named in a path, if it belongs to `org_id`.
-pub fn get_in_org(reader: &impl Reader, org_id: &str, key_id: &str) -> ApiResult<ApiKey> {
-    let not_found = || ApiError::new(ErrorCode::ResourceNotFound, "API key not found");
-    if !IdKind::ApiKey.matches(key_id) {
-        return Err(not_found());
-    }
+pub fn get_in_org(reader: &impl Reader, org_id: &OrgId, key_id: &ApiKeyId) -> ApiResult<ApiKey> {
     reader
-        .get(tables::API_KEYS, &layout::org_child(org_id, key_id))?
+        .get(tables::API_KEYS, &record_key(org_id, key_id))?
         .ok_or_else(not_found)
 }
 
-pub fn list(reader: &impl Reader, org_id: &str) -> ApiResult<Vec<ApiKey>> {
+pub fn list(reader: &impl Reader, org_id: &OrgId) -> ApiResult<Vec<ApiKey>> {
     let mut found: Vec<ApiKey> = reader.scan_prefix(tables::API_KEYS, org_id.as_bytes())?;
     found.sort_by_key(|k| k.seq);
     Ok(found)
@@ -250,8 +263,8 @@ pub fn list(reader: &impl Reader, org_id: &str) -> ApiResult<Vec<ApiKey>> {
 pub fn revoke(
     tx: &mut Tx<'_>,
     actor: &Actor,
-    org_id: &str,
-    key_id: &str,
+    org_id: &OrgId,
+    key_id: &ApiKeyId,
 ) -> ApiResult<(ApiKey, bool)> {
     let mut key = get_in_org(tx, org_id, key_id)?;
     if key.revoked_at.is_some() {
@@ -259,7 +272,7 @@ pub fn revoke(
     }
     let before = audit::snapshot(&key.view())?;
     key.revoked_at = Some(tx.now);
-    tx.put(tables::API_KEYS, &layout::org_child(org_id, key_id), &key)?;
+    tx.put(tables::API_KEYS, &record_key(org_id, key_id), &key)?;
     audit::record(
         tx,
         actor,
@@ -267,7 +280,7 @@ pub fn revoke(
             org_id,
             project_id: None,
             action: "api_key.revoked",
-            target_id: key_id,
+            target_id: key_id.as_str(),
             before: Some(before),
             after: Some(audit::snapshot(&key.view())?),
             cascade: Vec::new(),
@@ -277,8 +290,8 @@ pub fn revoke(
 }
 
 /// Records that a key was used. Not a client mutation, so it is not audited.
-pub fn touch(tx: &mut Tx<'_>, org_id: &str, key_id: &str) -> ApiResult<()> {
-    let key_path = layout::org_child(org_id, key_id);
+pub fn touch(tx: &mut Tx<'_>, org_id: &OrgId, key_id: &ApiKeyId) -> ApiResult<()> {
+    let key_path = record_key(org_id, key_id);
     if let Some(mut key) = tx.get::<ApiKey>(tables::API_KEYS, &key_path)? {
         key.last_used_at = Some(tx.now);
         tx.put(tables::API_KEYS, &key_path, &key)?;
@@ -319,7 +332,7 @@ mod tests {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap();
-        let find = |id: &str| runtime.block_on(cache.find(&store, id)).unwrap();
+        let find = |id: &ApiKeyId| runtime.block_on(cache.find(&store, id)).unwrap();
         for _ in 0..2 {
             let key = find(&key_id).unwrap();
             assert!(key.revoked_at.is_none());
@@ -330,7 +343,7 @@ mod tests {
             .unwrap();
         let key = find(&key_id).unwrap();
         assert!(key.revoked_at.is_some(), "the revocation is seen at once");
-        assert!(find("key_unknown00000").is_none());
+        assert!(find(&ApiKeyId::parse("key_unknown00000").unwrap()).is_none());
     }
 
     /// The layout before scopes were parsed on load: the same strings, as text.

@@ -8,7 +8,7 @@ use serde_json::{Map, Value, json};
 
 use crate::codec::{self, CodecError, Record};
 use crate::error::{ApiError, ApiResult};
-use crate::ids::IdKind;
+use crate::ids::{IdKind, OrgId, ProjectId};
 use crate::pagination::{Cursor, Page};
 use crate::store::{Reader, Tx, layout, tables};
 use crate::timestamp::Timestamp;
@@ -44,8 +44,8 @@ impl Actor {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AuditEntry {
     pub id: String,
-    pub org_id: String,
-    pub project_id: Option<String>,
+    pub org_id: OrgId,
+    pub project_id: Option<ProjectId>,
     pub action: String,
     pub target_id: String,
     pub api_key_id: Option<String>,
@@ -88,8 +88,8 @@ impl Record for AuditEntry {
 #[derive(Serialize, Deserialize)]
 struct AuditEntryV1 {
     id: String,
-    org_id: String,
-    project_id: Option<String>,
+    org_id: OrgId,
+    project_id: Option<ProjectId>,
     action: String,
     target_id: String,
     api_key_id: Option<String>,
@@ -102,8 +102,8 @@ struct AuditEntryV1 {
 
 /// One mutation to record.
 pub struct Event<'a> {
-    pub org_id: &'a str,
-    pub project_id: Option<&'a str>,
+    pub org_id: &'a OrgId,
+    pub project_id: Option<&'a ProjectId>,
     pub action: &'a str,
     pub target_id: &'a str,
     /// The object's view before and after; `None` for a create's before and a delete's after.
@@ -116,8 +116,8 @@ pub fn record(tx: &mut Tx<'_>, actor: &Actor, event: Event<'_>) -> ApiResult<()>
     let seq = tx.next_seq();
     let entry = AuditEntry {
         id: IdKind::Audit.generate(),
-        org_id: event.org_id.to_string(),
-        project_id: event.project_id.map(str::to_string),
+        org_id: event.org_id.clone(),
+        project_id: event.project_id.cloned(),
         action: event.action.to_string(),
         target_id: event.target_id.to_string(),
         api_key_id: actor.api_key_id.clone(),
@@ -153,8 +153,10 @@ pub fn diff(before: Option<&Value>, after: Option<&Value>) -> Map<String, Value>
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AuditEntryView {
     pub id: String,
-    pub org_id: String,
-    pub project_id: Option<String>,
+    #[schema(value_type = String)]
+    pub org_id: OrgId,
+    #[schema(value_type = Option<String>)]
+    pub project_id: Option<ProjectId>,
     pub action: String,
     pub target_id: String,
     pub api_key_id: Option<String>,
@@ -208,7 +210,7 @@ impl AuditFilter {
     fn matches(&self, entry: &AuditEntry) -> bool {
         self.project_id
             .as_ref()
-            .is_none_or(|p| entry.project_id.as_ref() == Some(p))
+            .is_none_or(|p| entry.project_id.as_ref().is_some_and(|id| *id == **p))
             && self.action.as_ref().is_none_or(|a| &entry.action == a)
             && self
                 .api_key_id
@@ -222,7 +224,7 @@ impl AuditFilter {
 /// Newest first; the cursor holds the last entry's sequence number.
 pub fn list(
     reader: &impl Reader,
-    org_id: &str,
+    org_id: &OrgId,
     filter: &AuditFilter,
     after: Option<&Cursor>,
     limit: usize,
@@ -280,7 +282,7 @@ mod tests {
     fn version_1_entries_are_the_master_keys_or_a_keys() {
         let v1 = AuditEntryV1 {
             id: "aud_abcdefghijkl".into(),
-            org_id: "org_abcdefghijkl".into(),
+            org_id: OrgId::parse("org_abcdefghijkl").unwrap(),
             project_id: None,
             action: "org.created".into(),
             target_id: "org_abcdefghijkl".into(),
@@ -311,13 +313,13 @@ mod tests {
     fn since_stops_the_scan_at_the_first_older_entry() {
         let dir = tempfile::tempdir().unwrap();
         let store = crate::store::Store::open(&dir.path().join("audit.redb")).unwrap();
-        let org = "org_abcdefghijkl";
+        let org = OrgId::parse("org_abcdefghijkl").unwrap();
         let entry = |seq: u64, at: i64| AuditEntry {
             id: format!("aud_{seq:012}"),
-            org_id: org.into(),
+            org_id: org.clone(),
             project_id: None,
             action: "org.updated".into(),
-            target_id: org.into(),
+            target_id: org.to_string(),
             api_key_id: None,
             request_id: None,
             changes: "{}".into(),
@@ -331,10 +333,11 @@ mod tests {
             .into_iter()
             .chain((3..=5).map(|seq| entry(seq, 1_700_000_000 + 100 * seq as i64)))
             .collect::<Vec<_>>();
+        let written = org.clone();
         store
             .write_blocking(move |tx| {
                 for e in &entries {
-                    tx.put(tables::AUDIT, &layout::audit(org, e.seq), e)?;
+                    tx.put(tables::AUDIT, &layout::audit(&written, e.seq), e)?;
                 }
                 Ok(())
             })
@@ -344,7 +347,7 @@ mod tests {
             ..AuditFilter::default()
         };
         let page = store
-            .read_blocking(|rx| list(rx, org, &filter, None, 10))
+            .read_blocking(|rx| list(rx, &org, &filter, None, 10))
             .unwrap();
         let seqs: Vec<u64> = page.items.iter().map(|e| e.seq).collect();
         assert_eq!(seqs, [5, 4]);

@@ -24,6 +24,7 @@ use sha2::{Digest, Sha256};
 use crate::codec::Record;
 use crate::config::IdempotencySettings;
 use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::ids::{ApiKeyId, OrgId};
 use crate::org_owned::retention::{RetentionSweep, Swept};
 use crate::store::{Reader, Store, Tx, layout, tables};
 use crate::timestamp::Timestamp;
@@ -35,7 +36,7 @@ pub const MAX_KEY_CHARS: usize = 255;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Owner {
     /// An org API key (or a dashboard session, which acts as its key).
-    Key { org_id: String, key_id: String },
+    Key { org_id: OrgId, key_id: ApiKeyId },
     /// The master key, on the admin API.
     Master,
 }
@@ -432,8 +433,8 @@ mod tests {
 
     fn owner() -> Owner {
         Owner::Key {
-            org_id: "org_aaaaaaaaaaaa".into(),
-            key_id: "key_aaaaaaaaaaaa".into(),
+            org_id: OrgId::parse("org_aaaaaaaaaaaa").unwrap(),
+            key_id: ApiKeyId::parse("key_aaaaaaaaaaaa").unwrap(),
         }
     }
 
@@ -489,8 +490,8 @@ mod tests {
     #[test]
     fn record_keys_keep_owners_apart() {
         let other = Owner::Key {
-            org_id: "org_aaaaaaaaaaaa".into(),
-            key_id: "key_aaaaaaaaaaab".into(),
+            org_id: OrgId::parse("org_aaaaaaaaaaaa").unwrap(),
+            key_id: ApiKeyId::parse("key_aaaaaaaaaaab").unwrap(),
         };
         let a = request("k", json!({})).record_key();
         let b = Request::new(other, "k".into(), "POST", "/api/v1/x", None).record_key();

@@ -5,8 +5,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::codec::Record;
-use crate::error::ApiResult;
-use crate::ids::IdKind;
+use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::ids::OrgId;
 use crate::org_owned::audit::{self, Actor, Event};
 use crate::store::{Reader, Tx, tables};
 use crate::timestamp::Timestamp;
@@ -14,7 +14,7 @@ use crate::validate::{Input, trimmed};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Org {
-    pub id: String,
+    pub id: OrgId,
     pub name: String,
     pub created_at: Timestamp,
     pub seq: u64,
@@ -26,7 +26,8 @@ impl Record for Org {
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct OrgView {
-    pub id: String,
+    #[schema(value_type = String)]
+    pub id: OrgId,
     pub name: String,
     pub created_at: Timestamp,
 }
@@ -56,7 +57,7 @@ impl OrgCreate {
 
 pub fn create(tx: &mut Tx<'_>, actor: &Actor, input: OrgCreate) -> ApiResult<Org> {
     let org = Org {
-        id: IdKind::Org.generate(),
+        id: OrgId::generate(),
         name: input.name,
         created_at: tx.now,
         seq: tx.next_seq(),
@@ -69,7 +70,7 @@ pub fn create(tx: &mut Tx<'_>, actor: &Actor, input: OrgCreate) -> ApiResult<Org
             org_id: &org.id,
             project_id: None,
             action: "org.created",
-            target_id: &org.id,
+            target_id: org.id.as_str(),
             before: None,
             after: Some(audit::snapshot(&org.view())?),
             cascade: Vec::new(),
@@ -78,10 +79,12 @@ pub fn create(tx: &mut Tx<'_>, actor: &Actor, input: OrgCreate) -> ApiResult<Org
     Ok(org)
 }
 
-pub fn get(reader: &impl Reader, org_id: &str) -> ApiResult<Option<Org>> {
-    if !IdKind::Org.matches(org_id) {
-        return Ok(None);
-    }
+/// 404 for an organisation that is not stored, or an id that is no organisation's.
+pub fn not_found() -> ApiError {
+    ApiError::new(ErrorCode::ResourceNotFound, "Organisation not found")
+}
+
+pub fn get(reader: &impl Reader, org_id: &OrgId) -> ApiResult<Option<Org>> {
     reader.get(tables::ORGS, org_id.as_bytes())
 }
 

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use crate::codec::Record;
 use crate::error::{ApiError, ApiResult, ErrorCode};
-use crate::ids::IdKind;
+use crate::ids::{OrgId, ProjectId};
 use crate::org_owned::audit::{self, Actor, Event};
 use crate::store::{Reader, Tx, layout, tables};
 use crate::timestamp::Timestamp;
@@ -27,8 +27,8 @@ wire_enum! {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Project {
-    pub id: String,
-    pub org_id: String,
+    pub id: ProjectId,
+    pub org_id: OrgId,
     pub name: String,
     pub slug: Slug,
     pub domain: Option<Domain>,
@@ -45,8 +45,10 @@ impl Record for Project {
 /// The wire form, field for field as the OpenAPI document.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ProjectView {
-    pub id: String,
-    pub org_id: String,
+    #[schema(value_type = String)]
+    pub id: ProjectId,
+    #[schema(value_type = String)]
+    pub org_id: OrgId,
     pub name: String,
     pub slug: Slug,
     pub domain: Option<Domain>,
@@ -315,10 +317,10 @@ impl ProjectUpdate {
 }
 
 fn project_key(project: &Project) -> Vec<u8> {
-    layout::org_child(&project.org_id, &project.id)
+    layout::org_child(&project.org_id, project.id.as_str())
 }
 
-fn slug_key(org_id: &str, slug: &Slug) -> Vec<u8> {
+fn slug_key(org_id: &OrgId, slug: &Slug) -> Vec<u8> {
     layout::org_child(org_id, slug.as_str())
 }
 
@@ -328,33 +330,45 @@ fn not_found() -> ApiError {
 
 /// Resolves a project id from a path for a key of `key_org`: unknown → 404
 /// `PROJECT_NOT_FOUND`, another organisation's → 403 `API_KEY_PROJECT_MISMATCH`.
-pub fn resolve(reader: &impl Reader, key_org: &str, project_id: &str) -> ApiResult<Project> {
-    if owner(reader, project_id)? != key_org {
+pub fn resolve(
+    reader: &impl Reader,
+    key_org: &OrgId,
+    project_id: &ProjectId,
+) -> ApiResult<Project> {
+    if owner(reader, project_id)? != *key_org {
         return Err(ApiError::new(
             ErrorCode::ApiKeyProjectMismatch,
             "API key is not authorized for this project",
         ));
     }
     reader
-        .get(tables::PROJECTS, &layout::org_child(key_org, project_id))?
+        .get(
+            tables::PROJECTS,
+            &layout::org_child(key_org, project_id.as_str()),
+        )?
         .ok_or_else(not_found)
 }
 
 /// The organisation that owns a project, for callers bound to no organisation (the master
 /// key): unknown → 404 `PROJECT_NOT_FOUND`.
-pub fn owner(reader: &impl Reader, project_id: &str) -> ApiResult<String> {
-    if !IdKind::Project.matches(project_id) {
-        return Err(not_found());
-    }
+pub fn owner(reader: &impl Reader, project_id: &ProjectId) -> ApiResult<OrgId> {
     let owner = reader
         .get_raw(tables::PROJECT_INDEX, project_id.as_bytes())?
         .ok_or_else(not_found)?;
-    String::from_utf8(owner).map_err(|e| ApiError::internal_from("storage", e))
+    OrgId::from_bytes(&owner)
+        .ok_or_else(|| ApiError::internal("project index holds a malformed org id"))
+}
+
+/// The project a request path names, parsed with `ProjectId::parse`: `None` is a text of no
+/// project id's shape, 404 `PROJECT_NOT_FOUND` here, where an unknown id is found missing, so
+/// that both are answered at the same point of a request.
+pub fn named(id: Option<&ProjectId>) -> ApiResult<&ProjectId> {
+    id.ok_or_else(not_found)
 }
 
 /// The server's project `(org_id, project_id)` when it holds exactly one, whatever the
 /// organisation: a table length (kept by redb) and one entry.
-pub fn the_only_one(reader: &impl Reader) -> ApiResult<Option<(String, String)>> {
+pub fn the_only_one(reader: &impl Reader) -> ApiResult<Option<(OrgId, ProjectId)>> {
     if reader.len(tables::PROJECT_INDEX)? != 1 {
         return Ok(None);
     }
@@ -364,10 +378,10 @@ pub fn the_only_one(reader: &impl Reader) -> ApiResult<Option<(String, String)>>
         (Bound::Unbounded, Bound::Unbounded),
         false,
         &mut |project_id, org_id| {
-            found = Some((
-                String::from_utf8_lossy(org_id).into_owned(),
-                String::from_utf8_lossy(project_id).into_owned(),
-            ));
+            found = OrgId::from_bytes(org_id).zip(ProjectId::from_bytes(project_id));
+            if found.is_none() {
+                return Err(ApiError::internal("project index holds a malformed entry"));
+            }
             Ok(ControlFlow::Break(()))
         },
     )?;
@@ -375,7 +389,7 @@ pub fn the_only_one(reader: &impl Reader) -> ApiResult<Option<(String, String)>>
 }
 
 /// All projects of an organisation, oldest first.
-pub fn list(reader: &impl Reader, org_id: &str) -> ApiResult<Vec<Project>> {
+pub fn list(reader: &impl Reader, org_id: &OrgId) -> ApiResult<Vec<Project>> {
     let mut projects: Vec<Project> = reader.scan_prefix(tables::PROJECTS, org_id.as_bytes())?;
     projects.sort_by_key(|p| p.seq);
     Ok(projects)
@@ -384,12 +398,12 @@ pub fn list(reader: &impl Reader, org_id: &str) -> ApiResult<Vec<Project>> {
 pub fn create(
     tx: &mut Tx<'_>,
     actor: &Actor,
-    org_id: &str,
+    org_id: &OrgId,
     input: ProjectCreate,
 ) -> ApiResult<Project> {
     let project = Project {
-        id: IdKind::Project.generate(),
-        org_id: org_id.to_string(),
+        id: ProjectId::generate(),
+        org_id: org_id.clone(),
         name: input.name,
         slug: input.slug,
         domain: input.domain,
@@ -422,7 +436,7 @@ pub fn create(
             org_id,
             project_id: Some(&project.id),
             action: "project.created",
-            target_id: &project.id,
+            target_id: project.id.as_str(),
             before: None,
             after: Some(audit::snapshot(&project.view())?),
             cascade: Vec::new(),
@@ -434,8 +448,8 @@ pub fn create(
 pub fn update(
     tx: &mut Tx<'_>,
     actor: &Actor,
-    org_id: &str,
-    project_id: &str,
+    org_id: &OrgId,
+    project_id: &ProjectId,
     input: ProjectUpdate,
 ) -> ApiResult<Project> {
     let mut project = resolve(tx, org_id, project_id)?;
@@ -449,7 +463,7 @@ pub fn update(
             org_id,
             project_id: Some(project_id),
             action: "project.updated",
-            target_id: project_id,
+            target_id: project_id.as_str(),
             before: Some(before),
             after: Some(audit::snapshot(&project.view())?),
             cascade: Vec::new(),
@@ -480,7 +494,7 @@ pub fn delete(
             org_id: &project.org_id,
             project_id: Some(&project.id),
             action: "project.deleted",
-            target_id: &project.id,
+            target_id: project.id.as_str(),
             before: Some(audit::snapshot(&project.view())?),
             after: None,
             cascade,

@@ -271,6 +271,7 @@ impl Drop for RetentionSweep {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ids::OrgId;
     use crate::org_owned::audit::{self, Actor, Event};
 
     const DAY: i64 = SECONDS_PER_DAY;
@@ -282,7 +283,7 @@ mod tests {
             .write_blocking(move |tx| {
                 tx.now = Timestamp::from_unix(at);
                 let event = Event {
-                    org_id: org,
+                    org_id: &OrgId::parse(org).unwrap(),
                     project_id: None,
                     action: "org.updated",
                     target_id: org,
@@ -306,7 +307,7 @@ mod tests {
                     false,
                     &mut |_, value| {
                         let entry: AuditEntry = codec::decode(value)?;
-                        out.push((entry.org_id, entry.created_at.unix()));
+                        out.push((entry.org_id.into(), entry.created_at.unix()));
                         Ok(ControlFlow::Continue(()))
                     },
                 )?;

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::auth::{self, SecretHash};
 use crate::codec::Record;
 use crate::error::ApiResult;
-use crate::ids;
+use crate::ids::{self, ApiKeyId, OrgId};
 use crate::org_owned::api_key::ApiKey;
 use crate::store::{Reader, Tx, layout, tables};
 use crate::timestamp::Timestamp;
@@ -25,8 +25,8 @@ const TOUCH_EVERY_SECS: i64 = 60;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Session {
-    pub org_id: String,
-    pub key_id: String,
+    pub org_id: OrgId,
+    pub key_id: ApiKeyId,
     pub created_at: Timestamp,
     pub last_seen_at: Timestamp,
     /// Orders the key's sessions (`layout::key_session`).
@@ -218,8 +218,8 @@ mod tests {
     #[test]
     fn idleness_and_touches_follow_last_seen() {
         let session = Session {
-            org_id: "org_abcdefghijkl".into(),
-            key_id: "key_abcdefghijkl".into(),
+            org_id: OrgId::parse("org_abcdefghijkl").unwrap(),
+            key_id: ApiKeyId::parse("key_abcdefghijkl").unwrap(),
             created_at: Timestamp::from_unix(1_000),
             last_seen_at: Timestamp::from_unix(1_000),
             seq: 1,

@@ -16,6 +16,7 @@ use serde_json::{Map, Value, json};
 
 use crate::codec::Record;
 use crate::error::{ApiResult, ErrorCode};
+use crate::ids::ProjectId;
 use crate::org_owned::audit::Actor;
 use crate::org_owned::project::{self, AgentMode, Domain, ProjectUpdate, check_ai_model};
 use crate::project_owned::contact::Contact;
@@ -43,7 +44,7 @@ const TRANSCRIPT_MESSAGES: usize = 20;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AgentSettings {
     pub id: String,
-    pub project_id: String,
+    pub project_id: ProjectId,
     /// JSON text of the settings object.
     pub settings: String,
 }
@@ -54,7 +55,8 @@ impl Record for AgentSettings {
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AgentSettingsView {
-    pub project_id: String,
+    #[schema(value_type = String)]
+    pub project_id: ProjectId,
     pub settings: Value,
 }
 
@@ -116,7 +118,7 @@ impl AgentSettings {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AgentUsage {
     pub id: String,
-    pub project_id: String,
+    pub project_id: ProjectId,
     /// `YYYY-MM`; empty before the first call.
     pub month: String,
     pub calls: u64,
@@ -131,7 +133,8 @@ impl Record for AgentUsage {
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AgentUsageView {
-    pub project_id: String,
+    #[schema(value_type = String)]
+    pub project_id: ProjectId,
     pub month: String,
     pub calls: u64,
     pub input_tokens: u64,
@@ -693,7 +696,7 @@ mod tests {
     fn usage_starts_again_each_month() {
         let mut usage = AgentUsage {
             id: "agu_abcdefghijkl".into(),
-            project_id: "prj_abcdefghijkl".into(),
+            project_id: ProjectId::parse("prj_abcdefghijkl").unwrap(),
             month: String::new(),
             calls: 0,
             input_tokens: 0,

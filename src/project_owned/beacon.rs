@@ -6,6 +6,7 @@ use serde_json::{Map, Value};
 
 use crate::codec::Record;
 use crate::error::{ApiError, ApiResult, ErrorCode, Issue};
+use crate::ids::ProjectId;
 use crate::org_owned::audit::Actor;
 use crate::project_owned::form::{Form, PublicFormView};
 use crate::project_owned::routed::Unfiltered;
@@ -46,7 +47,7 @@ wire_enum! {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Beacon {
     pub id: String,
-    pub project_id: String,
+    pub project_id: ProjectId,
     pub form_id: String,
     pub docs_site_id: Option<String>,
     pub position: Position,
@@ -75,7 +76,8 @@ impl Record for Beacon {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct BeaconView {
     pub id: String,
-    pub project_id: String,
+    #[schema(value_type = String)]
+    pub project_id: ProjectId,
     pub form_id: String,
     pub docs_site_id: Option<String>,
     pub position: Position,

@@ -6,6 +6,7 @@ use serde_json::{Map, Value};
 
 use crate::codec::Record;
 use crate::error::{ApiResult, ErrorCode};
+use crate::ids::ProjectId;
 use crate::org_owned::audit::{self, Actor};
 use crate::project_owned::webhooks::outbox::Event;
 use crate::project_owned::{
@@ -28,7 +29,7 @@ pub const TRIGRAMS: u8 = 0x70;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Contact {
     pub id: String,
-    pub project_id: String,
+    pub project_id: ProjectId,
     pub email: Option<Email>,
     pub name: Option<String>,
     pub phone: Option<String>,
@@ -49,7 +50,8 @@ impl Record for Contact {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ContactView {
     pub id: String,
-    pub project_id: String,
+    #[schema(value_type = String)]
+    pub project_id: ProjectId,
     pub email: Option<Email>,
     pub name: Option<String>,
     pub phone: Option<String>,

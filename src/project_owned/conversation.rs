@@ -5,6 +5,7 @@ use serde_json::Value;
 
 use crate::codec::Record;
 use crate::error::{ApiResult, ErrorCode};
+use crate::ids::ProjectId;
 use crate::org_owned::audit::Actor;
 use crate::project_owned::contact::Contact;
 use crate::project_owned::webhooks::outbox::Event;
@@ -69,7 +70,7 @@ const TAG_MAX_CHARS: usize = 50;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Conversation {
     pub id: String,
-    pub project_id: String,
+    pub project_id: ProjectId,
     pub contact_id: Option<String>,
     pub subject: Option<String>,
     pub status: Status,
@@ -92,7 +93,8 @@ impl Record for Conversation {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ConversationView {
     pub id: String,
-    pub project_id: String,
+    #[schema(value_type = String)]
+    pub project_id: ProjectId,
     pub contact_id: Option<String>,
     pub subject: Option<String>,
     pub status: Status,

@@ -18,7 +18,8 @@ use std::ops::{Bound, ControlFlow};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::error::{ApiError, ApiResult};
+use crate::ids::OrgId;
 use crate::org_owned::{audit, org, project};
 use crate::project_owned::FIRST_INDEX_TAG;
 use crate::project_owned::registry::kind_of_tag;
@@ -40,9 +41,12 @@ pub struct Exported {
 }
 
 /// Writes the organisation `org_id` and all its projects' objects to `out`, one JSON line each.
-pub fn export_org(reader: &impl Reader, org_id: &str, out: &mut dyn Write) -> ApiResult<Exported> {
-    let org = org::get(reader, org_id)?
-        .ok_or_else(|| ApiError::new(ErrorCode::ResourceNotFound, "Organisation not found"))?;
+pub fn export_org(
+    reader: &impl Reader,
+    org_id: &OrgId,
+    out: &mut dyn Write,
+) -> ApiResult<Exported> {
+    let org = org::get(reader, org_id)?.ok_or_else(org::not_found)?;
     write_line(out, "organisation", None, &audit::snapshot(&org.view())?)?;
     let mut exported = Exported::default();
     for project in project::list(reader, org_id)? {
@@ -69,7 +73,7 @@ pub fn export_org(reader: &impl Reader, org_id: &str, out: &mut dyn Write) -> Ap
                 write_line(
                     out,
                     kind.singular,
-                    Some(&project.id),
+                    Some(project.id.as_str()),
                     &(kind.view_of)(value)?,
                 )?;
                 exported.objects += 1;

@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use crate::codec::Record;
 use crate::error::{ApiError, ApiResult, ErrorCode, Issue};
-use crate::ids;
+use crate::ids::{self, ProjectId};
 use crate::org_owned::audit::Actor;
 use crate::org_owned::project::{Slug, unique_slug};
 use crate::project_owned::routed::Unfiltered;
@@ -370,7 +370,7 @@ fn count(max: u64) -> impl Fn(&Value) -> Check<u32> {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Form {
     pub id: String,
-    pub project_id: String,
+    pub project_id: ProjectId,
     pub name: String,
     pub slug: Slug,
     pub fields: Vec<FormField>,
@@ -400,7 +400,8 @@ impl Record for Form {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct FormView {
     pub id: String,
-    pub project_id: String,
+    #[schema(value_type = String)]
+    pub project_id: ProjectId,
     pub name: String,
     pub slug: Slug,
     pub fields: Vec<FormFieldView>,
@@ -910,7 +911,7 @@ mod tests {
     fn origins_allow_by_list() {
         let mut form = Form {
             id: "frm_abcdefghijkl".into(),
-            project_id: "prj_abcdefghijkl".into(),
+            project_id: ProjectId::parse("prj_abcdefghijkl").unwrap(),
             name: "F".into(),
             slug: Slug::try_from("f1".to_string()).unwrap(),
             fields: default_fields(),

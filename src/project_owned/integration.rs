@@ -10,6 +10,7 @@ use serde_json::{Map, Value};
 
 use crate::codec::Record;
 use crate::error::{ApiError, ApiResult, ErrorCode, Issue};
+use crate::ids::ProjectId;
 use crate::org_owned::audit::Actor;
 use crate::project_owned::{self, IndexEntry, Kind, Order, ProjectScope};
 use crate::query::{QueryParams, enum_param, lowercase_param};
@@ -362,7 +363,11 @@ pub struct InstallUrl {
 
 /// The dashboard page that connects `name` to a project: the dashboard base (without a
 /// trailing slash), `/dashboard/projects/{projectId}/integrations/{provider}`.
-pub fn install_url(dashboard_url: &str, project_id: &str, name: &str) -> ApiResult<InstallUrl> {
+pub fn install_url(
+    dashboard_url: &str,
+    project_id: &ProjectId,
+    name: &str,
+) -> ApiResult<InstallUrl> {
     let provider = provider(name)?;
     let base = dashboard_url.trim_end_matches('/');
     Ok(InstallUrl {
@@ -615,8 +620,9 @@ mod tests {
 
     #[test]
     fn install_urls_point_at_the_dashboard() {
+        let project = ProjectId::parse("prj_abcdefghijkl").unwrap();
         for base in ["https://dash.example.com", "https://dash.example.com/"] {
-            let url = install_url(base, "prj_abcdefghijkl", "github").unwrap();
+            let url = install_url(base, &project, "github").unwrap();
             assert_eq!(
                 url.install_url,
                 "https://dash.example.com/dashboard/projects/prj_abcdefghijkl/integrations/github"
@@ -624,7 +630,7 @@ mod tests {
             assert_eq!((url.provider, url.setup_type), ("github", "oauth"));
             assert!(url.message.contains("GitHub"), "{}", url.message);
         }
-        assert!(install_url("https://x.io", "prj_abcdefghijkl", "nope").is_err());
+        assert!(install_url("https://x.io", &project, "nope").is_err());
     }
 
     #[test]

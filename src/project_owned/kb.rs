@@ -11,6 +11,7 @@ use serde_json::Value;
 
 use crate::codec::{self, Record};
 use crate::error::{ApiResult, ErrorCode};
+use crate::ids::ProjectId;
 use crate::org_owned::audit::Actor;
 use crate::org_owned::project::{Slug, unique_slug};
 use crate::project_owned::search::{self, TermStats};
@@ -61,7 +62,7 @@ wire_enum! {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Article {
     pub id: String,
-    pub project_id: String,
+    pub project_id: ProjectId,
     pub title: String,
     pub slug: Slug,
     pub content: String,
@@ -85,7 +86,8 @@ impl Record for Article {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ArticleView {
     pub id: String,
-    pub project_id: String,
+    #[schema(value_type = String)]
+    pub project_id: ProjectId,
     pub title: String,
     pub slug: Slug,
     pub content: String,

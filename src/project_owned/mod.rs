@@ -37,7 +37,7 @@ use serde::Serialize;
 
 use crate::codec::Record;
 use crate::error::{ApiError, ApiResult, ErrorCode};
-use crate::ids;
+use crate::ids::{self, OrgId, ProjectId};
 use crate::org_owned::audit::{self, Actor, Event};
 use crate::org_owned::project;
 use crate::pagination::{Cursor, Page};
@@ -135,8 +135,8 @@ pub fn lookup_prefix(text: &str) -> Vec<u8> {
 /// A project resolved for the calling key: the prefix everything it owns is stored under.
 #[derive(Debug, Clone)]
 pub struct ProjectScope {
-    pub org_id: String,
-    pub project_id: String,
+    pub org_id: OrgId,
+    pub project_id: ProjectId,
     prefix: Vec<u8>,
 }
 
@@ -145,8 +145,8 @@ impl ProjectScope {
     /// `API_KEY_PROJECT_MISMATCH`.
     pub fn resolve(
         reader: &impl Reader,
-        key_org: &str,
-        project_id: &str,
+        key_org: &OrgId,
+        project_id: &ProjectId,
     ) -> ApiResult<ProjectScope> {
         let found = project::resolve(reader, key_org, project_id)?;
         Ok(ProjectScope {
@@ -209,11 +209,11 @@ pub fn find_public<K: Kind>(
     };
     let (org_id, project_id) = prefix
         .split_at_checked(ids::ID_LEN)
-        .map(|(o, p)| (String::from_utf8_lossy(o), String::from_utf8_lossy(p)))
+        .and_then(|(o, p)| OrgId::from_bytes(o).zip(ProjectId::from_bytes(p)))
         .ok_or_else(|| ApiError::internal(format!("malformed public id entry of {id}")))?;
     let scope = ProjectScope {
-        org_id: org_id.into_owned(),
-        project_id: project_id.into_owned(),
+        org_id,
+        project_id,
         prefix,
     };
     Ok(find::<K>(reader, &scope, id)?.map(|record| (scope, record)))
@@ -269,7 +269,7 @@ impl ProjectScope {
 
     /// A project for the master key, which reaches every organisation: unknown → 404
     /// `PROJECT_NOT_FOUND`.
-    pub fn resolve_any(reader: &impl Reader, project_id: &str) -> ApiResult<ProjectScope> {
+    pub fn resolve_any(reader: &impl Reader, project_id: &ProjectId) -> ApiResult<ProjectScope> {
         let org_id = project::owner(reader, project_id)?;
         ProjectScope::resolve(reader, &org_id, project_id)
     }

@@ -7,7 +7,7 @@ use std::ops::{Bound, ControlFlow};
 
 use crate::codec;
 use crate::error::{ApiError, ApiResult, ErrorCode};
-use crate::ids;
+use crate::ids::{self, OrgId, ProjectId};
 use crate::org_owned::audit::{self, Actor};
 use crate::org_owned::project;
 use crate::project_owned::webhooks::{delivery_log, outbox, webhook};
@@ -87,8 +87,8 @@ pub fn kind_of_tag(tag: u8) -> Option<&'static KindInfo> {
 pub fn delete_project(
     tx: &mut Tx<'_>,
     actor: &Actor,
-    org_id: &str,
-    project_id: &str,
+    org_id: &OrgId,
+    project_id: &ProjectId,
 ) -> ApiResult<Vec<(String, u64)>> {
     let project = project::resolve(tx, org_id, project_id)?;
     let prefix = layout::project_prefix(&project.org_id, &project.id);
@@ -125,8 +125,8 @@ pub fn delete_project(
 /// record count, below the delete's own.
 pub fn project_contents(
     reader: &impl Reader,
-    org_id: &str,
-    project_id: &str,
+    org_id: &OrgId,
+    project_id: &ProjectId,
 ) -> ApiResult<Vec<(String, u64)>> {
     let project = project::resolve(reader, org_id, project_id)?;
     let prefix = layout::project_prefix(&project.org_id, &project.id);
@@ -371,8 +371,8 @@ mod tests {
     }
 
     /// A project with `conversations` conversations of two messages each, and a form.
-    fn fill(store: &Store, org_id: &str, slug: &str, conversations: usize) -> String {
-        let org_id = org_id.to_string();
+    fn fill(store: &Store, org_id: &OrgId, slug: &str, conversations: usize) -> ProjectId {
+        let org_id = org_id.clone();
         let slug = slug.to_string();
         store
             .write_blocking(move |tx| {

@@ -43,10 +43,10 @@ pub trait Singleton: Kind + Clone {
 
 /// The id of the project's one record of `K`: `K`'s prefix and the project id's suffix.
 pub fn id<K: Kind>(scope: &ProjectScope) -> String {
-    let suffix = scope
-        .project_id
+    let project_id = scope.project_id.as_str();
+    let suffix = project_id
         .strip_prefix(IdKind::Project.prefix())
-        .unwrap_or(&scope.project_id);
+        .unwrap_or(project_id);
     format!("{}{suffix}", K::ID_PREFIX)
 }
 

@@ -7,6 +7,7 @@ use serde_json::{Map, Value};
 
 use crate::codec::Record;
 use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::ids::ProjectId;
 use crate::org_owned::audit::Actor;
 use crate::project_owned::singleton::{self, ProjectConfig, Singleton};
 use crate::project_owned::values::HexColor;
@@ -77,7 +78,7 @@ impl From<Locale> for String {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct WidgetConfig {
     pub id: String,
-    pub project_id: String,
+    pub project_id: ProjectId,
     pub enabled: bool,
     pub position: Position,
     pub color: HexColor,
@@ -96,7 +97,8 @@ impl Record for WidgetConfig {
 /// The wire form: the documented fields, then the extra keys.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct WidgetConfigView {
-    pub project_id: String,
+    #[schema(value_type = String)]
+    pub project_id: ProjectId,
     pub enabled: bool,
     pub position: Position,
     pub color: HexColor,

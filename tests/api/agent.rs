@@ -37,8 +37,8 @@ fn project_path(app: &TestApp, project: &str) -> String {
 /// the store, as the widget would.
 fn customer_says(app: &TestApp, project: &str, conversation: &str, text: &str) {
     let (org, project, conversation, text) = (
-        app.org_id.clone(),
-        project.to_string(),
+        org_id_of(&app.org_id),
+        project_id_of(project),
         conversation.to_string(),
         text.to_string(),
     );
@@ -674,7 +674,7 @@ fn agent_records_go_with_the_project() {
 
 /// `(kind plural, record id)` of every record stored under the project.
 fn stored_records(app: &TestApp, project: &str) -> Vec<(String, String)> {
-    let prefix = layout::project_prefix(&app.org_id, project);
+    let prefix = layout::project_prefix(&org_id_of(&app.org_id), &project_id_of(project));
     app.store
         .read_blocking(move |rx| {
             let mut found = Vec::new();

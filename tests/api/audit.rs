@@ -328,7 +328,7 @@ fn no_secret_appears_in_any_entry() {
 fn fill(app: &TestApp, total: usize, requests: usize) -> Vec<Resp> {
     let bootstrap = 2; // the first-start org and key
     let seeded = total - bootstrap - 1 - requests;
-    let org = app.org_id.clone();
+    let org = org_id_of(&app.org_id);
     app.store
         .write_blocking(move |tx| {
             for i in 0..seeded {

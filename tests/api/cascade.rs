@@ -24,7 +24,10 @@ fn owned_entries(app: &TestApp, org: &str, project: &str) -> Entries {
             let mut out = Vec::new();
             rx.scan(
                 tables::OWNED,
-                layout::prefix_range(&layout::project_prefix(org, project)),
+                layout::prefix_range(&layout::project_prefix(
+                    &org_id_of(org),
+                    &project_id_of(project),
+                )),
                 false,
                 &mut |k, v| {
                     out.push((k.to_vec(), v.to_vec()));
@@ -228,7 +231,7 @@ fn fill_other_kinds(
 
 /// A delivery record of `webhook`, written beneath the API: its one event never fires.
 fn write_delivery(app: &TestApp, project: &str, webhook: &str) {
-    let (project, webhook) = (project.to_string(), webhook.to_string());
+    let (project, webhook) = (project_id_of(project), webhook.to_string());
     app.store
         .write_blocking(move |tx| {
             let org = project::owner(tx, &project)?;

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use rogeriq::config::Settings;
 use rogeriq::error::{ApiResult, ErrorCode};
+use rogeriq::ids::{OrgId, ProjectId};
 use rogeriq::org_owned::audit::Actor;
 use rogeriq::org_owned::project::{self, ProjectCreate, Slug};
 use rogeriq::project_owned::kb::Article;
@@ -47,9 +48,9 @@ fn eventually(what: &str, mut done: impl FnMut() -> bool) {
 }
 
 /// A store on `disk` with an organisation and a project, through the domain functions.
-fn store_with_project(disk: &SimulatedDisk, limits: Limits) -> (Store, String, String) {
+fn store_with_project(disk: &SimulatedDisk, limits: Limits) -> (Store, OrgId, ProjectId) {
     let store = Store::open_on(disk.clone(), limits).unwrap();
-    let org = make_orgs(&store).remove(0);
+    let org = org_id_of(&make_orgs(&store).remove(0));
     let input = ProjectCreate {
         name: "Docs".into(),
         slug: Slug::try_from("docs".to_string()).unwrap(),
@@ -62,8 +63,8 @@ fn store_with_project(disk: &SimulatedDisk, limits: Limits) -> (Store, String, S
     (store, org, project)
 }
 
-fn write_article(store: &Store, org: &str, project: &str, n: usize) -> ApiResult<String> {
-    let (org, project) = (org.to_string(), project.to_string());
+fn write_article(store: &Store, org: &OrgId, project: &ProjectId, n: usize) -> ApiResult<String> {
+    let (org, project) = (org.clone(), project.clone());
     let body = json!({"title": format!("Article {n}"), "content": long_text(n)});
     let input = Article::parse_create(body, input_settings()).unwrap();
     store.write_blocking(move |tx| {
@@ -73,7 +74,7 @@ fn write_article(store: &Store, org: &str, project: &str, n: usize) -> ApiResult
 }
 
 /// The ids of the articles the store holds in `project`.
-fn stored_articles(store: &Store, org: &str, project: &str) -> ApiResult<Vec<String>> {
+fn stored_articles(store: &Store, org: &OrgId, project: &ProjectId) -> ApiResult<Vec<String>> {
     let mut prefix = layout::project_prefix(org, project);
     prefix.push(Article::TAG);
     store.read_blocking(move |rx| {

@@ -14,6 +14,7 @@ use actix_web::dev::ServerHandle;
 use reqwest::blocking::Client;
 use reqwest::header::HeaderMap;
 use rogeriq::config::{Settings, StoreBackend, TierLimits};
+use rogeriq::ids::{ApiKeyId, OrgId, ProjectId};
 use rogeriq::org_owned::api_key;
 use rogeriq::project_owned::webhooks::dispatch::Dispatcher;
 use rogeriq::project_owned::{self as project_owned, Kind, ProjectScope};
@@ -295,7 +296,7 @@ impl TestApp {
         let server = launched.server;
         let thread = std::thread::spawn(move || actix_web::rt::System::new().block_on(server));
         let (org_id, admin_key) = match launched.bootstrap {
-            Some(first) => (first.org_id, first.key),
+            Some(first) => (first.org_id.to_string(), first.key),
             None => (String::new(), String::new()),
         };
         TestApp {
@@ -491,14 +492,14 @@ impl TestApp {
 
     /// Moves the expiry of `token` a minute into the past, in the store.
     pub fn expire(&self, token: &str) {
-        let id = key_id(token);
+        let id = ApiKeyId::parse(&key_id(token)).expect("a key id");
         self.store
             .write_blocking(move |tx| {
                 let mut record = api_key::find(tx, &id)?.expect("key record");
                 record.expires_at = Some(minute_ago());
                 tx.put(
                     tables::API_KEYS,
-                    &layout::org_child(&record.org_id, &record.id),
+                    &layout::org_child(&record.org_id, record.id.as_str()),
                     &record,
                 )
             })
@@ -515,8 +516,11 @@ impl TestApp {
         id: &str,
         change: impl FnOnce(&mut K) + Clone + Send + 'static,
     ) {
-        let (org_id, project_id, id) =
-            (self.org_id.clone(), project_id.to_string(), id.to_string());
+        let (org_id, project_id, id) = (
+            org_id_of(&self.org_id),
+            project_id_of(project_id),
+            id.to_string(),
+        );
         self.store
             .write_blocking(move |tx| {
                 let scope = ProjectScope::resolve(tx, &org_id, &project_id)?;
@@ -604,6 +608,16 @@ pub fn temp_dir() -> TempDir {
 /// The record id (`key_…`) of an API key token `riq_<12 id chars>_<secret>`.
 pub fn key_id(token: &str) -> String {
     format!("key_{}", &token[4..16])
+}
+
+/// The library's id of the organisation the API names `text`, for tests beneath the API.
+pub fn org_id_of(text: &str) -> OrgId {
+    OrgId::parse(text).expect("an org id")
+}
+
+/// The library's id of the project the API names `text`.
+pub fn project_id_of(text: &str) -> ProjectId {
+    ProjectId::parse(text).expect("a project id")
 }
 
 /// The current second, a minute ago: a stored time that a write made now cannot equal.

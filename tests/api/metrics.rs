@@ -373,7 +373,7 @@ fn a_setting_moves_the_endpoint_or_turns_it_off() {
 /// Writes an audit entry of `org_id` dated `days` days ago, beneath the API (no client can
 /// date an entry): the audit module's own `record`, in a write transaction whose clock is set.
 fn audit_entry_days_ago(app: &TestApp, days: i64, target: &'static str) {
-    let org_id = app.org_id.clone();
+    let org_id = org_id_of(&app.org_id);
     app.store
         .write_blocking(move |tx| {
             tx.now = Timestamp::from_unix(Timestamp::now().unix() - days * 86_400);

@@ -6,6 +6,7 @@ use std::ops::{Bound, ControlFlow};
 use std::time::Duration;
 
 use rogeriq::error::{ApiError, ApiResult, ErrorCode};
+use rogeriq::ids::{OrgId, ProjectId};
 use rogeriq::org_owned::audit::Actor;
 use rogeriq::org_owned::org::{self, OrgCreate};
 use rogeriq::org_owned::project::{self, ProjectCreate, Slug};
@@ -17,7 +18,7 @@ use serde_json::json;
 
 use crate::helpers::TestData;
 
-fn store_with_project() -> (TestData, Store, String, String) {
+fn store_with_project() -> (TestData, Store, OrgId, ProjectId) {
     let dir = TestData::new();
     let store = dir.open_store();
     let (org_id, project_id) = store

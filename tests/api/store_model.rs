@@ -40,7 +40,7 @@ use rogeriq::store::{Reader, Store, Table, Tx, layout, tables};
 use rogeriq::validate::Patch;
 use serde_json::{Value, json};
 
-use crate::helpers::Rng;
+use crate::helpers::{Rng, org_id_of, project_id_of};
 
 pub type Entries = BTreeMap<Vec<u8>, Vec<u8>>;
 
@@ -119,11 +119,11 @@ impl Model {
                 continue;
             };
             let org = String::from_utf8(org.clone()).unwrap();
-            let (o, i) = (org.clone(), id.clone());
+            let (o, i) = (org_id_of(&org), project_id_of(&id));
+            let prefix = layout::project_prefix(&o, &i);
             let stored = store
                 .read_blocking(move |rx| project::resolve(rx, &o, &i))
                 .unwrap();
-            let prefix = layout::project_prefix(&org, &id);
             let records = scan(store, tables::OWNED)
                 .into_iter()
                 .filter(|(key, _)| key.starts_with(&prefix) && key[prefix.len()] < FIRST_INDEX_TAG)
@@ -215,7 +215,7 @@ fn in_project<T: Send + 'static>(
     project_id: &str,
     op: impl FnOnce(&mut Tx<'_>, &ProjectScope, &Actor) -> ApiResult<T> + Clone + Send + 'static,
 ) -> ApiResult<T> {
-    let (org_id, project_id) = (org_id.to_string(), project_id.to_string());
+    let (org_id, project_id) = (org_id_of(org_id), project_id_of(project_id));
     store.write_blocking(move |tx| {
         let scope = ProjectScope::resolve(tx, &org_id, &project_id)?;
         op(tx, &scope, &actor())
@@ -289,9 +289,9 @@ fn check_outbox(store: &Store, model: &Model, step: usize) {
         let (org, project) = outbox::owner(key).unwrap();
         let m = model
             .projects
-            .get(&project)
+            .get(project.as_str())
             .unwrap_or_else(|| panic!("step {step}: an outbox entry of no project"));
-        assert_eq!(m.org, org, "step {step}");
+        assert_eq!(m.org, org.as_str(), "step {step}");
         let mut expected_key = layout::project_prefix(&org, &project);
         expected_key.extend(
             pending
@@ -342,7 +342,7 @@ pub fn check(store: &Store, model: &Model, step: usize) {
         .iter()
         .map(|(id, p)| {
             (
-                layout::org_child(&p.org, p.slug.as_str()),
+                layout::org_child(&org_id_of(&p.org), p.slug.as_str()),
                 id.as_bytes().to_vec(),
             )
         })
@@ -356,11 +356,11 @@ pub fn check(store: &Store, model: &Model, step: usize) {
     let expected: BTreeSet<Vec<u8>> = model
         .projects
         .iter()
-        .map(|(id, p)| layout::org_child(&p.org, id))
+        .map(|(id, p)| layout::org_child(&org_id_of(&p.org), id))
         .collect();
     assert_eq!(records, expected, "step {step}: project records");
     for (id, m) in &model.projects {
-        let (org, project_id) = (m.org.clone(), id.clone());
+        let (org, project_id) = (org_id_of(&m.org), project_id_of(id));
         let p = store
             .read_blocking(move |rx| project::resolve(rx, &org, &project_id))
             .unwrap();
@@ -383,7 +383,7 @@ pub fn check(store: &Store, model: &Model, step: usize) {
     let live: BTreeSet<Vec<u8>> = model
         .projects
         .iter()
-        .map(|(id, p)| layout::project_prefix(&p.org, id))
+        .map(|(id, p)| layout::project_prefix(&org_id_of(&p.org), &project_id_of(id)))
         .collect();
     let stored: BTreeSet<Vec<u8>> = by_project.keys().cloned().collect();
     assert!(
@@ -396,7 +396,7 @@ pub fn check(store: &Store, model: &Model, step: usize) {
         .projects
         .iter()
         .flat_map(|(id, p)| {
-            let prefix = layout::project_prefix(&p.org, id);
+            let prefix = layout::project_prefix(&org_id_of(&p.org), &project_id_of(id));
             p.records
                 .keys()
                 .filter(|(tag, _)| {
@@ -412,7 +412,7 @@ pub fn check(store: &Store, model: &Model, step: usize) {
     );
 
     for (id, m) in &model.projects {
-        let prefix = layout::project_prefix(&m.org, id);
+        let prefix = layout::project_prefix(&org_id_of(&m.org), &project_id_of(id));
         let (records, index) = by_project.remove(&prefix).unwrap_or_default();
         assert_eq!(
             views(&prefix, &records),
@@ -741,7 +741,7 @@ pub fn step(
             slug: slug.clone(),
             domain: domain.clone(),
         };
-        let (o, a) = (org.clone(), actor());
+        let (o, a) = (org_id_of(&org), actor());
         let result = store
             .write_blocking(move |tx| project::create(tx, &a, &o, input))
             .settled(None)?;
@@ -749,7 +749,7 @@ pub fn step(
             Ok(p) => {
                 assert!(!taken, "step {step}: slug {slug} reused in {org}");
                 model.projects.insert(
-                    p.id,
+                    p.id.to_string(),
                     ModelProject {
                         org,
                         name,
@@ -780,7 +780,7 @@ pub fn step(
             agent_mode: None,
             ai_model: Patch::Absent,
         };
-        let (o, i, a) = (org.clone(), id.clone(), actor());
+        let (o, i, a) = (org_id_of(&org), project_id_of(&id), actor());
         store
             .write_blocking(move |tx| project::update(tx, &a, &o, &i, input))
             .acked(&id)?;
@@ -795,10 +795,10 @@ pub fn step(
         // Delete: exactly the project's prefix goes, everything else stays byte for byte.
         let id = rng.pick(&ids).clone();
         let org = model.projects[&id].org.clone();
-        let prefix = layout::project_prefix(&org, &id);
+        let prefix = layout::project_prefix(&org_id_of(&org), &project_id_of(&id));
         let before = scan(store, tables::OWNED);
         *deletes_with_records += usize::from(before.keys().any(|k| k.starts_with(&prefix)));
-        let (o, i, a) = (org.clone(), id.clone(), actor());
+        let (o, i, a) = (org_id_of(&org), project_id_of(&id), actor());
         let cascade = store
             .write_blocking_freeing(move |tx| {
                 project_owned::registry::delete_project(tx, &a, &o, &i)
@@ -825,7 +825,7 @@ pub fn step(
             "step {step}: cascade counts"
         );
         model.projects.remove(&id);
-        let (o, i) = (org.clone(), id.clone());
+        let (o, i) = (org_id_of(&org), project_id_of(&id));
         let err = store
             .read_blocking(move |rx| project::resolve(rx, &o, &i))
             .unwrap_err();
@@ -834,20 +834,22 @@ pub fn step(
         // Deleting a project that does not exist (or another org's) changes nothing.
         let id = rng.pick(&ids).clone();
         let owner = model.projects[&id].org.clone();
-        let stranger = orgs.iter().find(|o| **o != owner).unwrap().clone();
-        let a = actor();
+        let stranger = org_id_of(orgs.iter().find(|o| **o != owner).unwrap());
+        let (i, a) = (project_id_of(&id), actor());
         let err = store
             .write_blocking(move |tx| {
-                project_owned::registry::delete_project(tx, &a, &stranger, &id)
+                project_owned::registry::delete_project(tx, &a, &stranger, &i)
             })
             .settled(None)?
             .unwrap_err();
         assert_eq!(err.code(), ErrorCode::ApiKeyProjectMismatch);
-        let (o, a) = (owner.clone(), actor());
+        let (o, i, a) = (
+            org_id_of(&owner),
+            project_id_of("prj_doesnotexist"),
+            actor(),
+        );
         let err = store
-            .write_blocking(move |tx| {
-                project_owned::registry::delete_project(tx, &a, &o, "prj_doesnotexist")
-            })
+            .write_blocking(move |tx| project_owned::registry::delete_project(tx, &a, &o, &i))
             .settled(None)?
             .unwrap_err();
         assert_eq!(err.code(), ErrorCode::ProjectNotFound);
@@ -869,6 +871,7 @@ pub fn make_orgs(store: &Store) -> Vec<String> {
                 .write_blocking(move |tx| org::create(tx, &Actor::master(None), input))
                 .unwrap()
                 .id
+                .to_string()
         })
         .collect()
 }
@@ -901,9 +904,9 @@ fn run(seed: u64, steps: usize) {
 
     // Finally delete everything that is left: the owned table is then empty.
     for (id, p) in std::mem::take(&mut model.projects) {
-        let a = actor();
+        let (o, i, a) = (org_id_of(&p.org), project_id_of(&id), actor());
         store
-            .write_blocking(move |tx| project_owned::registry::delete_project(tx, &a, &p.org, &id))
+            .write_blocking(move |tx| project_owned::registry::delete_project(tx, &a, &o, &i))
             .unwrap();
     }
     assert!(scan(&store, tables::OWNED).is_empty());

@@ -327,7 +327,11 @@ fn every_event_arrives_signed_with_the_contracts_headers_and_envelope() {
 
 /// The secret of webhook `id`, read beneath the API (the API shows it only once).
 fn get_secret(app: &TestApp, project: &str, id: &str) -> String {
-    let (org_id, project_id, id) = (app.org_id.clone(), project.to_string(), id.to_string());
+    let (org_id, project_id, id) = (
+        org_id_of(&app.org_id),
+        project_id_of(project),
+        id.to_string(),
+    );
     let webhook = app
         .store
         .read_blocking(move |rx| {
@@ -635,7 +639,7 @@ fn a_change_whose_transaction_fails_emits_nothing() {
     let app = spawn(|_| {});
     let p = app.project("Main");
     let (receiver, _) = hooked(&app, &p, json!(["*"]));
-    let (org_id, project_id) = (app.org_id.clone(), p.clone());
+    let (org_id, project_id) = (org_id_of(&app.org_id), project_id_of(&p));
     let failed = app.store.write_blocking(move |tx| {
         let scope = ProjectScope::resolve(tx, &org_id, &project_id)?;
         let input = ConversationCreate::from_json(json!({"subject": "rolled back"}))?;
@@ -719,7 +723,7 @@ fn the_history_keeps_the_50_most_recent_attempts_of_each_webhook() {
     let rows = deliveries(&app, &p, &id);
     assert_eq!(rows.len(), 50);
     // Beneath the API too: the three oldest records are gone, with their index entries.
-    let (org_id, project_id, webhook_id) = (app.org_id.clone(), p.clone(), id.clone());
+    let (org_id, project_id, webhook_id) = (org_id_of(&app.org_id), project_id_of(&p), id.clone());
     let stored = app
         .store
         .read_blocking(move |rx| {

@@ -84,7 +84,7 @@ fn in_project<T: Send + 'static>(
     project: &str,
     op: impl FnOnce(&mut Tx<'_>, &ProjectScope, &Actor) -> ApiResult<T> + Clone + Send + 'static,
 ) -> T {
-    let (org_id, project_id) = (app.org_id.clone(), project.to_string());
+    let (org_id, project_id) = (org_id_of(&app.org_id), project_id_of(project));
     app.store
         .write_blocking(move |tx| {
             let scope = ProjectScope::resolve(tx, &org_id, &project_id)?;
@@ -127,7 +127,11 @@ fn delivery_id() -> String {
 
 /// The stored webhook record, read beneath the API.
 fn stored(app: &TestApp, project: &str, id: &str) -> Webhook {
-    let (org_id, project_id, id) = (app.org_id.clone(), project.to_string(), id.to_string());
+    let (org_id, project_id, id) = (
+        org_id_of(&app.org_id),
+        project_id_of(project),
+        id.to_string(),
+    );
     app.store
         .read_blocking(move |rx| {
             let scope = ProjectScope::resolve(rx, &org_id, &project_id)?;
@@ -162,7 +166,7 @@ fn entries_for(app: &TestApp, action: &str, target: &str) -> Vec<Value> {
 
 /// Every entry of the owned table under `project`.
 fn owned(app: &TestApp, project: &str) -> Vec<(Vec<u8>, Vec<u8>)> {
-    let prefix = layout::project_prefix(&app.org_id, project);
+    let prefix = layout::project_prefix(&org_id_of(&app.org_id), &project_id_of(project));
     app.store
         .read_blocking(move |rx| {
             let mut out = Vec::new();

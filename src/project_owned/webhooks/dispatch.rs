@@ -835,7 +835,7 @@ fn settle_one(tx: &mut Tx<'_>, settle: &Settle, delays: &[Duration]) -> ApiResul
 /// The project of an outbox key, unless it was deleted.
 fn project_of(reader: &impl Reader, key: &[u8]) -> ApiResult<Option<ProjectScope>> {
     let (org_id, project_id) = outbox::owner(key)?;
-    let project = layout::org_child(&org_id, &project_id);
+    let project = layout::org_child(&org_id, project_id.as_str());
     if reader.get_raw(tables::PROJECTS, &project)?.is_none() {
         return Ok(None);
     }

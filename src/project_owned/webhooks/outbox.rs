@@ -27,7 +27,7 @@ use serde_json::Value;
 
 use crate::codec::{self, Record};
 use crate::error::{ApiError, ApiResult};
-use crate::ids;
+use crate::ids::{self, OrgId, ProjectId};
 use crate::org_owned::audit;
 use crate::store::{Reader, Tx, layout, tables};
 
@@ -165,13 +165,18 @@ pub fn now_ms() -> u64 {
 }
 
 /// The `outbox` key of a delivery.
-fn entry_key(org_id: &str, project_id: &str, webhook_id: &str, delivery_id: &str) -> Vec<u8> {
+fn entry_key(
+    org_id: &OrgId,
+    project_id: &ProjectId,
+    webhook_id: &str,
+    delivery_id: &str,
+) -> Vec<u8> {
     let mut key = webhook_prefix(org_id, project_id, webhook_id);
     key.extend_from_slice(delivery_id.as_bytes());
     key
 }
 
-fn webhook_prefix(org_id: &str, project_id: &str, webhook_id: &str) -> Vec<u8> {
+fn webhook_prefix(org_id: &OrgId, project_id: &ProjectId, webhook_id: &str) -> Vec<u8> {
     let mut key = layout::project_prefix(org_id, project_id);
     key.extend_from_slice(webhook_id.as_bytes());
     key
@@ -184,30 +189,27 @@ fn due_key(due_ms: u64, seq: u64) -> Vec<u8> {
 }
 
 /// The organisation and project of an `outbox` key.
-pub fn owner(key: &[u8]) -> ApiResult<(String, String)> {
-    let malformed = || ApiError::internal("malformed outbox key");
-    let org = key.get(..ids::ID_LEN).ok_or_else(malformed)?;
+pub fn owner(key: &[u8]) -> ApiResult<(OrgId, ProjectId)> {
+    let org = key.get(..ids::ID_LEN).and_then(OrgId::from_bytes);
     let project = key
         .get(ids::ID_LEN..2 * ids::ID_LEN)
-        .ok_or_else(malformed)?;
-    Ok((
-        String::from_utf8_lossy(org).into_owned(),
-        String::from_utf8_lossy(project).into_owned(),
-    ))
+        .and_then(ProjectId::from_bytes);
+    org.zip(project)
+        .ok_or_else(|| ApiError::internal("malformed outbox key"))
 }
 
 /// Queues `event` for one webhook of a project, due now. When the outbox is full the event is
 /// not queued (see the module's notes); the change goes on.
 pub fn enqueue(
     tx: &mut Tx<'_>,
-    org_id: &str,
-    project_id: &str,
+    org_id: &OrgId,
+    project_id: &ProjectId,
     webhook_id: &str,
     event: &Event,
 ) -> ApiResult<()> {
     if tx.len(tables::OUTBOX)? >= tx.limits.outbox_entries {
         tracing::warn!(
-            project_id,
+            project_id = project_id.as_str(),
             webhook_id,
             event = event.name,
             capacity = tx.limits.outbox_entries,
@@ -274,15 +276,15 @@ pub fn remove(tx: &mut Tx<'_>, key: &[u8], pending: &PendingDelivery) -> ApiResu
 /// Drops every pending delivery of a webhook (deleted or disabled); returns how many.
 pub fn drop_webhook(
     tx: &mut Tx<'_>,
-    org_id: &str,
-    project_id: &str,
+    org_id: &OrgId,
+    project_id: &ProjectId,
     webhook_id: &str,
 ) -> ApiResult<u64> {
     drop_under(tx, &webhook_prefix(org_id, project_id, webhook_id))
 }
 
 /// Drops every pending delivery of a project (deleted); returns how many.
-pub fn drop_project(tx: &mut Tx<'_>, org_id: &str, project_id: &str) -> ApiResult<u64> {
+pub fn drop_project(tx: &mut Tx<'_>, org_id: &OrgId, project_id: &ProjectId) -> ApiResult<u64> {
     drop_under(tx, &layout::project_prefix(org_id, project_id))
 }
 
@@ -455,21 +457,14 @@ mod tests {
 
     #[test]
     fn outbox_keys_name_their_project() {
-        let key = entry_key(
-            "org_aaaaaaaaaaaa",
-            "prj_bbbbbbbbbbbb",
-            "wh_cccccccccccc",
-            "whd_dddddddddddd",
-        );
+        let org = OrgId::parse("org_aaaaaaaaaaaa").unwrap();
+        let project = ProjectId::parse("prj_bbbbbbbbbbbb").unwrap();
+        let key = entry_key(&org, &project, "wh_cccccccccccc", "whd_dddddddddddd");
         let (org, project) = owner(&key).unwrap();
         assert_eq!(
             (org.as_str(), project.as_str()),
             ("org_aaaaaaaaaaaa", "prj_bbbbbbbbbbbb")
         );
-        assert!(key.starts_with(&webhook_prefix(
-            "org_aaaaaaaaaaaa",
-            "prj_bbbbbbbbbbbb",
-            "wh_cccccccccccc"
-        )));
+        assert!(key.starts_with(&webhook_prefix(&org, &project, "wh_cccccccccccc")));
     }
 }
