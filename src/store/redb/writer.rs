@@ -436,19 +436,38 @@ mod tests {
     /// Holds the writer thread inside a job until `open` is called, so that the jobs submitted
     /// meanwhile queue up and are then taken as one batch.
     #[derive(Clone, Default)]
-    struct Gate(Arc<(Mutex<bool>, Condvar)>);
+    struct Gate(Arc<(Mutex<GateState>, Condvar)>);
+
+    #[derive(Default)]
+    struct GateState {
+        /// The writer is inside the holding job: its batch is closed.
+        entered: bool,
+        open: bool,
+    }
 
     impl Gate {
         fn wait(&self) {
-            let (open, changed) = &*self.0;
-            let mut open = open.lock().unwrap();
-            while !*open {
-                open = changed.wait(open).unwrap();
+            let (state, changed) = &*self.0;
+            let mut state = state.lock().unwrap();
+            state.entered = true;
+            changed.notify_all();
+            while !state.open {
+                state = changed.wait(state).unwrap();
+            }
+        }
+
+        /// Returns once the writer holds: jobs submitted after it cannot join the holding
+        /// job's batch.
+        fn until_entered(&self) {
+            let (state, changed) = &*self.0;
+            let mut state = state.lock().unwrap();
+            while !state.entered {
+                state = changed.wait(state).unwrap();
             }
         }
 
         fn open(&self) {
-            *self.0.0.lock().unwrap() = true;
+            self.0.0.lock().unwrap().open = true;
             self.0.1.notify_all();
         }
     }
@@ -474,6 +493,7 @@ mod tests {
                 false,
             )
             .unwrap();
+        gate.until_entered();
         let first_runs = Arc::new(AtomicUsize::new(0));
         let runs = Arc::clone(&first_runs);
         let first = store
