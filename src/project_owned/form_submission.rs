@@ -527,6 +527,21 @@ fn whole_seconds(d: Duration) -> u64 {
     (d.as_secs() + u64::from(d.subsec_nanos() > 0)).max(1)
 }
 
+/// The OpenAPI schema of a submission (`api::openapi`).
+pub mod openapi {
+    use utoipa::openapi::schema::Schema;
+
+    use crate::schema::*;
+
+    pub fn submission() -> Schema {
+        optional_body(Vec::new())
+            .description(Some(
+                "The form's field values by field name; an HTML form post is also accepted.",
+            ))
+            .into()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::net::Ipv4Addr;

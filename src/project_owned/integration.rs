@@ -566,6 +566,33 @@ pub fn install(
     Ok(integration)
 }
 
+/// The OpenAPI schemas of the lifecycle update and the admin install (`api::openapi`).
+pub mod openapi {
+    use utoipa::openapi::schema::Schema;
+
+    use super::MAX_OBJECT_BYTES;
+    use crate::schema::*;
+    use crate::validate::SHORT_TEXT_MAX;
+
+    pub fn lifecycle() -> Schema {
+        patch_body(vec![
+            prop("status", names(&["active", "paused"])),
+            prop("display_name", trimmed(SHORT_TEXT_MAX)),
+            prop("sidebar_enabled", boolean()),
+            prop("settings", capped_object(MAX_OBJECT_BYTES)),
+            prop("action_permissions", capped_object(MAX_OBJECT_BYTES)),
+        ])
+    }
+
+    pub fn install() -> Schema {
+        optional_body(vec![
+            prop("display_name", trimmed(SHORT_TEXT_MAX)),
+            prop("settings", capped_object(MAX_OBJECT_BYTES)),
+        ])
+        .into()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;

@@ -169,3 +169,23 @@ pub fn post(
     project_owned::replace(tx, scope, actor, "updated", &before, &after)?;
     Ok(message)
 }
+
+/// The OpenAPI schema of the create body (`api::openapi`).
+pub mod openapi {
+    use utoipa::openapi::schema::Schema;
+
+    use crate::schema::*;
+    use crate::validate::LONG_TEXT_MAX;
+
+    pub fn create() -> Schema {
+        create_body(
+            vec![
+                prop("content", content(LONG_TEXT_MAX)),
+                prop("sender_type", names(&["agent", "system"])),
+                prop("is_internal", boolean()),
+            ],
+            &["content"],
+        )
+        .into()
+    }
+}
