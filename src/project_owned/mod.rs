@@ -25,6 +25,7 @@ pub mod message;
 pub mod outbox;
 pub mod registry;
 pub mod routed;
+pub mod saved_reply;
 pub mod search;
 pub mod singleton;
 pub mod trigram;

@@ -13,7 +13,7 @@ use crate::org_owned::project;
 use crate::project_owned::routed::{Archivable, Endpoints, Routed, RoutedVisitor};
 use crate::project_owned::{
     FIRST_INDEX_TAG, IndexEntry, Kind, agent, beacon, contact, conversation, form, form_submission,
-    integration, kb, message, outbox, webhook, webhook_delivery, widget,
+    integration, kb, message, outbox, saved_reply, webhook, webhook_delivery, widget,
 };
 use crate::store::{Reader, Store, Tx, layout, tables};
 
@@ -111,6 +111,7 @@ registry! {
     form::Form => archivable,
     form_submission::FormSubmission,
     beacon::Beacon => archivable,
+    saved_reply::SavedReply => routed,
 }
 
 /// The kind whose records carry `tag`; `None` for index entries.

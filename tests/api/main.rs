@@ -47,6 +47,7 @@ mod idempotency;
 mod integrations;
 mod mcp;
 mod metrics;
+mod saved_replies;
 mod sdk_compat;
 mod webhook_delivery;
 mod webhook_targets;
