@@ -34,6 +34,7 @@ mod kb;
 mod pagination;
 
 mod agent;
+mod archive;
 mod backup;
 mod beacons;
 mod browser;
