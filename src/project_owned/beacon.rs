@@ -8,6 +8,7 @@ use crate::auth::scope::Resource;
 use crate::codec::Record;
 use crate::error::{ApiError, ApiResult, ErrorCode, Issue};
 use crate::org_owned::audit::Actor;
+use crate::project_owned::Stamp;
 use crate::project_owned::form::{Form, PublicFormView};
 use crate::project_owned::routed::Unfiltered;
 use crate::project_owned::routed::{Body, Endpoints, Standard, no_filters};
@@ -367,8 +368,9 @@ impl Routed for Beacon {
         actor: &Actor,
         input: BeaconInput,
     ) -> ApiResult<Beacon> {
+        let stamp = Stamp::new::<Beacon>(tx);
         let mut beacon = Beacon {
-            id: project_owned::new_id::<Beacon>(),
+            id: stamp.id,
             project_id: scope.project_id.clone(),
             form_id: String::new(),
             docs_site_id: None,
@@ -385,8 +387,8 @@ impl Routed for Beacon {
             chat_enabled: false,
             settings: "{}".into(),
             archived_at: None,
-            created_at: tx.now,
-            seq: tx.next_seq(),
+            created_at: stamp.now,
+            seq: stamp.seq,
         };
         input.apply(tx, scope, &mut beacon)?;
         project_owned::insert(tx, scope, actor, &beacon)?;

@@ -8,6 +8,7 @@ use crate::auth::scope::Resource;
 use crate::codec::Record;
 use crate::error::{ApiResult, ErrorCode};
 use crate::org_owned::audit::{self, Actor};
+use crate::project_owned::Stamp;
 use crate::project_owned::outbox::Event;
 use crate::project_owned::routed::{Body, Endpoints, Standard};
 use crate::project_owned::{
@@ -296,8 +297,9 @@ pub fn upsert(
         project_owned::replace(tx, scope, actor, "updated", &before, &after)?;
         return Ok(Upserted::Updated(after));
     }
+    let stamp = Stamp::new::<Contact>(tx);
     let mut contact = Contact {
-        id: project_owned::new_id::<Contact>(),
+        id: stamp.id,
         project_id: scope.project_id.clone(),
         email: None,
         name: None,
@@ -307,8 +309,8 @@ pub fn upsert(
         job_title: None,
         metadata: "{}".into(),
         last_seen_at: None,
-        created_at: tx.now,
-        seq: tx.next_seq(),
+        created_at: stamp.now,
+        seq: stamp.seq,
     };
     fields.apply(&mut contact);
     project_owned::insert(tx, scope, actor, &contact)?;

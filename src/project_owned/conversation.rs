@@ -7,6 +7,7 @@ use crate::auth::scope::Resource;
 use crate::codec::Record;
 use crate::error::{ApiResult, ErrorCode};
 use crate::org_owned::audit::Actor;
+use crate::project_owned::Stamp;
 use crate::project_owned::contact::Contact;
 use crate::project_owned::outbox::Event;
 use crate::project_owned::routed::{Body, Endpoints, Standard};
@@ -325,9 +326,9 @@ impl Routed for Conversation {
         if let Some(contact_id) = &input.contact_id {
             project_owned::get::<Contact>(tx, scope, contact_id)?;
         }
-        let seq = tx.next_seq();
+        let stamp = Stamp::new::<Conversation>(tx);
         let conversation = Conversation {
-            id: project_owned::new_id::<Conversation>(),
+            id: stamp.id,
             project_id: scope.project_id.clone(),
             contact_id: input.contact_id,
             subject: input.subject,
@@ -337,10 +338,10 @@ impl Routed for Conversation {
             assigned_to: None,
             tags: input.tags,
             ai_resolved: false,
-            created_at: tx.now,
-            updated_at: tx.now,
-            seq,
-            updated_seq: seq,
+            created_at: stamp.now,
+            updated_at: stamp.now,
+            seq: stamp.seq,
+            updated_seq: stamp.seq,
         };
         project_owned::insert(tx, scope, actor, &conversation)?;
         Ok(conversation)

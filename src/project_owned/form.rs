@@ -12,6 +12,7 @@ use crate::error::{ApiError, ApiResult, ErrorCode, Issue};
 use crate::ids;
 use crate::org_owned::audit::Actor;
 use crate::org_owned::project::{Slug, unique_slug};
+use crate::project_owned::Stamp;
 use crate::project_owned::routed::Unfiltered;
 use crate::project_owned::routed::{Body, Endpoints, Standard, no_filters};
 use crate::project_owned::values::{HexColor, HttpUrl, Origin, origin_allowed, read_origins};
@@ -733,8 +734,9 @@ impl Routed for Form {
                 Ok(slug_holder(tx, scope, slug)?.is_some())
             })?,
         };
+        let stamp = Stamp::new::<Form>(tx);
         let mut form = Form {
-            id: project_owned::new_id::<Form>(),
+            id: stamp.id,
             project_id: scope.project_id.clone(),
             name,
             slug,
@@ -752,9 +754,9 @@ impl Routed for Form {
             show_title: true,
             logo_url: None,
             archived_at: None,
-            created_at: tx.now,
-            updated_at: tx.now,
-            seq: tx.next_seq(),
+            created_at: stamp.now,
+            updated_at: stamp.now,
+            seq: stamp.seq,
         };
         input.apply(&mut form);
         form.check()?;

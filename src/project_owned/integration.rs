@@ -11,6 +11,7 @@ use serde_json::{Map, Value};
 use crate::codec::Record;
 use crate::error::{ApiError, ApiResult, ErrorCode, Issue};
 use crate::org_owned::audit::Actor;
+use crate::project_owned::Stamp;
 use crate::project_owned::{self, IndexEntry, Kind, Order, ProjectScope};
 use crate::query::{QueryParams, enum_param, lowercase_param};
 use crate::store::{Reader, Tx};
@@ -549,8 +550,9 @@ pub fn install(
         project_owned::replace(tx, scope, actor, "installed", &before, &after)?;
         return Ok(after);
     }
+    let stamp = Stamp::new::<Integration>(tx);
     let integration = Integration {
-        id: project_owned::new_id::<Integration>(),
+        id: stamp.id,
         provider: provider.provider.to_string(),
         status: IntegrationStatus::Active,
         display_name: input.display_name,
@@ -558,9 +560,9 @@ pub fn install(
         sidebar_enabled: true,
         settings: settings.unwrap_or_else(|| "{}".into()),
         action_permissions: "{}".into(),
-        created_at: tx.now,
-        updated_at: tx.now,
-        seq: tx.next_seq(),
+        created_at: stamp.now,
+        updated_at: stamp.now,
+        seq: stamp.seq,
     };
     project_owned::insert(tx, scope, actor, &integration)?;
     Ok(integration)

@@ -14,6 +14,7 @@ use crate::codec::{self, Record};
 use crate::error::{ApiResult, ErrorCode};
 use crate::org_owned::audit::Actor;
 use crate::org_owned::project::{Slug, unique_slug};
+use crate::project_owned::Stamp;
 use crate::project_owned::routed::{Body, Endpoints, Standard};
 use crate::project_owned::search::{self, TermStats};
 use crate::project_owned::{
@@ -345,9 +346,9 @@ impl Routed for Article {
         actor: &Actor,
         input: ArticleCreate,
     ) -> ApiResult<Article> {
-        let seq = tx.next_seq();
+        let stamp = Stamp::new::<Article>(tx);
         let article = Article {
-            id: project_owned::new_id::<Article>(),
+            id: stamp.id,
             project_id: scope.project_id.clone(),
             slug: unique_slug(&input.title, "article", |slug| {
                 Ok(scope.first(tx, BY_SLUG, slug.as_str())?.is_some())
@@ -361,10 +362,10 @@ impl Routed for Article {
             helpful_count: 0,
             not_helpful_count: 0,
             ai_generated: false,
-            created_at: tx.now,
-            updated_at: tx.now,
-            seq,
-            updated_seq: seq,
+            created_at: stamp.now,
+            updated_at: stamp.now,
+            seq: stamp.seq,
+            updated_seq: stamp.seq,
         };
         project_owned::insert(tx, scope, actor, &article)?;
         Ok(article)

@@ -8,6 +8,8 @@ use crate::codec::Record;
 use crate::error::{ApiResult, ErrorCode};
 use crate::ids;
 use crate::project_owned::outbox::Event as WebhookEvent;
+use crate::store::Tx;
+use crate::timestamp::Timestamp;
 
 /// A project-owned kind of record.
 pub trait Kind: Record + Send + 'static {
@@ -48,6 +50,25 @@ pub const FIRST_INDEX_TAG: u8 = 0x40;
 /// A fresh id of kind `K`.
 pub fn new_id<K: Kind>() -> String {
     ids::generate(K::ID_PREFIX)
+}
+
+/// What a new record of a kind is stamped with in its transaction: a fresh id of the kind, the
+/// next value of the creation counter (its `seq`, and `updated_seq` where it keeps one) and the
+/// transaction's time (its `created_at`, and `updated_at` where it has one).
+pub struct Stamp {
+    pub id: String,
+    pub seq: u64,
+    pub now: Timestamp,
+}
+
+impl Stamp {
+    pub fn new<K: Kind>(tx: &mut Tx<'_>) -> Stamp {
+        Stamp {
+            id: new_id::<K>(),
+            seq: tx.next_seq(),
+            now: tx.now,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

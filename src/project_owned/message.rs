@@ -7,6 +7,7 @@ use serde_json::Value;
 use crate::codec::Record;
 use crate::error::{ApiResult, ErrorCode};
 use crate::org_owned::audit::Actor;
+use crate::project_owned::Stamp;
 use crate::project_owned::conversation::{self, Conversation};
 use crate::project_owned::outbox::Event;
 use crate::project_owned::{self, IndexEntry, Kind, ProjectScope};
@@ -152,16 +153,17 @@ pub fn post(
     input: MessageCreate,
 ) -> ApiResult<Message> {
     let before: Conversation = project_owned::get(tx, scope, conversation_id)?;
+    let stamp = Stamp::new::<Message>(tx);
     let message = Message {
-        id: project_owned::new_id::<Message>(),
+        id: stamp.id,
         conversation_id: before.id.clone(),
         sender_type: input.sender_type,
         sender_id: None,
         content: input.content,
         content_type: ContentType::Text,
         is_internal: input.is_internal,
-        created_at: tx.now,
-        seq: tx.next_seq(),
+        created_at: stamp.now,
+        seq: stamp.seq,
     };
     project_owned::insert(tx, scope, actor, &message)?;
     let mut after = before.clone();

@@ -40,7 +40,7 @@ mod scope;
 mod walker;
 mod write;
 
-pub use kind::{FIRST_INDEX_TAG, IndexEntry, Kind, Postings, lookup_prefix, new_id};
+pub use kind::{FIRST_INDEX_TAG, IndexEntry, Kind, Postings, Stamp, lookup_prefix, new_id};
 pub use routed::{Archivable, Filter, InputSettings, Listing, Routed};
 pub use scope::{ProjectScope, find, find_by, find_public, get, not_found};
 pub use walker::{Order, Walk, Walked, list, list_within};

@@ -9,6 +9,7 @@ use crate::auth::scope::Resource;
 use crate::codec::Record;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::org_owned::audit::Actor;
+use crate::project_owned::Stamp;
 use crate::project_owned::routed::{Body, Endpoints, Standard, Unfiltered, no_filters};
 use crate::project_owned::{self, IndexEntry, InputSettings, Kind, Listing, ProjectScope, Routed};
 use crate::query::QueryParams;
@@ -199,15 +200,16 @@ impl Routed for SavedReply {
         actor: &Actor,
         input: SavedReplyInput,
     ) -> ApiResult<SavedReply> {
+        let stamp = Stamp::new::<SavedReply>(tx);
         let mut reply = SavedReply {
-            id: project_owned::new_id::<SavedReply>(),
+            id: stamp.id,
             project_id: scope.project_id.clone(),
             title: String::new(),
             body: String::new(),
             shortcut: None,
-            created_at: tx.now,
-            updated_at: tx.now,
-            seq: tx.next_seq(),
+            created_at: stamp.now,
+            updated_at: stamp.now,
+            seq: stamp.seq,
         };
         input.apply(tx, scope, &mut reply)?;
         project_owned::insert(tx, scope, actor, &reply)?;

@@ -17,6 +17,7 @@ use crate::error::{ApiResult, ErrorCode};
 use crate::ids;
 use crate::org_owned::audit::Actor;
 use crate::outbound::TargetPolicy;
+use crate::project_owned::Stamp;
 use crate::project_owned::outbox::{self, SUBSCRIBED};
 use crate::project_owned::routed::{Body, Endpoints, Standard, no_filters};
 use crate::project_owned::routed::{InputSettings, Unfiltered};
@@ -395,16 +396,17 @@ impl Routed for Webhook {
         actor: &Actor,
         input: WebhookCreate,
     ) -> ApiResult<Webhook> {
+        let stamp = Stamp::new::<Webhook>(tx);
         let webhook = Webhook {
-            id: project_owned::new_id::<Webhook>(),
+            id: stamp.id,
             url: input.url,
             events: input.events,
             secret: Secret::generate(),
             status: WebhookStatus::Active,
             failure_count: 0,
             last_triggered_at: None,
-            created_at: tx.now,
-            seq: tx.next_seq(),
+            created_at: stamp.now,
+            seq: stamp.seq,
         };
         project_owned::insert(tx, scope, actor, &webhook)?;
         Ok(webhook)
