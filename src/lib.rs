@@ -17,6 +17,7 @@ pub mod pagination;
 pub mod project_owned;
 pub mod query;
 pub mod rate_limit;
+pub mod schema;
 pub mod server;
 pub mod store;
 pub mod timestamp;

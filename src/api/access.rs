@@ -7,6 +7,8 @@ use actix_web::Route;
 use actix_web::http::Method;
 
 use crate::auth::scope::Required;
+use crate::project_owned::routed::{Endpoints, Standard};
+use crate::schema::Named;
 
 /// One row of the route table (`routes::table`): what the router registers and what the
 /// OpenAPI document (`openapi`) and the authorization tests read.
@@ -17,6 +19,21 @@ pub struct RouteSpec {
     pub access: Access,
     /// Adds the handler to the route.
     pub handler: fn(Route) -> Route,
+    /// For a row generated from a kind's declaration, what the OpenAPI document reads of it.
+    pub owned: Option<OwnedRoute>,
+}
+
+/// A standard route of a kind served by the generic handlers, as its declaration gives it.
+#[derive(Clone, Copy)]
+pub struct OwnedRoute {
+    pub standard: Standard,
+    pub endpoints: Endpoints,
+    /// The kind's view, the `data` of its answers.
+    pub view: Named,
+    /// Its list answers pages (`{data, cursor, has_more}`); else it is plain, and capped.
+    pub paged: bool,
+    /// Its list takes `sort` and `order`.
+    pub sorted: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

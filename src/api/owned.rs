@@ -1,6 +1,7 @@
-//! The routes every client-managed, project-owned kind shares: list, create, get, update and
-//! delete, written once and generic over the kind's `Routed` declaration (in its own file under
-//! `project_owned`). A kind joins them by adding its rows to the route table.
+//! The routes every client-managed, project-owned kind shares: list, create, get, update,
+//! delete, archive and unarchive, written once and generic over the kind's `Routed` declaration
+//! (in its own file under `project_owned`). The route table generates a kind's rows from that
+//! declaration, found through the registry (`routes::kind_rows`).
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
@@ -142,7 +143,7 @@ pub async fn delete<K: Routed>(
 }
 
 /// `{id, archived: true}`; no body is read (the SDK sends none).
-pub async fn archive<K: Archivable + Clone>(
+pub async fn archive<K: Archivable>(
     auth: Auth,
     path: web::Path<(String, String)>,
     state: State,
@@ -151,7 +152,7 @@ pub async fn archive<K: Archivable + Clone>(
 }
 
 /// `{id, archived: false}`; no body is read.
-pub async fn unarchive<K: Archivable + Clone>(
+pub async fn unarchive<K: Archivable>(
     auth: Auth,
     path: web::Path<(String, String)>,
     state: State,
@@ -159,7 +160,7 @@ pub async fn unarchive<K: Archivable + Clone>(
     set_archived::<K>(auth, path, state, false).await
 }
 
-async fn set_archived<K: Archivable + Clone>(
+async fn set_archived<K: Archivable>(
     auth: Auth,
     path: web::Path<(String, String)>,
     state: State,

@@ -1,28 +1,30 @@
 //! The route table: every endpoint with the access it requires, declared once. The app is built
 //! from this table, the `Auth` extractor reads the required scope from it, and the authorization
-//! tests walk it, so a route added without its scope or its test row fails a test.
+//! tests walk it, so a route added without its scope or its test row fails a test. The rows of
+//! the kinds served by the generic handlers (`owned`) are generated from each kind's declaration
+//! (`Routed::ENDPOINTS`, in the kind's file), found through the registry.
 
 use actix_web::http::Method;
 use actix_web::{Route, guard, web};
 
-pub use crate::api::access::{Access, RouteAccess, RouteSpec};
+use std::collections::BTreeSet;
+use std::sync::{Mutex, PoisonError};
+
+pub use crate::api::access::{Access, OwnedRoute, RouteAccess, RouteSpec};
 use crate::api::webhooks;
 use crate::api::{admin, api_keys, audit_log, conversations, health, kb, openapi, owned, projects};
 use crate::api::{agent, config};
 use crate::auth::scope::{Required, Resource, Verb};
 use crate::error::{ApiError, ErrorCode};
 use crate::project_owned::agent::AgentSettings;
-use crate::project_owned::contact::Contact;
-use crate::project_owned::conversation::Conversation;
-use crate::project_owned::kb::Article;
-use crate::project_owned::webhooks::webhook::Webhook;
+use crate::project_owned::registry;
+use crate::project_owned::routed::{Archivable, Listing, Routed, RoutedVisitor, Standard};
 use crate::project_owned::widget::WidgetConfig;
+use crate::schema;
 
 use crate::api::integrations;
 
 use crate::api::{browser, forms};
-use crate::project_owned::beacon::Beacon;
-use crate::project_owned::form::Form;
 
 const fn key(resource: Resource, verb: Verb) -> Access {
     Access::Key(Required::new(resource, verb))
@@ -39,6 +41,7 @@ fn spec(
         path,
         access,
         handler,
+        owned: None,
     }
 }
 
@@ -47,7 +50,7 @@ use Verb::*;
 
 pub fn table() -> Vec<RouteSpec> {
     let (get, post, patch, delete) = (Method::GET, Method::POST, Method::PATCH, Method::DELETE);
-    vec![
+    let mut table = vec![
         spec(get.clone(), "/healthz", Access::Public, |r| {
             r.to(health::check)
         }),
@@ -131,31 +134,12 @@ pub fn table() -> Vec<RouteSpec> {
             key(Projects, Read),
             |r| r.to(projects::contents),
         ),
-        // Conversations and messages (rows 6-11).
-        spec(
-            get.clone(),
-            "/api/v1/projects/{project_id}/conversations",
-            key(Conversations, Read),
-            |r| r.to(owned::list::<Conversation>),
-        ),
-        spec(
-            post.clone(),
-            "/api/v1/projects/{project_id}/conversations",
-            key(Conversations, Write),
-            |r| r.to(owned::create::<Conversation>),
-        ),
-        spec(
-            get.clone(),
-            "/api/v1/projects/{project_id}/conversations/{conversation_id}",
-            key(Conversations, Read),
-            |r| r.to(owned::get::<Conversation>),
-        ),
-        spec(
-            patch.clone(),
-            "/api/v1/projects/{project_id}/conversations/{conversation_id}",
-            key(Conversations, Write),
-            |r| r.to(owned::update::<Conversation>),
-        ),
+    ];
+    // The kinds served by the generic routes (`owned`): rows generated from each kind's
+    // declaration, in registry order.
+    table.extend(kind_rows());
+    table.extend([
+        // A conversation's messages (rows 10-11).
         spec(
             get.clone(),
             "/api/v1/projects/{project_id}/conversations/{conversation_id}/messages",
@@ -168,67 +152,12 @@ pub fn table() -> Vec<RouteSpec> {
             key(Messages, Write),
             |r| r.to(conversations::post_message),
         ),
-        // Contacts (rows 12-15).
-        spec(
-            get.clone(),
-            "/api/v1/projects/{project_id}/contacts",
-            key(Contacts, Read),
-            |r| r.to(owned::list::<Contact>),
-        ),
-        spec(
-            post.clone(),
-            "/api/v1/projects/{project_id}/contacts",
-            key(Contacts, Write),
-            |r| r.to(owned::create::<Contact>),
-        ),
-        spec(
-            get.clone(),
-            "/api/v1/projects/{project_id}/contacts/{contact_id}",
-            key(Contacts, Read),
-            |r| r.to(owned::get::<Contact>),
-        ),
-        spec(
-            patch.clone(),
-            "/api/v1/projects/{project_id}/contacts/{contact_id}",
-            key(Contacts, Write),
-            |r| r.to(owned::update::<Contact>),
-        ),
-        // Knowledge base (rows 16-22); `search` is a fixed segment beside `articles`.
+        // Knowledge base (rows 16, 22); `search` is a fixed segment beside `articles`.
         spec(
             get.clone(),
             "/api/v1/projects/{project_id}/kb/search",
             key(Kb, Read),
             |r| r.to(kb::search),
-        ),
-        spec(
-            get.clone(),
-            "/api/v1/projects/{project_id}/kb/articles",
-            key(Kb, Read),
-            |r| r.to(owned::list::<Article>),
-        ),
-        spec(
-            post.clone(),
-            "/api/v1/projects/{project_id}/kb/articles",
-            key(Kb, Write),
-            |r| r.to(owned::create::<Article>),
-        ),
-        spec(
-            get.clone(),
-            "/api/v1/projects/{project_id}/kb/articles/{kb_article_id}",
-            key(Kb, Read),
-            |r| r.to(owned::get::<Article>),
-        ),
-        spec(
-            patch.clone(),
-            "/api/v1/projects/{project_id}/kb/articles/{kb_article_id}",
-            key(Kb, Write),
-            |r| r.to(owned::update::<Article>),
-        ),
-        spec(
-            delete.clone(),
-            "/api/v1/projects/{project_id}/kb/articles/{kb_article_id}",
-            key(Kb, Write),
-            |r| r.to(owned::delete::<Article>),
         ),
         spec(
             post.clone(),
@@ -281,37 +210,7 @@ pub fn table() -> Vec<RouteSpec> {
             Access::Master,
             |r| r.to(integrations::install),
         ),
-        // Webhooks (rows 37-44).
-        spec(
-            get.clone(),
-            "/api/v1/projects/{project_id}/webhooks",
-            key(Webhooks, Read),
-            |r| r.to(owned::list::<Webhook>),
-        ),
-        spec(
-            post.clone(),
-            "/api/v1/projects/{project_id}/webhooks",
-            key(Webhooks, Write),
-            |r| r.to(owned::create::<Webhook>),
-        ),
-        spec(
-            get.clone(),
-            "/api/v1/projects/{project_id}/webhooks/{webhook_id}",
-            key(Webhooks, Read),
-            |r| r.to(owned::get::<Webhook>),
-        ),
-        spec(
-            patch.clone(),
-            "/api/v1/projects/{project_id}/webhooks/{webhook_id}",
-            key(Webhooks, Write),
-            |r| r.to(owned::update::<Webhook>),
-        ),
-        spec(
-            delete.clone(),
-            "/api/v1/projects/{project_id}/webhooks/{webhook_id}",
-            key(Webhooks, Write),
-            |r| r.to(owned::delete::<Webhook>),
-        ),
+        // A webhook's test, deliveries and secret (rows 42-44).
         spec(
             post.clone(),
             "/api/v1/projects/{project_id}/webhooks/{webhook_id}/test",
@@ -379,43 +278,7 @@ pub fn table() -> Vec<RouteSpec> {
             key(Agent, Write),
             |r| r.to(agent::suggest),
         ),
-        // Forms and their submissions (rows 45-51).
-        spec(
-            get.clone(),
-            "/api/v1/projects/{project_id}/forms",
-            key(Forms, Read),
-            |r| r.to(owned::list::<Form>),
-        ),
-        spec(
-            post.clone(),
-            "/api/v1/projects/{project_id}/forms",
-            key(Forms, Write),
-            |r| r.to(owned::create::<Form>),
-        ),
-        spec(
-            get.clone(),
-            "/api/v1/projects/{project_id}/forms/{form_id}",
-            key(Forms, Read),
-            |r| r.to(owned::get::<Form>),
-        ),
-        spec(
-            patch.clone(),
-            "/api/v1/projects/{project_id}/forms/{form_id}",
-            key(Forms, Write),
-            |r| r.to(owned::update::<Form>),
-        ),
-        spec(
-            post.clone(),
-            "/api/v1/projects/{project_id}/forms/{form_id}/archive",
-            key(Forms, Write),
-            |r| r.to(owned::archive::<Form>),
-        ),
-        spec(
-            post.clone(),
-            "/api/v1/projects/{project_id}/forms/{form_id}/unarchive",
-            key(Forms, Write),
-            |r| r.to(owned::unarchive::<Form>),
-        ),
+        // A form's submissions (row 51).
         spec(
             get.clone(),
             "/api/v1/projects/{project_id}/forms/{form_id}/submissions",
@@ -437,43 +300,6 @@ pub fn table() -> Vec<RouteSpec> {
         spec(get.clone(), browser::BEACON_CONFIG, Access::Public, |r| {
             r.to(browser::beacon_config)
         }),
-        // Beacons (rows 52-57).
-        spec(
-            get.clone(),
-            "/api/v1/projects/{project_id}/beacons",
-            key(Beacons, Read),
-            |r| r.to(owned::list::<Beacon>),
-        ),
-        spec(
-            post.clone(),
-            "/api/v1/projects/{project_id}/beacons",
-            key(Beacons, Write),
-            |r| r.to(owned::create::<Beacon>),
-        ),
-        spec(
-            get.clone(),
-            "/api/v1/projects/{project_id}/beacons/{beacon_id}",
-            key(Beacons, Read),
-            |r| r.to(owned::get::<Beacon>),
-        ),
-        spec(
-            patch.clone(),
-            "/api/v1/projects/{project_id}/beacons/{beacon_id}",
-            key(Beacons, Write),
-            |r| r.to(owned::update::<Beacon>),
-        ),
-        spec(
-            post.clone(),
-            "/api/v1/projects/{project_id}/beacons/{beacon_id}/archive",
-            key(Beacons, Write),
-            |r| r.to(owned::archive::<Beacon>),
-        ),
-        spec(
-            post.clone(),
-            "/api/v1/projects/{project_id}/beacons/{beacon_id}/unarchive",
-            key(Beacons, Write),
-            |r| r.to(owned::unarchive::<Beacon>),
-        ),
         // An online backup of the store (self-hosting addition).
         spec(post.clone(), "/api/v1/admin/backup", Access::Master, |r| {
             r.to(admin::backup)
@@ -482,7 +308,84 @@ pub fn table() -> Vec<RouteSpec> {
         spec(get.clone(), "/api/v1/openapi.json", Access::Public, |r| {
             r.to(openapi::serve)
         }),
-    ]
+    ]);
+    table
+}
+
+/// The standard rows of every kind served by the generic handlers, generated from its
+/// declaration, in registry order.
+fn kind_rows() -> Vec<RouteSpec> {
+    let mut rows = KindRows(Vec::new());
+    registry::visit_routed(&mut rows);
+    rows.0
+}
+
+struct KindRows(Vec<RouteSpec>);
+
+impl KindRows {
+    fn row<K: Routed>(&mut self, standard: Standard, handler: fn(Route) -> Route) {
+        let endpoints = K::ENDPOINTS;
+        let (paged, sorted) = match K::LISTING {
+            Listing::Paged { by_updated, .. } => (true, by_updated.is_some()),
+            Listing::Plain { .. } => (false, false),
+        };
+        let method = match standard {
+            Standard::List | Standard::Get => Method::GET,
+            Standard::Create | Standard::Archive | Standard::Unarchive => Method::POST,
+            Standard::Update => Method::PATCH,
+            Standard::Delete => Method::DELETE,
+        };
+        self.0.push(RouteSpec {
+            method,
+            path: interned(standard.path(endpoints.collection, K::SINGULAR)),
+            access: key(endpoints.resource, standard.verb()),
+            handler,
+            owned: Some(OwnedRoute {
+                standard,
+                endpoints,
+                view: schema::named::<K::View>(),
+                paged,
+                sorted,
+            }),
+        });
+    }
+}
+
+impl RoutedVisitor for KindRows {
+    fn routed<K: Routed>(&mut self) {
+        for &standard in K::ENDPOINTS.routes {
+            let handler: fn(Route) -> Route = match standard {
+                Standard::List => |r| r.to(owned::list::<K>),
+                Standard::Create => |r| r.to(owned::create::<K>),
+                Standard::Get => |r| r.to(owned::get::<K>),
+                Standard::Update => |r| r.to(owned::update::<K>),
+                Standard::Delete => |r| r.to(owned::delete::<K>),
+                // Only an `Archivable` kind has them: added below.
+                Standard::Archive | Standard::Unarchive => continue,
+            };
+            self.row::<K>(standard, handler);
+        }
+    }
+
+    fn archivable<K: Archivable>(&mut self) {
+        self.routed::<K>();
+        self.row::<K>(Standard::Archive, |r| r.to(owned::archive::<K>));
+        self.row::<K>(Standard::Unarchive, |r| r.to(owned::unarchive::<K>));
+    }
+}
+
+/// A generated path as the `'static` text the router and the log keep: each distinct path is
+/// allocated once per process, however many times the table is built (once per worker and per
+/// test server).
+fn interned(path: String) -> &'static str {
+    static PATHS: Mutex<BTreeSet<&'static str>> = Mutex::new(BTreeSet::new());
+    let mut paths = PATHS.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(known) = paths.get(path.as_str()) {
+        return known;
+    }
+    let path: &'static str = Box::leak(path.into_boxed_str());
+    paths.insert(path);
+    path
 }
 
 /// The path pattern of the route that served a request, for its log line and metrics. It is

@@ -299,6 +299,40 @@ pub fn touch(tx: &mut Tx<'_>, org_id: &OrgId, key_id: &ApiKeyId) -> ApiResult<()
     Ok(())
 }
 
+/// The OpenAPI schema of the create body (`api::openapi`).
+pub mod openapi {
+    use utoipa::openapi::schema::Schema;
+
+    use crate::auth::scope::every_scope;
+    use crate::rate_limit::Tier;
+    use crate::schema::*;
+
+    pub fn create() -> Schema {
+        create_body(
+            vec![
+                prop("name", trimmed(100)),
+                prop(
+                    "scopes",
+                    array(string().enum_values(Some(every_scope())), 1, 64),
+                ),
+                prop("tier", wire(Tier::VALUES)),
+                prop(
+                    "expires_at",
+                    string()
+                        .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
+                            utoipa::openapi::KnownFormat::DateTime,
+                        )))
+                        .description(Some(
+                            "RFC 3339, in the future; a past time is refused with 400",
+                        )),
+                ),
+            ],
+            &["name", "scopes"],
+        )
+        .into()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;

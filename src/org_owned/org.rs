@@ -94,3 +94,14 @@ pub fn list(reader: &impl Reader) -> ApiResult<Vec<Org>> {
     orgs.sort_by_key(|o| o.seq);
     Ok(orgs)
 }
+
+/// The OpenAPI schema of the create body (`api::openapi`).
+pub mod openapi {
+    use utoipa::openapi::schema::Schema;
+
+    use crate::schema::*;
+
+    pub fn create() -> Schema {
+        create_body(vec![prop("name", trimmed(100))], &["name"]).into()
+    }
+}

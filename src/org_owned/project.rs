@@ -502,6 +502,46 @@ pub fn delete(
     )
 }
 
+/// The OpenAPI schemas of the create and update bodies (`api::openapi`).
+pub mod openapi {
+    use utoipa::openapi::schema::Schema;
+
+    use super::AgentMode;
+    use crate::schema::*;
+
+    /// Without a slug, one is derived from the name, which needs two letters or digits.
+    pub fn create() -> Schema {
+        all_of(
+            create_body(
+                vec![
+                    prop("name", trimmed(100)),
+                    prop("slug", slug()),
+                    prop("domain", domain()),
+                ],
+                &["name"],
+            ),
+            vec![vec![
+                object().required("slug").into(),
+                object()
+                    .property(
+                        "name",
+                        string().pattern(Some("[A-Za-z0-9][\\s\\S]*[A-Za-z0-9]")),
+                    )
+                    .into(),
+            ]],
+        )
+    }
+
+    pub fn update() -> Schema {
+        patch_body(vec![
+            prop("name", trimmed(100)),
+            prop("domain", or_null(domain())),
+            prop("agent_mode", wire(AgentMode::VALUES)),
+            prop("ai_model", or_null(ai_model())),
+        ])
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -681,6 +681,49 @@ impl Outcome {
     }
 }
 
+/// The OpenAPI schemas of the configuration update and the agent's calls (`api::openapi`).
+pub mod openapi {
+    use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
+
+    use crate::org_owned::project::AgentMode;
+    use crate::schema::*;
+    use crate::validate::SHORT_TEXT_MAX;
+
+    pub fn config_update() -> Schema {
+        patch_body(vec![
+            prop("agent_mode", wire(AgentMode::VALUES)),
+            prop("ai_model", or_null(ai_model())),
+            prop(
+                "confidence_threshold",
+                ObjectBuilder::new()
+                    .schema_type(Type::Number)
+                    .minimum(Some(0))
+                    .maximum(Some(1)),
+            ),
+            prop("settings", object()),
+        ])
+    }
+
+    pub fn respond() -> Schema {
+        create_body(
+            vec![
+                prop("conversation_id", text(SHORT_TEXT_MAX)),
+                prop("mode_override", wire(AgentMode::VALUES)),
+            ],
+            &["conversation_id"],
+        )
+        .into()
+    }
+
+    pub fn task() -> Schema {
+        create_body(
+            vec![prop("conversation_id", text(SHORT_TEXT_MAX))],
+            &["conversation_id"],
+        )
+        .into()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,12 +4,15 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::auth::scope::Resource;
 use crate::codec::Record;
 use crate::error::{ApiError, ApiResult, ErrorCode, Issue};
 use crate::ids::ProjectId;
 use crate::org_owned::audit::Actor;
+use crate::project_owned::Stamp;
 use crate::project_owned::form::{Form, PublicFormView};
 use crate::project_owned::routed::Unfiltered;
+use crate::project_owned::routed::{Body, Endpoints, Standard, no_filters};
 use crate::project_owned::values::{HexColor, Origin, origin_allowed, read_origins};
 use crate::project_owned::{
     self, Archivable, IndexEntry, InputSettings, Kind, Listing, ProjectScope, Routed,
@@ -325,6 +328,28 @@ impl Routed for Beacon {
     const LISTING: Listing = Listing::Plain {
         max_per_project: 500,
     };
+    const ENDPOINTS: Endpoints = Endpoints {
+        collection: "/api/v1/projects/{project_id}/beacons",
+        resource: Resource::Beacons,
+        routes: &[
+            Standard::List,
+            Standard::Create,
+            Standard::Get,
+            Standard::Update,
+        ],
+        create: Body {
+            name: "BeaconCreate",
+            schema: openapi::create,
+            codes: &[ErrorCode::ResourceNotFound],
+        },
+        update: Body {
+            name: "BeaconUpdate",
+            schema: openapi::update,
+            codes: &[ErrorCode::ResourceNotFound],
+        },
+        filters: no_filters,
+        created: None,
+    };
 
     fn parse_filter(_: &QueryParams) -> ApiResult<Unfiltered> {
         Ok(Unfiltered)
@@ -345,8 +370,9 @@ impl Routed for Beacon {
         actor: &Actor,
         input: BeaconInput,
     ) -> ApiResult<Beacon> {
+        let stamp = Stamp::new::<Beacon>(tx);
         let mut beacon = Beacon {
-            id: project_owned::new_id::<Beacon>(),
+            id: stamp.id,
             project_id: scope.project_id.clone(),
             form_id: String::new(),
             docs_site_id: None,
@@ -363,8 +389,8 @@ impl Routed for Beacon {
             chat_enabled: false,
             settings: "{}".into(),
             archived_at: None,
-            created_at: tx.now,
-            seq: tx.next_seq(),
+            created_at: stamp.now,
+            seq: stamp.seq,
         };
         input.apply(tx, scope, &mut beacon)?;
         project_owned::insert(tx, scope, actor, &beacon)?;
@@ -383,6 +409,55 @@ impl Routed for Beacon {
         input.apply(tx, scope, &mut after)?;
         project_owned::replace(tx, scope, actor, "updated", &before, &after)?;
         Ok(after)
+    }
+}
+
+/// The OpenAPI rows of beacons: request bodies.
+mod openapi {
+    use utoipa::openapi::RefOr;
+    use utoipa::openapi::schema::Schema;
+
+    use super::{ButtonIcon, Position, SETTINGS_MAX_BYTES};
+    use crate::project_owned::values::origins_schema;
+    use crate::schema::*;
+    use crate::validate::{LONG_TEXT_MAX, SHORT_TEXT_MAX};
+
+    fn fields() -> Vec<(&'static str, RefOr<Schema>)> {
+        vec![
+            prop("form_id", text(SHORT_TEXT_MAX)),
+            prop("docs_site_id", or_null(text(SHORT_TEXT_MAX))),
+            prop("position", wire(Position::VALUES)),
+            prop("primary_color", hex_color()),
+            prop("button_label", trimmed(SHORT_TEXT_MAX)),
+            prop("button_icon", wire(ButtonIcon::VALUES)),
+            prop(
+                "custom_svg",
+                or_null(text(LONG_TEXT_MAX).pattern(Some("[<][Ss][Vv][Gg]"))),
+            ),
+            prop("greeting_title", trimmed(SHORT_TEXT_MAX)),
+            prop("greeting_text", text(LONG_TEXT_MAX)),
+            prop("allowed_origins", origins_schema()),
+            prop("ai_agent_enabled", boolean()),
+            prop("messages_enabled", boolean()),
+            prop("chat_enabled", boolean()),
+            prop("settings", capped_object(SETTINGS_MAX_BYTES)),
+        ]
+    }
+
+    /// A custom icon needs its SVG.
+    fn rule() -> Vec<Schema> {
+        vec![
+            when("button_icon", &["chat", "mail", "help"]),
+            has_string("custom_svg"),
+        ]
+    }
+
+    pub fn create() -> Schema {
+        all_of(create_body(fields(), &["form_id"]), vec![rule()])
+    }
+
+    pub fn update() -> Schema {
+        patch_with(fields(), vec![rule()])
     }
 }
 

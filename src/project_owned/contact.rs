@@ -4,10 +4,13 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::auth::scope::Resource;
 use crate::codec::Record;
 use crate::error::{ApiResult, ErrorCode};
 use crate::ids::ProjectId;
 use crate::org_owned::audit::{self, Actor};
+use crate::project_owned::Stamp;
+use crate::project_owned::routed::{Body, Endpoints, Standard};
 use crate::project_owned::webhooks::outbox::Event;
 use crate::project_owned::{
     self, Filter, IndexEntry, InputSettings, Kind, Listing, Postings, ProjectScope, Routed,
@@ -296,8 +299,9 @@ pub fn upsert(
         project_owned::replace(tx, scope, actor, "updated", &before, &after)?;
         return Ok(Upserted::Updated(after));
     }
+    let stamp = Stamp::new::<Contact>(tx);
     let mut contact = Contact {
-        id: project_owned::new_id::<Contact>(),
+        id: stamp.id,
         project_id: scope.project_id.clone(),
         email: None,
         name: None,
@@ -307,8 +311,8 @@ pub fn upsert(
         job_title: None,
         metadata: "{}".into(),
         last_seen_at: None,
-        created_at: tx.now,
-        seq: tx.next_seq(),
+        created_at: stamp.now,
+        seq: stamp.seq,
     };
     fields.apply(&mut contact);
     project_owned::insert(tx, scope, actor, &contact)?;
@@ -326,6 +330,28 @@ impl Routed for Contact {
     const LISTING: Listing = Listing::Paged {
         default_limit: 50,
         by_updated: None,
+    };
+    const ENDPOINTS: Endpoints = Endpoints {
+        collection: "/api/v1/projects/{project_id}/contacts",
+        resource: Resource::Contacts,
+        routes: &[
+            Standard::List,
+            Standard::Create,
+            Standard::Get,
+            Standard::Update,
+        ],
+        create: Body {
+            name: "ContactUpsert",
+            schema: openapi::upsert,
+            codes: &[],
+        },
+        update: Body {
+            name: "ContactUpdate",
+            schema: openapi::update,
+            codes: &[],
+        },
+        filters: openapi::filters,
+        created: None,
     };
 
     fn parse_filter(query: &QueryParams) -> ApiResult<ContactFilter> {
@@ -417,6 +443,52 @@ impl Filter<Contact> for ContactFilter {
             postings.extend(trigram::postings(TRIGRAMS, q));
         }
         postings
+    }
+}
+
+/// The OpenAPI rows of contacts: request bodies and list filters.
+mod openapi {
+    use utoipa::openapi::RefOr;
+    use utoipa::openapi::path::Parameter;
+    use utoipa::openapi::schema::{ObjectBuilder, Schema};
+
+    use crate::schema::*;
+    use crate::validate::SHORT_TEXT_MAX;
+
+    fn fields(clearable: bool) -> Vec<(&'static str, RefOr<Schema>)> {
+        let maybe = |schema: ObjectBuilder| if clearable { or_null(schema) } else { schema };
+        vec![
+            prop("email", maybe(email())),
+            prop("name", maybe(trimmed(SHORT_TEXT_MAX))),
+            prop("phone", maybe(text(SHORT_TEXT_MAX))),
+            prop("external_id", maybe(text(SHORT_TEXT_MAX))),
+            prop("company", maybe(text(SHORT_TEXT_MAX))),
+            prop("job_title", maybe(text(SHORT_TEXT_MAX))),
+            prop("metadata", object()),
+        ]
+    }
+
+    pub fn upsert() -> Schema {
+        all_of(
+            create_body(fields(false), &[]),
+            vec![vec![
+                has_string("email"),
+                has_string("name"),
+                has_string("external_id"),
+            ]],
+        )
+    }
+
+    pub fn update() -> Schema {
+        patch_body(fields(true))
+    }
+
+    pub fn filters() -> Vec<Parameter> {
+        vec![
+            text_filter("q"),
+            text_filter("email"),
+            text_filter("external_id"),
+        ]
     }
 }
 

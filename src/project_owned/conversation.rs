@@ -3,11 +3,14 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::auth::scope::Resource;
 use crate::codec::Record;
 use crate::error::{ApiResult, ErrorCode};
 use crate::ids::ProjectId;
 use crate::org_owned::audit::Actor;
+use crate::project_owned::Stamp;
 use crate::project_owned::contact::Contact;
+use crate::project_owned::routed::{Body, Endpoints, Standard};
 use crate::project_owned::webhooks::outbox::Event;
 use crate::project_owned::{
     self, Filter, IndexEntry, InputSettings, Kind, Listing, Postings, ProjectScope, Routed, trigram,
@@ -273,6 +276,28 @@ impl Routed for Conversation {
         default_limit: 50,
         by_updated: Some(BY_UPDATED),
     };
+    const ENDPOINTS: Endpoints = Endpoints {
+        collection: "/api/v1/projects/{project_id}/conversations",
+        resource: Resource::Conversations,
+        routes: &[
+            Standard::List,
+            Standard::Create,
+            Standard::Get,
+            Standard::Update,
+        ],
+        create: Body {
+            name: "ConversationCreate",
+            schema: openapi::create,
+            codes: &[ErrorCode::ContactNotFound],
+        },
+        update: Body {
+            name: "ConversationUpdate",
+            schema: openapi::update,
+            codes: &[],
+        },
+        filters: openapi::filters,
+        created: None,
+    };
 
     fn parse_filter(query: &QueryParams) -> ApiResult<ConversationFilter> {
         Ok(ConversationFilter {
@@ -303,9 +328,9 @@ impl Routed for Conversation {
         if let Some(contact_id) = &input.contact_id {
             project_owned::get::<Contact>(tx, scope, contact_id)?;
         }
-        let seq = tx.next_seq();
+        let stamp = Stamp::new::<Conversation>(tx);
         let conversation = Conversation {
-            id: project_owned::new_id::<Conversation>(),
+            id: stamp.id,
             project_id: scope.project_id.clone(),
             contact_id: input.contact_id,
             subject: input.subject,
@@ -315,10 +340,10 @@ impl Routed for Conversation {
             assigned_to: None,
             tags: input.tags,
             ai_resolved: false,
-            created_at: tx.now,
-            updated_at: tx.now,
-            seq,
-            updated_seq: seq,
+            created_at: stamp.now,
+            updated_at: stamp.now,
+            seq: stamp.seq,
+            updated_seq: stamp.seq,
         };
         project_owned::insert(tx, scope, actor, &conversation)?;
         Ok(conversation)
@@ -418,5 +443,51 @@ impl Filter<Conversation> for ConversationFilter {
             postings.extend(trigram::postings(TRIGRAMS, q));
         }
         postings
+    }
+}
+
+/// The OpenAPI rows of conversations: request bodies and list filters.
+mod openapi {
+    use utoipa::openapi::path::Parameter;
+    use utoipa::openapi::schema::{ArrayBuilder, Schema};
+
+    use super::{Channel, Priority, Status};
+    use crate::schema::*;
+    use crate::validate::SHORT_TEXT_MAX;
+
+    fn tags() -> ArrayBuilder {
+        array(trimmed(50), 0, 50)
+    }
+
+    pub fn create() -> Schema {
+        optional_body(vec![
+            prop("subject", text(SHORT_TEXT_MAX)),
+            prop("contact_id", text(SHORT_TEXT_MAX)),
+            prop("channel", wire(Channel::VALUES)),
+            prop("priority", wire(Priority::VALUES)),
+            prop("tags", tags()),
+        ])
+        .into()
+    }
+
+    pub fn update() -> Schema {
+        patch_body(vec![
+            prop("subject", text(SHORT_TEXT_MAX)),
+            prop("status", wire(Status::VALUES)),
+            prop("priority", wire(Priority::VALUES)),
+            prop("assigned_to", or_null(trimmed(SHORT_TEXT_MAX))),
+            prop("tags", tags()),
+        ])
+    }
+
+    pub fn filters() -> Vec<Parameter> {
+        vec![
+            query("status", wire_or_empty(Status::VALUES)),
+            query("priority", wire_or_empty(Priority::VALUES)),
+            query("channel", wire_or_empty(Channel::VALUES)),
+            text_filter("assigned_to"),
+            text_filter("contact_id"),
+            text_filter("q"),
+        ]
     }
 }

@@ -6,12 +6,15 @@ use std::collections::HashSet;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::auth::scope::Resource;
 use crate::codec::Record;
 use crate::error::{ApiError, ApiResult, ErrorCode, Issue};
 use crate::ids::{self, ProjectId};
 use crate::org_owned::audit::Actor;
 use crate::org_owned::project::{Slug, unique_slug};
+use crate::project_owned::Stamp;
 use crate::project_owned::routed::Unfiltered;
+use crate::project_owned::routed::{Body, Endpoints, Standard, no_filters};
 use crate::project_owned::values::{HexColor, HttpUrl, Origin, origin_allowed, read_origins};
 use crate::project_owned::{
     self, Archivable, IndexEntry, InputSettings, Kind, Listing, ProjectScope, Routed,
@@ -679,6 +682,28 @@ impl Routed for Form {
     const LISTING: Listing = Listing::Plain {
         max_per_project: 500,
     };
+    const ENDPOINTS: Endpoints = Endpoints {
+        collection: "/api/v1/projects/{project_id}/forms",
+        resource: Resource::Forms,
+        routes: &[
+            Standard::List,
+            Standard::Create,
+            Standard::Get,
+            Standard::Update,
+        ],
+        create: Body {
+            name: "FormCreate",
+            schema: openapi::create,
+            codes: &[ErrorCode::SlugConflict],
+        },
+        update: Body {
+            name: "FormUpdate",
+            schema: openapi::update,
+            codes: &[ErrorCode::SlugConflict],
+        },
+        filters: no_filters,
+        created: None,
+    };
 
     fn parse_filter(_: &QueryParams) -> ApiResult<Unfiltered> {
         Ok(Unfiltered)
@@ -710,8 +735,9 @@ impl Routed for Form {
                 Ok(slug_holder(tx, scope, slug)?.is_some())
             })?,
         };
+        let stamp = Stamp::new::<Form>(tx);
         let mut form = Form {
-            id: project_owned::new_id::<Form>(),
+            id: stamp.id,
             project_id: scope.project_id.clone(),
             name,
             slug,
@@ -729,9 +755,9 @@ impl Routed for Form {
             show_title: true,
             logo_url: None,
             archived_at: None,
-            created_at: tx.now,
-            updated_at: tx.now,
-            seq: tx.next_seq(),
+            created_at: stamp.now,
+            updated_at: stamp.now,
+            seq: stamp.seq,
         };
         input.apply(&mut form);
         form.check()?;
@@ -761,6 +787,99 @@ impl Routed for Form {
         after.updated_at = tx.now;
         project_owned::replace(tx, scope, actor, "updated", &before, &after)?;
         Ok(after)
+    }
+}
+
+/// The OpenAPI rows of forms: request bodies.
+mod openapi {
+    use utoipa::openapi::RefOr;
+    use utoipa::openapi::schema::Schema;
+
+    use super::{
+        ButtonAlign, FieldType, MAX_FIELDS, MAX_RATE_LIMIT, MAX_WINDOW_SECONDS, SuccessAction,
+    };
+    use crate::project_owned::values::origins_schema;
+    use crate::schema::*;
+    use crate::validate::{LONG_TEXT_MAX, SHORT_TEXT_MAX};
+
+    fn fields() -> Vec<(&'static str, RefOr<Schema>)> {
+        let field_key = || {
+            string()
+                .pattern(Some("^[A-Za-z0-9_-]+$"))
+                .min_length(Some(1))
+                .max_length(Some(64))
+        };
+        let choice: Vec<&str> = FieldType::VALUES
+            .iter()
+            .filter(|(_, t)| t.is_choice())
+            .map(|(n, _)| *n)
+            .collect();
+        let plain: Vec<&str> = FieldType::VALUES
+            .iter()
+            .filter(|(_, t)| !t.is_choice())
+            .map(|(n, _)| *n)
+            .collect();
+        let field_base = create_body(
+            vec![
+                prop("label", trimmed(SHORT_TEXT_MAX)),
+                prop("id", field_key()),
+                prop("name", field_key()),
+                prop("required", boolean()),
+                prop("placeholder", or_null(text(SHORT_TEXT_MAX))),
+            ],
+            &["type", "label"],
+        );
+        let field = all_of(
+            field_base,
+            vec![vec![
+                object().property("type", names(&plain)).into(),
+                object()
+                    .property("type", names(&choice))
+                    .property("options", array(trimmed(SHORT_TEXT_MAX), 1, 100))
+                    .required("options")
+                    .into(),
+            ]],
+        );
+        vec![
+            prop("name", trimmed(SHORT_TEXT_MAX)),
+            prop("slug", slug()),
+            (
+                "fields",
+                RefOr::T(
+                    array(field, 0, MAX_FIELDS)
+                        .description(Some("Field ids and names must be unique within the form."))
+                        .into(),
+                ),
+            ),
+            prop("success_action", wire(SuccessAction::VALUES)),
+            prop("success_message", text(LONG_TEXT_MAX)),
+            prop("redirect_url", or_null(http_url())),
+            prop("allowed_origins", origins_schema()),
+            prop("rate_limit_per_ip", integer(1, MAX_RATE_LIMIT)),
+            prop("rate_limit_window_seconds", integer(1, MAX_WINDOW_SECONDS)),
+            prop("public_api", boolean()),
+            prop("submit_button_label", trimmed(SHORT_TEXT_MAX)),
+            prop("submit_button_align", wire(ButtonAlign::VALUES)),
+            prop("submit_button_color", or_null(hex_color())),
+            prop("show_title", boolean()),
+            prop("logo_url", or_null(http_url())),
+        ]
+    }
+
+    /// An inline success shows a message; a redirect needs its URL.
+    fn rule() -> Vec<Schema> {
+        vec![
+            when("success_action", &["inline"]),
+            has_string("redirect_url"),
+        ]
+    }
+
+    pub fn create() -> Schema {
+        all_of(create_body(fields(), &["name"]), vec![rule()])
+    }
+
+    pub fn update() -> Schema {
+        patch_with(fields(), vec![rule()])
     }
 }
 

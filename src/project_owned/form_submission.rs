@@ -14,6 +14,7 @@ use serde_json::{Map, Value, json};
 use crate::codec::{self, CodecError, Record};
 use crate::error::{ApiError, ApiResult, ErrorCode, Issue};
 use crate::org_owned::audit::Actor;
+use crate::project_owned::Stamp;
 use crate::project_owned::contact::{self, ContactFields, Email, Upserted};
 use crate::project_owned::conversation::{Conversation, ConversationCreate};
 use crate::project_owned::form::{FieldType, Form, FormField};
@@ -211,25 +212,27 @@ pub fn submit(
     }
     let conversation =
         Conversation::create(tx, &scope, actor, ConversationCreate::from_json(opening)?)?;
+    let stamp = Stamp::new::<Message>(tx);
     let message = Message {
-        id: project_owned::new_id::<Message>(),
+        id: stamp.id,
         conversation_id: conversation.id.clone(),
         sender_type: SenderType::Customer,
         sender_id: contact_id,
         content: message_text(&form.fields, &values),
         content_type: ContentType::Text,
         is_internal: false,
-        created_at: tx.now,
-        seq: tx.next_seq(),
+        created_at: stamp.now,
+        seq: stamp.seq,
     };
     project_owned::insert(tx, &scope, actor, &message)?;
+    let stamp = Stamp::new::<FormSubmission>(tx);
     let submission = FormSubmission {
-        id: project_owned::new_id::<FormSubmission>(),
+        id: stamp.id,
         form_id: form.id.clone(),
         payload: Value::Object(values).to_string(),
-        submitted_at: tx.now,
+        submitted_at: stamp.now,
         ip_hash: submitter.ip_hash,
-        seq: tx.next_seq(),
+        seq: stamp.seq,
         conversation_id: Some(conversation.id.clone()),
     };
     project_owned::insert(tx, &scope, actor, &submission)?;
@@ -525,6 +528,21 @@ impl Windows {
 /// Rounded up, and at least 1: waiting that long always reaches the end.
 fn whole_seconds(d: Duration) -> u64 {
     (d.as_secs() + u64::from(d.subsec_nanos() > 0)).max(1)
+}
+
+/// The OpenAPI schema of a submission (`api::openapi`).
+pub mod openapi {
+    use utoipa::openapi::schema::Schema;
+
+    use crate::schema::*;
+
+    pub fn submission() -> Schema {
+        optional_body(Vec::new())
+            .description(Some(
+                "The form's field values by field name; an HTML form post is also accepted.",
+            ))
+            .into()
+    }
 }
 
 #[cfg(test)]

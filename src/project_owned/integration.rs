@@ -12,6 +12,7 @@ use crate::codec::Record;
 use crate::error::{ApiError, ApiResult, ErrorCode, Issue};
 use crate::ids::ProjectId;
 use crate::org_owned::audit::Actor;
+use crate::project_owned::Stamp;
 use crate::project_owned::{self, IndexEntry, Kind, Order, ProjectScope};
 use crate::query::{QueryParams, enum_param, lowercase_param};
 use crate::store::{Reader, Tx};
@@ -554,8 +555,9 @@ pub fn install(
         project_owned::replace(tx, scope, actor, "installed", &before, &after)?;
         return Ok(after);
     }
+    let stamp = Stamp::new::<Integration>(tx);
     let integration = Integration {
-        id: project_owned::new_id::<Integration>(),
+        id: stamp.id,
         provider: provider.provider.to_string(),
         status: IntegrationStatus::Active,
         display_name: input.display_name,
@@ -563,12 +565,39 @@ pub fn install(
         sidebar_enabled: true,
         settings: settings.unwrap_or_else(|| "{}".into()),
         action_permissions: "{}".into(),
-        created_at: tx.now,
-        updated_at: tx.now,
-        seq: tx.next_seq(),
+        created_at: stamp.now,
+        updated_at: stamp.now,
+        seq: stamp.seq,
     };
     project_owned::insert(tx, scope, actor, &integration)?;
     Ok(integration)
+}
+
+/// The OpenAPI schemas of the lifecycle update and the admin install (`api::openapi`).
+pub mod openapi {
+    use utoipa::openapi::schema::Schema;
+
+    use super::MAX_OBJECT_BYTES;
+    use crate::schema::*;
+    use crate::validate::SHORT_TEXT_MAX;
+
+    pub fn lifecycle() -> Schema {
+        patch_body(vec![
+            prop("status", names(&["active", "paused"])),
+            prop("display_name", trimmed(SHORT_TEXT_MAX)),
+            prop("sidebar_enabled", boolean()),
+            prop("settings", capped_object(MAX_OBJECT_BYTES)),
+            prop("action_permissions", capped_object(MAX_OBJECT_BYTES)),
+        ])
+    }
+
+    pub fn install() -> Schema {
+        optional_body(vec![
+            prop("display_name", trimmed(SHORT_TEXT_MAX)),
+            prop("settings", capped_object(MAX_OBJECT_BYTES)),
+        ])
+        .into()
+    }
 }
 
 #[cfg(test)]

@@ -9,11 +9,14 @@ use std::ops::ControlFlow;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::auth::scope::Resource;
 use crate::codec::{self, Record};
 use crate::error::{ApiResult, ErrorCode};
 use crate::ids::ProjectId;
 use crate::org_owned::audit::Actor;
 use crate::org_owned::project::{Slug, unique_slug};
+use crate::project_owned::Stamp;
+use crate::project_owned::routed::{Body, Endpoints, Standard};
 use crate::project_owned::search::{self, TermStats};
 use crate::project_owned::{
     self, Filter, IndexEntry, InputSettings, Kind, Listing, Postings, ProjectScope, Routed,
@@ -299,6 +302,29 @@ impl Routed for Article {
         default_limit: 50,
         by_updated: Some(BY_UPDATED),
     };
+    const ENDPOINTS: Endpoints = Endpoints {
+        collection: "/api/v1/projects/{project_id}/kb/articles",
+        resource: Resource::Kb,
+        routes: &[
+            Standard::List,
+            Standard::Create,
+            Standard::Get,
+            Standard::Update,
+            Standard::Delete,
+        ],
+        create: Body {
+            name: "ArticleCreate",
+            schema: openapi::create,
+            codes: &[],
+        },
+        update: Body {
+            name: "ArticleUpdate",
+            schema: openapi::update,
+            codes: &[],
+        },
+        filters: openapi::filters,
+        created: None,
+    };
 
     fn parse_filter(query: &QueryParams) -> ApiResult<ArticleFilter> {
         Ok(ArticleFilter {
@@ -322,9 +348,9 @@ impl Routed for Article {
         actor: &Actor,
         input: ArticleCreate,
     ) -> ApiResult<Article> {
-        let seq = tx.next_seq();
+        let stamp = Stamp::new::<Article>(tx);
         let article = Article {
-            id: project_owned::new_id::<Article>(),
+            id: stamp.id,
             project_id: scope.project_id.clone(),
             slug: unique_slug(&input.title, "article", |slug| {
                 Ok(scope.first(tx, BY_SLUG, slug.as_str())?.is_some())
@@ -338,10 +364,10 @@ impl Routed for Article {
             helpful_count: 0,
             not_helpful_count: 0,
             ai_generated: false,
-            created_at: tx.now,
-            updated_at: tx.now,
-            seq,
-            updated_seq: seq,
+            created_at: stamp.now,
+            updated_at: stamp.now,
+            seq: stamp.seq,
+            updated_seq: stamp.seq,
         };
         project_owned::insert(tx, scope, actor, &article)?;
         Ok(article)
@@ -491,4 +517,41 @@ pub fn search(
         }
     }
     Ok(hits)
+}
+
+/// The OpenAPI rows of articles: request bodies and list filters.
+mod openapi {
+    use utoipa::openapi::RefOr;
+    use utoipa::openapi::path::Parameter;
+    use utoipa::openapi::schema::Schema;
+
+    use super::ArticleStatus;
+    use crate::schema::*;
+    use crate::validate::{LONG_TEXT_MAX, SHORT_TEXT_MAX};
+
+    fn fields() -> Vec<(&'static str, RefOr<Schema>)> {
+        vec![
+            prop("title", trimmed(SHORT_TEXT_MAX)),
+            prop("content", content(LONG_TEXT_MAX)),
+            prop("category", text(SHORT_TEXT_MAX)),
+            prop("status", wire(ArticleStatus::VALUES)),
+            prop("is_public", boolean()),
+        ]
+    }
+
+    pub fn create() -> Schema {
+        create_body(fields(), &["title", "content"]).into()
+    }
+
+    pub fn update() -> Schema {
+        patch_body(fields())
+    }
+
+    pub fn filters() -> Vec<Parameter> {
+        vec![
+            query("status", wire_or_empty(ArticleStatus::VALUES)),
+            text_filter("category"),
+            text_filter("q"),
+        ]
+    }
 }

@@ -7,6 +7,7 @@ use serde_json::Value;
 use crate::codec::Record;
 use crate::error::{ApiResult, ErrorCode};
 use crate::org_owned::audit::Actor;
+use crate::project_owned::Stamp;
 use crate::project_owned::conversation::{self, Conversation};
 use crate::project_owned::webhooks::outbox::Event;
 use crate::project_owned::{self, IndexEntry, Kind, ProjectScope};
@@ -152,20 +153,41 @@ pub fn post(
     input: MessageCreate,
 ) -> ApiResult<Message> {
     let before: Conversation = project_owned::get(tx, scope, conversation_id)?;
+    let stamp = Stamp::new::<Message>(tx);
     let message = Message {
-        id: project_owned::new_id::<Message>(),
+        id: stamp.id,
         conversation_id: before.id.clone(),
         sender_type: input.sender_type,
         sender_id: None,
         content: input.content,
         content_type: ContentType::Text,
         is_internal: input.is_internal,
-        created_at: tx.now,
-        seq: tx.next_seq(),
+        created_at: stamp.now,
+        seq: stamp.seq,
     };
     project_owned::insert(tx, scope, actor, &message)?;
     let mut after = before.clone();
     conversation::touch(tx, &mut after);
     project_owned::replace(tx, scope, actor, "updated", &before, &after)?;
     Ok(message)
+}
+
+/// The OpenAPI schema of the create body (`api::openapi`).
+pub mod openapi {
+    use utoipa::openapi::schema::Schema;
+
+    use crate::schema::*;
+    use crate::validate::LONG_TEXT_MAX;
+
+    pub fn create() -> Schema {
+        create_body(
+            vec![
+                prop("content", content(LONG_TEXT_MAX)),
+                prop("sender_type", names(&["agent", "system"])),
+                prop("is_internal", boolean()),
+            ],
+            &["content"],
+        )
+        .into()
+    }
 }

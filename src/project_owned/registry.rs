@@ -10,10 +10,11 @@ use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::ids::{self, OrgId, ProjectId};
 use crate::org_owned::audit::{self, Actor};
 use crate::org_owned::project;
+use crate::project_owned::routed::{Archivable, Endpoints, Routed, RoutedVisitor};
 use crate::project_owned::webhooks::{delivery_log, outbox, webhook};
 use crate::project_owned::{
     FIRST_INDEX_TAG, IndexEntry, Kind, agent, beacon, contact, conversation, form, form_submission,
-    integration, kb, message, widget,
+    integration, kb, message, saved_reply, widget,
 };
 use crate::store::{Reader, Store, Tx, layout, tables};
 
@@ -31,6 +32,10 @@ pub struct KindInfo {
     pub index_of: fn(&[u8]) -> ApiResult<Vec<IndexEntry>>,
     /// Decodes a stored record of this kind into its wire view (exports, model checks).
     pub view_of: fn(&[u8]) -> ApiResult<serde_json::Value>,
+    /// The HTTP contract of a kind served by the generic routes (`Routed`).
+    pub endpoints: Option<Endpoints>,
+    /// Whether its records are archived rather than deleted (`Archivable`).
+    pub archivable: bool,
 }
 
 impl KindInfo {
@@ -45,6 +50,22 @@ impl KindInfo {
             public: K::PUBLIC,
             index_of: decode_and_index::<K>,
             view_of: decode_and_view::<K>,
+            endpoints: None,
+            archivable: false,
+        }
+    }
+
+    pub const fn routed<K: Routed>() -> KindInfo {
+        KindInfo {
+            endpoints: Some(K::ENDPOINTS),
+            ..KindInfo::of::<K>()
+        }
+    }
+
+    pub const fn archivable<K: Archivable>() -> KindInfo {
+        KindInfo {
+            archivable: true,
+            ..KindInfo::routed::<K>()
         }
     }
 }
@@ -57,23 +78,42 @@ fn decode_and_view<K: Kind>(bytes: &[u8]) -> ApiResult<serde_json::Value> {
     audit::snapshot(&codec::decode::<K>(bytes)?.view())
 }
 
-/// The registry of project-owned kinds: cascade counts, the tag checks and the authorization
-/// test walk it. A new kind adds its module above and its line here.
-pub const KINDS: &[KindInfo] = &[
-    KindInfo::of::<conversation::Conversation>(),
-    KindInfo::of::<message::Message>(),
-    KindInfo::of::<contact::Contact>(),
-    KindInfo::of::<kb::Article>(),
-    KindInfo::of::<integration::Integration>(),
-    KindInfo::of::<webhook::Webhook>(),
-    KindInfo::of::<delivery_log::WebhookDelivery>(),
-    KindInfo::of::<widget::WidgetConfig>(),
-    KindInfo::of::<agent::AgentSettings>(),
-    KindInfo::of::<agent::AgentUsage>(),
-    KindInfo::of::<form::Form>(),
-    KindInfo::of::<form_submission::FormSubmission>(),
-    KindInfo::of::<beacon::Beacon>(),
-];
+/// Declares the registry, one row per kind: `KINDS`, and `visit_routed`, which hands the kinds
+/// served by the generic routes to a visitor with their types (`routed`, `archivable`).
+macro_rules! registry {
+    (@info $kind:ty) => { KindInfo::of::<$kind>() };
+    (@info $kind:ty, $served:ident) => { KindInfo::$served::<$kind>() };
+    (@visit $visitor:ident, $kind:ty) => {};
+    (@visit $visitor:ident, $kind:ty, $served:ident) => { $visitor.$served::<$kind>() };
+    ($($kind:ty $(=> $served:ident)?,)*) => {
+        /// The registry of project-owned kinds: cascade counts, the tag checks, the router, the
+        /// OpenAPI document and the authorization test walk it. A new kind adds its module to
+        /// `project_owned` and its row here.
+        pub const KINDS: &[KindInfo] = &[$(registry!(@info $kind $(, $served)?),)*];
+
+        /// Hands every kind served by the generic routes to `visitor`, in registry order.
+        pub fn visit_routed(visitor: &mut impl RoutedVisitor) {
+            $(registry!(@visit visitor, $kind $(, $served)?);)*
+        }
+    };
+}
+
+registry! {
+    conversation::Conversation => routed,
+    message::Message,
+    contact::Contact => routed,
+    kb::Article => routed,
+    integration::Integration,
+    webhook::Webhook => routed,
+    delivery_log::WebhookDelivery,
+    widget::WidgetConfig,
+    agent::AgentSettings,
+    agent::AgentUsage,
+    form::Form => archivable,
+    form_submission::FormSubmission,
+    beacon::Beacon => archivable,
+    saved_reply::SavedReply => routed,
+}
 
 /// The kind whose records carry `tag`; `None` for index entries.
 pub fn kind_of_tag(tag: u8) -> Option<&'static KindInfo> {

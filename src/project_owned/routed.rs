@@ -1,16 +1,24 @@
-//! What a kind declares to be served by the generic list, create, get, update and delete routes
-//! (`api::owned`): its inputs, its list filter, its ordering indexes and the write operations.
-//! It knows no HTTP framework, so it sits in the kind's own file beside the record.
+//! What a kind declares to be served by the generic list, create, get, update, delete and
+//! archive routes (`api::owned`): its inputs, its list filter, its ordering indexes, the write
+//! operations and its HTTP contract as data (`Endpoints`: paths, scopes, request schemas,
+//! filters), from which the router, the authorization tests and the OpenAPI document generate
+//! its rows. It knows no HTTP framework, so it sits in the kind's own file beside the record.
 
 use serde::Serialize;
 use serde_json::Value;
 
+use utoipa::ToSchema;
+use utoipa::openapi::path::Parameter;
+use utoipa::openapi::schema::Schema;
+
+use crate::auth::scope::{Resource, Verb};
 use crate::config::MIN_LIST_SCAN_BUDGET;
 use crate::config::WebhookSettings;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::org_owned::audit::Actor;
 use crate::project_owned::{self, Kind, Order, Postings, ProjectScope, Walk, Walked};
 use crate::query::{ListParams, QueryParams};
+use crate::schema::Named;
 use crate::store::{Reader, Tx};
 use crate::timestamp::Timestamp;
 
@@ -65,8 +73,98 @@ pub struct InputSettings<'a> {
     pub webhooks: &'a WebhookSettings,
 }
 
+/// A route the generic handlers serve for every kind that declares it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Standard {
+    /// `GET` the collection.
+    List,
+    /// `POST` the collection.
+    Create,
+    /// `GET` an object.
+    Get,
+    /// `PATCH` an object.
+    Update,
+    /// `DELETE` an object.
+    Delete,
+    /// `POST` an object's `/archive` (an `Archivable` kind).
+    Archive,
+    /// `POST` an object's `/unarchive` (an `Archivable` kind).
+    Unarchive,
+}
+
+impl Standard {
+    /// What the route needs of a key: reads `<resource>:read`, changes `<resource>:write`.
+    pub fn verb(self) -> Verb {
+        match self {
+            Standard::List | Standard::Get => Verb::Read,
+            _ => Verb::Write,
+        }
+    }
+
+    /// The route's path pattern for a kind whose collection is `collection`: an object's path
+    /// adds `/{<singular>_id}`.
+    pub fn path(self, collection: &str, singular: &str) -> String {
+        let object = format!("{collection}/{{{singular}_id}}");
+        match self {
+            Standard::List | Standard::Create => collection.to_string(),
+            Standard::Get | Standard::Update | Standard::Delete => object,
+            Standard::Archive => format!("{object}/archive"),
+            Standard::Unarchive => format!("{object}/unarchive"),
+        }
+    }
+}
+
+/// A kind's HTTP contract, as data: the router, the authorization tests and the OpenAPI document
+/// read it (through the registry) and generate its standard rows from it.
+#[derive(Clone, Copy)]
+pub struct Endpoints {
+    /// The collection's path, e.g. `/api/v1/projects/{project_id}/beacons`.
+    pub collection: &'static str,
+    /// The resource of its scopes: `<resource>:read` to list and get, `:write` to change.
+    pub resource: Resource,
+    /// Its standard routes. `Archive` and `Unarchive` come with `Archivable` and are not listed.
+    pub routes: &'static [Standard],
+    /// The request bodies of `Create` and `Update`.
+    pub create: Body,
+    pub update: Body,
+    /// The query parameters of its list beyond paging and sorting: its filters.
+    pub filters: fn() -> Vec<Parameter>,
+    /// The create answer's `data` when it is not the view (`Routed::created_view`).
+    pub created: Option<Named>,
+}
+
+/// Its collection's path is enough to tell which kind's contract it is.
+impl std::fmt::Debug for Endpoints {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.collection)
+    }
+}
+
+/// A request body: its OpenAPI component, written beside the `Input` reader it describes.
+#[derive(Clone, Copy)]
+pub struct Body {
+    /// The component name, e.g. `BeaconCreate`.
+    pub name: &'static str,
+    pub schema: fn() -> Schema,
+    /// Error codes the body can cause beyond its validation, in the order the document lists
+    /// them: a 404 of an object it names, 409 `SLUG_CONFLICT`.
+    pub codes: &'static [ErrorCode],
+}
+
+/// No filter parameters.
+pub fn no_filters() -> Vec<Parameter> {
+    Vec::new()
+}
+
+/// What walks the routed kinds of the registry (`registry::visit_routed`) with their types: the
+/// router, to instantiate the generic handlers for each.
+pub trait RoutedVisitor {
+    fn routed<K: Routed>(&mut self);
+    fn archivable<K: Archivable>(&mut self);
+}
+
 /// A kind served by the generic routes.
-pub trait Routed: Kind {
+pub trait Routed: Kind<View: ToSchema> {
     type Create: Clone + Send + 'static;
     type Update: Clone + Send + 'static;
     type Filter: Filter<Self>;
@@ -74,6 +172,7 @@ pub trait Routed: Kind {
     /// The ordering index by creation.
     const BY_CREATED: u8;
     const LISTING: Listing;
+    const ENDPOINTS: Endpoints;
 
     fn parse_filter(query: &QueryParams) -> ApiResult<Self::Filter>;
     /// Reads a create body. `settings` are the server settings that input rules may depend
@@ -211,13 +310,13 @@ pub fn create<K: Routed>(
 }
 
 /// A kind whose records are archived and unarchived rather than deleted (forms, beacons).
-pub trait Archivable: Routed {
+pub trait Archivable: Routed + Clone {
     fn archived_at(&mut self) -> &mut Option<Timestamp>;
 }
 
 /// Archives (`archived`) or unarchives a record, audited as `<kind>.archived|unarchived`.
 /// Idempotent: archiving an archived record keeps its first `archived_at`.
-pub fn set_archived<K: Archivable + Clone>(
+pub fn set_archived<K: Archivable>(
     tx: &mut Tx<'_>,
     scope: &ProjectScope,
     actor: &Actor,

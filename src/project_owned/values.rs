@@ -3,6 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use utoipa::openapi::schema::ArrayBuilder;
+
+use crate::schema;
 use crate::validate::{Check, Input, Presence, SHORT_TEXT_MAX, parsed};
 
 /// At most this many allowed origins per form or beacon.
@@ -178,6 +181,11 @@ pub fn read_origins(input: &mut Input) -> Option<Vec<Origin>> {
         MAX_ORIGINS,
         parsed::<Origin>,
     )
+}
+
+/// The schema of an `allowed_origins` list (`read_origins`).
+pub fn origins_schema() -> ArrayBuilder {
+    schema::array(schema::origin(), 0, MAX_ORIGINS)
 }
 
 #[cfg(test)]

@@ -273,6 +273,41 @@ impl ProjectConfig for WidgetConfig {
     }
 }
 
+/// The OpenAPI schema of the update body (`api::openapi`).
+pub mod openapi {
+    use utoipa::openapi::schema::Schema;
+
+    use super::{Position, READ_ONLY, Theme};
+    use crate::schema::*;
+    use crate::validate::LONG_TEXT_MAX;
+
+    /// The documented fields, plus any other key stored as sent (docs/api/README.md).
+    pub fn update() -> Schema {
+        let mut schema = create_body(
+            vec![
+                prop("enabled", boolean()),
+                prop("position", wire(Position::VALUES)),
+                prop("color", hex_color()),
+                prop("welcome_message", text(LONG_TEXT_MAX)),
+                prop("show_branding", boolean()),
+                prop("theme", wire(Theme::VALUES)),
+                prop("locale", string().pattern(Some("^[a-z]{2}$"))),
+            ],
+            &[],
+        )
+        .build();
+        schema.min_properties = Some(1);
+        // Read-only keys are ignored, so a body of only those would change nothing.
+        schema.property_names = Some(Box::new(
+            string()
+                .pattern(Some(format!("^(?!({})$)", READ_ONLY.join("|"))))
+                .build()
+                .into(),
+        ));
+        Schema::Object(schema)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;

@@ -1,18 +1,22 @@
 //! Table-driven authorization checks over the server's own route table
 //! (`rogeriq::api::routes::table()`): docs/administration.md and the OpenAPI document.
 //!
-//! `EXPECTED` is this test's copy of the table. It must equal the server's exactly, so a route
-//! added (or a scope changed) without a row here fails; every row is then probed over HTTP.
+//! `EXPECTED` is this test's copy of the table's hand-written rows, and `kind_rows` states the
+//! rows of every kind served by the generic handlers from its declaration (in the registry) by
+//! the documented rule. Together they must equal the server's table exactly, so a route added (or
+//! a scope changed) without a row fails; every row is then probed over HTTP.
 
 use std::collections::HashMap;
 
 use rogeriq::api::routes::{Access, table};
+use rogeriq::project_owned::registry::KINDS;
+use rogeriq::project_owned::routed::Standard;
 use rogeriq::{ids, project_owned};
 
 use crate::helpers::*;
 
 /// (method, path pattern, required access): `public`, `master`, `any key`, or the scope a key
-/// needs.
+/// needs. The standard rows of the kinds are `kind_rows`.
 const EXPECTED: &[(&str, &str, &str)] = &[
     ("GET", "/healthz", "public"),
     ("GET", "/api/v1/auth/whoami", "any key"),
@@ -51,26 +55,6 @@ const EXPECTED: &[(&str, &str, &str)] = &[
     ),
     (
         "GET",
-        "/api/v1/projects/{project_id}/conversations",
-        "conversations:read",
-    ),
-    (
-        "POST",
-        "/api/v1/projects/{project_id}/conversations",
-        "conversations:write",
-    ),
-    (
-        "GET",
-        "/api/v1/projects/{project_id}/conversations/{conversation_id}",
-        "conversations:read",
-    ),
-    (
-        "PATCH",
-        "/api/v1/projects/{project_id}/conversations/{conversation_id}",
-        "conversations:write",
-    ),
-    (
-        "GET",
         "/api/v1/projects/{project_id}/conversations/{conversation_id}/messages",
         "messages:read",
     ),
@@ -79,52 +63,7 @@ const EXPECTED: &[(&str, &str, &str)] = &[
         "/api/v1/projects/{project_id}/conversations/{conversation_id}/messages",
         "messages:write",
     ),
-    (
-        "GET",
-        "/api/v1/projects/{project_id}/contacts",
-        "contacts:read",
-    ),
-    (
-        "POST",
-        "/api/v1/projects/{project_id}/contacts",
-        "contacts:write",
-    ),
-    (
-        "GET",
-        "/api/v1/projects/{project_id}/contacts/{contact_id}",
-        "contacts:read",
-    ),
-    (
-        "PATCH",
-        "/api/v1/projects/{project_id}/contacts/{contact_id}",
-        "contacts:write",
-    ),
     ("GET", "/api/v1/projects/{project_id}/kb/search", "kb:read"),
-    (
-        "GET",
-        "/api/v1/projects/{project_id}/kb/articles",
-        "kb:read",
-    ),
-    (
-        "POST",
-        "/api/v1/projects/{project_id}/kb/articles",
-        "kb:write",
-    ),
-    (
-        "GET",
-        "/api/v1/projects/{project_id}/kb/articles/{kb_article_id}",
-        "kb:read",
-    ),
-    (
-        "PATCH",
-        "/api/v1/projects/{project_id}/kb/articles/{kb_article_id}",
-        "kb:write",
-    ),
-    (
-        "DELETE",
-        "/api/v1/projects/{project_id}/kb/articles/{kb_article_id}",
-        "kb:write",
-    ),
     (
         "POST",
         "/api/v1/projects/{project_id}/kb/articles/{kb_article_id}/publish",
@@ -164,31 +103,6 @@ const EXPECTED: &[(&str, &str, &str)] = &[
         "POST",
         "/api/v1/admin/projects/{project_id}/integrations/{provider}",
         "master",
-    ),
-    (
-        "GET",
-        "/api/v1/projects/{project_id}/webhooks",
-        "webhooks:read",
-    ),
-    (
-        "POST",
-        "/api/v1/projects/{project_id}/webhooks",
-        "webhooks:write",
-    ),
-    (
-        "GET",
-        "/api/v1/projects/{project_id}/webhooks/{webhook_id}",
-        "webhooks:read",
-    ),
-    (
-        "PATCH",
-        "/api/v1/projects/{project_id}/webhooks/{webhook_id}",
-        "webhooks:write",
-    ),
-    (
-        "DELETE",
-        "/api/v1/projects/{project_id}/webhooks/{webhook_id}",
-        "webhooks:write",
     ),
     (
         "POST",
@@ -245,28 +159,6 @@ const EXPECTED: &[(&str, &str, &str)] = &[
         "/api/v1/projects/{project_id}/agent/suggest",
         "agent:write",
     ),
-    ("GET", "/api/v1/projects/{project_id}/forms", "forms:read"),
-    ("POST", "/api/v1/projects/{project_id}/forms", "forms:write"),
-    (
-        "GET",
-        "/api/v1/projects/{project_id}/forms/{form_id}",
-        "forms:read",
-    ),
-    (
-        "PATCH",
-        "/api/v1/projects/{project_id}/forms/{form_id}",
-        "forms:write",
-    ),
-    (
-        "POST",
-        "/api/v1/projects/{project_id}/forms/{form_id}/archive",
-        "forms:write",
-    ),
-    (
-        "POST",
-        "/api/v1/projects/{project_id}/forms/{form_id}/unarchive",
-        "forms:write",
-    ),
     (
         "GET",
         "/api/v1/projects/{project_id}/forms/{form_id}/submissions",
@@ -276,39 +168,48 @@ const EXPECTED: &[(&str, &str, &str)] = &[
     ("POST", "/api/v1/f/{form_id}", "public"),
     ("GET", "/api/forms/{form_id_or_slug}/public", "public"),
     ("GET", "/api/beacons/{beacon_id}/public", "public"),
-    (
-        "GET",
-        "/api/v1/projects/{project_id}/beacons",
-        "beacons:read",
-    ),
-    (
-        "POST",
-        "/api/v1/projects/{project_id}/beacons",
-        "beacons:write",
-    ),
-    (
-        "GET",
-        "/api/v1/projects/{project_id}/beacons/{beacon_id}",
-        "beacons:read",
-    ),
-    (
-        "PATCH",
-        "/api/v1/projects/{project_id}/beacons/{beacon_id}",
-        "beacons:write",
-    ),
-    (
-        "POST",
-        "/api/v1/projects/{project_id}/beacons/{beacon_id}/archive",
-        "beacons:write",
-    ),
-    (
-        "POST",
-        "/api/v1/projects/{project_id}/beacons/{beacon_id}/unarchive",
-        "beacons:write",
-    ),
     ("POST", "/api/v1/admin/backup", "master"),
     ("GET", "/api/v1/openapi.json", "public"),
 ];
+
+/// The standard rows of every kind served by the generic handlers, from its declaration, by
+/// docs/administration.md's rule: `<resource>:read` lists and gets, `<resource>:write` changes;
+/// an object's path is the collection's plus `/{<singular>_id}`.
+fn kind_rows() -> Vec<(String, String, String)> {
+    let mut rows = Vec::new();
+    for kind in KINDS {
+        let Some(endpoints) = &kind.endpoints else {
+            continue;
+        };
+        let collection = endpoints.collection.to_string();
+        let object = format!("{collection}/{{{}_id}}", kind.singular);
+        let mut routes: Vec<(&str, String, &str)> = endpoints
+            .routes
+            .iter()
+            .map(|standard| match standard {
+                Standard::List => ("GET", collection.clone(), "read"),
+                Standard::Create => ("POST", collection.clone(), "write"),
+                Standard::Get => ("GET", object.clone(), "read"),
+                Standard::Update => ("PATCH", object.clone(), "write"),
+                Standard::Delete => ("DELETE", object.clone(), "write"),
+                Standard::Archive | Standard::Unarchive => {
+                    panic!("{}: archiving comes with `Archivable`", kind.plural)
+                }
+            })
+            .collect();
+        if kind.archivable {
+            routes.push(("POST", format!("{object}/archive"), "write"));
+            routes.push(("POST", format!("{object}/unarchive"), "write"));
+        }
+        let resource = endpoints.resource.as_str();
+        rows.extend(
+            routes.into_iter().map(|(method, path, verb)| {
+                (method.to_string(), path, format!("{resource}:{verb}"))
+            }),
+        );
+    }
+    rows
+}
 
 fn access_name(access: &Access) -> String {
     match access {
@@ -338,6 +239,7 @@ fn the_expected_table_is_the_servers_table() {
     let mut expected: Vec<(String, String, String)> = EXPECTED
         .iter()
         .map(|(m, p, a)| (m.to_string(), p.to_string(), a.to_string()))
+        .chain(kind_rows())
         .collect();
     server.sort();
     expected.sort();

@@ -1,6 +1,5 @@
 //! Beacons: its endpoints (OpenAPI document), docs/api/forms-and-beacons.md, the OpenAPI document.
 
-use rogeriq::project_owned::beacon::Beacon;
 use serde_json::{Value, json};
 
 use crate::fixtures::*;
@@ -301,46 +300,5 @@ fn list_is_plain_oldest_first_with_archived_beacons() {
     assert!(body["data"][0]["archived_at"].is_string());
     for b in body["data"].as_array().unwrap() {
         assert_eq!(field_names(b), BEACON_FIELDS);
-    }
-}
-
-#[test]
-fn archive_and_unarchive_are_idempotent() {
-    let app = TestApp::spawn();
-    let p = app.project("Main");
-    let form_id = new_form(&app, &p);
-    let id = id_of(&new_beacon(&app, &p, json!({"form_id": form_id})));
-    let archive = pp(&p, &format!("/beacons/{id}/archive"));
-    let unarchive = pp(&p, &format!("/beacons/{id}/unarchive"));
-    let r = action(&app, &archive);
-    assert_eq!(
-        (r.status, r.body.clone()),
-        (200, json!({"data": {"id": id, "archived": true}}))
-    );
-    let at = ok_get(&app, &app.admin_key, &beacon(&p, &id))["data"]["archived_at"].clone();
-    assert!(at.is_string());
-    // Archived a minute ago: archiving again now would write another time.
-    let minute_ago = minute_ago();
-    app.rewrite::<Beacon>(&p, &id, move |b| b.archived_at = Some(minute_ago));
-    assert_eq!(action(&app, &archive).status, 200);
-    assert_eq!(
-        ok_get(&app, &app.admin_key, &beacon(&p, &id))["data"]["archived_at"],
-        minute_ago.to_string(),
-        "archiving again keeps the first time"
-    );
-    let r = action(&app, &unarchive);
-    assert_eq!(
-        (r.status, r.body.clone()),
-        (200, json!({"data": {"id": id, "archived": false}}))
-    );
-    assert_eq!(
-        ok_get(&app, &app.admin_key, &beacon(&p, &id))["data"]["archived_at"],
-        Value::Null
-    );
-    for path in [
-        pp(&p, "/beacons/bcn_doesnotexist/archive"),
-        pp(&p, "/beacons/bcn_doesnotexist/unarchive"),
-    ] {
-        action(&app, &path).assert_error(404, "RESOURCE_NOT_FOUND");
     }
 }

@@ -82,7 +82,7 @@ struct Filled {
     contacts: Vec<String>,
     articles: Vec<String>,
     /// Every other object's path: the widget and agent configs, an integration, a webhook, a
-    /// form and a beacon.
+    /// form, a beacon and a saved reply.
     others: Vec<String>,
 }
 
@@ -93,13 +93,14 @@ fn filled_counts() -> Value {
         "conversations": 4, "messages": 7, "contacts": 3, "kb_articles": 3,
         "widget_configs": 1, "agent_settings": 1, "agent_usage": 1, "integrations": 1,
         "webhooks": 1, "webhook_deliveries": 1, "forms": 1, "form_submissions": 1, "beacons": 1,
+        "saved_replies": 1,
     })
 }
 
 /// 3 conversations with 2 messages each, 2 contacts (one linked), 2 published articles and 1
 /// draft, with updates, so that every index and counter kind exists; then one of every other
 /// kind: widget and agent settings, the agent's usage, an installed integration, a webhook with
-/// a delivery record, a form with a public submission, and a beacon.
+/// a delivery record, a form with a public submission, a beacon and a saved reply.
 fn fill(app: &TestApp, key: &str, p: &str, word: &str) -> Filled {
     let mut contacts_made = Vec::new();
     for i in 0..2 {
@@ -217,6 +218,12 @@ fn fill_other_kinds(
         &pp(p, "/beacons"),
         json!({"form_id": form}),
     ));
+    let reply = id_of(&created(
+        app,
+        key,
+        &pp(p, "/saved-replies"),
+        json!({"title": word, "body": "Thanks!", "shortcut": word}),
+    ));
     vec![
         pp(p, "/widget/config"),
         pp(p, "/agent/config"),
@@ -226,6 +233,7 @@ fn fill_other_kinds(
         pp(p, &format!("/forms/{form}")),
         pp(p, &format!("/forms/{form}/submissions")),
         pp(p, &format!("/beacons/{beacon}")),
+        pp(p, &format!("/saved-replies/{reply}")),
     ]
 }
 

@@ -2,8 +2,10 @@
 //! examples and an independent fuzzer (docs/api/README.md).
 
 use std::collections::BTreeSet;
+use std::path::Path;
 
 use rogeriq::api::routes::{Access, table};
+use sha2::{Digest, Sha256};
 
 use crate::fixtures::*;
 use crate::helpers::*;
@@ -60,6 +62,51 @@ fn the_document_describes_exactly_the_route_table() {
                 "{what}"
             );
         }
+    }
+}
+
+/// The SHA-256 of the served document with its object keys sorted and its version left out
+/// (`canonical`), as recorded when it last changed on purpose.
+const DOCUMENT_SHA256: &str = "98dd1de45f46d3f601207809bf89c1514a8d356a4b65fd49ed4da2456770e410";
+
+/// The served document is the recorded one: a refactoring leaves it alone, and a change of the
+/// contract shows here. Object keys count in any order (paths and components follow the route
+/// table's order), array items in theirs; the version follows Cargo.toml.
+#[test]
+fn the_document_is_the_recorded_one() {
+    let app = TestApp::spawn();
+    let r = app.request(Method::GET, "/api/v1/openapi.json", None, None);
+    assert_eq!(r.status, 200, "{}", r.body);
+    let mut served = r.body;
+    served["info"].as_object_mut().unwrap().remove("version");
+    let canonical = canonical(&served).to_string();
+    let digest = format!("{:x}", Sha256::digest(canonical.as_bytes()));
+    if digest != DOCUMENT_SHA256 {
+        let file = Path::new(env!("CARGO_TARGET_TMPDIR")).join("openapi.json");
+        std::fs::write(&file, serde_json::to_string_pretty(&served).unwrap()).unwrap();
+        panic!(
+            "the served document changed: its digest is {digest}. It is in {}: compare it with \
+             the previous one and, if the change is meant, record the new digest above.",
+            file.display()
+        );
+    }
+}
+
+/// `value` with the keys of every object sorted.
+fn canonical(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => {
+            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+            entries.sort_by_key(|(key, _)| *key);
+            Value::Object(
+                entries
+                    .into_iter()
+                    .map(|(key, value)| (key.clone(), canonical(value)))
+                    .collect(),
+            )
+        }
+        Value::Array(items) => Value::Array(items.iter().map(canonical).collect()),
+        other => other.clone(),
     }
 }
 

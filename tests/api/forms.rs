@@ -439,49 +439,6 @@ fn list_is_plain_oldest_first_with_archived_forms() {
 }
 
 #[test]
-fn archive_and_unarchive_are_idempotent() {
-    let app = TestApp::spawn();
-    let p = app.project("Main");
-    let id = id_of(&new_form(&app, &p, json!({"name": "F"})));
-    let archive = pp(&p, &format!("/forms/{id}/archive"));
-    let unarchive = pp(&p, &format!("/forms/{id}/unarchive"));
-
-    let r = action(&app, &archive);
-    assert_eq!(
-        (r.status, r.body.clone()),
-        (200, json!({"data": {"id": id, "archived": true}}))
-    );
-    let archived_at = ok_get(&app, &app.admin_key, &form(&p, &id))["data"]["archived_at"].clone();
-    assert!(archived_at.is_string());
-    // Archived a minute ago: archiving again now would write another time.
-    let minute_ago = minute_ago();
-    app.rewrite::<Form>(&p, &id, move |f| f.archived_at = Some(minute_ago));
-    assert_eq!(action(&app, &archive).status, 200);
-    assert_eq!(
-        ok_get(&app, &app.admin_key, &form(&p, &id))["data"]["archived_at"],
-        minute_ago.to_string(),
-        "archiving again keeps the first time"
-    );
-    let r = action(&app, &unarchive);
-    assert_eq!(
-        (r.status, r.body.clone()),
-        (200, json!({"data": {"id": id, "archived": false}}))
-    );
-    assert_eq!(
-        ok_get(&app, &app.admin_key, &form(&p, &id))["data"]["archived_at"],
-        Value::Null
-    );
-    assert_eq!(action(&app, &unarchive).status, 200);
-    for path in [
-        pp(&p, "/forms/frm_doesnotexist/archive"),
-        pp(&p, "/forms/frm_doesnotexist/unarchive"),
-        pp(&p, "/forms/nonsense/archive"),
-    ] {
-        action(&app, &path).assert_error(404, "RESOURCE_NOT_FOUND");
-    }
-}
-
-#[test]
 fn a_submission_opens_a_conversation_and_is_listed() {
     let app = TestApp::spawn();
     let p = app.project("Main");

@@ -34,6 +34,7 @@ mod kb;
 mod pagination;
 
 mod agent;
+mod archive;
 mod backup;
 mod beacons;
 mod browser;
@@ -47,6 +48,7 @@ mod idempotency;
 mod integrations;
 mod mcp;
 mod metrics;
+mod saved_replies;
 mod sdk_compat;
 mod webhook_delivery;
 mod webhook_targets;

@@ -10,17 +10,21 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::auth::scope::Resource;
 use crate::codec::Record;
 use crate::config::WebhookSettings;
 use crate::error::{ApiResult, ErrorCode};
 use crate::ids;
 use crate::org_owned::audit::Actor;
+use crate::project_owned::Stamp;
+use crate::project_owned::routed::{Body, Endpoints, Standard, no_filters};
 use crate::project_owned::routed::{InputSettings, Unfiltered};
 use crate::project_owned::webhooks::delivery_log::{IN_WEBHOOK, WebhookDelivery};
 use crate::project_owned::webhooks::outbound::TargetPolicy;
 use crate::project_owned::webhooks::outbox::{self, SUBSCRIBED};
 use crate::project_owned::{self, IndexEntry, Kind, Listing, Order, ProjectScope, Routed};
 use crate::query::QueryParams;
+use crate::schema::named;
 use crate::store::{Reader, Tx};
 use crate::timestamp::Timestamp;
 use crate::validate::wire_enum;
@@ -350,6 +354,29 @@ impl Routed for Webhook {
     const LISTING: Listing = Listing::Plain {
         max_per_project: MAX_PER_PROJECT,
     };
+    const ENDPOINTS: Endpoints = Endpoints {
+        collection: "/api/v1/projects/{project_id}/webhooks",
+        resource: Resource::Webhooks,
+        routes: &[
+            Standard::List,
+            Standard::Create,
+            Standard::Get,
+            Standard::Update,
+            Standard::Delete,
+        ],
+        create: Body {
+            name: "WebhookCreate",
+            schema: openapi::create,
+            codes: &[],
+        },
+        update: Body {
+            name: "WebhookUpdate",
+            schema: openapi::update,
+            codes: &[],
+        },
+        filters: no_filters,
+        created: Some(named::<CreatedWebhook>()),
+    };
 
     fn parse_filter(_: &QueryParams) -> ApiResult<Unfiltered> {
         Ok(Unfiltered)
@@ -369,16 +396,17 @@ impl Routed for Webhook {
         actor: &Actor,
         input: WebhookCreate,
     ) -> ApiResult<Webhook> {
+        let stamp = Stamp::new::<Webhook>(tx);
         let webhook = Webhook {
-            id: project_owned::new_id::<Webhook>(),
+            id: stamp.id,
             url: input.url,
             events: input.events,
             secret: Secret::generate(),
             status: WebhookStatus::Active,
             failure_count: 0,
             last_triggered_at: None,
-            created_at: tx.now,
-            seq: tx.next_seq(),
+            created_at: stamp.now,
+            seq: stamp.seq,
         };
         project_owned::insert(tx, scope, actor, &webhook)?;
         Ok(webhook)
@@ -462,6 +490,57 @@ pub fn recent_deliveries(
     };
     let page = project_owned::list(reader, scope, order, None, RECENT_DELIVERIES, |_| true)?;
     Ok(page.items)
+}
+
+/// The OpenAPI rows of webhooks: request bodies.
+mod openapi {
+    use utoipa::openapi::schema::{ObjectBuilder, Schema};
+
+    use super::{EVENTS, GROUPS, URL_MAX_CHARS, WebhookStatus};
+    use crate::schema::*;
+
+    /// An https URL of a webhook receiver (docs/api/webhooks.md): DNS labels whose last starts with a
+    /// letter (a numeric one makes the WHATWG parser read an IPv4 address), a port, then anything but
+    /// whitespace, control characters and `\`. IP-address hosts, which the server also takes, are
+    /// left out of the pattern.
+    fn webhook_url() -> ObjectBuilder {
+        let label = "[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?";
+        let last = "[A-Za-z]([A-Za-z0-9-]*[A-Za-z0-9])?";
+        let port =
+            "0*([0-9]{1,4}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])";
+        let rest = format!("[^\\\\{WHITESPACE}\\u0000-\\u001f\\u007f-\\u009f]");
+        string()
+            .pattern(Some(format!(
+                "^[Hh][Tt][Tt][Pp][Ss]://({label}\\.)*{last}(:({port})?)?([/?#]{rest}*)?$"
+            )))
+            .max_length(Some(URL_MAX_CHARS))
+    }
+
+    fn event_pattern() -> ObjectBuilder {
+        let mut patterns: Vec<String> = vec!["*".into()];
+        patterns.extend(EVENTS.iter().map(|e| e.to_string()));
+        patterns.extend(GROUPS.iter().map(|g| format!("{g}.*")));
+        string().enum_values(Some(patterns))
+    }
+
+    pub fn create() -> Schema {
+        create_body(
+            vec![
+                prop("url", webhook_url()),
+                prop("events", array(event_pattern(), 1, 50)),
+            ],
+            &["url", "events"],
+        )
+        .into()
+    }
+
+    pub fn update() -> Schema {
+        patch_body(vec![
+            prop("url", webhook_url()),
+            prop("events", array(event_pattern(), 1, 50)),
+            prop("status", wire(WebhookStatus::VALUES)),
+        ])
+    }
 }
 
 #[cfg(test)]
