@@ -76,10 +76,6 @@ impl Kind for AgentSettings {
         &self.id
     }
 
-    fn view(&self) -> AgentSettingsView {
-        AgentSettingsView::from(self)
-    }
-
     fn index(&self) -> ApiResult<Vec<IndexEntry>> {
         Ok(Vec::new())
     }
@@ -155,10 +151,6 @@ impl Kind for AgentUsage {
 
     fn id(&self) -> &str {
         &self.id
-    }
-
-    fn view(&self) -> AgentUsageView {
-        AgentUsageView::from(self)
     }
 
     fn index(&self) -> ApiResult<Vec<IndexEntry>> {

@@ -136,10 +136,6 @@ impl Kind for Beacon {
         &self.id
     }
 
-    fn view(&self) -> BeaconView {
-        BeaconView::from(self)
-    }
-
     fn index(&self) -> ApiResult<Vec<IndexEntry>> {
         Ok(vec![IndexEntry::order(BY_CREATED, b"", self.seq, &self.id)])
     }

@@ -82,10 +82,6 @@ impl Kind for Contact {
         &self.id
     }
 
-    fn view(&self) -> ContactView {
-        ContactView::from(self)
-    }
-
     fn index(&self) -> ApiResult<Vec<IndexEntry>> {
         let mut entries = vec![IndexEntry::order(BY_CREATED, b"", self.seq, &self.id)];
         if let Some(external_id) = &self.external_id {

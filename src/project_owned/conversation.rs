@@ -132,10 +132,6 @@ impl Kind for Conversation {
         &self.id
     }
 
-    fn view(&self) -> ConversationView {
-        ConversationView::from(self)
-    }
-
     fn index(&self) -> ApiResult<Vec<IndexEntry>> {
         let mut entries = vec![
             IndexEntry::order(BY_CREATED, b"", self.seq, &self.id),

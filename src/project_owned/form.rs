@@ -450,10 +450,6 @@ impl Kind for Form {
         &self.id
     }
 
-    fn view(&self) -> FormView {
-        FormView::from(self)
-    }
-
     fn index(&self) -> ApiResult<Vec<IndexEntry>> {
         Ok(vec![
             IndexEntry::order(BY_CREATED, b"", self.seq, &self.id),

@@ -106,10 +106,6 @@ impl Kind for FormSubmission {
         &self.id
     }
 
-    fn view(&self) -> FormSubmissionView {
-        FormSubmissionView::from(self)
-    }
-
     fn index(&self) -> ApiResult<Vec<IndexEntry>> {
         Ok(vec![IndexEntry::order(
             IN_FORM,

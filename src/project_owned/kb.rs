@@ -142,10 +142,6 @@ impl Kind for Article {
         &self.id
     }
 
-    fn view(&self) -> ArticleView {
-        ArticleView::from(self)
-    }
-
     fn index(&self) -> ApiResult<Vec<IndexEntry>> {
         let mut entries = vec![
             IndexEntry::order(BY_CREATED, b"", self.seq, &self.id),

@@ -84,10 +84,6 @@ impl Kind for Message {
         &self.id
     }
 
-    fn view(&self) -> MessageView {
-        MessageView::from(self)
-    }
-
     fn index(&self) -> ApiResult<Vec<IndexEntry>> {
         Ok(vec![IndexEntry::order(
             IN_CONVERSATION,

@@ -71,10 +71,6 @@ impl Kind for SavedReply {
         &self.id
     }
 
-    fn view(&self) -> SavedReplyView {
-        SavedReplyView::from(self)
-    }
-
     fn index(&self) -> ApiResult<Vec<IndexEntry>> {
         let mut entries = vec![IndexEntry::order(BY_CREATED, b"", self.seq, &self.id)];
         if let Some(shortcut) = &self.shortcut {

@@ -126,10 +126,6 @@ impl Kind for WidgetConfig {
         &self.id
     }
 
-    fn view(&self) -> WidgetConfigView {
-        WidgetConfigView::from(self)
-    }
-
     fn index(&self) -> ApiResult<Vec<IndexEntry>> {
         Ok(Vec::new())
     }

@@ -119,10 +119,6 @@ impl Kind for Webhook {
         &self.id
     }
 
-    fn view(&self) -> WebhookView {
-        WebhookView::from(self)
-    }
-
     /// Its creation order and, while it is active, its subscription (`outbox::SUBSCRIBED`):
     /// the write path reads a project's subscriptions there.
     fn index(&self) -> ApiResult<Vec<IndexEntry>> {
