@@ -11,7 +11,7 @@ use crate::api::response::{State, ok};
 use crate::api::state::AppState;
 use crate::error::ApiResult;
 use crate::project_owned::beacon::{self, Beacon};
-use crate::project_owned::form::{self, Form};
+use crate::project_owned::form::{self, Form, PublicFormView};
 use crate::project_owned::{find_public, not_found};
 
 /// Submits a form: the guide's path, and the API reference's under `/api/v1`.
@@ -115,7 +115,7 @@ pub async fn form_schema(path: web::Path<String>, state: State) -> ApiResult<Htt
             let (_, form) =
                 form::find_public_form(rx, &id_or_slug)?.ok_or_else(not_found::<Form>)?;
             form.check_live()?;
-            Ok(form.public_view())
+            Ok(PublicFormView::from(&form))
         })
         .await?;
     Ok(ok(schema))

@@ -23,6 +23,7 @@ use crate::project_owned::contact::Contact;
 use crate::project_owned::conversation::Conversation;
 use crate::project_owned::kb::{self, Article};
 use crate::project_owned::message::{self, IN_CONVERSATION, Message, MessageCreate, SenderType};
+use crate::project_owned::record_view;
 use crate::project_owned::search::MAX_QUERY_CHARS;
 use crate::project_owned::singleton::{self, ProjectConfig, Singleton};
 use crate::project_owned::{self, IndexEntry, Kind, Order, ProjectScope};
@@ -53,11 +54,13 @@ impl Record for AgentSettings {
     const NAME: &'static str = "agent settings";
 }
 
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct AgentSettingsView {
-    #[schema(value_type = String)]
-    pub project_id: ProjectId,
-    pub settings: Value,
+record_view! {
+    #[derive(Debug, Serialize, utoipa::ToSchema)]
+    pub struct AgentSettingsView from AgentSettings {
+        #[schema(value_type = String)]
+        project_id: ProjectId,
+        settings: Value = |settings| Value::Object(settings.object()),
+    }
 }
 
 impl Kind for AgentSettings {
@@ -71,13 +74,6 @@ impl Kind for AgentSettings {
 
     fn id(&self) -> &str {
         &self.id
-    }
-
-    fn view(&self) -> AgentSettingsView {
-        AgentSettingsView {
-            project_id: self.project_id.clone(),
-            settings: Value::Object(self.object()),
-        }
     }
 
     fn index(&self) -> ApiResult<Vec<IndexEntry>> {
@@ -131,15 +127,17 @@ impl Record for AgentUsage {
     const NAME: &'static str = "agent usage";
 }
 
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct AgentUsageView {
-    #[schema(value_type = String)]
-    pub project_id: ProjectId,
-    pub month: String,
-    pub calls: u64,
-    pub input_tokens: u64,
-    pub output_tokens: u64,
-    pub cost_usd: f64,
+record_view! {
+    #[derive(Debug, Serialize, utoipa::ToSchema)]
+    pub struct AgentUsageView from AgentUsage {
+        #[schema(value_type = String)]
+        project_id: ProjectId,
+        month: String,
+        calls: u64,
+        input_tokens: u64,
+        output_tokens: u64,
+        cost_usd: f64,
+    }
 }
 
 impl Kind for AgentUsage {
@@ -153,17 +151,6 @@ impl Kind for AgentUsage {
 
     fn id(&self) -> &str {
         &self.id
-    }
-
-    fn view(&self) -> AgentUsageView {
-        AgentUsageView {
-            project_id: self.project_id.clone(),
-            month: self.month.clone(),
-            calls: self.calls,
-            input_tokens: self.input_tokens,
-            output_tokens: self.output_tokens,
-            cost_usd: self.cost_usd,
-        }
     }
 
     fn index(&self) -> ApiResult<Vec<IndexEntry>> {

@@ -11,6 +11,7 @@ use crate::ids::ProjectId;
 use crate::org_owned::audit::Actor;
 use crate::project_owned::Stamp;
 use crate::project_owned::form::{Form, PublicFormView};
+use crate::project_owned::record_view;
 use crate::project_owned::routed::Unfiltered;
 use crate::project_owned::routed::{Body, Endpoints, Standard, no_filters};
 use crate::project_owned::values::{HexColor, Origin, origin_allowed, read_origins};
@@ -75,28 +76,32 @@ impl Record for Beacon {
     const NAME: &'static str = "beacon";
 }
 
-/// BeaconRecord, field for field as the OpenAPI document (no `updated_at`).
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct BeaconView {
-    pub id: String,
-    #[schema(value_type = String)]
-    pub project_id: ProjectId,
-    pub form_id: String,
-    pub docs_site_id: Option<String>,
-    pub position: Position,
-    pub primary_color: HexColor,
-    pub button_label: String,
-    pub button_icon: ButtonIcon,
-    pub custom_svg: Option<String>,
-    pub greeting_title: String,
-    pub greeting_text: String,
-    pub allowed_origins: Vec<Origin>,
-    pub ai_agent_enabled: bool,
-    pub messages_enabled: bool,
-    pub chat_enabled: bool,
-    pub settings: Value,
-    pub archived_at: Option<Timestamp>,
-    pub created_at: Timestamp,
+record_view! {
+    /// BeaconRecord, field for field as the OpenAPI document (no `updated_at`).
+    #[derive(Debug, Serialize, utoipa::ToSchema)]
+    pub struct BeaconView from Beacon {
+        id: String,
+        #[schema(value_type = String)]
+        project_id: ProjectId,
+        form_id: String,
+        docs_site_id: Option<String>,
+        position: Position,
+        primary_color: HexColor,
+        button_label: String,
+        button_icon: ButtonIcon,
+        custom_svg: Option<String>,
+        greeting_title: String,
+        greeting_text: String,
+        allowed_origins: Vec<Origin>,
+        ai_agent_enabled: bool,
+        messages_enabled: bool,
+        chat_enabled: bool,
+        settings: Value = |beacon| {
+            serde_json::from_str(&beacon.settings).unwrap_or_else(|_| Value::Object(Map::new()))
+        },
+        archived_at: Option<Timestamp>,
+        created_at: Timestamp,
+    }
 }
 
 /// A beacon's public config (`GET /api/beacons/{beaconId}/public`): its appearance and its form's
@@ -129,30 +134,6 @@ impl Kind for Beacon {
 
     fn id(&self) -> &str {
         &self.id
-    }
-
-    fn view(&self) -> BeaconView {
-        BeaconView {
-            id: self.id.clone(),
-            project_id: self.project_id.clone(),
-            form_id: self.form_id.clone(),
-            docs_site_id: self.docs_site_id.clone(),
-            position: self.position,
-            primary_color: self.primary_color.clone(),
-            button_label: self.button_label.clone(),
-            button_icon: self.button_icon,
-            custom_svg: self.custom_svg.clone(),
-            greeting_title: self.greeting_title.clone(),
-            greeting_text: self.greeting_text.clone(),
-            allowed_origins: self.allowed_origins.clone(),
-            ai_agent_enabled: self.ai_agent_enabled,
-            messages_enabled: self.messages_enabled,
-            chat_enabled: self.chat_enabled,
-            settings: serde_json::from_str(&self.settings)
-                .unwrap_or_else(|_| Value::Object(Map::new())),
-            archived_at: self.archived_at,
-            created_at: self.created_at,
-        }
     }
 
     fn index(&self) -> ApiResult<Vec<IndexEntry>> {
@@ -198,7 +179,7 @@ pub fn public_config(reader: &impl Reader, id: &str) -> ApiResult<PublicBeaconVi
     }
     let form = project_owned::find::<Form>(reader, &scope, &beacon.form_id)?
         .filter(|form| form.check_live().is_ok())
-        .map(|form| form.public_view());
+        .map(|form| PublicFormView::from(&form));
     Ok(PublicBeaconView {
         id: beacon.id,
         position: beacon.position,

@@ -10,6 +10,7 @@ use crate::error::{ApiResult, ErrorCode};
 use crate::ids::ProjectId;
 use crate::org_owned::audit::{self, Actor};
 use crate::project_owned::Stamp;
+use crate::project_owned::record_view;
 use crate::project_owned::routed::{Body, Endpoints, Standard};
 use crate::project_owned::webhooks::outbox::Event;
 use crate::project_owned::{
@@ -50,20 +51,22 @@ impl Record for Contact {
     const NAME: &'static str = "contact";
 }
 
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct ContactView {
-    pub id: String,
-    #[schema(value_type = String)]
-    pub project_id: ProjectId,
-    pub email: Option<Email>,
-    pub name: Option<String>,
-    pub phone: Option<String>,
-    pub external_id: Option<String>,
-    pub company: Option<String>,
-    pub job_title: Option<String>,
-    pub metadata: Value,
-    pub last_seen_at: Option<Timestamp>,
-    pub created_at: Timestamp,
+record_view! {
+    #[derive(Debug, Serialize, utoipa::ToSchema)]
+    pub struct ContactView from Contact {
+        id: String,
+        #[schema(value_type = String)]
+        project_id: ProjectId,
+        email: Option<Email>,
+        name: Option<String>,
+        phone: Option<String>,
+        external_id: Option<String>,
+        company: Option<String>,
+        job_title: Option<String>,
+        metadata: Value = |contact| contact.metadata_value(),
+        last_seen_at: Option<Timestamp>,
+        created_at: Timestamp,
+    }
 }
 
 impl Kind for Contact {
@@ -77,22 +80,6 @@ impl Kind for Contact {
 
     fn id(&self) -> &str {
         &self.id
-    }
-
-    fn view(&self) -> ContactView {
-        ContactView {
-            id: self.id.clone(),
-            project_id: self.project_id.clone(),
-            email: self.email.clone(),
-            name: self.name.clone(),
-            phone: self.phone.clone(),
-            external_id: self.external_id.clone(),
-            company: self.company.clone(),
-            job_title: self.job_title.clone(),
-            metadata: self.metadata_value(),
-            last_seen_at: self.last_seen_at,
-            created_at: self.created_at,
-        }
     }
 
     fn index(&self) -> ApiResult<Vec<IndexEntry>> {

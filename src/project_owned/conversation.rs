@@ -10,6 +10,7 @@ use crate::ids::ProjectId;
 use crate::org_owned::audit::Actor;
 use crate::project_owned::Stamp;
 use crate::project_owned::contact::Contact;
+use crate::project_owned::record_view;
 use crate::project_owned::routed::{Body, Endpoints, Standard};
 use crate::project_owned::webhooks::outbox::Event;
 use crate::project_owned::{
@@ -93,21 +94,23 @@ impl Record for Conversation {
     const NAME: &'static str = "conversation";
 }
 
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct ConversationView {
-    pub id: String,
-    #[schema(value_type = String)]
-    pub project_id: ProjectId,
-    pub contact_id: Option<String>,
-    pub subject: Option<String>,
-    pub status: Status,
-    pub priority: Priority,
-    pub channel: Channel,
-    pub assigned_to: Option<String>,
-    pub tags: Vec<String>,
-    pub ai_resolved: bool,
-    pub created_at: Timestamp,
-    pub updated_at: Timestamp,
+record_view! {
+    #[derive(Debug, Serialize, utoipa::ToSchema)]
+    pub struct ConversationView from Conversation {
+        id: String,
+        #[schema(value_type = String)]
+        project_id: ProjectId,
+        contact_id: Option<String>,
+        subject: Option<String>,
+        status: Status,
+        priority: Priority,
+        channel: Channel,
+        assigned_to: Option<String>,
+        tags: Vec<String>,
+        ai_resolved: bool,
+        created_at: Timestamp,
+        updated_at: Timestamp,
+    }
 }
 
 impl Kind for Conversation {
@@ -127,23 +130,6 @@ impl Kind for Conversation {
 
     fn id(&self) -> &str {
         &self.id
-    }
-
-    fn view(&self) -> ConversationView {
-        ConversationView {
-            id: self.id.clone(),
-            project_id: self.project_id.clone(),
-            contact_id: self.contact_id.clone(),
-            subject: self.subject.clone(),
-            status: self.status,
-            priority: self.priority,
-            channel: self.channel,
-            assigned_to: self.assigned_to.clone(),
-            tags: self.tags.clone(),
-            ai_resolved: self.ai_resolved,
-            created_at: self.created_at,
-            updated_at: self.updated_at,
-        }
     }
 
     fn index(&self) -> ApiResult<Vec<IndexEntry>> {

@@ -13,6 +13,7 @@ use crate::ids::{self, ProjectId};
 use crate::org_owned::audit::Actor;
 use crate::org_owned::project::{Slug, unique_slug};
 use crate::project_owned::Stamp;
+use crate::project_owned::record_view;
 use crate::project_owned::routed::Unfiltered;
 use crate::project_owned::routed::{Body, Endpoints, Standard, no_filters};
 use crate::project_owned::values::{HexColor, HttpUrl, Origin, origin_allowed, read_origins};
@@ -150,35 +151,25 @@ pub struct FormField {
     pub options: Vec<String>,
 }
 
-/// A field on the wire, in the authenticated views and the public schema alike: `options` is
-/// always there, `[]` on fields that are not choices (the "Get a form" reference page).
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct FormFieldView {
-    pub id: FieldKey,
-    #[serde(rename = "type")]
-    pub kind: FieldType,
-    pub label: String,
-    pub name: FieldKey,
-    pub required: bool,
-    pub placeholder: Option<String>,
-    pub options: Vec<String>,
-}
-
-impl FormField {
-    fn view(&self) -> FormFieldView {
-        FormFieldView {
-            id: self.id.clone(),
-            kind: self.kind,
-            label: self.label.clone(),
-            name: self.name.clone(),
-            required: self.required,
-            placeholder: self.placeholder.clone(),
-            options: if self.kind.is_choice() {
-                self.options.clone()
+record_view! {
+    /// A field on the wire, in the authenticated views and the public schema alike: `options` is
+    /// always there, `[]` on fields that are not choices (the "Get a form" reference page).
+    #[derive(Debug, Serialize, utoipa::ToSchema)]
+    pub struct FormFieldView from FormField {
+        id: FieldKey,
+        #[serde(rename = "type")]
+        kind: FieldType,
+        label: String,
+        name: FieldKey,
+        required: bool,
+        placeholder: Option<String>,
+        options: Vec<String> = |field| {
+            if field.kind.is_choice() {
+                field.options.clone()
             } else {
                 Vec::new()
-            },
-        }
+            }
+        },
     }
 }
 
@@ -399,46 +390,50 @@ impl Record for Form {
     const NAME: &'static str = "form";
 }
 
-/// FormRecord, field for field as the OpenAPI document.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct FormView {
-    pub id: String,
-    #[schema(value_type = String)]
-    pub project_id: ProjectId,
-    pub name: String,
-    pub slug: Slug,
-    pub fields: Vec<FormFieldView>,
-    pub success_action: SuccessAction,
-    pub success_message: String,
-    pub redirect_url: Option<HttpUrl>,
-    pub allowed_origins: Vec<Origin>,
-    pub rate_limit_per_ip: u32,
-    pub rate_limit_window_seconds: u32,
-    pub public_api: bool,
-    pub submit_button_label: String,
-    pub submit_button_align: ButtonAlign,
-    pub submit_button_color: Option<HexColor>,
-    pub show_title: bool,
-    pub logo_url: Option<HttpUrl>,
-    pub archived_at: Option<Timestamp>,
-    pub created_at: Timestamp,
-    pub updated_at: Timestamp,
+record_view! {
+    /// FormRecord, field for field as the OpenAPI document.
+    #[derive(Debug, Serialize, utoipa::ToSchema)]
+    pub struct FormView from Form {
+        id: String,
+        #[schema(value_type = String)]
+        project_id: ProjectId,
+        name: String,
+        slug: Slug,
+        fields: Vec<FormFieldView> = |form| form.fields.iter().map(FormFieldView::from).collect(),
+        success_action: SuccessAction,
+        success_message: String,
+        redirect_url: Option<HttpUrl>,
+        allowed_origins: Vec<Origin>,
+        rate_limit_per_ip: u32,
+        rate_limit_window_seconds: u32,
+        public_api: bool,
+        submit_button_label: String,
+        submit_button_align: ButtonAlign,
+        submit_button_color: Option<HexColor>,
+        show_title: bool,
+        logo_url: Option<HttpUrl>,
+        archived_at: Option<Timestamp>,
+        created_at: Timestamp,
+        updated_at: Timestamp,
+    }
 }
 
-/// A form's public schema (`GET /api/forms/{idOrSlug}/public`): what a browser needs to render
-/// and submit it, and nothing else. Left out: the project, slug, allowed origins, rate limits,
-/// `public_api`, `redirect_url` (the submit answer carries it), `show_title`, `logo_url`,
-/// `archived_at` and the timestamps.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct PublicFormView {
-    pub id: String,
-    pub name: String,
-    pub fields: Vec<FormFieldView>,
-    pub success_action: SuccessAction,
-    pub success_message: String,
-    pub submit_button_label: String,
-    pub submit_button_align: ButtonAlign,
-    pub submit_button_color: Option<HexColor>,
+record_view! {
+    /// A form's public schema (`GET /api/forms/{idOrSlug}/public`): what a browser needs to render
+    /// and submit it, and nothing else. Left out: the project, slug, allowed origins, rate limits,
+    /// `public_api`, `redirect_url` (the submit answer carries it), `show_title`, `logo_url`,
+    /// `archived_at` and the timestamps.
+    #[derive(Debug, Serialize, utoipa::ToSchema)]
+    pub struct PublicFormView from Form {
+        id: String,
+        name: String,
+        fields: Vec<FormFieldView> = |form| form.fields.iter().map(FormFieldView::from).collect(),
+        success_action: SuccessAction,
+        success_message: String,
+        submit_button_label: String,
+        submit_button_align: ButtonAlign,
+        submit_button_color: Option<HexColor>,
+    }
 }
 
 impl Kind for Form {
@@ -453,31 +448,6 @@ impl Kind for Form {
 
     fn id(&self) -> &str {
         &self.id
-    }
-
-    fn view(&self) -> FormView {
-        FormView {
-            id: self.id.clone(),
-            project_id: self.project_id.clone(),
-            name: self.name.clone(),
-            slug: self.slug.clone(),
-            fields: self.fields.iter().map(FormField::view).collect(),
-            success_action: self.success_action,
-            success_message: self.success_message.clone(),
-            redirect_url: self.redirect_url.clone(),
-            allowed_origins: self.allowed_origins.clone(),
-            rate_limit_per_ip: self.rate_limit_per_ip,
-            rate_limit_window_seconds: self.rate_limit_window_seconds,
-            public_api: self.public_api,
-            submit_button_label: self.submit_button_label.clone(),
-            submit_button_align: self.submit_button_align,
-            submit_button_color: self.submit_button_color.clone(),
-            show_title: self.show_title,
-            logo_url: self.logo_url.clone(),
-            archived_at: self.archived_at,
-            created_at: self.created_at,
-            updated_at: self.updated_at,
-        }
     }
 
     fn index(&self) -> ApiResult<Vec<IndexEntry>> {
@@ -495,19 +465,6 @@ impl Archivable for Form {
 }
 
 impl Form {
-    pub fn public_view(&self) -> PublicFormView {
-        PublicFormView {
-            id: self.id.clone(),
-            name: self.name.clone(),
-            fields: self.fields.iter().map(FormField::view).collect(),
-            success_action: self.success_action,
-            success_message: self.success_message.clone(),
-            submit_button_label: self.submit_button_label.clone(),
-            submit_button_align: self.submit_button_align,
-            submit_button_color: self.submit_button_color.clone(),
-        }
-    }
-
     /// Whether the public endpoints serve this form: archived → 410 `FORM_ARCHIVED`, closed to
     /// the public API (`public_api` false) → 403 `FORBIDDEN`.
     pub fn check_live(&self) -> ApiResult<()> {
@@ -946,7 +903,7 @@ mod tests {
         assert_eq!(fields[3].id.as_str(), "age-id");
         assert_eq!(fields[3].placeholder.as_deref(), Some("42"));
         assert_eq!(fields[0].placeholder, None);
-        let view = serde_json::to_value(fields[0].view()).unwrap();
+        let view = serde_json::to_value(FormFieldView::from(&fields[0])).unwrap();
         assert_eq!(
             view["options"],
             json!([]),
@@ -954,7 +911,7 @@ mod tests {
         );
         assert_eq!(view["type"], "short_text");
         assert_eq!(
-            serde_json::to_value(fields[1].view()).unwrap()["options"],
+            serde_json::to_value(FormFieldView::from(&fields[1])).unwrap()["options"],
             json!(["a", "b"])
         );
     }

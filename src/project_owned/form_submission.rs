@@ -19,6 +19,7 @@ use crate::project_owned::contact::{self, ContactFields, Email, Upserted};
 use crate::project_owned::conversation::{Conversation, ConversationCreate};
 use crate::project_owned::form::{FieldType, Form, FormField};
 use crate::project_owned::message::{ContentType, Message, SenderType};
+use crate::project_owned::record_view;
 use crate::project_owned::webhooks::outbox::Event;
 use crate::project_owned::{self, IndexEntry, Kind, Order, ProjectScope, Routed};
 use crate::store::{Reader, Tx};
@@ -79,13 +80,17 @@ struct SubmittedEvent<'a> {
     conversation_id: Option<&'a str>,
 }
 
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct FormSubmissionView {
-    pub id: String,
-    pub form_id: String,
-    pub payload: Value,
-    pub submitted_at: Timestamp,
-    pub ip_hash: Option<String>,
+record_view! {
+    #[derive(Debug, Serialize, utoipa::ToSchema)]
+    pub struct FormSubmissionView from FormSubmission {
+        id: String,
+        form_id: String,
+        payload: Value = |submission| {
+            serde_json::from_str(&submission.payload).unwrap_or_else(|_| Value::Object(Map::new()))
+        },
+        submitted_at: Timestamp,
+        ip_hash: Option<String>,
+    }
 }
 
 impl Kind for FormSubmission {
@@ -99,17 +104,6 @@ impl Kind for FormSubmission {
 
     fn id(&self) -> &str {
         &self.id
-    }
-
-    fn view(&self) -> FormSubmissionView {
-        FormSubmissionView {
-            id: self.id.clone(),
-            form_id: self.form_id.clone(),
-            payload: serde_json::from_str(&self.payload)
-                .unwrap_or_else(|_| Value::Object(Map::new())),
-            submitted_at: self.submitted_at,
-            ip_hash: self.ip_hash.clone(),
-        }
     }
 
     fn index(&self) -> ApiResult<Vec<IndexEntry>> {

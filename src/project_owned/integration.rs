@@ -158,6 +158,26 @@ pub struct IntegrationView {
     pub action_permissions: Value,
 }
 
+impl From<&Integration> for IntegrationView {
+    fn from(integration: &Integration) -> IntegrationView {
+        IntegrationView {
+            id: integration.id.clone(),
+            provider: integration.provider.clone(),
+            status: integration.status,
+            display_name: integration.display_name.clone(),
+            setup_type: integration.setup_type.clone(),
+            health_status: integration.status.health(),
+            sidebar_enabled: integration.sidebar_enabled,
+            last_synced_at: None,
+            error_message: None,
+            created_at: integration.created_at,
+            updated_at: integration.updated_at,
+            settings: json_object(&integration.settings),
+            action_permissions: json_object(&integration.action_permissions),
+        }
+    }
+}
+
 impl Kind for Integration {
     const TAG: u8 = 0x07;
     const INDEX_TAGS: &'static [u8] = &[BY_CREATED, BY_PROVIDER];
@@ -169,24 +189,6 @@ impl Kind for Integration {
 
     fn id(&self) -> &str {
         &self.id
-    }
-
-    fn view(&self) -> IntegrationView {
-        IntegrationView {
-            id: self.id.clone(),
-            provider: self.provider.clone(),
-            status: self.status,
-            display_name: self.display_name.clone(),
-            setup_type: self.setup_type.clone(),
-            health_status: self.status.health(),
-            sidebar_enabled: self.sidebar_enabled,
-            last_synced_at: None,
-            error_message: None,
-            created_at: self.created_at,
-            updated_at: self.updated_at,
-            settings: json_object(&self.settings),
-            action_permissions: json_object(&self.action_permissions),
-        }
     }
 
     fn index(&self) -> ApiResult<Vec<IndexEntry>> {

@@ -16,6 +16,7 @@ use crate::ids::ProjectId;
 use crate::org_owned::audit::Actor;
 use crate::org_owned::project::{Slug, unique_slug};
 use crate::project_owned::Stamp;
+use crate::project_owned::record_view;
 use crate::project_owned::routed::{Body, Endpoints, Standard};
 use crate::project_owned::search::{self, TermStats};
 use crate::project_owned::{
@@ -86,23 +87,25 @@ impl Record for Article {
     const NAME: &'static str = "kb article";
 }
 
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct ArticleView {
-    pub id: String,
-    #[schema(value_type = String)]
-    pub project_id: ProjectId,
-    pub title: String,
-    pub slug: Slug,
-    pub content: String,
-    pub category: Option<String>,
-    pub status: ArticleStatus,
-    pub is_public: bool,
-    pub view_count: u64,
-    pub helpful_count: u64,
-    pub not_helpful_count: u64,
-    pub ai_generated: bool,
-    pub created_at: Timestamp,
-    pub updated_at: Timestamp,
+record_view! {
+    #[derive(Debug, Serialize, utoipa::ToSchema)]
+    pub struct ArticleView from Article {
+        id: String,
+        #[schema(value_type = String)]
+        project_id: ProjectId,
+        title: String,
+        slug: Slug,
+        content: String,
+        category: Option<String>,
+        status: ArticleStatus,
+        is_public: bool,
+        view_count: u64,
+        helpful_count: u64,
+        not_helpful_count: u64,
+        ai_generated: bool,
+        created_at: Timestamp,
+        updated_at: Timestamp,
+    }
 }
 
 /// One term's counts in one published article.
@@ -137,25 +140,6 @@ impl Kind for Article {
 
     fn id(&self) -> &str {
         &self.id
-    }
-
-    fn view(&self) -> ArticleView {
-        ArticleView {
-            id: self.id.clone(),
-            project_id: self.project_id.clone(),
-            title: self.title.clone(),
-            slug: self.slug.clone(),
-            content: self.content.clone(),
-            category: self.category.clone(),
-            status: self.status,
-            is_public: self.is_public,
-            view_count: self.view_count,
-            helpful_count: self.helpful_count,
-            not_helpful_count: self.not_helpful_count,
-            ai_generated: self.ai_generated,
-            created_at: self.created_at,
-            updated_at: self.updated_at,
-        }
     }
 
     fn index(&self) -> ApiResult<Vec<IndexEntry>> {

@@ -29,10 +29,14 @@ pub trait Kind: Record + Send + 'static {
     /// `POST /api/f/{formId}`, a beacon's `GET /api/beacons/{beaconId}/public`): each such record
     /// keeps a `public_ids` entry.
     const PUBLIC: bool = false;
-    type View: Serialize;
+    /// Its wire form, built from a record: declared with `record_view!`, or a hand-written
+    /// `From` where it is not the record's fields.
+    type View: Serialize + for<'a> From<&'a Self>;
 
     fn id(&self) -> &str;
-    fn view(&self) -> Self::View;
+    fn view(&self) -> Self::View {
+        Self::View::from(self)
+    }
     /// The index entries and counters that this record contributes.
     fn index(&self) -> ApiResult<Vec<IndexEntry>>;
 

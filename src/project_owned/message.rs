@@ -9,6 +9,7 @@ use crate::error::{ApiResult, ErrorCode};
 use crate::org_owned::audit::Actor;
 use crate::project_owned::Stamp;
 use crate::project_owned::conversation::{self, Conversation};
+use crate::project_owned::record_view;
 use crate::project_owned::webhooks::outbox::Event;
 use crate::project_owned::{self, IndexEntry, Kind, ProjectScope};
 use crate::store::Tx;
@@ -56,16 +57,18 @@ impl Record for Message {
     const NAME: &'static str = "message";
 }
 
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct MessageView {
-    pub id: String,
-    pub conversation_id: String,
-    pub sender_type: SenderType,
-    pub sender_id: Option<String>,
-    pub content: String,
-    pub content_type: ContentType,
-    pub is_internal: bool,
-    pub created_at: Timestamp,
+record_view! {
+    #[derive(Debug, Serialize, utoipa::ToSchema)]
+    pub struct MessageView from Message {
+        id: String,
+        conversation_id: String,
+        sender_type: SenderType,
+        sender_id: Option<String>,
+        content: String,
+        content_type: ContentType,
+        is_internal: bool,
+        created_at: Timestamp,
+    }
 }
 
 impl Kind for Message {
@@ -79,19 +82,6 @@ impl Kind for Message {
 
     fn id(&self) -> &str {
         &self.id
-    }
-
-    fn view(&self) -> MessageView {
-        MessageView {
-            id: self.id.clone(),
-            conversation_id: self.conversation_id.clone(),
-            sender_type: self.sender_type,
-            sender_id: self.sender_id.clone(),
-            content: self.content.clone(),
-            content_type: self.content_type,
-            is_internal: self.is_internal,
-            created_at: self.created_at,
-        }
     }
 
     fn index(&self) -> ApiResult<Vec<IndexEntry>> {

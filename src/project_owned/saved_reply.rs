@@ -12,7 +12,9 @@ use crate::ids::ProjectId;
 use crate::org_owned::audit::Actor;
 use crate::project_owned::Stamp;
 use crate::project_owned::routed::{Body, Endpoints, Standard, Unfiltered, no_filters};
-use crate::project_owned::{self, IndexEntry, InputSettings, Kind, Listing, ProjectScope, Routed};
+use crate::project_owned::{
+    self, IndexEntry, InputSettings, Kind, Listing, ProjectScope, Routed, record_view,
+};
 use crate::query::QueryParams;
 use crate::store::Tx;
 use crate::timestamp::Timestamp;
@@ -42,16 +44,18 @@ impl Record for SavedReply {
     const NAME: &'static str = "saved_reply";
 }
 
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct SavedReplyView {
-    pub id: String,
-    #[schema(value_type = String)]
-    pub project_id: ProjectId,
-    pub title: String,
-    pub body: String,
-    pub shortcut: Option<String>,
-    pub created_at: Timestamp,
-    pub updated_at: Timestamp,
+record_view! {
+    #[derive(Debug, Serialize, utoipa::ToSchema)]
+    pub struct SavedReplyView from SavedReply {
+        id: String,
+        #[schema(value_type = String)]
+        project_id: ProjectId,
+        title: String,
+        body: String,
+        shortcut: Option<String>,
+        created_at: Timestamp,
+        updated_at: Timestamp,
+    }
 }
 
 impl Kind for SavedReply {
@@ -65,18 +69,6 @@ impl Kind for SavedReply {
 
     fn id(&self) -> &str {
         &self.id
-    }
-
-    fn view(&self) -> SavedReplyView {
-        SavedReplyView {
-            id: self.id.clone(),
-            project_id: self.project_id.clone(),
-            title: self.title.clone(),
-            body: self.body.clone(),
-            shortcut: self.shortcut.clone(),
-            created_at: self.created_at,
-            updated_at: self.updated_at,
-        }
     }
 
     fn index(&self) -> ApiResult<Vec<IndexEntry>> {

@@ -9,6 +9,7 @@ use crate::codec::Record;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::ids::ProjectId;
 use crate::org_owned::audit::Actor;
+use crate::project_owned::record_view;
 use crate::project_owned::singleton::{self, ProjectConfig, Singleton};
 use crate::project_owned::values::HexColor;
 use crate::project_owned::{IndexEntry, Kind, ProjectScope};
@@ -94,20 +95,22 @@ impl Record for WidgetConfig {
     const NAME: &'static str = "widget config";
 }
 
-/// The wire form: the documented fields, then the extra keys.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct WidgetConfigView {
-    #[schema(value_type = String)]
-    pub project_id: ProjectId,
-    pub enabled: bool,
-    pub position: Position,
-    pub color: HexColor,
-    pub welcome_message: String,
-    pub show_branding: bool,
-    pub theme: Theme,
-    pub locale: Locale,
-    #[serde(flatten)]
-    pub extra: Map<String, Value>,
+record_view! {
+    /// The wire form: the documented fields, then the extra keys.
+    #[derive(Debug, Serialize, utoipa::ToSchema)]
+    pub struct WidgetConfigView from WidgetConfig {
+        #[schema(value_type = String)]
+        project_id: ProjectId,
+        enabled: bool,
+        position: Position,
+        color: HexColor,
+        welcome_message: String,
+        show_branding: bool,
+        theme: Theme,
+        locale: Locale,
+        #[serde(flatten)]
+        extra: Map<String, Value> = |config| singleton::stored_object(&config.extra),
+    }
 }
 
 impl Kind for WidgetConfig {
@@ -121,20 +124,6 @@ impl Kind for WidgetConfig {
 
     fn id(&self) -> &str {
         &self.id
-    }
-
-    fn view(&self) -> WidgetConfigView {
-        WidgetConfigView {
-            project_id: self.project_id.clone(),
-            enabled: self.enabled,
-            position: self.position,
-            color: self.color.clone(),
-            welcome_message: self.welcome_message.clone(),
-            show_branding: self.show_branding,
-            theme: self.theme,
-            locale: self.locale.clone(),
-            extra: singleton::stored_object(&self.extra),
-        }
     }
 
     fn index(&self) -> ApiResult<Vec<IndexEntry>> {

@@ -61,6 +61,20 @@ pub struct WebhookDeliveryView {
     pub created_at: Timestamp,
 }
 
+impl From<&WebhookDelivery> for WebhookDeliveryView {
+    fn from(delivery: &WebhookDelivery) -> WebhookDeliveryView {
+        WebhookDeliveryView {
+            id: delivery.delivery_id.clone(),
+            event: delivery.event.clone(),
+            status_code: delivery.status_code,
+            duration_ms: delivery.duration_ms,
+            attempt: delivery.attempt,
+            status: delivery.status,
+            created_at: delivery.created_at,
+        }
+    }
+}
+
 impl Kind for WebhookDelivery {
     const TAG: u8 = 0x0c;
     const INDEX_TAGS: &'static [u8] = &[IN_WEBHOOK];
@@ -72,18 +86,6 @@ impl Kind for WebhookDelivery {
 
     fn id(&self) -> &str {
         &self.id
-    }
-
-    fn view(&self) -> WebhookDeliveryView {
-        WebhookDeliveryView {
-            id: self.delivery_id.clone(),
-            event: self.event.clone(),
-            status_code: self.status_code,
-            duration_ms: self.duration_ms,
-            attempt: self.attempt,
-            status: self.status,
-            created_at: self.created_at,
-        }
     }
 
     fn index(&self) -> ApiResult<Vec<IndexEntry>> {

@@ -17,6 +17,7 @@ use crate::error::{ApiResult, ErrorCode};
 use crate::ids;
 use crate::org_owned::audit::Actor;
 use crate::project_owned::Stamp;
+use crate::project_owned::record_view;
 use crate::project_owned::routed::{Body, Endpoints, Standard, no_filters};
 use crate::project_owned::routed::{InputSettings, Unfiltered};
 use crate::project_owned::webhooks::delivery_log::{IN_WEBHOOK, WebhookDelivery};
@@ -83,16 +84,18 @@ impl Record for Webhook {
     const NAME: &'static str = "webhook";
 }
 
-/// the OpenAPI document: no secret, no `project_id`, no `updated_at`.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct WebhookView {
-    pub id: String,
-    pub url: WebhookUrl,
-    pub events: Vec<EventPattern>,
-    pub status: WebhookStatus,
-    pub failure_count: u32,
-    pub last_triggered_at: Option<Timestamp>,
-    pub created_at: Timestamp,
+record_view! {
+    /// the OpenAPI document: no secret, no `project_id`, no `updated_at`.
+    #[derive(Debug, Serialize, utoipa::ToSchema)]
+    pub struct WebhookView from Webhook {
+        id: String,
+        url: WebhookUrl,
+        events: Vec<EventPattern>,
+        status: WebhookStatus,
+        failure_count: u32,
+        last_triggered_at: Option<Timestamp>,
+        created_at: Timestamp,
+    }
 }
 
 /// The create response: the view and, this once, the secret.
@@ -114,18 +117,6 @@ impl Kind for Webhook {
 
     fn id(&self) -> &str {
         &self.id
-    }
-
-    fn view(&self) -> WebhookView {
-        WebhookView {
-            id: self.id.clone(),
-            url: self.url.clone(),
-            events: self.events.clone(),
-            status: self.status,
-            failure_count: self.failure_count,
-            last_triggered_at: self.last_triggered_at,
-            created_at: self.created_at,
-        }
     }
 
     /// Its creation order and, while it is active, its subscription (`outbox::SUBSCRIBED`):
