@@ -22,3 +22,4 @@ pub mod server;
 pub mod store;
 pub mod timestamp;
 pub mod validate;
+mod view;

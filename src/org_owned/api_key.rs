@@ -17,6 +17,7 @@ use crate::rate_limit::Tier;
 use crate::store::{Reader, Store, Tx, layout, tables};
 use crate::timestamp::Timestamp;
 use crate::validate::{Input, Presence, one_of, parsed, string, trimmed};
+use crate::view::record_view;
 
 /// Most scopes one key may hold; there are fewer than 50 distinct valid scope strings.
 const MAX_SCOPES: usize = 64;
@@ -41,20 +42,22 @@ impl Record for ApiKey {
     const NAME: &'static str = "api key";
 }
 
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct ApiKeyView {
-    #[schema(value_type = String)]
-    pub id: ApiKeyId,
-    #[schema(value_type = String)]
-    pub org_id: OrgId,
-    pub name: String,
-    pub prefix: String,
-    pub scopes: Vec<Scope>,
-    pub tier: Tier,
-    pub created_at: Timestamp,
-    pub expires_at: Option<Timestamp>,
-    pub last_used_at: Option<Timestamp>,
-    pub revoked_at: Option<Timestamp>,
+record_view! {
+    #[derive(Debug, Serialize, utoipa::ToSchema)]
+    pub struct ApiKeyView from ApiKey {
+        #[schema(value_type = String)]
+        id: ApiKeyId,
+        #[schema(value_type = String)]
+        org_id: OrgId,
+        name: String,
+        prefix: String,
+        scopes: Vec<Scope>,
+        tier: Tier,
+        created_at: Timestamp,
+        expires_at: Option<Timestamp>,
+        last_used_at: Option<Timestamp>,
+        revoked_at: Option<Timestamp>,
+    }
 }
 
 /// The create response: the view plus the secret, shown this once.
@@ -67,18 +70,7 @@ pub struct CreatedKeyView {
 
 impl ApiKey {
     pub fn view(&self) -> ApiKeyView {
-        ApiKeyView {
-            id: self.id.clone(),
-            org_id: self.org_id.clone(),
-            name: self.name.clone(),
-            prefix: self.prefix.clone(),
-            scopes: self.scopes.clone(),
-            tier: self.tier,
-            created_at: self.created_at,
-            expires_at: self.expires_at,
-            last_used_at: self.last_used_at,
-            revoked_at: self.revoked_at,
-        }
+        ApiKeyView::from(self)
     }
 
     pub fn is_usable(&self, now: Timestamp) -> bool {

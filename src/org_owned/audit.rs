@@ -12,6 +12,7 @@ use crate::ids::{IdKind, OrgId, ProjectId};
 use crate::pagination::{Cursor, Page};
 use crate::store::{Reader, Tx, layout, tables};
 use crate::timestamp::Timestamp;
+use crate::view::record_view;
 
 /// Who performs a mutation: an org API key, the master key (admin API, first start), or an
 /// anonymous caller of a public endpoint (a form submission).
@@ -150,50 +151,45 @@ pub fn diff(before: Option<&Value>, after: Option<&Value>) -> Map<String, Value>
     changes
 }
 
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct AuditEntryView {
-    pub id: String,
-    #[schema(value_type = String)]
-    pub org_id: OrgId,
-    #[schema(value_type = Option<String>)]
-    pub project_id: Option<ProjectId>,
-    pub action: String,
-    pub target_id: String,
-    pub api_key_id: Option<String>,
-    pub actor: &'static str,
-    pub request_id: Option<String>,
-    pub changes: Value,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub cascade: Option<Map<String, Value>>,
-    pub created_at: Timestamp,
+record_view! {
+    #[derive(Debug, Serialize, utoipa::ToSchema)]
+    pub struct AuditEntryView from AuditEntry {
+        id: String,
+        #[schema(value_type = String)]
+        org_id: OrgId,
+        #[schema(value_type = Option<String>)]
+        project_id: Option<ProjectId>,
+        action: String,
+        target_id: String,
+        api_key_id: Option<String>,
+        actor: &'static str = |entry| {
+            if entry.api_key_id.is_some() {
+                "api_key"
+            } else if entry.public {
+                "public"
+            } else {
+                "master"
+            }
+        },
+        request_id: Option<String>,
+        changes: Value = |entry| serde_json::from_str(&entry.changes).unwrap_or(Value::Null),
+        #[serde(skip_serializing_if = "Option::is_none")]
+        cascade: Option<Map<String, Value>> = |entry| {
+            (!entry.cascade.is_empty()).then(|| {
+                entry
+                    .cascade
+                    .iter()
+                    .map(|(k, n)| (k.clone(), json!(n)))
+                    .collect()
+            })
+        },
+        created_at: Timestamp,
+    }
 }
 
 impl AuditEntry {
     pub fn view(&self) -> AuditEntryView {
-        AuditEntryView {
-            id: self.id.clone(),
-            org_id: self.org_id.clone(),
-            project_id: self.project_id.clone(),
-            action: self.action.clone(),
-            target_id: self.target_id.clone(),
-            api_key_id: self.api_key_id.clone(),
-            actor: if self.api_key_id.is_some() {
-                "api_key"
-            } else if self.public {
-                "public"
-            } else {
-                "master"
-            },
-            request_id: self.request_id.clone(),
-            changes: serde_json::from_str(&self.changes).unwrap_or(Value::Null),
-            cascade: (!self.cascade.is_empty()).then(|| {
-                self.cascade
-                    .iter()
-                    .map(|(k, n)| (k.clone(), json!(n)))
-                    .collect()
-            }),
-            created_at: self.created_at,
-        }
+        AuditEntryView::from(self)
     }
 }
 

@@ -11,6 +11,7 @@ use crate::org_owned::audit::{self, Actor, Event};
 use crate::store::{Reader, Tx, tables};
 use crate::timestamp::Timestamp;
 use crate::validate::{Input, trimmed};
+use crate::view::record_view;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Org {
@@ -24,21 +25,19 @@ impl Record for Org {
     const NAME: &'static str = "org";
 }
 
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct OrgView {
-    #[schema(value_type = String)]
-    pub id: OrgId,
-    pub name: String,
-    pub created_at: Timestamp,
+record_view! {
+    #[derive(Debug, Serialize, utoipa::ToSchema)]
+    pub struct OrgView from Org {
+        #[schema(value_type = String)]
+        id: OrgId,
+        name: String,
+        created_at: Timestamp,
+    }
 }
 
 impl Org {
     pub fn view(&self) -> OrgView {
-        OrgView {
-            id: self.id.clone(),
-            name: self.name.clone(),
-            created_at: self.created_at,
-        }
+        OrgView::from(self)
     }
 }
 

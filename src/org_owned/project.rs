@@ -16,6 +16,7 @@ use crate::store::{Reader, Tx, layout, tables};
 use crate::timestamp::Timestamp;
 use crate::validate::wire_enum;
 use crate::validate::{Check, Input, Patch, one_of, parsed, string, trimmed};
+use crate::view::record_view;
 
 wire_enum! {
     pub enum AgentMode {
@@ -42,33 +43,26 @@ impl Record for Project {
     const NAME: &'static str = "project";
 }
 
-/// The wire form, field for field as the OpenAPI document.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct ProjectView {
-    #[schema(value_type = String)]
-    pub id: ProjectId,
-    #[schema(value_type = String)]
-    pub org_id: OrgId,
-    pub name: String,
-    pub slug: Slug,
-    pub domain: Option<Domain>,
-    pub agent_mode: AgentMode,
-    pub ai_model: Option<String>,
-    pub created_at: Timestamp,
+record_view! {
+    /// The wire form, field for field as the OpenAPI document.
+    #[derive(Debug, Serialize, utoipa::ToSchema)]
+    pub struct ProjectView from Project {
+        #[schema(value_type = String)]
+        id: ProjectId,
+        #[schema(value_type = String)]
+        org_id: OrgId,
+        name: String,
+        slug: Slug,
+        domain: Option<Domain>,
+        agent_mode: AgentMode,
+        ai_model: Option<String>,
+        created_at: Timestamp,
+    }
 }
 
 impl Project {
     pub fn view(&self) -> ProjectView {
-        ProjectView {
-            id: self.id.clone(),
-            org_id: self.org_id.clone(),
-            name: self.name.clone(),
-            slug: self.slug.clone(),
-            domain: self.domain.clone(),
-            agent_mode: self.agent_mode,
-            ai_model: self.ai_model.clone(),
-            created_at: self.created_at,
-        }
+        ProjectView::from(self)
     }
 }
 

@@ -23,13 +23,13 @@ use crate::project_owned::contact::Contact;
 use crate::project_owned::conversation::Conversation;
 use crate::project_owned::kb::{self, Article};
 use crate::project_owned::message::{self, IN_CONVERSATION, Message, MessageCreate, SenderType};
-use crate::project_owned::record_view;
 use crate::project_owned::search::MAX_QUERY_CHARS;
 use crate::project_owned::singleton::{self, ProjectConfig, Singleton};
 use crate::project_owned::{self, IndexEntry, Kind, Order, ProjectScope};
 use crate::store::{Reader, Tx};
 use crate::timestamp::Timestamp;
 use crate::validate::{Check, Input, Patch, SHORT_TEXT_MAX, boolean, object, one_of, string, text};
+use crate::view::record_view;
 
 pub use classify::Classification;
 pub use responder::{Reply, Responder, Usage};

@@ -11,7 +11,6 @@ use crate::ids::ProjectId;
 use crate::org_owned::audit::Actor;
 use crate::project_owned::Stamp;
 use crate::project_owned::form::{Form, PublicFormView};
-use crate::project_owned::record_view;
 use crate::project_owned::routed::Unfiltered;
 use crate::project_owned::routed::{Body, Endpoints, Standard, no_filters};
 use crate::project_owned::values::{HexColor, Origin, origin_allowed, read_origins};
@@ -26,6 +25,7 @@ use crate::validate::{
     Check, Input, LONG_TEXT_MAX, Patch, SHORT_TEXT_MAX, boolean, object, one_of, parsed, text,
     trimmed,
 };
+use crate::view::record_view;
 
 pub const BY_CREATED: u8 = 0x57;
 

@@ -10,7 +10,6 @@ use crate::error::{ApiResult, ErrorCode};
 use crate::ids::ProjectId;
 use crate::org_owned::audit::{self, Actor};
 use crate::project_owned::Stamp;
-use crate::project_owned::record_view;
 use crate::project_owned::routed::{Body, Endpoints, Standard};
 use crate::project_owned::webhooks::outbox::Event;
 use crate::project_owned::{
@@ -21,6 +20,7 @@ use crate::query::{QueryParams, lowercase_param, text_param};
 use crate::store::Tx;
 use crate::timestamp::Timestamp;
 use crate::validate::{Check, Input, Patch, SHORT_TEXT_MAX, object, parsed, text, trimmed};
+use crate::view::record_view;
 
 pub const BY_CREATED: u8 = 0x44;
 /// `len ++ external_id ++ seq ++ id`: the upsert's first match (the oldest contact).

@@ -10,7 +10,6 @@ use crate::ids::ProjectId;
 use crate::org_owned::audit::Actor;
 use crate::project_owned::Stamp;
 use crate::project_owned::contact::Contact;
-use crate::project_owned::record_view;
 use crate::project_owned::routed::{Body, Endpoints, Standard};
 use crate::project_owned::webhooks::outbox::Event;
 use crate::project_owned::{
@@ -21,6 +20,7 @@ use crate::store::Tx;
 use crate::timestamp::Timestamp;
 use crate::validate::wire_enum;
 use crate::validate::{Input, Patch, Presence, SHORT_TEXT_MAX, one_of, text, trimmed};
+use crate::view::record_view;
 
 pub const BY_CREATED: u8 = 0x41;
 pub const BY_UPDATED: u8 = 0x42;

@@ -13,7 +13,6 @@ use crate::ids::{self, ProjectId};
 use crate::org_owned::audit::Actor;
 use crate::org_owned::project::{Slug, unique_slug};
 use crate::project_owned::Stamp;
-use crate::project_owned::record_view;
 use crate::project_owned::routed::Unfiltered;
 use crate::project_owned::routed::{Body, Endpoints, Standard, no_filters};
 use crate::project_owned::values::{HexColor, HttpUrl, Origin, origin_allowed, read_origins};
@@ -28,6 +27,7 @@ use crate::validate::{
     Check, Input, LONG_TEXT_MAX, Patch, Presence, SHORT_TEXT_MAX, boolean, one_of, parsed, text,
     trimmed,
 };
+use crate::view::record_view;
 
 pub const BY_CREATED: u8 = 0x54;
 /// `len ++ slug ++ seq ++ id`: slugs are unique within a project.

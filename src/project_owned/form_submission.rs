@@ -19,12 +19,12 @@ use crate::project_owned::contact::{self, ContactFields, Email, Upserted};
 use crate::project_owned::conversation::{Conversation, ConversationCreate};
 use crate::project_owned::form::{FieldType, Form, FormField};
 use crate::project_owned::message::{ContentType, Message, SenderType};
-use crate::project_owned::record_view;
 use crate::project_owned::webhooks::outbox::Event;
 use crate::project_owned::{self, IndexEntry, Kind, Order, ProjectScope, Routed};
 use crate::store::{Reader, Tx};
 use crate::timestamp::Timestamp;
 use crate::validate::{Check, LONG_TEXT_MAX, SHORT_TEXT_MAX, string, text};
+use crate::view::record_view;
 
 /// `form_id ++ seq ++ id`: a form's submissions in the order they arrived.
 pub const IN_FORM: u8 = 0x56;

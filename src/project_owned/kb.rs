@@ -16,7 +16,6 @@ use crate::ids::ProjectId;
 use crate::org_owned::audit::Actor;
 use crate::org_owned::project::{Slug, unique_slug};
 use crate::project_owned::Stamp;
-use crate::project_owned::record_view;
 use crate::project_owned::routed::{Body, Endpoints, Standard};
 use crate::project_owned::search::{self, TermStats};
 use crate::project_owned::{
@@ -30,6 +29,7 @@ use crate::validate::wire_enum;
 use crate::validate::{
     Input, LONG_TEXT_MAX, Patch, SHORT_TEXT_MAX, boolean, non_blank, one_of, text, trimmed,
 };
+use crate::view::record_view;
 
 pub const BY_CREATED: u8 = 0x47;
 pub const BY_UPDATED: u8 = 0x48;

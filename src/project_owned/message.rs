@@ -9,12 +9,12 @@ use crate::error::{ApiResult, ErrorCode};
 use crate::org_owned::audit::Actor;
 use crate::project_owned::Stamp;
 use crate::project_owned::conversation::{self, Conversation};
-use crate::project_owned::record_view;
 use crate::project_owned::webhooks::outbox::Event;
 use crate::project_owned::{self, IndexEntry, Kind, ProjectScope};
 use crate::store::Tx;
 use crate::timestamp::Timestamp;
 use crate::validate::{Input, LONG_TEXT_MAX, boolean, non_blank, one_of};
+use crate::view::record_view;
 
 /// `conversation_id ++ seq ++ id`: a conversation's messages in the order they were posted.
 pub const IN_CONVERSATION: u8 = 0x43;

@@ -34,14 +34,12 @@ pub mod widget;
 
 mod kind;
 mod scope;
-mod view;
 mod walker;
 mod write;
 
 pub use kind::{FIRST_INDEX_TAG, IndexEntry, Kind, Postings, Stamp, lookup_prefix, new_id};
 pub use routed::{Archivable, Filter, InputSettings, Listing, Routed};
 pub use scope::{ProjectScope, find, find_by, find_public, get, not_found};
-pub(crate) use view::record_view;
 pub use walker::{Order, Walk, Walked, list, list_within};
 pub(crate) use write::change_record_count;
 use write::{audit_change, write_record};

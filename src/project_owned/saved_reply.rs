@@ -12,13 +12,12 @@ use crate::ids::ProjectId;
 use crate::org_owned::audit::Actor;
 use crate::project_owned::Stamp;
 use crate::project_owned::routed::{Body, Endpoints, Standard, Unfiltered, no_filters};
-use crate::project_owned::{
-    self, IndexEntry, InputSettings, Kind, Listing, ProjectScope, Routed, record_view,
-};
+use crate::project_owned::{self, IndexEntry, InputSettings, Kind, Listing, ProjectScope, Routed};
 use crate::query::QueryParams;
 use crate::store::Tx;
 use crate::timestamp::Timestamp;
 use crate::validate::{Input, Patch, non_blank, trimmed};
+use crate::view::record_view;
 
 pub const BY_CREATED: u8 = 0x58;
 /// `len ++ shortcut ++ seq ++ id`: shortcuts are unique within a project.

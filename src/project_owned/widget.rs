@@ -9,13 +9,13 @@ use crate::codec::Record;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::ids::ProjectId;
 use crate::org_owned::audit::Actor;
-use crate::project_owned::record_view;
 use crate::project_owned::singleton::{self, ProjectConfig, Singleton};
 use crate::project_owned::values::HexColor;
 use crate::project_owned::{IndexEntry, Kind, ProjectScope};
 use crate::store::{Reader, Tx};
 use crate::validate::wire_enum;
 use crate::validate::{Check, Input, LONG_TEXT_MAX, boolean, one_of, parsed, text};
+use crate::view::record_view;
 
 wire_enum! {
     pub enum Position {

@@ -17,7 +17,6 @@ use crate::error::{ApiResult, ErrorCode};
 use crate::ids;
 use crate::org_owned::audit::Actor;
 use crate::project_owned::Stamp;
-use crate::project_owned::record_view;
 use crate::project_owned::routed::{Body, Endpoints, Standard, no_filters};
 use crate::project_owned::routed::{InputSettings, Unfiltered};
 use crate::project_owned::webhooks::delivery_log::{IN_WEBHOOK, WebhookDelivery};
@@ -30,6 +29,7 @@ use crate::store::{Reader, Tx};
 use crate::timestamp::Timestamp;
 use crate::validate::wire_enum;
 use crate::validate::{Check, Input, Presence, one_of, parsed};
+use crate::view::record_view;
 
 pub const BY_CREATED: u8 = 0x5c;
 

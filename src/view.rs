@@ -1,4 +1,4 @@
-//! `record_view!`: a kind's view declared from one field list, built from its record.
+//! `record_view!`: a record's wire view declared from one field list, built from the record.
 
 /// Declares a view struct and `From<&Record>` for it, from one list of fields. A field written
 /// `name: Type,` is the record's field of that name, cloned; one written
@@ -24,7 +24,7 @@ macro_rules! record_view {
         impl From<&$record> for $view {
             fn from(record: &$record) -> $view {
                 $view {
-                    $($field: $crate::project_owned::record_view!(
+                    $($field: $crate::view::record_view!(
                         @value record, $field $(, |$from| $computed)?
                     ),)*
                 }
