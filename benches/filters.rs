@@ -24,7 +24,7 @@ use rogeriq::project_owned::contact::{Contact, Email};
 use rogeriq::project_owned::conversation::{Channel, Conversation, Priority, Status};
 use rogeriq::project_owned::kb::{Article, ArticleStatus};
 use rogeriq::project_owned::message::{ContentType, Message, SenderType};
-use rogeriq::project_owned::{self, IndexEntry, Kind, ProjectScope, Routed, routed};
+use rogeriq::project_owned::{self, Id, IndexEntry, Kind, ProjectScope, Routed, routed};
 use rogeriq::query::QueryParams;
 use rogeriq::rate_limit::Tier;
 use rogeriq::server::{self, Options};
@@ -102,7 +102,7 @@ fn run(sizes: &Sizes, full: bool) -> ApiResult<()> {
         let scope = scope.clone();
         store.read_blocking(move |rx| {
             let scope = ProjectScope::resolve(rx, &scope.org_id, &scope.project_id)?;
-            let record: Contact = project_owned::get(rx, &scope, &id)?;
+            let record: Contact = project_owned::get(rx, &scope, &Id::parse_found(&id)?)?;
             to_json(&record.view())
         })
     })?;

@@ -30,7 +30,7 @@ use rogeriq::project_owned::contact::{self, ContactFields, Upserted};
 use rogeriq::project_owned::conversation::{Conversation, ConversationCreate};
 use rogeriq::project_owned::kb::{self, Article, ArticleCreate};
 use rogeriq::project_owned::message::{self, MessageCreate};
-use rogeriq::project_owned::{self, ProjectScope, routed};
+use rogeriq::project_owned::{self, Id, ProjectScope, routed};
 use rogeriq::rate_limit::Tier;
 use rogeriq::store::{Limits, Reader, Store, layout, tables};
 use serde_json::json;
@@ -343,7 +343,13 @@ fn write_unit(
             "content": words.sentence(16),
             "sender_type": if i % 8 == 0 { "system" } else { "agent" },
         }))?;
-        message::post(tx, scope, actor, &conversations[i % CONVERSATIONS], input)?;
+        message::post(
+            tx,
+            scope,
+            actor,
+            &Id::parse_found(&conversations[i % CONVERSATIONS])?,
+            input,
+        )?;
     }
     for i in 0..ARTICLES {
         let input = ArticleCreate::from_json(json!({
@@ -352,7 +358,7 @@ fn write_unit(
             "category": "billing",
         }))?;
         let article = routed::create::<Article>(tx, scope, actor, input)?;
-        kb::publish(tx, scope, actor, &article.id)?;
+        kb::publish(tx, scope, actor, &Id::of(&article))?;
     }
     Ok(conversations)
 }

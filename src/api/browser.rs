@@ -12,7 +12,7 @@ use crate::api::state::AppState;
 use crate::error::ApiResult;
 use crate::project_owned::beacon::{self, Beacon};
 use crate::project_owned::form::{self, Form, PublicFormView};
-use crate::project_owned::{find_public, not_found};
+use crate::project_owned::{Id, find_public, not_found};
 
 /// Submits a form: the guide's path, and the API reference's under `/api/v1`.
 pub const SUBMIT: &str = "/api/f/{form_id}";
@@ -67,14 +67,20 @@ impl Named {
             .look_up(move |rx| {
                 let origin = Some(origin.as_str());
                 Ok(match &self {
-                    Named::Form(id) => {
-                        find_public::<Form>(rx, id)?.map(|(_, f)| f.allows_origin(origin))
-                    }
+                    Named::Form(id) => match Id::parse(id) {
+                        Some(id) => {
+                            find_public::<Form>(rx, &id)?.map(|(_, f)| f.allows_origin(origin))
+                        }
+                        None => None,
+                    },
                     Named::FormIdOrSlug(id_or_slug) => form::find_public_form(rx, id_or_slug)?
                         .map(|(_, f)| f.allows_origin(origin)),
-                    Named::Beacon(id) => {
-                        find_public::<Beacon>(rx, id)?.map(|(_, b)| b.allows_origin(origin))
-                    }
+                    Named::Beacon(id) => match Id::parse(id) {
+                        Some(id) => {
+                            find_public::<Beacon>(rx, &id)?.map(|(_, b)| b.allows_origin(origin))
+                        }
+                        None => None,
+                    },
                 })
             })
             .await;
@@ -123,10 +129,10 @@ pub async fn form_schema(path: web::Path<String>, state: State) -> ApiResult<Htt
 
 /// `GET /api/beacons/{beacon_id}/public`: a live beacon's appearance and its form's schema.
 pub async fn beacon_config(path: web::Path<String>, state: State) -> ApiResult<HttpResponse> {
-    let id = path.into_inner();
+    let id = Id::<Beacon>::parse(&path.into_inner());
     let config = state
         .store
-        .look_up(move |rx| beacon::public_config(rx, &id))
+        .look_up(move |rx| beacon::public_config(rx, Id::found(&id)?))
         .await?;
     Ok(ok(config))
 }

@@ -11,7 +11,7 @@ use crate::api::scoped::InProject;
 use crate::error::ApiResult;
 use crate::project_owned::conversation::Conversation;
 use crate::project_owned::message::{self, IN_CONVERSATION, Message, MessageCreate};
-use crate::project_owned::{self, Kind, Order};
+use crate::project_owned::{self, Id, Kind, Order};
 use crate::query::{ListParams, QueryParams};
 
 /// Messages oldest first; `limit` defaults to 100.
@@ -22,10 +22,11 @@ pub async fn list_messages(
     state: State,
 ) -> ApiResult<HttpResponse> {
     let (project_id, conversation_id) = path.into_inner();
+    let conversation_id = Id::<Conversation>::parse(&conversation_id);
     let page = InProject::new(&auth, project_id)
         .read(&state, move |rx, scope| {
             let params = ListParams::paged(&query, 100, 100)?;
-            let parent: Conversation = project_owned::get(rx, scope, &conversation_id)?;
+            let parent: Conversation = project_owned::get(rx, scope, Id::found(&conversation_id)?)?;
             let order = Order {
                 tag: IN_CONVERSATION,
                 group: parent.id.as_bytes(),
@@ -51,6 +52,7 @@ pub async fn post_message(
     state: State,
 ) -> ApiResult<HttpResponse> {
     let (project_id, conversation_id) = path.into_inner();
+    let conversation_id = Id::<Conversation>::parse(&conversation_id);
     let project = InProject::checked(&state, &auth, project_id).await?;
     let (body, idempotent) = auth.read_body(body).await?;
     let input = MessageCreate::from_json(body)?;
@@ -60,7 +62,9 @@ pub async fn post_message(
             idempotent,
             StatusCode::CREATED,
             |posted: &Message| body_of(&posted.view()),
-            move |tx, scope, actor| message::post(tx, scope, actor, &conversation_id, input),
+            move |tx, scope, actor| {
+                message::post(tx, scope, actor, Id::found(&conversation_id)?, input)
+            },
         )
         .await
 }

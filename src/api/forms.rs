@@ -16,10 +16,11 @@ use crate::api::{limits, request_id};
 use crate::error::{ApiError, ApiResult};
 use crate::org_owned::audit::Actor;
 use crate::pagination::parse_limit;
-use crate::project_owned::Kind;
+use crate::project_owned::form::Form;
 use crate::project_owned::form::SuccessAction;
 use crate::project_owned::form_submission::{self, FormSubmission, Submitter};
 use crate::project_owned::values::HttpUrl;
+use crate::project_owned::{Id, Kind};
 use crate::query::QueryParams;
 
 /// Newest first; `limit` defaults to 50, at most 100.
@@ -30,10 +31,11 @@ pub async fn submissions(
     state: State,
 ) -> ApiResult<HttpResponse> {
     let (project_id, form_id) = path.into_inner();
+    let form_id = Id::<Form>::parse(&form_id);
     let items = InProject::new(&auth, project_id)
         .read(&state, move |rx, scope| {
             let limit = parse_limit(query.get("limit"), 50, 100)?;
-            form_submission::list(rx, scope, &form_id, limit)
+            form_submission::list(rx, scope, Id::found(&form_id)?, limit)
         })
         .await?;
     Ok(ok(items
@@ -64,7 +66,7 @@ pub async fn submit(
     state: State,
 ) -> ApiResult<HttpResponse> {
     KeyHeader::refuse(&req)?;
-    let form_id = form_id.into_inner();
+    let form_id = Id::<Form>::parse(&form_id.into_inner());
     let origin = req
         .headers()
         .get(header::ORIGIN)
@@ -74,7 +76,7 @@ pub async fn submit(
     let (id, sent_from) = (form_id.clone(), origin.clone());
     let (_, form) = state
         .store
-        .read(move |rx| form_submission::open_form(rx, &id, sent_from.as_deref()))
+        .read(move |rx| form_submission::open_form(rx, Id::found(&id)?, sent_from.as_deref()))
         .await?;
     // Without a peer address (not over TCP) every such client shares one count.
     let counted_as = ip.unwrap_or(IpAddr::V6(Ipv6Addr::UNSPECIFIED));
@@ -90,7 +92,9 @@ pub async fn submit(
     let actor = Actor::public(Some(request_id::current()));
     let done = state
         .store
-        .write(move |tx| form_submission::submit(tx, &actor, &form_id, submitter, payload))
+        .write(move |tx| {
+            form_submission::submit(tx, &actor, Id::found(&form_id)?, submitter, payload)
+        })
         .await?;
     Ok(ok(SubmitResult {
         id: done.submission.id,

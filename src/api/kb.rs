@@ -11,7 +11,7 @@ use crate::api::response::{State, ok};
 use crate::api::scoped::InProject;
 use crate::error::{ApiError, ApiResult};
 use crate::project_owned::kb::{self, Article, ArticleStatus};
-use crate::project_owned::{Kind, search};
+use crate::project_owned::{Id, Kind, search};
 use crate::query::{QueryParams, text_param};
 
 /// Publishes; idempotent. No body is read (the SDK sends none).
@@ -21,13 +21,14 @@ pub async fn publish(
     state: State,
 ) -> ApiResult<HttpResponse> {
     let (project_id, id) = path.into_inner();
+    let id = Id::<Article>::parse(&id);
     InProject::new(&auth, project_id)
         .answer(
             &state,
             auth.idempotent(None),
             StatusCode::OK,
             |article: &Article| body_of(&article.view()),
-            move |tx, scope, actor| kb::publish(tx, scope, actor, &id),
+            move |tx, scope, actor| kb::publish(tx, scope, actor, Id::found(&id)?),
         )
         .await
 }

@@ -13,7 +13,7 @@ use crate::api::response::{State, ok};
 use crate::api::scoped::InProject;
 use crate::error::ApiResult;
 use crate::project_owned::routed::InputSettings;
-use crate::project_owned::{self, Archivable, Kind, Listing, Routed, routed};
+use crate::project_owned::{self, Archivable, Id, Kind, Listing, Routed, routed};
 use crate::query::QueryParams;
 
 /// A paged list (`{data, cursor, has_more}`) or a plain one (`{data}`), as the kind declares.
@@ -85,9 +85,10 @@ pub async fn get<K: Kind>(
     state: State,
 ) -> ApiResult<HttpResponse> {
     let (project_id, id) = path.into_inner();
+    let id = Id::<K>::parse(&id);
     let record = InProject::new(&auth, project_id)
         .look_up(&state, move |rx, scope| {
-            project_owned::get::<K>(rx, scope, &id)
+            project_owned::get::<K>(rx, scope, Id::found(&id)?)
         })
         .await?;
     Ok(ok(record.view()))
@@ -100,6 +101,7 @@ pub async fn update<K: Routed>(
     state: State,
 ) -> ApiResult<HttpResponse> {
     let (project_id, id) = path.into_inner();
+    let id = Id::<K>::parse(&id);
     let project = InProject::checked(&state, &auth, project_id).await?;
     let (body, idempotent) = auth.read_body(body).await?;
     let input = K::parse_update(body, input_settings(&state))?;
@@ -109,7 +111,7 @@ pub async fn update<K: Routed>(
             idempotent,
             StatusCode::OK,
             |record: &K| body_of(&record.view()),
-            move |tx, scope, actor| K::update(tx, scope, actor, &id, input),
+            move |tx, scope, actor| K::update(tx, scope, actor, Id::found(&id)?, input),
         )
         .await
 }
@@ -127,6 +129,7 @@ pub async fn delete<K: Routed>(
     state: State,
 ) -> ApiResult<HttpResponse> {
     let (project_id, id) = path.into_inner();
+    let id = Id::<K>::parse(&id);
     InProject::new(&auth, project_id)
         .answer(
             &state,
@@ -135,8 +138,9 @@ pub async fn delete<K: Routed>(
             StatusCode::OK,
             body_of,
             move |tx, scope, actor| {
-                K::delete(tx, scope, actor, &id)?;
-                Ok(json!({"id": id, "deleted": true}))
+                let id = Id::found(&id)?;
+                K::delete(tx, scope, actor, id)?;
+                Ok(json!({"id": id.as_str(), "deleted": true}))
             },
         )
         .await
@@ -167,6 +171,7 @@ async fn set_archived<K: Archivable>(
     archived: bool,
 ) -> ApiResult<HttpResponse> {
     let (project_id, id) = path.into_inner();
+    let id = Id::<K>::parse(&id);
     InProject::new(&auth, project_id)
         .answer(
             &state,
@@ -174,7 +179,8 @@ async fn set_archived<K: Archivable>(
             StatusCode::OK,
             body_of,
             move |tx, scope, actor| {
-                let record = routed::set_archived::<K>(tx, scope, actor, &id, archived)?;
+                let record =
+                    routed::set_archived::<K>(tx, scope, actor, Id::found(&id)?, archived)?;
                 Ok(json!({"id": record.id(), "archived": archived}))
             },
         )

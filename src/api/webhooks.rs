@@ -13,11 +13,12 @@ use crate::api::idempotency::{Claim, body_of};
 use crate::api::response::{State, ok};
 use crate::api::scoped::InProject;
 use crate::error::{ApiError, ApiResult};
-use crate::project_owned::Kind;
 use crate::project_owned::webhooks::delivery_log::WebhookDelivery;
 use crate::project_owned::webhooks::dispatch;
 use crate::project_owned::webhooks::outbound::TargetPolicy;
+use crate::project_owned::webhooks::webhook::Webhook;
 use crate::project_owned::webhooks::webhook::{self, Secret};
+use crate::project_owned::{Id, Kind};
 use crate::rate_limit::Bucket;
 
 /// `{delivered, status_code, duration_ms, error, message}`: one `webhook.test` attempt, sent
@@ -38,6 +39,7 @@ pub async fn test(
         return Err(ApiError::rate_limited(tests.retry_after()));
     }
     let (project_id, id) = path.into_inner();
+    let id = Id::<Webhook>::parse(&id);
     let project = InProject::new(&auth, project_id);
     let timeout = Duration::from_secs(state.webhooks.timeout_secs);
     // A retry with the key replays the recorded result; one meanwhile sends nothing more.
@@ -47,7 +49,7 @@ pub async fn test(
     };
     let outgoing = project
         .read(&state, move |rx, scope| {
-            dispatch::test_delivery(rx, scope, &id)
+            dispatch::test_delivery(rx, scope, Id::found(&id)?)
         })
         .await;
     let outgoing = held.or_release(outgoing).await?;
@@ -73,9 +75,10 @@ pub async fn deliveries(
     state: State,
 ) -> ApiResult<HttpResponse> {
     let (project_id, id) = path.into_inner();
+    let id = Id::<Webhook>::parse(&id);
     let recent = InProject::new(&auth, project_id)
         .read(&state, move |rx, scope| {
-            webhook::recent_deliveries(rx, scope, &id)
+            webhook::recent_deliveries(rx, scope, Id::found(&id)?)
         })
         .await?;
     Ok(ok(recent
@@ -96,6 +99,7 @@ pub async fn rotate_secret(
     state: State,
 ) -> ApiResult<HttpResponse> {
     let (project_id, id) = path.into_inner();
+    let id = Id::<Webhook>::parse(&id);
     InProject::new(&auth, project_id)
         .answer(
             &state,
@@ -103,7 +107,7 @@ pub async fn rotate_secret(
             StatusCode::OK,
             body_of,
             move |tx, scope, actor| {
-                let secret = webhook::rotate_secret(tx, scope, actor, &id)?;
+                let secret = webhook::rotate_secret(tx, scope, actor, Id::found(&id)?)?;
                 Ok(Rotated { secret })
             },
         )

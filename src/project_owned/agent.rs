@@ -25,7 +25,7 @@ use crate::project_owned::kb::{self, Article};
 use crate::project_owned::message::{self, IN_CONVERSATION, Message, MessageCreate, SenderType};
 use crate::project_owned::search::MAX_QUERY_CHARS;
 use crate::project_owned::singleton::{self, ProjectConfig, Singleton};
-use crate::project_owned::{self, IndexEntry, Kind, Order, ProjectScope};
+use crate::project_owned::{self, Id, IndexEntry, Kind, Order, ProjectScope};
 use crate::store::{Reader, Tx};
 use crate::timestamp::Timestamp;
 use crate::validate::{Check, Input, Patch, SHORT_TEXT_MAX, boolean, object, one_of, string, text};
@@ -457,7 +457,7 @@ impl Context {
         default_model: &str,
     ) -> ApiResult<Context> {
         let conversation: Conversation =
-            project_owned::get(reader, scope, &request.conversation_id)?;
+            project_owned::get(reader, scope, &Id::parse_found(&request.conversation_id)?)?;
         let order = Order {
             tag: IN_CONVERSATION,
             group: conversation.id.as_bytes(),
@@ -474,7 +474,7 @@ impl Context {
         .items;
         transcript.reverse();
         let contact = match &conversation.contact_id {
-            Some(id) => project_owned::find::<Contact>(reader, scope, id)?,
+            Some(id) => project_owned::find_text::<Contact>(reader, scope, id)?,
             None => None,
         };
         let hits = kb::search(reader, scope, &question(&conversation, &transcript))?;
@@ -648,9 +648,16 @@ impl Outcome {
         scope: &ProjectScope,
         actor: &Actor,
     ) -> ApiResult<AgentResult> {
-        let conversation: Conversation = project_owned::get(tx, scope, &self.conversation_id)?;
+        let conversation: Conversation =
+            project_owned::get(tx, scope, &Id::parse_found(&self.conversation_id)?)?;
         let posted = match self.post {
-            Some(input) => Some(message::post(tx, scope, actor, &conversation.id, input)?),
+            Some(input) => Some(message::post(
+                tx,
+                scope,
+                actor,
+                &Id::of(&conversation),
+                input,
+            )?),
             None => None,
         };
         let now = tx.now;

@@ -9,7 +9,6 @@ use crate::codec::Record;
 use crate::error::{ApiError, ApiResult, ErrorCode, Issue};
 use crate::ids::ProjectId;
 use crate::org_owned::audit::Actor;
-use crate::project_owned::Stamp;
 use crate::project_owned::form::{Form, PublicFormView};
 use crate::project_owned::routed::Unfiltered;
 use crate::project_owned::routed::{Body, Endpoints, Standard, no_filters};
@@ -17,6 +16,7 @@ use crate::project_owned::values::{HexColor, Origin, origin_allowed, read_origin
 use crate::project_owned::{
     self, Archivable, IndexEntry, InputSettings, Kind, Listing, ProjectScope, Routed,
 };
+use crate::project_owned::{Id, Stamp};
 use crate::query::QueryParams;
 use crate::store::{Reader, Tx};
 use crate::timestamp::Timestamp;
@@ -168,7 +168,7 @@ impl Beacon {
 
 /// The public config of a live beacon: unknown → 404, archived → 410 `BEACON_ARCHIVED`. Point
 /// reads only: the id's `public_ids` entry, the beacon and its form.
-pub fn public_config(reader: &impl Reader, id: &str) -> ApiResult<PublicBeaconView> {
+pub fn public_config(reader: &impl Reader, id: &Id<Beacon>) -> ApiResult<PublicBeaconView> {
     let (scope, beacon) = project_owned::find_public::<Beacon>(reader, id)?
         .ok_or_else(project_owned::not_found::<Beacon>)?;
     if beacon.archived_at.is_some() {
@@ -177,7 +177,7 @@ pub fn public_config(reader: &impl Reader, id: &str) -> ApiResult<PublicBeaconVi
             "This beacon is archived",
         ));
     }
-    let form = project_owned::find::<Form>(reader, &scope, &beacon.form_id)?
+    let form = project_owned::find_text::<Form>(reader, &scope, &beacon.form_id)?
         .filter(|form| form.check_live().is_ok())
         .map(|form| PublicFormView::from(&form));
     Ok(PublicBeaconView {
@@ -293,7 +293,7 @@ impl BeaconInput {
         set(&mut beacon.settings, self.settings);
         beacon.check()?;
         if let Some(form_id) = self.form_id {
-            let form: Form = project_owned::get(tx, scope, &form_id)?;
+            let form: Form = project_owned::get(tx, scope, &Id::parse_found(&form_id)?)?;
             beacon.form_id = form.id;
         }
         Ok(())
@@ -382,7 +382,7 @@ impl Routed for Beacon {
         tx: &mut Tx<'_>,
         scope: &ProjectScope,
         actor: &Actor,
-        id: &str,
+        id: &Id<Self>,
         input: BeaconInput,
     ) -> ApiResult<Beacon> {
         let before: Beacon = project_owned::get(tx, scope, id)?;

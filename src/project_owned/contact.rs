@@ -9,13 +9,13 @@ use crate::codec::Record;
 use crate::error::{ApiResult, ErrorCode};
 use crate::ids::ProjectId;
 use crate::org_owned::audit::{self, Actor};
-use crate::project_owned::Stamp;
 use crate::project_owned::routed::{Body, Endpoints, Standard};
 use crate::project_owned::webhooks::outbox::Event;
 use crate::project_owned::{
     self, Filter, IndexEntry, InputSettings, Kind, Listing, Postings, ProjectScope, Routed,
     lookup_prefix, trigram,
 };
+use crate::project_owned::{Id, Stamp};
 use crate::query::{QueryParams, lowercase_param, text_param};
 use crate::store::Tx;
 use crate::timestamp::Timestamp;
@@ -280,7 +280,7 @@ pub fn upsert(
         matched = scope.first(tx, BY_EMAIL, &email.lowercase())?;
     }
     if let Some(id) = matched {
-        let before: Contact = project_owned::get(tx, scope, &id)?;
+        let before: Contact = project_owned::get(tx, scope, &Id::parse_found(&id)?)?;
         let mut after = before.clone();
         fields.apply(&mut after);
         project_owned::replace(tx, scope, actor, "updated", &before, &after)?;
@@ -372,7 +372,7 @@ impl Routed for Contact {
         tx: &mut Tx<'_>,
         scope: &ProjectScope,
         actor: &Actor,
-        id: &str,
+        id: &Id<Self>,
         fields: ContactFields,
     ) -> ApiResult<Contact> {
         let before: Contact = project_owned::get(tx, scope, id)?;

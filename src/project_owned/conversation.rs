@@ -8,13 +8,13 @@ use crate::codec::Record;
 use crate::error::{ApiResult, ErrorCode};
 use crate::ids::ProjectId;
 use crate::org_owned::audit::Actor;
-use crate::project_owned::Stamp;
 use crate::project_owned::contact::Contact;
 use crate::project_owned::routed::{Body, Endpoints, Standard};
 use crate::project_owned::webhooks::outbox::Event;
 use crate::project_owned::{
     self, Filter, IndexEntry, InputSettings, Kind, Listing, Postings, ProjectScope, Routed, trigram,
 };
+use crate::project_owned::{Id, Stamp};
 use crate::query::{QueryParams, enum_param, lowercase_param, text_param};
 use crate::store::Tx;
 use crate::timestamp::Timestamp;
@@ -312,7 +312,7 @@ impl Routed for Conversation {
         input: ConversationCreate,
     ) -> ApiResult<Conversation> {
         if let Some(contact_id) = &input.contact_id {
-            project_owned::get::<Contact>(tx, scope, contact_id)?;
+            project_owned::get::<Contact>(tx, scope, &Id::parse_found(contact_id)?)?;
         }
         let stamp = Stamp::new::<Conversation>(tx);
         let conversation = Conversation {
@@ -339,7 +339,7 @@ impl Routed for Conversation {
         tx: &mut Tx<'_>,
         scope: &ProjectScope,
         actor: &Actor,
-        id: &str,
+        id: &Id<Self>,
         input: ConversationUpdate,
     ) -> ApiResult<Conversation> {
         let before: Conversation = project_owned::get(tx, scope, id)?;

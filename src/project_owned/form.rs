@@ -12,13 +12,13 @@ use crate::error::{ApiError, ApiResult, ErrorCode, Issue};
 use crate::ids::{self, ProjectId};
 use crate::org_owned::audit::Actor;
 use crate::org_owned::project::{Slug, unique_slug};
-use crate::project_owned::Stamp;
 use crate::project_owned::routed::Unfiltered;
 use crate::project_owned::routed::{Body, Endpoints, Standard, no_filters};
 use crate::project_owned::values::{HexColor, HttpUrl, Origin, origin_allowed, read_origins};
 use crate::project_owned::{
     self, Archivable, IndexEntry, InputSettings, Kind, Listing, ProjectScope, Routed,
 };
+use crate::project_owned::{Id, Stamp};
 use crate::query::QueryParams;
 use crate::store::{Reader, Tx};
 use crate::timestamp::Timestamp;
@@ -596,8 +596,8 @@ pub fn find_public_form(
     reader: &impl Reader,
     id_or_slug: &str,
 ) -> ApiResult<Option<(ProjectScope, Form)>> {
-    if ids::has_shape(Form::ID_PREFIX, id_or_slug) {
-        return project_owned::find_public(reader, id_or_slug);
+    if let Some(id) = Id::parse(id_or_slug) {
+        return project_owned::find_public(reader, &id);
     }
     let Ok(slug) = Slug::try_from(id_or_slug.to_string()) else {
         return Ok(None);
@@ -611,7 +611,7 @@ pub fn find_public_form(
     let Some(id) = slug_holder(reader, &scope, &slug)? else {
         return Ok(None);
     };
-    Ok(project_owned::find(reader, &scope, &id)?.map(|form| (scope, form)))
+    Ok(project_owned::find_text(reader, &scope, &id)?.map(|form| (scope, form)))
 }
 
 /// The form of this project that holds `slug`, if any.
@@ -727,7 +727,7 @@ impl Routed for Form {
         tx: &mut Tx<'_>,
         scope: &ProjectScope,
         actor: &Actor,
-        id: &str,
+        id: &Id<Self>,
         mut input: FormInput,
     ) -> ApiResult<Form> {
         let before: Form = project_owned::get(tx, scope, id)?;

@@ -14,13 +14,13 @@ use serde_json::{Map, Value, json};
 use crate::codec::{self, CodecError, Record};
 use crate::error::{ApiError, ApiResult, ErrorCode, Issue};
 use crate::org_owned::audit::Actor;
-use crate::project_owned::Stamp;
 use crate::project_owned::contact::{self, ContactFields, Email, Upserted};
 use crate::project_owned::conversation::{Conversation, ConversationCreate};
 use crate::project_owned::form::{FieldType, Form, FormField};
 use crate::project_owned::message::{ContentType, Message, SenderType};
 use crate::project_owned::webhooks::outbox::Event;
 use crate::project_owned::{self, IndexEntry, Kind, Order, ProjectScope, Routed};
+use crate::project_owned::{Id, Stamp};
 use crate::store::{Reader, Tx};
 use crate::timestamp::Timestamp;
 use crate::validate::{Check, LONG_TEXT_MAX, SHORT_TEXT_MAX, string, text};
@@ -133,7 +133,7 @@ impl Kind for FormSubmission {
 pub fn list(
     reader: &impl Reader,
     scope: &ProjectScope,
-    form_id: &str,
+    form_id: &Id<Form>,
     limit: usize,
 ) -> ApiResult<Vec<FormSubmission>> {
     let form: Form = project_owned::get(reader, scope, form_id)?;
@@ -150,7 +150,7 @@ pub fn list(
 /// → 403 `FORBIDDEN`.
 pub fn open_form(
     reader: &impl Reader,
-    form_id: &str,
+    form_id: &Id<Form>,
     origin: Option<&str>,
 ) -> ApiResult<(ProjectScope, Form)> {
     let (scope, form) = project_owned::find_public::<Form>(reader, form_id)?
@@ -185,7 +185,7 @@ pub struct Submitted {
 pub fn submit(
     tx: &mut Tx<'_>,
     actor: &Actor,
-    form_id: &str,
+    form_id: &Id<Form>,
     submitter: Submitter,
     payload: Value,
 ) -> ApiResult<Submitted> {

@@ -15,13 +15,13 @@ use crate::error::{ApiResult, ErrorCode};
 use crate::ids::ProjectId;
 use crate::org_owned::audit::Actor;
 use crate::org_owned::project::{Slug, unique_slug};
-use crate::project_owned::Stamp;
 use crate::project_owned::routed::{Body, Endpoints, Standard};
 use crate::project_owned::search::{self, TermStats};
 use crate::project_owned::{
     self, Filter, IndexEntry, InputSettings, Kind, Listing, Postings, ProjectScope, Routed,
     lookup_prefix, trigram,
 };
+use crate::project_owned::{Id, Stamp};
 use crate::query::{QueryParams, enum_param, lowercase_param, text_param};
 use crate::store::{Reader, Tx, layout, tables};
 use crate::timestamp::Timestamp;
@@ -362,7 +362,7 @@ impl Routed for Article {
         tx: &mut Tx<'_>,
         scope: &ProjectScope,
         actor: &Actor,
-        id: &str,
+        id: &Id<Self>,
         fields: ArticleFields,
     ) -> ApiResult<Article> {
         let before: Article = project_owned::get(tx, scope, id)?;
@@ -377,7 +377,7 @@ pub fn publish(
     tx: &mut Tx<'_>,
     scope: &ProjectScope,
     actor: &Actor,
-    id: &str,
+    id: &Id<Article>,
 ) -> ApiResult<Article> {
     let before: Article = project_owned::get(tx, scope, id)?;
     if before.status == ArticleStatus::Published {
@@ -496,7 +496,7 @@ pub fn search(
     ranked.truncate(MAX_HITS);
     let mut hits = Vec::with_capacity(ranked.len());
     for (id, score) in ranked {
-        if let Some(article) = project_owned::find::<Article>(reader, scope, &id)? {
+        if let Some(article) = project_owned::find_text::<Article>(reader, scope, &id)? {
             hits.push((article, (score / ceiling).clamp(0.0, 1.0)));
         }
     }

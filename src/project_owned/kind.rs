@@ -2,10 +2,13 @@
 //! entries) and the index entries it derives from a record: ordering, look-up and filter
 //! postings. Storage and listing on top of them are in `write.rs` and `walker.rs`.
 
+use std::fmt;
+use std::marker::PhantomData;
+
 use serde::Serialize;
 
 use crate::codec::Record;
-use crate::error::{ApiResult, ErrorCode};
+use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::ids;
 use crate::project_owned::webhooks::outbox::Event as WebhookEvent;
 use crate::store::Tx;
@@ -52,6 +55,80 @@ pub trait Kind: Record + Send + 'static {
 pub const FIRST_INDEX_TAG: u8 = 0x40;
 
 /// A fresh id of kind `K`.
+/// The id of a record of kind `K`, parsed once where it enters (a path segment, a request
+/// body's field): text without the kind's id shape is no `Id` and so never reaches a key.
+/// Records keep their ids as `String`; this type is for ids on their way to a look-up.
+pub struct Id<K> {
+    text: String,
+    kind: PhantomData<fn() -> K>,
+}
+
+impl<K: Kind> Id<K> {
+    /// `None` when `text` lacks the kind's id shape: such an id names no record, so callers
+    /// answer it with the kind's 404 where the look-up would have.
+    pub fn parse(text: &str) -> Option<Id<K>> {
+        ids::has_shape(K::ID_PREFIX, text).then(|| Id {
+            text: text.to_string(),
+            kind: PhantomData,
+        })
+    }
+
+    /// `parse`, with the kind's 404 for text that names no record.
+    pub fn parse_found(text: &str) -> ApiResult<Id<K>> {
+        Id::parse(text).ok_or_else(not_found::<K>)
+    }
+
+    /// The id parsed at the edge, or the kind's 404 for one that did not parse: raised where
+    /// the look-up would raise it, after whatever the request checks first.
+    pub fn found(id: &Option<Id<K>>) -> ApiResult<&Id<K>> {
+        id.as_ref().ok_or_else(not_found::<K>)
+    }
+
+    /// The id of a stored record, which has the kind's shape by construction.
+    pub fn of(record: &K) -> Id<K> {
+        Id {
+            text: record.id().to_string(),
+            kind: PhantomData,
+        }
+    }
+}
+
+impl<K> Id<K> {
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+}
+
+impl<K> Clone for Id<K> {
+    fn clone(&self) -> Self {
+        Id {
+            text: self.text.clone(),
+            kind: PhantomData,
+        }
+    }
+}
+
+impl<K> fmt::Debug for Id<K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.text, f)
+    }
+}
+
+impl<K> fmt::Display for Id<K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+/// 404 with the kind's own code and name.
+pub fn not_found<K: Kind>() -> ApiError {
+    let mut name = K::SINGULAR.replace('_', " ");
+    if let Some(first) = name.get_mut(0..1) {
+        first.make_ascii_uppercase();
+    }
+    ApiError::new(K::NOT_FOUND, format!("{name} not found"))
+}
+
 pub fn new_id<K: Kind>() -> String {
     ids::generate(K::ID_PREFIX)
 }
@@ -176,6 +253,18 @@ impl IndexEntry {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_id_parses_only_with_its_kinds_shape() {
+        use crate::project_owned::contact::Contact;
+        let id = format!("{}abcdefghij12", Contact::ID_PREFIX);
+        assert_eq!(Id::<Contact>::parse(&id).map(|id| id.to_string()), Some(id));
+        for malformed in ["", "abcdefghij12", "con_abcdefghij12", "ct_ABCDEFGHIJ12"] {
+            assert!(Id::<Contact>::parse(malformed).is_none(), "{malformed}");
+        }
+        let short = format!("{}abc", Contact::ID_PREFIX);
+        assert!(Id::<Contact>::parse(&short).is_none());
+    }
 
     #[test]
     fn lookup_keys_do_not_prefix_each_other() {

@@ -7,10 +7,10 @@ use serde_json::Value;
 use crate::codec::Record;
 use crate::error::{ApiResult, ErrorCode};
 use crate::org_owned::audit::Actor;
-use crate::project_owned::Stamp;
 use crate::project_owned::conversation::{self, Conversation};
 use crate::project_owned::webhooks::outbox::Event;
 use crate::project_owned::{self, IndexEntry, Kind, ProjectScope};
+use crate::project_owned::{Id, Stamp};
 use crate::store::Tx;
 use crate::timestamp::Timestamp;
 use crate::validate::{Input, LONG_TEXT_MAX, boolean, non_blank, one_of};
@@ -139,7 +139,7 @@ pub fn post(
     tx: &mut Tx<'_>,
     scope: &ProjectScope,
     actor: &Actor,
-    conversation_id: &str,
+    conversation_id: &Id<Conversation>,
     input: MessageCreate,
 ) -> ApiResult<Message> {
     let before: Conversation = project_owned::get(tx, scope, conversation_id)?;

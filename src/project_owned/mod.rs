@@ -37,9 +37,11 @@ mod scope;
 mod walker;
 mod write;
 
-pub use kind::{FIRST_INDEX_TAG, IndexEntry, Kind, Postings, Stamp, lookup_prefix, new_id};
+pub use kind::{
+    FIRST_INDEX_TAG, Id, IndexEntry, Kind, Postings, Stamp, lookup_prefix, new_id, not_found,
+};
 pub use routed::{Archivable, Filter, InputSettings, Listing, Routed};
-pub use scope::{ProjectScope, find, find_by, find_public, get, not_found};
+pub use scope::{ProjectScope, find, find_by, find_public, find_text, get};
 pub use walker::{Order, Walk, Walked, list, list_within};
 pub(crate) use write::change_record_count;
 use write::{audit_change, write_record};

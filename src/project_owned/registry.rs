@@ -374,7 +374,7 @@ mod tests {
     use crate::project_owned::conversation::{Conversation, ConversationCreate};
     use crate::project_owned::form::{Form, FormInput};
     use crate::project_owned::message::{self, MessageCreate};
-    use crate::project_owned::{self, ProjectScope, Routed};
+    use crate::project_owned::{self, Id, ProjectScope, Routed};
     use crate::store::Store;
 
     /// The counts as a scan of every record finds them, by plural.
@@ -429,7 +429,7 @@ mod tests {
                     let conversation = Conversation::create(tx, &scope, &actor, input)?;
                     for _ in 0..2 {
                         let input = MessageCreate::from_json(json!({"content": "hi"}))?;
-                        message::post(tx, &scope, &actor, &conversation.id, input)?;
+                        message::post(tx, &scope, &actor, &Id::of(&conversation), input)?;
                     }
                 }
                 let input = FormInput::create_from_json(json!({"name": "Contact"}))?;
@@ -526,7 +526,7 @@ mod tests {
                 // As a version-1 build left it: no entry for the beacon.
                 tx.remove(tables::PUBLIC_IDS, beacon.id.as_bytes())?;
                 tx.set_meta(INDEX_VERSION_KEY, 1)?;
-                Ok(beacon.id)
+                Ok(Id::of(&beacon))
             })
             .unwrap();
         let found = |store: &Store| {

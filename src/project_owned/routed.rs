@@ -16,7 +16,7 @@ use crate::config::MIN_LIST_SCAN_BUDGET;
 use crate::config::WebhookSettings;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::org_owned::audit::Actor;
-use crate::project_owned::{self, Kind, Order, Postings, ProjectScope, Walk, Walked};
+use crate::project_owned::{self, Id, Kind, Order, Postings, ProjectScope, Walk, Walked};
 use crate::query::{ListParams, QueryParams};
 use crate::schema::Named;
 use crate::store::{Reader, Tx};
@@ -197,12 +197,17 @@ pub trait Routed: Kind<View: ToSchema> {
         tx: &mut Tx<'_>,
         scope: &ProjectScope,
         actor: &Actor,
-        id: &str,
+        id: &Id<Self>,
         input: Self::Update,
     ) -> ApiResult<Self>;
 
     /// Deletes one record with its index entries and a `<kind>.deleted` audit entry.
-    fn delete(tx: &mut Tx<'_>, scope: &ProjectScope, actor: &Actor, id: &str) -> ApiResult<()> {
+    fn delete(
+        tx: &mut Tx<'_>,
+        scope: &ProjectScope,
+        actor: &Actor,
+        id: &Id<Self>,
+    ) -> ApiResult<()> {
         let record: Self = project_owned::get(tx, scope, id)?;
         project_owned::remove(tx, scope, actor, &record)
     }
@@ -320,7 +325,7 @@ pub fn set_archived<K: Archivable>(
     tx: &mut Tx<'_>,
     scope: &ProjectScope,
     actor: &Actor,
-    id: &str,
+    id: &Id<K>,
     archived: bool,
 ) -> ApiResult<K> {
     let before: K = project_owned::get(tx, scope, id)?;

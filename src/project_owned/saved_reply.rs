@@ -10,9 +10,9 @@ use crate::codec::Record;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::ids::ProjectId;
 use crate::org_owned::audit::Actor;
-use crate::project_owned::Stamp;
 use crate::project_owned::routed::{Body, Endpoints, Standard, Unfiltered, no_filters};
 use crate::project_owned::{self, IndexEntry, InputSettings, Kind, Listing, ProjectScope, Routed};
+use crate::project_owned::{Id, Stamp};
 use crate::query::QueryParams;
 use crate::store::Tx;
 use crate::timestamp::Timestamp;
@@ -213,7 +213,7 @@ impl Routed for SavedReply {
         tx: &mut Tx<'_>,
         scope: &ProjectScope,
         actor: &Actor,
-        id: &str,
+        id: &Id<Self>,
         input: SavedReplyInput,
     ) -> ApiResult<SavedReply> {
         let before: SavedReply = project_owned::get(tx, scope, id)?;

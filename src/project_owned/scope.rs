@@ -6,7 +6,7 @@ use std::ops::ControlFlow;
 use crate::error::{ApiError, ApiResult};
 use crate::ids::{self, OrgId, ProjectId};
 use crate::org_owned::project;
-use crate::project_owned::kind::{Kind, lookup_prefix};
+use crate::project_owned::kind::{Id, Kind, lookup_prefix, not_found};
 use crate::store::{Reader, layout, tables};
 
 /// A project resolved for the calling key: the prefix everything it owns is stored under.
@@ -76,12 +76,12 @@ pub(super) fn decode_u64(bytes: &[u8]) -> u64 {
 /// live only under existing projects, and the cascade removes their entries with them.
 pub fn find_public<K: Kind>(
     reader: &impl Reader,
-    id: &str,
+    id: &Id<K>,
 ) -> ApiResult<Option<(ProjectScope, K)>> {
-    if !K::PUBLIC || !ids::has_shape(K::ID_PREFIX, id) {
+    if !K::PUBLIC {
         return Ok(None);
     }
-    let Some(prefix) = reader.get_raw(tables::PUBLIC_IDS, id.as_bytes())? else {
+    let Some(prefix) = reader.get_raw(tables::PUBLIC_IDS, id.as_str().as_bytes())? else {
         return Ok(None);
     };
     let (org_id, project_id) = prefix
@@ -96,24 +96,30 @@ pub fn find_public<K: Kind>(
     Ok(find::<K>(reader, &scope, id)?.map(|record| (scope, record)))
 }
 
-pub fn find<K: Kind>(reader: &impl Reader, scope: &ProjectScope, id: &str) -> ApiResult<Option<K>> {
-    if !ids::has_shape(K::ID_PREFIX, id) {
-        return Ok(None);
+pub fn find<K: Kind>(
+    reader: &impl Reader,
+    scope: &ProjectScope,
+    id: &Id<K>,
+) -> ApiResult<Option<K>> {
+    reader.get(tables::OWNED, &scope.key(K::TAG, id.as_str().as_bytes()))
+}
+
+/// `find` for an id held as text (a stored reference, a request body's field): text without
+/// the kind's id shape names no record.
+pub fn find_text<K: Kind>(
+    reader: &impl Reader,
+    scope: &ProjectScope,
+    id: &str,
+) -> ApiResult<Option<K>> {
+    match Id::parse(id) {
+        Some(id) => find(reader, scope, &id),
+        None => Ok(None),
     }
-    reader.get(tables::OWNED, &scope.key(K::TAG, id.as_bytes()))
 }
 
 /// The record, or 404 with the kind's own code: an id of another project is not found either.
-pub fn get<K: Kind>(reader: &impl Reader, scope: &ProjectScope, id: &str) -> ApiResult<K> {
+pub fn get<K: Kind>(reader: &impl Reader, scope: &ProjectScope, id: &Id<K>) -> ApiResult<K> {
     find(reader, scope, id)?.ok_or_else(|| not_found::<K>())
-}
-
-pub fn not_found<K: Kind>() -> ApiError {
-    let mut name = K::SINGULAR.replace('_', " ");
-    if let Some(first) = name.get_mut(0..1) {
-        first.make_ascii_uppercase();
-    }
-    ApiError::new(K::NOT_FOUND, format!("{name} not found"))
 }
 
 /// The record of kind `K` whose look-up entry under `tag` holds `text`, for a text that is
@@ -127,7 +133,7 @@ pub fn find_by<K: Kind>(
     let Some(id) = scope.first(reader, tag, text)? else {
         return Ok(None);
     };
-    find(reader, scope, &id)?
+    find_text(reader, scope, &id)?
         .map(Some)
         .ok_or_else(|| ApiError::internal(format!("look-up entry without record: {id}")))
 }

@@ -53,7 +53,7 @@ pub fn id<K: Kind>(scope: &ProjectScope) -> String {
 /// The stored record, or the initial one if none was written yet.
 pub fn get<K: Singleton>(reader: &impl Reader, scope: &ProjectScope) -> ApiResult<K> {
     let id = id::<K>(scope);
-    Ok(project_owned::find::<K>(reader, scope, &id)?.unwrap_or_else(|| K::initial(scope, id)))
+    Ok(project_owned::find_text::<K>(reader, scope, &id)?.unwrap_or_else(|| K::initial(scope, id)))
 }
 
 /// Changes the record with `change` and stores it, audited as `<kind>.updated` against what
@@ -65,7 +65,7 @@ pub fn update<K: Singleton>(
     change: impl FnOnce(&mut K) -> ApiResult<()>,
 ) -> ApiResult<K> {
     let id = id::<K>(scope);
-    let stored: Option<K> = project_owned::find(tx, scope, &id)?;
+    let stored: Option<K> = project_owned::find_text(tx, scope, &id)?;
     let before = stored.clone().unwrap_or_else(|| K::initial(scope, id));
     let mut after = before.clone();
     change(&mut after)?;

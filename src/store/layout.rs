@@ -6,7 +6,7 @@
 //! - project-owned records: `org_id ++ project_id ++ kind tag (1 byte) ++ rest`
 //!
 //! Org and project ids are `OrgId`/`ProjectId`, checked when parsed from a request path; other
-//! ids from paths are checked with `IdKind::matches` or `ids::has_shape` before they reach a key,
+//! ids are checked with `IdKind::matches` or parsed as `project_owned::Id` before they reach a key,
 //! so a malformed id can never stand for a prefix of other keys.
 
 use std::ops::Bound;

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use rogeriq::org_owned::audit::Actor;
 use rogeriq::project_owned::message::{self, MessageCreate, SenderType};
-use rogeriq::project_owned::{self, FIRST_INDEX_TAG, ProjectScope};
+use rogeriq::project_owned::{self, FIRST_INDEX_TAG, Id, ProjectScope};
 use rogeriq::store::{Reader, layout, tables};
 use serde_json::{Value, json};
 
@@ -46,7 +46,13 @@ fn customer_says(app: &TestApp, project: &str, conversation: &str, text: &str) {
         .write_blocking(move |tx| {
             let scope = ProjectScope::resolve(tx, &org, &project)?;
             let input = MessageCreate::new(text, SenderType::Customer, false);
-            message::post(tx, &scope, &Actor::master(None), &conversation, input)
+            message::post(
+                tx,
+                &scope,
+                &Actor::master(None),
+                &Id::parse_found(&conversation)?,
+                input,
+            )
         })
         .expect("customer message");
 }

@@ -14,7 +14,7 @@ use rogeriq::ids::{OrgId, ProjectId};
 use rogeriq::org_owned::audit::Actor;
 use rogeriq::org_owned::project::{self, ProjectCreate, Slug};
 use rogeriq::project_owned::kb::Article;
-use rogeriq::project_owned::{Kind, ProjectScope, Routed};
+use rogeriq::project_owned::{Id, Kind, ProjectScope, Routed};
 use rogeriq::store::{Limits, Reader, SimulatedDisk, Store, Trouble, layout, tables};
 
 use crate::helpers::*;
@@ -229,7 +229,7 @@ fn below_the_free_space_floor_only_deletes_run() {
     store
         .write_blocking_freeing(move |tx| {
             let scope = ProjectScope::resolve(tx, &o, &p)?;
-            Article::delete(tx, &scope, &Actor::master(None), &id)
+            Article::delete(tx, &scope, &Actor::master(None), &Id::parse_found(&id)?)
         })
         .expect("a delete runs below the floor");
     assert_eq!(stored_articles(&store, &org, &project).unwrap().len(), 1);

@@ -17,7 +17,7 @@ use rogeriq::config::{Settings, StoreBackend, TierLimits};
 use rogeriq::ids::{ApiKeyId, OrgId, ProjectId};
 use rogeriq::org_owned::api_key;
 use rogeriq::project_owned::webhooks::dispatch::Dispatcher;
-use rogeriq::project_owned::{self as project_owned, Kind, ProjectScope};
+use rogeriq::project_owned::{self as project_owned, Id, Kind, ProjectScope};
 use rogeriq::server::{self, Options};
 use rogeriq::store::{Limits, Location, SimulatedDisk, Store, layout, tables};
 use rogeriq::timestamp::Timestamp;
@@ -524,7 +524,7 @@ impl TestApp {
         self.store
             .write_blocking(move |tx| {
                 let scope = ProjectScope::resolve(tx, &org_id, &project_id)?;
-                let mut record: K = project_owned::get(tx, &scope, &id)?;
+                let mut record: K = project_owned::get(tx, &scope, &Id::parse_found(&id)?)?;
                 change(&mut record);
                 tx.put(tables::OWNED, &scope.key(K::TAG, id.as_bytes()), &record)
             })

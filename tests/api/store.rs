@@ -12,7 +12,7 @@ use rogeriq::org_owned::org::{self, OrgCreate};
 use rogeriq::org_owned::project::{self, ProjectCreate, Slug};
 use rogeriq::project_owned::conversation::{BY_CREATED, Conversation, ConversationCreate};
 use rogeriq::project_owned::form::{Form, FormInput};
-use rogeriq::project_owned::{self, Order, ProjectScope, Routed};
+use rogeriq::project_owned::{self, Id, Order, ProjectScope, Routed};
 use rogeriq::store::{CommitSignal, Reader, Store, layout, tables};
 use serde_json::json;
 
@@ -83,7 +83,8 @@ fn one_write_transaction_lists_scans_gets_and_writes() {
             )?;
             assert!(seen > created.len(), "records and their index entries");
 
-            let first = project_owned::get::<Conversation>(tx, &scope, &created[0])?;
+            let first =
+                project_owned::get::<Conversation>(tx, &scope, &Id::parse_found(&created[0])?)?;
             assert_eq!(first.id, created[0]);
             let probe = scope.key(PROBE_TAG, b"probe");
             tx.put_raw(tables::OWNED, &probe, b"written")?;
@@ -248,7 +249,7 @@ fn public_records_are_found_by_id_until_their_project_goes() {
         .unwrap();
     let id = form_id.clone();
     let (scope, form) = store
-        .read_blocking(|rx| project_owned::find_public::<Form>(rx, &id))
+        .read_blocking(|rx| project_owned::find_public::<Form>(rx, &Id::parse_found(&id)?))
         .unwrap()
         .expect("found by id alone");
     assert_eq!(
@@ -258,7 +259,9 @@ fn public_records_are_found_by_id_until_their_project_goes() {
     assert_eq!(scope.project_id, project_id);
     // Not public, or not of this shape: never found this way.
     let probe = store
-        .read_blocking(|rx| project_owned::find_public::<Conversation>(rx, "con_abcdefghijkl"))
+        .read_blocking(|rx| {
+            project_owned::find_public::<Conversation>(rx, &Id::parse_found("con_abcdefghijkl")?)
+        })
         .unwrap();
     assert!(probe.is_none());
 
@@ -286,7 +289,9 @@ fn public_records_are_found_by_id_until_their_project_goes() {
         .unwrap();
     assert_eq!(left, 0);
     let gone = store
-        .read_blocking(move |rx| project_owned::find_public::<Form>(rx, &form_id))
+        .read_blocking(move |rx| {
+            project_owned::find_public::<Form>(rx, &Id::parse_found(&form_id)?)
+        })
         .unwrap();
     assert!(gone.is_none());
 }

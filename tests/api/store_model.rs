@@ -34,7 +34,7 @@ use rogeriq::project_owned::message::{self, MessageCreate};
 use rogeriq::project_owned::webhooks::outbox::{self, PendingDelivery};
 use rogeriq::project_owned::webhooks::webhook::Webhook;
 use rogeriq::project_owned::{
-    self, FIRST_INDEX_TAG, IndexEntry, InputSettings, Kind, ProjectScope, Routed, routed,
+    self, FIRST_INDEX_TAG, Id, IndexEntry, InputSettings, Kind, ProjectScope, Routed, routed,
 };
 use rogeriq::store::{Reader, Store, Table, Tx, layout, tables};
 use rogeriq::validate::Patch;
@@ -500,7 +500,7 @@ pub fn kind_step(
             });
             let input = Conversation::parse_update(body, input_settings()).unwrap();
             let updated = in_project(store, &org, project, move |tx, scope, actor| {
-                Conversation::update(tx, scope, actor, &id, input)
+                Conversation::update(tx, scope, actor, &Id::parse_found(&id)?, input)
             })
             .acked(project)?;
             model.put(project, &updated);
@@ -509,7 +509,7 @@ pub fn kind_step(
             let id = rng.pick(&conversations).clone();
             let input = MessageCreate::from_json(json!({"content": words(rng, 4)})).unwrap();
             let posted = in_project(store, &org, project, move |tx, scope, actor| {
-                message::post(tx, scope, actor, &id, input)
+                message::post(tx, scope, actor, &Id::parse_found(&id)?, input)
             })
             .acked(project)?;
             model.put(project, &posted);
@@ -539,7 +539,7 @@ pub fn kind_step(
             };
             let input = Contact::parse_update(body, input_settings()).unwrap();
             let updated = in_project(store, &org, project, move |tx, scope, actor| {
-                Contact::update(tx, scope, actor, &id, input)
+                Contact::update(tx, scope, actor, &Id::parse_found(&id)?, input)
             })
             .acked(project)?;
             model.put(project, &updated);
@@ -565,7 +565,7 @@ pub fn kind_step(
             };
             let input = Article::parse_update(body, input_settings()).unwrap();
             let updated = in_project(store, &org, project, move |tx, scope, actor| {
-                Article::update(tx, scope, actor, &id, input)
+                Article::update(tx, scope, actor, &Id::parse_found(&id)?, input)
             })
             .acked(project)?;
             model.put(project, &updated);
@@ -573,7 +573,7 @@ pub fn kind_step(
         8 if !articles.is_empty() => {
             let id = rng.pick(&articles).clone();
             let published = in_project(store, &org, project, move |tx, scope, actor| {
-                kb::publish(tx, scope, actor, &id)
+                kb::publish(tx, scope, actor, &Id::parse_found(&id)?)
             })
             .acked(project)?;
             model.put(project, &published);
@@ -582,7 +582,7 @@ pub fn kind_step(
             let id = rng.pick(&articles).clone();
             let deleted = id.clone();
             in_project(store, &org, project, move |tx, scope, actor| {
-                Article::delete(tx, scope, actor, &id)
+                Article::delete(tx, scope, actor, &Id::parse_found(&id)?)
             })
             .acked(project)?;
             let records = &mut model.projects.get_mut(project).unwrap().records;
@@ -627,7 +627,7 @@ pub fn kind_step(
                     )
                     .unwrap();
                     let result = in_project(store, &org, project, move |tx, scope, actor| {
-                        Form::update(tx, scope, actor, &id, input)
+                        Form::update(tx, scope, actor, &Id::parse_found(&id)?, input)
                     })
                     .settled(Some(project))?;
                     if taken {
@@ -637,7 +637,13 @@ pub fn kind_step(
                     result.unwrap()
                 }
                 archive => in_project(store, &org, project, move |tx, scope, actor| {
-                    routed::set_archived::<Form>(tx, scope, actor, &id, archive == 1)
+                    routed::set_archived::<Form>(
+                        tx,
+                        scope,
+                        actor,
+                        &Id::parse_found(&id)?,
+                        archive == 1,
+                    )
                 })
                 .acked(project)?,
             };
@@ -656,7 +662,7 @@ pub fn kind_step(
                 let body = json!({"form_id": form_id, "settings": {"n": rng.below(9)}});
                 let input = Beacon::parse_update(body, input_settings()).unwrap();
                 in_project(store, &org, project, move |tx, scope, actor| {
-                    Beacon::update(tx, scope, actor, &id, input)
+                    Beacon::update(tx, scope, actor, &Id::parse_found(&id)?, input)
                 })
             };
             model.put(project, &saved.acked(project)?);
@@ -683,7 +689,7 @@ pub fn kind_step(
             if rng.below(3) == 0 {
                 let deleted = id.clone();
                 in_project(store, &org, project, move |tx, scope, actor| {
-                    Webhook::delete(tx, scope, actor, &id)
+                    Webhook::delete(tx, scope, actor, &Id::parse_found(&id)?)
                 })
                 .acked(project)?;
                 let records = &mut model.projects.get_mut(project).unwrap().records;
@@ -693,7 +699,7 @@ pub fn kind_step(
                 let input =
                     Webhook::parse_update(json!({"status": status}), input_settings()).unwrap();
                 let updated = in_project(store, &org, project, move |tx, scope, actor| {
-                    Webhook::update(tx, scope, actor, &id, input)
+                    Webhook::update(tx, scope, actor, &Id::parse_found(&id)?, input)
                 })
                 .acked(project)?;
                 model.put(project, &updated);
@@ -702,7 +708,7 @@ pub fn kind_step(
         _ => {
             // A look-up of a missing record answers the kind's own not-found code.
             let err = in_project(store, &org, project, |tx, scope, _| {
-                project_owned::get::<Contact>(tx, scope, "ct_doesnotexist")
+                project_owned::get::<Contact>(tx, scope, &Id::parse_found("ct_doesnotexist")?)
             })
             .settled(Some(project))?
             .unwrap_err();

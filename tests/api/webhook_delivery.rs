@@ -10,7 +10,7 @@ use rogeriq::error::ApiError;
 use rogeriq::org_owned::audit::Actor;
 use rogeriq::project_owned::conversation::{Conversation, ConversationCreate};
 use rogeriq::project_owned::webhooks::delivery_log::{IN_WEBHOOK, WebhookDelivery};
-use rogeriq::project_owned::{Kind, ProjectScope, Routed};
+use rogeriq::project_owned::{Id, Kind, ProjectScope, Routed};
 use rogeriq::store::{Reader, layout, tables};
 use serde_json::{Value, json};
 
@@ -337,7 +337,9 @@ fn get_secret(app: &TestApp, project: &str, id: &str) -> String {
         .read_blocking(move |rx| {
             let scope = ProjectScope::resolve(rx, &org_id, &project_id)?;
             rogeriq::project_owned::get::<rogeriq::project_owned::webhooks::webhook::Webhook>(
-                rx, &scope, &id,
+                rx,
+                &scope,
+                &Id::parse_found(&id)?,
             )
         })
         .unwrap();

@@ -9,7 +9,7 @@ use rogeriq::error::ApiResult;
 use rogeriq::org_owned::audit::Actor;
 use rogeriq::project_owned::webhooks::delivery_log::{Attempt, WebhookDelivery};
 use rogeriq::project_owned::webhooks::webhook::{Webhook, WebhookStatus};
-use rogeriq::project_owned::{self, Kind, ProjectScope};
+use rogeriq::project_owned::{self, Id, Kind, ProjectScope};
 use rogeriq::store::{Reader, Tx, layout, tables};
 use serde_json::{Value, json};
 
@@ -135,7 +135,7 @@ fn stored(app: &TestApp, project: &str, id: &str) -> Webhook {
     app.store
         .read_blocking(move |rx| {
             let scope = ProjectScope::resolve(rx, &org_id, &project_id)?;
-            project_owned::get::<Webhook>(rx, &scope, &id)
+            project_owned::get::<Webhook>(rx, &scope, &Id::parse_found(&id)?)
         })
         .expect("stored webhook")
 }
@@ -611,7 +611,7 @@ fn setting_status_active_resets_failure_count() {
     let fail = |count: u32, status: WebhookStatus| {
         let id = id.clone();
         in_project(&app, &p, move |tx, scope, _| {
-            let mut record: Webhook = project_owned::get(tx, scope, &id)?;
+            let mut record: Webhook = project_owned::get(tx, scope, &Id::parse_found(&id)?)?;
             record.failure_count = count;
             record.status = status;
             tx.put(

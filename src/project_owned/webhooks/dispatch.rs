@@ -29,6 +29,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::config::WebhookSettings;
 use crate::error::{ApiError, ApiResult, ErrorCode, with_sources};
 use crate::metrics::Metrics;
+use crate::project_owned::Id;
 use crate::project_owned::webhooks::delivery_log::{self, Attempt, WebhookDelivery};
 use crate::project_owned::webhooks::outbound::{self, TargetPolicy};
 use crate::project_owned::webhooks::outbox::{self, Event, PendingDelivery};
@@ -329,7 +330,11 @@ pub struct TestResult {
 }
 
 /// What the test action sends to webhook `id` (404 if it has none).
-pub fn test_delivery(reader: &impl Reader, scope: &ProjectScope, id: &str) -> ApiResult<Outgoing> {
+pub fn test_delivery(
+    reader: &impl Reader,
+    scope: &ProjectScope,
+    id: &Id<Webhook>,
+) -> ApiResult<Outgoing> {
     let webhook: Webhook = project_owned::get(reader, scope, id)?;
     let delivery_id = outbox::new_delivery_id();
     let event = Event {
@@ -359,7 +364,7 @@ pub fn record_test(
     outgoing: &Outgoing,
     sent: &Sent,
 ) -> ApiResult<TestResult> {
-    if let Some(before) = project_owned::find::<Webhook>(tx, scope, &outgoing.webhook_id)? {
+    if let Some(before) = project_owned::find_text::<Webhook>(tx, scope, &outgoing.webhook_id)? {
         let record = attempt_record(tx, outgoing, sent);
         delivery_log::record(tx, scope, &record)?;
         let mut after = before.clone();
@@ -691,7 +696,9 @@ fn with_webhooks(reader: &impl Reader, due: outbox::Due) -> ApiResult<(Vec<Claim
     let mut claimed = Vec::with_capacity(due.entries.len());
     for (key, pending) in due.entries {
         let webhook = match project_of(reader, &key)? {
-            Some(scope) => project_owned::find::<Webhook>(reader, &scope, &pending.webhook_id)?,
+            Some(scope) => {
+                project_owned::find_text::<Webhook>(reader, &scope, &pending.webhook_id)?
+            }
             None => None,
         };
         claimed.push(match webhook {
@@ -784,7 +791,8 @@ fn settle_one(tx: &mut Tx<'_>, settle: &Settle, delays: &[Duration]) -> ApiResul
     let Some(scope) = project_of(tx, key)? else {
         return Ok(());
     };
-    let Some(before) = project_owned::find::<Webhook>(tx, &scope, &outgoing.webhook_id)? else {
+    let Some(before) = project_owned::find_text::<Webhook>(tx, &scope, &outgoing.webhook_id)?
+    else {
         return Ok(());
     };
     let record = attempt_record(tx, outgoing, sent);

@@ -16,13 +16,13 @@ use crate::config::WebhookSettings;
 use crate::error::{ApiResult, ErrorCode};
 use crate::ids;
 use crate::org_owned::audit::Actor;
-use crate::project_owned::Stamp;
 use crate::project_owned::routed::{Body, Endpoints, Standard, no_filters};
 use crate::project_owned::routed::{InputSettings, Unfiltered};
 use crate::project_owned::webhooks::delivery_log::{IN_WEBHOOK, WebhookDelivery};
 use crate::project_owned::webhooks::outbound::TargetPolicy;
 use crate::project_owned::webhooks::outbox::{self, SUBSCRIBED};
 use crate::project_owned::{self, IndexEntry, Kind, Listing, Order, ProjectScope, Routed};
+use crate::project_owned::{Id, Stamp};
 use crate::query::QueryParams;
 use crate::schema::named;
 use crate::store::{Reader, Tx};
@@ -410,7 +410,7 @@ impl Routed for Webhook {
         tx: &mut Tx<'_>,
         scope: &ProjectScope,
         actor: &Actor,
-        id: &str,
+        id: &Id<Self>,
         input: WebhookUpdate,
     ) -> ApiResult<Webhook> {
         let before: Webhook = project_owned::get(tx, scope, id)?;
@@ -435,7 +435,12 @@ impl Routed for Webhook {
     }
 
     /// Its delivery history and its pending deliveries go with it (docs/api/webhooks.md).
-    fn delete(tx: &mut Tx<'_>, scope: &ProjectScope, actor: &Actor, id: &str) -> ApiResult<()> {
+    fn delete(
+        tx: &mut Tx<'_>,
+        scope: &ProjectScope,
+        actor: &Actor,
+        id: &Id<Self>,
+    ) -> ApiResult<()> {
         let webhook: Webhook = project_owned::get(tx, scope, id)?;
         outbox::drop_webhook(tx, &scope.org_id, &scope.project_id, &webhook.id)?;
         project_owned::remove_with_children::<Webhook, WebhookDelivery>(
@@ -458,7 +463,7 @@ pub fn rotate_secret(
     tx: &mut Tx<'_>,
     scope: &ProjectScope,
     actor: &Actor,
-    id: &str,
+    id: &Id<Webhook>,
 ) -> ApiResult<Secret> {
     let before: Webhook = project_owned::get(tx, scope, id)?;
     let mut after = before.clone();
@@ -471,7 +476,7 @@ pub fn rotate_secret(
 pub fn recent_deliveries(
     reader: &impl Reader,
     scope: &ProjectScope,
-    id: &str,
+    id: &Id<Webhook>,
 ) -> ApiResult<Vec<WebhookDelivery>> {
     let webhook: Webhook = project_owned::get(reader, scope, id)?;
     let order = Order {
