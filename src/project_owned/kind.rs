@@ -54,7 +54,6 @@ pub trait Kind: Record + Send + 'static {
 
 pub const FIRST_INDEX_TAG: u8 = 0x40;
 
-/// A fresh id of kind `K`.
 /// The id of a record of kind `K`, parsed once where it enters (a path segment, a request
 /// body's field): text without the kind's id shape is no `Id` and so never reaches a key.
 /// Records keep their ids as `String`; this type is for ids on their way to a look-up.
@@ -129,6 +128,7 @@ pub fn not_found<K: Kind>() -> ApiError {
     ApiError::new(K::NOT_FOUND, format!("{name} not found"))
 }
 
+/// A fresh id of kind `K`.
 pub fn new_id<K: Kind>() -> String {
     ids::generate(K::ID_PREFIX)
 }
