@@ -338,7 +338,8 @@ fn http_server(
                 })
                 .client_request_timeout(HEAD_TIMEOUT)
                 .client_disconnect_timeout(DISCONNECT_TIMEOUT)
-                // actix's handler of `Expect: 100-continue` (not a panic on a failure).
+                // `HttpService::expect` installs the handler of `Expect: 100-continue`: a builder
+                // method, not `Option::expect`, so nothing here can panic on a request.
                 .expect(fn_service(move |req| {
                     let state = expect_state.clone();
                     async move { connection::expect_continue(&state, req).await }
